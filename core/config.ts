@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CareflowError, describeIssues, fieldIssues } from './errors.ts';
+import { LocalTime } from './local-time.ts';
+import { RuleOverride } from './rules.ts';
+
+/**
+ * The whole configuration: one schema, units in names, every default here and in the README table.
+ * Sources, later wins: defaults ← JSON file (`CAREFLOW_CONFIG`) ← environment variables.
+ */
+const port = z.number().int().min(0).max(65_535);
+
+export const Config = z.strictObject({
+  dataDir: z.string().min(1).default('./data'),
+  timezone: z
+    .string()
+    .refine(LocalTime.isValidTimeZone, 'not an IANA time zone known to this runtime')
+    .default('Asia/Shanghai'),
+  bucketMinutes: z.union([z.literal(15), z.literal(30), z.literal(60)]).default(60),
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  mqtt: z
+    .strictObject({
+      host: z.string().default('0.0.0.0'),
+      port: port.default(1883),
+      /** Largest reading payload accepted; larger ones are dead-lettered and answered on the error topic. */
+      maxPayloadBytes: z.number().int().min(256).max(1_048_576).default(65_536),
+      /** Hard cap on one MQTT packet; a client sending more is disconnected before it is buffered. */
+      maxPacketBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      host: z.string().default('0.0.0.0'),
+      port: port.default(3000),
+      bodyLimitBytes: z.number().int().min(1024).max(10_485_760).default(1_048_576),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      /** SQLite `synchronous`: FULL survives power loss, NORMAL survives a process crash. */
+      synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+      /** How long closed usage buckets are kept (days). */
+      bucketRetentionDays: z.number().int().min(1).max(3650).default(400),
+    })
+    .prefault({}),
+  ingest: z
+    .strictObject({
+      /** Most readings in one batch payload. */
+      maxBatchReadings: z.number().int().min(1).max(10_000).default(1_000),
+      /** A reading stamped further than this ahead of the clock is rejected. */
+      maxFutureSkewMinutes: z.number().int().min(0).max(24 * 60).default(10),
+      /** An interval between two readings longer than this is a gap: its buckets are unknown. */
+      maxGapMinutes: z.number().int().min(15).max(7 * 24 * 60).default(360),
+      /** A difference implying more flow than this is a glitch. */
+      maxFlowLitersPerHour: z.number().gt(0).max(1_000_000).default(3_000),
+      /** A drop to a register at or below this is read as a meter reset / replacement. */
+      resetNearZeroLiters: z.number().min(0).default(100),
+      /** Register wrap-around value of the meters, if they roll over (e.g. 99,999,999 L). */
+      rolloverLiters: z.number().gt(0).nullable().default(null),
+      /** Longest a reading waits for its group commit before the PUBACK. */
+      commitMaxDelayMs: z.number().int().min(0).max(1_000).default(2),
+      /** Most readings committed in one transaction. */
+      commitMaxReadings: z.number().int().min(1).max(100_000).default(5_000),
+    })
+    .prefault({}),
+  detectors: z
+    .strictObject({
+      /** How often wall-clock rules (meter-silent) are evaluated. */
+      tickIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      /** How often detector state is checkpointed to the store. */
+      checkpointIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
+      /** Overrides of the default rules, by rule id (any field or param). */
+      rules: z.record(z.string(), RuleOverride).default({}),
+    })
+    .prefault({}),
+  notifier: z
+    .strictObject({
+      /** First retry delay of an undelivered alert message; doubles each attempt. */
+      retryBaseMs: z.number().int().min(10).max(600_000).default(5_000),
+    })
+    .prefault({}),
+});
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;
+
+interface EnvVar {
+  name: string;
+  path: string[];
+  type: 'string' | 'int' | 'number';
+}
+
+/** Environment variables, each mapped to one config field. Documented in the README config table. */
+export const ENV_VARS: EnvVar[] = [
+  { name: 'CAREFLOW_DATA_DIR', path: ['dataDir'], type: 'string' },
+  { name: 'CAREFLOW_TIMEZONE', path: ['timezone'], type: 'string' },
+  { name: 'CAREFLOW_BUCKET_MINUTES', path: ['bucketMinutes'], type: 'int' },
+  { name: 'CAREFLOW_ADMIN_TOKEN', path: ['adminToken'], type: 'string' },
+  { name: 'CAREFLOW_LOG_LEVEL', path: ['logLevel'], type: 'string' },
+  { name: 'CAREFLOW_MQTT_HOST', path: ['mqtt', 'host'], type: 'string' },
+  { name: 'CAREFLOW_MQTT_PORT', path: ['mqtt', 'port'], type: 'int' },
+  { name: 'CAREFLOW_MQTT_MAX_PAYLOAD_BYTES', path: ['mqtt', 'maxPayloadBytes'], type: 'int' },
+  { name: 'CAREFLOW_HTTP_HOST', path: ['http', 'host'], type: 'string' },
+  { name: 'CAREFLOW_HTTP_PORT', path: ['http', 'port'], type: 'int' },
+  { name: 'CAREFLOW_SQLITE_SYNCHRONOUS', path: ['store', 'synchronous'], type: 'string' },
+  { name: 'CAREFLOW_MAX_GAP_MINUTES', path: ['ingest', 'maxGapMinutes'], type: 'int' },
+  { name: 'CAREFLOW_MAX_FLOW_LITERS_PER_HOUR', path: ['ingest', 'maxFlowLitersPerHour'], type: 'number' },
+  { name: 'CAREFLOW_TICK_INTERVAL_MS', path: ['detectors', 'tickIntervalMs'], type: 'int' },
+];
+
+/** Reads config from a JSON file (optional) and the environment; throws ERR_CONFIG_INVALID naming every bad field. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigInput = {}): Config {
+  const issues: { path: string; message: string }[] = [];
+  let fromFile: Record<string, unknown> = {};
+  const file = env.CAREFLOW_CONFIG;
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new CareflowError(
+        'ERR_CONFIG_INVALID',
+        `CAREFLOW_CONFIG (${file}) could not be read as JSON: ${(err as Error).message}`,
+      );
+    }
+  }
+  const merged: Record<string, unknown> = deepMerge(fromFile, overrides as Record<string, unknown>);
+  for (const v of ENV_VARS) {
+    const raw = env[v.name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (v.type !== 'string') {
+      value = Number(raw);
+      if (!Number.isFinite(value as number) || (v.type === 'int' && !Number.isInteger(value))) {
+        issues.push({ path: v.name, message: `expected ${v.type === 'int' ? 'an integer' : 'a number'}, got "${raw}"` });
+        continue;
+      }
+    }
+    setPath(merged, v.path, value);
+  }
+  const parsed = Config.safeParse(merged);
+  if (!parsed.success) issues.push(...fieldIssues(parsed.error.issues));
+  if (issues.length > 0 || !parsed.success) {
+    throw new CareflowError('ERR_CONFIG_INVALID', `Invalid configuration: ${describeIssues(issues)}`, issues);
+  }
+  return parsed.data;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

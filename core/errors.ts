@@ -1,0 +1,75 @@
+/**
+ * Every error careflow reports has a stable code from this one registry.
+ * `docs/errors.md` documents each code; `core/errors.test.ts` keeps the two in step.
+ */
+export const ERRORS = {
+  ERR_CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
+  ERR_REGISTRY_INVALID: { status: 400, message: 'The registry file does not match the registry schema' },
+  ERR_REGISTRY_REFERENCE: { status: 400, message: 'The registry refers to an entry that does not exist' },
+  ERR_INGEST_PAYLOAD_MALFORMED: { status: 400, message: 'The payload is not valid JSON' },
+  ERR_INGEST_PAYLOAD_INVALID: { status: 400, message: 'The payload does not match the reading schema' },
+  ERR_INGEST_PAYLOAD_TOO_LARGE: { status: 413, message: 'The payload is larger than the configured maximum' },
+  ERR_INGEST_PACKET_TOO_LARGE: {
+    status: 413,
+    message: 'The MQTT packet is larger than the hard packet limit; the connection was closed',
+  },
+  ERR_INGEST_TIMESTAMP_FUTURE: { status: 400, message: 'The reading is timestamped in the future' },
+  ERR_INGEST_UNKNOWN_METER: { status: 404, message: 'The meter is not registered' },
+  ERR_BROKER_AUTH_FAILED: { status: 401, message: 'Unknown client or wrong secret' },
+  ERR_BROKER_TOPIC_FORBIDDEN: { status: 403, message: 'The client may not use this topic' },
+  ERR_API_UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
+  ERR_API_FORBIDDEN: { status: 403, message: 'The caller may not do this' },
+  ERR_API_NOT_FOUND: { status: 404, message: 'No such route' },
+  ERR_API_VALIDATION: { status: 400, message: 'The request does not match the schema' },
+  ERR_API_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  ERR_API_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  ERR_API_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json' },
+  ERR_ALERT_NOT_FOUND: { status: 404, message: 'No such alert' },
+  ERR_ALERT_STATE_CONFLICT: { status: 409, message: 'The alert is not in a state that allows this action' },
+  ERR_HOUSEHOLD_NOT_FOUND: { status: 404, message: 'No such household' },
+  ERR_INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** One problem with one field, as shown to people (`path` is dotted: `households.3.grid`). */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export class CareflowError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly issues: FieldIssue[];
+
+  constructor(code: ErrorCode, detail?: string, issues: FieldIssue[] = []) {
+    super(detail ?? ERRORS[code].message);
+    this.name = 'CareflowError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.issues = issues;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; issues?: FieldIssue[] } {
+    return this.issues.length > 0
+      ? { code: this.code, message: this.message, issues: this.issues }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export function isCareflowError(err: unknown): err is CareflowError {
+  return err instanceof CareflowError;
+}
+
+/** Turns zod issues into field issues with dotted paths. */
+export function fieldIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): FieldIssue[] {
+  return issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || '(root)',
+    message: issue.message,
+  }));
+}
+
+export function describeIssues(issues: FieldIssue[]): string {
+  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+}

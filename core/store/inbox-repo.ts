@@ -1,0 +1,45 @@
+import type { Db } from './open-store.ts';
+
+export interface InboxRow {
+  seq: number;
+  meterId: string;
+  ts: number;
+  totalLiters: number;
+  receivedAt: number;
+}
+
+/** The durable inbox: every accepted raw reading, in arrival order. A PUBACK follows its commit. */
+export class InboxRepo {
+  private readonly insertStmt;
+  private readonly afterStmt;
+  private readonly maxSeqStmt;
+
+  constructor(private readonly db: Db) {
+    this.insertStmt = db.prepare(
+      'INSERT INTO inbox (meter_id, ts, total_liters, received_at) VALUES (?, ?, ?, ?)',
+    );
+    this.afterStmt = db.prepare(
+      `SELECT seq, meter_id AS meterId, ts, total_liters AS totalLiters, received_at AS receivedAt
+       FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.maxSeqStmt = db.prepare('SELECT coalesce(max(seq), 0) FROM inbox').pluck();
+  }
+
+  /** Appends readings (call inside a transaction); returns their sequence numbers. */
+  append(meterId: string, ts: number, totalLiters: number, receivedAt: number): number {
+    return Number(this.insertStmt.run(meterId, ts, totalLiters, receivedAt).lastInsertRowid);
+  }
+
+  /** Rows after `seq`, in order, at most `limit`. */
+  after(seq: number, limit: number): InboxRow[] {
+    return this.afterStmt.all(seq, limit) as InboxRow[];
+  }
+
+  maxSeq(): number {
+    return this.maxSeqStmt.get() as number;
+  }
+
+  countForMeter(meterId: string): number {
+    return this.db.prepare('SELECT count(*) FROM inbox WHERE meter_id = ?').pluck().get(meterId) as number;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
+ * Never edit a released migration: add a new one.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE streets (code TEXT PRIMARY KEY, name TEXT NOT NULL);
+  CREATE TABLE communities (code TEXT PRIMARY KEY, street TEXT NOT NULL REFERENCES streets(code), name TEXT NOT NULL);
+  CREATE TABLE grids (code TEXT PRIMARY KEY, community TEXT NOT NULL REFERENCES communities(code), name TEXT NOT NULL);
+  CREATE TABLE workers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, secret_hash TEXT NOT NULL, phone TEXT
+  );
+  CREATE TABLE worker_grids (
+    worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
+    grid TEXT NOT NULL REFERENCES grids(code),
+    PRIMARY KEY (worker_id, grid)
+  ) WITHOUT ROWID;
+  CREATE INDEX worker_grids_by_grid ON worker_grids (grid);
+  CREATE TABLE households (
+    id TEXT PRIMARY KEY, grid TEXT NOT NULL REFERENCES grids(code), address TEXT NOT NULL,
+    lives_alone INTEGER NOT NULL DEFAULT 0, elderly INTEGER NOT NULL DEFAULT 0,
+    away_until INTEGER, notes TEXT
+  );
+  CREATE INDEX households_by_grid ON households (grid);
+  CREATE TABLE meters (
+    id TEXT PRIMARY KEY, household TEXT NOT NULL REFERENCES households(id), secret_hash TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+  );
+  CREATE INDEX meters_by_household ON meters (household);
+
+  CREATE TABLE inbox (
+    seq INTEGER PRIMARY KEY, meter_id TEXT NOT NULL, ts INTEGER NOT NULL, total_liters REAL NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+  CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, meter_id TEXT, topic TEXT,
+    code TEXT NOT NULL, message TEXT NOT NULL, field TEXT, excerpt TEXT
+  );
+  CREATE INDEX dead_letters_by_meter ON dead_letters (meter_id, received_at);
+  CREATE TABLE meter_events (
+    id INTEGER PRIMARY KEY, meter_id TEXT NOT NULL, household_id TEXT NOT NULL, ts INTEGER NOT NULL,
+    kind TEXT NOT NULL, detail TEXT NOT NULL
+  );
+  CREATE INDEX meter_events_by_meter ON meter_events (meter_id, ts);
+  CREATE TABLE usage_buckets (
+    household_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, liters REAL,
+    PRIMARY KEY (household_id, start)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE meter_state (meter_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+  CREATE TABLE household_state (household_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+
+  CREATE TABLE alerts (
+    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid TEXT NOT NULL, rule_id TEXT NOT NULL,
+    severity TEXT NOT NULL, audience TEXT NOT NULL, state TEXT NOT NULL,
+    opened_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    acknowledged_at INTEGER, acknowledged_by TEXT, resolved_at INTEGER, resolved_by TEXT,
+    outcome TEXT, note TEXT, evidence TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX alerts_one_open_per_rule ON alerts (household_id, rule_id) WHERE state <> 'resolved';
+  CREATE INDEX alerts_by_state ON alerts (state, opened_at);
+  CREATE INDEX alerts_by_grid ON alerts (grid, opened_at);
+  CREATE TABLE alert_timeline (
+    id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id), at INTEGER NOT NULL,
+    kind TEXT NOT NULL, actor TEXT, detail TEXT NOT NULL
+  );
+  CREATE INDEX alert_timeline_by_alert ON alert_timeline (alert_id, id);
+  CREATE TABLE detections (
+    key TEXT PRIMARY KEY, household_id TEXT NOT NULL, rule_id TEXT NOT NULL, kind TEXT NOT NULL,
+    at INTEGER NOT NULL, alert_id TEXT
+  );
+
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY, channel TEXT NOT NULL, target TEXT NOT NULL, topic TEXT NOT NULL,
+    payload TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT, delivered_at INTEGER
+  );
+  CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);
+  `,
+];

@@ -1,0 +1,179 @@
+import type { Household, Worker, WorkerRole } from '../registry.ts';
+import type { Db } from './open-store.ts';
+
+export interface MeterRecord {
+  id: string;
+  householdId: string;
+  secretHash: string;
+  active: boolean;
+}
+
+export interface WorkerRecord extends Worker {
+  secretHash: string;
+}
+
+interface HouseholdRow {
+  id: string;
+  grid: string;
+  address: string;
+  lives_alone: number;
+  elderly: number;
+  away_until: number | null;
+  notes: string | null;
+}
+
+/** Streets, communities, grids, workers, households and meters. */
+export class RegistryRepo {
+  private readonly s;
+
+  constructor(private readonly db: Db) {
+    this.s = {
+      upsertStreet: db.prepare(
+        'INSERT INTO streets (code, name) VALUES (?, ?) ON CONFLICT(code) DO UPDATE SET name = excluded.name',
+      ),
+      upsertCommunity: db.prepare(
+        `INSERT INTO communities (code, street, name) VALUES (?, ?, ?)
+         ON CONFLICT(code) DO UPDATE SET street = excluded.street, name = excluded.name`,
+      ),
+      upsertGrid: db.prepare(
+        `INSERT INTO grids (code, community, name) VALUES (?, ?, ?)
+         ON CONFLICT(code) DO UPDATE SET community = excluded.community, name = excluded.name`,
+      ),
+      upsertWorker: db.prepare(
+        `INSERT INTO workers (id, name, role, secret_hash, phone) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role,
+           secret_hash = excluded.secret_hash, phone = excluded.phone`,
+      ),
+      clearWorkerGrids: db.prepare('DELETE FROM worker_grids WHERE worker_id = ?'),
+      addWorkerGrid: db.prepare('INSERT OR IGNORE INTO worker_grids (worker_id, grid) VALUES (?, ?)'),
+      upsertHousehold: db.prepare(
+        `INSERT INTO households (id, grid, address, lives_alone, elderly, away_until, notes)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET grid = excluded.grid, address = excluded.address,
+           lives_alone = excluded.lives_alone, elderly = excluded.elderly,
+           away_until = excluded.away_until, notes = excluded.notes`,
+      ),
+      deactivateOtherMeters: db.prepare('UPDATE meters SET active = 0 WHERE household = ? AND id <> ?'),
+      upsertMeter: db.prepare(
+        `INSERT INTO meters (id, household, secret_hash, active) VALUES (?, ?, ?, 1)
+         ON CONFLICT(id) DO UPDATE SET household = excluded.household, secret_hash = excluded.secret_hash, active = 1`,
+      ),
+      meter: db.prepare('SELECT id, household, secret_hash, active FROM meters WHERE id = ?'),
+      worker: db.prepare('SELECT id, name, role, secret_hash FROM workers WHERE id = ?'),
+      workerGrids: db.prepare('SELECT grid FROM worker_grids WHERE worker_id = ? ORDER BY grid'),
+      workersOfGrid: db.prepare(
+        `SELECT w.id, w.name, w.role FROM workers w JOIN worker_grids g ON g.worker_id = w.id
+         WHERE g.grid = ? ORDER BY w.id`,
+      ),
+      household: db.prepare('SELECT * FROM households WHERE id = ?'),
+      setAway: db.prepare('UPDATE households SET away_until = ? WHERE id = ?'),
+      exists: {
+        street: db.prepare('SELECT 1 FROM streets WHERE code = ?').pluck(),
+        community: db.prepare('SELECT 1 FROM communities WHERE code = ?').pluck(),
+        grid: db.prepare('SELECT 1 FROM grids WHERE code = ?').pluck(),
+        household: db.prepare('SELECT 1 FROM households WHERE id = ?').pluck(),
+      },
+      meterHash: db.prepare('SELECT secret_hash FROM meters WHERE id = ?').pluck(),
+      workerHash: db.prepare('SELECT secret_hash FROM workers WHERE id = ?').pluck(),
+      counts: db.prepare(
+        `SELECT (SELECT count(*) FROM streets) streets, (SELECT count(*) FROM communities) communities,
+                (SELECT count(*) FROM grids) grids, (SELECT count(*) FROM workers) workers,
+                (SELECT count(*) FROM households) households, (SELECT count(*) FROM meters WHERE active = 1) meters`,
+      ),
+    };
+  }
+
+  upsertStreet(code: string, name: string): void {
+    this.s.upsertStreet.run(code, name);
+  }
+  upsertCommunity(code: string, street: string, name: string): void {
+    this.s.upsertCommunity.run(code, street, name);
+  }
+  upsertGrid(code: string, community: string, name: string): void {
+    this.s.upsertGrid.run(code, community, name);
+  }
+  upsertWorker(w: { id: string; name: string; role: WorkerRole; grids: string[]; secretHash: string; phone?: string }) {
+    this.s.upsertWorker.run(w.id, w.name, w.role, w.secretHash, w.phone ?? null);
+    this.s.clearWorkerGrids.run(w.id);
+    for (const g of w.grids) this.s.addWorkerGrid.run(w.id, g);
+  }
+  upsertHousehold(h: Household): void {
+    this.s.upsertHousehold.run(
+      h.id,
+      h.gridCode,
+      h.address,
+      h.livesAlone ? 1 : 0,
+      h.elderly ? 1 : 0,
+      h.awayUntil,
+      h.notes,
+    );
+  }
+  /** A household has one active meter: registering a new one retires the old (meter replacement). */
+  upsertMeter(m: { id: string; householdId: string; secretHash: string }): void {
+    this.s.upsertMeter.run(m.id, m.householdId, m.secretHash);
+    this.s.deactivateOtherMeters.run(m.householdId, m.id);
+  }
+
+  exists(kind: 'street' | 'community' | 'grid' | 'household', code: string): boolean {
+    return this.s.exists[kind].get(code) !== undefined;
+  }
+
+  meterSecretHash(id: string): string | undefined {
+    return this.s.meterHash.get(id) as string | undefined;
+  }
+  workerSecretHash(id: string): string | undefined {
+    return this.s.workerHash.get(id) as string | undefined;
+  }
+
+  meter(id: string): MeterRecord | undefined {
+    const row = this.s.meter.get(id) as
+      | { id: string; household: string; secret_hash: string; active: number }
+      | undefined;
+    return row && { id: row.id, householdId: row.household, secretHash: row.secret_hash, active: row.active === 1 };
+  }
+
+  worker(id: string): WorkerRecord | undefined {
+    const row = this.s.worker.get(id) as
+      | { id: string; name: string; role: WorkerRole; secret_hash: string }
+      | undefined;
+    if (!row) return undefined;
+    const grids = this.s.workerGrids.all(id).map((r) => (r as { grid: string }).grid);
+    return { id: row.id, name: row.name, role: row.role, grids, secretHash: row.secret_hash };
+  }
+
+  workersOfGrid(grid: string): Worker[] {
+    return (this.s.workersOfGrid.all(grid) as { id: string; name: string; role: WorkerRole }[]).map((r) => ({
+      ...r,
+      grids: [grid],
+    }));
+  }
+
+  household(id: string): Household | undefined {
+    const row = this.s.household.get(id) as HouseholdRow | undefined;
+    return row && toHousehold(row);
+  }
+
+  setAway(id: string, until: number | null): void {
+    this.s.setAway.run(until, id);
+  }
+
+  allHouseholds(): Household[] {
+    return (this.db.prepare('SELECT * FROM households ORDER BY id').all() as HouseholdRow[]).map(toHousehold);
+  }
+
+  counts(): Record<'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters', number> {
+    return this.s.counts.get() as Record<'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters', number>;
+  }
+}
+
+function toHousehold(row: HouseholdRow): Household {
+  return {
+    id: row.id,
+    gridCode: row.grid,
+    address: row.address,
+    livesAlone: row.lives_alone === 1,
+    elderly: row.elderly === 1,
+    awayUntil: row.away_until,
+    notes: row.notes,
+  };
+}

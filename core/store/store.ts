@@ -1,0 +1,43 @@
+import { AlertRepo } from './alert-repo.ts';
+import { CheckpointRepo } from './checkpoint-repo.ts';
+import { DeadLetterRepo } from './dead-letter-repo.ts';
+import { InboxRepo } from './inbox-repo.ts';
+import { openDatabase, type Db, type StoreOptions } from './open-store.ts';
+import { OutboxRepo } from './outbox-repo.ts';
+import { RegistryRepo } from './registry-repo.ts';
+import { UsageRepo } from './usage-repo.ts';
+
+/** The embedded store: one SQLite file behind small repositories (a server database can replace it). */
+export interface Store {
+  readonly db: Db;
+  readonly registry: RegistryRepo;
+  readonly inbox: InboxRepo;
+  readonly usage: UsageRepo;
+  readonly deadLetters: DeadLetterRepo;
+  readonly checkpoints: CheckpointRepo;
+  readonly alerts: AlertRepo;
+  readonly outbox: OutboxRepo;
+  /** Runs `fn` in one transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}
+
+export function openStore(opts: StoreOptions): Store {
+  const db = openDatabase(opts);
+  return {
+    db,
+    registry: new RegistryRepo(db),
+    inbox: new InboxRepo(db),
+    usage: new UsageRepo(db),
+    deadLetters: new DeadLetterRepo(db),
+    checkpoints: new CheckpointRepo(db),
+    alerts: new AlertRepo(db),
+    outbox: new OutboxRepo(db),
+    transaction: <T>(fn: () => T): T => db.transaction(fn)(),
+    close: () => {
+      if (db.open) db.close();
+    },
+  };
+}
+
+export type { Db, StoreOptions };

@@ -1,0 +1,65 @@
+import type { Evidence } from './alerts.ts';
+
+/**
+ * The typed events modules exchange. Ingest emits readings and usage; detectors emit detections;
+ * the notifier turns detections into alerts. No module reaches into another's internals.
+ */
+
+/** A reading durably committed to the inbox (and acknowledged to the meter). */
+export interface AcceptedReading {
+  /** Inbox sequence number: total order of arrival. */
+  seq: number;
+  meterId: string;
+  householdId: string;
+  ts: number;
+  totalLiters: number;
+  /** Clock time at arrival (wall clock live, simulated time in simulation). */
+  receivedAt: number;
+}
+
+/** A closed local-time bucket of one household. `liters === null` means unknown (gap or no coverage). */
+export interface UsageBucket {
+  householdId: string;
+  start: number;
+  end: number;
+  liters: number | null;
+}
+
+/** What a meter's reading did to the normalizer, besides producing usage. */
+export type NormalizerEventKind =
+  | 'accepted'
+  | 'duplicate'
+  | 'late'
+  | 'glitch-flow'
+  | 'glitch-drop'
+  | 'reset'
+  | 'rollover'
+  | 'rebase'
+  | 'gap';
+
+export interface NormalizerEvent {
+  meterId: string;
+  householdId: string;
+  kind: NormalizerEventKind;
+  ts: number;
+  detail: Record<string, number | string | null>;
+}
+
+/** The inputs the detector core consumes, in one ordered stream. */
+export type DetectorInput =
+  | { kind: 'bucket'; bucket: UsageBucket }
+  | { kind: 'reading'; householdId: string; meterId: string; ts: number; receivedAt: number }
+  | { kind: 'tick'; now: number };
+
+export type DetectionKind = 'opened' | 'updated' | 'cleared';
+
+export interface Detection {
+  /** Deterministic: the same input history yields the same key, so re-processing is idempotent. */
+  key: string;
+  householdId: string;
+  ruleId: string;
+  kind: DetectionKind;
+  /** Event time the detection refers to (end of the evidence window, or the silence deadline). */
+  at: number;
+  evidence: Evidence;
+}
