@@ -70,3 +70,9 @@ export interface WorkerAlertMessage {
   evidence: Evidence;
   message: { 'zh-CN': string; en: string };
 }
+
+/** What people (API, console, worker app) can do with an alert. Errors are CareflowErrors with codes. */
+export interface AlertActions {
+  acknowledge(alertId: string, actor: string): Alert;
+  resolve(alertId: string, actor: string, outcome: Outcome, note: string | null): Alert;
+}

@@ -1,4 +1,5 @@
 import type { Evidence } from './alerts.ts';
+import type { RuleAudience, RuleType, Severity } from './rules.ts';
 
 /**
  * The typed events modules exchange. Ingest emits readings and usage; detectors emit detections;
@@ -62,4 +63,14 @@ export interface Detection {
   /** Event time the detection refers to (end of the evidence window, or the silence deadline). */
   at: number;
   evidence: Evidence;
+  /** The rule as it stood when it fired. */
+  ruleType: RuleType;
+  severity: Severity;
+  audience: RuleAudience;
+  autoResolve: boolean;
+}
+
+/** Sends one message to an MQTT topic; resolves once the broker has taken it. */
+export interface MqttPublisher {
+  publish(topic: string, payload: string, qos: 0 | 1): Promise<void>;
 }

@@ -1,0 +1,111 @@
+import type { Alert, Evidence, Outcome } from '../core/alerts.ts';
+import type { RuleType } from '../core/rules.ts';
+
+/** Short human messages for grid workers, in Chinese and English. */
+export interface AlertText {
+  'zh-CN': string;
+  en: string;
+}
+
+const OUTCOME_TEXT: Record<Outcome, AlertText> = {
+  'resident-ok': { 'zh-CN': '住户平安', en: 'resident is fine' },
+  'resident-helped': { 'zh-CN': '已帮助住户', en: 'resident was helped' },
+  hospitalized: { 'zh-CN': '住户已送医', en: 'resident taken to hospital' },
+  'leak-confirmed': { 'zh-CN': '确认漏水', en: 'leak confirmed' },
+  'leak-repaired': { 'zh-CN': '漏水已修复', en: 'leak repaired' },
+  'meter-fault': { 'zh-CN': '水表故障', en: 'meter fault' },
+  'resident-away': { 'zh-CN': '住户外出', en: 'resident away' },
+  'false-alarm': { 'zh-CN': '误报', en: 'false alarm' },
+  other: { 'zh-CN': '其他', en: 'other' },
+};
+
+export function outcomeText(outcome: Outcome): AlertText {
+  return OUTCOME_TEXT[outcome];
+}
+
+function duration(minutes: number): AlertText {
+  if (minutes % 60 === 0) {
+    const h = minutes / 60;
+    return { 'zh-CN': `${h} 小时`, en: `${h} h` };
+  }
+  return { 'zh-CN': `${minutes} 分钟`, en: `${minutes} min` };
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v ?? 0);
+}
+
+function liters(v: number): string {
+  return v >= 100 ? String(Math.round(v)) : String(Math.round(v * 10) / 10);
+}
+
+/** The message sent when an alert opens, from the rule type and the detection's evidence. */
+export function openedText(
+  type: RuleType,
+  audience: Alert['audience'],
+  address: string,
+  evidence: Evidence,
+  localTime: (ms: number) => string,
+): AlertText {
+  const t = evidence.thresholds;
+  switch (type) {
+    case 'sustained-low': {
+      const w = duration(num(t.windowMinutes));
+      const total = liters(evidence.totalLiters ?? 0);
+      return {
+        'zh-CN': `${address}：过去${w['zh-CN']}仅用水 ${total} 升（低于 ${liters(num(t.maxTotalLiters))} 升），住户可能需要上门探望。`,
+        en: `${address}: only ${total} L of water used in the last ${w.en} (below ${liters(num(t.maxTotalLiters))} L). The resident may need a visit.`,
+      };
+    }
+    case 'sustained-high': {
+      const w = duration(num(t.windowMinutes));
+      const min = liters(num(t.minLitersPerBucket));
+      const b = duration(num(t.bucketMinutes));
+      return audience === 'leak'
+        ? {
+            'zh-CN': `${address}：连续${w['zh-CN']}每${b['zh-CN']}都在用水（每段不少于 ${min} 升），疑似漏水（如马桶水箱漏水、水龙头滴水）。`,
+            en: `${address}: water has been running in every ${b.en} for ${w.en} (at least ${min} L each), a possible leak (running cistern, dripping tap).`,
+          }
+        : {
+            'zh-CN': `${address}：连续${w['zh-CN']}每${b['zh-CN']}用水不少于 ${min} 升，可能水龙头未关、水管爆裂或住户发生意外，请尽快联系住户。`,
+            en: `${address}: at least ${min} L used in every ${b.en} for ${w.en}: a tap left running, a burst pipe, or the resident may be in trouble. Please contact them soon.`,
+          };
+    }
+    case 'zero-at-peak': {
+      const from = localTime(evidence.windowStart);
+      const to = localTime(evidence.windowEnd);
+      return {
+        'zh-CN': `${address}：今天 ${from}–${to} 平时用水的时段没有用水，住户可能没有起床，请联系确认。`,
+        en: `${address}: no water used between ${from} and ${to}, when this household usually uses water. The resident may not have got up; please check on them.`,
+      };
+    }
+    case 'silent': {
+      const w = duration(num(t.afterMinutes));
+      return {
+        'zh-CN': `${address}：水表已超过${w['zh-CN']}没有上报数据，请安排检查水表或网络（这不代表住户没有用水）。`,
+        en: `${address}: the water meter has not reported for over ${w.en}. Please arrange a meter or network check (this does not mean no water was used).`,
+      };
+    }
+  }
+}
+
+export function clearedText(address: string): AlertText {
+  return {
+    'zh-CN': `${address}：用水情况已恢复正常，警报仍需处理并记录结果。`,
+    en: `${address}: water use is back to normal; the alert still needs to be closed with an outcome.`,
+  };
+}
+
+export function resolvedText(address: string, outcome: Outcome | null, auto: boolean): AlertText {
+  if (auto || !outcome) {
+    return {
+      'zh-CN': `${address}：情况已自动解除，警报已关闭。`,
+      en: `${address}: the condition has cleared and the alert was closed automatically.`,
+    };
+  }
+  const o = outcomeText(outcome);
+  return {
+    'zh-CN': `${address}：警报已关闭，处理结果：${o['zh-CN']}。`,
+    en: `${address}: the alert was closed. Outcome: ${o.en}.`,
+  };
+}
