@@ -130,7 +130,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     let value: unknown = raw;
     if (v.type !== 'string') {
       value = Number(raw);
-      if (!Number.isFinite(value as number) || (v.type === 'int' && !Number.isInteger(value))) {
+      // Number(' ') is 0: a blank value must not become port 0.
+      const blank = raw.trim() === '';
+      if (blank || !Number.isFinite(value as number) || (v.type === 'int' && !Number.isInteger(value))) {
         issues.push({ path: v.name, message: `expected ${v.type === 'int' ? 'an integer' : 'a number'}, got "${raw}"` });
         continue;
       }

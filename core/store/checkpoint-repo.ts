@@ -21,7 +21,7 @@ export class CheckpointRepo {
         `INSERT INTO household_state (household_id, state) VALUES (?, ?)
          ON CONFLICT(household_id) DO UPDATE SET state = excluded.state`,
       ),
-      event: db.prepare('INSERT INTO meter_events (meter_id, household_id, ts, kind, detail) VALUES (?, ?, ?, ?, ?)'),
+      event: db.prepare('INSERT OR IGNORE INTO meter_events (meter_id, household_id, ts, kind, detail) VALUES (?, ?, ?, ?, ?)'),
     };
   }
 

@@ -41,7 +41,7 @@ export const MIGRATIONS: string[] = [
     id INTEGER PRIMARY KEY, meter_id TEXT NOT NULL, household_id TEXT NOT NULL, ts INTEGER NOT NULL,
     kind TEXT NOT NULL, detail TEXT NOT NULL
   );
-  CREATE INDEX meter_events_by_meter ON meter_events (meter_id, ts);
+  CREATE UNIQUE INDEX meter_events_once ON meter_events (meter_id, ts, kind);
   CREATE TABLE usage_buckets (
     household_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, liters REAL,
     PRIMARY KEY (household_id, start)

@@ -1,0 +1,154 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../api/build-app.ts';
+import { startBroker, type Broker } from '../broker/start-broker.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import type { Config } from '../core/config.ts';
+import { LocalTime } from '../core/local-time.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { openStore, type Store } from '../core/store/store.ts';
+import type { MqttPublisher } from '../core/streams.ts';
+import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
+import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
+import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
+import { resolveAdminToken } from './admin-token.ts';
+
+export interface CareflowDeps {
+  clock?: Clock;
+  logger?: Logger;
+  /** Whether the HTTP API listens (tests may use `http.inject` instead). Default true. */
+  listenHttp?: boolean;
+}
+
+export interface Careflow {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly store: Store;
+  readonly ingest: Ingest;
+  readonly detectors: Detectors;
+  readonly notifier: Notifier;
+  readonly broker: Broker;
+  readonly http: FastifyInstance;
+  readonly mqttPort: number;
+  readonly httpPort: number;
+  readonly adminToken: string;
+  /** Saves meter and household state with the inbox cursor, in one transaction. */
+  checkpoint(): void;
+  /** Orderly shutdown: stop input, flush, checkpoint, close. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: builds the whole service in one process on the embedded defaults
+ * (SQLite store, Aedes broker, RxJS detectors, notifier, HTTP API).
+ */
+export async function startCareflow(config: Config, deps: CareflowDeps = {}): Promise<Careflow> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = openStore({ path: join(config.dataDir, 'careflow.db'), synchronous: config.store.synchronous });
+  const admin = resolveAdminToken(config.dataDir, config.adminToken);
+  const effective: Config = { ...config, adminToken: admin.token };
+  const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+
+  const ingest = startIngest(effective, { store, clock, localTime, logger });
+  const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger });
+  detectors.load(store.checkpoints.loadHouseholdStates());
+
+  let brokerRef: Broker | undefined;
+  const publisher: MqttPublisher = {
+    publish: (topic, payload, qos) =>
+      brokerRef ? brokerRef.publish(topic, payload, qos) : Promise.reject(new Error('broker not started')),
+  };
+  const notifier = startNotifier(effective, {
+    store,
+    clock,
+    localTime,
+    publisher,
+    detections: detectors.detections,
+    logger,
+  });
+
+  const checkpoint = () => {
+    if (!store.db.open) return;
+    store.transaction(() => {
+      ingest.writeCheckpoint();
+      detectors.writeCheckpoint((hid, s) => store.checkpoints.saveHouseholdState(hid, s));
+    });
+  };
+
+  // Re-process whatever the inbox holds past the last checkpoint before taking new input.
+  ingest.recover();
+  checkpoint();
+
+  const broker = await startBroker(effective, { store, ingest, logger, now: () => clock.now() });
+  brokerRef = broker;
+  notifier.dispatcher.kick();
+
+  const checkpointTimer = setInterval(() => {
+    try {
+      checkpoint();
+    } catch (err) {
+      logger.error({ err }, 'checkpoint failed');
+    }
+  }, config.detectors.checkpointIntervalMs);
+  checkpointTimer.unref();
+
+  const http = await buildApp({
+    config: effective,
+    store,
+    alerts: notifier.actions,
+    clock,
+    logger,
+    health: () => ({
+      ok: store.db.open && !broker.aedes.closed,
+      checks: {
+        store: store.db.open ? 'ok' : 'closed',
+        broker: broker.aedes.closed ? 'closed' : 'ok',
+        mqttClients: broker.connectedClients(),
+        inboxCursor: ingest.cursor(),
+        outboxPending: store.outbox.pendingCount(),
+      },
+    }),
+  });
+  let httpPort = config.http.port;
+  if (deps.listenHttp !== false) {
+    await http.listen({ port: config.http.port, host: config.http.host });
+    const addr = http.server.address();
+    httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+  }
+  logger.info(
+    { mqttPort: broker.port, httpPort, dataDir: config.dataDir, adminTokenFile: admin.file },
+    'careflow started',
+  );
+
+  let stopped = false;
+  return {
+    config: effective,
+    clock,
+    store,
+    ingest,
+    detectors,
+    notifier,
+    broker,
+    http,
+    mqttPort: broker.port,
+    httpPort,
+    adminToken: admin.token,
+    checkpoint,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(checkpointTimer);
+      await http.close();
+      await broker.stop();
+      ingest.stop();
+      checkpoint();
+      notifier.stop();
+      detectors.stop();
+      store.close();
+      logger.info('careflow stopped');
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { ErrorCode } from '../core/errors.ts';
+import { MeterReading } from '../core/readings.ts';
+
+export interface PayloadRejection {
+  code: ErrorCode;
+  message: string;
+  field?: string;
+  /** Index in a batch, when one reading of a batch was rejected. */
+  index?: number;
+}
+
+export interface ParsedPayload {
+  readings: MeterReading[];
+  rejected: PayloadRejection[];
+}
+
+export interface ParseOptions {
+  maxPayloadBytes: number;
+  maxBatchReadings: number;
+  now: number;
+  maxFutureSkewMs: number;
+}
+
+/**
+ * Validates a reading payload: a single reading or `{ readings: [...] }`. Each reading of a batch is
+ * judged on its own, so one bad reading does not cost the good ones. Batches are sorted oldest first.
+ */
+export function parsePayload(payload: Buffer, opts: ParseOptions): ParsedPayload {
+  if (payload.length > opts.maxPayloadBytes) {
+    return reject('ERR_INGEST_PAYLOAD_TOO_LARGE', `payload is ${payload.length} bytes; the maximum is ${opts.maxPayloadBytes}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    return reject('ERR_INGEST_PAYLOAD_MALFORMED', `payload is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return reject('ERR_INGEST_PAYLOAD_INVALID', 'payload must be a JSON object: { "ts", "totalLiters" } or { "readings": [...] }');
+  }
+  const obj = json as Record<string, unknown>;
+  if ('readings' in obj) {
+    const items = obj.readings;
+    if (!Array.isArray(items) || items.length === 0) {
+      return reject('ERR_INGEST_PAYLOAD_INVALID', 'readings must be a non-empty array', 'readings');
+    }
+    if (items.length > opts.maxBatchReadings) {
+      return reject(
+        'ERR_INGEST_PAYLOAD_INVALID',
+        `a batch holds at most ${opts.maxBatchReadings} readings; got ${items.length}`,
+        'readings',
+      );
+    }
+    const out: ParsedPayload = { readings: [], rejected: [] };
+    items.forEach((item, index) => {
+      const r = parseOne(item, opts, `readings.${index}.`);
+      if ('reading' in r) out.readings.push(r.reading);
+      else out.rejected.push({ ...r.rejection, index });
+    });
+    out.readings.sort((a, b) => a.ts - b.ts);
+    return out;
+  }
+  const r = parseOne(obj, opts, '');
+  return 'reading' in r ? { readings: [r.reading], rejected: [] } : { readings: [], rejected: [r.rejection] };
+}
+
+function parseOne(
+  item: unknown,
+  opts: ParseOptions,
+  prefix: string,
+): { reading: MeterReading } | { rejection: PayloadRejection } {
+  const parsed = MeterReading.safeParse(item);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = prefix + (issue.path.map(String).join('.') || '(root)');
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    return {
+      rejection: {
+        code: 'ERR_INGEST_PAYLOAD_INVALID',
+        message: missing ? `${field} is required` : `${field}: ${issue.message}`,
+        field,
+      },
+    };
+  }
+  if (parsed.data.ts > opts.now + opts.maxFutureSkewMs) {
+    const aheadMin = Math.round((parsed.data.ts - opts.now) / 60_000);
+    return {
+      rejection: {
+        code: 'ERR_INGEST_TIMESTAMP_FUTURE',
+        message: `${prefix}ts is ${aheadMin} minutes ahead of the service clock; check the meter's clock`,
+        field: `${prefix}ts`,
+      },
+    };
+  }
+  return { reading: parsed.data };
+}
+
+function reject(code: ErrorCode, message: string, field?: string): ParsedPayload {
+  return { readings: [], rejected: [field ? { code, message, field } : { code, message }] };
+}
