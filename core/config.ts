@@ -115,7 +115,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const file = env.CAREFLOW_CONFIG;
   if (file) {
     try {
-      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (!isPlainObject(parsed)) throw new Error('the file must hold a JSON object');
+      fromFile = parsed;
     } catch (err) {
       throw new CareflowError(
         'ERR_CONFIG_INVALID',

@@ -26,9 +26,16 @@ export function outcomeText(outcome: Outcome): AlertText {
 function duration(minutes: number): AlertText {
   if (minutes % 60 === 0) {
     const h = minutes / 60;
-    return { 'zh-CN': `${h} 小时`, en: `${h} h` };
+    return { 'zh-CN': `${h}小时`, en: h === 1 ? '1 hour' : `${h} hours` };
   }
-  return { 'zh-CN': `${minutes} 分钟`, en: `${minutes} min` };
+  return { 'zh-CN': `${minutes}分钟`, en: `${minutes} minutes` };
+}
+
+/** "every hour" / "every 15 minutes". */
+function every(minutes: number): AlertText {
+  return minutes === 60
+    ? { 'zh-CN': '每小时', en: 'every hour' }
+    : { 'zh-CN': `每${minutes}分钟`, en: `every ${minutes} minutes` };
 }
 
 function num(v: unknown): number {
@@ -60,15 +67,15 @@ export function openedText(
     case 'sustained-high': {
       const w = duration(num(t.windowMinutes));
       const min = liters(num(t.minLitersPerBucket));
-      const b = duration(num(t.bucketMinutes));
+      const b = every(num(t.bucketMinutes));
       return audience === 'leak'
         ? {
-            'zh-CN': `${address}：连续${w['zh-CN']}每${b['zh-CN']}都在用水（每段不少于 ${min} 升），疑似漏水（如马桶水箱漏水、水龙头滴水）。`,
-            en: `${address}: water has been running in every ${b.en} for ${w.en} (at least ${min} L each), a possible leak (running cistern, dripping tap).`,
+            'zh-CN': `${address}：连续${w['zh-CN']}${b['zh-CN']}都在用水（每段不少于 ${min} 升），疑似漏水（如马桶水箱漏水、水龙头滴水）。`,
+            en: `${address}: water has been running ${b.en} for ${w.en} (at least ${min} L each time), a possible leak (running cistern, dripping tap).`,
           }
         : {
-            'zh-CN': `${address}：连续${w['zh-CN']}每${b['zh-CN']}用水不少于 ${min} 升，可能水龙头未关、水管爆裂或住户发生意外，请尽快联系住户。`,
-            en: `${address}: at least ${min} L used in every ${b.en} for ${w.en}: a tap left running, a burst pipe, or the resident may be in trouble. Please contact them soon.`,
+            'zh-CN': `${address}：连续${w['zh-CN']}${b['zh-CN']}用水不少于 ${min} 升，可能水龙头未关、水管爆裂或住户发生意外，请尽快联系住户。`,
+            en: `${address}: at least ${min} L used ${b.en} for ${w.en}: a tap left running, a burst pipe, or the resident may be in trouble. Please contact them soon.`,
           };
     }
     case 'zero-at-peak': {

@@ -40,7 +40,10 @@ export function planOccupantDay(o: OccupantSpec, weekend: boolean, rng: Random):
   const bed = o.bedMinute + shift / 2 + rng.triangular(-o.jitterMinutes, o.jitterMinutes);
   const away =
     !weekend && o.awayOnWeekdays
-      ? ([o.awayOnWeekdays.fromMinute + rng.triangular(-15, 15), o.awayOnWeekdays.toMinute + rng.triangular(-20, 20)] as const)
+      ? ([
+          o.awayOnWeekdays.fromMinute + rng.triangular(-15, 15),
+          o.awayOnWeekdays.toMinute + rng.triangular(-20, 20),
+        ] as const)
       : null;
   return { wake, bed, away };
 }
@@ -76,7 +79,8 @@ function occupantEvents(o: OccupantSpec, day: OccupantDay, rng: Random): LocalEv
     const at = o.showerAt === 'morning' ? day.wake + rng.uniform(12, 30) : day.bed - rng.uniform(50, 100);
     events.push(shower(at, rng.uniform(...o.showerMinutes), rng));
   }
-  if (rng.chance(o.nightToiletChance)) events.push(...toiletVisit(rng.uniform(...NIGHT_TOILET_MINUTES), 0.5, rng));
+  if (rng.chance(o.nightToiletChance))
+    events.push(...toiletVisit(rng.uniform(...NIGHT_TOILET_MINUTES), 0.5, rng));
   return events;
 }
 
@@ -96,7 +100,12 @@ function kitchenEvents(spec: HouseholdSpec, days: OccupantDay[], rng: Random): L
     events.push({ startMinute: at, minutes: liters / KITCHEN_LPM, liters, kind: 'kitchen' });
     if (spec.dishesAfter.includes(meal)) {
       const minutes = rng.uniform(...DISHES_MINUTES);
-      events.push({ startMinute: at + rng.uniform(25, 50), minutes, liters: rng.uniform(...DISHES_LITERS), kind: 'dishes' });
+      events.push({
+        startMinute: at + rng.uniform(25, 50),
+        minutes,
+        liters: rng.uniform(...DISHES_LITERS),
+        kind: 'dishes',
+      });
     }
   }
   return events;

@@ -9,7 +9,8 @@ const localTime = new LocalTime('Asia/Shanghai', 60);
 /** Monday 2026-01-05, local. */
 const MONDAY = localTime.dayNumber(Date.UTC(2026, 0, 5, 0));
 const at = (day: number, hour: number) => localMinuteToUtc(localTime, day, hour * 60);
-const usage = (model: HouseholdModel, from: number, to: number) => litersInRange(model.events(from, to), from, to);
+const usage = (model: HouseholdModel, from: number, to: number) =>
+  litersInRange(model.events(from, to), from, to);
 const days = (n: number) => Array.from({ length: n }, (_, i) => MONDAY + i);
 
 const DAILY_RANGE: Record<Profile, [number, number]> = {
@@ -91,7 +92,9 @@ describe('HouseholdModel', () => {
       const morning = model.events(at(d, 4.5), at(d, 12)).filter((e) => e.start >= at(d, 4.5));
       return ((morning[0]?.start ?? NaN) - at(d, 0)) / 60_000;
     };
-    const weekday = days(28).filter((d) => !isWeekend(d)).map(firstUse);
+    const weekday = days(28)
+      .filter((d) => !isWeekend(d))
+      .map(firstUse);
     const weekend = days(28).filter(isWeekend).map(firstUse);
     expect(new Set(weekday.map(Math.round)).size).toBeGreaterThan(10);
     for (const minute of [...weekday, ...weekend]) expect(minute).toBeGreaterThan(5.5 * 60);
@@ -117,11 +120,25 @@ describe('HouseholdModel', () => {
     }
   });
 
+  it('lives by Asia/Shanghai when no local time is given', () => {
+    const from = at(MONDAY, 0);
+    const to = at(MONDAY + 2, 0);
+    const implicit = new HouseholdModel({ profile: 'family', seed: 6 }).events(from, to);
+    expect(implicit).toEqual(new HouseholdModel({ profile: 'family', seed: 6, localTime }).events(from, to));
+    const berlin = new LocalTime('Europe/Berlin', 60);
+    expect(implicit).not.toEqual(
+      new HouseholdModel({ profile: 'family', seed: 6, localTime: berlin }).events(from, to),
+    );
+  });
+
   it('follows the local time zone it is given', () => {
     const berlin = new LocalTime('Europe/Berlin', 60);
     const model = new HouseholdModel({ profile: 'elderly-alone', seed: 4, localTime: berlin });
     const day = berlin.dayNumber(Date.UTC(2026, 0, 7, 12));
-    const morning = model.events(localMinuteToUtc(berlin, day, 4.5 * 60), localMinuteToUtc(berlin, day, 12 * 60));
+    const morning = model.events(
+      localMinuteToUtc(berlin, day, 4.5 * 60),
+      localMinuteToUtc(berlin, day, 12 * 60),
+    );
     const first = morning.find((e) => e.start >= localMinuteToUtc(berlin, day, 4.5 * 60));
     expect(first).toBeDefined();
     expect(berlin.minuteOfDay(first?.start ?? 0)).toBeGreaterThanOrEqual(5 * 60);

@@ -1,7 +1,7 @@
 import type { LocalTime } from '../core/local-time.ts';
 import { householdDay } from './household-day.ts';
 import { PROFILES, type HouseholdSpec, type Profile } from './household-profiles.ts';
-import { isWeekend, localMinuteToUtc } from './local-day.ts';
+import { DEFAULT_LOCAL_TIME, isWeekend, localMinuteToUtc } from './local-day.ts';
 import { Random, deriveSeed } from './random.ts';
 import { type Scenario, applyScenarios } from './scenarios.ts';
 import type { WaterEvent } from './water-event.ts';
@@ -11,8 +11,8 @@ export type { WaterEvent } from './water-event.ts';
 export interface HouseholdModelOptions {
   profile: Profile;
   seed: number;
-  /** The zone the household lives by (its schedule is local time). */
-  localTime: LocalTime;
+  /** The zone the household lives by (its schedule is local time); default Asia/Shanghai. */
+  localTime?: LocalTime;
   scenarios?: readonly Scenario[];
 }
 
@@ -34,7 +34,7 @@ export class HouseholdModel {
   constructor(opts: HouseholdModelOptions) {
     this.profile = opts.profile;
     this.seed = opts.seed;
-    this.localTime = opts.localTime;
+    this.localTime = opts.localTime ?? DEFAULT_LOCAL_TIME;
     this.scenarios = opts.scenarios ?? [];
     this.spec = PROFILES[opts.profile];
   }
@@ -55,14 +55,12 @@ export class HouseholdModel {
     const cached = this.days.get(dayNumber);
     if (cached) return cached;
     const rng = new Random(deriveSeed(this.seed, dayNumber));
-    const events = householdDay(this.spec, isWeekend(dayNumber), rng).map(
-      (e): WaterEvent => ({
-        start: localMinuteToUtc(this.localTime, dayNumber, e.startMinute),
-        end: localMinuteToUtc(this.localTime, dayNumber, e.startMinute + e.minutes),
-        liters: e.liters,
-        kind: e.kind,
-      }),
-    );
+    const events = householdDay(this.spec, isWeekend(dayNumber), rng).map((e): WaterEvent => ({
+      start: localMinuteToUtc(this.localTime, dayNumber, e.startMinute),
+      end: localMinuteToUtc(this.localTime, dayNumber, e.startMinute + e.minutes),
+      liters: e.liters,
+      kind: e.kind,
+    }));
     if (this.days.size >= DAY_CACHE_SIZE) this.days.delete(this.days.keys().next().value as number);
     this.days.set(dayNumber, events);
     return events;

@@ -101,7 +101,12 @@ export const PROFILES: Readonly<Record<Profile, HouseholdSpec>> = {
     laundryPerWeek: 3,
   },
   family: {
-    occupants: [workingAdult(6 * 60 + 30, 'morning'), workingAdult(6 * 60 + 15, 'evening'), schoolChild, schoolChild],
+    occupants: [
+      workingAdult(6 * 60 + 30, 'morning'),
+      workingAdult(6 * 60 + 15, 'evening'),
+      schoolChild,
+      schoolChild,
+    ],
     mealLiters: { breakfast: [5, 9], lunch: [6, 10], dinner: [7, 10] },
     dishesAfter: ['breakfast', 'lunch', 'dinner'],
     laundryPerWeek: 6,

@@ -1,9 +1,12 @@
-import type { LocalTime } from '../core/local-time.ts';
+import { LocalTime } from '../core/local-time.ts';
 
 /** Converting local calendar days and wall-clock minutes (in a LocalTime's zone) to epoch ms UTC. */
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;
 export const DAY_MS = 24 * HOUR_MS;
+
+/** The deployment default: Asia/Shanghai, hourly buckets. */
+export const DEFAULT_LOCAL_TIME = new LocalTime('Asia/Shanghai', 60);
 
 /** The UTC instant at which the zone's wall clock reads `localMs` (local wall time expressed as if UTC). */
 export function localToUtc(localTime: LocalTime, localMs: number): number {

@@ -24,11 +24,18 @@ interface TestBroker {
 async function startBroker(secrets: Map<string, string>): Promise<TestBroker> {
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
-      if (username !== undefined && client.id === username && secrets.get(username) === password?.toString()) {
+      if (
+        username !== undefined &&
+        client.id === username &&
+        secrets.get(username) === password?.toString()
+      ) {
         done(null, true);
         return;
       }
-      done(Object.assign(new Error('bad username or password'), { returnCode: 4 }) as AuthenticateError, false);
+      done(
+        Object.assign(new Error('bad username or password'), { returnCode: 4 }) as AuthenticateError,
+        false,
+      );
     },
     authorizePublish(client, packet, callback) {
       callback(client && packet.topic === TOPICS.readings(client.id) ? null : new Error('not your topic'));
@@ -150,7 +157,11 @@ describe('startFleet', () => {
 
   it('collects what the broker sends back on each meter’s errors topic', async () => {
     const fleet = await startFleet({ url: broker.url, meters: fleetMeters(3) });
-    const error = { code: 'ERR_INGEST_PAYLOAD_INVALID', message: 'totalLiters must be a number', field: 'totalLiters' };
+    const error = {
+      code: 'ERR_INGEST_PAYLOAD_INVALID',
+      message: 'totalLiters must be a number',
+      field: 'totalLiters',
+    };
     const publish = (meterId: string, payload: string) =>
       new Promise<void>((resolve, reject) =>
         broker.broker.publish(
@@ -170,22 +181,28 @@ describe('startFleet', () => {
   it('fails to start, naming the meter, when the broker refuses a meter’s credentials, and leaves no client behind', async () => {
     const meters = fleetMeters(3);
     const wrong = { ...(meters[2] as FleetMeter), secret: 'not-the-secret' };
-    await expect(startFleet({ url: broker.url, meters: [meters[0] as FleetMeter, meters[1] as FleetMeter, wrong] })).rejects.toThrow(
-      /meter-2 .*Bad username or password/,
-    );
+    await expect(
+      startFleet({ url: broker.url, meters: [meters[0] as FleetMeter, meters[1] as FleetMeter, wrong] }),
+    ).rejects.toThrow(/meter-2 .*Bad username or password/);
     await vi.waitFor(() => expect(broker.broker.connectedClients).toBe(0));
   });
 });
 
 describe('fleet payloads', () => {
-  const readings = Array.from({ length: 1201 }, (_, i) => ({ ts: START + i * 60_000, totalLiters: 1000 + i / 8 }));
+  const readings = Array.from({ length: 1201 }, (_, i) => ({
+    ts: START + i * 60_000,
+    totalLiters: 1000 + i / 8,
+  }));
 
   it('keeps to the readings contract, one reading or a batch per message', () => {
     const single = toPayloads(readings.slice(0, 3), false);
     expect(single.map((p) => JSON.parse(p))).toEqual(readings.slice(0, 3));
     const batches = toPayloads(readings, true);
-    expect(batches.map((p) => (JSON.parse(p) as { readings: unknown[] }).readings.length)).toEqual([500, 500, 201]);
-    for (const p of [...single, ...batches]) expect(ReadingPayload.safeParse(JSON.parse(p)).success).toBe(true);
+    expect(batches.map((p) => (JSON.parse(p) as { readings: unknown[] }).readings.length)).toEqual([
+      500, 500, 201,
+    ]);
+    for (const p of [...single, ...batches])
+      expect(ReadingPayload.safeParse(JSON.parse(p)).success).toBe(true);
   });
 
   it('reads an error message as the documented { code, message, field } or keeps it as text', () => {

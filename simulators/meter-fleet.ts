@@ -107,7 +107,9 @@ async function connectMeter(
       false,
     );
   } catch (err) {
-    throw new Error(`meter ${m.meterId} could not connect to ${opts.url}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`meter ${m.meterId} could not connect to ${opts.url}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const errorsTopic = TOPICS.meterErrors(m.meterId);
   client.on('error', (err) => clientErrors.push({ meterId: m.meterId, message: err.message }));
@@ -132,7 +134,9 @@ export function toFleetError(meterId: string, payload: string): FleetError {
   const parsed = ErrorPayload.safeParse(json);
   if (!parsed.success) return { meterId, code: null, message: payload, payload };
   const { code, message, field } = parsed.data;
-  return field === undefined ? { meterId, code, message, payload } : { meterId, code, message, field, payload };
+  return field === undefined
+    ? { meterId, code, message, payload }
+    : { meterId, code, message, field, payload };
 }
 
 /** Splits readings into MQTT payloads: one per reading, or batches of `batchSize`. */
@@ -171,17 +175,22 @@ class MeterFleet implements Fleet {
 
   private async publishAll(t: number): Promise<PublishResult> {
     const results = await Promise.all(this.meters.map((m) => this.publishMeter(m, t)));
-    return results.reduce((sum, r) => ({ published: sum.published + r.published, messages: sum.messages + r.messages }), {
-      published: 0,
-      messages: 0,
-    });
+    return results.reduce(
+      (sum, r) => ({ published: sum.published + r.published, messages: sum.messages + r.messages }),
+      {
+        published: 0,
+        messages: 0,
+      },
+    );
   }
 
   private async publishMeter(m: ConnectedMeter, t: number): Promise<PublishResult> {
     const readings = m.meter.readingsUntil(t);
     const payloads = toPayloads(readings, this.opts.batch ?? false, this.opts.batchSize ?? 500);
     const topic = TOPICS.readings(m.meterId);
-    await mapLimited(payloads, this.opts.maxInflightPerMeter ?? 100, (p) => m.client.publishAsync(topic, p, { qos: 1 }));
+    await mapLimited(payloads, this.opts.maxInflightPerMeter ?? 100, (p) =>
+      m.client.publishAsync(topic, p, { qos: 1 }),
+    );
     return { published: readings.length, messages: payloads.length };
   }
 }

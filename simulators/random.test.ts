@@ -36,7 +36,8 @@ describe('Random', () => {
 describe('deriveSeed', () => {
   it('gives different seeds for different base seeds and for different parts', () => {
     const seeds = new Set<number>();
-    for (let seed = 0; seed < 50; seed++) for (let day = 20_000; day < 20_020; day++) seeds.add(deriveSeed(seed, day));
+    for (let seed = 0; seed < 50; seed++)
+      for (let day = 20_000; day < 20_020; day++) seeds.add(deriveSeed(seed, day));
     expect(seeds.size).toBe(50 * 20);
   });
 

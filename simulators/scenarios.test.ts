@@ -10,7 +10,12 @@ const MONDAY = localTime.dayNumber(Date.UTC(2026, 0, 5, 0));
 const at = (day: number, hour: number) => localMinuteToUtc(localTime, day, hour * 60);
 
 const model = (scenarios: ScenarioInput[] = [], seed = 17) =>
-  new HouseholdModel({ profile: 'couple', seed, localTime, scenarios: scenarios.map((s) => Scenario.parse(s)) });
+  new HouseholdModel({
+    profile: 'couple',
+    seed,
+    localTime,
+    scenarios: scenarios.map((s) => Scenario.parse(s)),
+  });
 const usage = (m: HouseholdModel, from: number, to: number) => litersInRange(m.events(from, to), from, to);
 const hours = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i * HOUR_MS);
 
@@ -45,7 +50,8 @@ describe('scenarios applied to a household', () => {
     for (const h of hours(start, 72)) {
       expect(usage(leaking, h, h + HOUR_MS) - usage(base, h, h + HOUR_MS)).toBeGreaterThanOrEqual(4 - 1e-9);
     }
-    for (const h of hours(at(MONDAY, 0), 27)) expect(usage(leaking, h, h + HOUR_MS)).toBe(usage(base, h, h + HOUR_MS));
+    for (const h of hours(at(MONDAY, 0), 27))
+      expect(usage(leaking, h, h + HOUR_MS)).toBe(usage(base, h, h + HOUR_MS));
     expect(usage(leaking, start - HOUR_MS, start)).toBe(usage(base, start - HOUR_MS, start));
   });
 
@@ -55,7 +61,8 @@ describe('scenarios applied to a household', () => {
     const heavy = model([{ type: 'heavy-use', start, durationMinutes: 150, litersPerHour: 240 }]);
     const end = start + 150 * MINUTE_MS;
     expect(usage(heavy, start, end) - usage(base, start, end)).toBeCloseTo(600, 6);
-    for (const h of hours(start, 2)) expect(usage(heavy, h, h + HOUR_MS) - usage(base, h, h + HOUR_MS)).toBeCloseTo(240);
+    for (const h of hours(start, 2))
+      expect(usage(heavy, h, h + HOUR_MS) - usage(base, h, h + HOUR_MS)).toBeCloseTo(240);
     expect(usage(heavy, end, end + 6 * HOUR_MS)).toBe(usage(base, end, end + 6 * HOUR_MS));
     expect(usage(heavy, start - 6 * HOUR_MS, start)).toBe(usage(base, start - 6 * HOUR_MS, start));
   });
@@ -67,7 +74,10 @@ describe('scenarios applied to a household', () => {
     expect(usage(base, at(day, 0), at(day, 11))).toBeGreaterThan(10);
     expect(usage(quiet, at(day, 0), at(day, 11))).toBe(0);
     expect(quiet.events(at(day, 0), at(day, 11))).toEqual([]);
-    expect(usage(quiet, at(day, 11), at(day + 1, 0))).toBeCloseTo(usage(base, at(day, 11), at(day + 1, 0)), 9);
+    expect(usage(quiet, at(day, 11), at(day + 1, 0))).toBeCloseTo(
+      usage(base, at(day, 11), at(day + 1, 0)),
+      9,
+    );
     expect(usage(quiet, at(day - 1, 0), at(day, 0))).toBeCloseTo(usage(base, at(day - 1, 0), at(day, 0)), 9);
   });
 
@@ -85,7 +95,9 @@ describe('scenarios applied to a household', () => {
   it('silent changes no water use (only the meter stops reporting)', () => {
     const from = at(MONDAY, 0);
     const silent = model([{ type: 'silent', start: at(MONDAY + 1, 9) }]);
-    expect(silent.events(from, from + 7 * 24 * HOUR_MS)).toEqual(model().events(from, from + 7 * 24 * HOUR_MS));
+    expect(silent.events(from, from + 7 * 24 * HOUR_MS)).toEqual(
+      model().events(from, from + 7 * 24 * HOUR_MS),
+    );
   });
 
   it('keeps a leak running while the resident uses no water, whatever the order of the list', () => {
@@ -103,7 +115,11 @@ describe('groundTruth', () => {
   it('names the rule each scenario should trigger and when the condition begins', () => {
     const start = Date.UTC(2026, 0, 6, 2);
     const truth = (s: ScenarioInput) => groundTruth(Scenario.parse(s), localTime);
-    expect(truth({ type: 'leak', start, litersPerHour: 6 })).toEqual({ ruleId: 'continuous-flow', from: start, until: null });
+    expect(truth({ type: 'leak', start, litersPerHour: 6 })).toEqual({
+      ruleId: 'continuous-flow',
+      from: start,
+      until: null,
+    });
     expect(truth({ type: 'heavy-use', start, durationMinutes: 180, litersPerHour: 300 })).toEqual({
       ruleId: 'heavy-use',
       from: start,
@@ -130,6 +146,8 @@ describe('groundTruth', () => {
   it('reads the no-morning-water day in the zone it is given (Asia/Shanghai by default)', () => {
     const scenario = Scenario.parse({ type: 'no-morning-water', day: '2026-01-07' });
     expect(groundTruth(scenario).from).toBe(Date.parse('2026-01-07T00:00:00+08:00'));
-    expect(groundTruth(scenario, new LocalTime('Europe/London', 60)).from).toBe(Date.parse('2026-01-07T00:00:00Z'));
+    expect(groundTruth(scenario, new LocalTime('Europe/London', 60)).from).toBe(
+      Date.parse('2026-01-07T00:00:00Z'),
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { LocalTime } from '../core/local-time.ts';
+import type { LocalTime } from '../core/local-time.ts';
 import { Timestamp } from '../core/readings.ts';
-import { HOUR_MS, MINUTE_MS, localMinuteToUtc, parseLocalDate } from './local-day.ts';
+import { DEFAULT_LOCAL_TIME, HOUR_MS, MINUTE_MS, localMinuteToUtc, parseLocalDate } from './local-day.ts';
 import { type Span, type WaterEvent, byStart, cutSpan, overlaps } from './water-event.ts';
 
 /**
@@ -11,6 +11,15 @@ import { type Span, type WaterEvent, byStart, cutSpan, overlaps } from './water-
  * How they combine: `no-morning-water` and `low-use` stop the *resident* (their normal events are cut out of
  * the span); `leak` and `heavy-use` are fixtures running regardless of the resident; `silent` stops only the
  * meter's reports. So the order of a scenario list does not matter.
+ *
+ * Detectability with the default rules and 60-minute buckets (the rules need whole buckets):
+ * - `leak` ≥ 1 L/h (≥ 4 L/h with 15-minute buckets) is caught by `continuous-flow` 24 h after it starts.
+ * - `heavy-use` needs two whole buckets ≥ 60 L: at ≥ 120 L/h, a run of ≥ 3 h is always caught, a shorter one
+ *   only when it happens to cover two whole buckets.
+ * - `low-use` needs a fully known 24 h window below 10 L inside the span: ≥ 25 h is always caught, exactly 24 h
+ *   only when its start is on a bucket boundary (or the resident's neighbouring hours are dry).
+ * - `no-morning-water` empties the fallback peak window 06:00–09:00; a learned peak window inside 00:00–11:00
+ *   is emptied too.
  */
 const MAX_LITERS_PER_HOUR = 3_000;
 const NO_MORNING_WATER_UNTIL_MINUTE = 11 * 60;
@@ -23,7 +32,10 @@ export const LeakScenario = z.strictObject({
 export const HeavyUseScenario = z.strictObject({
   type: z.literal('heavy-use'),
   start: Timestamp,
-  durationMinutes: z.number().gt(0).max(7 * 24 * 60),
+  durationMinutes: z
+    .number()
+    .gt(0)
+    .max(7 * 24 * 60),
   litersPerHour: z.number().min(120, 'heavy use is at least 120 L/h').max(MAX_LITERS_PER_HOUR),
 });
 export const NoMorningWaterScenario = z.strictObject({
@@ -33,7 +45,10 @@ export const NoMorningWaterScenario = z.strictObject({
 export const LowUseScenario = z.strictObject({
   type: z.literal('low-use'),
   start: Timestamp,
-  durationHours: z.number().min(24, 'low use lasts at least 24 hours').max(90 * 24),
+  durationHours: z
+    .number()
+    .min(24, 'low use lasts at least 24 hours')
+    .max(90 * 24),
 });
 export const SilentScenario = z.strictObject({
   type: z.literal('silent'),
@@ -52,7 +67,8 @@ export const Scenario = z.discriminatedUnion('type', [
 export type Scenario = z.infer<typeof Scenario>;
 export type ScenarioInput = z.input<typeof Scenario>;
 
-export type ScenarioRuleId = 'continuous-flow' | 'heavy-use' | 'no-water-at-peak' | 'low-use' | 'meter-silent';
+export type ScenarioRuleId =
+  'continuous-flow' | 'heavy-use' | 'no-water-at-peak' | 'low-use' | 'meter-silent';
 
 /**
  * The detection a scenario should cause: `ruleId` for this household, at or after `from` (when the
@@ -65,20 +81,26 @@ export interface GroundTruth {
   until: number | null;
 }
 
-const defaultLocalTime = new LocalTime('Asia/Shanghai', 60);
-
-export function groundTruth(scenario: Scenario, localTime: LocalTime = defaultLocalTime): GroundTruth {
+export function groundTruth(scenario: Scenario, localTime: LocalTime = DEFAULT_LOCAL_TIME): GroundTruth {
   switch (scenario.type) {
     case 'leak':
       return { ruleId: 'continuous-flow', from: scenario.start, until: null };
     case 'heavy-use':
-      return { ruleId: 'heavy-use', from: scenario.start, until: scenario.start + scenario.durationMinutes * MINUTE_MS };
+      return {
+        ruleId: 'heavy-use',
+        from: scenario.start,
+        until: scenario.start + scenario.durationMinutes * MINUTE_MS,
+      };
     case 'no-morning-water': {
       const span = residentAbsence(scenario, localTime) as Span;
       return { ruleId: 'no-water-at-peak', from: span.start, until: span.end };
     }
     case 'low-use':
-      return { ruleId: 'low-use', from: scenario.start, until: scenario.start + scenario.durationHours * HOUR_MS };
+      return {
+        ruleId: 'low-use',
+        from: scenario.start,
+        until: scenario.start + scenario.durationHours * HOUR_MS,
+      };
     case 'silent': {
       const span = silentSpan(scenario) as Span;
       return { ruleId: 'meter-silent', from: span.start, until: Number.isFinite(span.end) ? span.end : null };
@@ -106,7 +128,8 @@ export function residentAbsence(scenario: Scenario, localTime: LocalTime): Span 
 /** The span in which the meter publishes nothing (its register keeps counting). */
 export function silentSpan(scenario: Scenario): Span | null {
   if (scenario.type !== 'silent') return null;
-  const end = scenario.durationMinutes === undefined ? Infinity : scenario.start + scenario.durationMinutes * MINUTE_MS;
+  const end =
+    scenario.durationMinutes === undefined ? Infinity : scenario.start + scenario.durationMinutes * MINUTE_MS;
   return { start: scenario.start, end };
 }
 

@@ -10,7 +10,9 @@ import { litersInRange } from './water-event.ts';
 const localTime = new LocalTime('Asia/Shanghai', 60);
 const START = localMinuteToUtc(localTime, localTime.dayNumber(Date.UTC(2026, 0, 5, 0)), 0);
 
-function meterOver(opts: { seed?: number; profile?: Profile; every?: number; scenarios?: ScenarioInput[] } = {}) {
+function meterOver(
+  opts: { seed?: number; profile?: Profile; every?: number; scenarios?: ScenarioInput[] } = {},
+) {
   const model = new HouseholdModel({
     profile: opts.profile ?? 'elderly-alone',
     seed: opts.seed ?? 1,
@@ -126,7 +128,11 @@ describe('SimulatedMeter', () => {
 
   it('rejects a report period that is not a whole number of minutes in a day', () => {
     const source = { events: () => [] };
-    expect(() => new SimulatedMeter({ source, seed: 1, startAt: START, reportEveryMinutes: 0 })).toThrow(RangeError);
-    expect(() => new SimulatedMeter({ source, seed: 1, startAt: START, reportEveryMinutes: 7.5 })).toThrow(RangeError);
+    expect(() => new SimulatedMeter({ source, seed: 1, startAt: START, reportEveryMinutes: 0 })).toThrow(
+      RangeError,
+    );
+    expect(() => new SimulatedMeter({ source, seed: 1, startAt: START, reportEveryMinutes: 7.5 })).toThrow(
+      RangeError,
+    );
   });
 });
