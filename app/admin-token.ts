@@ -6,7 +6,10 @@ import { join } from 'node:path';
  * The bootstrap admin token: from config when set; otherwise generated once and kept in
  * `<dataDir>/admin-token` (mode 0600) so that `npm start` works with no configuration.
  */
-export function resolveAdminToken(dataDir: string, configured: string | undefined): { token: string; file: string | null } {
+export function resolveAdminToken(
+  dataDir: string,
+  configured: string | undefined,
+): { token: string; file: string | null } {
   if (configured) return { token: configured, file: null };
   const file = join(dataDir, 'admin-token');
   if (existsSync(file)) {

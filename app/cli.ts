@@ -82,7 +82,9 @@ async function importCommand(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   const file = positionals[0];
   if (!file) {
-    process.stderr.write('careflow import: name the registry file, e.g. careflow import examples/community.json\n');
+    process.stderr.write(
+      'careflow import: name the registry file, e.g. careflow import examples/community.json\n',
+    );
     return 2;
   }
   let input: unknown;
@@ -93,7 +95,10 @@ async function importCommand(args: string[]): Promise<number> {
     return 1;
   }
   const config = loadConfig(process.env);
-  const store = openStore({ path: join(config.dataDir, 'careflow.db'), synchronous: config.store.synchronous });
+  const store = openStore({
+    path: join(config.dataDir, 'careflow.db'),
+    synchronous: config.store.synchronous,
+  });
   try {
     const tty = process.stderr.isTTY;
     const report = await importRegistry(store, input, {

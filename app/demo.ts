@@ -25,7 +25,9 @@ const EXAMPLE = new URL('../examples/community.json', import.meta.url);
 function demoScenarios(day0: number, localDate: (ms: number) => string): Record<string, ScenarioInput[]> {
   return {
     'h-0002': [{ type: 'leak', start: day0 + 3 * HOUR, litersPerHour: 6 }],
-    'h-0005': [{ type: 'heavy-use', start: day0 + 24 * HOUR + 20 * HOUR, durationMinutes: 150, litersPerHour: 400 }],
+    'h-0005': [
+      { type: 'heavy-use', start: day0 + 24 * HOUR + 20 * HOUR, durationMinutes: 150, litersPerHour: 400 },
+    ],
     'h-0007': [{ type: 'no-morning-water', day: localDate(day0 + 36 * HOUR) }],
     'h-0011': [{ type: 'low-use', start: day0 + 12 * HOUR, durationHours: 40 }],
     'h-0013': [{ type: 'silent', start: day0 + 30 * HOUR }],
@@ -66,18 +68,30 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   try {
     await importRegistry(cf.store, registry);
     const url = `mqtt://127.0.0.1:${cf.mqttPort}`;
-    out(`careflow demo — ${registry.households.length} simulated households of ${registry.grids.length} grids, ${opts.days} days in accelerated time`);
+    out(
+      `careflow demo — ${registry.households.length} simulated households of ${registry.grids.length} grids, ${opts.days} days in accelerated time`,
+    );
     out(`service: MQTT ${url}, HTTP http://127.0.0.1:${cf.httpPort}, data ${dataDir}`);
     out('');
 
     let received = 0;
     for (const w of registry.workers) {
-      const client = await mqtt.connectAsync(url, { username: w.id, password: w.secret, clientId: `demo-${w.id}`, reconnectPeriod: 0 });
+      const client = await mqtt.connectAsync(url, {
+        username: w.id,
+        password: w.secret,
+        clientId: `demo-${w.id}`,
+        reconnectPeriod: 0,
+      });
       client.on('message', (_topic, payload) => {
         const m = JSON.parse(payload.toString()) as WorkerAlertMessage;
         received++;
         const when = localTime.format(clock.now());
-        const label = { opened: '新警报 NEW', updated: '更新 UPDATE', escalated: '升级 ESCALATED', resolved: '已关闭 CLOSED' }[m.event];
+        const label = {
+          opened: '新警报 NEW',
+          updated: '更新 UPDATE',
+          escalated: '升级 ESCALATED',
+          resolved: '已关闭 CLOSED',
+        }[m.event];
         out(`[${when}] → ${w.name} (${w.id}) ${label} · ${m.ruleId} · ${m.householdId} · ${m.severity}`);
         out(`    ${m.message['zh-CN']}`);
         out(`    ${m.message.en}`);
@@ -99,7 +113,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
           localTime,
           scenarios: (scenarios[h.id] ?? []).map((s) => Scenario.parse(s)),
         });
-        return { meterId: m.id, secret: m.secret, meter: new SimulatedMeter({ source: model, seed: 1000 + i, startAt: day0 }) };
+        return {
+          meterId: m.id,
+          secret: m.secret,
+          meter: new SimulatedMeter({ source: model, seed: 1000 + i, startAt: day0 }),
+        };
       }),
     });
     for (const [hid, list] of Object.entries(scenarios)) {
@@ -116,7 +134,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       afterStep: () => new Promise((r) => setTimeout(r, 2)),
     });
     const deadline = Date.now() + 3_000;
-    while (cf.store.outbox.pendingCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (cf.store.outbox.pendingCount() > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 200));
     const alerts = cf.store.alerts.list({ limit: 1000 });
     out('');
@@ -125,7 +144,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         `${alerts.length} alerts, ${received} messages delivered to grid workers`,
     );
     for (const a of [...alerts].reverse()) {
-      out(`  ${a.ruleId.padEnd(17)} ${a.householdId}  grid ${a.gridCode}  opened ${localTime.format(a.openedAt)}  ${a.state}`);
+      out(
+        `  ${a.ruleId.padEnd(17)} ${a.householdId}  grid ${a.gridCode}  opened ${localTime.format(a.openedAt)}  ${a.state}`,
+      );
     }
   } finally {
     await fleet?.stop({ force: true });

@@ -47,7 +47,10 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openStore({ path: join(config.dataDir, 'careflow.db'), synchronous: config.store.synchronous });
+  const store = openStore({
+    path: join(config.dataDir, 'careflow.db'),
+    synchronous: config.store.synchronous,
+  });
   const admin = resolveAdminToken(config.dataDir, config.adminToken);
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
@@ -56,10 +59,13 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger });
   detectors.load(store.checkpoints.loadHouseholdStates());
 
-  let brokerRef: Broker | undefined;
+  // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
+  const brokerSlot: { current?: Broker } = {};
   const publisher: MqttPublisher = {
     publish: (topic, payload, qos) =>
-      brokerRef ? brokerRef.publish(topic, payload, qos) : Promise.reject(new Error('broker not started')),
+      brokerSlot.current
+        ? brokerSlot.current.publish(topic, payload, qos)
+        : Promise.reject(new Error('broker not started')),
   };
   const notifier = startNotifier(effective, {
     store,
@@ -83,7 +89,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   checkpoint();
 
   const broker = await startBroker(effective, { store, ingest, logger, now: () => clock.now() });
-  brokerRef = broker;
+  brokerSlot.current = broker;
   notifier.dispatcher.kick();
 
   const checkpointTimer = setInterval(() => {

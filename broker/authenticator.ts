@@ -18,7 +18,9 @@ export class Authenticator {
     const meter = this.store.registry.meter(username);
     if (meter) {
       if (!meter.active) return null;
-      return (await this.check(username, meter.secretHash, password)) ? { kind: 'meter', id: username } : null;
+      return (await this.check(username, meter.secretHash, password))
+        ? { kind: 'meter', id: username }
+        : null;
     }
     const workerHash = this.store.registry.workerSecretHash(username);
     if (workerHash) {

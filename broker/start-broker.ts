@@ -16,7 +16,13 @@ export interface IngestPort {
     topic: string,
     payload: Buffer,
   ): Promise<{ accepted: number; rejected: { code: ErrorCode; message: string; field?: string }[] }>;
-  deadLetter(meterId: string | null, topic: string | null, code: ErrorCode, message: string, excerpt?: string): void;
+  deadLetter(
+    meterId: string | null,
+    topic: string | null,
+    code: ErrorCode,
+    message: string,
+    excerpt?: string,
+  ): void;
 }
 
 export interface BrokerDeps {
@@ -57,8 +63,13 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
             connPrincipals.set(client.conn, principal);
             return done(null, true);
           }
-          logger.warn({ username, clientId: client.id }, 'connection refused: unknown client or wrong secret');
-          const err = new Error('ERR_BROKER_AUTH_FAILED: unknown client or wrong secret') as AuthenticateError;
+          logger.warn(
+            { username, clientId: client.id },
+            'connection refused: unknown client or wrong secret',
+          );
+          const err = new Error(
+            'ERR_BROKER_AUTH_FAILED: unknown client or wrong secret',
+          ) as AuthenticateError;
           err.returnCode = 4;
           done(err, false);
         },
@@ -93,7 +104,8 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       }
       const message = `${principal.kind} ${principal.id} may not publish to ${topic}`;
       deps.ingest.deadLetter(principal.id, topic, 'ERR_BROKER_TOPIC_FORBIDDEN', message, excerpt(packet));
-      if (principal.kind === 'meter') sendMeterError(principal.id, 'ERR_BROKER_TOPIC_FORBIDDEN', message, 'topic');
+      if (principal.kind === 'meter')
+        sendMeterError(principal.id, 'ERR_BROKER_TOPIC_FORBIDDEN', message, 'topic');
       logger.warn({ principal, topic }, 'publish refused');
       consume(packet, client);
       done(null);
@@ -148,7 +160,10 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       const principal = connPrincipals.get(guarded);
       const message = `MQTT packet of ${announced} bytes exceeds the limit of ${config.mqtt.maxPacketBytes}; connection closed`;
       deps.ingest.deadLetter(principal?.id ?? null, null, 'ERR_INGEST_PACKET_TOO_LARGE', message);
-      logger.warn({ principal, announced, remote: socket.remoteAddress }, 'oversize packet; connection closed');
+      logger.warn(
+        { principal, announced, remote: socket.remoteAddress },
+        'oversize packet; connection closed',
+      );
     });
     guarded.on('error', () => {});
     aedes.handle(guarded);

@@ -87,7 +87,13 @@ export class ManualClock implements Clock {
   }
 
   private add(fn: () => void, ms: number, every: number | null): TimerHandle {
-    const timer: ManualTimer = { id: this.nextId++, due: this.current + Math.max(0, ms), every, fn, cancelled: false };
+    const timer: ManualTimer = {
+      id: this.nextId++,
+      due: this.current + Math.max(0, ms),
+      every,
+      fn,
+      cancelled: false,
+    };
     this.timers.push(timer);
     return {
       cancel: () => {

@@ -49,9 +49,19 @@ export const Config = z.strictObject({
       /** Most readings in one batch payload. */
       maxBatchReadings: z.number().int().min(1).max(10_000).default(1_000),
       /** A reading stamped further than this ahead of the clock is rejected. */
-      maxFutureSkewMinutes: z.number().int().min(0).max(24 * 60).default(10),
+      maxFutureSkewMinutes: z
+        .number()
+        .int()
+        .min(0)
+        .max(24 * 60)
+        .default(10),
       /** An interval between two readings longer than this is a gap: its buckets are unknown. */
-      maxGapMinutes: z.number().int().min(15).max(7 * 24 * 60).default(360),
+      maxGapMinutes: z
+        .number()
+        .int()
+        .min(15)
+        .max(7 * 24 * 60)
+        .default(360),
       /** A difference implying more flow than this is a glitch. */
       maxFlowLitersPerHour: z.number().gt(0).max(1_000_000).default(3_000),
       /** A drop to a register at or below this is read as a meter reset / replacement. */
@@ -135,7 +145,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       // Number(' ') is 0: a blank value must not become port 0.
       const blank = raw.trim() === '';
       if (blank || !Number.isFinite(value as number) || (v.type === 'int' && !Number.isInteger(value))) {
-        issues.push({ path: v.name, message: `expected ${v.type === 'int' ? 'an integer' : 'a number'}, got "${raw}"` });
+        issues.push({
+          path: v.name,
+          message: `expected ${v.type === 'int' ? 'an integer' : 'a number'}, got "${raw}"`,
+        });
         continue;
       }
     }
@@ -163,8 +176,7 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
-    out[k] =
-      isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
+    out[k] = isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
   }
   return out;
 }

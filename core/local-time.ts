@@ -92,7 +92,14 @@ export class LocalTime {
   private computeOffset(utcMs: number): number {
     const parts = this.formatter.formatToParts(new Date(utcMs));
     const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-    const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+    const asUtc = Date.UTC(
+      get('year'),
+      get('month') - 1,
+      get('day'),
+      get('hour'),
+      get('minute'),
+      get('second'),
+    );
     return Math.round((asUtc - Math.floor(utcMs / 1000) * 1000) / MINUTE) * MINUTE;
   }
 }

@@ -9,7 +9,16 @@ export function createLogger(level: string = 'info', destination?: NodeJS.Writab
       level,
       base: { service: 'careflow' },
       redact: {
-        paths: ['secret', 'password', '*.secret', '*.password', 'token', '*.token', 'authorization', '*.authorization'],
+        paths: [
+          'secret',
+          'password',
+          '*.secret',
+          '*.password',
+          'token',
+          '*.token',
+          'authorization',
+          '*.authorization',
+        ],
         censor: '[redacted]',
       },
     },

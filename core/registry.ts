@@ -5,7 +5,9 @@ import { ClientId } from './readings.ts';
  * The organisation careflow serves: street office → community → grid → household → meter, and the people
  * assigned to grids. This is the shape of a registry file for `careflow import` (extra fields are allowed).
  */
-const Code = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - (1-64 characters)');
+const Code = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - (1-64 characters)');
 const Secret = z.string().min(8, 'secrets must be at least 8 characters').max(256);
 
 export const WorkerRole = z.enum(['grid-worker', 'grid-leader', 'community-staff', 'street-staff', 'admin']);

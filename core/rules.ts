@@ -14,13 +14,21 @@ export type RuleAudience = z.infer<typeof RuleAudience>;
 const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected local time as HH:MM');
 
 export const SustainedLowParams = z.strictObject({
-  windowMinutes: z.number().int().min(15).max(7 * 24 * 60),
+  windowMinutes: z
+    .number()
+    .int()
+    .min(15)
+    .max(7 * 24 * 60),
   maxTotalLiters: z.number().min(0).max(100_000),
   /** When set, fire below this fraction of the household's typical use for the same window instead. */
   relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
 });
 export const SustainedHighParams = z.strictObject({
-  windowMinutes: z.number().int().min(15).max(7 * 24 * 60),
+  windowMinutes: z
+    .number()
+    .int()
+    .min(15)
+    .max(7 * 24 * 60),
   minLitersPerBucket: z.number().gt(0).max(100_000),
 });
 export const ZeroAtPeakParams = z.strictObject({
@@ -34,7 +42,11 @@ export const ZeroAtPeakParams = z.strictObject({
   minDays: z.number().int().min(1).max(90).default(7),
 });
 export const SilentParams = z.strictObject({
-  afterMinutes: z.number().int().min(1).max(30 * 24 * 60),
+  afterMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 60),
 });
 
 const ruleBase = {
@@ -61,7 +73,8 @@ export type RuleOf<T extends RuleType> = Extract<Rule, { type: T }>;
 export const RuleSet = z.array(Rule).superRefine((rules, ctx) => {
   const seen = new Set<string>();
   rules.forEach((r, i) => {
-    if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate rule id "${r.id}"` });
+    if (seen.has(r.id))
+      ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate rule id "${r.id}"` });
     seen.add(r.id);
   });
 });

@@ -28,15 +28,7 @@ export interface UsageBucket {
 
 /** What a meter's reading did to the normalizer, besides producing usage. */
 export type NormalizerEventKind =
-  | 'accepted'
-  | 'duplicate'
-  | 'late'
-  | 'glitch-flow'
-  | 'glitch-drop'
-  | 'reset'
-  | 'rollover'
-  | 'rebase'
-  | 'gap';
+  'accepted' | 'duplicate' | 'late' | 'glitch-flow' | 'glitch-drop' | 'reset' | 'rollover' | 'rebase' | 'gap';
 
 export interface NormalizerEvent {
   meterId: string;

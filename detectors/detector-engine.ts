@@ -54,7 +54,12 @@ export class DetectorEngine {
     this.dirty.add(hid);
     const hInput =
       input.kind === 'bucket'
-        ? { kind: 'bucket' as const, start: input.bucket.start, end: input.bucket.end, liters: input.bucket.liters }
+        ? {
+            kind: 'bucket' as const,
+            start: input.bucket.start,
+            end: input.bucket.end,
+            liters: input.bucket.liters,
+          }
         : { kind: 'reading' as const, ts: input.ts, receivedAt: input.receivedAt };
     return step(hid, state, hInput, this.rulesFor(hid), ctx);
   }

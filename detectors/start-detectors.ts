@@ -32,8 +32,17 @@ export interface Detectors {
 export function rulesFromConfig(config: Config): Rule[] {
   const { parsed, unknown } = applyRuleOverrides(DEFAULT_RULES, config.detectors.rules);
   const issues = unknown.map((id) => ({ path: `detectors.rules.${id}`, message: `no rule "${id}"` }));
-  if (!parsed.success) issues.push(...fieldIssues(parsed.error.issues).map((i) => ({ ...i, path: `detectors.rules.${i.path}` })));
-  else issues.push(...validateRulesForBuckets(parsed.data, config.bucketMinutes).map((i) => ({ ...i, path: `detectors.rules.${i.path}` })));
+  if (!parsed.success)
+    issues.push(
+      ...fieldIssues(parsed.error.issues).map((i) => ({ ...i, path: `detectors.rules.${i.path}` })),
+    );
+  else
+    issues.push(
+      ...validateRulesForBuckets(parsed.data, config.bucketMinutes).map((i) => ({
+        ...i,
+        path: `detectors.rules.${i.path}`,
+      })),
+    );
   if (issues.length > 0 || !parsed.success) {
     throw new CareflowError('ERR_CONFIG_INVALID', `Invalid rules: ${describeIssues(issues)}`, issues);
   }

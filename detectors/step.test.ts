@@ -270,7 +270,10 @@ describe('step', () => {
       const ds = hh.buckets([0.5]);
       // 09:00 in Shanghai is 01:00 UTC
       expect(summary(ds)).toEqual([['no-water-at-peak', 'opened', Date.UTC(2026, 0, 5, 1)]]);
-      expect(ds[0]).toMatchObject({ key: `${HID}|no-water-at-peak|opened|${T0 + 9 * H}`, ruleType: 'zero-at-peak' });
+      expect(ds[0]).toMatchObject({
+        key: `${HID}|no-water-at-peak|opened|${T0 + 9 * H}`,
+        ruleType: 'zero-at-peak',
+      });
       expect(ds[0]!.evidence).toEqual({
         windowStart: T0 + 6 * H,
         windowEnd: T0 + 9 * H,
@@ -333,16 +336,22 @@ describe('step', () => {
       expect(hh.buckets([0.5, 1])).toEqual([]);
       const ds = hh.buckets([3]);
       expect(summary(ds)).toEqual([['no-water-at-peak', 'cleared', T0 + 12 * H]]);
-      expect(ds[0]!.evidence).toMatchObject({ windowStart: T0 + 11 * H, windowEnd: T0 + 12 * H, totalLiters: 3 });
+      expect(ds[0]!.evidence).toMatchObject({
+        windowStart: T0 + 11 * H,
+        windowEnd: T0 + 12 * H,
+        totalLiters: 3,
+      });
       expect(hh.buckets([3])).toEqual([]);
     });
 
-    it('clears when the next day\'s peak uses more than 1 L, even spread thinly over its hours', () => {
+    it("clears when the next day's peak uses more than 1 L, even spread thinly over its hours", () => {
       const hh = household(rules);
       hh.buckets([...busyNight, 0, 0, 0, ...repeat(0.8, 15)]);
       expect(hh.state.active['no-water-at-peak']).toBe(T0 + 9 * H);
       // 2.4 L in the second day's peak: the resident got up, though no single hour went over 1 L.
-      expect(summary(hh.buckets(repeat(0.8, 9)))).toEqual([['no-water-at-peak', 'cleared', T0 + DAY + 9 * H]]);
+      expect(summary(hh.buckets(repeat(0.8, 9)))).toEqual([
+        ['no-water-at-peak', 'cleared', T0 + DAY + 9 * H],
+      ]);
     });
 
     it('fires at 09:00 local in Asia/Kolkata (+05:30)', () => {

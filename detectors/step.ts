@@ -71,8 +71,16 @@ function onBucket(
       const cond = rule.type === 'sustained-low' ? sustainedLow(rule, window) : sustainedHigh(rule, window);
       const thresholds: Evidence['thresholds'] =
         rule.type === 'sustained-low'
-          ? { windowMinutes: rule.params.windowMinutes, maxTotalLiters: rule.params.maxTotalLiters, bucketMinutes }
-          : { windowMinutes: rule.params.windowMinutes, minLitersPerBucket: rule.params.minLitersPerBucket, bucketMinutes };
+          ? {
+              windowMinutes: rule.params.windowMinutes,
+              maxTotalLiters: rule.params.maxTotalLiters,
+              bucketMinutes,
+            }
+          : {
+              windowMinutes: rule.params.windowMinutes,
+              minLitersPerBucket: rule.params.minLitersPerBucket,
+              bucketMinutes,
+            };
       const evidence: Evidence = {
         windowStart: b.end - rule.params.windowMinutes * 60_000,
         windowEnd: b.end,
@@ -100,7 +108,12 @@ function peak(
   const startMin = minutesOfDay(rule.params.start);
   const endMin = minutesOfDay(rule.params.end);
   const lengthMin = (endMin - startMin + 1440) % 1440 || 1440;
-  const thresholds = { start: rule.params.start, end: rule.params.end, maxLiters: rule.params.maxLiters, bucketMinutes };
+  const thresholds = {
+    start: rule.params.start,
+    end: rule.params.end,
+    maxLiters: rule.params.maxLiters,
+    bucketMinutes,
+  };
   // Water used again after the detection clears it ("the resident is up").
   if (s.active[rule.id] !== undefined && b.liters !== null && b.liters > rule.params.maxLiters) {
     const evidence: Evidence = {
@@ -154,7 +167,14 @@ function onReading(
   }
 }
 
-function onTick(hid: string, s: HouseholdState, now: number, rules: readonly Rule[], ctx: StepContext, out: Detection[]) {
+function onTick(
+  hid: string,
+  s: HouseholdState,
+  now: number,
+  rules: readonly Rule[],
+  ctx: StepContext,
+  out: Detection[],
+) {
   if (s.lastReceivedAt === null) return;
   for (const rule of rules) {
     if (rule.type !== 'silent' || !rule.enabled || s.active[rule.id] !== undefined) continue;

@@ -49,7 +49,10 @@ describe('validateRulesForBuckets', () => {
   });
 
   it('reports a peak that ends when it starts', () => {
-    const issues = validateRulesForBuckets([withParams('no-water-at-peak', { start: '07:00', end: '07:00' })], 60);
+    const issues = validateRulesForBuckets(
+      [withParams('no-water-at-peak', { start: '07:00', end: '07:00' })],
+      60,
+    );
     expect(issues.map((i) => i.path)).toEqual(['no-water-at-peak.params.end']);
   });
 
@@ -82,6 +85,8 @@ describe('maxWindowMinutes', () => {
   });
 
   it('follows a longer sustained window', () => {
-    expect(maxWindowMinutes([...others('low-use'), withParams('low-use', { windowMinutes: 2880 })])).toBe(2880);
+    expect(maxWindowMinutes([...others('low-use'), withParams('low-use', { windowMinutes: 2880 })])).toBe(
+      2880,
+    );
   });
 });

@@ -20,7 +20,8 @@ export function validateRulesForBuckets(rules: readonly Rule[], bucketMinutes: n
           issues.push({ path: at(field), message: `must fall on a ${bucketMinutes}-minute bucket boundary` });
         }
       }
-      if (rule.params.start === rule.params.end) issues.push({ path: at('end'), message: 'must differ from start' });
+      if (rule.params.start === rule.params.end)
+        issues.push({ path: at('end'), message: 'must differ from start' });
     }
   });
   return issues;
@@ -30,7 +31,8 @@ export function validateRulesForBuckets(rules: readonly Rule[], bucketMinutes: n
 export function maxWindowMinutes(rules: readonly Rule[]): number {
   let max = 60;
   for (const r of rules) {
-    if (r.type === 'sustained-low' || r.type === 'sustained-high') max = Math.max(max, r.params.windowMinutes);
+    if (r.type === 'sustained-low' || r.type === 'sustained-high')
+      max = Math.max(max, r.params.windowMinutes);
     if (r.type === 'zero-at-peak') {
       const len = (minutesOfDay(r.params.end) - minutesOfDay(r.params.start) + 1440) % 1440 || 1440;
       max = Math.max(max, len);

@@ -71,7 +71,14 @@ export class InboxWriter {
         for (const s of batch) {
           for (const r of s.readings) {
             const seq = this.store.inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt);
-            accepted.push({ seq, meterId: s.meterId, householdId: s.householdId, ts: r.ts, totalLiters: r.totalLiters, receivedAt: s.receivedAt });
+            accepted.push({
+              seq,
+              meterId: s.meterId,
+              householdId: s.householdId,
+              ts: r.ts,
+              totalLiters: r.totalLiters,
+              receivedAt: s.receivedAt,
+            });
           }
           for (const d of s.deadLetters) this.store.deadLetters.add(d);
         }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { initialMeterState, normalize, type ClosedBucket, type MeterState, type NormalizerParams } from './normalizer.ts';
+import {
+  initialMeterState,
+  normalize,
+  type ClosedBucket,
+  type MeterState,
+  type NormalizerParams,
+} from './normalizer.ts';
 
 const H = 3_600_000;
 const M = 60_000;

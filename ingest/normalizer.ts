@@ -100,10 +100,17 @@ export function normalize(
 
   if (state.lastTs === null) {
     const start = p.localTime.bucketStart(ts);
-    Object.assign(state, { lastTs: ts, lastTotal: total, bucketStart: start, bucketLiters: 0, bucketKnown: ts === start });
+    Object.assign(state, {
+      lastTs: ts,
+      lastTotal: total,
+      bucketStart: start,
+      bucketLiters: 0,
+      bucketKnown: ts === start,
+    });
     return { state, buckets, event: { kind: 'accepted', detail: { first: 1 } } };
   }
-  if (ts === state.lastTs) return { state, buckets, event: { kind: 'duplicate', detail: { totalLiters: total } } };
+  if (ts === state.lastTs)
+    return { state, buckets, event: { kind: 'duplicate', detail: { totalLiters: total } } };
   if (ts < state.lastTs) {
     return { state, buckets, event: { kind: 'late', detail: { lastTs: state.lastTs, totalLiters: total } } };
   }
@@ -124,13 +131,22 @@ export function normalize(
       const jump = state.candidateTotal - state.lastTotal;
       spread(state, state.lastTs, state.candidateTs, null, p, buckets);
       spread(state, state.candidateTs, ts, fromCandidate.usage, p, buckets);
-      const detail = { jumpLiters: jump, fromTs: state.lastTs, toTs: state.candidateTs, liters: fromCandidate.usage };
+      const detail = {
+        jumpLiters: jump,
+        fromTs: state.lastTs,
+        toTs: state.candidateTs,
+        liters: fromCandidate.usage,
+      };
       Object.assign(state, { lastTs: ts, lastTotal: total, candidateTs: null, candidateTotal: 0 });
       return { state, buckets, event: { kind: 'rebase', detail } };
     }
   }
   Object.assign(state, { candidateTs: ts, candidateTotal: total });
-  return { state, buckets, event: { kind: verdict.kind, detail: { diffLiters: verdict.diff, totalLiters: total } } };
+  return {
+    state,
+    buckets,
+    event: { kind: verdict.kind, detail: { diffLiters: verdict.diff, totalLiters: total } },
+  };
 }
 
 /** The end of the bucket that starts at `start` (the next local boundary). */

@@ -27,7 +27,10 @@ export interface ParseOptions {
  */
 export function parsePayload(payload: Buffer, opts: ParseOptions): ParsedPayload {
   if (payload.length > opts.maxPayloadBytes) {
-    return reject('ERR_INGEST_PAYLOAD_TOO_LARGE', `payload is ${payload.length} bytes; the maximum is ${opts.maxPayloadBytes}`);
+    return reject(
+      'ERR_INGEST_PAYLOAD_TOO_LARGE',
+      `payload is ${payload.length} bytes; the maximum is ${opts.maxPayloadBytes}`,
+    );
   }
   let json: unknown;
   try {
@@ -36,7 +39,10 @@ export function parsePayload(payload: Buffer, opts: ParseOptions): ParsedPayload
     return reject('ERR_INGEST_PAYLOAD_MALFORMED', `payload is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return reject('ERR_INGEST_PAYLOAD_INVALID', 'payload must be a JSON object: { "ts", "totalLiters" } or { "readings": [...] }');
+    return reject(
+      'ERR_INGEST_PAYLOAD_INVALID',
+      'payload must be a JSON object: { "ts", "totalLiters" } or { "readings": [...] }',
+    );
   }
   const obj = json as Record<string, unknown>;
   if ('readings' in obj) {

@@ -26,7 +26,13 @@ export interface Ingest {
   /** Validates and durably stores a meter's payload; resolves once committed (release the PUBACK then). */
   handle(meterId: string, topic: string, payload: Buffer): Promise<IngestResult>;
   /** Records input rejected before it reached ingest (oversize packet, forbidden topic). */
-  deadLetter(meterId: string | null, topic: string | null, code: ErrorCode, message: string, excerpt?: string): void;
+  deadLetter(
+    meterId: string | null,
+    topic: string | null,
+    code: ErrorCode,
+    message: string,
+    excerpt?: string,
+  ): void;
   /** Closed buckets and reading arrivals, in processing order. */
   readonly inputs: Observable<DetectorInput>;
   /** Accepted readings after commit (for the archive). */
@@ -115,8 +121,17 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     async handle(meterId, topic, payload) {
       const householdId = householdOf(meterId);
       if (householdId === undefined) {
-        const rejection: PayloadRejection = { code: 'ERR_INGEST_UNKNOWN_METER', message: `meter ${meterId} is not registered` };
-        deadLetter(meterId, topic, rejection.code, rejection.message, payload.toString('utf8', 0, EXCERPT_CHARS));
+        const rejection: PayloadRejection = {
+          code: 'ERR_INGEST_UNKNOWN_METER',
+          message: `meter ${meterId} is not registered`,
+        };
+        deadLetter(
+          meterId,
+          topic,
+          rejection.code,
+          rejection.message,
+          payload.toString('utf8', 0, EXCERPT_CHARS),
+        );
         return { accepted: 0, rejected: [rejection] };
       }
       const parsed = parsePayload(payload, {

@@ -65,7 +65,13 @@ export class UsageStage {
           this.store.usage.upsert(bucket);
           this.emit({ kind: 'bucket', bucket });
         }
-        this.emit({ kind: 'reading', householdId: r.householdId, meterId: r.meterId, ts: r.ts, receivedAt: r.receivedAt });
+        this.emit({
+          kind: 'reading',
+          householdId: r.householdId,
+          meterId: r.meterId,
+          ts: r.ts,
+          receivedAt: r.receivedAt,
+        });
       }
     });
   }

@@ -48,7 +48,13 @@ export class AlertService implements AlertActions {
         throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is ${alert.state}, not open`);
       }
       const now = this.clock.now();
-      const next: Alert = { ...alert, state: 'acknowledged', acknowledgedAt: now, acknowledgedBy: actor, updatedAt: now };
+      const next: Alert = {
+        ...alert,
+        state: 'acknowledged',
+        acknowledgedAt: now,
+        acknowledgedBy: actor,
+        updatedAt: now,
+      };
       this.store.alerts.update(next);
       this.store.alerts.addTimeline(alertId, { at: now, kind: 'acknowledged', actor, detail: {} });
       return next;
@@ -62,11 +68,23 @@ export class AlertService implements AlertActions {
         throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is already resolved`);
       }
       const now = this.clock.now();
-      const next: Alert = { ...alert, state: 'resolved', resolvedAt: now, resolvedBy: actor, outcome, note, updatedAt: now };
+      const next: Alert = {
+        ...alert,
+        state: 'resolved',
+        resolvedAt: now,
+        resolvedBy: actor,
+        outcome,
+        note,
+        updatedAt: now,
+      };
       this.store.alerts.update(next);
       this.store.alerts.addTimeline(alertId, { at: now, kind: 'resolved', actor, detail: { outcome, note } });
       const household = this.store.registry.household(alert.householdId);
-      this.notifyWorkers(next, 'resolved', resolvedText(household?.address ?? alert.householdId, outcome, false));
+      this.notifyWorkers(
+        next,
+        'resolved',
+        resolvedText(household?.address ?? alert.householdId, outcome, false),
+      );
       return next;
     });
   }
@@ -74,7 +92,10 @@ export class AlertService implements AlertActions {
   private open(d: Detection): Alert | undefined {
     const household = this.store.registry.household(d.householdId);
     if (!household) {
-      this.logger.warn({ householdId: d.householdId, ruleId: d.ruleId }, 'detection for unknown household ignored');
+      this.logger.warn(
+        { householdId: d.householdId, ruleId: d.ruleId },
+        'detection for unknown household ignored',
+      );
       return undefined;
     }
     const now = this.clock.now();
@@ -97,10 +118,20 @@ export class AlertService implements AlertActions {
       evidence: d.evidence,
     };
     this.store.alerts.insert(alert);
-    this.store.alerts.addTimeline(alert.id, { at: now, kind: 'opened', actor: null, detail: { detection: d.key } });
-    const text = openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) => this.localTime.formatTime(ms));
+    this.store.alerts.addTimeline(alert.id, {
+      at: now,
+      kind: 'opened',
+      actor: null,
+      detail: { detection: d.key },
+    });
+    const text = openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
+      this.localTime.formatTime(ms),
+    );
     this.notifyWorkers(alert, 'opened', text, household);
-    this.logger.info({ alertId: alert.id, householdId: alert.householdId, ruleId: alert.ruleId }, 'alert opened');
+    this.logger.info(
+      { alertId: alert.id, householdId: alert.householdId, ruleId: alert.ruleId },
+      'alert opened',
+    );
     return alert;
   }
 
@@ -127,9 +158,20 @@ export class AlertService implements AlertActions {
     const household = this.store.registry.household(alert.householdId);
     const address = household?.address ?? alert.householdId;
     if (d.autoResolve) {
-      const next: Alert = { ...alert, state: 'resolved', resolvedAt: now, resolvedBy: 'careflow', updatedAt: now };
+      const next: Alert = {
+        ...alert,
+        state: 'resolved',
+        resolvedAt: now,
+        resolvedBy: 'careflow',
+        updatedAt: now,
+      };
       this.store.alerts.update(next);
-      this.store.alerts.addTimeline(alert.id, { at: now, kind: 'auto-resolved', actor: 'careflow', detail: {} });
+      this.store.alerts.addTimeline(alert.id, {
+        at: now,
+        kind: 'auto-resolved',
+        actor: 'careflow',
+        detail: {},
+      });
       this.notifyWorkers(next, 'resolved', resolvedText(address, null, true), household);
       return next;
     }
@@ -140,7 +182,12 @@ export class AlertService implements AlertActions {
   }
 
   /** Queues the message for every worker assigned to the household's grid. */
-  private notifyWorkers(alert: Alert, event: WorkerAlertMessage['event'], text: AlertText, household?: Household): void {
+  private notifyWorkers(
+    alert: Alert,
+    event: WorkerAlertMessage['event'],
+    text: AlertText,
+    household?: Household,
+  ): void {
     const h = household ?? this.store.registry.household(alert.householdId);
     const workers = this.store.registry.workersOfGrid(alert.gridCode);
     const now = this.clock.now();
@@ -164,11 +211,21 @@ export class AlertService implements AlertActions {
         { channel: 'mqtt', target: w.id, topic: TOPICS.workerAlerts(w.id), payload, idempotencyKey },
         now,
       );
-      this.store.alerts.addTimeline(alert.id, { at: now, kind: 'queued', actor: null, detail: { worker: w.id, event } });
+      this.store.alerts.addTimeline(alert.id, {
+        at: now,
+        kind: 'queued',
+        actor: null,
+        detail: { worker: w.id, event },
+      });
     }
     if (workers.length > 0) queueMicrotask(this.onQueued);
     if (workers.length === 0) {
-      this.store.alerts.addTimeline(alert.id, { at: now, kind: 'no-recipient', actor: null, detail: { grid: alert.gridCode } });
+      this.store.alerts.addTimeline(alert.id, {
+        at: now,
+        kind: 'no-recipient',
+        actor: null,
+        detail: { grid: alert.gridCode },
+      });
       this.logger.warn({ alertId: alert.id, grid: alert.gridCode }, 'no worker assigned to the grid');
     }
   }

@@ -84,7 +84,10 @@ export class OutboxDispatcher {
             const backoff = Math.min(MAX_BACKOFF_MS, this.retryBaseMs * 2 ** m.attempts);
             const next = this.clock.now() + backoff / 2 + Math.random() * (backoff / 2);
             this.store.outbox.markRetry(m.id, next, (err as Error).message);
-            this.logger.warn({ outboxId: m.id, target: m.target, err: (err as Error).message }, 'delivery failed, will retry');
+            this.logger.warn(
+              { outboxId: m.id, target: m.target, err: (err as Error).message },
+              'delivery failed, will retry',
+            );
           }
         }),
       );

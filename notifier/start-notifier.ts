@@ -26,7 +26,13 @@ export interface Notifier {
 /** Turns detections into alerts and delivers them to the grid workers responsible. */
 export function startNotifier(config: Config, deps: NotifierDeps): Notifier {
   const logger = deps.logger.child({ module: 'notifier' });
-  const dispatcher = new OutboxDispatcher(deps.store, deps.publisher, deps.clock, logger, config.notifier.retryBaseMs);
+  const dispatcher = new OutboxDispatcher(
+    deps.store,
+    deps.publisher,
+    deps.clock,
+    logger,
+    config.notifier.retryBaseMs,
+  );
   const actions = new AlertService(deps.store, deps.clock, deps.localTime, logger, () => dispatcher.kick());
   const sub = deps.detections.subscribe((d) => {
     try {

@@ -2,7 +2,15 @@ import { connect as netConnect } from 'node:net';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeterErrorMessage } from '../core/readings.ts';
-import { connectClient, eventually, HOUR, startTestService, T0, testRegistry, type TestService } from './harness.ts';
+import {
+  connectClient,
+  eventually,
+  HOUR,
+  startTestService,
+  T0,
+  testRegistry,
+  type TestService,
+} from './harness.ts';
 
 /**
  * Bad input gets a clear error and nothing valid is lost: one meter sends every kind of bad payload while
@@ -23,7 +31,8 @@ beforeAll(async () => {
   bad = await connectClient(svc.mqttUrl, 'm-g1-1', 'secret-m-g1-1');
   bad.on('message', (_t, p) => errors.push(JSON.parse(p.toString()) as MeterErrorMessage));
   await bad.subscribeAsync('meters/m-g1-1/errors', { qos: 1 });
-  for (const id of ['m-g1-2', 'm-g2-1', 'm-g2-2']) good.push(await connectClient(svc.mqttUrl, id, `secret-${id}`));
+  for (const id of ['m-g1-2', 'm-g2-1', 'm-g2-2'])
+    good.push(await connectClient(svc.mqttUrl, id, `secret-${id}`));
 });
 
 afterAll(async () => {
@@ -37,13 +46,20 @@ async function publishGood(): Promise<void> {
     good.map((c) => {
       const id = c.options.username!;
       const ts = T0 + goodPublished * 60_000;
-      return c.publishAsync(`meters/${id}/readings`, JSON.stringify({ ts, totalLiters: 1000 + goodPublished }), { qos: 1 });
+      return c.publishAsync(
+        `meters/${id}/readings`,
+        JSON.stringify({ ts, totalLiters: 1000 + goodPublished }),
+        { qos: 1 },
+      );
     }),
   );
   goodPublished++;
 }
 
-async function sendBad(payload: string | Buffer, topic = 'meters/m-g1-1/readings'): Promise<MeterErrorMessage> {
+async function sendBad(
+  payload: string | Buffer,
+  topic = 'meters/m-g1-1/readings',
+): Promise<MeterErrorMessage> {
   const before = errors.length;
   await bad.publishAsync(topic, payload, { qos: 1 });
   await publishGood();
@@ -55,13 +71,38 @@ describe('bad input is refused with a clear reason and valid input still arrives
   it.each([
     ['malformed JSON', '{"ts": 1767542400000, "totalLiters": ', 'ERR_INGEST_PAYLOAD_MALFORMED', undefined],
     ['wrong types', '{"ts": "yesterday", "totalLiters": "12"}', 'ERR_INGEST_PAYLOAD_INVALID', 'ts'],
-    ['a string total', JSON.stringify({ ts: T0, totalLiters: '12' }), 'ERR_INGEST_PAYLOAD_INVALID', 'totalLiters'],
-    ['a negative total', JSON.stringify({ ts: T0, totalLiters: -5 }), 'ERR_INGEST_PAYLOAD_INVALID', 'totalLiters'],
-    ['a non-finite total', `{"ts": ${T0}, "totalLiters": 1e400}`, 'ERR_INGEST_PAYLOAD_INVALID', 'totalLiters'],
+    [
+      'a string total',
+      JSON.stringify({ ts: T0, totalLiters: '12' }),
+      'ERR_INGEST_PAYLOAD_INVALID',
+      'totalLiters',
+    ],
+    [
+      'a negative total',
+      JSON.stringify({ ts: T0, totalLiters: -5 }),
+      'ERR_INGEST_PAYLOAD_INVALID',
+      'totalLiters',
+    ],
+    [
+      'a non-finite total',
+      `{"ts": ${T0}, "totalLiters": 1e400}`,
+      'ERR_INGEST_PAYLOAD_INVALID',
+      'totalLiters',
+    ],
     ['a missing total', JSON.stringify({ ts: T0 }), 'ERR_INGEST_PAYLOAD_INVALID', 'totalLiters'],
     ['an array at the root', '[1,2,3]', 'ERR_INGEST_PAYLOAD_INVALID', undefined],
-    ['a timestamp a day in the future', JSON.stringify({ ts: T0 + 72 * HOUR, totalLiters: 5 }), 'ERR_INGEST_TIMESTAMP_FUTURE', 'ts'],
-    ['an oversize payload', JSON.stringify({ ts: T0, totalLiters: 5, pad: 'x'.repeat(5000) }), 'ERR_INGEST_PAYLOAD_TOO_LARGE', undefined],
+    [
+      'a timestamp a day in the future',
+      JSON.stringify({ ts: T0 + 72 * HOUR, totalLiters: 5 }),
+      'ERR_INGEST_TIMESTAMP_FUTURE',
+      'ts',
+    ],
+    [
+      'an oversize payload',
+      JSON.stringify({ ts: T0, totalLiters: 5, pad: 'x'.repeat(5000) }),
+      'ERR_INGEST_PAYLOAD_TOO_LARGE',
+      undefined,
+    ],
   ])('%s is answered on the meter’s error topic and dead-lettered', async (_name, payload, code, field) => {
     const err = await sendBad(payload);
     expect(err.code).toBe(code);
@@ -101,11 +142,15 @@ describe('bad input is refused with a clear reason and valid input still arrives
   });
 
   it('a wrong password and an anonymous client are refused at CONNECT', async () => {
-    await expect(connectClient(svc.mqttUrl, 'm-g2-3', 'not-the-secret')).rejects.toThrow(/Bad username or password/i);
+    await expect(connectClient(svc.mqttUrl, 'm-g2-3', 'not-the-secret')).rejects.toThrow(
+      /Bad username or password/i,
+    );
     await expect(
       mqtt.connectAsync(svc.mqttUrl, { clientId: 'anon', reconnectPeriod: 0, connectTimeout: 3000 }),
     ).rejects.toThrow(/Bad username or password/i);
-    await expect(connectClient(svc.mqttUrl, 'no-such-meter', 'whatever-secret')).rejects.toThrow(/Bad username or password/i);
+    await expect(connectClient(svc.mqttUrl, 'no-such-meter', 'whatever-secret')).rejects.toThrow(
+      /Bad username or password/i,
+    );
   });
 
   it('an MQTT packet over the hard limit closes that connection before it is buffered, and is dead-lettered', async () => {
@@ -121,7 +166,9 @@ describe('bad input is refused with a clear reason and valid input still arrives
 
   it('garbage bytes on the MQTT port do not take the broker down', async () => {
     await new Promise<void>((resolve) => {
-      const s = netConnect(svc.cf.mqttPort, '127.0.0.1', () => s.end(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x13])));
+      const s = netConnect(svc.cf.mqttPort, '127.0.0.1', () =>
+        s.end(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x13])),
+      );
       s.on('close', () => resolve());
       s.on('error', () => resolve());
     });

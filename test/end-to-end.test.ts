@@ -11,7 +11,13 @@ import { registryFor, startSimulatedFleet, type SimHousehold } from './simulated
  */
 const DAY = 24 * HOUR;
 const HOUSEHOLDS: SimHousehold[] = [
-  { id: 'leak', grid: 'g1', profile: 'elderly-alone', seed: 11, scenarios: [{ type: 'leak', start: T0 + 2 * HOUR, litersPerHour: 5 }] },
+  {
+    id: 'leak',
+    grid: 'g1',
+    profile: 'elderly-alone',
+    seed: 11,
+    scenarios: [{ type: 'leak', start: T0 + 2 * HOUR, litersPerHour: 5 }],
+  },
   {
     id: 'heavy',
     grid: 'g1',
@@ -19,9 +25,27 @@ const HOUSEHOLDS: SimHousehold[] = [
     seed: 12,
     scenarios: [{ type: 'heavy-use', start: T0 + DAY + 14 * HOUR, durationMinutes: 200, litersPerHour: 400 }],
   },
-  { id: 'silent', grid: 'g1', profile: 'couple', seed: 13, scenarios: [{ type: 'silent', start: T0 + DAY + 2 * HOUR }] },
-  { id: 'late-riser', grid: 'g2', profile: 'elderly-alone', seed: 14, scenarios: [{ type: 'no-morning-water', day: '2026-01-07' }] },
-  { id: 'fallen', grid: 'g2', profile: 'elderly-alone', seed: 15, scenarios: [{ type: 'low-use', start: T0 + DAY + 12 * HOUR, durationHours: 30 }] },
+  {
+    id: 'silent',
+    grid: 'g1',
+    profile: 'couple',
+    seed: 13,
+    scenarios: [{ type: 'silent', start: T0 + DAY + 2 * HOUR }],
+  },
+  {
+    id: 'late-riser',
+    grid: 'g2',
+    profile: 'elderly-alone',
+    seed: 14,
+    scenarios: [{ type: 'no-morning-water', day: '2026-01-07' }],
+  },
+  {
+    id: 'fallen',
+    grid: 'g2',
+    profile: 'elderly-alone',
+    seed: 15,
+    scenarios: [{ type: 'low-use', start: T0 + DAY + 12 * HOUR, durationHours: 30 }],
+  },
   { id: 'ordinary-1', grid: 'g1', profile: 'elderly-alone', seed: 16 },
   { id: 'ordinary-2', grid: 'g2', profile: 'couple', seed: 17 },
   { id: 'ordinary-3', grid: 'g2', profile: 'elderly-alone', seed: 18 },
@@ -56,7 +80,9 @@ afterAll(async () => {
 
 function openedFor(householdId: string) {
   return Object.entries(inbox).flatMap(([worker, msgs]) =>
-    msgs.filter((m) => m.event === 'opened' && m.householdId === householdId).map((m) => ({ worker, ruleId: m.ruleId })),
+    msgs
+      .filter((m) => m.event === 'opened' && m.householdId === householdId)
+      .map((m) => ({ worker, ruleId: m.ruleId })),
   );
 }
 
@@ -91,9 +117,13 @@ describe('a reading becomes the right grid worker’s alert', () => {
   });
 
   it('each scenario household raises only its own rule (besides the fallen resident’s peak)', () => {
-    expect(svc.cf.store.alerts.list({ householdId: 'leak' }).map((a) => a.ruleId)).toEqual(['continuous-flow']);
+    expect(svc.cf.store.alerts.list({ householdId: 'leak' }).map((a) => a.ruleId)).toEqual([
+      'continuous-flow',
+    ]);
     expect(svc.cf.store.alerts.list({ householdId: 'heavy' }).map((a) => a.ruleId)).toEqual(['heavy-use']);
-    expect(svc.cf.store.alerts.list({ householdId: 'late-riser' }).map((a) => a.ruleId)).toEqual(['no-water-at-peak']);
+    expect(svc.cf.store.alerts.list({ householdId: 'late-riser' }).map((a) => a.ruleId)).toEqual([
+      'no-water-at-peak',
+    ]);
   });
 
   it('a worker of a grid without incidents receives nothing', () => {
@@ -102,7 +132,13 @@ describe('a reading becomes the right grid worker’s alert', () => {
 
   it('every message carries the alert, the household, its address and grid, and text in Chinese and English', () => {
     const m = inbox['w-g2']!.find((x) => x.ruleId === 'low-use')!;
-    expect(m).toMatchObject({ event: 'opened', householdId: 'fallen', address: 'g2 小区 fallen', grid: 'g2', severity: 'critical' });
+    expect(m).toMatchObject({
+      event: 'opened',
+      householdId: 'fallen',
+      address: 'g2 小区 fallen',
+      grid: 'g2',
+      severity: 'critical',
+    });
     expect(m.alertId).toMatch(/^al-[0-9a-f]{16}$/);
     expect(Date.parse(m.openedAt)).toBeGreaterThan(T0);
     expect(m.evidence.buckets).toHaveLength(24);

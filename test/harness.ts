@@ -33,12 +33,26 @@ export function testRegistry(perGrid = 3): RegistryInput {
     streets: [{ code: 's1', name: 'Test Street' }],
     communities: [{ code: 'c1', street: 's1', name: 'Test Community' }],
     grids: grids.map((g) => ({ code: g, community: 'c1', name: `Grid ${g}` })),
-    workers: grids.map((g) => ({ id: `w-${g}`, name: `Worker ${g}`, role: 'grid-worker' as const, grids: [g], secret: `secret-w-${g}` })),
+    workers: grids.map((g) => ({
+      id: `w-${g}`,
+      name: `Worker ${g}`,
+      role: 'grid-worker' as const,
+      grids: [g],
+      secret: `secret-w-${g}`,
+    })),
     households: grids.flatMap((g) =>
-      Array.from({ length: perGrid }, (_, i) => ({ id: `h-${g}-${i + 1}`, grid: g, address: `${g} 楼 ${i + 1} 号` })),
+      Array.from({ length: perGrid }, (_, i) => ({
+        id: `h-${g}-${i + 1}`,
+        grid: g,
+        address: `${g} 楼 ${i + 1} 号`,
+      })),
     ),
     meters: grids.flatMap((g) =>
-      Array.from({ length: perGrid }, (_, i) => ({ id: `m-${g}-${i + 1}`, household: `h-${g}-${i + 1}`, secret: `secret-m-${g}-${i + 1}` })),
+      Array.from({ length: perGrid }, (_, i) => ({
+        id: `m-${g}-${i + 1}`,
+        household: `h-${g}-${i + 1}`,
+        secret: `secret-m-${g}-${i + 1}`,
+      })),
     ),
   };
 }
@@ -95,7 +109,12 @@ export async function startTestService(
   };
 }
 
-export async function connectClient(url: string, username: string, password: string, clean = true): Promise<MqttClient> {
+export async function connectClient(
+  url: string,
+  username: string,
+  password: string,
+  clean = true,
+): Promise<MqttClient> {
   return mqtt.connectAsync(url, {
     clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`,
     username,
@@ -110,7 +129,9 @@ export async function connectClient(url: string, username: string, password: str
 export async function connectWorker(url: string, workerId: string, secret: string) {
   const client = await connectClient(url, workerId, secret);
   const messages: Record<string, unknown>[] = [];
-  client.on('message', (_topic, payload) => messages.push(JSON.parse(payload.toString()) as Record<string, unknown>));
+  client.on('message', (_topic, payload) =>
+    messages.push(JSON.parse(payload.toString()) as Record<string, unknown>),
+  );
   await client.subscribeAsync(`workers/${workerId}/alerts`, { qos: 1 });
   return { client, messages };
 }

@@ -19,9 +19,27 @@ const END = Math.floor(Date.now() / HOUR) * HOUR - HOUR; // readings of the last
 const START = END - 72 * HOUR;
 
 const HOUSEHOLDS: SimHousehold[] = [
-  { id: 'leak', grid: 'g1', profile: 'elderly-alone', seed: 21, scenarios: [{ type: 'leak', start: START + HOUR, litersPerHour: 5 }] },
-  { id: 'fallen', grid: 'g1', profile: 'elderly-alone', seed: 22, scenarios: [{ type: 'low-use', start: START + 30 * HOUR, durationHours: 30 }] },
-  { id: 'tap', grid: 'g2', profile: 'couple', seed: 23, scenarios: [{ type: 'heavy-use', start: START + 40 * HOUR, durationMinutes: 200, litersPerHour: 300 }] },
+  {
+    id: 'leak',
+    grid: 'g1',
+    profile: 'elderly-alone',
+    seed: 21,
+    scenarios: [{ type: 'leak', start: START + HOUR, litersPerHour: 5 }],
+  },
+  {
+    id: 'fallen',
+    grid: 'g1',
+    profile: 'elderly-alone',
+    seed: 22,
+    scenarios: [{ type: 'low-use', start: START + 30 * HOUR, durationHours: 30 }],
+  },
+  {
+    id: 'tap',
+    grid: 'g2',
+    profile: 'couple',
+    seed: 23,
+    scenarios: [{ type: 'heavy-use', start: START + 40 * HOUR, durationMinutes: 200, litersPerHour: 300 }],
+  },
   { id: 'ordinary', grid: 'g2', profile: 'elderly-alone', seed: 24 },
 ];
 
@@ -31,7 +49,12 @@ function allReadings(): [string, SimulatedReading][] {
   const out: [string, SimulatedReading][] = [];
   for (const h of HOUSEHOLDS) {
     const meter = new SimulatedMeter({
-      source: new HouseholdModel({ profile: h.profile, seed: h.seed, localTime: lt, scenarios: (h.scenarios ?? []).map((s) => Scenario.parse(s)) }),
+      source: new HouseholdModel({
+        profile: h.profile,
+        seed: h.seed,
+        localTime: lt,
+        scenarios: (h.scenarios ?? []).map((s) => Scenario.parse(s)),
+      }),
       seed: h.seed,
       startAt: START,
       reportEveryMinutes: 60,
@@ -44,7 +67,8 @@ function allReadings(): [string, SimulatedReading][] {
 async function publish(port: number, readings: [string, SimulatedReading][]): Promise<void> {
   const url = `mqtt://127.0.0.1:${port}`;
   const clients = new Map<string, Awaited<ReturnType<typeof connectClient>>>();
-  for (const h of HOUSEHOLDS) clients.set(`m-${h.id}`, await connectClient(url, `m-${h.id}`, `secret-m-${h.id}`));
+  for (const h of HOUSEHOLDS)
+    clients.set(`m-${h.id}`, await connectClient(url, `m-${h.id}`, `secret-m-${h.id}`));
   for (const [meterId, r] of readings) {
     await clients.get(meterId)!.publishAsync(`meters/${meterId}/readings`, JSON.stringify(r), { qos: 1 });
   }
@@ -56,11 +80,23 @@ function snapshot(dataDir: string) {
   try {
     const alerts = store.alerts
       .list({ limit: 1000 })
-      .map((a) => ({ id: a.id, householdId: a.householdId, ruleId: a.ruleId, openedAt: a.openedAt, state: a.state, evidence: a.evidence }))
+      .map((a) => ({
+        id: a.id,
+        householdId: a.householdId,
+        ruleId: a.ruleId,
+        openedAt: a.openedAt,
+        state: a.state,
+        evidence: a.evidence,
+      }))
       .sort((a, b) => a.id.localeCompare(b.id));
     const buckets = HOUSEHOLDS.flatMap((h) => store.usage.range(h.id, 0, Number.MAX_SAFE_INTEGER));
     const inbox = store.inbox.after(0, 1_000_000).length;
-    const timelines = alerts.map((a) => store.alerts.timeline(a.id).filter((e) => e.kind !== 'delivered' && e.kind !== 'queued').map((e) => e.kind));
+    const timelines = alerts.map((a) =>
+      store.alerts
+        .timeline(a.id)
+        .filter((e) => e.kind !== 'delivered' && e.kind !== 'queued')
+        .map((e) => e.kind),
+    );
     return { alerts, buckets, inbox, timelines };
   } finally {
     store.close();
@@ -108,7 +144,12 @@ describe('restart safety', () => {
 
     expect(expected.inbox).toBe(readings.length);
     expect(actual.inbox).toBe(readings.length);
-    expect(expected.alerts.map((x) => x.ruleId).sort()).toEqual(['continuous-flow', 'heavy-use', 'low-use', 'no-water-at-peak']);
+    expect(expected.alerts.map((x) => x.ruleId).sort()).toEqual([
+      'continuous-flow',
+      'heavy-use',
+      'low-use',
+      'no-water-at-peak',
+    ]);
     expect(actual.alerts).toEqual(expected.alerts);
     expect(actual.timelines).toEqual(expected.timelines);
     expect(actual.buckets).toEqual(expected.buckets);

@@ -14,7 +14,10 @@ export interface ServiceProcess {
 }
 
 /** Runs `careflow start` as its own process (system clock) on ephemeral loopback ports. */
-export async function spawnService(dataDir: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function spawnService(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, [BIN, 'start'], {
     env: {
       ...process.env,

@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectClient, connectWorker, eventually, HOUR, startTestService, T0, testRegistry, type TestService } from './harness.ts';
+import {
+  connectClient,
+  connectWorker,
+  eventually,
+  HOUR,
+  startTestService,
+  T0,
+  testRegistry,
+  type TestService,
+} from './harness.ts';
 
 let svc: TestService | undefined;
 afterEach(async () => {
@@ -14,7 +23,11 @@ describe('smoke', () => {
     const meter = await connectClient(svc.mqttUrl, 'm-g1-1', 'secret-m-g1-1');
     for (let h = 0; h <= 26; h++) {
       svc.clock.advanceTo(T0 + h * HOUR);
-      await meter.publishAsync('meters/m-g1-1/readings', JSON.stringify({ ts: T0 + h * HOUR, totalLiters: 1000 }), { qos: 1 });
+      await meter.publishAsync(
+        'meters/m-g1-1/readings',
+        JSON.stringify({ ts: T0 + h * HOUR, totalLiters: 1000 }),
+        { qos: 1 },
+      );
     }
     await eventually(() => worker.messages.length >= 2, 5000, 'alerts');
     expect(worker.messages.map((m) => [m.event, m.ruleId, m.householdId])).toEqual([

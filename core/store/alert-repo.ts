@@ -48,8 +48,12 @@ export class AlertRepo {
       ),
       get: db.prepare('SELECT * FROM alerts WHERE id = ?'),
       open: db.prepare(`SELECT * FROM alerts WHERE household_id = ? AND rule_id = ? AND state <> 'resolved'`),
-      timeline: db.prepare('SELECT at, kind, actor, detail FROM alert_timeline WHERE alert_id = ? ORDER BY id'),
-      addTimeline: db.prepare('INSERT INTO alert_timeline (alert_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)'),
+      timeline: db.prepare(
+        'SELECT at, kind, actor, detail FROM alert_timeline WHERE alert_id = ? ORDER BY id',
+      ),
+      addTimeline: db.prepare(
+        'INSERT INTO alert_timeline (alert_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)',
+      ),
       recordDetection: db.prepare(
         'INSERT OR IGNORE INTO detections (key, household_id, rule_id, kind, at, alert_id) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -95,9 +99,14 @@ export class AlertRepo {
   }
 
   timeline(alertId: string): TimelineEntry[] {
-    return (this.s.timeline.all(alertId) as { at: number; kind: string; actor: string | null; detail: string }[]).map(
-      (r) => ({ at: r.at, kind: r.kind, actor: r.actor, detail: JSON.parse(r.detail) as Record<string, unknown> }),
-    );
+    return (
+      this.s.timeline.all(alertId) as { at: number; kind: string; actor: string | null; detail: string }[]
+    ).map((r) => ({
+      at: r.at,
+      kind: r.kind,
+      actor: r.actor,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+    }));
   }
 
   addTimeline(alertId: string, entry: TimelineEntry): void {

@@ -21,7 +21,9 @@ export class CheckpointRepo {
         `INSERT INTO household_state (household_id, state) VALUES (?, ?)
          ON CONFLICT(household_id) DO UPDATE SET state = excluded.state`,
       ),
-      event: db.prepare('INSERT OR IGNORE INTO meter_events (meter_id, household_id, ts, kind, detail) VALUES (?, ?, ?, ?, ?)'),
+      event: db.prepare(
+        'INSERT OR IGNORE INTO meter_events (meter_id, household_id, ts, kind, detail) VALUES (?, ?, ?, ?, ?)',
+      ),
     };
   }
 
@@ -42,7 +44,10 @@ export class CheckpointRepo {
   }
 
   loadMeterStates(): Map<string, unknown> {
-    const rows = this.db.prepare('SELECT meter_id, state FROM meter_state').all() as { meter_id: string; state: string }[];
+    const rows = this.db.prepare('SELECT meter_id, state FROM meter_state').all() as {
+      meter_id: string;
+      state: string;
+    }[];
     return new Map(rows.map((r) => [r.meter_id, JSON.parse(r.state) as unknown]));
   }
 
@@ -60,7 +65,9 @@ export class CheckpointRepo {
 
   meterEvents(meterId: string): NormalizerEvent[] {
     const rows = this.db
-      .prepare('SELECT meter_id, household_id, ts, kind, detail FROM meter_events WHERE meter_id = ? ORDER BY id')
+      .prepare(
+        'SELECT meter_id, household_id, ts, kind, detail FROM meter_events WHERE meter_id = ? ORDER BY id',
+      )
       .all(meterId) as { meter_id: string; household_id: string; ts: number; kind: string; detail: string }[];
     return rows.map((r) => ({
       meterId: r.meter_id,

@@ -27,13 +27,17 @@ export class OutboxRepo {
       delivered: db.prepare(
         `UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1 WHERE id = ?`,
       ),
-      retry: db.prepare('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?'),
+      retry: db.prepare(
+        'UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
+      ),
       pending: db.prepare(`SELECT count(*) FROM outbox WHERE state = 'pending'`).pluck(),
     };
   }
 
   enqueue(m: Omit<OutboxMessage, 'id' | 'attempts'>, now: number): boolean {
-    return this.s.enqueue.run(m.channel, m.target, m.topic, m.payload, m.idempotencyKey, now, now).changes === 1;
+    return (
+      this.s.enqueue.run(m.channel, m.target, m.topic, m.payload, m.idempotencyKey, now, now).changes === 1
+    );
   }
 
   due(now: number, limit = 500): OutboxMessage[] {

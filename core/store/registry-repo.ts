@@ -92,7 +92,14 @@ export class RegistryRepo {
   upsertGrid(code: string, community: string, name: string): void {
     this.s.upsertGrid.run(code, community, name);
   }
-  upsertWorker(w: { id: string; name: string; role: WorkerRole; grids: string[]; secretHash: string; phone?: string }) {
+  upsertWorker(w: {
+    id: string;
+    name: string;
+    role: WorkerRole;
+    grids: string[];
+    secretHash: string;
+    phone?: string;
+  }) {
     this.s.upsertWorker.run(w.id, w.name, w.role, w.secretHash, w.phone ?? null);
     this.s.clearWorkerGrids.run(w.id);
     for (const g of w.grids) this.s.addWorkerGrid.run(w.id, g);
@@ -127,15 +134,15 @@ export class RegistryRepo {
 
   meter(id: string): MeterRecord | undefined {
     const row = this.s.meter.get(id) as
-      | { id: string; household: string; secret_hash: string; active: number }
-      | undefined;
-    return row && { id: row.id, householdId: row.household, secretHash: row.secret_hash, active: row.active === 1 };
+      { id: string; household: string; secret_hash: string; active: number } | undefined;
+    return (
+      row && { id: row.id, householdId: row.household, secretHash: row.secret_hash, active: row.active === 1 }
+    );
   }
 
   worker(id: string): WorkerRecord | undefined {
     const row = this.s.worker.get(id) as
-      | { id: string; name: string; role: WorkerRole; secret_hash: string }
-      | undefined;
+      { id: string; name: string; role: WorkerRole; secret_hash: string } | undefined;
     if (!row) return undefined;
     const grids = this.s.workerGrids.all(id).map((r) => (r as { grid: string }).grid);
     return { id: row.id, name: row.name, role: row.role, grids, secretHash: row.secret_hash };
@@ -162,7 +169,10 @@ export class RegistryRepo {
   }
 
   counts(): Record<'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters', number> {
-    return this.s.counts.get() as Record<'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters', number>;
+    return this.s.counts.get() as Record<
+      'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters',
+      number
+    >;
   }
 }
 
