@@ -20,8 +20,6 @@ export const SustainedLowParams = z.strictObject({
     .min(15)
     .max(7 * 24 * 60),
   maxTotalLiters: z.number().min(0).max(100_000),
-  /** When set, fire below this fraction of the household's typical use for the same window instead. */
-  relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
 });
 export const SustainedHighParams = z.strictObject({
   windowMinutes: z
@@ -32,14 +30,10 @@ export const SustainedHighParams = z.strictObject({
   minLitersPerBucket: z.number().gt(0).max(100_000),
 });
 export const ZeroAtPeakParams = z.strictObject({
-  /** Fallback peak window, local time. */
+  /** Peak window, local time (learned per-household windows are planned; this is the fixed window). */
   start: HHMM,
   end: HHMM,
   maxLiters: z.number().min(0).max(10_000),
-  learn: z.boolean().default(false),
-  peakHours: z.number().int().min(1).max(12).default(3),
-  learnDays: z.number().int().min(1).max(90).default(21),
-  minDays: z.number().int().min(1).max(90).default(7),
 });
 export const SilentParams = z.strictObject({
   afterMinutes: z

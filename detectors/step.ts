@@ -130,6 +130,19 @@ function peak(
   if (ctx.localTime.minuteOfDay(b.end) !== endMin) return;
   const window = lastBuckets(s, Math.round(lengthMin / bucketMinutes));
   const cond = zeroAtPeak(rule, window);
+  if (cond.state === 'false' && s.active[rule.id] !== undefined) {
+    // Today's peak used water (even spread thinly over its hours): yesterday's alarm is over.
+    const evidence: Evidence = {
+      windowStart: b.end - lengthMin * 60_000,
+      windowEnd: b.end,
+      buckets: window,
+      totalLiters: round(cond.totalLiters),
+      thresholds,
+      ruleVersion: ctx.rulesVersion,
+    };
+    transition(hid, s, rule, cond, b.end, evidence, out);
+    return;
+  }
   if (cond.state !== 'true') return;
   // Fires once per day: a new day's empty peak opens again even while the previous one is active.
   delete s.active[rule.id];

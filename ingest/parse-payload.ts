@@ -78,15 +78,9 @@ function parseOne(
   const parsed = MeterReading.safeParse(item);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = prefix + (issue.path.map(String).join('.') || '(root)');
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    return {
-      rejection: {
-        code: 'ERR_INGEST_PAYLOAD_INVALID',
-        message: missing ? `${field} is required` : `${field}: ${issue.message}`,
-        field,
-      },
-    };
+    const path = issue.path.map(String).join('.');
+    const field = path ? prefix + path : prefix.replace(/\.$/, '') || '(root)';
+    return { rejection: { code: 'ERR_INGEST_PAYLOAD_INVALID', message: `${field} ${issue.message}`, field } };
   }
   if (parsed.data.ts > opts.now + opts.maxFutureSkewMs) {
     const aheadMin = Math.round((parsed.data.ts - opts.now) / 60_000);

@@ -1,5 +1,5 @@
 import type { RuleOf } from '../../core/rules.ts';
-import type { Condition } from './condition.ts';
+import { toMilliliters, type Condition } from './condition.ts';
 
 /**
  * True when the trailing window is fully known and its total is below the limit. Any unknown bucket means
@@ -12,6 +12,7 @@ export function sustainedLow(rule: RuleOf<'sustained-low'>, window: (number | nu
     if (v === null) unknown = true;
     else total += v;
   }
+  total = toMilliliters(total);
   const limit = rule.params.maxTotalLiters;
   if (total >= limit) return { state: 'false', totalLiters: total };
   return unknown ? { state: 'unknown', totalLiters: total } : { state: 'true', totalLiters: total };
