@@ -8,6 +8,7 @@ import type { Store } from '../core/store/store.ts';
 import { adminAuth } from './auth.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { clockRoutes } from './routes/clock.ts';
 import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts';
 import { householdRoutes } from './routes/households.ts';
 
@@ -59,6 +60,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       // Unknown /api routes answer 404 only to an authenticated caller.
       api.setNotFoundHandler(notFoundHandler);
       alertRoutes(api, { store, alerts, clock }, 'admin');
+      clockRoutes(api, clock);
       householdRoutes(api, {
         store,
         clock,

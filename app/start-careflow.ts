@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/build-app.ts';
 import { startBroker, type Broker } from '../broker/start-broker.ts';
-import { systemClock, type Clock } from '../core/clock.ts';
+import { ManualClock, systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -44,7 +44,9 @@ export interface Careflow {
  * (SQLite store, Aedes broker, RxJS detectors, notifier, HTTP API).
  */
 export async function startCareflow(config: Config, deps: CareflowDeps = {}): Promise<Careflow> {
-  const clock = deps.clock ?? systemClock;
+  // A manual clock starts in 2000 and follows `POST /api/clock`; readings are refused until it is moved.
+  const clock =
+    deps.clock ?? (config.clock === 'manual' ? new ManualClock(Date.UTC(2000, 0, 1)) : systemClock);
   const logger = deps.logger ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
   const store = openStore({

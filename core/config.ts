@@ -18,6 +18,8 @@ export const Config = z.strictObject({
     .default('Asia/Shanghai'),
   bucketMinutes: z.union([z.literal(15), z.literal(30), z.literal(60)]).default(60),
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** `system` (production) or `manual`: time moves only through `POST /api/clock` (simulation, replay). */
+  clock: z.enum(['system', 'manual']).default('system'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   mqtt: z
     .strictObject({
@@ -107,6 +109,7 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_BUCKET_MINUTES', path: ['bucketMinutes'], type: 'int' },
   { name: 'CAREFLOW_ADMIN_TOKEN', path: ['adminToken'], type: 'string' },
   { name: 'CAREFLOW_LOG_LEVEL', path: ['logLevel'], type: 'string' },
+  { name: 'CAREFLOW_CLOCK', path: ['clock'], type: 'string' },
   { name: 'CAREFLOW_MQTT_HOST', path: ['mqtt', 'host'], type: 'string' },
   { name: 'CAREFLOW_MQTT_PORT', path: ['mqtt', 'port'], type: 'int' },
   { name: 'CAREFLOW_MQTT_MAX_PAYLOAD_BYTES', path: ['mqtt', 'maxPayloadBytes'], type: 'int' },

@@ -27,6 +27,11 @@ export const ERRORS = {
   ERR_ALERT_NOT_FOUND: { status: 404, message: 'No such alert' },
   ERR_ALERT_STATE_CONFLICT: { status: 409, message: 'The alert is not in a state that allows this action' },
   ERR_HOUSEHOLD_NOT_FOUND: { status: 404, message: 'No such household' },
+  ERR_CLOCK_NOT_MANUAL: {
+    status: 409,
+    message: 'The service runs on the system clock; start it with CAREFLOW_CLOCK=manual to drive its time',
+  },
+  ERR_CLOCK_BACKWARDS: { status: 409, message: 'The simulated clock only moves forward' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
