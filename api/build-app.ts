@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AlertActions } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
@@ -5,12 +6,18 @@ import type { Config } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
-import { adminAuth } from './auth.ts';
+import { AccessPolicy } from './access-policy.ts';
+import { authenticate } from './authenticate.ts';
+import { defineRoute, RouteCatalog, type ApiContext } from './define-route.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.ts';
+import { openApiDocument } from './openapi.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { clockRoutes } from './routes/clock.ts';
 import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts';
 import { householdRoutes } from './routes/households.ts';
+import { loginRoutes } from './routes/login.ts';
 
 export interface BuildAppOptions {
   config: Config;
@@ -20,19 +27,26 @@ export interface BuildAppOptions {
   logger: Logger;
   /** Defaults to "the store is open and answers". */
   health?: HealthCheck;
+  /** Key that signs session tokens; a random one (sessions end with the process) by default. */
+  sessionKey?: Buffer;
+  /** Registers more `/api` routes (modules that own routes hand them in here). */
+  extraRoutes?: ((api: FastifyInstance, ctx: ApiContext) => void)[];
 }
 
 /**
  * Builds the HTTP app without listening (the entry point listens; tests use `inject`).
  *
- * - `GET /healthz` — no auth.
- * - `/api/*` — `Authorization: Bearer <config.adminToken>`; JSON only; times are epoch ms everywhere.
+ * - `GET /healthz` and `GET /docs` (the OpenAPI document) — no auth.
+ * - `/api/*` — `Authorization: Bearer <token>`: the admin token, an API key or a session token; every route
+ *   checks the caller's permission and scope. Times are epoch ms everywhere.
  * - Every error is `{ code, message, issues? }` with a code from core/errors.ts.
  */
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const { config, store, alerts, clock } = opts;
   const logger = opts.logger.child({ module: 'api' });
   const bodyLimitBytes = config.http.bodyLimitBytes;
+  const sessionKey = opts.sessionKey ?? randomBytes(32);
+  const ctx: ApiContext = { store, clock, access: new AccessPolicy(store), catalog: new RouteCatalog() };
 
   const app = Fastify({
     // Fastify's request serializer logs method, url and addresses: never headers, so never Authorization.
@@ -49,24 +63,36 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setErrorHandler(errorHandler(logger, bodyLimitBytes));
   app.setNotFoundHandler(notFoundHandler);
 
-  healthRoutes(app, opts.health ?? storeHealth(store), logger);
+  healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/docs',
+    summary: 'This OpenAPI document',
+    tags: ['operations'],
+    permission: 'public',
+    handler: () => openApiDocument(ctx.catalog, '0.1.0'),
+  });
 
   await app.register(
     async (api) => {
-      api.addHook('onRequest', adminAuth(config.adminToken));
+      api.addHook('onRequest', authenticate({ store, clock, adminToken: config.adminToken, sessionKey }));
       api.addHook('onSend', async (_request, reply) => {
         reply.header('cache-control', 'no-store');
       });
       // Unknown /api routes answer 404 only to an authenticated caller.
       api.setNotFoundHandler(notFoundHandler);
-      alertRoutes(api, { store, alerts, clock }, 'admin');
-      clockRoutes(api, clock);
-      householdRoutes(api, {
-        store,
-        clock,
-        localTime: new LocalTime(config.timezone, config.bucketMinutes),
-        bucketMinutes: config.bucketMinutes,
+      loginRoutes(api, ctx, {
+        sessionKey,
+        tokenTtlMinutes: config.http.sessionTtlMinutes,
+        maxFailures: config.http.loginMaxFailures,
+        windowMinutes: config.http.loginWindowMinutes,
       });
+      alertRoutes(api, ctx, alerts);
+      householdRoutes(api, ctx, new LocalTime(config.timezone, config.bucketMinutes));
+      apiKeyRoutes(api, ctx);
+      auditRoutes(api, ctx);
+      clockRoutes(api, ctx);
+      for (const register of opts.extraRoutes ?? []) register(api, ctx);
     },
     { prefix: '/api' },
   );

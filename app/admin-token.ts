@@ -20,3 +20,15 @@ export function resolveAdminToken(
   writeFileSync(file, token + '\n', { mode: 0o600 });
   return { token, file };
 }
+
+/** The key that signs session tokens: generated once into `<dataDir>/session-key` (0600), so sessions survive restarts. */
+export function resolveSessionKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'session-key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
+    if (key.length >= 32) return key;
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64url') + '\n', { mode: 0o600 });
+  return key;
+}

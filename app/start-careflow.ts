@@ -12,7 +12,7 @@ import type { MqttPublisher } from '../core/streams.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
-import { resolveAdminToken } from './admin-token.ts';
+import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -109,6 +109,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     alerts: notifier.actions,
     clock,
     logger,
+    sessionKey: resolveSessionKey(config.dataDir),
     health: () => ({
       ok: store.db.open && !broker.aedes.closed,
       checks: {

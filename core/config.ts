@@ -36,6 +36,21 @@ export const Config = z.strictObject({
       host: z.string().default('0.0.0.0'),
       port: port.default(3000),
       bodyLimitBytes: z.number().int().min(1024).max(10_485_760).default(1_048_576),
+      /** Lifetime of a session token from `POST /api/login`. */
+      sessionTtlMinutes: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 60)
+        .default(60),
+      /** Failed logins per account (and per address) allowed in `loginWindowMinutes`. */
+      loginMaxFailures: z.number().int().min(1).max(1000).default(5),
+      loginWindowMinutes: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 60)
+        .default(15),
     })
     .prefault({}),
   store: z

@@ -23,6 +23,7 @@ export const ERRORS = {
   ERR_API_VALIDATION: { status: 400, message: 'The request does not match the schema' },
   ERR_API_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
   ERR_API_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  ERR_API_RATE_LIMITED: { status: 429, message: 'Too many requests; try again later' },
   ERR_API_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json' },
   ERR_ALERT_NOT_FOUND: { status: 404, message: 'No such alert' },
   ERR_ALERT_STATE_CONFLICT: { status: 409, message: 'The alert is not in a state that allows this action' },

@@ -116,6 +116,12 @@ export function checkReferences(store: Store, file: RegistryFile): void {
     w.grids.forEach((code, j) => {
       if (!known('grid', grids, code)) unknown(`workers.${i}.grids.${j}`, 'grid', code);
     });
+    w.communities.forEach((code, j) => {
+      if (!known('community', communities, code)) unknown(`workers.${i}.communities.${j}`, 'community', code);
+    });
+    w.streets.forEach((code, j) => {
+      if (!known('street', streets, code)) unknown(`workers.${i}.streets.${j}`, 'street', code);
+    });
     // Workers and meters both sign in to the broker by id: one id must name one client.
     if (meters.has(w.id) || reg.meter(w.id) !== undefined) {
       issues.push({ path: `workers.${i}.id`, message: `"${w.id}" is already the id of a meter` });
@@ -199,6 +205,11 @@ async function write(store: Store, file: RegistryFile, opts: ImportOptions): Pro
   const total = SECTIONS.reduce((n, s) => n + file[s].length, 0);
   let done = 0;
   let batch: Row[] = [];
+  // People who log in to the console have passwords, hashed at the (slower) person cost; there are few.
+  const passwords = new Map<string, string>();
+  for (const w of file.workers) {
+    if (w.password !== undefined) passwords.set(w.id, await hashSecret(w.password, SCRYPT_COST.person));
+  }
 
   const flush = async () => {
     let hashed = 0;
@@ -220,14 +231,14 @@ async function write(store: Store, file: RegistryFile, opts: ImportOptions): Pro
     opts.onProgress?.(done, total);
   };
 
-  for (const row of rows(store, file)) {
+  for (const row of rows(store, file, passwords)) {
     batch.push(row);
     if (batch.length >= ROWS_PER_TRANSACTION) await flush();
   }
   if (batch.length > 0 || total === 0) await flush();
 }
 
-function* rows(store: Store, file: RegistryFile): Generator<Row> {
+function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>): Generator<Row> {
   const reg = store.registry;
   for (const s of file.streets) yield { write: () => reg.upsertStreet(s.code, s.name) };
   for (const c of file.communities) yield { write: () => reg.upsertCommunity(c.code, c.street, c.name) };
@@ -235,7 +246,7 @@ function* rows(store: Store, file: RegistryFile): Generator<Row> {
   for (const w of file.workers) {
     yield {
       secret: w.secret,
-      write: (secretHash) =>
+      write: (secretHash) => {
         reg.upsertWorker({
           id: w.id,
           name: w.name,
@@ -243,7 +254,11 @@ function* rows(store: Store, file: RegistryFile): Generator<Row> {
           grids: w.grids,
           secretHash: secretHash!,
           phone: w.phone,
-        }),
+        });
+        store.access.setScopes(w.id, { streets: w.streets, communities: w.communities });
+        const password = passwords.get(w.id);
+        if (password) store.access.setPassword(w.id, password);
+      },
     };
   }
   for (const h of file.households) {

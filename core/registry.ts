@@ -20,8 +20,15 @@ export const WorkerEntry = z.looseObject({
   id: ClientId,
   name: z.string().min(1).max(200),
   role: WorkerRole.default('grid-worker'),
+  /** Grids the person works in (alerts of these grids' households are routed to them). */
   grids: z.array(Code).default([]),
+  /** For community staff and street staff: the communities / street offices they answer for. */
+  communities: z.array(Code).default([]),
+  streets: z.array(Code).default([]),
+  /** Device secret for the worker app's MQTT login. */
   secret: Secret,
+  /** Password for the console and `POST /api/login` (optional; stored as a scrypt hash). */
+  password: z.string().min(10, 'passwords must be at least 10 characters').max(256).optional(),
   phone: z.string().max(40).optional(),
 });
 export const HouseholdEntry = z.looseObject({

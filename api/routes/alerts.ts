@@ -1,22 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { AlertState, Outcome, type AlertActions } from '../../core/alerts.ts';
-import type { Clock } from '../../core/clock.ts';
+import { AlertState, Outcome, type Alert, type AlertActions } from '../../core/alerts.ts';
+import type { Principal } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
-import type { Store } from '../../core/store/store.ts';
-import type { Actor } from '../auth.ts';
-import { parseInput } from '../validate.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
 
 /**
- * `/api/alerts`: list, detail with timeline, acknowledge, resolve. Times are epoch ms, as stored.
+ * `/api/alerts`: list, detail with timeline, acknowledge, resolve — each limited to the caller's grids.
  * State changes go through `AlertActions`, so the API and the worker app follow the same lifecycle rules.
  */
-export interface AlertRoutesDeps {
-  store: Store;
-  alerts: AlertActions;
-  clock: Clock;
-}
-
 const NOTE_MAX = 2000;
 const Id = z.string().min(1).max(100);
 const Note = z.string().max(NOTE_MAX, `at most ${NOTE_MAX} characters`);
@@ -36,40 +28,99 @@ export const AlertParams = z.strictObject({ id: Id });
 export const AckBody = z.strictObject({ note: Note.optional() }).optional();
 export const ResolveBody = z.strictObject({ outcome: Outcome, note: Note.nullable().optional() });
 
-export function alertRoutes(app: FastifyInstance, deps: AlertRoutesDeps, actor: Actor): void {
-  const { store, alerts, clock } = deps;
+export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: AlertActions): void {
+  const { store, clock, access } = ctx;
 
-  app.get('/alerts', async (request) => {
-    const q = parseInput(ListQuery, request.query, 'query string');
-    return {
-      alerts: store.alerts.list({ state: q.state, grid: q.grid, householdId: q.household, limit: q.limit }),
-    };
-  });
-
-  app.get('/alerts/:id', async (request) => {
-    const { id } = parseInput(AlertParams, request.params, 'path');
+  /** The alert, if the caller may see it: 404 when there is none, 403 when it is outside their grids. */
+  function visibleAlert(principal: Principal, id: string): Alert {
     const alert = store.alerts.get(id);
     if (!alert) throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${id}`);
-    return { alert, timeline: store.alerts.timeline(id) };
+    access.assertGrid(principal, alert.gridCode);
+    return alert;
+  }
+
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/alerts',
+    summary: 'List alerts in your grids, newest first',
+    tags: ['alerts'],
+    permission: 'alerts:read',
+    query: ListQuery,
+    handler: ({ principal, query: q }) => {
+      if (q.grid) access.assertGrid(principal, q.grid);
+      if (q.household) access.assertHousehold(principal, q.household);
+      const grids = access.visibleGrids(principal);
+      return {
+        alerts: store.alerts.list({
+          state: q.state,
+          grid: q.grid,
+          householdId: q.household,
+          grids,
+          limit: q.limit,
+        }),
+      };
+    },
   });
 
-  app.post('/alerts/:id/ack', async (request) => {
-    const { id } = parseInput(AlertParams, request.params, 'path');
-    const body = parseInput(AckBody, request.body, 'body');
-    // AlertActions.acknowledge takes no note: the note becomes a timeline entry in the same transaction.
-    const alert = store.transaction(() => {
-      const acknowledged = alerts.acknowledge(id, actor);
-      if (body?.note) {
-        store.alerts.addTimeline(id, { at: clock.now(), kind: 'note', actor, detail: { note: body.note } });
-      }
-      return acknowledged;
-    });
-    return { alert };
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/alerts/:id',
+    summary: 'One alert with its timeline',
+    tags: ['alerts'],
+    permission: 'alerts:read',
+    params: AlertParams,
+    handler: ({ principal, params }) => {
+      const alert = visibleAlert(principal, params.id);
+      return { alert, timeline: store.alerts.timeline(alert.id) };
+    },
   });
 
-  app.post('/alerts/:id/resolve', async (request) => {
-    const { id } = parseInput(AlertParams, request.params, 'path');
-    const body = parseInput(ResolveBody, request.body, 'body');
-    return { alert: alerts.resolve(id, actor, body.outcome, body.note ?? null) };
+  defineRoute(app, ctx, {
+    method: 'POST',
+    url: '/alerts/:id/ack',
+    summary: 'Acknowledge an open alert (optionally with a note)',
+    tags: ['alerts'],
+    permission: 'alerts:act',
+    params: AlertParams,
+    body: AckBody,
+    handler: ({ principal, params, body, audit }) => {
+      const existing = visibleAlert(principal, params.id);
+      const alert = store.transaction(() => {
+        const acknowledged = alerts.acknowledge(existing.id, principal.id);
+        if (body?.note) {
+          store.alerts.addTimeline(existing.id, {
+            at: clock.now(),
+            kind: 'note',
+            actor: principal.id,
+            detail: { note: body.note },
+          });
+        }
+        audit('alert.acknowledge', existing.id, existing.gridCode, body?.note ? { note: body.note } : {});
+        return acknowledged;
+      });
+      return { alert };
+    },
+  });
+
+  defineRoute(app, ctx, {
+    method: 'POST',
+    url: '/alerts/:id/resolve',
+    summary: 'Close an alert with an outcome',
+    tags: ['alerts'],
+    permission: 'alerts:act',
+    params: AlertParams,
+    body: ResolveBody,
+    handler: ({ principal, params, body, audit }) => {
+      const existing = visibleAlert(principal, params.id);
+      const alert = store.transaction(() => {
+        const resolved = alerts.resolve(existing.id, principal.id, body.outcome, body.note ?? null);
+        audit('alert.resolve', existing.id, existing.gridCode, {
+          outcome: body.outcome,
+          note: body.note ?? null,
+        });
+        return resolved;
+      });
+      return { alert };
+    },
   });
 }

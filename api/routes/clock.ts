@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ManualClock, type Clock } from '../../core/clock.ts';
+import { ManualClock } from '../../core/clock.ts';
 import { CareflowError } from '../../core/errors.ts';
 import { Timestamp } from '../../core/readings.ts';
-import { parseInput } from '../validate.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
 
 const ClockBody = z.strictObject({ to: Timestamp });
 
@@ -11,19 +11,36 @@ const ClockBody = z.strictObject({ to: Timestamp });
  * `GET /api/clock` and `POST /api/clock { to }`: simulated time for replays and simulations against a running
  * service started with `CAREFLOW_CLOCK=manual`. Timers due on the way (meter-silent, escalations) fire in order.
  */
-export function clockRoutes(app: FastifyInstance, clock: Clock): void {
+export function clockRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const clock = ctx.clock;
   const manual = clock instanceof ManualClock ? clock : undefined;
-  app.get('/clock', async () => ({ now: clock.now(), mode: manual ? 'manual' : 'system' }));
-  app.post('/clock', async (request) => {
-    if (!manual) throw new CareflowError('ERR_CLOCK_NOT_MANUAL');
-    const { to } = parseInput(ClockBody, request.body, 'body');
-    if (to < manual.now()) {
-      throw new CareflowError(
-        'ERR_CLOCK_BACKWARDS',
-        `The clock is at ${new Date(manual.now()).toISOString()}; it cannot go back to ${new Date(to).toISOString()}`,
-      );
-    }
-    manual.advanceTo(to);
-    return { now: manual.now(), mode: 'manual' };
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/clock',
+    summary: "The service's current time and whether it is simulated",
+    tags: ['operations'],
+    permission: null,
+    handler: () => ({ now: clock.now(), mode: manual ? 'manual' : 'system' }),
+  });
+  defineRoute(app, ctx, {
+    method: 'POST',
+    url: '/clock',
+    summary: 'Move the simulated clock forward (CAREFLOW_CLOCK=manual only)',
+    tags: ['operations'],
+    permission: 'clock:write',
+    body: ClockBody,
+    handler: ({ body, audit }) => {
+      if (!manual) throw new CareflowError('ERR_CLOCK_NOT_MANUAL');
+      if (body.to < manual.now()) {
+        throw new CareflowError(
+          'ERR_CLOCK_BACKWARDS',
+          `The clock is at ${new Date(manual.now()).toISOString()}; it cannot go back to ${new Date(body.to).toISOString()}`,
+        );
+      }
+      const from = manual.now();
+      manual.advanceTo(body.to);
+      if (body.to - from >= 3_600_000) audit('clock.advance', null, null, { from, to: body.to });
+      return { now: manual.now(), mode: 'manual' };
+    },
   });
 }

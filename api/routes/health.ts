@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../core/logger.ts';
 import type { Store } from '../../core/store/store.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
 
 export interface HealthReport {
   ok: boolean;
@@ -21,16 +22,29 @@ export function storeHealth(store: Store): HealthCheck {
 }
 
 /** `GET /healthz` (no auth): 200 `{ status: 'ok' }` or 503 `{ status: 'degraded' }`, with the checks. */
-export function healthRoutes(app: FastifyInstance, health: HealthCheck, logger: Logger): void {
-  app.get('/healthz', async (_request, reply) => {
-    let report: HealthReport;
-    try {
-      report = health();
-    } catch (err) {
-      logger.error({ err }, 'health check failed');
-      report = { ok: false, checks: { health: 'check failed' } };
-    }
-    void reply.code(report.ok ? 200 : 503);
-    return { status: report.ok ? 'ok' : 'degraded', checks: report.checks };
+export function healthRoutes(
+  app: FastifyInstance,
+  ctx: ApiContext,
+  health: HealthCheck,
+  logger: Logger,
+): void {
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/healthz',
+    summary: 'Health of the store and the broker',
+    tags: ['operations'],
+    permission: 'public',
+    responses: { 200: 'Healthy', 503: 'Degraded' },
+    handler: ({ reply }) => {
+      let report: HealthReport;
+      try {
+        report = health();
+      } catch (err) {
+        logger.error({ err }, 'health check failed');
+        report = { ok: false, checks: { health: 'check failed' } };
+      }
+      void reply.code(report.ok ? 200 : 503);
+      return { status: report.ok ? 'ok' : 'degraded', checks: report.checks };
+    },
   });
 }

@@ -1,49 +1,58 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Clock } from '../../core/clock.ts';
 import { CareflowError } from '../../core/errors.ts';
 import type { LocalTime } from '../../core/local-time.ts';
 import type { Household } from '../../core/registry.ts';
-import type { Store } from '../../core/store/store.ts';
-import { parseTimeRange } from '../time-range.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
+import { parseTimeRange, RangeQuery } from '../time-range.ts';
 import { usageSeries } from '../usage-series.ts';
-import { parseInput } from '../validate.ts';
 
 /** `/api/households/:id` (the registry record and the grid's workers, no secrets) and its usage buckets. */
-export interface HouseholdRoutesDeps {
-  store: Store;
-  clock: Clock;
-  localTime: LocalTime;
-  bucketMinutes: number;
-}
-
 export const HouseholdParams = z.strictObject({ id: z.string().min(1).max(64) });
 
-export function householdRoutes(app: FastifyInstance, deps: HouseholdRoutesDeps): void {
-  const { store, clock, localTime, bucketMinutes } = deps;
+export function householdRoutes(app: FastifyInstance, ctx: ApiContext, localTime: LocalTime): void {
+  const { store, clock, access } = ctx;
 
-  function mustGetHousehold(params: unknown): Household {
-    const { id } = parseInput(HouseholdParams, params, 'path');
-    const household = store.registry.household(id);
-    if (!household) throw new CareflowError('ERR_HOUSEHOLD_NOT_FOUND', `No household ${id}`);
-    return household;
+  function household(id: string): Household {
+    const h = store.registry.household(id);
+    if (!h) throw new CareflowError('ERR_HOUSEHOLD_NOT_FOUND', `No household ${id}`);
+    return h;
   }
 
-  app.get('/households/:id', async (request) => {
-    const household = mustGetHousehold(request.params);
-    return { household, workers: store.registry.workersOfGrid(household.gridCode) };
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/households/:id',
+    summary: "A household and its grid's workers",
+    tags: ['households'],
+    permission: 'households:read',
+    params: HouseholdParams,
+    handler: ({ principal, params }) => {
+      access.assertHousehold(principal, params.id);
+      const h = household(params.id);
+      return { household: h, workers: store.registry.workersOfGrid(h.gridCode) };
+    },
   });
 
-  app.get('/households/:id/usage', async (request) => {
-    const household = mustGetHousehold(request.params);
-    const { from, to } = parseTimeRange(request.query, clock.now());
-    const stored = store.usage.range(household.id, from, to);
-    return {
-      householdId: household.id,
-      bucketMinutes,
-      from,
-      to,
-      buckets: usageSeries(stored, from, to, localTime),
-    };
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/households/:id/usage',
+    summary: "A household's usage buckets (liters: null = unknown)",
+    tags: ['households'],
+    permission: 'usage:read',
+    params: HouseholdParams,
+    query: RangeQuery,
+    handler: ({ principal, params, request }) => {
+      access.assertHousehold(principal, params.id);
+      const h = household(params.id);
+      const { from, to } = parseTimeRange(request.query, clock.now());
+      const stored = store.usage.range(h.id, from, to);
+      return {
+        householdId: h.id,
+        bucketMinutes: localTime.bucketMs / 60_000,
+        from,
+        to,
+        buckets: usageSeries(stored, from, to, localTime),
+      };
+    },
   });
 }

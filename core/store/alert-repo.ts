@@ -26,6 +26,8 @@ export interface AlertFilter {
   state?: AlertState;
   grid?: string;
   householdId?: string;
+  /** Only alerts of these grids (null or absent = all grids). */
+  grids?: readonly string[] | null;
   limit?: number;
 }
 
@@ -92,6 +94,11 @@ export class AlertRepo {
     if (filter.householdId) {
       where.push('household_id = ?');
       args.push(filter.householdId);
+    }
+    if (filter.grids) {
+      if (filter.grids.length === 0) return [];
+      where.push(`grid IN (${filter.grids.map(() => '?').join(',')})`);
+      args.push(...filter.grids);
     }
     const sql = `SELECT * FROM alerts ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY opened_at DESC, id LIMIT ?`;

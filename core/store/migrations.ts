@@ -79,4 +79,22 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);
   `,
+  `
+  ALTER TABLE workers ADD COLUMN password_hash TEXT;
+  CREATE TABLE worker_scopes (
+    worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
+    level TEXT NOT NULL CHECK (level IN ('street', 'community')),
+    code TEXT NOT NULL,
+    PRIMARY KEY (worker_id, level, code)
+  ) WITHOUT ROWID;
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, created_by TEXT NOT NULL, revoked_at INTEGER
+  );
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT, grid TEXT, detail TEXT NOT NULL, ip TEXT
+  );
+  CREATE INDEX audit_log_by_at ON audit_log (at);
+  `,
 ];

@@ -1,4 +1,6 @@
+import { AccessRepo } from './access-repo.ts';
 import { AlertRepo } from './alert-repo.ts';
+import { AuditRepo } from './audit-repo.ts';
 import { CheckpointRepo } from './checkpoint-repo.ts';
 import { DeadLetterRepo } from './dead-letter-repo.ts';
 import { InboxRepo } from './inbox-repo.ts';
@@ -17,6 +19,8 @@ export interface Store {
   readonly checkpoints: CheckpointRepo;
   readonly alerts: AlertRepo;
   readonly outbox: OutboxRepo;
+  readonly access: AccessRepo;
+  readonly audit: AuditRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -33,6 +37,8 @@ export function openStore(opts: StoreOptions): Store {
     checkpoints: new CheckpointRepo(db),
     alerts: new AlertRepo(db),
     outbox: new OutboxRepo(db),
+    access: new AccessRepo(db),
+    audit: new AuditRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();

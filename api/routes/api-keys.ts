@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { Role } from '../../core/access.ts';
+import { CareflowError } from '../../core/errors.ts';
+import { API_KEY_PREFIX, sha256 } from '../authenticate.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
+
+const Code = z.string().min(1).max(64);
+const KeyBody = z.strictObject({
+  name: z.string().min(1).max(200),
+  role: Role,
+  streets: z.array(Code).default([]),
+  communities: z.array(Code).default([]),
+  grids: z.array(Code).default([]),
+});
+const KeyParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+/** API keys for integrations (SMS gateways, city dashboards): created once, shown once, stored hashed. */
+export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  defineRoute(app, ctx, {
+    method: 'POST',
+    url: '/api-keys',
+    summary: 'Create an API key with a role and a scope (the key is shown only in this answer)',
+    tags: ['access'],
+    permission: 'apikeys:manage',
+    body: KeyBody,
+    handler: ({ body, principal, audit }) => {
+      const all = body.role === 'admin';
+      if (!all && body.streets.length + body.communities.length + body.grids.length === 0) {
+        throw new CareflowError(
+          'ERR_API_VALIDATION',
+          'A non-admin key needs at least one street, community or grid',
+          [{ path: 'grids', message: 'name the streets, communities or grids this key may see' }],
+        );
+      }
+      const id = randomBytes(6).toString('hex');
+      const key = API_KEY_PREFIX + randomBytes(24).toString('base64url');
+      const scope = { all, streets: body.streets, communities: body.communities, grids: body.grids };
+      const record = {
+        id,
+        name: body.name,
+        role: body.role,
+        scope,
+        createdAt: ctx.clock.now(),
+        createdBy: principal.id,
+      };
+      ctx.store.access.createApiKey(record, sha256(key).toString('hex'));
+      audit('apikey.create', id, null, { name: body.name, role: body.role, scope });
+      return { ...record, key };
+    },
+  });
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/api-keys',
+    summary: 'List API keys (never the keys themselves)',
+    tags: ['access'],
+    permission: 'apikeys:manage',
+    handler: () => ({ apiKeys: ctx.store.access.apiKeys() }),
+  });
+  defineRoute(app, ctx, {
+    method: 'DELETE',
+    url: '/api-keys/:id',
+    summary: 'Revoke an API key',
+    tags: ['access'],
+    permission: 'apikeys:manage',
+    params: KeyParams,
+    handler: ({ params, audit }) => {
+      if (!ctx.store.access.revokeApiKey(params.id, ctx.clock.now())) {
+        throw new CareflowError('ERR_API_NOT_FOUND', `No active API key ${params.id}`);
+      }
+      audit('apikey.revoke', params.id, null);
+      return { revoked: params.id };
+    },
+  });
+}

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { defineRoute, type ApiContext } from '../define-route.ts';
+import { Instant } from '../time-range.ts';
+
+const AuditQuery = z.strictObject({
+  from: Instant.optional(),
+  to: Instant.optional(),
+  actor: z.string().max(100).optional(),
+  action: z.string().max(100).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, 'expected an integer from 1 to 1000')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1000))
+    .default(200),
+});
+
+/** `GET /api/audit`: who did what, when — limited to the caller's grids (admins see everything). */
+export function auditRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/audit',
+    summary: 'The audit log of state-changing actions, newest first',
+    tags: ['access'],
+    permission: 'audit:read',
+    query: AuditQuery,
+    handler: ({ principal, query }) => ({
+      entries: ctx.store.audit.list({ ...query, grids: ctx.access.visibleGrids(principal) }),
+    }),
+  });
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { WorkerRole } from './registry.ts';
+
+/**
+ * Who may do what. People (grid workers, grid leaders, community staff, street staff, admins) act within a
+ * scope of the organisation tree; permissions come from their role.
+ */
+export const Role = WorkerRole;
+export type Role = z.infer<typeof Role>;
+
+export const PERMISSIONS = [
+  'alerts:read',
+  'alerts:act',
+  'households:read',
+  'households:write',
+  'usage:read',
+  'rules:read',
+  'rules:write',
+  'backtest:run',
+  'deadletters:read',
+  'stats:read',
+  'events:read',
+  'audit:read',
+  'escalation:write',
+  'apikeys:manage',
+  'clock:write',
+  'metrics:read',
+] as const;
+export const Permission = z.enum(PERMISSIONS);
+export type Permission = z.infer<typeof Permission>;
+
+const FIELD: Permission[] = ['alerts:read', 'alerts:act', 'households:read', 'usage:read', 'events:read'];
+const STAFF: Permission[] = [
+  ...FIELD,
+  'households:write',
+  'rules:read',
+  'rules:write',
+  'backtest:run',
+  'deadletters:read',
+  'stats:read',
+  'audit:read',
+  'escalation:write',
+];
+
+export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
+  'grid-worker': new Set([...FIELD, 'households:write']),
+  'grid-leader': new Set([...FIELD, 'households:write', 'rules:read', 'stats:read', 'deadletters:read']),
+  'community-staff': new Set(STAFF),
+  'street-staff': new Set(STAFF),
+  admin: new Set(PERMISSIONS),
+};
+
+/** The part of the organisation a principal answers for. `all` for admins. */
+export interface Scope {
+  all: boolean;
+  streets: readonly string[];
+  communities: readonly string[];
+  grids: readonly string[];
+}
+
+export const EVERYTHING: Scope = { all: true, streets: [], communities: [], grids: [] };
+
+export interface Principal {
+  kind: 'admin-token' | 'person' | 'api-key';
+  id: string;
+  role: Role;
+  scope: Scope;
+}
+
+export function hasPermission(principal: Principal, permission: Permission): boolean {
+  return ROLE_PERMISSIONS[principal.role].has(permission);
+}
+
+/** Where a grid sits in the tree. */
+export interface GridPlace {
+  grid: string;
+  community: string;
+  street: string;
+}
+
+export function scopeCovers(scope: Scope, place: GridPlace): boolean {
+  return (
+    scope.all ||
+    scope.grids.includes(place.grid) ||
+    scope.communities.includes(place.community) ||
+    scope.streets.includes(place.street)
+  );
+}
