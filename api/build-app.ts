@@ -19,6 +19,13 @@ import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts'
 import { householdRoutes } from './routes/households.ts';
 import { loginRoutes } from './routes/login.ts';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Method and full URL of every route (HEAD excluded). */
+    registeredRoutes: { method: string; url: string }[];
+  }
+}
+
 export interface BuildAppOptions {
   config: Config;
   store: Store;
@@ -57,6 +64,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // Errors raised before routing (bad percent-encoding, over-long path parameter) get our codes too.
     frameworkErrors: frameworkErrorHandler(logger, bodyLimitBytes),
   });
+
+  // Every route fastify registers, so that a test can hold the OpenAPI document to all of them.
+  const registered: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') registered.push({ method, url: route.url });
+    }
+  });
+  app.decorate('registeredRoutes', registered);
 
   // JSON is the only body type: text/plain (parsed by default) is refused with 415.
   app.removeContentTypeParser('text/plain');

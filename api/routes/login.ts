@@ -8,6 +8,9 @@ import { signSession } from '../session-tokens.ts';
 
 const LoginBody = z.strictObject({ id: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 
+/** A client address may fail this many times more than one account before it is blocked. */
+const ADDRESS_FACTOR = 4;
+
 export interface LoginOptions {
   sessionKey: Buffer;
   tokenTtlMinutes: number;
@@ -17,7 +20,11 @@ export interface LoginOptions {
 
 /** `POST /api/login { id, password }` → a short-lived session token. Failed attempts are rate-limited. */
 export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOptions): void {
-  const limiter = new LoginLimiter(opts.maxFailures, opts.windowMinutes * 60_000, () => ctx.clock.now());
+  const now = () => ctx.clock.now();
+  const windowMs = opts.windowMinutes * 60_000;
+  // Per account, and (more loosely: many people share an office's address) per client address.
+  const byAccount = new LoginLimiter(opts.maxFailures, windowMs, now);
+  const byAddress = new LoginLimiter(opts.maxFailures * ADDRESS_FACTOR, windowMs, now);
   defineRoute(app, ctx, {
     method: 'POST',
     url: '/login',
@@ -27,8 +34,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
     body: LoginBody,
     responses: { 200: 'A session token', 429: 'Too many failed attempts (ERR_API_RATE_LIMITED)' },
     handler: async ({ body, request, reply }) => {
-      const keys = [`id:${body.id}`, `ip:${request.ip}`];
-      const wait = Math.max(...keys.map((k) => limiter.retryAfter(k)));
+      const wait = Math.max(byAccount.retryAfter(body.id), byAddress.retryAfter(request.ip));
       if (wait > 0) {
         void reply.header('retry-after', String(Math.ceil(wait / 1000)));
         throw new CareflowError(
@@ -40,7 +46,8 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
       const ok = person?.passwordHash ? await verifySecret(body.password, person.passwordHash) : false;
       const at = ctx.clock.now();
       if (!ok || !person) {
-        keys.forEach((k) => limiter.fail(k));
+        byAccount.fail(body.id);
+        byAddress.fail(request.ip);
         ctx.store.audit.add({
           at,
           actor: body.id,
@@ -52,7 +59,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
         });
         throw new CareflowError('ERR_API_UNAUTHORIZED', 'Unknown person or wrong password');
       }
-      keys.forEach((k) => limiter.succeed(k));
+      byAccount.succeed(body.id);
       const exp = at + opts.tokenTtlMinutes * 60_000;
       ctx.store.audit.add({
         at,
