@@ -13,6 +13,7 @@ import { startDetectors, type Detectors } from '../detectors/start-detectors.ts'
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { startRetention } from './retention.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -102,6 +103,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     }
   }, config.detectors.checkpointIntervalMs);
   checkpointTimer.unref();
+  const retention = startRetention(config.store.bucketRetentionDays, { store, clock, logger });
 
   const http = await buildApp({
     config: effective,
@@ -150,6 +152,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       if (stopped) return;
       stopped = true;
       clearInterval(checkpointTimer);
+      retention.stop();
       await http.close();
       await broker.stop();
       ingest.stop();

@@ -4,6 +4,7 @@ import { AlertState, Outcome, type Alert, type AlertActions } from '../../core/a
 import type { Principal } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { limitParam } from '../validate.ts';
 
 /**
  * `/api/alerts`: list, detail with timeline, acknowledge, resolve — each limited to the caller's grids.
@@ -17,12 +18,7 @@ export const ListQuery = z.strictObject({
   state: AlertState.optional(),
   grid: Id.optional(),
   household: Id.optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, 'expected an integer from 1 to 1000')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(1000))
-    .default(200),
+  limit: limitParam(),
 });
 export const AlertParams = z.strictObject({ id: Id });
 export const AckBody = z.strictObject({ note: Note.optional() }).optional();

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { limitParam } from '../validate.ts';
 import { Instant } from '../time-range.ts';
 
 const AuditQuery = z.strictObject({
@@ -8,12 +9,7 @@ const AuditQuery = z.strictObject({
   to: Instant.optional(),
   actor: z.string().max(100).optional(),
   action: z.string().max(100).optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, 'expected an integer from 1 to 1000')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(1000))
-    .default(200),
+  limit: limitParam(),
 });
 
 /** `GET /api/audit`: who did what, when — limited to the caller's grids (admins see everything). */
