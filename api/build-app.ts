@@ -38,6 +38,8 @@ export interface BuildAppOptions {
   sessionKey?: Buffer;
   /** Registers more `/api` routes (modules that own routes hand them in here). */
   extraRoutes?: ((api: FastifyInstance, ctx: ApiContext) => void)[];
+  /** Registers routes outside `/api` (`/metrics`); they authenticate like `/api` routes. */
+  rootRoutes?: ((app: FastifyInstance, ctx: ApiContext) => void)[];
 }
 
 /**
@@ -112,6 +114,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     },
     { prefix: '/api' },
   );
+  await app.register(async (root) => {
+    root.addHook('onRequest', authenticate({ store, clock, adminToken: config.adminToken, sessionKey }));
+    for (const register of opts.rootRoutes ?? []) register(root, ctx);
+  });
 
   await app.ready();
   return app;

@@ -2,6 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/build-app.ts';
+import { deadLetterRoutes } from '../api/routes/dead-letters.ts';
+import { escalationRoutes } from '../api/routes/escalation.ts';
+import { eventRoutes } from '../api/routes/events.ts';
+import { statsRoutes } from '../api/routes/stats.ts';
+import { webhookRoutes } from '../api/routes/webhooks.ts';
+import { metricsRoutes } from '../api/routes/metrics.ts';
+import { startArchive, type Archive } from '../archive/start-archive.ts';
 import { startBroker, type Broker } from '../broker/start-broker.ts';
 import { ManualClock, systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
@@ -13,6 +20,7 @@ import { startDetectors, type Detectors } from '../detectors/start-detectors.ts'
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { detectorRoutes } from './backtest.ts';
 import { startRetention } from './retention.ts';
 
 export interface CareflowDeps {
@@ -30,6 +38,8 @@ export interface Careflow {
   readonly detectors: Detectors;
   readonly notifier: Notifier;
   readonly broker: Broker;
+  /** The InfluxDB archive, when `archive.url` is configured. */
+  readonly archive: Archive | undefined;
   readonly http: FastifyInstance;
   readonly mqttPort: number;
   readonly httpPort: number;
@@ -47,19 +57,26 @@ export interface Careflow {
 export async function startCareflow(config: Config, deps: CareflowDeps = {}): Promise<Careflow> {
   // A manual clock starts in 2000 and follows `POST /api/clock`; readings are refused until it is moved.
   const clock =
-    deps.clock ?? (config.clock === 'manual' ? new ManualClock(Date.UTC(2000, 0, 1)) : systemClock);
+    deps.clock ??
+    (config.clock === 'manual'
+      ? new ManualClock(config.clockStart ? Date.parse(config.clockStart) : Date.UTC(2000, 0, 1))
+      : systemClock);
   const logger = deps.logger ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
   const store = openStore({
     path: join(config.dataDir, 'careflow.db'),
     synchronous: config.store.synchronous,
   });
+  // After a restart, a manual clock resumes at the arrival time of the newest stored reading (time never goes
+  // back), so a replay resuming into it neither trips the future-timestamp check nor re-runs years of ticks.
+  if (!deps.clock && clock instanceof ManualClock)
+    clock.advanceTo(Math.max(clock.now(), store.inbox.lastReceivedAt()));
   const admin = resolveAdminToken(config.dataDir, config.adminToken);
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
 
   const ingest = startIngest(effective, { store, clock, localTime, logger });
-  const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger });
+  const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   detectors.load(store.checkpoints.loadHouseholdStates());
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
@@ -91,9 +108,20 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   ingest.recover();
   checkpoint();
 
-  const broker = await startBroker(effective, { store, ingest, logger, now: () => clock.now() });
+  // The archive follows the inbox from its own cursor; committed readings only wake it up.
+  const archive = config.archive.url
+    ? startArchive(effective, { store, clock, logger, readings: ingest.readings })
+    : undefined;
+
+  const broker = await startBroker(effective, {
+    store,
+    ingest,
+    logger,
+    now: () => clock.now(),
+    workers: notifier.workers,
+  });
   brokerSlot.current = broker;
-  notifier.dispatcher.kick();
+  notifier.startDelivery();
 
   const checkpointTimer = setInterval(() => {
     try {
@@ -120,8 +148,25 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
         mqttClients: broker.connectedClients(),
         inboxCursor: ingest.cursor(),
         outboxPending: store.outbox.pendingCount(),
+        archive: archive ? archiveHealth(archive) : 'disabled',
       },
     }),
+    extraRoutes: [
+      deadLetterRoutes,
+      eventRoutes(notifier.events, config.notifier.sseHeartbeatMs),
+      escalationRoutes,
+      webhookRoutes,
+      statsRoutes,
+      ...detectorRoutes(detectors, store, localTime),
+    ],
+    rootRoutes: [
+      metricsRoutes({
+        ingest: () => ingest.stats(),
+        processingCursor: () => ingest.cursor(),
+        mqttConnectedClients: () => broker.connectedClients(),
+        ...(archive ? { archive: () => archive.stats() } : {}),
+      }),
+    ],
   });
   let httpPort = config.http.port;
   if (deps.listenHttp !== false) {
@@ -143,6 +188,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     detectors,
     notifier,
     broker,
+    archive,
     http,
     mqttPort: broker.port,
     httpPort,
@@ -154,8 +200,10 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       clearInterval(checkpointTimer);
       retention.stop();
       await http.close();
+      notifier.stopDelivery(); // what is still queued goes out after the next start
       await broker.stop();
       ingest.stop();
+      await archive?.stop();
       checkpoint();
       notifier.stop();
       detectors.stop();
@@ -163,4 +211,10 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       logger.info('careflow stopped');
     },
   };
+}
+
+/** The archive's part of `/healthz` (informative: a database outage does not make careflow unhealthy). */
+function archiveHealth(archive: Archive) {
+  const s = archive.stats();
+  return { up: s.up, spoolReadings: s.spoolReadings, lagSeconds: s.lagSeconds, lastError: s.lastError };
 }

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import type { WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -7,15 +8,20 @@ import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { Authenticator, type Principal } from './authenticator.ts';
-import { PacketSizeGuard } from './packet-size-guard.ts';
+import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
 
 /** What the broker needs from ingest: the publish hook and a place to record rejected input. */
 export interface IngestPort {
-  handle(
+  /** Stores a meter's payload; `done` runs once it is committed (release the PUBACK then) or failed. */
+  accept(
     meterId: string,
     topic: string,
     payload: Buffer,
-  ): Promise<{ accepted: number; rejected: { code: ErrorCode; message: string; field?: string }[] }>;
+    done: (
+      err: Error | null,
+      result?: { accepted: number; rejected: { code: ErrorCode; message: string; field?: string }[] },
+    ) => void,
+  ): void;
   deadLetter(
     meterId: string | null,
     topic: string | null,
@@ -30,6 +36,8 @@ export interface BrokerDeps {
   ingest: IngestPort;
   logger: Logger;
   now: () => number;
+  /** Worker-app traffic for the notifier: acknowledgements, delivery receipts, resubscriptions. */
+  workers?: WorkerPort;
 }
 
 export interface Broker extends MqttPublisher {
@@ -88,19 +96,24 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       packet.retain = false;
       const topic = packet.topic;
       if (principal.kind === 'meter' && topic === TOPICS.readings(principal.id)) {
-        deps.ingest.handle(principal.id, topic, packet.payload as Buffer).then(
-          (result) => {
-            for (const r of result.rejected) sendMeterError(principal.id, r.code, r.message, r.field);
-            consume(packet, client);
-            done(null);
-          },
-          (err: Error) => {
+        deps.ingest.accept(principal.id, topic, packet.payload as Buffer, (err, result) => {
+          if (err || !result) {
             // Not committed: no PUBACK. Closing the connection makes the meter resend the reading later.
             logger.error({ err, meterId: principal.id }, 'reading not committed; closing connection');
-            done(err);
-          },
-        );
+            return done(err ?? new Error('not committed'));
+          }
+          for (const r of result.rejected) sendMeterError(principal.id, r.code, r.message, r.field);
+          consume(packet, client);
+          done(null);
+        });
         return;
+      }
+      if (principal.kind === 'worker' && deps.workers?.accepts(principal.id, topic)) {
+        const refused = deps.workers.publish(principal.id, topic, packet.payload as Buffer);
+        if (refused)
+          deps.ingest.deadLetter(principal.id, topic, refused.code, refused.message, excerpt(packet));
+        consume(packet, client);
+        return done(null);
       }
       const message = `${principal.kind} ${principal.id} may not publish to ${topic}`;
       deps.ingest.deadLetter(principal.id, topic, 'ERR_BROKER_TOPIC_FORBIDDEN', message, excerpt(packet));
@@ -124,11 +137,31 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     },
   });
 
+  if (deps.workers) watchWorkerApps(aedes, deps.workers);
+
+  // A consumed packet has nobody to go to: after its PUBACK, aedes would still route it (persistence lookup,
+  // emitter, 'publish' event) to the sink topic. Skip that work; everything else is published as usual.
+  const consumed = new WeakSet<PublishPacket>();
+  const route = aedes.publish.bind(aedes) as (
+    p: PublishPacket,
+    c: unknown,
+    done?: (err?: Error) => void,
+  ) => void;
+  (aedes as unknown as { publish: typeof route }).publish = (packet, client, done) => {
+    if (consumed.has(packet)) {
+      consumed.delete(packet);
+      if (typeof done === 'function') done();
+      return;
+    }
+    route(packet, client, done);
+  };
+
   aedes.on('clientError', (client, err) => {
     logger.debug({ clientId: client.id, err: err.message }, 'client error');
   });
 
   function consume(packet: PublishPacket, client: Client): void {
+    consumed.add(packet);
     packet.topic = SINK_PREFIX + client.id;
   }
 
@@ -156,8 +189,16 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
 
   const server: Server = createServer((socket: Socket) => {
     socket.setNoDelay(true);
-    const guarded = new PacketSizeGuard(socket, config.mqtt.maxPacketBytes, (announced) => {
-      const principal = connPrincipals.get(guarded);
+    socket.on('error', () => {});
+    const client = aedes.handle(socket) as unknown as { _parser?: PacketParser };
+    if (!client._parser) {
+      // Only an aedes upgrade can cause this: refuse connections rather than run without the size guard.
+      logger.error('aedes connection has no parser to guard; connection closed');
+      socket.destroy();
+      return;
+    }
+    guardPacketSize(client._parser, socket, config.mqtt.maxPacketBytes, (announced) => {
+      const principal = connPrincipals.get(socket);
       const message = `MQTT packet of ${announced} bytes exceeds the limit of ${config.mqtt.maxPacketBytes}; connection closed`;
       deps.ingest.deadLetter(principal?.id ?? null, null, 'ERR_INGEST_PACKET_TOO_LARGE', message);
       logger.warn(
@@ -165,8 +206,6 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
         'oversize packet; connection closed',
       );
     });
-    guarded.on('error', () => {});
-    aedes.handle(guarded);
   });
   server.on('error', (err) => logger.error({ err }, 'MQTT server error'));
   await new Promise<void>((resolve, reject) => {
@@ -190,4 +229,30 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Hands the notifier what it needs to deliver at least once to worker apps on persistent sessions: the
+ * PUBACK of each alert message (its receipt), and a subscription on a session the broker did not have
+ * (after a restart the in-memory sessions are gone: unconfirmed messages are sent again).
+ */
+function watchWorkerApps(aedes: Aedes, workers: WorkerPort): void {
+  const fresh = new WeakSet<Client>();
+  aedes.on('connackSent', (connack, client) => {
+    if (client.clean === false && !connack.sessionPresent) fresh.add(client);
+  });
+  aedes.on('subscribe', (subs, client) => {
+    const principal = client && principals.get(client);
+    if (principal?.kind !== 'worker' || !fresh.has(client)) return;
+    if (subs.some((s) => s.topic === TOPICS.workerAlerts(principal.id) && s.qos > 0)) {
+      fresh.delete(client);
+      workers.subscribedFresh(principal.id);
+    }
+  });
+  aedes.on('ack', (packet, client) => {
+    const principal = client && principals.get(client);
+    if (principal?.kind !== 'worker' || !packet || !('payload' in packet)) return;
+    if (packet.topic === TOPICS.workerAlerts(principal.id))
+      workers.received(principal.id, Buffer.from(packet.payload));
+  });
 }

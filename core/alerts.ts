@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ErrorCode } from './errors.ts';
 import type { RuleAudience, Severity } from './rules.ts';
 
 /** Alert lifecycle vocabulary shared by notifier, API and console. */
@@ -56,9 +57,17 @@ export interface Evidence {
   lastReadingAt?: number;
 }
 
-/** Message on `workers/{workerId}/alerts`. */
+/** A short text for people, in Chinese and English. */
+export interface AlertText {
+  'zh-CN': string;
+  en: string;
+}
+
+/** Message on `workers/{workerId}/alerts` (and the body of a webhook call, with its recipients). */
 export interface WorkerAlertMessage {
   event: 'opened' | 'updated' | 'escalated' | 'resolved';
+  /** Same for every recipient of one event; a receiver drops a message whose id it has seen (redelivery). */
+  messageId: string;
   alertId: string;
   householdId: string;
   address: string;
@@ -68,11 +77,126 @@ export interface WorkerAlertMessage {
   state: AlertState;
   openedAt: string;
   evidence: Evidence;
-  message: { 'zh-CN': string; en: string };
+  message: AlertText;
+  /** Where the alert stands in its escalation chain; `reminder` > 0 on reminders (event `updated`). */
+  escalation?: { level: number; levels: number; notify: EscalationTarget; reminder: number };
 }
 
 /** What people (API, console, worker app) can do with an alert. Errors are CareflowErrors with codes. */
 export interface AlertActions {
   acknowledge(alertId: string, actor: string): Alert;
   resolve(alertId: string, actor: string, outcome: Outcome, note: string | null): Alert;
+  /** A note on the timeline, in any state. */
+  comment(alertId: string, actor: string, text: string): Alert;
+  /** Acknowledged or resolved → open again; the escalation chain starts over. */
+  reopen(alertId: string, actor: string, reason: string): Alert;
+}
+
+/**
+ * Escalation: who is told, in order, while nobody acknowledges. Levels resolve to people by role and scope:
+ * `grid-workers` (role grid-worker assigned to the grid), `grid-leader` (role grid-leader assigned to the
+ * grid), `community-staff` (community-staff whose scope covers the community), `street-staff` (street-staff
+ * of the street office).
+ */
+export const EscalationTarget = z.enum(['grid-workers', 'grid-leader', 'community-staff', 'street-staff']);
+export type EscalationTarget = z.infer<typeof EscalationTarget>;
+
+const MINUTES_PER_WEEK = 7 * 24 * 60;
+export const EscalationLevel = z.strictObject({
+  notify: EscalationTarget,
+  /** Time this level has to acknowledge before the next one is told (after the last: the chain ends). */
+  afterMinutes: z.number().int().min(1).max(MINUTES_PER_WEEK),
+});
+export type EscalationLevel = z.infer<typeof EscalationLevel>;
+
+export const EscalationChain = z.strictObject({
+  levels: z.array(EscalationLevel).min(1).max(8),
+  /** A reminder to the current level every this many minutes while it waits; 0 = no reminders. */
+  reminderMinutes: z.number().int().min(0).max(MINUTES_PER_WEEK),
+});
+export type EscalationChain = z.infer<typeof EscalationChain>;
+
+/** The chains one scope sets, by audience; an absent audience inherits from the wider scope. */
+export const EscalationSettings = z.strictObject({
+  welfare: EscalationChain.optional(),
+  leak: EscalationChain.optional(),
+  maintenance: EscalationChain.optional(),
+});
+export type EscalationSettings = z.infer<typeof EscalationSettings>;
+
+export const EscalationScopeLevel = z.enum(['global', 'street', 'community', 'grid']);
+export type EscalationScopeLevel = z.infer<typeof EscalationScopeLevel>;
+
+const level = (notify: EscalationTarget, afterMinutes: number): EscalationLevel => ({ notify, afterMinutes });
+
+/**
+ * Defaults (README "Escalation"): welfare climbs the whole tree in 30-minute steps with 15-minute reminders;
+ * a leak gives each level 2 h (hourly reminders) and stops at community staff; a meter fault is
+ * maintenance work: 4 h per level, reminders every 2 h, up to community staff.
+ */
+export const DEFAULT_ESCALATION: Record<RuleAudience, EscalationChain> = {
+  welfare: {
+    levels: [
+      level('grid-workers', 30),
+      level('grid-leader', 30),
+      level('community-staff', 30),
+      level('street-staff', 60),
+    ],
+    reminderMinutes: 15,
+  },
+  leak: {
+    levels: [level('grid-workers', 120), level('grid-leader', 120), level('community-staff', 240)],
+    reminderMinutes: 60,
+  },
+  maintenance: {
+    levels: [level('grid-workers', 240), level('grid-leader', 240), level('community-staff', 480)],
+    reminderMinutes: 120,
+  },
+};
+
+/** Which outcomes confirm an alert of each audience (observed precision = confirmed ÷ judged). */
+export const CONFIRMING_OUTCOMES: Record<RuleAudience, readonly Outcome[]> = {
+  welfare: ['resident-helped', 'hospitalized', 'leak-confirmed', 'leak-repaired'],
+  leak: ['leak-confirmed', 'leak-repaired'],
+  maintenance: ['meter-fault'],
+};
+
+/** MQTT topics of the worker app besides its alerts: acknowledging an alert. */
+export const WORKER_ACK_TOPIC = /^workers\/([^/]+)\/alerts\/([^/]+)\/ack$/;
+export const workerAckTopic = (workerId: string, alertId: string) =>
+  `workers/${workerId}/alerts/${alertId}/ack`;
+
+/** What the broker hands the notifier about worker apps (acknowledgements, receipts, subscriptions). */
+export interface WorkerPort {
+  /** Whether `topic` is a worker-app topic the notifier handles (the ACL: under the worker's own id). */
+  accepts(workerId: string, topic: string): boolean;
+  /** A publish to an accepted topic; returns why it was refused, if it was. */
+  publish(workerId: string, topic: string, payload: Buffer): { code: ErrorCode; message: string } | undefined;
+  /** The worker app's client PUBACKed a message of its alert topic (persistent sessions only). */
+  received(workerId: string, payload: Buffer): void;
+  /** The worker subscribed to its alert topic on a persistent session the broker did not have. */
+  subscribedFresh(workerId: string): void;
+}
+
+/** One timeline entry with the alert it belongs to: what `GET /api/events` streams. */
+export interface AlertEvent extends TimelineEntry {
+  /** Timeline id: increasing, the SSE event id (`Last-Event-ID`). */
+  id: number;
+  alert: {
+    id: string;
+    householdId: string;
+    grid: string;
+    ruleId: string;
+    severity: Severity;
+    state: AlertState;
+  };
+}
+
+/** The committed alert timeline as a feed (for server-sent events). */
+export interface AlertFeed {
+  latestId(): number;
+  /** Entries after `afterId`, oldest first. */
+  since(afterId: number, limit: number): AlertEvent[];
+  /** Called with new entries after they are committed; returns the unsubscribe function. */
+  subscribe(listener: (events: AlertEvent[]) => void): () => void;
 }

@@ -46,7 +46,14 @@ describe('loadConfig', () => {
       maxPayloadBytes: 65_536,
       maxPacketBytes: 1_048_576,
     });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 1_048_576 });
+    expect(config.http).toEqual({
+      host: '0.0.0.0',
+      port: 3000,
+      bodyLimitBytes: 1_048_576,
+      sessionTtlMinutes: 60,
+      loginMaxFailures: 5,
+      loginWindowMinutes: 15,
+    });
     expect(config.store).toEqual({ synchronous: 'FULL', bucketRetentionDays: 400 });
     expect(config.ingest.maxGapMinutes).toBe(360);
     expect(config.detectors.rules).toEqual({});

@@ -20,6 +20,11 @@ export const Config = z.strictObject({
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   /** `system` (production) or `manual`: time moves only through `POST /api/clock` (simulation, replay). */
   clock: z.enum(['system', 'manual']).default('system'),
+  /**
+   * Where a manual clock starts (ISO 8601 with a zone); default 2000-01-01. After a restart it resumes at the
+   * newest stored reading's arrival if that is later. Start near the data: every timer fires on the way.
+   */
+  clockStart: z.iso.datetime({ offset: true }).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   mqtt: z
     .strictObject({
@@ -89,6 +94,11 @@ export const Config = z.strictObject({
       commitMaxDelayMs: z.number().int().min(0).max(1_000).default(2),
       /** Most readings committed in one transaction. */
       commitMaxReadings: z.number().int().min(1).max(100_000).default(5_000),
+      /**
+       * Per-meter allowance (token bucket refilled continuously on the service clock; a full bucket also lets
+       * one maximal batch through). Readings beyond it are dead-lettered with ERR_INGEST_RATE_LIMITED.
+       */
+      maxReadingsPerMeterPerMinute: z.number().int().min(1).max(1_000_000).default(600),
     })
     .prefault({}),
   detectors: z
@@ -103,8 +113,61 @@ export const Config = z.strictObject({
     .prefault({}),
   notifier: z
     .strictObject({
-      /** First retry delay of an undelivered alert message; doubles each attempt. */
+      /** First retry delay of an undelivered alert message; doubles each attempt (with jitter). */
       retryBaseMs: z.number().int().min(10).max(600_000).default(5_000),
+      /** Longest delay between two attempts. */
+      retryMaxMs: z.number().int().min(10).max(3_600_000).default(600_000),
+      /** A message gives up (state `failed`, which escalates) after this many attempts… */
+      maxAttempts: z.number().int().min(1).max(1000).default(10),
+      /** …or once it is this old, whichever comes first. */
+      maxAgeMinutes: z
+        .number()
+        .int()
+        .min(1)
+        .max(7 * 24 * 60)
+        .default(60),
+      /** How long a webhook call may take before it counts as failed. */
+      webhookTimeoutMs: z.number().int().min(50).max(120_000).default(10_000),
+      /** MQTT messages a worker app never acknowledged are sent again, up to this age, when it resubscribes. */
+      redeliverMaxAgeMinutes: z
+        .number()
+        .int()
+        .min(0)
+        .max(30 * 24 * 60)
+        .default(24 * 60),
+      /** Comment line sent on idle server-sent event streams (real time, keeps proxies from closing them). */
+      sseHeartbeatMs: z.number().int().min(20).max(300_000).default(15_000),
+    })
+    .prefault({}),
+  /** The optional InfluxDB archive of raw readings (InfluxDB v2 write API); off while `url` is null. */
+  archive: z
+    .strictObject({
+      url: z
+        .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+        .nullable()
+        .default(null),
+      token: z.string().min(1).nullable().default(null),
+      org: z.string().min(1).nullable().default(null),
+      bucket: z.string().min(1).nullable().default(null),
+      /** Most readings in one write request. */
+      batchReadings: z.number().int().min(1).max(50_000).default(5_000),
+      /** Longest a committed reading waits before it is written (unless a full batch is ready sooner). */
+      flushIntervalMs: z.number().int().min(0).max(60_000).default(1_000),
+      /** First delay after a failed write; doubles (with jitter) up to `retryMaxMs`. */
+      retryMinMs: z.number().int().min(10).max(600_000).default(1_000),
+      retryMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
+      /** A write request without an answer after this long has failed. */
+      requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+      /** Write bodies larger than this are sent gzip-compressed. */
+      gzipThresholdBytes: z.number().int().min(0).default(1_000),
+    })
+    .superRefine((a, ctx) => {
+      if (a.url === null) return;
+      for (const key of ['org', 'bucket'] as const) {
+        if (a[key] !== null) continue;
+        const message = `required when archive.url is set (CAREFLOW_INFLUX_${key.toUpperCase()})`;
+        ctx.addIssue({ code: 'custom', path: [key], message });
+      }
     })
     .prefault({}),
 });
@@ -125,6 +188,7 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_ADMIN_TOKEN', path: ['adminToken'], type: 'string' },
   { name: 'CAREFLOW_LOG_LEVEL', path: ['logLevel'], type: 'string' },
   { name: 'CAREFLOW_CLOCK', path: ['clock'], type: 'string' },
+  { name: 'CAREFLOW_CLOCK_START', path: ['clockStart'], type: 'string' },
   { name: 'CAREFLOW_MQTT_HOST', path: ['mqtt', 'host'], type: 'string' },
   { name: 'CAREFLOW_MQTT_PORT', path: ['mqtt', 'port'], type: 'int' },
   { name: 'CAREFLOW_MQTT_MAX_PAYLOAD_BYTES', path: ['mqtt', 'maxPayloadBytes'], type: 'int' },
@@ -134,6 +198,10 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MAX_GAP_MINUTES', path: ['ingest', 'maxGapMinutes'], type: 'int' },
   { name: 'CAREFLOW_MAX_FLOW_LITERS_PER_HOUR', path: ['ingest', 'maxFlowLitersPerHour'], type: 'number' },
   { name: 'CAREFLOW_TICK_INTERVAL_MS', path: ['detectors', 'tickIntervalMs'], type: 'int' },
+  { name: 'CAREFLOW_INFLUX_URL', path: ['archive', 'url'], type: 'string' },
+  { name: 'CAREFLOW_INFLUX_TOKEN', path: ['archive', 'token'], type: 'string' },
+  { name: 'CAREFLOW_INFLUX_ORG', path: ['archive', 'org'], type: 'string' },
+  { name: 'CAREFLOW_INFLUX_BUCKET', path: ['archive', 'bucket'], type: 'string' },
 ];
 
 /** Reads config from a JSON file (optional) and the environment; throws ERR_CONFIG_INVALID naming every bad field. */

@@ -15,6 +15,10 @@ export const ERRORS = {
   },
   ERR_INGEST_TIMESTAMP_FUTURE: { status: 400, message: 'The reading is timestamped in the future' },
   ERR_INGEST_UNKNOWN_METER: { status: 404, message: 'The meter is not registered' },
+  ERR_INGEST_RATE_LIMITED: {
+    status: 429,
+    message: 'The meter sent more readings than its per-minute allowance; the excess was dead-lettered',
+  },
   ERR_BROKER_AUTH_FAILED: { status: 401, message: 'Unknown client or wrong secret' },
   ERR_BROKER_TOPIC_FORBIDDEN: { status: 403, message: 'The client may not use this topic' },
   ERR_API_UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
@@ -28,11 +32,38 @@ export const ERRORS = {
   ERR_ALERT_NOT_FOUND: { status: 404, message: 'No such alert' },
   ERR_ALERT_STATE_CONFLICT: { status: 409, message: 'The alert is not in a state that allows this action' },
   ERR_HOUSEHOLD_NOT_FOUND: { status: 404, message: 'No such household' },
+  ERR_RULES_INVALID: { status: 400, message: 'The rule change would make a rule invalid' },
+  ERR_SCOPE_NOT_FOUND: { status: 404, message: 'No such street, community or grid' },
+  ERR_WEBHOOK_NOT_FOUND: { status: 404, message: 'No such webhook endpoint' },
   ERR_CLOCK_NOT_MANUAL: {
     status: 409,
     message: 'The service runs on the system clock; start it with CAREFLOW_CLOCK=manual to drive its time',
   },
   ERR_CLOCK_BACKWARDS: { status: 409, message: 'The simulated clock only moves forward' },
+  ERR_REPLAY_FILE_INVALID: { status: 400, message: 'The recording cannot be read' },
+  ERR_REPLAY_ROW_INVALID: { status: 400, message: 'A row of the recording is not a reading' },
+  ERR_REPLAY_CREDENTIALS_MISSING: {
+    status: 400,
+    message: 'The replay has no registered meter credentials for some households of the recording',
+  },
+  ERR_REPLAY_CLOCK_BEHIND: {
+    status: 409,
+    message: "The service's simulated clock is far behind the recording",
+  },
+  ERR_REPLAY_SERVICE_UNAVAILABLE: { status: 503, message: 'The careflow service to replay into cannot be reached' },
+  ERR_ARCHIVE_WRITE_FAILED: {
+    status: 503,
+    message: 'The archive database did not take a batch of readings; they stay in the spool and are retried',
+  },
+  ERR_ARCHIVE_POINTS_REJECTED: {
+    status: 422,
+    message: 'The archive database refused points of a batch for good; the batch was not retried',
+  },
+  ERR_SCENARIO_INVALID: { status: 400, message: 'The scenario file does not match the scenario schema' },
+  ERR_SIMULATION_TARGET: {
+    status: 409,
+    message: 'The careflow service cannot run this simulation (clock, registry or connection)',
+  },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -20,6 +20,11 @@ export const SustainedLowParams = z.strictObject({
     .min(15)
     .max(7 * 24 * 60),
   maxTotalLiters: z.number().min(0).max(100_000),
+  /**
+   * When set, fire below this fraction of the household's typical use for the same window (its baseline);
+   * `maxTotalLiters` applies until the baseline is known (7 complete days within the last 21).
+   */
+  relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
 });
 export const SustainedHighParams = z.strictObject({
   windowMinutes: z
@@ -29,11 +34,20 @@ export const SustainedHighParams = z.strictObject({
     .max(7 * 24 * 60),
   minLitersPerBucket: z.number().gt(0).max(100_000),
 });
+/** Longest history a learned peak may look back on (the history is kept per household: 24 bytes a day). */
+export const MAX_LEARN_DAYS = 28;
+
 export const ZeroAtPeakParams = z.strictObject({
-  /** Peak window, local time (learned per-household windows are planned; this is the fixed window). */
+  /** Peak window, local time: the fixed window, or the fallback until a learned one exists. */
   start: HHMM,
   end: HHMM,
   maxLiters: z.number().min(0).max(10_000),
+  /** Learn each household's peak: the `peakHours` hours with the highest mean use over `learnDays` days. */
+  learn: z.boolean().default(false),
+  peakHours: z.number().int().min(1).max(12).default(3),
+  learnDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(21),
+  /** Complete days (all 24 hours known) needed within `learnDays` before the learned window is used. */
+  minDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(7),
 });
 export const SilentParams = z.strictObject({
   afterMinutes: z
@@ -104,7 +118,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'warning',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { start: '06:00', end: '09:00', maxLiters: 1 },
+    params: { start: '06:00', end: '09:00', maxLiters: 1, learn: true },
   },
   {
     id: 'meter-silent',
@@ -116,7 +130,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
   },
 ]);
 
-/** Partial override of one rule by id (config and, later, scopes): any top-level field or any param. */
+/** Partial override of one rule by id (config file and rule scopes): any top-level field or any param. */
 export const RuleOverride = z.strictObject({
   enabled: z.boolean().optional(),
   severity: Severity.optional(),
@@ -142,4 +156,79 @@ export function applyRuleOverrides(base: Rule[], overrides: Record<string, RuleO
 export function minutesOfDay(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   return (h ?? 0) * 60 + (m ?? 0);
+}
+
+/**
+ * The rule hierarchy: overrides set at a scope, most specific wins parameter by parameter:
+ * default rules ← config file (`detectors.rules`) ← global ← street ← community ← grid ← household.
+ */
+export const RuleScopeLevel = z.enum(['global', 'street', 'community', 'grid', 'household']);
+export type RuleScopeLevel = z.infer<typeof RuleScopeLevel>;
+/** The code of the one global scope (`PUT /api/rules/global/all`). */
+export const GLOBAL_CODE = 'all';
+
+export interface RuleScope {
+  level: RuleScopeLevel;
+  code: string;
+}
+
+/** `street:s1`, `grid:g1`, `global`: how a scope is named in sources, audit targets and the CLI. */
+export function scopeName(scope: RuleScope): string {
+  return scope.level === 'global' ? 'global' : `${scope.level}:${scope.code}`;
+}
+
+/** Where a household sits in the organisation (the scopes whose rules apply to it). */
+export interface HouseholdPlace {
+  household: string;
+  grid: string;
+  community: string;
+  street: string;
+}
+
+/** The overrides one scope sets, by rule id. */
+export type ScopeOverrides = Record<string, RuleOverride>;
+
+/** A rule as it applies to one household, with where each value comes from (`params.maxTotalLiters`: `grid:g1`). */
+export type EffectiveRule = Rule & { sources: Record<string, string> };
+
+export interface EffectiveRules {
+  householdId: string;
+  place: HouseholdPlace | null;
+  rulesVersion: number;
+  rules: EffectiveRule[];
+  /** What the detectors learned about the household (peak windows, baseline), if they have seen it. */
+  learned?: Record<string, unknown>;
+}
+
+/** One rule's override changed at one scope, as kept in the versioned history. */
+export interface RuleChangeRecord {
+  version: number;
+  at: number;
+  actor: string;
+  scope: RuleScope;
+  ruleId: string;
+  old: RuleOverride | null;
+  new: RuleOverride | null;
+  reason: string;
+}
+
+/** A change set for one scope: a rule id → its new override, or null to remove the scope's override. */
+export type RuleChanges = Record<string, RuleOverride | null>;
+
+/** What the HTTP API and the CLI may do with the rule hierarchy (the detectors' rule book implements it). */
+export interface RuleAdmin {
+  version(): number;
+  effective(householdId: string): EffectiveRules;
+  overrides(scope: RuleScope): ScopeOverrides;
+  /**
+   * Validates the whole change (field-level issues), stores it as one new version — calling `stored` in the
+   * same transaction (the audit entry) — and applies it to the running detectors once committed.
+   */
+  set(
+    scope: RuleScope,
+    changes: RuleChanges,
+    by: { actor: string; at: number; reason: string },
+    stored?: (result: { version: number; changes: RuleChangeRecord[] }) => void,
+  ): { version: number; changes: RuleChangeRecord[] };
+  history(scope: RuleScope, limit: number): RuleChangeRecord[];
 }

@@ -5,7 +5,7 @@ import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import type { SerializedHouseholdState } from './household-state.ts';
 import { lastBuckets } from './household-state.ts';
-import { maxWindowMinutes } from './validate-rules.ts';
+import { ruleNeeds } from './validate-rules.ts';
 
 const MINUTE = 60_000;
 const H = 60 * MINUTE;
@@ -15,7 +15,7 @@ const T0 = Date.UTC(2026, 0, 4, 16);
 const shanghai = new LocalTime('Asia/Shanghai', 60);
 
 const engineWith = (rules: readonly Rule[] = DEFAULT_RULES) =>
-  new DetectorEngine(shanghai, () => rules, maxWindowMinutes(rules));
+  new DetectorEngine(shanghai, () => rules, ruleNeeds(rules));
 
 const bucket = (householdId: string, start: number, liters: number | null): DetectorInput => ({
   kind: 'bucket',
@@ -75,7 +75,7 @@ describe('DetectorEngine', () => {
     const engine = new DetectorEngine(
       shanghai,
       (hid) => (hid === 'away' ? quietRules : DEFAULT_RULES),
-      maxWindowMinutes(DEFAULT_RULES),
+      ruleNeeds(DEFAULT_RULES),
     );
     const ds = applyAll(engine, [...hours('away', T0, repeat(0, 24)), ...hours('home', T0, repeat(0, 24))]);
     expect(new Set(ds.map((d) => d.householdId))).toEqual(new Set(['home']));
@@ -113,7 +113,7 @@ describe('DetectorEngine', () => {
     engine.apply(bucket('b', T0 + H, 4));
     const saved = drain(engine);
     expect([...saved.keys()]).toEqual(['b']);
-    expect(saved.get('b')!.ring.slice(-2)).toEqual([3, 4]);
+    expect(lastBuckets(engine.state('b')!, 2)).toEqual([3, 4]);
   });
 
   it('marks a household changed on a tick only when the tick detected something', () => {
@@ -140,7 +140,7 @@ describe('DetectorEngine', () => {
     expect(engine.rulesVersion).toBe(1);
     const [before] = applyAll(engine, hours('a', T0, repeat(0, 9)));
     expect(before!.evidence.ruleVersion).toBe(1);
-    engine.setRules(() => DEFAULT_RULES, maxWindowMinutes(DEFAULT_RULES));
+    engine.setRules(() => DEFAULT_RULES, ruleNeeds(DEFAULT_RULES));
     expect(engine.rulesVersion).toBe(2);
     const [after] = applyAll(engine, hours('a', T0 + 9 * H, repeat(0, 15)));
     expect(after).toMatchObject({ ruleId: 'low-use', kind: 'opened', evidence: { ruleVersion: 2 } });
@@ -149,21 +149,21 @@ describe('DetectorEngine', () => {
   it('applies new rules without a restart', () => {
     const engine = engineWith();
     applyAll(engine, hours('a', T0, repeat(0, 24)));
-    engine.setRules(() => DEFAULT_RULES.filter((r) => r.id !== 'low-use'), maxWindowMinutes(DEFAULT_RULES));
+    engine.setRules(() => DEFAULT_RULES.filter((r) => r.id !== 'low-use'), ruleNeeds(DEFAULT_RULES));
     expect(engine.apply(bucket('a', T0 + DAY, 0))).toEqual([]);
   });
 
   it("grows every household's history when a longer window is set, keeping what it had", () => {
     const engine = engineWith();
     applyAll(engine, hours('a', T0, repeat(0, 24)));
-    expect(engine.state('a')!.ring.length).toBe(24);
+    expect(engine.state('a')!.ringCapacity).toBe(24);
     const twoDays = Rule.parse({
       ...DEFAULT_RULES[0]!,
       id: 'low-use-2d',
       params: { windowMinutes: 2880, maxTotalLiters: 20 },
     });
-    engine.setRules(() => [twoDays], maxWindowMinutes([twoDays]));
-    expect(engine.state('a')!.ring.length).toBe(48);
+    engine.setRules(() => [twoDays], ruleNeeds([twoDays]));
+    expect(engine.state('a')!.ringCapacity).toBe(48);
     expect(lastBuckets(engine.state('a')!, 48)).toEqual([...repeat(null, 24), ...repeat(0, 24)]);
     expect(applyAll(engine, hours('a', T0 + DAY, repeat(0, 23)))).toEqual([]);
     expect(summary(engine.apply(bucket('a', T0 + 47 * H, 0)))).toEqual([
@@ -178,7 +178,7 @@ describe('DetectorEngine', () => {
       id: 'low-use-2d',
       params: { windowMinutes: 2880, maxTotalLiters: 20 },
     });
-    engine.setRules(() => [twoDays], maxWindowMinutes([twoDays]));
+    engine.setRules(() => [twoDays], ruleNeeds([twoDays]));
     const ds = applyAll(engine, hours('new', T0, repeat(0, 48)));
     expect(summary(ds)).toEqual([['new', 'low-use-2d', 'opened', T0 + 2 * DAY]]);
   });

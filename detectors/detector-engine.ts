@@ -2,56 +2,65 @@ import type { LocalTime } from '../core/local-time.ts';
 import type { Rule } from '../core/rules.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import {
-  createHouseholdState,
-  deserializeHouseholdState,
-  ensureCapacity,
+  HouseholdState,
+  restoreHouseholdState,
   serializeHouseholdState,
-  type HouseholdState,
+  StateChunk,
   type SerializedHouseholdState,
 } from './household-state.ts';
-import { step } from './step.ts';
+import { step, type AwayLookup, type StepContext } from './step.ts';
+import type { RuleNeeds } from './validate-rules.ts';
 
 /** Which rules apply to a household (the rule hierarchy plugs in here). */
 export type RulesFor = (householdId: string) => readonly Rule[];
 
+/** Households per chunk of state: growth allocates one chunk at a time, never copies the others. */
+export const CHUNK_SIZE = 4096;
+
 /**
- * Holds every household's detector state in one Map and routes each input to the pure `step`.
- * Keeps track of which households changed since the last checkpoint.
+ * Holds every household's detector state in chunks of typed arrays (one slot per household, see
+ * household-state.ts) and routes each input to the pure `step`. Each household's rules are resolved once
+ * per rules version and cached; the engine keeps track of which households changed since the last checkpoint.
  */
 export class DetectorEngine {
-  private readonly states = new Map<string, HouseholdState>();
-  private readonly dirty = new Set<string>();
-  private capacity: number;
+  private readonly slots = new Map<string, number>();
+  private readonly ids: string[] = [];
+  private readonly chunks: StateChunk[] = [];
+  private readonly dirty = new Set<number>();
+  /** Per slot: its rules for the current version (undefined = resolve again). */
+  private ruleCache: (readonly Rule[] | undefined)[] = [];
+  private ringCapacity: number;
+  private historyDays: number;
+  private readonly handle: HouseholdState;
+  private readonly ctx: StepContext;
   rulesVersion = 1;
 
   constructor(
     private readonly localTime: LocalTime,
     private rulesFor: RulesFor,
-    maxWindowMinutes: number,
+    needs: RuleNeeds,
+    away?: AwayLookup,
   ) {
-    this.capacity = this.bucketsFor(maxWindowMinutes);
+    this.ringCapacity = this.bucketsFor(needs.windowMinutes);
+    this.historyDays = needs.historyDays;
+    this.handle = new HouseholdState(new StateChunk(0, this.ringCapacity, this.historyDays), 0);
+    this.ctx = { localTime, rulesVersion: this.rulesVersion, away };
   }
 
   apply(input: DetectorInput): Detection[] {
-    const ctx = { localTime: this.localTime, rulesVersion: this.rulesVersion };
+    const out: Detection[] = [];
+    this.ctx.rulesVersion = this.rulesVersion;
     if (input.kind === 'tick') {
-      const out: Detection[] = [];
-      for (const [hid, state] of this.states) {
-        const d = step(hid, state, input, this.rulesFor(hid), ctx);
-        if (d.length > 0) {
-          this.dirty.add(hid);
-          out.push(...d);
-        }
+      for (let slot = 0; slot < this.ids.length; slot++) {
+        const before = out.length;
+        step(this.ids[slot]!, this.at(slot), input, this.rulesOf(slot), this.ctx, out);
+        if (out.length > before) this.dirty.add(slot);
       }
       return out;
     }
     const hid = input.kind === 'bucket' ? input.bucket.householdId : input.householdId;
-    let state = this.states.get(hid);
-    if (!state) {
-      state = createHouseholdState(this.capacity);
-      this.states.set(hid, state);
-    }
-    this.dirty.add(hid);
+    const slot = this.slotOf(hid);
+    this.dirty.add(slot);
     const hInput =
       input.kind === 'bucket'
         ? {
@@ -61,46 +70,90 @@ export class DetectorEngine {
             liters: input.bucket.liters,
           }
         : { kind: 'reading' as const, ts: input.ts, receivedAt: input.receivedAt };
-    return step(hid, state, hInput, this.rulesFor(hid), ctx);
+    return step(hid, this.at(slot), hInput, this.rulesOf(slot), this.ctx, out);
   }
 
-  /** Replaces the rules; the ring grows if a longer window needs more history. */
-  setRules(rulesFor: RulesFor, maxWindowMinutes: number): void {
+  /** Replaces the rules (applied from the next input on); the state grows if a rule needs more history. */
+  setRules(rulesFor: RulesFor, needs: RuleNeeds, version = this.rulesVersion + 1): void {
     this.rulesFor = rulesFor;
-    this.rulesVersion++;
-    this.capacity = Math.max(this.capacity, this.bucketsFor(maxWindowMinutes));
-    for (const s of this.states.values()) ensureCapacity(s, this.capacity);
+    this.rulesVersion = version;
+    this.ruleCache = new Array<readonly Rule[] | undefined>(this.ids.length).fill(undefined);
+    const ring = Math.max(this.ringCapacity, this.bucketsFor(needs.windowMinutes));
+    const days = Math.max(this.historyDays, needs.historyDays);
+    if (ring !== this.ringCapacity || days !== this.historyDays) {
+      this.ringCapacity = ring;
+      this.historyDays = days;
+      for (const c of this.chunks) c.reshape(ring, days);
+    }
   }
 
   load(states: Map<string, unknown>): void {
-    for (const [hid, v] of states) {
-      this.states.set(hid, deserializeHouseholdState(v as SerializedHouseholdState, this.capacity));
-    }
+    for (const [hid, v] of states)
+      restoreHouseholdState(this.at(this.slotOf(hid)), v as SerializedHouseholdState);
   }
 
   /** Hands each household changed since the last call to `save`. */
   drainDirty(save: (householdId: string, state: SerializedHouseholdState) => void): number {
     let n = 0;
-    for (const hid of this.dirty) {
-      const s = this.states.get(hid);
-      if (s) {
-        save(hid, serializeHouseholdState(s));
-        n++;
-      }
+    for (const slot of this.dirty) {
+      save(this.ids[slot]!, serializeHouseholdState(this.at(slot)));
+      n++;
     }
     this.dirty.clear();
     return n;
   }
 
   householdCount(): number {
-    return this.states.size;
+    return this.ids.length;
   }
 
+  /** A handle on the household's state (its own handle object; undefined if never seen). */
   state(householdId: string): HouseholdState | undefined {
-    return this.states.get(householdId);
+    const slot = this.slots.get(householdId);
+    if (slot === undefined) return undefined;
+    return new HouseholdState(this.chunks[Math.floor(slot / CHUNK_SIZE)]!, slot % CHUNK_SIZE);
+  }
+
+  /** The rules the household is currently evaluated with. */
+  rulesOfHousehold(householdId: string): readonly Rule[] {
+    const slot = this.slots.get(householdId);
+    return slot === undefined ? this.rulesFor(householdId) : this.rulesOf(slot);
+  }
+
+  capacities(): { ringCapacity: number; historyDays: number } {
+    return { ringCapacity: this.ringCapacity, historyDays: this.historyDays };
+  }
+
+  private slotOf(hid: string): number {
+    let slot = this.slots.get(hid);
+    if (slot === undefined) {
+      slot = this.ids.length;
+      if (slot % CHUNK_SIZE === 0)
+        this.chunks.push(new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays));
+      this.slots.set(hid, slot);
+      this.ids.push(hid);
+      this.ruleCache.push(undefined);
+    }
+    return slot;
+  }
+
+  /** The shared handle pointed at `slot` (valid until the next call). */
+  private at(slot: number): HouseholdState {
+    this.handle.c = this.chunks[Math.floor(slot / CHUNK_SIZE)]!;
+    this.handle.i = slot % CHUNK_SIZE;
+    return this.handle;
+  }
+
+  private rulesOf(slot: number): readonly Rule[] {
+    let rules = this.ruleCache[slot];
+    if (rules === undefined) {
+      rules = this.rulesFor(this.ids[slot]!);
+      this.ruleCache[slot] = rules;
+    }
+    return rules;
   }
 
   private bucketsFor(minutes: number): number {
-    return Math.max(1, Math.ceil((minutes * 60_000) / this.localTime.bucketMs));
+    return Math.max(1, Math.ceil((Math.max(60, minutes) * 60_000) / this.localTime.bucketMs));
   }
 }

@@ -1,19 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import {
+  activeSince,
+  clearActive,
   createHouseholdState,
-  deserializeHouseholdState,
-  ensureCapacity,
+  HOUR_UNKNOWN,
   lastBuckets,
+  noteReading,
   pushBucket,
+  restoreHouseholdState,
   serializeHouseholdState,
-  type HouseholdState,
+  setActive,
+  setBucketTimes,
+  StateChunk,
+  HouseholdState,
 } from './household-state.ts';
+import { recordHour } from './usage-history.ts';
 
-function filled(capacity: number, values: readonly (number | null)[]): HouseholdState {
-  const s = createHouseholdState(capacity);
+function filled(capacity: number, values: readonly (number | null)[], historyDays = 0): HouseholdState {
+  const s = createHouseholdState(capacity, historyDays);
   for (const v of values) pushBucket(s, v);
   return s;
 }
+
+const roundTrip = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 describe('household state', () => {
   it('starts with every bucket unknown and nothing firing', () => {
@@ -39,58 +48,98 @@ describe('household state', () => {
   });
 
   it('overwrites the oldest bucket once the ring is full', () => {
-    const s = filled(3, [1, 2, 3, 4, 5]);
-    expect(lastBuckets(s, 3)).toEqual([3, 4, 5]);
+    expect(lastBuckets(filled(3, [1, 2, 3, 4, 5]), 3)).toEqual([3, 4, 5]);
   });
 
   it('reports buckets older than the ring holds as unknown', () => {
     expect(lastBuckets(filled(2, [1, 2, 3]), 4)).toEqual([null, null, 2, 3]);
   });
 
-  it('gives back decimal liters to the milliliter', () => {
-    const values = [0.1, 0.33, 59.999, 1234.567];
-    expect(lastBuckets(filled(4, values), 4)).toEqual(values);
+  it('gives back decimal liters exactly, to the milliliter', () => {
+    const values = [0.1, 0.33, 59.999, 1234.567, 250_000.001];
+    expect(lastBuckets(filled(5, values), 5)).toEqual(values);
   });
 
-  it('grows the ring keeping the newest values in order', () => {
+  it('keeps the latest reading arrival and event time, whatever order they are reported in', () => {
+    const s = createHouseholdState(2);
+    noteReading(s, 500, 1000);
+    noteReading(s, 400, 900);
+    expect([s.lastReadingTs, s.lastReceivedAt]).toEqual([500, 1000]);
+  });
+
+  it('allocates nothing for rules that are not firing, and forgets a rule once it clears', () => {
+    const s = createHouseholdState(2);
+    expect(s.c.active[0]).toBeUndefined();
+    setActive(s, 'low-use', 7);
+    setActive(s, 'heavy-use', 8);
+    expect(activeSince(s, 'low-use')).toBe(7);
+    clearActive(s, 'low-use');
+    clearActive(s, 'heavy-use');
+    expect(s.c.active[0]).toBeUndefined();
+    expect(activeSince(s, 'low-use')).toBeUndefined();
+  });
+
+  it('keeps households of one chunk apart', () => {
+    const chunk = new StateChunk(3, 2, 0);
+    const a = new HouseholdState(chunk, 0);
+    const b = new HouseholdState(chunk, 2);
+    pushBucket(a, 1);
+    pushBucket(b, 9);
+    setActive(b, 'low-use', 1);
+    expect(lastBuckets(a, 2)).toEqual([null, 1]);
+    expect(lastBuckets(b, 2)).toEqual([null, 9]);
+    expect(a.active).toEqual({});
+  });
+
+  it('grows a chunk’s ring keeping the newest values in order', () => {
     const s = filled(3, [1, 2, 3, 4]);
-    ensureCapacity(s, 6);
-    expect(s.ring.length).toBe(6);
+    s.c.reshape(6, 0);
+    expect(s.ringCapacity).toBe(6);
     expect(lastBuckets(s, 6)).toEqual([null, null, null, 2, 3, 4]);
     pushBucket(s, 5);
     expect(lastBuckets(s, 6)).toEqual([null, null, 2, 3, 4, 5]);
   });
 
-  it('never shrinks the ring', () => {
-    const s = filled(5, [1, 2, 3, 4, 5]);
-    ensureCapacity(s, 2);
-    expect(lastBuckets(s, 5)).toEqual([1, 2, 3, 4, 5]);
+  it('grows a chunk’s history keeping every day it held', () => {
+    const s = createHouseholdState(1, 2);
+    for (const day of [10, 11]) {
+      pushBucket(s, day);
+      recordHour(s, day, 60, 60); // hour 0 of the day
+    }
+    s.c.reshape(1, 5);
+    const saved = serializeHouseholdState(s);
+    const rows = Buffer.from(saved.history!.hours, 'base64');
+    expect(saved.history).toMatchObject({ day: 11, days: 5 });
+    expect([rows[0], rows[24], rows[48]]).toEqual([HOUR_UNKNOWN, HOUR_UNKNOWN, HOUR_UNKNOWN]);
+    expect([rows[72], rows[96]]).not.toContain(HOUR_UNKNOWN);
   });
 
-  it('serializes to plain JSON with null for unknown buckets', () => {
+  it('serializes to plain JSON: the ring exactly (base64 milliliters), times, firing rules', () => {
     const s = filled(4, [1, null, 2.5]);
-    s.lastBucketStart = 1000;
-    s.lastBucketEnd = 2000;
-    s.lastReceivedAt = 1500;
-    s.lastReadingTs = 1400;
-    s.active['low-use'] = 2000;
+    setBucketTimes(s, 1000, 2000);
+    noteReading(s, 1400, 1500);
+    setActive(s, 'low-use', 2000);
     const v = serializeHouseholdState(s);
-    expect(v).toEqual({
-      ring: [null, 1, null, 2.5],
+    expect(v).toMatchObject({
+      v: 2,
       lastBucketStart: 1000,
       lastBucketEnd: 2000,
       lastReceivedAt: 1500,
       lastReadingTs: 1400,
       active: { 'low-use': 2000 },
+      history: null,
     });
-    expect(JSON.parse(JSON.stringify(v))).toEqual(v);
+    expect(typeof v.ring).toBe('string');
+    expect(roundTrip(v)).toEqual(v);
   });
 
-  it('comes back from its serialized form with the same buckets and the same firing rules', () => {
-    const s = filled(4, [1, null, 2.5, 0]);
-    s.lastBucketEnd = 5000;
-    s.active['continuous-flow'] = 4000;
-    const back = deserializeHouseholdState(JSON.parse(JSON.stringify(serializeHouseholdState(s))), 4);
+  it('comes back from its serialized form with the same buckets, history and firing rules', () => {
+    const s = filled(4, [1, null, 2.5, 0], 3);
+    recordHour(s, 100, 60, 60);
+    setBucketTimes(s, 4000, 5000);
+    setActive(s, 'continuous-flow', 4000);
+    const back = createHouseholdState(4, 3);
+    restoreHouseholdState(back, roundTrip(serializeHouseholdState(s)));
     expect(lastBuckets(back, 4)).toEqual(lastBuckets(s, 4));
     expect(serializeHouseholdState(back)).toEqual(serializeHouseholdState(s));
     pushBucket(back, 9);
@@ -99,23 +148,39 @@ describe('household state', () => {
   });
 
   it('comes back into a larger ring when more history is now needed', () => {
-    const back = deserializeHouseholdState(serializeHouseholdState(filled(2, [1, 2])), 4);
-    expect(back.ring.length).toBe(4);
+    const back = createHouseholdState(4);
+    restoreHouseholdState(back, serializeHouseholdState(filled(2, [1, 2])));
     expect(lastBuckets(back, 4)).toEqual([null, null, 1, 2]);
   });
 
-  it('keeps a saved ring that is longer than the capacity asked for', () => {
-    const back = deserializeHouseholdState(serializeHouseholdState(filled(4, [1, 2, 3, 4])), 2);
-    expect(lastBuckets(back, 4)).toEqual([1, 2, 3, 4]);
+  it('keeps the newest buckets when restored into a smaller ring', () => {
+    const back = createHouseholdState(2);
+    restoreHouseholdState(back, serializeHouseholdState(filled(4, [1, 2, 3, 4])));
+    expect(lastBuckets(back, 2)).toEqual([3, 4]);
+  });
+
+  it('reads checkpoints of the earlier format (ring as liters)', () => {
+    const back = createHouseholdState(3);
+    restoreHouseholdState(back, {
+      ring: [null, 1.5, 0],
+      lastBucketStart: 1,
+      lastBucketEnd: 2,
+      lastReceivedAt: null,
+      lastReadingTs: null,
+      active: { 'low-use': 2 },
+    } as never);
+    expect(lastBuckets(back, 3)).toEqual([null, 1.5, 0]);
+    expect(back.active).toEqual({ 'low-use': 2 });
   });
 
   it('does not share its firing rules with the state it was saved from', () => {
     const s = filled(2, [0]);
-    s.active['low-use'] = 1;
+    setActive(s, 'low-use', 1);
     const saved = serializeHouseholdState(s);
-    const back = deserializeHouseholdState(saved, 2);
-    back.active['heavy-use'] = 2;
-    delete back.active['low-use'];
+    const back = createHouseholdState(2);
+    restoreHouseholdState(back, saved);
+    setActive(back, 'heavy-use', 2);
+    clearActive(back, 'low-use');
     expect(s.active).toEqual({ 'low-use': 1 });
     expect(saved.active).toEqual({ 'low-use': 1 });
   });

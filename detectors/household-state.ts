@@ -1,61 +1,246 @@
 /**
- * Compact per-household detector state: a ring of the latest closed bucket values (NaN = unknown),
- * which rules are currently firing, and the latest reading arrival (for silence).
+ * Compact detector state, kept as a struct of typed arrays: a `StateChunk` holds up to `size` households,
+ * one slot each, and a `HouseholdState` is a handle on one slot. Per household:
+ *
+ * - a ring of the latest closed buckets in milliliters (Int32, `UNKNOWN_ML` = no data), newest at `head`;
+ * - the newest bucket's start and end, the latest reading's arrival and event time (Float64, NaN = none);
+ * - the hourly history the learned peak and the baseline come from (see usage-history.ts), when a rule needs it;
+ * - which rules are firing since when: an object only for households where some rule is firing.
+ *
+ * Nothing here allocates per household beyond its slot, so 300,000 households fit in a few hundred MB.
  */
-export interface HouseholdState {
-  /** Ring buffer of bucket liters, NaN = unknown; `head` is the index of the newest value. */
-  ring: Float32Array;
-  head: number;
-  /** Start and end of the newest bucket in the ring (null before the first). */
-  lastBucketStart: number | null;
-  lastBucketEnd: number | null;
-  /** Clock time of the latest reading arrival and that reading's event time. */
-  lastReceivedAt: number | null;
-  lastReadingTs: number | null;
-  /** Rule id → event time at which its condition became true. */
-  active: Record<string, number>;
+export const UNKNOWN_ML = -2147483648;
+/** A history hour with no (or incomplete) data. */
+export const HOUR_UNKNOWN = 255;
+export const NO_DAY = -2147483648;
+
+const T_BUCKET_START = 0;
+const T_BUCKET_END = 1;
+const T_RECEIVED = 2;
+const T_READING = 3;
+const TIMES = 4;
+
+export class StateChunk {
+  ring: Int32Array;
+  head: Uint16Array;
+  readonly times: Float64Array;
+  /** `historyDays` rows of 24 hourly codes per slot; row = day mod historyDays. */
+  history: Uint8Array;
+  /** Newest local day the history holds (its row may be partly filled). */
+  historyDay: Int32Array;
+  /** Learned-peak cache: the day and parameters it was computed for, and the start hour (-1 = none). */
+  readonly peakDay: Int32Array;
+  readonly peakKey: Uint16Array;
+  readonly peakStart: Int8Array;
+  /** Baseline cache (allocated when a rule first needs it): 48 values per slot, see baseline.ts. */
+  baseline: Uint16Array | null = null;
+  baseDay: Int32Array | null = null;
+  readonly active: (Record<string, number> | undefined)[];
+
+  constructor(
+    readonly size: number,
+    public ringCapacity: number,
+    public historyDays: number,
+  ) {
+    this.ring = new Int32Array(size * ringCapacity).fill(UNKNOWN_ML);
+    this.head = new Uint16Array(size).fill(ringCapacity - 1);
+    this.times = new Float64Array(size * TIMES).fill(Number.NaN);
+    this.history = new Uint8Array(size * historyDays * 24).fill(HOUR_UNKNOWN);
+    this.historyDay = new Int32Array(size).fill(NO_DAY);
+    this.peakDay = new Int32Array(size).fill(NO_DAY);
+    this.peakKey = new Uint16Array(size);
+    this.peakStart = new Int8Array(size).fill(-1);
+    this.active = new Array<Record<string, number> | undefined>(size);
+  }
+
+  /** Re-lays the ring and history for new capacities, keeping the newest buckets and days. */
+  reshape(ringCapacity: number, historyDays: number): void {
+    if (ringCapacity !== this.ringCapacity) {
+      const old = this.ringCapacity;
+      const ring = new Int32Array(this.size * ringCapacity).fill(UNKNOWN_ML);
+      const keep = Math.min(old, ringCapacity);
+      for (let slot = 0; slot < this.size; slot++) {
+        const head = this.head[slot]!;
+        for (let k = 0; k < keep; k++) {
+          ring[slot * ringCapacity + ringCapacity - 1 - k] =
+            this.ring[slot * old + ((head - k + old) % old)]!;
+        }
+        this.head[slot] = ringCapacity - 1;
+      }
+      this.ring = ring;
+      this.ringCapacity = ringCapacity;
+    }
+    if (historyDays !== this.historyDays) {
+      const old = this.historyDays;
+      const history = new Uint8Array(this.size * historyDays * 24).fill(HOUR_UNKNOWN);
+      for (let slot = 0; slot < this.size; slot++) {
+        const newest = this.historyDay[slot]!;
+        if (newest === NO_DAY) continue;
+        for (let k = 0; k < Math.min(old, historyDays); k++) {
+          const day = newest - k;
+          const from = (slot * old + mod(day, old)) * 24;
+          history.set(
+            this.history.subarray(from, from + 24),
+            (slot * historyDays + mod(day, historyDays)) * 24,
+          );
+        }
+      }
+      this.history = history;
+      this.historyDays = historyDays;
+      this.peakDay.fill(NO_DAY);
+      this.baseDay?.fill(NO_DAY);
+    }
+  }
 }
 
-export function createHouseholdState(capacity: number): HouseholdState {
-  return {
-    ring: new Float32Array(capacity).fill(Number.NaN),
-    head: capacity - 1,
-    lastBucketStart: null,
-    lastBucketEnd: null,
-    lastReceivedAt: null,
-    lastReadingTs: null,
-    active: {},
-  };
+/** A handle on one household's slot. The engine reuses handles; do not keep one past the call you got it in. */
+export class HouseholdState {
+  constructor(
+    public c: StateChunk,
+    public i: number,
+  ) {}
+
+  get ringCapacity(): number {
+    return this.c.ringCapacity;
+  }
+  get lastBucketStart(): number | null {
+    return orNull(this.c.times[this.i * TIMES + T_BUCKET_START]!);
+  }
+  get lastBucketEnd(): number | null {
+    return orNull(this.c.times[this.i * TIMES + T_BUCKET_END]!);
+  }
+  get lastReceivedAt(): number | null {
+    return orNull(this.c.times[this.i * TIMES + T_RECEIVED]!);
+  }
+  get lastReadingTs(): number | null {
+    return orNull(this.c.times[this.i * TIMES + T_READING]!);
+  }
+  /** Rule id → event time its condition became true (a copy). */
+  get active(): Record<string, number> {
+    return { ...this.c.active[this.i] };
+  }
 }
 
+/** A standalone household (tests, backtests of one household at a time). */
+export function createHouseholdState(ringCapacity: number, historyDays = 0): HouseholdState {
+  return new HouseholdState(new StateChunk(1, ringCapacity, historyDays), 0);
+}
+
+/** Forgets everything about the slot (used when a chunk slot is reused). */
+export function resetSlot(s: HouseholdState): void {
+  const { c, i } = s;
+  c.ring.fill(UNKNOWN_ML, i * c.ringCapacity, (i + 1) * c.ringCapacity);
+  c.head[i] = c.ringCapacity - 1;
+  c.times.fill(Number.NaN, i * TIMES, (i + 1) * TIMES);
+  c.history.fill(HOUR_UNKNOWN, i * c.historyDays * 24, (i + 1) * c.historyDays * 24);
+  c.historyDay[i] = NO_DAY;
+  c.peakDay[i] = NO_DAY;
+  if (c.baseDay) c.baseDay[i] = NO_DAY;
+  c.active[i] = undefined;
+}
+
+export function setBucketTimes(s: HouseholdState, start: number, end: number): void {
+  s.c.times[s.i * TIMES + T_BUCKET_START] = start;
+  s.c.times[s.i * TIMES + T_BUCKET_END] = end;
+}
+
+/** Records a reading's arrival (clock) and event time, keeping the latest of each. */
+export function noteReading(s: HouseholdState, ts: number, receivedAt: number): void {
+  const t = s.c.times;
+  const o = s.i * TIMES;
+  if (!(t[o + T_RECEIVED]! >= receivedAt)) t[o + T_RECEIVED] = receivedAt;
+  if (!(t[o + T_READING]! >= ts)) t[o + T_READING] = ts;
+}
+
+/** Appends a bucket (liters, null = unknown) as the newest. */
 export function pushBucket(s: HouseholdState, liters: number | null): void {
-  s.head = (s.head + 1) % s.ring.length;
-  s.ring[s.head] = liters === null ? Number.NaN : liters;
+  pushMilliliters(s, liters === null ? UNKNOWN_ML : Math.round(liters * 1000));
 }
 
-/** The newest `n` bucket values, oldest first (null = unknown). */
+export function pushMilliliters(s: HouseholdState, ml: number): void {
+  const { c, i } = s;
+  const head = (c.head[i]! + 1) % c.ringCapacity;
+  c.head[i] = head;
+  c.ring[i * c.ringCapacity + head] = ml;
+}
+
+/** The `k`-th newest bucket (0 = newest) in milliliters; `UNKNOWN_ML` beyond what the ring holds. */
+export function bucketMl(s: HouseholdState, k: number): number {
+  const { c, i } = s;
+  const cap = c.ringCapacity;
+  if (k >= cap) return UNKNOWN_ML;
+  return c.ring[i * cap + ((c.head[i]! - k + cap) % cap)]!;
+}
+
+/** The newest `n` bucket values in liters, oldest first (null = unknown). */
 export function lastBuckets(s: HouseholdState, n: number): (number | null)[] {
-  const out: (number | null)[] = new Array<number | null>(n);
-  const cap = s.ring.length;
-  for (let i = 0; i < n; i++) {
-    const v = i < cap ? s.ring[(s.head - i + cap * 2) % cap]! : Number.NaN;
-    out[n - 1 - i] = Number.isNaN(v) ? null : Math.round(v * 1000) / 1000;
+  const out = new Array<number | null>(n);
+  for (let k = 0; k < n; k++) {
+    const v = bucketMl(s, k);
+    out[n - 1 - k] = v === UNKNOWN_ML ? null : v / 1000;
   }
   return out;
 }
 
-/** Grows (or keeps) the ring so it holds at least `capacity` buckets, preserving the newest values. */
-export function ensureCapacity(s: HouseholdState, capacity: number): void {
-  if (s.ring.length >= capacity) return;
-  const values = lastBuckets(s, s.ring.length);
-  const ring = new Float32Array(capacity).fill(Number.NaN);
-  const offset = capacity - values.length;
-  values.forEach((v, i) => (ring[offset + i] = v === null ? Number.NaN : v));
-  s.ring = ring;
-  s.head = capacity - 1;
+export function activeSince(s: HouseholdState, ruleId: string): number | undefined {
+  return s.c.active[s.i]?.[ruleId];
 }
 
+export function setActive(s: HouseholdState, ruleId: string, at: number): void {
+  const a = s.c.active[s.i];
+  if (a) a[ruleId] = at;
+  else s.c.active[s.i] = { [ruleId]: at };
+}
+
+export function clearActive(s: HouseholdState, ruleId: string): void {
+  const a = s.c.active[s.i];
+  if (!a || !(ruleId in a)) return;
+  delete a[ruleId];
+  if (Object.keys(a).length === 0) s.c.active[s.i] = undefined;
+}
+
+/** What a checkpoint stores of one household: exact, compact (base64 of the typed arrays). */
 export interface SerializedHouseholdState {
+  v: 2;
+  /** Int32 little-endian milliliters, oldest first, base64. */
+  ring: string;
+  lastBucketStart: number | null;
+  lastBucketEnd: number | null;
+  lastReceivedAt: number | null;
+  lastReadingTs: number | null;
+  active: Record<string, number>;
+  /** Hourly history: `days` rows of 24 codes, oldest day first, ending with local day `day`. */
+  history: { day: number; days: number; hours: string } | null;
+}
+
+export function serializeHouseholdState(s: HouseholdState): SerializedHouseholdState {
+  const { c, i } = s;
+  const ring = new Int32Array(c.ringCapacity);
+  for (let k = 0; k < c.ringCapacity; k++) ring[c.ringCapacity - 1 - k] = bucketMl(s, k);
+  let history: SerializedHouseholdState['history'] = null;
+  const day = c.historyDay[i]!;
+  if (c.historyDays > 0 && day !== NO_DAY) {
+    const rows = new Uint8Array(c.historyDays * 24);
+    for (let k = 0; k < c.historyDays; k++) {
+      const from = (i * c.historyDays + mod(day - k, c.historyDays)) * 24;
+      rows.set(c.history.subarray(from, from + 24), (c.historyDays - 1 - k) * 24);
+    }
+    history = { day, days: c.historyDays, hours: Buffer.from(rows).toString('base64') };
+  }
+  return {
+    v: 2,
+    ring: Buffer.from(ring.buffer).toString('base64'),
+    lastBucketStart: s.lastBucketStart,
+    lastBucketEnd: s.lastBucketEnd,
+    lastReceivedAt: s.lastReceivedAt,
+    lastReadingTs: s.lastReadingTs,
+    active: s.active,
+    history,
+  };
+}
+
+/** Version 1 checkpoints (before the compact format) kept the ring as liters. */
+interface SerializedV1 {
   ring: (number | null)[];
   lastBucketStart: number | null;
   lastBucketEnd: number | null;
@@ -64,26 +249,43 @@ export interface SerializedHouseholdState {
   active: Record<string, number>;
 }
 
-export function serializeHouseholdState(s: HouseholdState): SerializedHouseholdState {
-  return {
-    ring: lastBuckets(s, s.ring.length),
-    lastBucketStart: s.lastBucketStart,
-    lastBucketEnd: s.lastBucketEnd,
-    lastReceivedAt: s.lastReceivedAt,
-    lastReadingTs: s.lastReadingTs,
-    active: { ...s.active },
-  };
+/** Loads a checkpointed household into the slot `s` (whatever its capacities: the newest data is kept). */
+export function restoreHouseholdState(s: HouseholdState, v: SerializedHouseholdState | SerializedV1): void {
+  resetSlot(s);
+  const ml = Array.isArray(v.ring)
+    ? v.ring.map((x) => (x === null ? UNKNOWN_ML : Math.round(x * 1000)))
+    : Array.from(int32FromBase64(v.ring));
+  for (const x of ml.slice(-s.c.ringCapacity)) pushMilliliters(s, x);
+  const t = s.c.times;
+  const o = s.i * TIMES;
+  t[o + T_BUCKET_START] = v.lastBucketStart ?? Number.NaN;
+  t[o + T_BUCKET_END] = v.lastBucketEnd ?? Number.NaN;
+  t[o + T_RECEIVED] = v.lastReceivedAt ?? Number.NaN;
+  t[o + T_READING] = v.lastReadingTs ?? Number.NaN;
+  if (Object.keys(v.active).length > 0) s.c.active[s.i] = { ...v.active };
+  const h = 'history' in v ? v.history : null;
+  const { c, i } = s;
+  if (h && c.historyDays > 0) {
+    const rows = Buffer.from(h.hours, 'base64');
+    c.historyDay[i] = h.day;
+    for (let k = 0; k < Math.min(h.days, c.historyDays); k++) {
+      const from = (h.days - 1 - k) * 24;
+      c.history.set(rows.subarray(from, from + 24), (i * c.historyDays + mod(h.day - k, c.historyDays)) * 24);
+    }
+  }
 }
 
-export function deserializeHouseholdState(v: SerializedHouseholdState, capacity: number): HouseholdState {
-  const s = createHouseholdState(Math.max(capacity, v.ring.length));
-  const offset = s.ring.length - v.ring.length;
-  v.ring.forEach((x, i) => (s.ring[offset + i] = x === null ? Number.NaN : x));
-  s.head = s.ring.length - 1;
-  s.lastBucketStart = v.lastBucketStart;
-  s.lastBucketEnd = v.lastBucketEnd;
-  s.lastReceivedAt = v.lastReceivedAt;
-  s.lastReadingTs = v.lastReadingTs;
-  s.active = { ...v.active };
-  return s;
+function int32FromBase64(b64: string): Int32Array {
+  const bytes = Buffer.from(b64, 'base64');
+  const copy = new Uint8Array(bytes.length - (bytes.length % 4));
+  copy.set(bytes.subarray(0, copy.length));
+  return new Int32Array(copy.buffer);
+}
+
+function orNull(v: number): number | null {
+  return Number.isNaN(v) ? null : v;
+}
+
+export function mod(a: number, m: number): number {
+  return ((a % m) + m) % m;
 }

@@ -4,23 +4,35 @@ import type { Config } from '../core/config.ts';
 import { CareflowError, describeIssues, fieldIssues } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
-import { applyRuleOverrides, DEFAULT_RULES, type Rule } from '../core/rules.ts';
+import { applyRuleOverrides, DEFAULT_RULES, type Rule, type RuleAdmin } from '../core/rules.ts';
+import type { Store } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
+import { AwayBook } from './away-book.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import type { SerializedHouseholdState } from './household-state.ts';
-import { maxWindowMinutes, validateRulesForBuckets } from './validate-rules.ts';
+import { learnedInfo } from './learned-info.ts';
+import { RuleBook } from './rule-book.ts';
+import { ruleNeeds, validateRulesForBuckets } from './validate-rules.ts';
 
 export interface DetectorsDeps {
   inputs: Observable<DetectorInput>;
   clock: Clock;
   localTime: LocalTime;
   logger: Logger;
+  /** With a store: the rule hierarchy and away mode (without: the config file's rules for everyone). */
+  store?: Store;
 }
 
 export interface Detectors {
   readonly detections: Observable<Detection>;
   readonly engine: DetectorEngine;
+  /** The global rules (the config file's, with the global scope's overrides). */
   rules(): readonly Rule[];
+  /** The rule hierarchy (with a store). */
+  readonly ruleBook?: RuleBook;
+  /** The rule hierarchy as the API sees it: effective rules also show what was learned. */
+  readonly admin?: RuleAdmin;
+  readonly away?: AwayBook;
   /** Restores household states from a checkpoint (before inputs flow). */
   load(states: Map<string, unknown>): void;
   /** Hands the states changed since the last checkpoint to `save`. */
@@ -50,14 +62,27 @@ export function rulesFromConfig(config: Config): Rule[] {
 }
 
 /**
- * The streaming core: one RxJS pipeline over usage inputs and clock ticks, with all household state in one
- * Map inside the engine (not one RxJS group per household).
+ * The streaming core: one RxJS pipeline over usage inputs and clock ticks, with all household state inside
+ * the engine (typed-array chunks, not one RxJS group per household). A rule change through the rule book
+ * reaches the engine at once: the next input is evaluated with the new rules.
  */
 export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   const logger = deps.logger.child({ module: 'detectors' });
-  const rules = rulesFromConfig(config);
-  const engine = new DetectorEngine(deps.localTime, () => rules, maxWindowMinutes(rules));
-
+  const configRules = rulesFromConfig(config);
+  const book = deps.store
+    ? new RuleBook(deps.store, DEFAULT_RULES, config.detectors.rules, config.bucketMinutes)
+    : undefined;
+  const away = deps.store ? AwayBook.load(deps.store) : undefined;
+  const engine = book
+    ? new DetectorEngine(deps.localTime, (hid) => book.rulesFor(hid), book.needs(), away?.lookup)
+    : new DetectorEngine(deps.localTime, () => configRules, ruleNeeds(configRules));
+  if (book) {
+    engine.rulesVersion = book.version();
+    book.onChange((version) => {
+      engine.setRules((hid) => book.rulesFor(hid), book.needs(), version);
+      logger.info({ rulesVersion: version }, 'rules changed');
+    });
+  }
   const ticks = new Observable<DetectorInput>((sub) => {
     const h = deps.clock.setInterval(
       () => sub.next({ kind: 'tick', now: deps.clock.now() }),
@@ -65,7 +90,6 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     );
     return () => h.cancel();
   });
-
   const detections = new Subject<Detection>();
   const subscription: Subscription = merge(deps.inputs, ticks)
     .pipe(
@@ -79,11 +103,25 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       }),
     )
     .subscribe(detections);
-
+  const admin: RuleAdmin | undefined = book && {
+    version: () => book.version(),
+    overrides: (scope) => book.overrides(scope),
+    set: (scope, changes, by, stored) => book.set(scope, changes, by, stored),
+    history: (scope, limit) => book.history(scope, limit),
+    effective: (hid) => {
+      const e = book.effective(hid);
+      const s = engine.state(hid);
+      const learned = s && learnedInfo(s, engine.rulesOfHousehold(hid), deps.localTime);
+      return learned ? { ...e, learned: learned as unknown as Record<string, unknown> } : e;
+    },
+  };
   return {
     detections,
     engine,
-    rules: () => rules,
+    rules: () => (book ? book.rulesFor('') : configRules),
+    ruleBook: book,
+    admin,
+    away,
     load: (states) => engine.load(states),
     writeCheckpoint: (save) => engine.drainDirty(save),
     stop() {

@@ -279,7 +279,8 @@ describe('step', () => {
         windowEnd: T0 + 9 * H,
         buckets: [0.5, 0, 0.5],
         totalLiters: 1,
-        thresholds: { start: '06:00', end: '09:00', maxLiters: 1, bucketMinutes: 60 },
+        // The default rule learns each household's peak; until then the 06:00–09:00 fallback applies.
+        thresholds: { start: '06:00', end: '09:00', maxLiters: 1, bucketMinutes: 60, peak: 'fallback' },
         ruleVersion: 1,
       });
     });

@@ -1,22 +1,47 @@
 import type { Evidence } from '../core/alerts.ts';
 import type { LocalTime } from '../core/local-time.ts';
-import { minutesOfDay, type Rule, type RuleOf } from '../core/rules.ts';
-import type { Detection, DetectionKind } from '../core/streams.ts';
-import { lastBuckets, pushBucket, type HouseholdState } from './household-state.ts';
-import type { Condition } from './rules/condition.ts';
+import type { Rule, RuleOf } from '../core/rules.ts';
+import type { Detection } from '../core/streams.ts';
+import { typicalLiters } from './baseline.ts';
+import {
+  activeSince,
+  clearActive,
+  lastBuckets,
+  noteReading,
+  pushMilliliters,
+  setBucketTimes,
+  UNKNOWN_ML,
+  type HouseholdState,
+} from './household-state.ts';
+import { hhmm, peakWindow, type PeakWindow } from './peak-window.ts';
+import { RingWindow, toMl } from './rules/condition.ts';
 import { sustainedHigh } from './rules/sustained-high.ts';
 import { sustainedLow } from './rules/sustained-low.ts';
 import { zeroAtPeak } from './rules/zero-at-peak.ts';
+import { decide, emit, round, suppressed } from './transition.ts';
+import { recordHour } from './usage-history.ts';
+
+/** Whether the household was marked away at any time in [from, to). */
+export type AwayLookup = (householdId: string, from: number, to: number) => boolean;
 
 export interface StepContext {
   localTime: LocalTime;
   rulesVersion: number;
+  /**
+   * Away mode: a rule with `suppressedWhenAway` neither opens nor updates while its evidence window touches
+   * an away span (nobody home is not a welfare case); it still clears.
+   */
+  away?: AwayLookup;
 }
 
 export type HouseholdInput =
   | { kind: 'bucket'; start: number; end: number; liters: number | null }
   | { kind: 'reading'; ts: number; receivedAt: number }
   | { kind: 'tick'; now: number };
+
+const DAY_MS = 86_400_000;
+const ring = new RingWindow();
+const win: PeakWindow = { startMinute: 0, endMinute: 0, minutes: 0, source: 'fixed' };
 
 /**
  * The detector core for one household: `(state, input, rules) → detections`, updating the state it is
@@ -28,8 +53,8 @@ export function step(
   input: HouseholdInput,
   rules: readonly Rule[],
   ctx: StepContext,
+  out: Detection[] = [],
 ): Detection[] {
-  const out: Detection[] = [];
   switch (input.kind) {
     case 'bucket':
       onBucket(householdId, state, input, rules, ctx, out);
@@ -52,109 +77,149 @@ function onBucket(
   ctx: StepContext,
   out: Detection[],
 ): void {
-  if (s.lastBucketEnd !== null && b.start < s.lastBucketEnd) return; // already seen (re-processing)
-  if (s.lastBucketEnd !== null && b.start > s.lastBucketEnd) {
+  const lastEnd = s.lastBucketEnd;
+  const lt = ctx.localTime;
+  if (lastEnd !== null && b.start < lastEnd) return; // already seen (re-processing)
+  if (lastEnd !== null && b.start > lastEnd) {
     // Buckets nobody reported are unknown, never zero.
-    const missing = Math.min(s.ring.length, Math.round((b.start - s.lastBucketEnd) / ctx.localTime.bucketMs));
-    for (let i = 0; i < missing; i++) pushBucket(s, null);
+    const missing = Math.min(s.ringCapacity, Math.round((b.start - lastEnd) / lt.bucketMs));
+    for (let k = 0; k < missing; k++) pushMilliliters(s, UNKNOWN_ML);
   }
-  pushBucket(s, b.liters);
-  s.lastBucketStart = b.start;
-  s.lastBucketEnd = b.end;
-  const bucketMinutes = ctx.localTime.bucketMs / 60_000;
-
+  const ml = b.liters === null ? UNKNOWN_ML : Math.round(b.liters * 1000);
+  pushMilliliters(s, ml);
+  setBucketTimes(s, b.start, b.end);
+  const bucketMinutes = lt.bucketMs / 60_000;
+  const day = Math.floor(lt.toLocalMs(b.start) / DAY_MS);
+  const endMinute = lt.minuteOfDay(b.end);
+  recordHour(s, day, endMinute, bucketMinutes);
   for (const rule of rules) {
     if (!rule.enabled) continue;
-    if (rule.type === 'sustained-low' || rule.type === 'sustained-high') {
-      const n = rule.params.windowMinutes / bucketMinutes;
-      const window = lastBuckets(s, n);
-      const cond = rule.type === 'sustained-low' ? sustainedLow(rule, window) : sustainedHigh(rule, window);
-      const thresholds: Evidence['thresholds'] =
-        rule.type === 'sustained-low'
-          ? {
-              windowMinutes: rule.params.windowMinutes,
-              maxTotalLiters: rule.params.maxTotalLiters,
-              bucketMinutes,
-            }
-          : {
-              windowMinutes: rule.params.windowMinutes,
-              minLitersPerBucket: rule.params.minLitersPerBucket,
-              bucketMinutes,
-            };
-      const evidence: Evidence = {
-        windowStart: b.end - rule.params.windowMinutes * 60_000,
-        windowEnd: b.end,
-        buckets: window,
-        totalLiters: round(cond.totalLiters),
-        thresholds,
-        ruleVersion: ctx.rulesVersion,
-      };
-      transition(hid, s, rule, cond, b.end, evidence, out);
-    } else if (rule.type === 'zero-at-peak') {
-      peak(hid, s, rule, b, bucketMinutes, ctx, out);
-    }
+    if (rule.type === 'sustained-low') low(hid, s, rule, b.end, day, bucketMinutes, ctx, out);
+    else if (rule.type === 'sustained-high') high(hid, s, rule, b.end, bucketMinutes, ctx, out);
+    else if (rule.type === 'zero-at-peak') peak(hid, s, rule, b, ml, day, endMinute, bucketMinutes, ctx, out);
   }
+}
+
+function low(
+  hid: string,
+  s: HouseholdState,
+  rule: RuleOf<'sustained-low'>,
+  end: number,
+  day: number,
+  bucketMinutes: number,
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  const p = rule.params;
+  const n = p.windowMinutes / bucketMinutes;
+  const windowStart = end - p.windowMinutes * 60_000;
+  const typical = p.relativeToBaseline === null ? null : typicalLiters(s, ctx.localTime, day, windowStart, n);
+  const limit = typical === null ? p.maxTotalLiters : round(p.relativeToBaseline! * typical);
+  const cond = sustainedLow(ring.of(s, n), limit, activeSince(s, rule.id) !== undefined);
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx);
+  if (!kind) return;
+  const thresholds: Evidence['thresholds'] = {
+    windowMinutes: p.windowMinutes,
+    maxTotalLiters: limit,
+    bucketMinutes,
+  };
+  if (p.relativeToBaseline !== null) {
+    thresholds.relativeToBaseline = p.relativeToBaseline;
+    thresholds.typicalLiters = typical;
+  }
+  emit(out, hid, rule, kind, end, {
+    windowStart,
+    windowEnd: end,
+    buckets: lastBuckets(s, n),
+    totalLiters: round(cond.totalLiters),
+    thresholds,
+    ruleVersion: ctx.rulesVersion,
+  });
+}
+
+function high(
+  hid: string,
+  s: HouseholdState,
+  rule: RuleOf<'sustained-high'>,
+  end: number,
+  bucketMinutes: number,
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  const p = rule.params;
+  const n = p.windowMinutes / bucketMinutes;
+  const windowStart = end - p.windowMinutes * 60_000;
+  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, activeSince(s, rule.id) !== undefined);
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx);
+  if (!kind) return;
+  emit(out, hid, rule, kind, end, {
+    windowStart,
+    windowEnd: end,
+    buckets: lastBuckets(s, n),
+    totalLiters: round(cond.totalLiters),
+    thresholds: { windowMinutes: p.windowMinutes, minLitersPerBucket: p.minLitersPerBucket, bucketMinutes },
+    ruleVersion: ctx.rulesVersion,
+  });
 }
 
 function peak(
   hid: string,
   s: HouseholdState,
   rule: RuleOf<'zero-at-peak'>,
-  b: { start: number; end: number; liters: number | null },
+  b: { start: number; end: number },
+  ml: number,
+  day: number,
+  endMinute: number,
   bucketMinutes: number,
   ctx: StepContext,
   out: Detection[],
 ): void {
-  const startMin = minutesOfDay(rule.params.start);
-  const endMin = minutesOfDay(rule.params.end);
-  const lengthMin = (endMin - startMin + 1440) % 1440 || 1440;
-  const thresholds = {
-    start: rule.params.start,
-    end: rule.params.end,
-    maxLiters: rule.params.maxLiters,
-    bucketMinutes,
-  };
+  const p = rule.params;
+  const active = activeSince(s, rule.id) !== undefined;
   // Water used again after the detection clears it ("the resident is up").
-  if (s.active[rule.id] !== undefined && b.liters !== null && b.liters > rule.params.maxLiters) {
-    const evidence: Evidence = {
+  if (active && ml !== UNKNOWN_ML && ml > toMl(p.maxLiters)) {
+    clearActive(s, rule.id);
+    peakWindow(s, rule, day, win);
+    emit(out, hid, rule, 'cleared', b.end, {
       windowStart: b.start,
       windowEnd: b.end,
-      buckets: [b.liters],
-      totalLiters: b.liters,
-      thresholds,
+      buckets: [ml / 1000],
+      totalLiters: ml / 1000,
+      thresholds: peakThresholds(rule, win, bucketMinutes),
       ruleVersion: ctx.rulesVersion,
-    };
-    transition(hid, s, rule, { state: 'false', totalLiters: b.liters }, b.end, evidence, out);
+    });
     return;
   }
-  if (ctx.localTime.minuteOfDay(b.end) !== endMin) return;
-  const window = lastBuckets(s, Math.round(lengthMin / bucketMinutes));
-  const cond = zeroAtPeak(rule, window);
-  if (cond.state === 'false' && s.active[rule.id] !== undefined) {
-    // Today's peak used water (even spread thinly over its hours): yesterday's alarm is over.
-    const evidence: Evidence = {
-      windowStart: b.end - lengthMin * 60_000,
-      windowEnd: b.end,
-      buckets: window,
-      totalLiters: round(cond.totalLiters),
-      thresholds,
-      ruleVersion: ctx.rulesVersion,
-    };
-    transition(hid, s, rule, cond, b.end, evidence, out);
-    return;
-  }
-  if (cond.state !== 'true') return;
+  peakWindow(s, rule, day, win);
+  if (endMinute !== win.endMinute) return;
+  const n = Math.round(win.minutes / bucketMinutes);
+  const windowStart = b.end - win.minutes * 60_000;
+  const cond = zeroAtPeak(ring.of(s, n), p.maxLiters);
+  if (cond.state === 'unknown' || (cond.state === 'false' && !active)) return;
   // Fires once per day: a new day's empty peak opens again even while the previous one is active.
-  delete s.active[rule.id];
-  const evidence: Evidence = {
-    windowStart: b.end - lengthMin * 60_000,
+  if (cond.state === 'true' && suppressed(hid, rule, windowStart, b.end, ctx)) return;
+  if (cond.state === 'true') clearActive(s, rule.id);
+  // Today's peak used water (even spread thinly over its hours): yesterday's alarm is over.
+  const kind = decide(hid, s, rule, cond, b.end, windowStart, ctx);
+  if (!kind) return;
+  emit(out, hid, rule, kind, b.end, {
+    windowStart,
     windowEnd: b.end,
-    buckets: window,
+    buckets: lastBuckets(s, n),
     totalLiters: round(cond.totalLiters),
-    thresholds,
+    thresholds: peakThresholds(rule, win, bucketMinutes),
     ruleVersion: ctx.rulesVersion,
+  });
+}
+
+function peakThresholds(rule: RuleOf<'zero-at-peak'>, w: PeakWindow, bucketMinutes: number) {
+  return {
+    start: hhmm(w.startMinute),
+    end: hhmm(w.endMinute),
+    maxLiters: rule.params.maxLiters,
+    bucketMinutes,
+    peak: w.source,
   };
-  transition(hid, s, rule, cond, b.end, evidence, out);
 }
 
 function onReading(
@@ -165,18 +230,19 @@ function onReading(
   ctx: StepContext,
   out: Detection[],
 ): void {
-  s.lastReceivedAt = Math.max(s.lastReceivedAt ?? r.receivedAt, r.receivedAt);
-  s.lastReadingTs = Math.max(s.lastReadingTs ?? r.ts, r.ts);
+  noteReading(s, r.ts, r.receivedAt);
   for (const rule of rules) {
-    if (rule.type !== 'silent' || s.active[rule.id] === undefined) continue;
-    const evidence: Evidence = {
-      windowStart: s.active[rule.id]!,
+    if (rule.type !== 'silent') continue;
+    const since = activeSince(s, rule.id);
+    if (since === undefined) continue;
+    clearActive(s, rule.id);
+    emit(out, hid, rule, 'cleared', r.receivedAt, {
+      windowStart: since,
       windowEnd: r.receivedAt,
       thresholds: { afterMinutes: rule.params.afterMinutes },
       ruleVersion: ctx.rulesVersion,
       lastReadingAt: r.receivedAt,
-    };
-    transition(hid, s, rule, { state: 'false', totalLiters: 0 }, r.receivedAt, evidence, out);
+    });
   }
 }
 
@@ -188,57 +254,20 @@ function onTick(
   ctx: StepContext,
   out: Detection[],
 ) {
-  if (s.lastReceivedAt === null) return;
+  const last = s.lastReceivedAt;
+  if (last === null) return;
   for (const rule of rules) {
-    if (rule.type !== 'silent' || !rule.enabled || s.active[rule.id] !== undefined) continue;
-    const deadline = s.lastReceivedAt + rule.params.afterMinutes * 60_000;
+    if (rule.type !== 'silent' || !rule.enabled || activeSince(s, rule.id) !== undefined) continue;
+    const deadline = last + rule.params.afterMinutes * 60_000;
     if (now < deadline) continue;
-    const evidence: Evidence = {
-      windowStart: s.lastReceivedAt,
+    const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx);
+    if (!kind) continue;
+    emit(out, hid, rule, kind, deadline, {
+      windowStart: last,
       windowEnd: deadline,
       thresholds: { afterMinutes: rule.params.afterMinutes },
       ruleVersion: ctx.rulesVersion,
-      lastReadingAt: s.lastReceivedAt,
-    };
-    transition(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, evidence, out);
+      lastReadingAt: last,
+    });
   }
-}
-
-/** Turns a condition into opened / updated / cleared, keeping `state.active` in step. */
-function transition(
-  hid: string,
-  s: HouseholdState,
-  rule: Rule,
-  cond: Condition,
-  at: number,
-  evidence: Evidence,
-  out: Detection[],
-): void {
-  const active = s.active[rule.id] !== undefined;
-  let kind: DetectionKind;
-  if (cond.state === 'true') {
-    kind = active ? 'updated' : 'opened';
-    if (!active) s.active[rule.id] = at;
-  } else if (cond.state === 'false' && active) {
-    kind = 'cleared';
-    delete s.active[rule.id];
-  } else {
-    return;
-  }
-  out.push({
-    key: `${hid}|${rule.id}|${kind}|${at}`,
-    householdId: hid,
-    ruleId: rule.id,
-    ruleType: rule.type,
-    kind,
-    at,
-    evidence,
-    severity: rule.severity,
-    audience: rule.audience,
-    autoResolve: rule.autoResolve,
-  });
-}
-
-function round(v: number): number {
-  return Math.round(v * 1000) / 1000;
 }

@@ -1,7 +1,8 @@
 import type { FieldIssue } from '../core/errors.ts';
 import { minutesOfDay, type Rule } from '../core/rules.ts';
+import { BASELINE_DAYS } from './baseline.ts';
 
-/** Checks what the rule schema alone cannot: windows and peak times must fit the bucket size. */
+/** Checks what the rule schema alone cannot: windows and peak times must fit the bucket size, and more. */
 export function validateRulesForBuckets(rules: readonly Rule[], bucketMinutes: number): FieldIssue[] {
   const issues: FieldIssue[] = [];
   rules.forEach((rule, i) => {
@@ -22,12 +23,23 @@ export function validateRulesForBuckets(rules: readonly Rule[], bucketMinutes: n
       }
       if (rule.params.start === rule.params.end)
         issues.push({ path: at('end'), message: 'must differ from start' });
+      if (rule.params.minDays > rule.params.learnDays)
+        issues.push({
+          path: at('minDays'),
+          message: `must be at most learnDays (${rule.params.learnDays}); got ${rule.params.minDays}`,
+        });
     }
   });
   return issues;
 }
 
-/** The longest history any rule looks at, in minutes. */
+/** What the detectors must keep per household for a rule set: bucket history and days of hourly history. */
+export interface RuleNeeds {
+  windowMinutes: number;
+  historyDays: number;
+}
+
+/** The longest history any rule looks at, in minutes (at least an hour). */
 export function maxWindowMinutes(rules: readonly Rule[]): number {
   let max = 60;
   for (const r of rules) {
@@ -35,8 +47,35 @@ export function maxWindowMinutes(rules: readonly Rule[]): number {
       max = Math.max(max, r.params.windowMinutes);
     if (r.type === 'zero-at-peak') {
       const len = (minutesOfDay(r.params.end) - minutesOfDay(r.params.start) + 1440) % 1440 || 1440;
-      max = Math.max(max, len);
+      max = Math.max(max, len, r.params.learn ? r.params.peakHours * 60 : 0);
     }
   }
   return max;
+}
+
+/**
+ * Days of hourly history to keep: a learned peak looks at `learnDays` days before today, a baseline at
+ * 21; the current day is held too (disabled rules count: their history is ready when they are enabled).
+ * 0 when no rule needs any: then no history is kept at all.
+ */
+export function historyDays(rules: readonly Rule[]): number {
+  let days = 0;
+  for (const r of rules) {
+    if (r.type === 'zero-at-peak' && r.params.learn) days = Math.max(days, r.params.learnDays + 1);
+    if (r.type === 'sustained-low' && r.params.relativeToBaseline !== null)
+      days = Math.max(days, BASELINE_DAYS + 1);
+  }
+  return days;
+}
+
+export function ruleNeeds(rules: readonly Rule[]): RuleNeeds {
+  return { windowMinutes: maxWindowMinutes(rules), historyDays: historyDays(rules) };
+}
+
+/** The needs of several rule sets together (every scope's effective rules). */
+export function combineNeeds(needs: readonly RuleNeeds[]): RuleNeeds {
+  return {
+    windowMinutes: Math.max(60, ...needs.map((n) => n.windowMinutes)),
+    historyDays: Math.max(0, ...needs.map((n) => n.historyDays)),
+  };
 }

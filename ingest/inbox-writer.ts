@@ -4,14 +4,19 @@ import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { AcceptedReading } from '../core/streams.ts';
 
-interface PendingSubmission {
+export interface Submission {
   meterId: string;
   householdId: string;
-  readings: { ts: number; totalLiters: number }[];
-  deadLetters: Omit<DeadLetter, 'id'>[];
+  readings: readonly { ts: number; totalLiters: number }[];
+  deadLetters: readonly Omit<DeadLetter, 'id'>[];
+}
+
+/** Called once the submission is committed (null) or its commit failed (nothing of it was stored). */
+export type Committed = (err: Error | null) => void;
+
+interface PendingSubmission extends Submission {
   receivedAt: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
+  done: Committed;
 }
 
 export interface InboxWriterOptions {
@@ -20,8 +25,9 @@ export interface InboxWriterOptions {
 }
 
 /**
- * Group commit: submissions arriving close together share one SQLite transaction, and each submitter's
- * promise resolves only after that transaction committed (the broker releases the PUBACK then).
+ * Group commit: submissions arriving close together share one SQLite transaction. After the commit the
+ * readings are processed (`onCommitted`), then each submitter is told (the broker releases the PUBACK then):
+ * an acknowledged reading is stored, and has been through the normalizer and the detectors.
  */
 export class InboxWriter {
   private pending: PendingSubmission[] = [];
@@ -39,19 +45,28 @@ export class InboxWriter {
     private readonly onCommitted: (readings: AcceptedReading[]) => void,
   ) {}
 
-  submit(s: Omit<PendingSubmission, 'resolve' | 'reject' | 'receivedAt'>): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('inbox is closed'));
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ ...s, receivedAt: this.clock.now(), resolve, reject });
-      this.pendingReadings += s.readings.length;
-      if (this.pendingReadings >= this.opts.commitMaxReadings) this.flush();
-      else if (!this.timer) {
-        this.timer =
-          this.opts.commitMaxDelayMs === 0
-            ? setImmediate(() => this.flush())
-            : setTimeout(() => this.flush(), this.opts.commitMaxDelayMs);
-      }
+  /** Queues a submission for the next group commit; `done` runs after it. */
+  submit(s: Submission, done: Committed): void {
+    if (this.closed) {
+      done(new Error('inbox is closed'));
+      return;
+    }
+    this.pending.push({
+      meterId: s.meterId,
+      householdId: s.householdId,
+      readings: s.readings,
+      deadLetters: s.deadLetters,
+      receivedAt: this.clock.now(),
+      done,
     });
+    this.pendingReadings += s.readings.length;
+    if (this.pendingReadings >= this.opts.commitMaxReadings) this.flush();
+    else if (!this.timer) {
+      this.timer =
+        this.opts.commitMaxDelayMs === 0
+          ? setImmediate(() => this.flush())
+          : setTimeout(() => this.flush(), this.opts.commitMaxDelayMs);
+    }
   }
 
   /** Commits everything pending now. */
@@ -66,13 +81,13 @@ export class InboxWriter {
     this.pending = [];
     this.pendingReadings = 0;
     const accepted: AcceptedReading[] = [];
+    const { inbox, deadLetters } = this.store;
     try {
       this.store.transaction(() => {
         for (const s of batch) {
           for (const r of s.readings) {
-            const seq = this.store.inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt);
             accepted.push({
-              seq,
+              seq: inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt),
               meterId: s.meterId,
               householdId: s.householdId,
               ts: r.ts,
@@ -80,18 +95,25 @@ export class InboxWriter {
               receivedAt: s.receivedAt,
             });
           }
-          for (const d of s.deadLetters) this.store.deadLetters.add(d);
+          for (const d of s.deadLetters) deadLetters.add(d);
         }
       });
     } catch (err) {
       this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
-      for (const s of batch) s.reject(err as Error);
+      for (const s of batch) s.done(err as Error);
       return;
     }
     this.commits++;
     this.committedReadings += accepted.length;
-    for (const s of batch) s.resolve();
-    if (accepted.length > 0) this.onCommitted(accepted);
+    if (accepted.length > 0) {
+      try {
+        this.onCommitted(accepted);
+      } catch (err) {
+        // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
+        this.logger.error({ err }, 'processing failed after commit');
+      }
+    }
+    for (const s of batch) s.done(null);
   }
 
   close(): void {

@@ -5,7 +5,8 @@ import type { NormalizerEventKind } from '../core/streams.ts';
  * Per-meter normalizer: cumulative register readings → usage per local-time bucket.
  * Pure: `(state, reading, params) → (state, buckets, events)`; the state is small and JSON-serialisable.
  *
- * - Usage between consecutive readings is spread over buckets in proportion to overlap.
+ * - Usage between consecutive readings is spread over buckets in proportion to overlap (readings need not
+ *   fall on bucket edges: meters' clocks drift by minutes).
  * - An interval longer than maxGapMs is a gap: the buckets it touches are unknown (never zero).
  * - Same timestamp again: duplicate, ignored. Older than the last reading: late, not re-bucketed.
  * - A drop to near zero is a reset; a drop from near the rollover value is a rollover; any other drop,
@@ -13,6 +14,8 @@ import type { NormalizerEventKind } from '../core/streams.ts';
  * - After a glitch, a next reading consistent with the glitched one (and not with the last good one)
  *   means the register really jumped (meter swapped, register rewritten): the normalizer rebases on it and
  *   the interval across the jump becomes unknown.
+ *
+ * Every liter is accounted for in the state's {@link MeterLedger}; see {@link reconcileMeter}.
  */
 export interface NormalizerParams {
   localTime: LocalTime;
@@ -20,6 +23,30 @@ export interface NormalizerParams {
   maxFlowLitersPerHour: number;
   resetNearZeroLiters: number;
   rolloverLiters: number | null;
+}
+
+/**
+ * Where the register's movement went, cumulatively since the meter's first reading (or since a checkpoint
+ * written before the ledger existed). With `open` the liters of the bucket being filled:
+ *
+ *   lastTotal − firstTotal = knownLiters + strandedLiters + gapLiters + jumpLiters + open
+ *
+ * Readings that are not adopted (duplicate, late, a glitch that reverts, a pending candidate) move nothing.
+ */
+export interface MeterLedger {
+  /** Register of the first reading: where the account starts. */
+  firstTotal: number | null;
+  /** Liters in known buckets, as emitted (rounded to 0.001 L; the rounding remainder carries to the next bucket). */
+  knownLiters: number;
+  /** Liters spread into buckets that then closed unknown (first partial bucket, the bucket a gap or jump starts in). */
+  strandedLiters: number;
+  /** Register differences across gaps (and across a reset or rollover after a gap): used, not attributable to buckets. */
+  gapLiters: number;
+  /**
+   * Register movements that are not water use: a rebase adds its jump (+ or −), a reset adds
+   * −(register before the reset), a rollover adds −rolloverLiters.
+   */
+  jumpLiters: number;
 }
 
 export interface MeterState {
@@ -32,6 +59,8 @@ export interface MeterState {
   /** A glitched reading that may turn out to be a real jump. */
   candidateTs: number | null;
   candidateTotal: number;
+  /** Absent only in checkpoints written before it existed. */
+  ledger?: MeterLedger;
 }
 
 export interface ClosedBucket {
@@ -61,23 +90,46 @@ export function initialMeterState(): MeterState {
     bucketKnown: false,
     candidateTs: null,
     candidateTotal: 0,
+    ledger: emptyLedger(null),
   };
 }
 
+function emptyLedger(firstTotal: number | null): MeterLedger {
+  return { firstTotal, knownLiters: 0, strandedLiters: 0, gapLiters: 0, jumpLiters: 0 };
+}
+
+/** A meter's account: the register's movement against where it went; `residual` is ~0 (floating point). */
+export function reconcileMeter(state: MeterState): {
+  registerLiters: number;
+  accountedLiters: number;
+  openLiters: number;
+  residual: number;
+} {
+  const l = state.ledger ?? emptyLedger(state.lastTs === null ? null : state.lastTotal - state.bucketLiters);
+  const registerLiters = l.firstTotal === null ? 0 : state.lastTotal - l.firstTotal;
+  const openLiters = state.lastTs === null ? 0 : state.bucketLiters;
+  const accountedLiters = l.knownLiters + l.strandedLiters + l.gapLiters + l.jumpLiters + openLiters;
+  return { registerLiters, accountedLiters, openLiters, residual: registerLiters - accountedLiters };
+}
+
 type Verdict =
-  | { ok: true; usage: number; kind: 'accepted' | 'reset' | 'rollover' | 'gap' }
+  | { ok: true; usage: number; jump: number; gap: boolean; kind: 'accepted' | 'reset' | 'rollover' }
   | { ok: false; kind: 'glitch-flow' | 'glitch-drop'; diff: number };
 
-/** Judges the step from (ts0, total0) to (ts1, total1). */
+/** Judges the step from (ts0, total0) to (ts1, total1). `jump` is the register movement that is not usage. */
 function judge(ts0: number, total0: number, ts1: number, total1: number, p: NormalizerParams): Verdict {
   let diff = total1 - total0;
-  let kind: 'accepted' | 'reset' | 'rollover' | 'gap' = 'accepted';
+  let jump = 0;
+  let kind: 'accepted' | 'reset' | 'rollover' = 'accepted';
   if (diff < 0) {
-    if (p.rolloverLiters !== null && total0 >= p.rolloverLiters * 0.9 && total1 <= p.rolloverLiters * 0.1) {
-      diff = p.rolloverLiters - total0 + total1;
+    const r = p.rolloverLiters;
+    if (r !== null && total0 >= r * 0.9 && total0 <= r && total1 <= r * 0.1) {
+      diff = r - total0 + total1;
+      jump = -r;
       kind = 'rollover';
     } else if (total1 <= p.resetNearZeroLiters) {
       diff = total1;
+      jump = -total0;
       kind = 'reset';
     } else {
       return { ok: false, kind: 'glitch-drop', diff };
@@ -85,8 +137,7 @@ function judge(ts0: number, total0: number, ts1: number, total1: number, p: Norm
   }
   const hours = (ts1 - ts0) / 3_600_000;
   if (diff / hours > p.maxFlowLitersPerHour) return { ok: false, kind: 'glitch-flow', diff };
-  if (kind === 'accepted' && ts1 - ts0 > p.maxGapMs) kind = 'gap';
-  return { ok: true, usage: diff, kind };
+  return { ok: true, usage: diff, jump, gap: ts1 - ts0 > p.maxGapMs, kind };
 }
 
 export function normalize(
@@ -95,7 +146,13 @@ export function normalize(
   p: NormalizerParams,
 ): NormalizerOutput {
   const { ts, totalLiters: total } = reading;
-  const state: MeterState = { ...prev };
+  const state: MeterState = {
+    ...prev,
+    ledger: prev.ledger
+      ? { ...prev.ledger }
+      : emptyLedger(prev.lastTs === null ? null : prev.lastTotal - prev.bucketLiters),
+  };
+  const ledger = state.ledger!;
   const buckets: ClosedBucket[] = [];
 
   if (state.lastTs === null) {
@@ -107,6 +164,7 @@ export function normalize(
       bucketLiters: 0,
       bucketKnown: ts === start,
     });
+    ledger.firstTotal = total;
     return { state, buckets, event: { kind: 'accepted', detail: { first: 1 } } };
   }
   if (ts === state.lastTs)
@@ -117,12 +175,11 @@ export function normalize(
 
   const verdict = judge(state.lastTs, state.lastTotal, ts, total, p);
   if (verdict.ok) {
-    const gap = verdict.kind === 'gap';
-    spread(state, state.lastTs, ts, gap ? null : verdict.usage, p, buckets);
-    const detail: Record<string, number | null> = { liters: verdict.usage };
-    if (gap) detail.gapMinutes = Math.round((ts - state.lastTs) / 60_000);
+    const detail = adopt(state, state.lastTs, ts, verdict, p, buckets);
+    if (verdict.kind !== 'accepted') detail.fromLiters = state.lastTotal;
+    const kind = verdict.kind === 'accepted' && verdict.gap ? 'gap' : verdict.kind;
     Object.assign(state, { lastTs: ts, lastTotal: total, candidateTs: null, candidateTotal: 0 });
-    return { state, buckets, event: { kind: verdict.kind, detail } };
+    return { state, buckets, event: { kind, detail } };
   }
 
   if (state.candidateTs !== null && ts > state.candidateTs) {
@@ -130,13 +187,9 @@ export function normalize(
     if (fromCandidate.ok) {
       const jump = state.candidateTotal - state.lastTotal;
       spread(state, state.lastTs, state.candidateTs, null, p, buckets);
-      spread(state, state.candidateTs, ts, fromCandidate.usage, p, buckets);
-      const detail = {
-        jumpLiters: jump,
-        fromTs: state.lastTs,
-        toTs: state.candidateTs,
-        liters: fromCandidate.usage,
-      };
+      ledger.jumpLiters += jump;
+      const after = adopt(state, state.candidateTs, ts, fromCandidate, p, buckets);
+      const detail = { ...after, jumpLiters: jump, fromTs: state.lastTs, toTs: state.candidateTs };
       Object.assign(state, { lastTs: ts, lastTotal: total, candidateTs: null, candidateTotal: 0 });
       return { state, buckets, event: { kind: 'rebase', detail } };
     }
@@ -147,6 +200,24 @@ export function normalize(
     buckets,
     event: { kind: verdict.kind, detail: { diffLiters: verdict.diff, totalLiters: total } },
   };
+}
+
+/** Books an adopted step [a, b): usage spread over buckets (or, across a gap, a gap total) and its jump. */
+function adopt(
+  state: MeterState,
+  a: number,
+  b: number,
+  v: Extract<Verdict, { ok: true }>,
+  p: NormalizerParams,
+  out: ClosedBucket[],
+): Record<string, number | null> {
+  const ledger = state.ledger!;
+  spread(state, a, b, v.gap ? null : v.usage, p, out);
+  if (v.gap) ledger.gapLiters += v.usage;
+  ledger.jumpLiters += v.jump;
+  const detail: Record<string, number | null> = { liters: v.usage };
+  if (v.gap) detail.gapMinutes = Math.round((b - a) / 60_000);
+  return detail;
 }
 
 /** The end of the bucket that starts at `start` (the next local boundary). */
@@ -165,6 +236,7 @@ function spread(
   p: NormalizerParams,
   out: ClosedBucket[],
 ): void {
+  const ledger = state.ledger!;
   let t = a;
   let emittedUnknown = 0;
   while (t < b) {
@@ -175,17 +247,17 @@ function spread(
     else state.bucketLiters += (usage * (segEnd - t)) / (b - a);
     if (segEnd === end) {
       const known = state.bucketKnown;
+      // A carried remainder can leave a bucket without use a hair below zero: it is 0, the remainder carries on.
+      const liters = known ? Math.max(0, round(state.bucketLiters)) : null;
+      if (liters === null) ledger.strandedLiters += state.bucketLiters;
+      else ledger.knownLiters += liters;
       if (known || emittedUnknown < MAX_GAP_BUCKETS || end + p.localTime.bucketMs > b) {
-        out.push({
-          start,
-          end,
-          liters: known ? round(state.bucketLiters) : null,
-          strandedLiters: known ? 0 : state.bucketLiters,
-        });
+        out.push({ start, end, liters, strandedLiters: known ? 0 : state.bucketLiters });
         if (!known) emittedUnknown++;
       }
       state.bucketStart = end;
-      state.bucketLiters = 0;
+      // The rounding remainder of a known bucket carries over, so that emitted buckets add up exactly.
+      state.bucketLiters = liters === null ? 0 : state.bucketLiters - liters;
       state.bucketKnown = true;
       if (usage === null && b - end > p.localTime.bucketMs * 2) {
         // Skip whole unknown buckets in a long gap without walking each one past the cap.
@@ -202,6 +274,7 @@ function spread(
   }
 }
 
+/** Liters to 0.001 L; never −0. */
 function round(v: number): number {
-  return Math.round(v * 1000) / 1000;
+  return Math.round(v * 1000) / 1000 + 0;
 }

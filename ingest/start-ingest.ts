@@ -4,10 +4,12 @@ import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
+import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { AcceptedReading, DetectorInput } from '../core/streams.ts';
 import { InboxWriter } from './inbox-writer.ts';
-import { parsePayload, type PayloadRejection } from './parse-payload.ts';
+import { MeterRateLimiter } from './meter-rate-limiter.ts';
+import { parsePayload, type ParsedPayload, type PayloadRejection } from './parse-payload.ts';
 import { UsageStage, type IngestCounters } from './usage-stage.ts';
 
 export interface IngestResult {
@@ -23,7 +25,17 @@ export interface IngestDeps {
 }
 
 export interface Ingest {
-  /** Validates and durably stores a meter's payload; resolves once committed (release the PUBACK then). */
+  /**
+   * Validates and durably stores a meter's payload; `done` runs once it is committed and processed (release
+   * the PUBACK then), or with the error that kept it from being stored (no PUBACK).
+   */
+  accept(
+    meterId: string,
+    topic: string,
+    payload: Buffer,
+    done: (err: Error | null, result?: IngestResult) => void,
+  ): void;
+  /** `accept` as a promise. */
   handle(meterId: string, topic: string, payload: Buffer): Promise<IngestResult>;
   /** Records input rejected before it reached ingest (oversize packet, forbidden topic). */
   deadLetter(
@@ -42,11 +54,37 @@ export interface Ingest {
   /** Saves meter states (call inside the checkpoint transaction). */
   writeCheckpoint(): void;
   cursor(): number;
-  stats(): { committedReadings: number; commits: number; deadLetters: number; normalizer: IngestCounters };
+  stats(): {
+    committedReadings: number;
+    commits: number;
+    deadLetters: number;
+    rateLimitedReadings: number;
+    normalizer: IngestCounters;
+  };
   stop(): void;
 }
 
 const EXCERPT_CHARS = 200;
+const NO_DEAD_LETTERS: readonly Omit<DeadLetter, 'id'>[] = [];
+
+function toDeadLetters(
+  meterId: string,
+  topic: string,
+  payload: Buffer,
+  parsed: ParsedPayload,
+  receivedAt: number,
+): Omit<DeadLetter, 'id'>[] {
+  const excerpt = payload.toString('utf8', 0, Math.min(payload.length, EXCERPT_CHARS));
+  return parsed.rejected.map((r) => ({
+    receivedAt,
+    meterId,
+    topic,
+    code: r.code,
+    message: r.message,
+    field: r.field ?? null,
+    excerpt,
+  }));
+}
 
 export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const { store, clock } = deps;
@@ -55,6 +93,11 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const readings = new Subject<AcceptedReading[]>();
   const households = new Map<string, string>();
   let deadLetters = 0;
+  let rateLimitedReadings = 0;
+  const limiter = new MeterRateLimiter(
+    config.ingest.maxReadingsPerMeterPerMinute,
+    Math.max(config.ingest.maxReadingsPerMeterPerMinute, config.ingest.maxBatchReadings),
+  );
 
   const stage = new UsageStage(
     store,
@@ -114,11 +157,31 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     });
   }
 
+  /** Holds a meter to its allowance: the readings beyond it become one rejection of the payload. */
+  function limit(meterId: string, parsed: ParsedPayload, now: number): void {
+    const n = parsed.readings.length;
+    const allowed = limiter.take(meterId, n, now);
+    if (allowed === n) return;
+    const refused = parsed.readings.splice(allowed);
+    rateLimitedReadings += refused.length;
+    const first = new Date(refused[0]!.ts).toISOString();
+    const last = new Date(refused[refused.length - 1]!.ts).toISOString();
+    parsed.rejected.push({
+      code: 'ERR_INGEST_RATE_LIMITED',
+      message:
+        `${refused.length} of ${n} readings (${first} … ${last}) exceed the allowance of ` +
+        `${config.ingest.maxReadingsPerMeterPerMinute} readings a minute; send them again later`,
+    });
+    if (limiter.shouldWarn(meterId, now)) {
+      logger.warn({ meterId, refused: refused.length }, 'meter over its reading allowance; excess refused');
+    }
+  }
+
   return {
     inputs,
     readings,
     deadLetter,
-    async handle(meterId, topic, payload) {
+    accept(meterId, topic, payload, done) {
       const householdId = householdOf(meterId);
       if (householdId === undefined) {
         const rejection: PayloadRejection = {
@@ -132,33 +195,38 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
           rejection.message,
           payload.toString('utf8', 0, EXCERPT_CHARS),
         );
-        return { accepted: 0, rejected: [rejection] };
+        done(null, { accepted: 0, rejected: [rejection] });
+        return;
       }
+      const now = clock.now();
       const parsed = parsePayload(payload, {
         maxPayloadBytes: config.mqtt.maxPayloadBytes,
         maxBatchReadings: config.ingest.maxBatchReadings,
-        now: clock.now(),
+        now,
         maxFutureSkewMs: config.ingest.maxFutureSkewMinutes * 60_000,
       });
-      const receivedAt = clock.now();
-      const excerpt = payload.toString('utf8', 0, Math.min(payload.length, EXCERPT_CHARS));
+      if (parsed.readings.length > 0) limit(meterId, parsed, now);
       deadLetters += parsed.rejected.length;
-      await writer.submit({
-        meterId,
-        householdId,
-        readings: parsed.readings,
-        deadLetters: parsed.rejected.map((r) => ({
-          receivedAt,
+      const result: IngestResult = { accepted: parsed.readings.length, rejected: parsed.rejected };
+      writer.submit(
+        {
           meterId,
-          topic,
-          code: r.code,
-          message: r.message,
-          field: r.field ?? null,
-          excerpt,
-        })),
-      });
-      return { accepted: parsed.readings.length, rejected: parsed.rejected };
+          householdId,
+          readings: parsed.readings,
+          deadLetters:
+            parsed.rejected.length === 0
+              ? NO_DEAD_LETTERS
+              : toDeadLetters(meterId, topic, payload, parsed, now),
+        },
+        (err) => (err ? done(err) : done(null, result)),
+      );
     },
+    handle(meterId, topic, payload) {
+      return new Promise((resolve, reject) =>
+        this.accept(meterId, topic, payload, (err, result) => (err ? reject(err) : resolve(result!))),
+      );
+    },
+
     recover() {
       stage.load();
       let replayed = 0;
@@ -187,6 +255,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       committedReadings: writer.committedReadings,
       commits: writer.commits,
       deadLetters,
+      rateLimitedReadings,
       normalizer: { ...stage.counters },
     }),
     stop() {

@@ -1,11 +1,8 @@
-import type { Alert, Evidence, Outcome } from '../core/alerts.ts';
+import type { Alert, AlertText, EscalationTarget, Evidence, Outcome } from '../core/alerts.ts';
 import type { RuleType } from '../core/rules.ts';
 
 /** Short human messages for grid workers, in Chinese and English. */
-export interface AlertText {
-  'zh-CN': string;
-  en: string;
-}
+export type { AlertText };
 
 const OUTCOME_TEXT: Record<Outcome, AlertText> = {
   'resident-ok': { 'zh-CN': '住户平安', en: 'resident is fine' },
@@ -115,4 +112,56 @@ export function resolvedText(address: string, outcome: Outcome | null, auto: boo
     'zh-CN': `${address}：警报已关闭，处理结果：${o['zh-CN']}。`,
     en: `${address}: the alert was closed. Outcome: ${o.en}.`,
   };
+}
+
+const TARGET_TEXT: Record<EscalationTarget, AlertText> = {
+  'grid-workers': { 'zh-CN': '网格员', en: 'the grid workers' },
+  'grid-leader': { 'zh-CN': '网格长', en: 'the grid leader' },
+  'community-staff': { 'zh-CN': '社区工作人员', en: 'community staff' },
+  'street-staff': { 'zh-CN': '街道办', en: 'the street office' },
+};
+
+export function targetText(target: EscalationTarget): AlertText {
+  return TARGET_TEXT[target];
+}
+
+/** Sent to the current level while nobody has acknowledged. */
+export function reminderText(summary: AlertText, waitingMinutes: number): AlertText {
+  const w = duration(waitingMinutes);
+  return {
+    'zh-CN': `【提醒】此警报已${w['zh-CN']}无人确认，请尽快处理。${summary['zh-CN']}`,
+    en: `Reminder: nobody has acknowledged this alert for ${w.en}. ${summary.en}`,
+  };
+}
+
+/** Sent to the next level: why it reached them, then what the alert is about. */
+export function escalatedText(
+  summary: AlertText,
+  target: EscalationTarget,
+  reason: { kind: 'no-acknowledgement'; waitingMinutes: number } | { kind: 'delivery-failed' },
+): AlertText {
+  const t = targetText(target);
+  if (reason.kind === 'delivery-failed') {
+    return {
+      'zh-CN': `【升级】警报未能送达上一级负责人，现转交${t['zh-CN']}处理。${summary['zh-CN']}`,
+      en: `Escalated: the alert could not be delivered to the previous level; it is now passed to ${t.en}. ${summary.en}`,
+    };
+  }
+  const w = duration(reason.waitingMinutes);
+  return {
+    'zh-CN': `【升级】此警报已${w['zh-CN']}无人确认，现转交${t['zh-CN']}处理。${summary['zh-CN']}`,
+    en: `Escalated: nobody acknowledged this alert for ${w.en}; it is now passed to ${t.en}. ${summary.en}`,
+  };
+}
+
+export function reopenedText(summary: AlertText, reason: string): AlertText {
+  return {
+    'zh-CN': `【重新打开】${reason}。${summary['zh-CN']}`,
+    en: `Reopened: ${reason}. ${summary.en}`,
+  };
+}
+
+/** What an alert is about when its opening text is not at hand (alerts from before escalation existed). */
+export function genericText(address: string, ruleId: string): AlertText {
+  return { 'zh-CN': `${address}：${ruleId} 警报。`, en: `${address}: ${ruleId} alert.` };
 }

@@ -1,33 +1,50 @@
 import { createHash } from 'node:crypto';
-import type { Alert, AlertActions, Outcome, WorkerAlertMessage } from '../core/alerts.ts';
+import type { Alert, AlertActions, AlertText, Outcome } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
-import { TOPICS } from '../core/readings.ts';
-import type { Household } from '../core/registry.ts';
+import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
-import { clearedText, openedText, resolvedText, type AlertText } from './alert-message.ts';
+import { clearedText, genericText, openedText, reopenedText, resolvedText } from './alert-message.ts';
+import { EscalationRunner } from './escalation-runner.ts';
+import { MessageFanout } from './message-fanout.ts';
+
+export interface AlertServiceHooks {
+  /** Called after messages were queued, to wake the dispatcher. */
+  onQueued?: () => void;
+  /** Called after the alert timeline changed (and the transaction is over), to wake the event feed. */
+  onChanged?: () => void;
+}
 
 /**
- * The alert lifecycle: open → acknowledged → resolved (with an outcome). One open alert per household and
- * rule. Every change is written with its timeline entry and its outbox messages in one transaction;
- * detections already applied (same key) are ignored, so re-processing the inbox after a restart is harmless.
+ * The alert lifecycle: open → acknowledged → resolved (with an outcome), and reopen. One open alert per
+ * household and rule. Every change is written with its timeline entry, its outbox messages and its escalation
+ * state in one transaction; detections already applied (same key) are ignored, so re-processing the inbox
+ * after a restart is harmless.
  */
 export class AlertService implements AlertActions {
+  readonly escalation: EscalationRunner;
+  private readonly fanout: MessageFanout;
+  private readonly changed: () => void;
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly localTime: LocalTime,
     private readonly logger: Logger,
-    /** Called after messages were queued, to wake the dispatcher. */
-    private readonly onQueued: () => void = () => {},
-  ) {}
+    hooks: AlertServiceHooks = {},
+  ) {
+    const onChanged = hooks.onChanged ?? (() => {});
+    this.changed = () => queueMicrotask(onChanged);
+    this.fanout = new MessageFanout(store, clock, hooks.onQueued ?? (() => {}));
+    this.escalation = new EscalationRunner(store, clock, this.fanout, logger, onChanged);
+  }
 
   /** Applies one detection; returns the alert it opened or changed, if any. */
   applyDetection(d: Detection): Alert | undefined {
-    return this.store.transaction(() => {
+    const result = this.store.transaction(() => {
       const open = this.store.alerts.findOpen(d.householdId, d.ruleId);
       if (!this.store.alerts.recordDetection(d, open?.id ?? null)) return undefined;
       switch (d.kind) {
@@ -39,10 +56,13 @@ export class AlertService implements AlertActions {
           return open ? this.clear(open, d) : undefined;
       }
     });
+    if (result) this.changed();
+    return result;
   }
 
-  acknowledge(alertId: string, actor: string): Alert {
-    return this.store.transaction(() => {
+  /** `via` is how the person acknowledged: the API (default) or the worker app over MQTT. */
+  acknowledge(alertId: string, actor: string, via: 'api' | 'mqtt' = 'api'): Alert {
+    return this.act(() => {
       const alert = this.mustGet(alertId);
       if (alert.state !== 'open') {
         throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is ${alert.state}, not open`);
@@ -56,13 +76,19 @@ export class AlertService implements AlertActions {
         updatedAt: now,
       };
       this.store.alerts.update(next);
-      this.store.alerts.addTimeline(alertId, { at: now, kind: 'acknowledged', actor, detail: {} });
+      this.store.alerts.addTimeline(alertId, {
+        at: now,
+        kind: 'acknowledged',
+        actor,
+        detail: via === 'api' ? {} : { via },
+      });
+      this.escalation.end(alertId, 'acknowledged');
       return next;
     });
   }
 
   resolve(alertId: string, actor: string, outcome: Outcome, note: string | null): Alert {
-    return this.store.transaction(() => {
+    return this.act(() => {
       const alert = this.mustGet(alertId);
       if (alert.state === 'resolved') {
         throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is already resolved`);
@@ -78,13 +104,67 @@ export class AlertService implements AlertActions {
         updatedAt: now,
       };
       this.store.alerts.update(next);
-      this.store.alerts.addTimeline(alertId, { at: now, kind: 'resolved', actor, detail: { outcome, note } });
-      const household = this.store.registry.household(alert.householdId);
-      this.notifyWorkers(
-        next,
-        'resolved',
-        resolvedText(household?.address ?? alert.householdId, outcome, false),
-      );
+      const causeId = this.store.alerts.addTimeline(alertId, {
+        at: now,
+        kind: 'resolved',
+        actor,
+        detail: { outcome, note },
+      });
+      this.escalation.end(alertId, 'resolved');
+      const address = this.address(alert);
+      this.tellEveryoneSoFar(next, 'resolved', resolvedText(address, outcome, false), causeId);
+      return next;
+    });
+  }
+
+  comment(alertId: string, actor: string, text: string): Alert {
+    return this.act(() => {
+      const alert = this.mustGet(alertId);
+      this.store.alerts.addTimeline(alertId, {
+        at: this.clock.now(),
+        kind: 'comment',
+        actor,
+        detail: { text },
+      });
+      return alert;
+    });
+  }
+
+  reopen(alertId: string, actor: string, reason: string): Alert {
+    return this.act(() => {
+      const alert = this.mustGet(alertId);
+      if (alert.state === 'open') {
+        throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is already open`);
+      }
+      const other = this.store.alerts.findOpen(alert.householdId, alert.ruleId);
+      if (other && other.id !== alert.id) {
+        throw new CareflowError(
+          'ERR_ALERT_STATE_CONFLICT',
+          `Household ${alert.householdId} already has an open ${alert.ruleId} alert (${other.id})`,
+        );
+      }
+      const now = this.clock.now();
+      const next: Alert = {
+        ...alert,
+        state: 'open',
+        acknowledgedAt: null,
+        acknowledgedBy: null,
+        resolvedAt: null,
+        resolvedBy: null,
+        outcome: null,
+        note: null,
+        updatedAt: now,
+      };
+      this.store.alerts.update(next);
+      const causeId = this.store.alerts.addTimeline(alertId, {
+        at: now,
+        kind: 'reopened',
+        actor,
+        detail: { reason, from: alert.state },
+      });
+      const summary =
+        this.store.escalation.get(alertId)?.summary ?? genericText(this.address(alert), alert.ruleId);
+      this.escalation.begin(next, summary, reopenedText(summary, reason), causeId);
       return next;
     });
   }
@@ -118,7 +198,7 @@ export class AlertService implements AlertActions {
       evidence: d.evidence,
     };
     this.store.alerts.insert(alert);
-    this.store.alerts.addTimeline(alert.id, {
+    const causeId = this.store.alerts.addTimeline(alert.id, {
       at: now,
       kind: 'opened',
       actor: null,
@@ -127,7 +207,7 @@ export class AlertService implements AlertActions {
     const text = openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
       this.localTime.formatTime(ms),
     );
-    this.notifyWorkers(alert, 'opened', text, household);
+    this.escalation.begin(alert, text, text, causeId);
     this.logger.info(
       { alertId: alert.id, householdId: alert.householdId, ruleId: alert.ruleId },
       'alert opened',
@@ -149,14 +229,13 @@ export class AlertService implements AlertActions {
 
   private clear(alert: Alert, d: Detection): Alert {
     const now = this.clock.now();
-    this.store.alerts.addTimeline(alert.id, {
+    const causeId = this.store.alerts.addTimeline(alert.id, {
       at: now,
       kind: 'condition-cleared',
       actor: null,
       detail: { detection: d.key, at: d.at },
     });
-    const household = this.store.registry.household(alert.householdId);
-    const address = household?.address ?? alert.householdId;
+    const address = this.address(alert);
     if (d.autoResolve) {
       const next: Alert = {
         ...alert,
@@ -166,68 +245,47 @@ export class AlertService implements AlertActions {
         updatedAt: now,
       };
       this.store.alerts.update(next);
-      this.store.alerts.addTimeline(alert.id, {
+      const resolvedId = this.store.alerts.addTimeline(alert.id, {
         at: now,
         kind: 'auto-resolved',
         actor: 'careflow',
         detail: {},
       });
-      this.notifyWorkers(next, 'resolved', resolvedText(address, null, true), household);
+      this.escalation.end(alert.id, 'auto-resolved');
+      this.tellEveryoneSoFar(next, 'resolved', resolvedText(address, null, true), resolvedId);
       return next;
     }
+    // Water use is back to normal: the alert waits for a person's outcome, but no longer climbs the tree.
     const next: Alert = { ...alert, updatedAt: now };
     this.store.alerts.update(next);
-    this.notifyWorkers(next, 'updated', clearedText(address), household);
+    this.escalation.end(alert.id, 'condition-cleared');
+    this.tellEveryoneSoFar(next, 'updated', clearedText(address), causeId);
     return next;
   }
 
-  /** Queues the message for every worker assigned to the household's grid. */
-  private notifyWorkers(
+  /** Everyone who was told about the alert so far gets this event. */
+  private tellEveryoneSoFar(
     alert: Alert,
-    event: WorkerAlertMessage['event'],
+    event: 'updated' | 'resolved',
     text: AlertText,
-    household?: Household,
+    causeId: number,
   ): void {
-    const h = household ?? this.store.registry.household(alert.householdId);
-    const workers = this.store.registry.workersOfGrid(alert.gridCode);
-    const now = this.clock.now();
-    const message: WorkerAlertMessage = {
-      event,
-      alertId: alert.id,
-      householdId: alert.householdId,
-      address: h?.address ?? '',
-      grid: alert.gridCode,
-      ruleId: alert.ruleId,
-      severity: alert.severity,
-      state: alert.state,
-      openedAt: new Date(alert.openedAt).toISOString(),
-      evidence: alert.evidence,
-      message: text,
-    };
-    const payload = JSON.stringify(message);
-    for (const w of workers) {
-      const idempotencyKey = `${alert.id}:${event}:${alert.updatedAt}:${w.id}`;
-      this.store.outbox.enqueue(
-        { channel: 'mqtt', target: w.id, topic: TOPICS.workerAlerts(w.id), payload, idempotencyKey },
-        now,
-      );
-      this.store.alerts.addTimeline(alert.id, {
-        at: now,
-        kind: 'queued',
-        actor: null,
-        detail: { worker: w.id, event },
-      });
-    }
-    if (workers.length > 0) queueMicrotask(this.onQueued);
-    if (workers.length === 0) {
-      this.store.alerts.addTimeline(alert.id, {
-        at: now,
-        kind: 'no-recipient',
-        actor: null,
-        detail: { grid: alert.gridCode },
-      });
-      this.logger.warn({ alertId: alert.id, grid: alert.gridCode }, 'no worker assigned to the grid');
-    }
+    const recipients = this.store.outbox
+      .recipientsOf(alert.id)
+      .map((id) => this.store.escalation.person(id))
+      .filter((p): p is Person => p !== undefined);
+    this.fanout.send({ alert, event, text, recipients, causeId, level: null });
+  }
+
+  /** Runs a person's action in one transaction and wakes the event feed afterwards. */
+  private act<T>(fn: () => T): T {
+    const result = this.store.transaction(fn);
+    this.changed();
+    return result;
+  }
+
+  private address(alert: Alert): string {
+    return this.store.registry.household(alert.householdId)?.address ?? alert.householdId;
   }
 
   private mustGet(alertId: string): Alert {

@@ -1,106 +1,192 @@
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
+import type { OutboxMessage } from '../core/store/outbox-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
+import { DeliveryError, type WebhookChannel } from './webhook-channel.ts';
 
-const MAX_BACKOFF_MS = 10 * 60_000;
+/** Most deliveries in flight at once (a slow webhook does not hold up the others). */
+const MAX_IN_FLIGHT = 32;
+/** Longest single timer (setTimeout overflows past 2^31 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface RetryPolicy {
+  retryBaseMs: number;
+  retryMaxMs: number;
+  maxAttempts: number;
+  maxAgeMinutes: number;
+}
+
+/** Exponential backoff with jitter: the n-th retry waits between half and all of min(max, base·2ⁿ). */
+export function backoffMs(policy: RetryPolicy, attempts: number, random = Math.random()): number {
+  const full = Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** Math.min(attempts, 30));
+  return Math.round(full / 2 + random * (full / 2));
+}
 
 /**
- * Delivers outbox messages at least once: a message stays pending until the broker has taken it, and a
- * failed attempt is retried with exponential backoff and jitter.
+ * Delivers outbox messages at least once on every channel: a message stays pending until an attempt succeeds
+ * (MQTT: the broker took it; webhook: a 2xx answer). A failed attempt is retried with exponential backoff and
+ * jitter; after `maxAttempts` attempts or `maxAgeMinutes` the message is `failed`, which is written to the
+ * alert's timeline and handed to `onFailed` (escalation). New messages wake the dispatcher (`kick`); retries
+ * are woken by one timer on the clock, armed for the earliest one (no polling).
  */
 export class OutboxDispatcher {
-  private running = false;
-  private again = false;
+  private readonly inFlight = new Set<number>();
   private stopped = false;
-  private poll: TimerHandle | undefined;
+  private started = false;
+  private timer: TimerHandle | undefined;
+  private armedFor: number | undefined;
+  private idle: (() => void)[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly publisher: MqttPublisher,
+    private readonly webhooks: WebhookChannel,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly retryBaseMs: number,
+    private readonly policy: RetryPolicy,
+    private readonly onFailed: (m: OutboxMessage) => void = () => {},
+    private readonly onChanged: () => void = () => {},
   ) {}
 
   start(): void {
-    this.poll = this.clock.setInterval(() => this.kick(), Math.max(100, Math.min(this.retryBaseMs, 5_000)));
+    if (this.started) return;
+    this.started = true;
     this.kick();
   }
 
   stop(): void {
     this.stopped = true;
-    this.poll?.cancel();
+    this.timer?.cancel();
+    this.timer = undefined;
   }
 
-  /** Delivers whatever is due now; safe to call often. */
+  /** Starts every delivery that is due now; safe to call often (before `start` it does nothing). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
+    if (this.stopped || !this.started || !this.store.db.open) return;
+    const room = MAX_IN_FLIGHT - this.inFlight.size;
+    if (room <= 0) return;
+    const due = this.store.outbox
+      .due(this.clock.now(), room + this.inFlight.size)
+      .filter((m) => !this.inFlight.has(m.id))
+      .slice(0, room);
+    for (const m of due) {
+      this.inFlight.add(m.id);
+      void this.attempt(m).finally(() => {
+        this.inFlight.delete(m.id);
+        this.kick();
+        if (this.inFlight.size === 0) this.idle.splice(0).forEach((r) => r());
+      });
+    }
+    this.arm();
+  }
+
+  /** One timer for the earliest retry still to come. */
+  private arm(): void {
+    const now = this.clock.now();
+    const next = this.store.outbox.nextAttemptAfter(now);
+    if (next === this.armedFor && this.timer) return;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.armedFor = next;
+    if (next === undefined) return;
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.armedFor = undefined;
+        this.kick();
+      },
+      Math.min(MAX_TIMER_MS, next - now),
+    );
+  }
+
+  /** Resolves when nothing due is left and nothing is in flight (tests, orderly shutdown). */
+  async flush(): Promise<void> {
+    for (;;) {
+      this.kick();
+      if (this.inFlight.size === 0) return;
+      await new Promise<void>((r) => this.idle.push(r));
+    }
+  }
+
+  private async attempt(m: OutboxMessage): Promise<void> {
+    try {
+      if (m.channel === 'mqtt') await this.publisher.publish(m.topic, m.payload, 1);
+      else await this.webhooks.deliver(m);
+    } catch (err) {
+      this.failedAttempt(m, err as Error);
       return;
     }
-    this.running = true;
-    void this.drain().finally(() => {
-      this.running = false;
-      if (this.again && !this.stopped) {
-        this.again = false;
-        this.kick();
+    if (this.stopped || !this.store.db.open) return;
+    const at = this.clock.now();
+    this.store.transaction(() => {
+      const changed =
+        m.channel === 'mqtt'
+          ? this.store.outbox.markSent(m.id, at)
+          : this.store.outbox.markDelivered(m.id, at);
+      if (changed && m.alertId) {
+        this.store.alerts.addTimeline(m.alertId, {
+          at,
+          kind: 'delivered',
+          actor: null,
+          detail: { channel: m.channel, ...this.who(m), attempt: m.attempts + 1 },
+        });
       }
     });
+    this.onChanged();
   }
 
-  /** Resolves when nothing due is left (for tests and orderly shutdown). */
-  async flush(): Promise<void> {
-    while (this.running) await new Promise((r) => setImmediate(r));
-    await this.drain();
-  }
-
-  private async drain(): Promise<void> {
-    for (;;) {
-      if (this.stopped || !this.store.db.open) return;
-      const due = this.store.outbox.due(this.clock.now(), 200);
-      if (due.length === 0) return;
-      await Promise.all(
-        due.map(async (m) => {
-          try {
-            await this.publisher.publish(m.topic, m.payload, 1);
-            if (!this.store.db.open) return;
-            const at = this.clock.now();
-            this.store.transaction(() => {
-              this.store.outbox.markDelivered(m.id, at);
-              const alertId = alertIdOf(m.payload);
-              if (alertId) {
-                this.store.alerts.addTimeline(alertId, {
-                  at,
-                  kind: 'delivered',
-                  actor: null,
-                  detail: { channel: m.channel, worker: m.target, attempt: m.attempts + 1 },
-                });
-              }
-            });
-          } catch (err) {
-            if (!this.store.db.open) return;
-            const backoff = Math.min(MAX_BACKOFF_MS, this.retryBaseMs * 2 ** m.attempts);
-            const next = this.clock.now() + backoff / 2 + Math.random() * (backoff / 2);
-            this.store.outbox.markRetry(m.id, next, (err as Error).message);
-            this.logger.warn(
-              { outboxId: m.id, target: m.target, err: (err as Error).message },
-              'delivery failed, will retry',
-            );
-          }
-        }),
+  private failedAttempt(m: OutboxMessage, err: Error): void {
+    if (this.stopped || !this.store.db.open) return;
+    const now = this.clock.now();
+    const attempt = m.attempts + 1;
+    const permanent = err instanceof DeliveryError && err.permanent;
+    const tooOld = now - m.createdAt >= this.policy.maxAgeMinutes * 60_000;
+    if (permanent || tooOld || attempt >= this.policy.maxAttempts) {
+      const failed = this.store.transaction(() => {
+        if (!this.store.outbox.markFailed(m.id, now, err.message)) return false;
+        if (m.alertId) {
+          this.store.alerts.addTimeline(m.alertId, {
+            at: now,
+            kind: 'delivery-failed',
+            actor: null,
+            detail: { channel: m.channel, ...this.who(m), attempts: attempt, error: err.message },
+          });
+        }
+        return true;
+      });
+      this.logger.error(
+        { outboxId: m.id, channel: m.channel, target: m.target, attempts: attempt, err: err.message },
+        'delivery failed for good',
       );
-      if (due.length < 200) return;
+      if (failed) {
+        this.onChanged();
+        this.onFailed(m);
+      }
+      return;
     }
+    const next = now + backoffMs(this.policy, m.attempts);
+    this.store.transaction(() => {
+      this.store.outbox.markRetry(m.id, next, err.message);
+      if (m.alertId) {
+        this.store.alerts.addTimeline(m.alertId, {
+          at: now,
+          kind: 'delivery-retry',
+          actor: null,
+          detail: { channel: m.channel, ...this.who(m), attempt, error: err.message, nextAttemptAt: next },
+        });
+      }
+    });
+    this.onChanged();
+    this.logger.warn(
+      { outboxId: m.id, channel: m.channel, target: m.target, attempt, err: err.message },
+      'delivery failed, will retry',
+    );
   }
-}
 
-function alertIdOf(payload: string): string | undefined {
-  try {
-    const v = JSON.parse(payload) as { alertId?: unknown };
-    return typeof v.alertId === 'string' ? v.alertId : undefined;
-  } catch {
-    return undefined;
+  private who(m: OutboxMessage): Record<string, string> {
+    return m.channel === 'mqtt'
+      ? { worker: m.target }
+      : { webhook: m.target, ...(m.recipient ? { worker: m.recipient } : {}) };
   }
 }

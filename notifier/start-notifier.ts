@@ -1,12 +1,16 @@
 import type { Observable } from 'rxjs';
+import type { AlertFeed, WorkerPort } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection, MqttPublisher } from '../core/streams.ts';
+import { AlertEventHub } from './alert-event-hub.ts';
 import { AlertService } from './alert-service.ts';
 import { OutboxDispatcher } from './outbox-dispatcher.ts';
+import { WebhookChannel } from './webhook-channel.ts';
+import { WorkerInbox } from './worker-inbox.ts';
 
 export interface NotifierDeps {
   store: Store;
@@ -20,20 +24,52 @@ export interface NotifierDeps {
 export interface Notifier {
   actions: AlertService;
   dispatcher: OutboxDispatcher;
+  /** The committed alert timeline as a live feed (server-sent events). */
+  events: AlertFeed;
+  /** Worker-app acknowledgements, receipts and resubscriptions, for the broker. */
+  workers: WorkerPort;
+  /** Starts deliveries and escalation timers (once the broker can take messages). */
+  startDelivery(): void;
+  /** Stops deliveries and escalation timers (before the broker closes); detections are still applied. */
+  stopDelivery(): void;
   stop(): void;
 }
 
-/** Turns detections into alerts and delivers them to the grid workers responsible. */
+/**
+ * Turns detections into alerts, delivers them to the people responsible on every channel (MQTT, webhooks)
+ * and escalates them up the organisation while nobody acknowledges.
+ */
 export function startNotifier(config: Config, deps: NotifierDeps): Notifier {
   const logger = deps.logger.child({ module: 'notifier' });
+  const c = config.notifier;
+  const hub = new AlertEventHub(deps.store, logger);
+  const slot: { dispatcher?: OutboxDispatcher } = {};
+  const actions = new AlertService(deps.store, deps.clock, deps.localTime, logger, {
+    onQueued: () => slot.dispatcher?.kick(),
+    onChanged: hub.wake,
+  });
   const dispatcher = new OutboxDispatcher(
     deps.store,
     deps.publisher,
+    new WebhookChannel(deps.store, deps.clock, c.webhookTimeoutMs),
     deps.clock,
     logger,
-    config.notifier.retryBaseMs,
+    c,
+    (m) => {
+      if (m.alertId) actions.escalation.escalateNow(m.alertId, m.level);
+    },
+    hub.wake,
   );
-  const actions = new AlertService(deps.store, deps.clock, deps.localTime, logger, () => dispatcher.kick());
+  slot.dispatcher = dispatcher;
+  const workers = new WorkerInbox(
+    deps.store,
+    deps.clock,
+    actions,
+    deps.publisher,
+    logger,
+    c.redeliverMaxAgeMinutes,
+    hub.wake,
+  );
   const sub = deps.detections.subscribe((d) => {
     try {
       actions.applyDetection(d);
@@ -41,13 +77,26 @@ export function startNotifier(config: Config, deps: NotifierDeps): Notifier {
       logger.error({ err, detection: d.key }, 'failed to apply detection');
     }
   });
-  dispatcher.start();
+  let delivering = false;
   return {
     actions,
     dispatcher,
+    events: hub,
+    workers,
+    startDelivery() {
+      if (delivering) return;
+      delivering = true;
+      dispatcher.start();
+      actions.escalation.start();
+    },
+    stopDelivery() {
+      dispatcher.stop();
+      actions.escalation.stop();
+    },
     stop() {
       sub.unsubscribe();
       dispatcher.stop();
+      actions.escalation.stop();
     },
   };
 }

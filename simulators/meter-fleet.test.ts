@@ -6,7 +6,7 @@ import { LocalTime } from '../core/local-time.ts';
 import { ReadingPayload, TOPICS } from '../core/readings.ts';
 import { HouseholdModel } from './household-model.ts';
 import { Profile } from './household-profiles.ts';
-import { DAY_MS, localMinuteToUtc } from './local-day.ts';
+import { DAY_MS, HOUR_MS, localMinuteToUtc } from './local-day.ts';
 import { type FleetMeter, startFleet, toFleetError, toPayloads } from './meter-fleet.ts';
 import { SimulatedMeter, type SimulatedReading } from './simulated-meter.ts';
 
@@ -60,7 +60,7 @@ function makeMeter(index: number, every = 15): SimulatedMeter {
   return new SimulatedMeter({ source, seed: 100 + index, startAt: START, reportEveryMinutes: every });
 }
 
-function fleetMeters(count: number, every = 15): FleetMeter[] {
+function fleetMeters(count: number, every = 15): (FleetMeter & { meter: SimulatedMeter })[] {
   return Array.from({ length: count }, (_, i) => ({
     meterId: `meter-${i}`,
     secret: `secret-of-meter-${i}`,
@@ -185,6 +185,84 @@ describe('startFleet', () => {
       startFleet({ url: broker.url, meters: [meters[0] as FleetMeter, meters[1] as FleetMeter, wrong] }),
     ).rejects.toThrow(/meter-2 .*Bad username or password/);
     await vi.waitFor(() => expect(broker.broker.connectedClients).toBe(0));
+  });
+});
+
+describe('startFleet with transient meters and message sources', () => {
+  let broker: TestBroker;
+  let secrets: Map<string, string>;
+  const clients: MqttClient[] = [];
+
+  beforeEach(async () => {
+    secrets = new Map([[OBSERVER.id, OBSERVER.secret]]);
+    for (const m of fleetMeters(5)) secrets.set(m.meterId, m.secret);
+    broker = await startBroker(secrets);
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+    await broker.close();
+  });
+
+  /** Every payload received on a readings topic, as text, in arrival order per meter. */
+  async function raw(url: string) {
+    const client = await mqtt.connectAsync(url, {
+      clientId: OBSERVER.id,
+      username: OBSERVER.id,
+      password: OBSERVER.secret,
+      protocolVersion: 4,
+    });
+    clients.push(client);
+    const received = new Map<string, string[]>();
+    client.on('message', (topic, payload) => {
+      const id = topic.split('/')[1] as string;
+      received.set(id, [...(received.get(id) ?? []), payload.toString('utf8')]);
+    });
+    await client.subscribeAsync('meters/+/readings', { qos: 1 });
+    return received;
+  }
+
+  it('pools a fleet larger than maxConnections: each meter connects only to send its own readings, in batches', async () => {
+    const received = await raw(broker.url);
+    let peak = 0;
+    broker.broker.on('client', () => (peak = Math.max(peak, broker.broker.connectedClients)));
+    const fleet = await startFleet({ url: broker.url, meters: fleetMeters(5), maxConnections: 2 });
+    expect(broker.broker.connectedClients).toBe(1);
+    const result = await fleet.publishUntil(START + DAY_MS / 4);
+    expect(result).toEqual({ published: 5 * 24, messages: 5 });
+    await vi.waitFor(() => expect([...received.values()].flat()).toHaveLength(5));
+    for (const twin of fleetMeters(5)) {
+      const batch = JSON.parse(received.get(twin.meterId)![0]!) as { readings: unknown[] };
+      expect(batch.readings).toEqual(twin.meter.readingsUntil(START + DAY_MS / 4));
+    }
+    expect(peak).toBeLessThanOrEqual(3);
+    await vi.waitFor(() => expect(broker.broker.connectedClients).toBe(1));
+    await fleet.stop();
+  });
+
+  it('sends a message source’s payloads as they are, refused ones included, over a transient connection', async () => {
+    const received = await raw(broker.url);
+    const source = {
+      messagesUntil: (t: number) =>
+        t < START + HOUR_MS
+          ? []
+          : [
+              { payload: '{"readings":[{"ts":1,"totalLiters":2}]}', readings: 1, kind: 'batch' as const },
+              { payload: 'not json', readings: 0, kind: 'garbage' as const },
+            ],
+    };
+    const [meter] = fleetMeters(1);
+    const fleet = await startFleet({
+      url: broker.url,
+      meters: [{ ...meter!, meter: source, transient: true }],
+    });
+    expect(await fleet.publishUntil(START)).toEqual({ published: 0, messages: 0 });
+    expect(await fleet.publishUntil(START + HOUR_MS)).toEqual({ published: 1, messages: 2 });
+    await vi.waitFor(() =>
+      expect(received.get(meter!.meterId)).toEqual(['{"readings":[{"ts":1,"totalLiters":2}]}', 'not json']),
+    );
+    await vi.waitFor(() => expect(broker.broker.connectedClients).toBe(1));
+    await fleet.stop();
   });
 });
 

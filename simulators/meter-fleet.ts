@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { TOPICS } from '../core/readings.ts';
 import { mapLimited } from './map-limited.ts';
+import type { MessageSource } from './meter-transmitter.ts';
 import type { SimulatedReading } from './simulated-meter.ts';
 
 /** Anything that hands out its readings up to a time: a SimulatedMeter, a CSV replay, … */
@@ -12,7 +13,13 @@ export interface ReadingSource {
 export interface FleetMeter {
   meterId: string;
   secret: string;
-  meter: ReadingSource;
+  /** Readings (the fleet makes the payloads) or ready messages (a MeterTransmitter: batches, faults). */
+  meter: ReadingSource | MessageSource;
+  /**
+   * Connects only when it has something to send, and disconnects after (an NB-IoT meter waking to upload).
+   * Default false: one persistent connection.
+   */
+  transient?: boolean;
 }
 
 export interface FleetOptions {
@@ -29,6 +36,12 @@ export interface FleetOptions {
   maxInflightPerMeter?: number;
   /** Seconds to wait for a CONNACK; default 10. */
   connectTimeoutSeconds?: number;
+  /**
+   * Most connections open at once; default 5,000. A larger fleet is pooled: every meter is transient and
+   * at most this many are connected at a time, each sending its own readings as batch payloads (the ACL
+   * lets a connection publish only its own meter's readings, so meters cannot share a connection).
+   */
+  maxConnections?: number;
 }
 
 /** A message the broker sent back on `meters/{meterId}/errors`. */
@@ -63,26 +76,37 @@ export interface Fleet {
 
 const ErrorPayload = z.looseObject({ code: z.string(), message: z.string(), field: z.string().optional() });
 
-interface ConnectedMeter extends FleetMeter {
-  client: MqttClient;
+interface FleetMember extends FleetMeter {
+  /** The persistent connection; null for a transient meter. */
+  client: MqttClient | null;
 }
 
-/** Connects one real MQTT client per meter (own credentials, clean session, MQTT 3.1.1) and returns the fleet. */
+/**
+ * Connects one real MQTT client per meter (own credentials, clean session, MQTT 3.1.1) and returns the
+ * fleet. Transient meters (and every meter of a pooled fleet) connect when they have something to send.
+ */
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const errors: FleetError[] = [];
   const clientErrors: { meterId: string; message: string }[] = [];
-  const connected: ConnectedMeter[] = [];
+  const pooled = opts.meters.length > (opts.maxConnections ?? 5000);
+  const members: FleetMember[] = opts.meters.map((m) => ({
+    ...m,
+    transient: pooled || m.transient === true,
+    client: null,
+  }));
   try {
-    await mapLimited(opts.meters, opts.connectConcurrency ?? 50, async (m) => {
-      connected.push(await connectMeter(opts, m, errors, clientErrors));
-    });
+    await mapLimited(
+      members.filter((m) => !m.transient),
+      opts.connectConcurrency ?? 50,
+      async (m) => {
+        m.client = await connectMeter(opts, m, errors, clientErrors);
+      },
+    );
   } catch (err) {
-    await Promise.allSettled(connected.map((m) => m.client.endAsync(true)));
+    await Promise.allSettled(members.map((m) => m.client?.endAsync(true)));
     throw err;
   }
-  const byId = new Map(connected.map((m) => [m.meterId, m]));
-  const meters = opts.meters.map((m) => byId.get(m.meterId) as ConnectedMeter);
-  return new MeterFleet(meters, opts, errors, clientErrors);
+  return new MeterFleet(members, opts, pooled, errors, clientErrors);
 }
 
 async function connectMeter(
@@ -90,7 +114,7 @@ async function connectMeter(
   m: FleetMeter,
   errors: FleetError[],
   clientErrors: { meterId: string; message: string }[],
-): Promise<ConnectedMeter> {
+): Promise<MqttClient> {
   let client: MqttClient;
   try {
     client = await mqtt.connectAsync(
@@ -102,7 +126,7 @@ async function connectMeter(
         clean: true,
         protocolVersion: 4,
         connectTimeout: (opts.connectTimeoutSeconds ?? 10) * 1000,
-        reconnectPeriod: 1000,
+        reconnectPeriod: m.transient ? 0 : 1000,
       },
       false,
     );
@@ -121,7 +145,26 @@ async function connectMeter(
     await client.endAsync(true);
     throw new Error(`meter ${m.meterId}: the broker refused the subscription to ${errorsTopic}`);
   }
-  return { ...m, client };
+  return client;
+}
+
+/** A transient meter tries again when the broker is slow to answer (as a battery meter retries an upload). */
+async function connectWithRetry(
+  opts: FleetOptions,
+  m: FleetMeter,
+  errors: FleetError[],
+  clientErrors: { meterId: string; message: string }[],
+  attempts = 4,
+): Promise<MqttClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectMeter(opts, m, errors, clientErrors);
+    } catch (err) {
+      if (attempt >= attempts || /Not authorized|Bad username/i.test((err as Error).message)) throw err;
+      clientErrors.push({ meterId: m.meterId, message: (err as Error).message });
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
 }
 
 export function toFleetError(meterId: string, payload: string): FleetError {
@@ -155,8 +198,9 @@ class MeterFleet implements Fleet {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly meters: readonly ConnectedMeter[],
+    private readonly meters: readonly FleetMember[],
     private readonly opts: FleetOptions,
+    private readonly pooled: boolean,
     readonly errors: FleetError[],
     readonly clientErrors: { meterId: string; message: string }[],
   ) {}
@@ -170,27 +214,50 @@ class MeterFleet implements Fleet {
   async stop(opts: { force?: boolean } = {}): Promise<void> {
     const force = opts.force ?? false;
     if (!force) await this.queue;
-    await Promise.all(this.meters.map((m) => m.client.endAsync(force)));
+    await Promise.all(this.meters.map((m) => m.client?.endAsync(force)));
   }
 
   private async publishAll(t: number): Promise<PublishResult> {
-    const results = await Promise.all(this.meters.map((m) => this.publishMeter(m, t)));
-    return results.reduce(
-      (sum, r) => ({ published: sum.published + r.published, messages: sum.messages + r.messages }),
-      {
-        published: 0,
-        messages: 0,
-      },
+    const work = this.meters.map((m) => ({ m, payloads: this.payloadsOf(m, t) }));
+    const persistent = work.filter((w) => !w.m.transient);
+    const transient = work.filter((w) => w.m.transient && w.payloads.messages.length > 0);
+    await Promise.all([
+      ...persistent.map((w) => this.send(w.m.client as MqttClient, w.m.meterId, w.payloads.messages)),
+      mapLimited(transient, this.opts.maxConnections ?? 5000, async (w) => {
+        const client = await connectWithRetry(this.opts, w.m, this.errors, this.clientErrors);
+        try {
+          await this.send(client, w.m.meterId, w.payloads.messages);
+        } finally {
+          await client.endAsync();
+        }
+      }),
+    ]);
+    return work.reduce(
+      (sum, w) => ({
+        published: sum.published + w.payloads.readings,
+        messages: sum.messages + w.payloads.messages.length,
+      }),
+      { published: 0, messages: 0 },
     );
   }
 
-  private async publishMeter(m: ConnectedMeter, t: number): Promise<PublishResult> {
+  private payloadsOf(m: FleetMember, t: number): { messages: (string | Buffer)[]; readings: number } {
+    if ('messagesUntil' in m.meter) {
+      const messages = m.meter.messagesUntil(t);
+      return {
+        messages: messages.map((x) => x.payload),
+        readings: messages.reduce((n, x) => n + x.readings, 0),
+      };
+    }
     const readings = m.meter.readingsUntil(t);
-    const payloads = toPayloads(readings, this.opts.batch ?? false, this.opts.batchSize ?? 500);
-    const topic = TOPICS.readings(m.meterId);
+    const batch = this.pooled || (this.opts.batch ?? false);
+    return { messages: toPayloads(readings, batch, this.opts.batchSize ?? 500), readings: readings.length };
+  }
+
+  private async send(client: MqttClient, meterId: string, payloads: (string | Buffer)[]): Promise<void> {
+    const topic = TOPICS.readings(meterId);
     await mapLimited(payloads, this.opts.maxInflightPerMeter ?? 100, (p) =>
-      m.client.publishAsync(topic, p, { qos: 1 }),
+      client.publishAsync(topic, p, { qos: 1 }),
     );
-    return { published: readings.length, messages: payloads.length };
   }
 }

@@ -38,6 +38,19 @@ export class Random {
     return min + ((max - min) * (this.next() + this.next())) / 2;
   }
 
+  /** A Poisson-distributed count with mean `mean` (Knuth's method; the means here are small). */
+  poisson(mean: number): number {
+    if (!(mean > 0)) return 0;
+    const limit = Math.exp(-mean);
+    let k = 0;
+    let p = this.next();
+    while (p > limit) {
+      k++;
+      p *= this.next();
+    }
+    return k;
+  }
+
   /** An integer with mean `mean`: floor(mean) plus one with probability frac(mean). */
   count(mean: number): number {
     const whole = Math.floor(mean);

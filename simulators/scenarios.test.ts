@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
 import { HouseholdModel } from './household-model.ts';
 import { HOUR_MS, MINUTE_MS, localMinuteToUtc } from './local-day.ts';
-import { Scenario, type ScenarioInput, groundTruth } from './scenarios.ts';
+import { Scenario, type ScenarioInput } from './scenarios.ts';
 import { litersInRange } from './water-event.ts';
 
 const localTime = new LocalTime('Asia/Shanghai', 60);
@@ -111,43 +111,74 @@ describe('scenarios applied to a household', () => {
   });
 });
 
-describe('groundTruth', () => {
-  it('names the rule each scenario should trigger and when the condition begins', () => {
-    const start = Date.UTC(2026, 0, 6, 2);
-    const truth = (s: ScenarioInput) => groundTruth(Scenario.parse(s), localTime);
-    expect(truth({ type: 'leak', start, litersPerHour: 6 })).toEqual({
-      ruleId: 'continuous-flow',
-      from: start,
-      until: null,
-    });
-    expect(truth({ type: 'heavy-use', start, durationMinutes: 180, litersPerHour: 300 })).toEqual({
-      ruleId: 'heavy-use',
-      from: start,
-      until: start + 3 * HOUR_MS,
-    });
-    expect(truth({ type: 'no-morning-water', day: '2026-01-07' })).toEqual({
-      ruleId: 'no-water-at-peak',
-      from: Date.parse('2026-01-07T00:00:00+08:00'),
-      until: Date.parse('2026-01-07T11:00:00+08:00'),
-    });
-    expect(truth({ type: 'low-use', start, durationHours: 48 })).toEqual({
-      ruleId: 'low-use',
-      from: start,
-      until: start + 48 * HOUR_MS,
-    });
-    expect(truth({ type: 'silent', start })).toEqual({ ruleId: 'meter-silent', from: start, until: null });
-    expect(truth({ type: 'silent', start, durationMinutes: 600 })).toEqual({
-      ruleId: 'meter-silent',
-      from: start,
-      until: start + 10 * HOUR_MS,
-    });
+describe('the newer scenarios applied to a household', () => {
+  it('fall stops the resident for good; fixtures (a leak) keep running', () => {
+    const start = at(MONDAY + 1, 10) + 17 * MINUTE_MS;
+    const fallen = model([
+      { type: 'fall', start },
+      { type: 'leak', start: at(MONDAY, 2), litersPerHour: 2 },
+    ]);
+    expect(usage(model(), start, start + 5 * 24 * HOUR_MS)).toBeGreaterThan(500);
+    expect(usage(fallen, start, start + 5 * 24 * HOUR_MS)).toBeCloseTo(2 * 5 * 24, 6);
   });
 
-  it('reads the no-morning-water day in the zone it is given (Asia/Shanghai by default)', () => {
-    const scenario = Scenario.parse({ type: 'no-morning-water', day: '2026-01-07' });
-    expect(groundTruth(scenario).from).toBe(Date.parse('2026-01-07T00:00:00+08:00'));
-    expect(groundTruth(scenario, new LocalTime('Europe/London', 60)).from).toBe(
-      Date.parse('2026-01-07T00:00:00Z'),
+  it('illness leaves only the resident’s few sips, outside the morning peak', () => {
+    const start = at(MONDAY + 1, 11);
+    const ill = model([{ type: 'illness', start, durationHours: 48, residualLitersPerDay: 4 }]);
+    expect(usage(ill, start, start + 48 * HOUR_MS)).toBeCloseTo(8, 6);
+    for (const day of [MONDAY + 2, MONDAY + 3]) expect(usage(ill, at(day, 6), at(day, 9))).toBe(0);
+  });
+
+  it('hospital-stay and marked-away empty their span like low-use', () => {
+    const start = at(MONDAY + 1, 9);
+    for (const type of ['hospital-stay', 'marked-away'] as const) {
+      const away = model([{ type, start, durationHours: 50 }]);
+      expect(usage(away, start, start + 50 * HOUR_MS)).toBe(0);
+      expect(usage(away, start + 50 * HOUR_MS, start + 74 * HOUR_MS)).toBeGreaterThan(50);
+    }
+  });
+
+  it('late-waking leaves the morning dry until the wake time, then the morning routine runs', () => {
+    const day = MONDAY + 2;
+    const late = model([{ type: 'late-waking', day: '2026-01-07', wakeAt: '10:30' }]);
+    expect(usage(late, at(day, 0), at(day, 10.5))).toBe(0);
+    expect(usage(late, at(day, 10.5), at(day, 11))).toBeGreaterThan(10);
+  });
+
+  it('guests add the water of more people on their days only', () => {
+    const base = model([], 5);
+    const visited = model([{ type: 'guests', day: '2026-01-06', days: 2, count: 3 }], 5);
+    const day = (m: HouseholdModel, d: number) => usage(m, at(d, 0), at(d + 1, 0));
+    expect(day(visited, MONDAY + 1) + day(visited, MONDAY + 2)).toBeGreaterThan(
+      1.5 * (day(base, MONDAY + 1) + day(base, MONDAY + 2)),
     );
+    expect(day(visited, MONDAY)).toBeCloseTo(day(base, MONDAY), 9);
+    // (a guest's night-time visit may fall after midnight of their last night)
+    expect(day(visited, MONDAY + 4)).toBeCloseTo(day(base, MONDAY + 4), 9);
+  });
+
+  it('meter faults change no water use (they act on the meter)', () => {
+    const from = at(MONDAY, 0);
+    const faults: ScenarioInput[] = [
+      { type: 'meter-reset', at: at(MONDAY + 1, 3) },
+      { type: 'glitch', at: at(MONDAY + 1, 15) },
+      { type: 'duplicates', start: at(MONDAY + 1, 0), durationHours: 24 },
+      { type: 'out-of-order', start: at(MONDAY + 1, 0), durationHours: 24 },
+      { type: 'garbage', start: at(MONDAY + 1, 0), durationHours: 24 },
+    ];
+    expect(model(faults).events(from, from + 3 * 24 * HOUR_MS)).toEqual(
+      model().events(from, from + 3 * 24 * HOUR_MS),
+    );
+  });
+
+  it('rejects what a scenario cannot be, naming the field', () => {
+    const bad: unknown[] = [
+      { type: 'burst', start: '2026-01-06T08:00:00Z', durationMinutes: 60, litersPerHour: 300 },
+      { type: 'late-waking', day: '2026-01-06', wakeAt: '25:00' },
+      { type: 'guests', day: '2026-01-06', days: 2, count: 0 },
+      { type: 'illness', start: '2026-01-06T08:00:00Z', durationHours: 10 },
+      { type: 'fall' },
+    ];
+    for (const input of bad) expect(Scenario.safeParse(input).success, JSON.stringify(input)).toBe(false);
   });
 });

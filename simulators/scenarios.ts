@@ -1,115 +1,42 @@
-import { z } from 'zod';
 import type { LocalTime } from '../core/local-time.ts';
-import { Timestamp } from '../core/readings.ts';
-import { DEFAULT_LOCAL_TIME, HOUR_MS, MINUTE_MS, localMinuteToUtc, parseLocalDate } from './local-day.ts';
+import {
+  DAY_MS,
+  DEFAULT_LOCAL_TIME,
+  HOUR_MS,
+  MINUTE_MS,
+  localMinuteToUtc,
+  parseLocalDate,
+} from './local-day.ts';
+import { type Scenario } from './scenario-schema.ts';
 import { type Span, type WaterEvent, byStart, cutSpan, overlaps } from './water-event.ts';
 
+export * from './scenario-schema.ts';
+
 /**
- * Scenarios: what happens to a household on top of its normal routine, each with the detection it should
- * cause (its ground truth). Times are ISO 8601 with an offset or epoch ms; `day` is a local date.
- *
- * How they combine: `no-morning-water` and `low-use` stop the *resident* (their normal events are cut out of
- * the span); `leak` and `heavy-use` are fixtures running regardless of the resident; `silent` stops only the
- * meter's reports. So the order of a scenario list does not matter.
+ * What scenarios do to the water a household draws: spans in which the resident draws none, fixture flow
+ * added regardless of the resident, and guests on given days. Meter faults are in meter-faults.ts; the
+ * ground truth (which alert each should raise) in ground-truth.ts.
  *
  * Detectability with the default rules and 60-minute buckets (the rules need whole buckets):
- * - `leak` ≥ 1 L/h (≥ 4 L/h with 15-minute buckets) is caught by `continuous-flow` 24 h after it starts.
- * - `heavy-use` needs two whole buckets ≥ 60 L: at ≥ 120 L/h, a run of ≥ 3 h is always caught, a shorter one
- *   only when it happens to cover two whole buckets.
- * - `low-use` needs a fully known 24 h window below 10 L inside the span: ≥ 25 h is always caught, exactly 24 h
- *   only when its start is on a bucket boundary (or the resident's neighbouring hours are dry).
- * - `no-morning-water` empties the fallback peak window 06:00–09:00; a learned peak window inside 00:00–11:00
- *   is emptied too.
+ * - `leak` ≥ 1 L/h is caught by `continuous-flow` 24 h after its first whole bucket.
+ * - `heavy-use` and `burst` need two consecutive buckets with ≥ 60 L from them.
+ * - `low-use`, `illness`, `hospital-stay` and `fall` need a whole 24 h of buckets inside the span (or an
+ *   empty 06:00–09:00 peak inside it, for `no-water-at-peak`).
+ * - `no-morning-water` empties local 00:00–11:00; `late-waking` empties 00:00 to the wake time.
  */
-const MAX_LITERS_PER_HOUR = 3_000;
 const NO_MORNING_WATER_UNTIL_MINUTE = 11 * 60;
-
-export const LeakScenario = z.strictObject({
-  type: z.literal('leak'),
-  start: Timestamp,
-  litersPerHour: z.number().gt(0).max(MAX_LITERS_PER_HOUR),
-});
-export const HeavyUseScenario = z.strictObject({
-  type: z.literal('heavy-use'),
-  start: Timestamp,
-  durationMinutes: z
-    .number()
-    .gt(0)
-    .max(7 * 24 * 60),
-  litersPerHour: z.number().min(120, 'heavy use is at least 120 L/h').max(MAX_LITERS_PER_HOUR),
-});
-export const NoMorningWaterScenario = z.strictObject({
-  type: z.literal('no-morning-water'),
-  day: z.iso.date({ message: 'expected a local date YYYY-MM-DD' }),
-});
-export const LowUseScenario = z.strictObject({
-  type: z.literal('low-use'),
-  start: Timestamp,
-  durationHours: z
-    .number()
-    .min(24, 'low use lasts at least 24 hours')
-    .max(90 * 24),
-});
-export const SilentScenario = z.strictObject({
-  type: z.literal('silent'),
-  start: Timestamp,
-  /** Omitted: the meter never reports again. */
-  durationMinutes: z.number().gt(0).optional(),
-});
-
-export const Scenario = z.discriminatedUnion('type', [
-  LeakScenario,
-  HeavyUseScenario,
-  NoMorningWaterScenario,
-  LowUseScenario,
-  SilentScenario,
-]);
-export type Scenario = z.infer<typeof Scenario>;
-export type ScenarioInput = z.input<typeof Scenario>;
-
-export type ScenarioRuleId =
-  'continuous-flow' | 'heavy-use' | 'no-water-at-peak' | 'low-use' | 'meter-silent';
-
-/**
- * The detection a scenario should cause: `ruleId` for this household, at or after `from` (when the
- * condition begins; the rule's own window adds latency), for a condition that lasts until `until`
- * (null: for ever).
- */
-export interface GroundTruth {
-  ruleId: ScenarioRuleId;
-  from: number;
-  until: number | null;
-}
-
-export function groundTruth(scenario: Scenario, localTime: LocalTime = DEFAULT_LOCAL_TIME): GroundTruth {
-  switch (scenario.type) {
-    case 'leak':
-      return { ruleId: 'continuous-flow', from: scenario.start, until: null };
-    case 'heavy-use':
-      return {
-        ruleId: 'heavy-use',
-        from: scenario.start,
-        until: scenario.start + scenario.durationMinutes * MINUTE_MS,
-      };
-    case 'no-morning-water': {
-      const span = residentAbsence(scenario, localTime) as Span;
-      return { ruleId: 'no-water-at-peak', from: span.start, until: span.end };
-    }
-    case 'low-use':
-      return {
-        ruleId: 'low-use',
-        from: scenario.start,
-        until: scenario.start + scenario.durationHours * HOUR_MS,
-      };
-    case 'silent': {
-      const span = silentSpan(scenario) as Span;
-      return { ruleId: 'meter-silent', from: span.start, until: Number.isFinite(span.end) ? span.end : null };
-    }
-  }
-}
+/** When an ill resident takes their sips (local minutes): outside the 06:00–09:00 peak. */
+const SIP_MINUTES = [10.5 * 60, 14 * 60, 18.5 * 60, 21 * 60];
+/** A late riser's first water: toilet, basin, kettle, breakfast. */
+const MORNING_ROUTINE = [
+  { offsetMinutes: 2, liters: 6, minutes: 0.6, kind: 'toilet' },
+  { offsetMinutes: 3, liters: 1.5, minutes: 0.3, kind: 'hand-wash' },
+  { offsetMinutes: 10, liters: 2.5, minutes: 0.5, kind: 'hand-wash' },
+  { offsetMinutes: 25, liters: 6, minutes: 1, kind: 'kitchen' },
+] as const;
 
 /** The span in which the resident uses no water at all, for scenarios that stop the resident. */
-export function residentAbsence(scenario: Scenario, localTime: LocalTime): Span | null {
+export function residentAbsence(scenario: Scenario, localTime: LocalTime = DEFAULT_LOCAL_TIME): Span | null {
   switch (scenario.type) {
     case 'no-morning-water': {
       const day = parseLocalDate(scenario.day);
@@ -118,11 +45,26 @@ export function residentAbsence(scenario: Scenario, localTime: LocalTime): Span 
         end: localMinuteToUtc(localTime, day, NO_MORNING_WATER_UNTIL_MINUTE),
       };
     }
+    case 'late-waking': {
+      const day = parseLocalDate(scenario.day);
+      return { start: localMinuteToUtc(localTime, day, 0), end: wakeTime(scenario, localTime) };
+    }
+    case 'fall':
+      return { start: scenario.start, end: Infinity };
     case 'low-use':
+    case 'illness':
+    case 'hospital-stay':
+    case 'marked-away':
       return { start: scenario.start, end: scenario.start + scenario.durationHours * HOUR_MS };
     default:
       return null;
   }
+}
+
+/** The late riser's wake time (UTC ms). */
+export function wakeTime(scenario: Extract<Scenario, { type: 'late-waking' }>, localTime: LocalTime): number {
+  const [h, m] = scenario.wakeAt.split(':').map(Number);
+  return localMinuteToUtc(localTime, parseLocalDate(scenario.day), (h ?? 0) * 60 + (m ?? 0));
 }
 
 /** The span in which the meter publishes nothing (its register keeps counting). */
@@ -133,26 +75,81 @@ export function silentSpan(scenario: Scenario): Span | null {
   return { start: scenario.start, end };
 }
 
-/**
- * Extra flow a fixture scenario adds, as events overlapping [from, to). A leak is cut into one-hour events
- * aligned to its start, so that the events do not depend on the window asked for.
- */
-export function fixtureEvents(scenario: Scenario, from: number, to: number): WaterEvent[] {
-  if (scenario.type === 'heavy-use') {
-    const event: WaterEvent = {
-      start: scenario.start,
-      end: scenario.start + scenario.durationMinutes * MINUTE_MS,
-      liters: (scenario.litersPerHour * scenario.durationMinutes) / 60,
-      kind: 'heavy-use',
-    };
-    return overlaps(event, from, to) ? [event] : [];
+/** Guests staying on local day `dayNumber` under these scenarios. */
+export function guestsOn(scenarios: readonly Scenario[], dayNumber: number): number {
+  let count = 0;
+  for (const s of scenarios) {
+    if (s.type !== 'guests') continue;
+    const first = parseLocalDate(s.day);
+    if (dayNumber >= first && dayNumber < first + s.days) count += s.count;
   }
-  if (scenario.type !== 'leak' || to <= scenario.start) return [];
+  return count;
+}
+
+/**
+ * Extra flow a fixture scenario adds, as events overlapping [from, to). Leaks are cut into one-hour events
+ * aligned to their start, so that the events do not depend on the window asked for.
+ */
+export function fixtureEvents(
+  scenario: Scenario,
+  from: number,
+  to: number,
+  localTime: LocalTime = DEFAULT_LOCAL_TIME,
+): WaterEvent[] {
+  switch (scenario.type) {
+    case 'heavy-use':
+    case 'burst': {
+      const event: WaterEvent = {
+        start: scenario.start,
+        end: scenario.start + scenario.durationMinutes * MINUTE_MS,
+        liters: (scenario.litersPerHour * scenario.durationMinutes) / 60,
+        kind: scenario.type,
+      };
+      return overlaps(event, from, to) ? [event] : [];
+    }
+    case 'leak': {
+      if (to <= scenario.start) return [];
+      const events: WaterEvent[] = [];
+      const first = Math.max(0, Math.floor((from - scenario.start) / HOUR_MS));
+      for (let k = first; scenario.start + k * HOUR_MS < to; k++) {
+        const start = scenario.start + k * HOUR_MS;
+        events.push({ start, end: start + HOUR_MS, liters: scenario.litersPerHour, kind: 'leak' });
+      }
+      return events;
+    }
+    case 'illness':
+      return illnessSips(scenario, from, to, localTime);
+    case 'late-waking': {
+      const wake = wakeTime(scenario, localTime);
+      return MORNING_ROUTINE.map((r) => ({
+        start: wake + r.offsetMinutes * MINUTE_MS,
+        end: wake + (r.offsetMinutes + r.minutes) * MINUTE_MS,
+        liters: r.liters,
+        kind: r.kind,
+      })).filter((e) => overlaps(e, from, to));
+    }
+    default:
+      return [];
+  }
+}
+
+function illnessSips(
+  scenario: Extract<Scenario, { type: 'illness' }>,
+  from: number,
+  to: number,
+  localTime: LocalTime,
+): WaterEvent[] {
+  if (scenario.residualLitersPerDay <= 0) return [];
+  const end = scenario.start + scenario.durationHours * HOUR_MS;
+  const liters = scenario.residualLitersPerDay / SIP_MINUTES.length;
   const events: WaterEvent[] = [];
-  const first = Math.max(0, Math.floor((from - scenario.start) / HOUR_MS));
-  for (let k = first; scenario.start + k * HOUR_MS < to; k++) {
-    const start = scenario.start + k * HOUR_MS;
-    events.push({ start, end: start + HOUR_MS, liters: scenario.litersPerHour, kind: 'leak' });
+  const lo = Math.max(from, scenario.start) - DAY_MS;
+  for (let day = localTime.dayNumber(lo); localMinuteToUtc(localTime, day, 0) < Math.min(to, end); day++) {
+    for (const minute of SIP_MINUTES) {
+      const start = localMinuteToUtc(localTime, day, minute);
+      const event = { start, end: start + 12_000, liters, kind: 'hand-wash' };
+      if (start >= scenario.start && event.end <= end && overlaps(event, from, to)) events.push(event);
+    }
   }
   return events;
 }
@@ -172,6 +169,6 @@ export function applyScenarios(
   let events = [...residentEvents];
   for (const span of absences) events = events.flatMap((e) => cutSpan(e, span));
   events = events.filter((e) => overlaps(e, from, to));
-  for (const s of scenarios) events.push(...fixtureEvents(s, from, to));
+  for (const s of scenarios) events.push(...fixtureEvents(s, from, to, localTime));
   return events.sort(byStart);
 }

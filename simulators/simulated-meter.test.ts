@@ -135,4 +135,46 @@ describe('SimulatedMeter', () => {
       RangeError,
     );
   });
+
+  it('reads whole liters when its register counts whole liters, never losing water', () => {
+    const model = new HouseholdModel({ profile: 'family', seed: 4, localTime });
+    const meter = new SimulatedMeter({ source: model, seed: 4, startAt: START, resolutionLiters: 1 });
+    const readings = meter.readingsUntil(START + 2 * DAY_MS);
+    for (const r of readings) expect(Number.isInteger(r.totalLiters)).toBe(true);
+    const exact =
+      meter.initialLiters +
+      litersInRange(model.events(START, readings.at(-1)!.ts), START, readings.at(-1)!.ts);
+    expect(exact - readings.at(-1)!.totalLiters).toBeGreaterThanOrEqual(0);
+    expect(exact - readings.at(-1)!.totalLiters).toBeLessThan(1);
+  });
+
+  it('starts again from zero after a meter-reset and jumps by 248,520 L for one reading on a glitch', () => {
+    const reset = START + DAY_MS + 3 * HOUR_MS;
+    const glitch = START + DAY_MS + 15 * HOUR_MS;
+    const { meter } = meterOver({
+      seed: 6,
+      scenarios: [
+        { type: 'meter-reset', at: reset },
+        { type: 'glitch', at: glitch },
+      ],
+    });
+    const readings = meter.readingsUntil(START + 2 * DAY_MS);
+    const before = readings.filter((r) => r.ts < reset).at(-1)!;
+    const after = readings.find((r) => r.ts >= reset)!;
+    expect(before.totalLiters).toBeGreaterThan(10_000);
+    expect(after.totalLiters).toBeLessThan(100);
+    const i = readings.findIndex((r) => r.ts >= glitch);
+    expect(readings[i]!.totalLiters - readings[i - 1]!.totalLiters).toBeGreaterThan(248_520);
+    expect(readings[i + 1]!.totalLiters - readings[i - 1]!.totalLiters).toBeGreaterThanOrEqual(0);
+    expect(readings[i + 1]!.totalLiters - readings[i - 1]!.totalLiters).toBeLessThan(200);
+  });
+
+  it('knows its report schedule: the last report before a time and the first from it', () => {
+    const { meter } = meterOver({ seed: 9, every: 60 });
+    const t = START + DAY_MS + 10 * HOUR_MS + 7 * MINUTE_MS;
+    expect(meter.lastReportBefore(t)).toBeLessThan(t);
+    expect(meter.firstReportFrom(t)).toBeGreaterThanOrEqual(t);
+    expect(meter.firstReportFrom(t) - meter.lastReportBefore(t)).toBe(HOUR_MS);
+    expect(((meter.firstReportFrom(t) % HOUR_MS) + HOUR_MS) % HOUR_MS).toBe(meter.phaseMs);
+  });
 });

@@ -25,14 +25,20 @@ export interface SimulatedMeterOptions {
   phaseMs?: number;
   /** Register at `startAt`; default: seeded, 10,000–90,000 L. */
   initialLiters?: number;
+  /** The register's resolution: readings are the true volume rounded down to a multiple of it. Default 0.001 L. */
+  resolutionLiters?: number;
 }
 
 const round3 = (liters: number) => Math.round(liters * 1000) / 1000;
 
 /**
  * A meter over a water source: a cumulative register that counts every event exactly (each event's volume
- * spread evenly over its duration), reported every `reportEveryMinutes` at the meter's own phase.
- * Readings in a `silent` scenario's span are not reported; the register keeps counting. Deterministic.
+ * spread evenly over its duration), reported every `reportEveryMinutes` at the meter's own phase, rounded
+ * down to the register's resolution (real meters count whole liters). Deterministic.
+ *
+ * Register faults from the source's scenarios: nothing is reported in a `silent` span (the register keeps
+ * counting); after a `meter-reset` the register starts again from zero; a `glitch` adds its liters to one
+ * reading (the real +248,520 L jumps) and the next reading is right again.
  */
 export class SimulatedMeter {
   readonly startAt: number;
@@ -40,7 +46,12 @@ export class SimulatedMeter {
   readonly phaseMs: number;
   readonly initialLiters: number;
   private readonly source: WaterSource;
+  readonly resolutionLiters: number;
   private readonly silent: Span[];
+  private readonly resets: number[];
+  private readonly glitches: { at: number; liters: number; done: boolean }[];
+  /** Subtracted from the register since the last reset. */
+  private resetOffset = 0;
   /** Register (exact, unrounded) at `cursor`, the end of everything counted so far. */
   private register: number;
   private cursor: number;
@@ -56,16 +67,35 @@ export class SimulatedMeter {
     this.phaseMs = mod(opts.phaseMs ?? rng.int(0, this.reportEveryMs / 1000 - 1) * 1000, this.reportEveryMs);
     this.initialLiters = round3(opts.initialLiters ?? rng.uniform(10_000, 90_000));
     this.source = opts.source;
-    this.silent = (opts.source.scenarios ?? []).map(silentSpan).filter((s): s is Span => s !== null);
+    this.resolutionLiters = opts.resolutionLiters ?? 0.001;
+    if (!(this.resolutionLiters > 0)) throw new RangeError('resolutionLiters must be positive');
+    const scenarios = opts.source.scenarios ?? [];
+    this.silent = scenarios.map(silentSpan).filter((s): s is Span => s !== null);
+    this.resets = scenarios.flatMap((s) => (s.type === 'meter-reset' ? [s.at] : [])).sort((a, b) => a - b);
+    this.glitches = scenarios.flatMap((s) =>
+      s.type === 'glitch' ? [{ at: s.at, liters: s.liters, done: false }] : [],
+    );
     this.startAt = opts.startAt;
     this.register = this.initialLiters;
     this.cursor = opts.startAt;
     this.nextTs = opts.startAt + mod(this.phaseMs - opts.startAt, this.reportEveryMs);
   }
 
-  /** Register (liters, rounded to 0.001) at the last report time passed so far. */
+  /** Register (liters, at the meter's resolution) at the last report time passed so far. */
   get totalLiters(): number {
-    return round3(this.register);
+    return this.reading(this.register - this.resetOffset);
+  }
+
+  /** The first report time at or after `t`. */
+  firstReportFrom(t: number): number {
+    const last = this.lastReportBefore(t);
+    return last + this.reportEveryMs;
+  }
+
+  /** The last report time strictly before `t` (whether or not it was silent). */
+  lastReportBefore(t: number): number {
+    const first = this.startAt + mod(this.phaseMs - this.startAt, this.reportEveryMs);
+    return first + Math.floor((t - 1 - first) / this.reportEveryMs) * this.reportEveryMs;
   }
 
   /** When the next report falls due. */
@@ -80,9 +110,17 @@ export class SimulatedMeter {
     const usage = this.usagePerReport(count);
     const readings: SimulatedReading[] = [];
     for (let i = 0; i < count; i++) {
+      const before = this.register;
       this.register += usage[i] as number;
       const ts = this.nextTs + i * this.reportEveryMs;
-      if (!this.isSilent(ts)) readings.push({ ts, totalLiters: round3(this.register) });
+      if (this.resets.some((at) => at > ts - this.reportEveryMs && at <= ts)) this.resetOffset = before;
+      let total = this.reading(this.register - this.resetOffset);
+      const glitch = this.glitches.find((g) => !g.done && g.at <= ts);
+      if (glitch && !this.isSilent(ts)) {
+        glitch.done = true;
+        total += glitch.liters;
+      }
+      if (!this.isSilent(ts)) readings.push({ ts, totalLiters: total });
     }
     this.cursor = this.nextTs + (count - 1) * this.reportEveryMs;
     this.nextTs = this.cursor + this.reportEveryMs;
@@ -107,6 +145,11 @@ export class SimulatedMeter {
       }
     }
     return usage;
+  }
+
+  private reading(register: number): number {
+    if (this.resolutionLiters === 0.001) return round3(register);
+    return round3(Math.floor(register / this.resolutionLiters + 1e-9) * this.resolutionLiters);
   }
 
   private isSilent(ts: number): boolean {

@@ -119,7 +119,55 @@ const samples = (): Record<string, Sample> => ({
   'GET /api/api-keys': { method: 'GET', url: '/api/api-keys' },
   'DELETE /api/api-keys/:id': { method: 'DELETE', url: '/api/api-keys/abc' },
   'GET /api/audit': { method: 'GET', url: '/api/audit', outsiderSees: 'nothing-of-g1' },
+  'GET /api/rules/effective': { method: 'GET', url: '/api/rules/effective?household=h1' },
+  'GET /api/rules/:scope/:code': { method: 'GET', url: '/api/rules/grid/g1' },
+  'PUT /api/rules/:scope/:code': {
+    method: 'PUT',
+    url: '/api/rules/grid/g1',
+    body: { rules: {}, reason: 'x' },
+  },
+  'GET /api/rules/:scope/:code/history': { method: 'GET', url: '/api/rules/grid/g1/history' },
+  'POST /api/backtest': {
+    method: 'POST',
+    url: '/api/backtest',
+    body: { scope: 'grid:g1', from: T0, to: T0 + HOUR },
+  },
+  'PUT /api/households/:id/away': {
+    method: 'PUT',
+    url: '/api/households/h1/away',
+    body: { until: T0 + 40 * HOUR, reason: 'x' },
+  },
+  'DELETE /api/households/:id/away': { method: 'DELETE', url: '/api/households/h1/away' },
+  'GET /api/households/:id/away': { method: 'GET', url: '/api/households/h1/away' },
+  'GET /api/deadletters': { method: 'GET', url: '/api/deadletters?meter=m1' },
+  'GET /api/deadletters/counts': { method: 'GET', url: '/api/deadletters/counts?meter=m1' },
   'POST /api/clock': { method: 'POST', url: '/api/clock', body: { to: T0 + 31 * HOUR } },
+  'POST /api/alerts/:id/comment': {
+    method: 'POST',
+    url: `/api/alerts/${alertG1}/comment`,
+    body: { text: 'x' },
+  },
+  'POST /api/alerts/:id/reopen': {
+    method: 'POST',
+    url: `/api/alerts/${alertG1}/reopen`,
+    body: { reason: 'x' },
+  },
+  'GET /api/events': {
+    method: 'GET',
+    url: '/api/events?lastEventId=0&follow=false',
+    outsiderSees: 'nothing-of-g1',
+  },
+  'PUT /api/escalation/:scope/:code': { method: 'PUT', url: '/api/escalation/grid/g1', body: {} },
+  'GET /api/escalation/:scope/:code': { method: 'GET', url: '/api/escalation/grid/g1' },
+  'GET /api/escalation/effective': { method: 'GET', url: '/api/escalation/effective?household=h1' },
+  'PUT /api/webhooks/:id': {
+    method: 'PUT',
+    url: '/api/webhooks/x',
+    body: { url: 'http://127.0.0.1:9/x', secret: '0123456789abcdef', owner: { kind: 'grid', code: 'g1' } },
+  },
+  'GET /api/webhooks': { method: 'GET', url: '/api/webhooks' },
+  'DELETE /api/webhooks/:id': { method: 'DELETE', url: '/api/webhooks/x' },
+  'GET /api/stats/rules': { method: 'GET', url: '/api/stats/rules?scope=grid:g1' },
 });
 const OPEN_TO_ANY_CALLER = new Set(['GET /api/clock', 'POST /api/login']);
 

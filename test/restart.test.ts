@@ -144,7 +144,8 @@ describe('restart safety', () => {
 
     expect(expected.inbox).toBe(readings.length);
     expect(actual.inbox).toBe(readings.length);
-    expect(expected.alerts.map((x) => x.ruleId).sort()).toEqual([
+        // Every scenario's rule fired in the reference run (households may raise more than one alert of a rule).
+    expect([...new Set(expected.alerts.map((x) => x.ruleId))].sort()).toEqual([
       'continuous-flow',
       'heavy-use',
       'low-use',

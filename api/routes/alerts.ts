@@ -7,7 +7,8 @@ import { defineRoute, type ApiContext } from '../define-route.ts';
 import { limitParam } from '../validate.ts';
 
 /**
- * `/api/alerts`: list, detail with timeline, acknowledge, resolve — each limited to the caller's grids.
+ * `/api/alerts`: list, detail with timeline, acknowledge, resolve, comment, reopen — each limited to the
+ * caller's grids.
  * State changes go through `AlertActions`, so the API and the worker app follow the same lifecycle rules.
  */
 const NOTE_MAX = 2000;
@@ -23,6 +24,9 @@ export const ListQuery = z.strictObject({
 export const AlertParams = z.strictObject({ id: Id });
 export const AckBody = z.strictObject({ note: Note.optional() }).optional();
 export const ResolveBody = z.strictObject({ outcome: Outcome, note: Note.nullable().optional() });
+const Text = z.string().trim().min(1, 'must not be empty').max(NOTE_MAX, `at most ${NOTE_MAX} characters`);
+export const CommentBody = z.strictObject({ text: Text });
+export const ReopenBody = z.strictObject({ reason: Text });
 
 export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: AlertActions): void {
   const { store, clock, access } = ctx;
@@ -115,6 +119,45 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
           note: body.note ?? null,
         });
         return resolved;
+      });
+      return { alert };
+    },
+  });
+
+  defineRoute(app, ctx, {
+    method: 'POST',
+    url: '/alerts/:id/comment',
+    summary: "Add a comment to an alert's timeline (any state)",
+    tags: ['alerts'],
+    permission: 'alerts:act',
+    params: AlertParams,
+    body: CommentBody,
+    handler: ({ principal, params, body, audit }) => {
+      const existing = visibleAlert(principal, params.id);
+      const alert = store.transaction(() => {
+        const commented = alerts.comment(existing.id, principal.id, body.text);
+        audit('alert.comment', existing.id, existing.gridCode, { text: body.text });
+        return commented;
+      });
+      return { alert };
+    },
+  });
+
+  defineRoute(app, ctx, {
+    method: 'POST',
+    url: '/alerts/:id/reopen',
+    summary: 'Reopen an acknowledged or resolved alert; its escalation chain starts over',
+    tags: ['alerts'],
+    permission: 'alerts:act',
+    params: AlertParams,
+    body: ReopenBody,
+    responses: { 200: 'The reopened alert', 409: 'Already open, or another open alert of the rule exists' },
+    handler: ({ principal, params, body, audit }) => {
+      const existing = visibleAlert(principal, params.id);
+      const alert = store.transaction(() => {
+        const reopened = alerts.reopen(existing.id, principal.id, body.reason);
+        audit('alert.reopen', existing.id, existing.gridCode, { reason: body.reason, from: existing.state });
+        return reopened;
       });
       return { alert };
     },

@@ -1,4 +1,4 @@
-import type { Alert, AlertState, Evidence, Outcome, TimelineEntry } from '../alerts.ts';
+import type { Alert, AlertEvent, AlertState, Evidence, Outcome, TimelineEntry } from '../alerts.ts';
 import type { RuleAudience, Severity } from '../rules.ts';
 import type { Detection } from '../streams.ts';
 import type { Db } from './open-store.ts';
@@ -20,6 +20,20 @@ interface AlertRow {
   outcome: Outcome | null;
   note: string | null;
   evidence: string;
+}
+
+interface FeedRow {
+  id: number;
+  at: number;
+  kind: string;
+  actor: string | null;
+  detail: string;
+  alertId: string;
+  householdId: string;
+  grid: string;
+  ruleId: string;
+  severity: Severity;
+  state: AlertState;
 }
 
 export interface AlertFilter {
@@ -55,6 +69,12 @@ export class AlertRepo {
       ),
       addTimeline: db.prepare(
         'INSERT INTO alert_timeline (alert_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)',
+      ),
+      latestTimelineId: db.prepare('SELECT coalesce(max(id), 0) FROM alert_timeline').pluck(),
+      timelineSince: db.prepare(
+        `SELECT t.id, t.at, t.kind, t.actor, t.detail, a.id AS alertId, a.household_id AS householdId, a.grid,
+           a.rule_id AS ruleId, a.severity, a.state
+         FROM alert_timeline t JOIN alerts a ON a.id = t.alert_id WHERE t.id > ? ORDER BY t.id LIMIT ?`,
       ),
       recordDetection: db.prepare(
         'INSERT OR IGNORE INTO detections (key, household_id, rule_id, kind, at, alert_id) VALUES (?, ?, ?, ?, ?, ?)',
@@ -116,8 +136,35 @@ export class AlertRepo {
     }));
   }
 
-  addTimeline(alertId: string, entry: TimelineEntry): void {
-    this.s.addTimeline.run(alertId, entry.at, entry.kind, entry.actor, JSON.stringify(entry.detail));
+  /** Appends to the alert's timeline; returns the entry's id (increasing over all alerts). */
+  addTimeline(alertId: string, entry: TimelineEntry): number {
+    return Number(
+      this.s.addTimeline.run(alertId, entry.at, entry.kind, entry.actor, JSON.stringify(entry.detail))
+        .lastInsertRowid,
+    );
+  }
+
+  latestTimelineId(): number {
+    return this.s.latestTimelineId.get() as number;
+  }
+
+  /** Timeline entries of every alert after `afterId`, oldest first, with their alert's current summary. */
+  timelineSince(afterId: number, limit: number): AlertEvent[] {
+    return (this.s.timelineSince.all(afterId, limit) as FeedRow[]).map((r) => ({
+      id: r.id,
+      at: r.at,
+      kind: r.kind,
+      actor: r.actor,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+      alert: {
+        id: r.alertId,
+        householdId: r.householdId,
+        grid: r.grid,
+        ruleId: r.ruleId,
+        severity: r.severity,
+        state: r.state,
+      },
+    }));
   }
 
   /** Records that a detection was applied; false when it already was (re-processing after a restart). */

@@ -13,6 +13,7 @@ export class InboxRepo {
   private readonly insertStmt;
   private readonly afterStmt;
   private readonly maxSeqStmt;
+  private readonly lastReceivedStmt;
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
@@ -23,6 +24,7 @@ export class InboxRepo {
        FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?`,
     );
     this.maxSeqStmt = db.prepare('SELECT coalesce(max(seq), 0) FROM inbox').pluck();
+    this.lastReceivedStmt = db.prepare('SELECT received_at FROM inbox ORDER BY seq DESC LIMIT 1').pluck();
   }
 
   /** Appends readings (call inside a transaction); returns their sequence numbers. */
@@ -37,6 +39,11 @@ export class InboxRepo {
 
   maxSeq(): number {
     return this.maxSeqStmt.get() as number;
+  }
+
+  /** Arrival time of the newest reading (0 when the inbox is empty). */
+  lastReceivedAt(): number {
+    return (this.lastReceivedStmt.get() as number | undefined) ?? 0;
   }
 
   countForMeter(meterId: string): number {

@@ -97,4 +97,58 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX audit_log_by_at ON audit_log (at);
   `,
+  // Dead letters by reason and by time (`careflow deadletters`, `GET /api/deadletters`, counts in /metrics).
+  `
+  CREATE INDEX dead_letters_by_code ON dead_letters (code, received_at);
+  CREATE INDEX dead_letters_by_time ON dead_letters (received_at);
+  `,
+  // Notifier: delivery states and receipts in the outbox, escalation chains and timers, webhook endpoints.
+  `
+  ALTER TABLE outbox ADD COLUMN alert_id TEXT;
+  ALTER TABLE outbox ADD COLUMN level INTEGER;
+  ALTER TABLE outbox ADD COLUMN recipient TEXT;
+  ALTER TABLE outbox ADD COLUMN sent_at INTEGER;
+  ALTER TABLE outbox ADD COLUMN received_at INTEGER;
+  ALTER TABLE outbox ADD COLUMN failed_at INTEGER;
+  CREATE INDEX outbox_by_alert ON outbox (alert_id);
+  CREATE INDEX outbox_unreceived ON outbox (channel, target, state, created_at);
+  CREATE TABLE escalation_settings (
+    level TEXT NOT NULL CHECK (level IN ('global', 'street', 'community', 'grid')), code TEXT NOT NULL,
+    settings TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL,
+    PRIMARY KEY (level, code)
+  ) WITHOUT ROWID;
+  CREATE TABLE escalations (
+    alert_id TEXT PRIMARY KEY REFERENCES alerts(id), chain TEXT NOT NULL, source TEXT NOT NULL,
+    summary TEXT NOT NULL, started_at INTEGER NOT NULL, level INTEGER NOT NULL, level_started_at INTEGER NOT NULL, reminders INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER, state TEXT NOT NULL CHECK (state IN ('active', 'stopped', 'exhausted')),
+    stopped_reason TEXT, updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX escalations_due ON escalations (state, next_at);
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL,
+    owner_kind TEXT NOT NULL CHECK (owner_kind IN ('worker', 'grid', 'community', 'street', 'global')),
+    owner_code TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL
+  );
+  CREATE INDEX webhooks_by_owner ON webhooks (owner_kind, owner_code);
+  `,
+  // Detectors: rule overrides by scope with their versioned history; away periods (for away mode and backtests).
+  `
+  CREATE TABLE rule_overrides (
+    level TEXT NOT NULL CHECK (level IN ('global', 'street', 'community', 'grid', 'household')),
+    code TEXT NOT NULL, rule_id TEXT NOT NULL, override TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (level, code, rule_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE rule_changes (
+    id INTEGER PRIMARY KEY, version INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT NOT NULL,
+    level TEXT NOT NULL, code TEXT NOT NULL, rule_id TEXT NOT NULL, old TEXT, new TEXT, reason TEXT NOT NULL
+  );
+  CREATE INDEX rule_changes_by_scope ON rule_changes (level, code, id);
+  CREATE INDEX rule_changes_by_version ON rule_changes (version);
+  CREATE TABLE away_periods (
+    id INTEGER PRIMARY KEY, household_id TEXT NOT NULL, from_at INTEGER NOT NULL, until INTEGER NOT NULL,
+    reason TEXT, set_by TEXT NOT NULL, set_at INTEGER NOT NULL, cleared_at INTEGER, cleared_by TEXT
+  );
+  CREATE INDEX away_periods_by_household ON away_periods (household_id, from_at);
+  `,
 ];

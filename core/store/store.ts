@@ -1,13 +1,20 @@
 import { AccessRepo } from './access-repo.ts';
 import { AlertRepo } from './alert-repo.ts';
+import { ArchiveRepo } from './archive-repo.ts';
 import { AuditRepo } from './audit-repo.ts';
+import { AwayRepo } from './away-repo.ts';
 import { CheckpointRepo } from './checkpoint-repo.ts';
 import { DeadLetterRepo } from './dead-letter-repo.ts';
+import { EscalationRepo } from './escalation-repo.ts';
 import { InboxRepo } from './inbox-repo.ts';
+import { MetricsRepo } from './metrics-repo.ts';
 import { openDatabase, type Db, type StoreOptions } from './open-store.ts';
 import { OutboxRepo } from './outbox-repo.ts';
 import { RegistryRepo } from './registry-repo.ts';
+import { RuleRepo } from './rule-repo.ts';
+import { StatsRepo } from './stats-repo.ts';
 import { UsageRepo } from './usage-repo.ts';
+import { WebhookRepo } from './webhook-repo.ts';
 
 /** The embedded store: one SQLite file behind small repositories (a server database can replace it). */
 export interface Store {
@@ -21,6 +28,13 @@ export interface Store {
   readonly outbox: OutboxRepo;
   readonly access: AccessRepo;
   readonly audit: AuditRepo;
+  readonly rules: RuleRepo;
+  readonly away: AwayRepo;
+  readonly escalation: EscalationRepo;
+  readonly webhooks: WebhookRepo;
+  readonly stats: StatsRepo;
+  readonly archive: ArchiveRepo;
+  readonly metrics: MetricsRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -39,6 +53,13 @@ export function openStore(opts: StoreOptions): Store {
     outbox: new OutboxRepo(db),
     access: new AccessRepo(db),
     audit: new AuditRepo(db),
+    rules: new RuleRepo(db),
+    away: new AwayRepo(db),
+    escalation: new EscalationRepo(db),
+    webhooks: new WebhookRepo(db),
+    stats: new StatsRepo(db),
+    archive: new ArchiveRepo(db),
+    metrics: new MetricsRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();

@@ -1,0 +1,127 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Principal } from '../../core/access.ts';
+import { EscalationScopeLevel, EscalationSettings } from '../../core/alerts.ts';
+import { CareflowError } from '../../core/errors.ts';
+import { RuleAudience } from '../../core/rules.ts';
+import type { Store } from '../../core/store/store.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
+
+const Code = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a registry code');
+export const ScopeParams = z.strictObject({ scope: EscalationScopeLevel, code: Code });
+export const EffectiveQuery = z.strictObject({ household: z.string().min(1).max(64) });
+
+/**
+ * Escalation chains per scope: `PUT /api/escalation/{global|street|community|grid}/{code}` replaces what one
+ * scope sets (by audience: welfare, leak, maintenance; `{}` removes it), `GET` reads it, and
+ * `GET /api/escalation/effective?household=` shows the chain each audience follows for a household, where it
+ * comes from, and who fills each level. The global scope's code is `all`.
+ */
+export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { store, access } = ctx;
+
+  defineRoute(app, ctx, {
+    method: 'PUT',
+    url: '/escalation/:scope/:code',
+    summary: 'Set the escalation chains of a scope (by audience; {} removes them)',
+    tags: ['escalation'],
+    permission: 'escalation:write',
+    params: ScopeParams,
+    body: EscalationSettings,
+    handler: ({ principal, params, body, audit }) => {
+      const grid = assertCovers(store, principal, params.scope, params.code);
+      const old = store.escalation.settings(params.scope, params.code) ?? {};
+      const at = ctx.clock.now();
+      store.transaction(() => {
+        store.escalation.putSettings(params.scope, params.code, body, at, principal.id);
+        audit('escalation.set', `${params.scope}:${params.code}`, grid, { old, new: body });
+      });
+      return { scope: params.scope, code: params.code, settings: body, updatedAt: at };
+    },
+  });
+
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/escalation/:scope/:code',
+    summary: 'The escalation chains one scope sets (absent audiences inherit)',
+    tags: ['escalation'],
+    permission: 'alerts:read',
+    params: ScopeParams,
+    handler: ({ principal, params }) => {
+      assertCovers(store, principal, params.scope, params.code, true);
+      return {
+        scope: params.scope,
+        code: params.code,
+        settings: store.escalation.settings(params.scope, params.code) ?? {},
+      };
+    },
+  });
+
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/escalation/effective',
+    summary: "The chain each audience follows for a household's alerts, and who fills each level",
+    tags: ['escalation'],
+    permission: 'alerts:read',
+    query: EffectiveQuery,
+    handler: ({ principal, query }) => {
+      const grid = access.assertHousehold(principal, query.household);
+      const chains = Object.fromEntries(
+        RuleAudience.options.map((audience) => {
+          const { chain, source } = store.escalation.effectiveChain(grid, audience);
+          const levels = store.escalation.resolveLevels(chain, grid).map((l) => ({
+            level: l.index,
+            notify: l.notify,
+            afterMinutes: l.afterMinutes,
+            people: l.people.map((p) => ({ id: p.id, name: p.name, role: p.role })),
+          }));
+          return [audience, { source, reminderMinutes: chain.reminderMinutes, levels }];
+        }),
+      );
+      return { household: query.household, grid, chains };
+    },
+  });
+}
+
+/**
+ * The caller must answer for the whole scope (reading the global scope is open to everyone); the scope must
+ * exist. Returns the grid code for grid scopes (for the audit log).
+ */
+function assertCovers(
+  store: Store,
+  principal: Principal,
+  level: EscalationScopeLevel,
+  code: string,
+  reading = false,
+): string | null {
+  const s = principal.scope;
+  if (level === 'global') {
+    if (code !== 'all') throw new CareflowError('ERR_SCOPE_NOT_FOUND', 'The global scope is named "all"');
+    if (!reading && !s.all) throw forbidden('the global escalation settings (admins only)');
+    return null;
+  }
+  if (!store.escalation.scopeExists(level, code)) {
+    throw new CareflowError('ERR_SCOPE_NOT_FOUND', `No ${level} ${code}`);
+  }
+  if (s.all) return level === 'grid' ? code : null;
+  let covered: boolean;
+  if (level === 'street') covered = s.streets.includes(code);
+  else if (level === 'community') {
+    covered =
+      s.communities.includes(code) || s.streets.includes(store.escalation.streetOfCommunity(code) ?? '');
+  } else {
+    const place = store.escalation.place(code);
+    covered =
+      place !== undefined &&
+      (s.grids.includes(code) || s.communities.includes(place.community) || s.streets.includes(place.street));
+  }
+  if (!covered) throw forbidden(`${level} ${code}`);
+  return level === 'grid' ? code : null;
+}
+
+function forbidden(what: string): CareflowError {
+  return new CareflowError(
+    'ERR_API_FORBIDDEN',
+    `You may not change or read ${what}: it is outside your area`,
+  );
+}

@@ -1,0 +1,151 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from '../api/define-route.ts';
+import { awayRoutes } from '../api/routes/away.ts';
+import { backtestRoutes } from '../api/routes/backtest.ts';
+import { ruleRoutes } from '../api/routes/rules.ts';
+import type { BacktestReport, BacktestRequest, Backtester, DidFire, WouldFire } from '../core/backtest.ts';
+import { MAX_BACKTEST_DAYS, scopeOfRef } from '../core/backtest.ts';
+import { CareflowError } from '../core/errors.ts';
+import type { LocalTime } from '../core/local-time.ts';
+import { BacktestRepo } from '../core/store/backtest-repo.ts';
+import type { Store } from '../core/store/store.ts';
+import type { Detection } from '../core/streams.ts';
+import { AwayBook } from '../detectors/away-book.ts';
+import { createHouseholdState } from '../detectors/household-state.ts';
+import { replayHousehold } from '../detectors/replay.ts';
+import { scopeNotFound, type RuleBook } from '../detectors/rule-book.ts';
+import type { Detectors } from '../detectors/start-detectors.ts';
+import { differences, pairAlerts, sentence } from './backtest-report.ts';
+
+type RouteRegistrar = (api: FastifyInstance, ctx: ApiContext) => void;
+
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+/** A long backtest hands the event loop back this often (the API keeps answering). */
+const YIELD_EVERY_MS = 25;
+
+export interface BacktestDeps {
+  store: Store;
+  book: RuleBook;
+  localTime: LocalTime;
+}
+
+export function createBacktester(deps: BacktestDeps): Backtester {
+  return { run: (request, opts) => runBacktest(deps, request, opts) };
+}
+
+/**
+ * Runs candidate rules over the stored buckets of a scope and period with the detectors' own `step`, from a
+ * warm-up early enough to rebuild each household's state (learned peaks and baselines look back up to
+ * `learnDays` days), with the away spans the live detectors saw. Silence rules are left out: they depend
+ * on when readings arrived, which buckets do not record.
+ */
+export async function runBacktest(
+  deps: BacktestDeps,
+  req: BacktestRequest,
+  opts: { onProgress?: (done: number, total: number) => void } = {},
+): Promise<BacktestReport> {
+  const started = Date.now();
+  const { store, book, localTime } = deps;
+  if (!(req.from < req.to))
+    throw new CareflowError('ERR_API_VALIDATION', 'to must be after from', [
+      { path: 'to', message: 'must be after from' },
+    ]);
+  if (req.to - req.from > MAX_BACKTEST_DAYS * DAY_MS)
+    throw new CareflowError('ERR_API_VALIDATION', `A backtest spans at most ${MAX_BACKTEST_DAYS} days`, [
+      { path: 'to', message: `the period may span at most ${MAX_BACKTEST_DAYS} days` },
+    ]);
+  if (req.rulesVersion !== undefined && req.rulesVersion > book.version())
+    throw new CareflowError('ERR_API_VALIDATION', `No rules version ${req.rulesVersion}`, [
+      { path: 'rulesVersion', message: `must be at most the current version ${book.version()}` },
+    ]);
+  const scope = scopeOfRef(req.scope);
+  if (!store.rules.scopePlace(scope)) throw scopeNotFound(scope);
+  const resolver = book.candidate(scope, req.rules ?? null, req.rulesVersion);
+  const needs = resolver.needs();
+  const warmupDays = Math.max(Math.ceil(needs.windowMinutes / 1440), needs.historyDays) + 1;
+  const warmFrom = req.from - warmupDays * DAY_MS;
+  const ctx = {
+    localTime,
+    rulesVersion: req.rulesVersion ?? book.version(),
+    away: AwayBook.load(store).lookup,
+  };
+  const repo = new BacktestRepo(store.db);
+  const households = store.rules.householdsIn(scope);
+  const state = createHouseholdState(
+    Math.max(1, Math.ceil((Math.max(60, needs.windowMinutes) * 60_000) / localTime.bucketMs)),
+    needs.historyDays,
+  );
+  const detections: Detection[] = [];
+  const wouldFire: WouldFire[] = [];
+  const didFire: DidFire[] = [];
+  const excluded = new Set<string>();
+  let buckets = 0;
+  let lastYield = Date.now();
+  for (let n = 0; n < households.length; n++) {
+    const hid = households[n]!;
+    const rules = resolver.rulesFor(hid);
+    for (const r of rules) if (r.type === 'silent') excluded.add(r.id);
+    const mine: Detection[] = [];
+    buckets += replayHousehold(
+      hid,
+      state,
+      repo.buckets(hid, warmFrom, req.to),
+      rules,
+      ctx,
+      warmFrom,
+      req.to,
+      mine,
+    );
+    const live = repo.alerts(hid, warmFrom, req.to).filter((a) => !excluded.has(a.ruleId));
+    const m = pairAlerts(mine, live, req.matchWithinHours * HOUR_MS, req);
+    wouldFire.push(...m.wouldFire);
+    didFire.push(...m.didFire);
+    if (req.detections) detections.push(...mine.filter((d) => d.at >= req.from && d.at < req.to));
+    if (Date.now() - lastYield > YIELD_EVERY_MS || n === households.length - 1) {
+      opts.onProgress?.(n + 1, households.length);
+      await new Promise((r) => setImmediate(r));
+      lastYield = Date.now();
+    }
+  }
+  const rules = resolver.rulesFor(households[0] ?? '').filter((r) => !excluded.has(r.id));
+  const diffs = differences(rules, wouldFire, didFire);
+  return {
+    scope: req.scope,
+    from: req.from,
+    to: req.to,
+    households: households.length,
+    buckets,
+    rulesVersion: ctx.rulesVersion,
+    candidate: req.rules ?? null,
+    warmupDays,
+    excludedRules: [...excluded],
+    wouldFire,
+    didFire,
+    rules: diffs,
+    summary: diffs.length > 0 ? diffs.map(sentence) : ['no alerts, live or candidate, in this period'],
+    ...(req.detections
+      ? {
+          detections: detections.map((d) => ({
+            key: d.key,
+            householdId: d.householdId,
+            ruleId: d.ruleId,
+            kind: d.kind,
+            at: d.at,
+          })),
+        }
+      : {}),
+    durationMs: Date.now() - started,
+  };
+}
+
+/** The detectors' HTTP routes (rules, backtest, away mode), for the composition root to hand to the API. */
+export function detectorRoutes(detectors: Detectors, store: Store, localTime: LocalTime): RouteRegistrar[] {
+  const { admin, ruleBook: book, away } = detectors;
+  if (!admin || !book || !away) return [];
+  return [
+    ruleRoutes(admin),
+    backtestRoutes(createBacktester({ store, book, localTime })),
+    awayRoutes((householdId) => away.reload(store, householdId)),
+  ];
+}

@@ -1,0 +1,206 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Command } from './command.ts';
+
+/**
+ * `careflow rules …` talks to the running service over HTTP, so that a change is checked, authorised and
+ * audited exactly like one made in the console, and reaches the running detectors at once.
+ *
+ *   careflow rules effective <household>
+ *   careflow rules get <scope>                       scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
+ *   careflow rules set <scope> <rule>.<field>=<value> … --reason "…"     (<rule>=null removes the scope's override)
+ *   careflow rules history <scope> [--limit N]
+ *
+ * --url (default $CAREFLOW_URL or http://127.0.0.1:$CAREFLOW_HTTP_PORT|3000), --token (default $CAREFLOW_TOKEN,
+ * else the admin token of $CAREFLOW_DATA_DIR), --json for the raw answer.
+ */
+const USAGE = `usage:
+  careflow rules effective <household>
+  careflow rules get <scope>
+  careflow rules set <scope> <rule>.<field>=<value> … --reason "why"
+  careflow rules history <scope> [--limit N]
+scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
+options: --url http://host:port  --token <bearer token>  --json`;
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown> & {
+    code?: string;
+    message?: string;
+    issues?: { path: string; message: string }[];
+  };
+}
+
+export const rulesCommand: Command = {
+  name: 'rules',
+  usage: 'rules effective|get|set|history …',
+  summary: 'Show or change the rule hierarchy of a running service (validated, versioned, audited)',
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        reason: { type: 'string' },
+        limit: { type: 'string', default: '20' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    const [action, target, ...assignments] = positionals;
+    if (!action || !target || !['effective', 'get', 'set', 'history'].includes(action)) return usage();
+    const call = client(values.url, values.token);
+    const out = (a: Answer, text: () => string) => {
+      if (a.status >= 400) return fail(a);
+      process.stdout.write(values.json ? JSON.stringify(a.body, null, 2) + '\n' : text());
+      return 0;
+    };
+    if (action === 'effective') {
+      const a = await call('GET', `/api/rules/effective?household=${encodeURIComponent(target)}`);
+      return out(a, () => effectiveText(a.body));
+    }
+    const path = scopePath(target);
+    if (!path) return usage(`"${target}" is not a scope`);
+    if (action === 'get') {
+      const a = await call('GET', `/api/rules/${path}`);
+      return out(
+        a,
+        () =>
+          `${a.body.scope} (rules version ${a.body.rulesVersion})\n${JSON.stringify(a.body.rules, null, 2)}\n`,
+      );
+    }
+    if (action === 'history') {
+      const a = await call('GET', `/api/rules/${path}/history?limit=${Number(values.limit)}`);
+      return out(a, () => historyText(a.body));
+    }
+    if (!values.reason) return usage('set needs --reason "why"');
+    if (assignments.length === 0) return usage('set needs at least one <rule>.<field>=<value>');
+    const current = await call('GET', `/api/rules/${path}`);
+    if (current.status >= 400) return fail(current);
+    const rules = structuredClone(current.body.rules ?? {}) as Record<string, Record<string, unknown> | null>;
+    const touched: Record<string, Record<string, unknown> | null> = {};
+    for (const assignment of assignments) {
+      const eq = assignment.indexOf('=');
+      if (eq < 0) return usage(`"${assignment}" is not <rule>.<field>=<value>`);
+      const [ruleId, ...fields] = assignment.slice(0, eq).split('.');
+      const value = parseValue(assignment.slice(eq + 1));
+      if (fields.length === 0) {
+        if (value !== null)
+          return usage(`"${assignment}": only <rule>=null (remove the override) is allowed`);
+        touched[ruleId!] = null;
+        continue;
+      }
+      const rule = (touched[ruleId!] ?? rules[ruleId!] ?? {}) as Record<string, unknown>;
+      setPath(rule, fields, value);
+      touched[ruleId!] = rule;
+    }
+    const a = await call('PUT', `/api/rules/${path}`, { rules: touched, reason: values.reason });
+    return out(a, () => {
+      const changes = (a.body.changes as { ruleId: string; old: unknown; new: unknown }[]) ?? [];
+      if (changes.length === 0) return 'nothing changed\n';
+      return (
+        `${a.body.scope}: rules version ${a.body.rulesVersion}\n` +
+        changes.map((c) => `  ${c.ruleId}: ${JSON.stringify(c.old)} → ${JSON.stringify(c.new)}\n`).join('')
+      );
+    });
+  },
+};
+
+function client(url: string | undefined, token: string | undefined) {
+  const base = (
+    url ??
+    process.env.CAREFLOW_URL ??
+    `http://127.0.0.1:${process.env.CAREFLOW_HTTP_PORT ?? 3000}`
+  ).replace(/\/$/, '');
+  const bearer = token ?? process.env.CAREFLOW_TOKEN ?? process.env.CAREFLOW_ADMIN_TOKEN ?? adminTokenFile();
+  return async (method: string, path: string, body?: unknown): Promise<Answer> => {
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${bearer ?? ''}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Answer['body'] };
+  };
+}
+
+function adminTokenFile(): string | undefined {
+  const file = join(process.env.CAREFLOW_DATA_DIR ?? './data', 'admin-token');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
+/** `grid:g1` → `grid/g1`; `global` → `global/all`. */
+export function scopePath(scope: string): string | undefined {
+  if (scope === 'global') return 'global/all';
+  const m = /^(street|community|grid|household):(.+)$/.exec(scope);
+  return m ? `${m[1]}/${encodeURIComponent(m[2]!)}` : undefined;
+}
+
+/** `4` → 4, `true` → true, `null` → null, `"06:00"` or `06:00` → '06:00'. */
+export function parseValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function effectiveText(body: Record<string, unknown>): string {
+  const rules = body.rules as {
+    id: string;
+    enabled: boolean;
+    params: Record<string, unknown>;
+    sources: Record<string, string>;
+  }[];
+  const lines = [`${body.householdId} (rules version ${body.rulesVersion})`];
+  for (const r of rules) {
+    lines.push(`${r.id}${r.enabled ? '' : ' (disabled)'}`);
+    for (const [k, v] of Object.entries(r.params)) {
+      const source = r.sources[`params.${k}`];
+      lines.push(`  ${k} = ${JSON.stringify(v)}${source === 'default' ? '' : `   ← ${source}`}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+function historyText(body: Record<string, unknown>): string {
+  const changes = body.changes as {
+    version: number;
+    at: number;
+    actor: string;
+    ruleId: string;
+    old: unknown;
+    new: unknown;
+    reason: string;
+  }[];
+  if (changes.length === 0) return `${body.scope}: no changes\n`;
+  return changes
+    .map(
+      (c) =>
+        `v${c.version} ${new Date(c.at).toISOString()} ${c.actor} ${c.ruleId}: ${JSON.stringify(c.old)} → ${JSON.stringify(c.new)} — ${c.reason}\n`,
+    )
+    .join('');
+}
+
+function fail(a: Answer): number {
+  process.stderr.write(`careflow rules: ${a.body.code ?? a.status}: ${a.body.message ?? 'failed'}\n`);
+  for (const i of a.body.issues ?? []) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+  return 1;
+}
+
+function usage(problem?: string): number {
+  process.stderr.write(`${problem ? `careflow rules: ${problem}\n` : ''}${USAGE}\n`);
+  return 2;
+}

@@ -1,0 +1,222 @@
+/**
+ * The ingest benchmark's load generator, run as its own process (`fork`): many raw MQTT 3.1.1 connections
+ * (mqtt-packet over net sockets, no client library overhead), one per meter, each publishing its readings at
+ * QoS 1 with a window of unacknowledged messages. Measures PUBACK latency per message and reports to the parent.
+ */
+import { connect, type Socket } from 'node:net';
+import mqtt from 'mqtt-packet';
+
+export interface LoadPlan {
+  host: string;
+  port: number;
+  /** Meter ids to connect, one connection each. */
+  meters: string[];
+  secret: string;
+  /** Readings each meter sends (a multiple of batchSize). */
+  readingsPerMeter: number;
+  /** Readings per message: 1 = one reading per PUBLISH, more = `{ "readings": [...] }` batches. */
+  batchSize: number;
+  /** Unacknowledged PUBLISHes per connection. */
+  window: number;
+  /** Epoch ms of each meter's first reading; readings are 15 minutes apart. */
+  firstTs: number;
+  connectConcurrency: number;
+}
+
+export interface LoadResult {
+  connections: number;
+  connectMs: number;
+  messages: number;
+  readings: number;
+  durationMs: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Readings acknowledged per wall second (to see that the rate is sustained). */
+  perSecond: number[];
+  /** The load generator's own CPU use while publishing, % of one core (it must not be the bottleneck). */
+  cpuPercent: number;
+  errors: string[];
+}
+
+const STEP = 15 * 60_000;
+
+/**
+ * Register of every meter after its k-th reading: water in five of every sixteen quarter hours (2.5–6.5 L), none
+ * in the others, so that the detectors see ordinary households (no leak or heavy use in every home).
+ */
+let registerAt: Float64Array = new Float64Array(0);
+
+function registers(count: number): Float64Array {
+  if (registerAt.length >= count) return registerAt;
+  registerAt = new Float64Array(count);
+  let total = 0;
+  for (let k = 0; k < count; k++) {
+    if (k % 16 >= 8 && k % 16 < 13) total += 2.5 + ((k * 7) % 5);
+    registerAt[k] = total;
+  }
+  return registerAt;
+}
+
+function payloadOf(meterIndex: number, first: number, count: number, firstTs: number): string {
+  const reg = registers(first + count);
+  const reading = (k: number) =>
+    `{"ts":${firstTs + k * STEP},"totalLiters":${10_000 + meterIndex + reg[k]!}}`;
+  if (count === 1) return reading(first);
+  const parts: string[] = [];
+  for (let k = first; k < first + count; k++) parts.push(reading(k));
+  return `{"readings":[${parts.join(',')}]}`;
+}
+
+export async function runLoad(
+  plan: LoadPlan,
+  ready: () => Promise<void> = async () => {},
+): Promise<LoadResult> {
+  const messagesPerMeter = Math.ceil(plan.readingsPerMeter / plan.batchSize);
+  const totalMessages = messagesPerMeter * plan.meters.length;
+  const latencies = new Float64Array(totalMessages);
+  let latencyCount = 0;
+  let acked = 0;
+  let ackedReadings = 0;
+  const errors: string[] = [];
+  const perSecond: number[] = [];
+  const sockets: Socket[] = [];
+
+  const connStart = performance.now();
+  const connections = await connectAll(plan, sockets, errors);
+  const connectMs = performance.now() - connStart;
+  await ready();
+
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  let secondStart = started;
+  let secondCount = 0;
+  const tick = setInterval(() => {
+    perSecond.push(secondCount);
+    secondCount = 0;
+    secondStart = performance.now();
+  }, 1000);
+
+  await new Promise<void>((resolve) => {
+    let finished = 0;
+    if (connections.length === 0) resolve();
+    connections.forEach(({ socket, parser }, index) => {
+      const sentAt = new Float64Array(65_536);
+      let next = 0; // next message index of this meter
+      let inflight = 0;
+      let id = 0;
+      const send = () => {
+        socket.cork();
+        while (inflight < plan.window && next < messagesPerMeter) {
+          const first = next * plan.batchSize;
+          const count = plan.batchSize;
+          id = (id % 65_535) + 1;
+          sentAt[id] = performance.now();
+          socket.write(
+            mqtt.generate({
+              cmd: 'publish',
+              topic: `meters/${plan.meters[index]}/readings`,
+              payload: payloadOf(index, first, count, plan.firstTs),
+              qos: 1,
+              messageId: id,
+              retain: false,
+              dup: false,
+            }),
+          );
+          next++;
+          inflight++;
+        }
+        socket.uncork();
+      };
+      parser.on('packet', (packet) => {
+        if (packet.cmd !== 'puback') return;
+        latencies[latencyCount++] = performance.now() - sentAt[packet.messageId!]!;
+        inflight--;
+        acked++;
+        ackedReadings += plan.batchSize;
+        secondCount += plan.batchSize;
+        if (next < messagesPerMeter) send();
+        else if (inflight === 0 && ++finished === connections.length) resolve();
+      });
+      socket.on('close', () => {
+        if (next < messagesPerMeter || inflight > 0) {
+          errors.push(`${plan.meters[index]}: connection closed with ${inflight} unacknowledged`);
+          if (++finished === connections.length) resolve();
+        }
+      });
+      send();
+    });
+  });
+  const durationMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(tick);
+  if (performance.now() - secondStart > 200) perSecond.push(secondCount);
+  for (const s of sockets) s.destroy();
+
+  const sorted = latencies.subarray(0, latencyCount).sort();
+  const q = (p: number) =>
+    sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  return {
+    connections: connections.length,
+    connectMs,
+    messages: acked,
+    readings: ackedReadings,
+    durationMs,
+    latencyMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: sorted.at(-1) ?? 0 },
+    perSecond,
+    cpuPercent: Math.round((100 * (cpu.user + cpu.system)) / 1000 / durationMs),
+    errors: errors.slice(0, 20),
+  };
+}
+
+async function connectAll(plan: LoadPlan, sockets: Socket[], errors: string[]) {
+  const out: { socket: Socket; parser: ReturnType<typeof mqtt.parser> }[] = new Array(plan.meters.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < plan.meters.length) {
+      const index = next++;
+      const meterId = plan.meters[index]!;
+      const socket = connect({ host: plan.host, port: plan.port, noDelay: true });
+      sockets.push(socket);
+      const parser = mqtt.parser();
+      socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+      socket.on('error', (err) => errors.push(`${meterId}: ${err.message}`));
+      await new Promise<void>((resolve, reject) => {
+        parser.once('packet', (packet) => {
+          if (packet.cmd === 'connack' && packet.returnCode === 0) resolve();
+          else reject(new Error(`${meterId}: CONNECT refused (${JSON.stringify(packet)})`));
+        });
+        socket.once('close', () => reject(new Error(`${meterId}: closed before CONNACK`)));
+        socket.write(
+          mqtt.generate({
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clean: true,
+            clientId: meterId,
+            keepalive: 0,
+            username: meterId,
+            password: Buffer.from(plan.secret),
+          }),
+        );
+      });
+      out[index] = { socket, parser };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(plan.connectConcurrency, plan.meters.length) }, worker));
+  return out;
+}
+
+// As a child process: receive the plan, run it, send the result back.
+if (process.send) {
+  process.once('message', (plan: LoadPlan) => {
+    const ready = () =>
+      new Promise<void>((resolve) => {
+        process.once('message', () => resolve());
+        process.send!({ connected: true });
+      });
+    runLoad(plan, ready).then(
+      (result) => process.send!({ ok: true, result }, () => process.exit(0)),
+      (err: Error) => process.send!({ ok: false, error: err.message }, () => process.exit(1)),
+    );
+  });
+  process.send({ ready: true });
+}

@@ -1,0 +1,64 @@
+import type { LocalTime } from '../core/local-time.ts';
+import type { Rule } from '../core/rules.ts';
+import { BASELINE_DAYS, BASELINE_NONE, BASELINE_UNIT, computeBaseline } from './baseline.ts';
+import type { HouseholdState } from './household-state.ts';
+import { configuredPeak, hhmm } from './peak-window.ts';
+import { completeDays, computePeakStart } from './usage-history.ts';
+
+const DAY_MS = 86_400_000;
+
+/** What the detectors have learned about one household, for people (`GET /api/rules/effective`). */
+export interface LearnedInfo {
+  /** The local day the figures are for: the day of the household's next bucket. */
+  day: string;
+  peaks: Record<
+    string,
+    { start: string; end: string; source: 'learned' | 'fallback' | 'fixed'; completeDays: number }
+  >;
+  /** Typical liters per hour of day (0–23), weekdays and weekend days; null until 7 complete days exist. */
+  baseline: { weekday: number[]; weekend: number[]; completeDays: number } | null;
+}
+
+export function learnedInfo(
+  s: HouseholdState,
+  rules: readonly Rule[],
+  localTime: LocalTime,
+): LearnedInfo | null {
+  const end = s.lastBucketEnd;
+  if (end === null) return null;
+  const day = Math.floor(localTime.toLocalMs(end) / DAY_MS);
+  const peaks: LearnedInfo['peaks'] = {};
+  for (const r of rules) {
+    if (r.type !== 'zero-at-peak') continue;
+    const start = r.params.learn ? computePeakStart(s, day, r.params) : -1;
+    const [fs, fe] = configuredPeak(r);
+    peaks[r.id] =
+      start >= 0
+        ? {
+            start: hhmm(start * 60),
+            end: hhmm(start * 60 + r.params.peakHours * 60),
+            source: 'learned',
+            completeDays: completeDays(s, day, r.params.learnDays),
+          }
+        : {
+            start: hhmm(fs),
+            end: hhmm(fe),
+            source: r.params.learn ? 'fallback' : 'fixed',
+            completeDays: r.params.learn ? completeDays(s, day, r.params.learnDays) : 0,
+          };
+  }
+  let baseline: LearnedInfo['baseline'] = null;
+  if (s.c.historyDays > BASELINE_DAYS) {
+    const values = new Uint16Array(48);
+    computeBaseline(s, day, values);
+    if (values[0] !== BASELINE_NONE) {
+      const liters = (k: number) => Math.round((values[k]! / BASELINE_UNIT) * 100) / 100;
+      baseline = {
+        weekday: Array.from({ length: 24 }, (_, h) => liters(h)),
+        weekend: Array.from({ length: 24 }, (_, h) => liters(24 + h)),
+        completeDays: completeDays(s, day, BASELINE_DAYS),
+      };
+    }
+  }
+  return { day: localTime.format(end).slice(0, 10), peaks, baseline };
+}

@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { scopeCovers } from '../core/access.ts';
+import { WORKER_ACK_TOPIC, type WorkerPort } from '../core/alerts.ts';
+import type { Clock } from '../core/clock.ts';
+import { isCareflowError, type ErrorCode } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Store } from '../core/store/store.ts';
+import type { MqttPublisher } from '../core/streams.ts';
+import type { AlertService } from './alert-service.ts';
+
+const AckPayload = z.strictObject({ note: z.string().max(2000).optional() });
+const Delivered = z.looseObject({ messageId: z.string().min(1).max(200) });
+
+/**
+ * What worker apps send and confirm over MQTT:
+ *
+ * - `workers/{id}/alerts/{alertId}/ack` (empty payload or `{ "note" }`) acknowledges an alert of the
+ *   worker's grids or area, like `POST /api/alerts/:id/ack`;
+ * - the PUBACK of a message on `workers/{id}/alerts` (persistent session) is its delivery receipt;
+ * - a resubscription on a persistent session the broker did not have (it restarted, or the app is new) gets
+ *   every message the app never confirmed again, up to `redeliverMaxAgeMinutes` old.
+ */
+export class WorkerInbox implements WorkerPort {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly alerts: AlertService,
+    private readonly publisher: MqttPublisher,
+    private readonly logger: Logger,
+    private readonly redeliverMaxAgeMinutes: number,
+    private readonly onChanged: () => void = () => {},
+  ) {}
+
+  accepts(workerId: string, topic: string): boolean {
+    return WORKER_ACK_TOPIC.exec(topic)?.[1] === workerId;
+  }
+
+  publish(
+    workerId: string,
+    topic: string,
+    payload: Buffer,
+  ): { code: ErrorCode; message: string } | undefined {
+    const alertId = WORKER_ACK_TOPIC.exec(topic)?.[2] ?? '';
+    let note: string | undefined;
+    if (payload.length > 0) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(payload.toString('utf8'));
+      } catch {
+        return {
+          code: 'ERR_API_VALIDATION',
+          message: 'an acknowledgement payload must be empty or JSON { "note" }',
+        };
+      }
+      const body = AckPayload.safeParse(parsed);
+      if (!body.success) return { code: 'ERR_API_VALIDATION', message: z.prettifyError(body.error) };
+      note = body.data.note;
+    }
+    const alert = this.store.alerts.get(alertId);
+    if (!alert) return { code: 'ERR_ALERT_NOT_FOUND', message: `No alert ${alertId}` };
+    if (!this.covers(workerId, alert.gridCode)) {
+      return {
+        code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+        message: `worker ${workerId} may not acknowledge alert ${alertId}: it is outside their grids or area`,
+      };
+    }
+    if (alert.state === 'acknowledged' && alert.acknowledgedBy === workerId) return undefined; // a repeat
+    try {
+      this.store.transaction(() => {
+        this.alerts.acknowledge(alertId, workerId, 'mqtt');
+        if (note) this.alerts.comment(alertId, workerId, note);
+      });
+      this.logger.info({ alertId, workerId }, 'alert acknowledged from the worker app');
+      return undefined;
+    } catch (err) {
+      if (isCareflowError(err) && err.code === 'ERR_ALERT_STATE_CONFLICT') {
+        return { code: err.code, message: err.message };
+      }
+      this.logger.error({ err, alertId, workerId }, 'acknowledgement from the worker app failed');
+      return { code: 'ERR_INTERNAL', message: 'the acknowledgement could not be recorded' };
+    }
+  }
+
+  received(workerId: string, payload: Buffer): void {
+    let messageId: string;
+    try {
+      const parsed = Delivered.safeParse(JSON.parse(payload.toString('utf8')));
+      if (!parsed.success) return;
+      messageId = parsed.data.messageId;
+    } catch {
+      return;
+    }
+    if (!this.store.db.open) return;
+    const key = `${messageId}:mqtt:${workerId}`;
+    const at = this.clock.now();
+    const done = this.store.transaction(() => {
+      if (!this.store.outbox.markReceived(key, at)) return false;
+      const m = this.store.outbox.byKey(key);
+      if (m?.alertId) {
+        this.store.alerts.addTimeline(m.alertId, {
+          at,
+          kind: 'received',
+          actor: null,
+          detail: { channel: 'mqtt', worker: workerId },
+        });
+      }
+      return true;
+    });
+    if (done) this.onChanged();
+  }
+
+  subscribedFresh(workerId: string): void {
+    if (this.redeliverMaxAgeMinutes === 0 || !this.store.db.open) return;
+    const since = this.clock.now() - this.redeliverMaxAgeMinutes * 60_000;
+    const missed = this.store.outbox.unreceived(workerId, since);
+    if (missed.length === 0) return;
+    this.logger.info({ workerId, messages: missed.length }, 'sending unconfirmed messages again');
+    for (const m of missed) {
+      this.publisher.publish(m.topic, m.payload, 1).then(
+        () => {
+          if (!this.store.db.open || !m.alertId) return;
+          this.store.alerts.addTimeline(m.alertId, {
+            at: this.clock.now(),
+            kind: 'redelivered',
+            actor: null,
+            detail: { channel: 'mqtt', worker: workerId },
+          });
+          this.onChanged();
+        },
+        (err: Error) => this.logger.warn({ err: err.message, workerId }, 'redelivery failed'),
+      );
+    }
+  }
+
+  /** Whether the person's grids or area cover the grid (community and street staff answer escalations). */
+  private covers(workerId: string, grid: string): boolean {
+    const person = this.store.escalation.person(workerId);
+    const place = this.store.escalation.place(grid);
+    if (!person || !place) return false;
+    return scopeCovers(this.store.access.scopeOf(person.id, person.role), place);
+  }
+}

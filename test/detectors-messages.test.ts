@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { LocalTime } from '../core/local-time.ts';
+import { DEFAULT_RULES, Rule } from '../core/rules.ts';
+import type { Detection } from '../core/streams.ts';
+import { createHouseholdState } from '../detectors/household-state.ts';
+import { step } from '../detectors/step.ts';
+import { historyDays } from '../detectors/validate-rules.ts';
+import { openedText } from '../notifier/alert-message.ts';
+
+/** The worker's message names the peak window that applied — a learned one too — in local time. */
+const H = 3_600_000;
+const T0 = Date.UTC(2026, 0, 4, 16); // 2026-01-05 00:00 Asia/Shanghai
+
+function run(localTime: LocalTime, start: number, days: number[][], rules: Rule[]): Detection[] {
+  const state = createHouseholdState(24, historyDays(rules));
+  const out: Detection[] = [];
+  let t = start;
+  for (const day of days)
+    for (const liters of day) {
+      step(
+        'h',
+        state,
+        { kind: 'bucket', start: t, end: t + H, liters },
+        rules,
+        { localTime, rulesVersion: 1 },
+        out,
+      );
+      t += H;
+    }
+  return out.filter((d) => d.kind === 'opened');
+}
+
+const evening = (empty: boolean) =>
+  Array.from({ length: 24 }, (_, h) => (h >= 18 && h < 21 ? (empty ? 0 : 30) : 2));
+const peakRule = Rule.parse({
+  ...DEFAULT_RULES.find((r) => r.id === 'no-water-at-peak')!,
+  params: { start: '06:00', end: '09:00', maxLiters: 1, learn: true, minDays: 2 },
+});
+
+describe('no-water-at-peak messages', () => {
+  it.each([
+    ['Asia/Shanghai', T0],
+    ['Asia/Kolkata', Date.UTC(2026, 0, 4, 18, 30)],
+  ])('name the learned evening window in local time (%s)', (zone, midnight) => {
+    const lt = new LocalTime(zone, 60);
+    const [d] = run(lt, midnight, [evening(false), evening(false), evening(true)], [peakRule]);
+    const text = openedText(d!.ruleType, d!.audience, '3-2-101', d!.evidence, (ms) => lt.formatTime(ms));
+    expect(text.en).toContain('between 18:00 and 21:00');
+    expect(text['zh-CN']).toContain('18:00–21:00');
+  });
+
+  it('name the fallback window before a peak is learned', () => {
+    const lt = new LocalTime('Asia/Shanghai', 60);
+    const morning = Array.from({ length: 24 }, (_, h) => (h >= 6 && h < 9 ? 0 : 2));
+    const [d] = run(lt, T0, [morning], [peakRule]);
+    const text = openedText(d!.ruleType, d!.audience, '3-2-101', d!.evidence, (ms) => lt.formatTime(ms));
+    expect(text.en).toContain('between 06:00 and 09:00');
+  });
+});

@@ -1,0 +1,169 @@
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { escapeLabel, Exposition, formatValue } from '../api/routes/metrics.ts';
+import {
+  ADMIN_TOKEN,
+  connectClient,
+  eventually,
+  HOUR,
+  startTestService,
+  T0,
+  testRegistry,
+  type TestService,
+} from './harness.ts';
+
+/** `GET /metrics` on the real service: format, access, and that the figures follow what happened. */
+let svc: TestService;
+const clients: MqttClient[] = [];
+
+async function scrape(token: string | null = ADMIN_TOKEN) {
+  return svc.cf.http.inject({
+    method: 'GET',
+    url: '/metrics',
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+  });
+}
+
+/** Sample values by series (`name{labels}`), from a scrape. */
+async function samples(): Promise<Map<string, number>> {
+  const text = (await scrape()).body;
+  return new Map(
+    text
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map((l) => {
+        const at = l.lastIndexOf(' ');
+        return [l.slice(0, at), Number(l.slice(at + 1))] as const;
+      }),
+  );
+}
+
+beforeAll(async () => {
+  svc = await startTestService({ registry: testRegistry(2) });
+  svc.clock.advanceTo(T0 + 2 * HOUR);
+  for (const id of ['m-g1-1', 'm-g2-1']) {
+    const client = await connectClient(svc.mqttUrl, id, `secret-${id}`);
+    clients.push(client);
+    const readings = [0, 1, 2, 2].map((i) => ({ ts: T0 + i * 600_000, totalLiters: 100 + i }));
+    await client.publishAsync(`meters/${id}/readings`, JSON.stringify({ readings }), { qos: 1 });
+  }
+  // Both meters fall silent: meter-silent opens six hours after their last reading.
+  svc.clock.advance(7 * HOUR);
+  await eventually(
+    () => svc.cf.store.alerts.list({ state: 'open' }).length === 2,
+    5_000,
+    'meter-silent alerts',
+  );
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true)));
+  await svc?.dispose();
+});
+
+describe('GET /metrics', () => {
+  it('answers in the Prometheus text format 0.0.4: HELP and TYPE once per family, then its samples', async () => {
+    const res = await scrape();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(res.body.endsWith('\n')).toBe(true);
+    const typed = new Map<string, string>();
+    let current = '';
+    for (const line of res.body.trimEnd().split('\n')) {
+      const help = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*$/.exec(line);
+      const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$/.exec(line);
+      if (help) {
+        expect(typed.has(help[1]!), `${help[1]} appears once`).toBe(false);
+        current = help[1]!;
+      } else if (type) {
+        expect(type[1]).toBe(current);
+        typed.set(type[1]!, type[2]!);
+      } else {
+        const sample =
+          /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"\\\n]*"(,[a-z_]+="[^"\\\n]*")*\})? (\S+)$/.exec(line);
+        expect(sample, line).not.toBeNull();
+        expect(sample![1]).toBe(current);
+        expect(Number.isFinite(Number(sample![4])), line).toBe(true);
+      }
+    }
+    for (const [name, type] of typed) {
+      expect(name.endsWith('_total'), `${name} is a ${type}`).toBe(type === 'counter');
+    }
+  });
+
+  it('counts committed readings and what the normalizer made of them', async () => {
+    const m = await samples();
+    expect(m.get('careflow_readings_committed_total')).toBe(8);
+    expect(m.get('careflow_normalizer_events_total{kind="accepted"}')).toBe(6);
+    expect(m.get('careflow_normalizer_events_total{kind="duplicate"}')).toBe(2);
+    expect(m.get('careflow_normalizer_events_total{kind="glitch-drop"}')).toBe(0);
+    expect(m.get('careflow_inbox_last_seq')).toBe(8);
+    expect(m.get('careflow_inbox_cursor_lag_readings')).toBe(0);
+  });
+
+  it('shows open alerts by rule and state, the outbox and the connected MQTT clients', async () => {
+    let m = await samples();
+    expect(m.get('careflow_open_alerts{rule="meter-silent",state="open"}')).toBe(2);
+    expect(m.get('careflow_mqtt_connected_clients')).toBe(2);
+    expect(m.get('careflow_outbox_pending_messages')).toBe(svc.cf.store.outbox.pendingCount());
+
+    const [alert] = svc.cf.store.alerts.list({ state: 'open' });
+    const ack = await svc.cf.http.inject({
+      method: 'POST',
+      url: `/api/alerts/${alert!.id}/ack`,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: {},
+    });
+    expect(ack.statusCode, ack.body).toBe(200);
+    await clients.pop()!.endAsync(true);
+    await eventually(() => svc.cf.broker.connectedClients() === 1, 5_000, 'a client to leave');
+    m = await samples();
+    expect(m.get('careflow_open_alerts{rule="meter-silent",state="open"}')).toBe(1);
+    expect(m.get('careflow_open_alerts{rule="meter-silent",state="acknowledged"}')).toBe(1);
+    expect(m.get('careflow_mqtt_connected_clients')).toBe(1);
+  });
+
+  it('reports the process and says the archive is off when none is configured', async () => {
+    const m = await samples();
+    expect(m.get('process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
+    expect(m.get('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(m.get('process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(m.get('careflow_archive_enabled')).toBe(0);
+    expect(m.has('careflow_archive_spool_readings')).toBe(false);
+  });
+
+  it('needs a token with metrics:read: none is 401, a grid leader 403, an admin API key 200', async () => {
+    expect((await scrape(null)).statusCode).toBe(401);
+    const leader = await svc.cf.http.inject({
+      method: 'POST',
+      url: '/api/api-keys',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { name: 'leader', role: 'grid-leader', grids: ['g1'] },
+    });
+    const admin = await svc.cf.http.inject({
+      method: 'POST',
+      url: '/api/api-keys',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { name: 'prometheus', role: 'admin' },
+    });
+    const denied = await scrape((leader.json() as { key: string }).key);
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json()).toMatchObject({ code: 'ERR_API_FORBIDDEN' });
+    expect((await scrape((admin.json() as { key: string }).key)).statusCode).toBe(200);
+  });
+});
+
+describe('the exposition writer', () => {
+  it('escapes label values and help text, and writes special values the Prometheus way', () => {
+    const m = new Exposition();
+    m.gauge('x_value', 'a \\ help\nline', [[{ path: 'C:\\meters\n"north"' }, NaN]]);
+    m.counter('y_total', 'plain', Infinity);
+    expect(m.text()).toBe(
+      '# HELP x_value a \\\\ help\\nline\n# TYPE x_value gauge\n' +
+        'x_value{path="C:\\\\meters\\n\\"north\\""} NaN\n' +
+        '# HELP y_total plain\n# TYPE y_total counter\ny_total +Inf\n',
+    );
+    expect(escapeLabel('plain')).toBe('plain');
+    expect([formatValue(-Infinity), formatValue(0.25), formatValue(3)]).toEqual(['-Inf', '0.25', '3']);
+  });
+});
