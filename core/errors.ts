@@ -50,7 +50,10 @@ export const ERRORS = {
     status: 409,
     message: "The service's simulated clock is far behind the recording",
   },
-  ERR_REPLAY_SERVICE_UNAVAILABLE: { status: 503, message: 'The careflow service to replay into cannot be reached' },
+  ERR_REPLAY_SERVICE_UNAVAILABLE: {
+    status: 503,
+    message: 'The careflow service to replay into cannot be reached',
+  },
   ERR_ARCHIVE_WRITE_FAILED: {
     status: 503,
     message: 'The archive database did not take a batch of readings; they stay in the spool and are retried',

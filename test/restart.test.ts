@@ -144,7 +144,7 @@ describe('restart safety', () => {
 
     expect(expected.inbox).toBe(readings.length);
     expect(actual.inbox).toBe(readings.length);
-        // Every scenario's rule fired in the reference run (households may raise more than one alert of a rule).
+    // Every scenario's rule fired in the reference run (households may raise more than one alert of a rule).
     expect([...new Set(expected.alerts.map((x) => x.ruleId))].sort()).toEqual([
       'continuous-flow',
       'heavy-use',

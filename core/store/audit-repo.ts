@@ -39,10 +39,14 @@ export class AuditRepo {
   list(f: AuditFilter = {}): AuditEntry[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (f.from !== undefined) where.push('at >= ?') && args.push(f.from);
-    if (f.to !== undefined) where.push('at < ?') && args.push(f.to);
-    if (f.actor) where.push('actor = ?') && args.push(f.actor);
-    if (f.action) where.push('action = ?') && args.push(f.action);
+    const add = (clause: string, value: string | number) => {
+      where.push(clause);
+      args.push(value);
+    };
+    if (f.from !== undefined) add('at >= ?', f.from);
+    if (f.to !== undefined) add('at < ?', f.to);
+    if (f.actor) add('actor = ?', f.actor);
+    if (f.action) add('action = ?', f.action);
     if (f.grids) {
       if (f.grids.length === 0) return [];
       where.push(`grid IN (${f.grids.map(() => '?').join(',')})`);
