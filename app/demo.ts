@@ -86,12 +86,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         const m = JSON.parse(payload.toString()) as WorkerAlertMessage;
         received++;
         const when = localTime.format(clock.now());
-        const label = {
-          opened: '新警报 NEW',
-          updated: '更新 UPDATE',
-          escalated: '升级 ESCALATED',
-          resolved: '已关闭 CLOSED',
-        }[m.event];
+        const label =
+          m.event === 'updated' && (m.escalation?.reminder ?? 0) > 0
+            ? '提醒 REMINDER'
+            : {
+                opened: '新警报 NEW',
+                updated: '更新 UPDATE',
+                escalated: '升级 ESCALATED',
+                resolved: '已关闭 CLOSED',
+              }[m.event];
         out(`[${when}] → ${w.name} (${w.id}) ${label} · ${m.ruleId} · ${m.householdId} · ${m.severity}`);
         out(`    ${m.message['zh-CN']}`);
         out(`    ${m.message.en}`);
