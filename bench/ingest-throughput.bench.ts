@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startCareflow } from '../app/start-careflow.ts';
 import { loadConfig } from '../core/config.ts';
@@ -143,6 +144,7 @@ try {
       const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
       let cpu0 = process.cpuUsage();
       let wall0 = performance.now();
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
       const result = await runGenerator(
         {
           host: '127.0.0.1',
@@ -158,10 +160,12 @@ try {
         () => {
           cpu0 = process.cpuUsage();
           wall0 = performance.now();
+          loopDelay.enable();
         },
       );
       const cpu = process.cpuUsage(cpu0);
       const wallMs = performance.now() - wall0;
+      loopDelay.disable();
       clearInterval(rssTimer);
       const stored = cf.store.inbox.maxSeq() - inboxBefore;
       const steady = result.perSecond.slice(1, -1);
@@ -185,6 +189,10 @@ try {
         ['connect all (ms)', Math.round(result.connectMs).toString()],
         ['service CPU % (of one core)', ((100 * (cpu.user + cpu.system)) / 1000 / wallMs).toFixed(0)],
         ['service CPU µs per reading', ((cpu.user + cpu.system) / result.readings).toFixed(1)],
+        [
+          'service event-loop stall ms p99 / max',
+          `${(loopDelay.percentile(99) / 1e6).toFixed(1)} / ${(loopDelay.max / 1e6).toFixed(1)}`,
+        ],
         ['service peak RSS MB', (peakRss / 1024 / 1024).toFixed(0)],
         ['load generator CPU % (of one core)', String(result.cpuPercent)],
         ['errors', result.errors.length ? result.errors.join('; ') : 'none'],
