@@ -13,7 +13,7 @@ import {
   testRegistry,
   type TestService,
 } from './harness.ts';
-import { startVictoriaMetrics, type VictoriaMetrics } from './victoria-metrics.ts';
+import { SKIP_VICTORIA_METRICS, startVictoriaMetrics, type VictoriaMetrics } from './victoria-metrics.ts';
 
 /**
  * The InfluxDB archive against a real VictoriaMetrics server (InfluxDB v2 write API). Readings are stamped
@@ -141,7 +141,7 @@ async function metrics(svc: TestService): Promise<string> {
   return res.body;
 }
 
-describe('the InfluxDB archive', () => {
+describe.skipIf(SKIP_VICTORIA_METRICS)('the InfluxDB archive', () => {
   it('writes every accepted reading once, with meter, household and grid tags at the reading time', async () => {
     const vm = await vmServer();
     const svc = await service(vm);
