@@ -131,11 +131,9 @@ export function scoreRun(truth: GroundTruthFile, raised: AlertsFile): ScoreRepor
   const misses: Miss[] = [];
   for (const h of truth.households) {
     h.expectations.forEach((e: Expectation, i) => {
-      // A late riser who is up before the peak ends is a different case: no alert is expected.
+      // A late riser who is up before the household's peak ends is a different case: no alert is expected.
       const name =
-        e.expect === 'no-alert' && e.scenario === 'late-waking'
-          ? 'late-waking (up before the peak ends)'
-          : e.scenario;
+        e.note === 'up before the peak ends' ? `${e.scenario} (up before the peak ends)` : e.scenario;
       const s = getOr(scenarios, name, () => ({
         scenario: name,
         expect: e.expect,

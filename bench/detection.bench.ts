@@ -20,6 +20,7 @@ import { daiadAvailable, loadDaiad } from '../simulators/calibration-data.ts';
 import { HouseholdModel } from '../simulators/household-model.ts';
 import { DAY_MS } from '../simulators/local-day.ts';
 import { generatePopulation, type Population, type SimHousehold } from '../simulators/population.ts';
+import { awayDays, peakWhatIf, type PeakCandidateRow } from '../simulators/peak-what-if.ts';
 import { type WhatIfRow, heavyWhatIf, hourlySeries } from '../simulators/rule-what-if.ts';
 import { loadScenarioMix } from '../simulators/scenario-mix.ts';
 import { SimulatedMeter } from '../simulators/simulated-meter.ts';
@@ -52,23 +53,27 @@ bar.done();
 const report = scoreRun(run.truth, run.alerts);
 const files = writeScore(report, outDir);
 
-// Evidence for the heavy-use proposals, outside the service (same households, hourly whole-liter meters).
+// Evidence for the rule proposals, outside the service (same households, hourly whole-liter meters).
 const pop = generatePopulation(mix);
 const localTime = new LocalTime(pop.timezone, 60);
+const daiad = daiadAvailable() ? [...loadDaiad().values()].map((r) => hourlySeries(r)) : null;
+const ordinary = pop.households.filter((h) => h.scenarios.length === 0 && h.profile !== 'vacant');
+const ordinarySeries = new Map(ordinary.map((h) => [h.id, series(h, pop)]));
+const profiles = [...new Set(ordinary.map((h) => h.profile))];
+const ofProfile = (profile: string) =>
+  ordinary.filter((h) => h.profile === profile).map((h) => ordinarySeries.get(h.id)!);
 const evidence = {
-  daiad: daiadAvailable()
+  daiad: daiad
     ? heavyWhatIf(
-        [...loadDaiad().values()].map((r) => hourlySeries(r).liters),
+        daiad.map((s) => s.liters),
         [],
       )
     : null,
   byProfile: Object.fromEntries(
-    [...new Set(pop.households.map((h) => h.profile))].map((profile) => [
-      profile,
+    profiles.map((p) => [
+      p,
       heavyWhatIf(
-        pop.households
-          .filter((h) => h.profile === profile && h.scenarios.length === 0)
-          .map((h) => series(h, pop).liters),
+        ofProfile(p).map((s) => s.liters),
         [],
       ),
     ]),
@@ -83,9 +88,11 @@ const evidence = {
       return [{ hourly: liters, fromHour: from, toHour: from + Math.ceil(s.durationMinutes / 60) + 1 }];
     }),
   ),
+  peakDaiad: daiad ? peakWhatIf(daiad, awayDays(daiad)) : null,
+  peakByProfile: Object.fromEntries(profiles.map((p) => [p, peakWhatIf(ofProfile(p))])),
 };
 writeFileSync(files.markdown, scoreMarkdownWithEvidence(files.markdown, evidence));
-writeFileSync(files.json, JSON.stringify({ ...report, heavyUseEvidence: evidence }, null, 1) + '\n');
+writeFileSync(files.json, JSON.stringify({ ...report, ruleEvidence: evidence }, null, 1) + '\n');
 
 process.stdout.write(`\nreport: ${files.markdown} and ${files.json}\n`);
 for (const t of report.targets) {
@@ -149,5 +156,23 @@ function scoreMarkdownWithEvidence(file: string, e: typeof evidence): string {
     ...table(e.scenarios, (r) => (r.recall === null ? '—' : r.recall.toFixed(2))),
     '',
   );
+  lines.push(
+    '## Evidence: learning the peak window',
+    '',
+    'Days per household-month on which a candidate peak window is dry (≤ 1 L over its 3 hours) while the household is at home: each is a no-water-at-peak alert for a resident who is fine.',
+    '',
+  );
+  const peakProfiles = Object.keys(e.peakByProfile);
+  lines.push(`| candidate | ${e.peakDaiad ? 'DAIAD (at home) | ' : ''}${peakProfiles.join(' | ')} |`);
+  lines.push(`| --- | ${e.peakDaiad ? '--- | ' : ''}${peakProfiles.map(() => '---').join(' | ')} |`);
+  const rows: PeakCandidateRow[] = e.peakByProfile[peakProfiles[0]!] ?? [];
+  rows.forEach((r, i) =>
+    lines.push(
+      `| ${r.candidate} | ${e.peakDaiad ? `${e.peakDaiad[i]!.alarmsPerHouseholdMonth.toFixed(2)} | ` : ''}${peakProfiles
+        .map((p) => e.peakByProfile[p]![i]!.alarmsPerHouseholdMonth.toFixed(2))
+        .join(' | ')} |`,
+    ),
+  );
+  lines.push('');
   return (readFileSync(file, 'utf8') + lines.join('\n')).trimEnd() + '\n';
 }

@@ -123,3 +123,17 @@ describe('systemClock', () => {
     expect(cancelledFired).toBe(false);
   });
 });
+
+describe('ManualClock.rebase', () => {
+  it('moves time without firing the timers in between, keeping their offsets', () => {
+    const clock = new ManualClock(0);
+    const fired: number[] = [];
+    clock.setInterval(() => fired.push(clock.now()), 1_000);
+    clock.setTimeout(() => fired.push(-clock.now()), 2_500);
+    clock.rebase(1_000_000);
+    expect(fired).toEqual([]);
+    clock.advance(3_000);
+    expect(fired).toEqual([1_001_000, 1_002_000, -1_002_500, 1_003_000]);
+    expect(() => clock.rebase(5)).toThrow(RangeError);
+  });
+});

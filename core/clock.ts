@@ -73,6 +73,17 @@ export class ManualClock implements Clock {
     this.current = targetMs;
   }
 
+  /**
+   * Moves the clock to `targetMs` as if it had started there: pending timers keep their offsets from now
+   * and fire later, nothing in between fires. For a freshly started simulated service only.
+   */
+  rebase(targetMs: number): void {
+    if (targetMs < this.current) throw new RangeError('ManualClock cannot go back in time');
+    const shift = targetMs - this.current;
+    for (const t of this.timers) t.due += shift;
+    this.current = targetMs;
+  }
+
   pendingTimers(): number {
     return this.timers.filter((t) => !t.cancelled).length;
   }

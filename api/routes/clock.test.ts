@@ -52,6 +52,18 @@ describe('/api/clock', () => {
     }
   });
 
+  it('starts a fresh service at the first requested time without replaying the years in between', async () => {
+    const s = await service('manual');
+    try {
+      const started = Date.now();
+      const res = await s.call('POST', { to: '2026-03-02T00:00:00+08:00' });
+      expect(res.json()).toMatchObject({ now: Date.parse('2026-03-02T00:00:00+08:00') });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await s.dispose();
+    }
+  });
+
   it('refuses to move the system clock', async () => {
     const s = await service('system');
     try {

@@ -38,7 +38,10 @@ export function clockRoutes(app: FastifyInstance, ctx: ApiContext): void {
         );
       }
       const from = manual.now();
-      manual.advanceTo(body.to);
+      // A fresh service (no reading yet) starts its simulated time where the caller begins, instead of firing
+      // every periodic timer of the years between the clock's start and the first simulated instant.
+      if (ctx.store.inbox.maxSeq() === 0) manual.rebase(body.to);
+      else manual.advanceTo(body.to);
       if (body.to - from >= 3_600_000) audit('clock.advance', null, null, { from, to: body.to });
       return { now: manual.now(), mode: 'manual' };
     },
