@@ -1,43 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { H, M, params, run, T0 } from './normalizer-fixture.ts';
 import { LocalTime } from '../core/local-time.ts';
-import {
-  initialMeterState,
-  normalize,
-  reconcileMeter,
-  type ClosedBucket,
-  type MeterState,
-  type NormalizerParams,
-} from './normalizer.ts';
+import { reconcileMeter, type ClosedBucket, type NormalizerParams } from './normalizer.ts';
 
-const H = 3_600_000;
-const M = 60_000;
 const S = 1_000;
-// 2026-01-05 00:00 Asia/Shanghai
-const T0 = Date.UTC(2026, 0, 4, 16);
-
-function params(over: Partial<NormalizerParams> = {}): NormalizerParams {
-  return {
-    localTime: new LocalTime('Asia/Shanghai', 60),
-    maxGapMs: 360 * M,
-    maxFlowLitersPerHour: 3000,
-    resetNearZeroLiters: 100,
-    rolloverLiters: null,
-    ...over,
-  };
-}
-
-function run(readings: [number, number][], p = params()) {
-  let state: MeterState = initialMeterState();
-  const buckets: ClosedBucket[] = [];
-  const events: string[] = [];
-  for (const [ts, totalLiters] of readings) {
-    const out = normalize(state, { ts, totalLiters }, p);
-    state = out.state;
-    buckets.push(...out.buckets);
-    events.push(out.event.kind);
-  }
-  return { state, buckets, events };
-}
 
 const knownSum = (buckets: ClosedBucket[]) => buckets.reduce((s, b) => s + (b.liters ?? 0), 0);
 
