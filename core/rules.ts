@@ -2,7 +2,10 @@ import { z } from 'zod';
 
 /**
  * Detector rules: `{ id, type, enabled, severity, params }` as in docs/detectors (shared).
- * The schema is the single source of truth; the defaults below are the deployed-service values it names.
+ * The schema is the single source of truth; the defaults below are the deployed-service values it names,
+ * except where the detection benchmark showed them crying wolf (README, "Changes to the documented
+ * defaults"): `heavy-use` at 120 L per hour instead of 60, the peak window learned from the usual first use
+ * instead of the highest mean, and `meter-silent` following meters that upload once a day.
  */
 export const Severity = z.enum(['info', 'warning', 'critical']);
 export type Severity = z.infer<typeof Severity>;
@@ -37,13 +40,22 @@ export const SustainedHighParams = z.strictObject({
 /** Longest history a learned peak may look back on (the history is kept per household: 24 bytes a day). */
 export const MAX_LEARN_DAYS = 28;
 
+/** For `first-use`, a household's day starts at 04:00 local: night-time toilet visits are not getting up. */
+export const FIRST_USE_AFTER_HOUR = 4;
+
 export const ZeroAtPeakParams = z.strictObject({
   /** Peak window, local time: the fixed window, or the fallback until a learned one exists. */
   start: HHMM,
   end: HHMM,
   maxLiters: z.number().min(0).max(10_000),
-  /** Learn each household's peak: the `peakHours` hours with the highest mean use over `learnDays` days. */
+  /** Learn each household's peak window over its last `learnDays` days (see `learnFrom`). */
   learn: z.boolean().default(false),
+  /**
+   * How the window is learned: `first-use` — the `peakHours` hours from the household's usual first use of
+   * the day (the median, over the complete days, of the first hour after 04:00 with more than `maxLiters`:
+   * when the resident usually gets up); `highest-mean` — the `peakHours` hours with the highest mean use.
+   */
+  learnFrom: z.enum(['first-use', 'highest-mean']).default('first-use'),
   peakHours: z.number().int().min(1).max(12).default(3),
   learnDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(21),
   /** Complete days (all 24 hours known) needed within `learnDays` before the learned window is used. */
@@ -55,6 +67,12 @@ export const SilentParams = z.strictObject({
     .int()
     .min(1)
     .max(30 * 24 * 60),
+  /**
+   * Meters that report less often than `afterMinutes` (a daily upload): silent only after this multiple of
+   * the meter's usual interval between messages (the median of its last three), when that is longer than
+   * `afterMinutes`. `null`: `afterMinutes` for every meter.
+   */
+  usualIntervalFactor: z.number().min(1).max(10).nullable().default(null),
 });
 
 const ruleBase = {
@@ -110,7 +128,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     autoResolve: true,
-    params: { windowMinutes: 2 * 60, minLitersPerBucket: 60 },
+    params: { windowMinutes: 2 * 60, minLitersPerBucket: 120 },
   },
   {
     id: 'no-water-at-peak',
@@ -126,7 +144,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'info',
     audience: 'maintenance',
     autoResolve: true,
-    params: { afterMinutes: 6 * 60 },
+    params: { afterMinutes: 6 * 60, usualIntervalFactor: 1.25 },
   },
 ]);
 

@@ -197,7 +197,10 @@ describe('DetectorEngine', () => {
     const before: DetectorInput[] = [
       ...hours('dry', T0, repeat(0, 30)),
       ...hours('leaky', T0, [...repeat(2, 20), null, ...repeat(2, 9)]),
-      ...hours('shower', T0, [...repeat(5, 28), 80, 90]),
+      ...hours('shower', T0, [...repeat(5, 28), 180, 190]),
+      // An hourly meter that stops: its usual interval (restored) keeps its silence at 6 h.
+      reading('silent', T0 - 2 * H),
+      reading('silent', T0 - H),
       reading('silent', T0),
       reading('dry', T0 + 25 * H),
       tick(T0 + 30 * H),
@@ -205,7 +208,7 @@ describe('DetectorEngine', () => {
     const after: DetectorInput[] = [
       ...hours('dry', T0 + 30 * H, [...repeat(0, 3), 4, 4, 4, ...repeat(0, 20)]),
       ...hours('leaky', T0 + 30 * H, [...repeat(2, 20), 0.5, 2]),
-      ...hours('shower', T0 + 30 * H, [100, 10, 0]),
+      ...hours('shower', T0 + 30 * H, [200, 10, 0]),
       reading('silent', T0 + 31 * H),
       tick(T0 + 40 * H),
     ];

@@ -137,9 +137,12 @@ describe('household state', () => {
     const s = filled(4, [1, null, 2.5, 0], 3);
     recordHour(s, 100, 60, 60);
     setBucketTimes(s, 4000, 5000);
+    for (const at of [0, 3_600_000, 7_200_000, 90_000_000]) noteReading(s, at, at);
     setActive(s, 'continuous-flow', 4000);
     const back = createHouseholdState(4, 3);
     restoreHouseholdState(back, roundTrip(serializeHouseholdState(s)));
+    expect(back.arrivalGaps).toEqual([82_800_000, 3_600_000, 3_600_000]);
+    expect(back.usualIntervalMs).toBe(3_600_000);
     expect(lastBuckets(back, 4)).toEqual(lastBuckets(s, 4));
     expect(serializeHouseholdState(back)).toEqual(serializeHouseholdState(s));
     pushBucket(back, 9);

@@ -3,7 +3,8 @@
  * one slot each, and a `HouseholdState` is a handle on one slot. Per household:
  *
  * - a ring of the latest closed buckets in milliliters (Int32, `UNKNOWN_ML` = no data), newest at `head`;
- * - the newest bucket's start and end, the latest reading's arrival and event time (Float64, NaN = none);
+ * - the newest bucket's start and end, the latest reading's arrival and event time, and the meter's last
+ *   three intervals between arrivals (Float64, NaN = none);
  * - the hourly history the learned peak and the baseline come from (see usage-history.ts), when a rule needs it;
  * - which rules are firing since when: an object only for households where some rule is firing.
  *
@@ -18,7 +19,12 @@ const T_BUCKET_START = 0;
 const T_BUCKET_END = 1;
 const T_RECEIVED = 2;
 const T_READING = 3;
-const TIMES = 4;
+/** The last three intervals between a meter's messages (ms, newest first; NaN = not seen yet). */
+const T_GAP = 4;
+const GAPS = 3;
+const TIMES = T_GAP + GAPS;
+/** Readings that arrive within a minute of each other are one message (a batch, a retry). */
+const SAME_ARRIVAL_MS = 60_000;
 
 export class StateChunk {
   ring: Int32Array;
@@ -30,7 +36,7 @@ export class StateChunk {
   historyDay: Int32Array;
   /** Learned-peak cache: the day and parameters it was computed for, and the start hour (-1 = none). */
   readonly peakDay: Int32Array;
-  readonly peakKey: Uint16Array;
+  readonly peakKey: Uint32Array;
   readonly peakStart: Int8Array;
   /** Baseline cache (allocated when a rule first needs it): 48 values per slot, see baseline.ts. */
   baseline: Uint16Array | null = null;
@@ -48,7 +54,7 @@ export class StateChunk {
     this.history = new Uint8Array(size * historyDays * 24).fill(HOUR_UNKNOWN);
     this.historyDay = new Int32Array(size).fill(NO_DAY);
     this.peakDay = new Int32Array(size).fill(NO_DAY);
-    this.peakKey = new Uint16Array(size);
+    this.peakKey = new Uint32Array(size);
     this.peakStart = new Int8Array(size).fill(-1);
     this.active = new Array<Record<string, number> | undefined>(size);
   }
@@ -115,6 +121,30 @@ export class HouseholdState {
   get lastReadingTs(): number | null {
     return orNull(this.c.times[this.i * TIMES + T_READING]!);
   }
+  /** The meter's last intervals between arrivals in ms, newest first (at most three). */
+  get arrivalGaps(): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < GAPS; k++) {
+      const g = this.c.times[this.i * TIMES + T_GAP + k]!;
+      if (!Number.isNaN(g)) out.push(g);
+    }
+    return out;
+  }
+  /**
+   * How often the meter usually sends, in ms: the median of its last three intervals between arrivals (the
+   * longer one of two, the only one of one); null until it has sent twice.
+   */
+  get usualIntervalMs(): number | null {
+    const o = this.i * TIMES + T_GAP;
+    const t = this.c.times;
+    const a = t[o]!;
+    const b = t[o + 1]!;
+    const c = t[o + 2]!;
+    if (Number.isNaN(a)) return null;
+    if (Number.isNaN(b)) return a;
+    if (Number.isNaN(c)) return Math.max(a, b);
+    return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+  }
   /** Rule id → event time its condition became true (a copy). */
   get active(): Record<string, number> {
     return { ...this.c.active[this.i] };
@@ -144,11 +174,20 @@ export function setBucketTimes(s: HouseholdState, start: number, end: number): v
   s.c.times[s.i * TIMES + T_BUCKET_END] = end;
 }
 
-/** Records a reading's arrival (clock) and event time, keeping the latest of each. */
+/**
+ * Records a reading's arrival (clock) and event time, keeping the latest of each, and the interval since the
+ * meter's previous message when this reading starts a new one.
+ */
 export function noteReading(s: HouseholdState, ts: number, receivedAt: number): void {
   const t = s.c.times;
   const o = s.i * TIMES;
-  if (!(t[o + T_RECEIVED]! >= receivedAt)) t[o + T_RECEIVED] = receivedAt;
+  const previous = t[o + T_RECEIVED]!;
+  if (receivedAt - previous > SAME_ARRIVAL_MS) {
+    t[o + T_GAP + 2] = t[o + T_GAP + 1]!;
+    t[o + T_GAP + 1] = t[o + T_GAP]!;
+    t[o + T_GAP] = receivedAt - previous;
+  }
+  if (!(previous >= receivedAt)) t[o + T_RECEIVED] = receivedAt;
   if (!(t[o + T_READING]! >= ts)) t[o + T_READING] = ts;
 }
 
@@ -208,6 +247,8 @@ export interface SerializedHouseholdState {
   lastBucketEnd: number | null;
   lastReceivedAt: number | null;
   lastReadingTs: number | null;
+  /** The meter's last intervals between arrivals (ms, newest first); absent in older checkpoints. */
+  arrivalGaps?: number[];
   active: Record<string, number>;
   /** Hourly history: `days` rows of 24 codes, oldest day first, ending with local day `day`. */
   history: { day: number; days: number; hours: string } | null;
@@ -234,6 +275,7 @@ export function serializeHouseholdState(s: HouseholdState): SerializedHouseholdS
     lastBucketEnd: s.lastBucketEnd,
     lastReceivedAt: s.lastReceivedAt,
     lastReadingTs: s.lastReadingTs,
+    arrivalGaps: s.arrivalGaps,
     active: s.active,
     history,
   };
@@ -262,6 +304,8 @@ export function restoreHouseholdState(s: HouseholdState, v: SerializedHouseholdS
   t[o + T_BUCKET_END] = v.lastBucketEnd ?? Number.NaN;
   t[o + T_RECEIVED] = v.lastReceivedAt ?? Number.NaN;
   t[o + T_READING] = v.lastReadingTs ?? Number.NaN;
+  const gaps = 'arrivalGaps' in v ? (v.arrivalGaps ?? []) : [];
+  for (let k = 0; k < Math.min(GAPS, gaps.length); k++) t[o + T_GAP + k] = gaps[k]!;
   if (Object.keys(v.active).length > 0) s.c.active[s.i] = { ...v.active };
   const h = 'history' in v ? v.history : null;
   const { c, i } = s;

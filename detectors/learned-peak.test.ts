@@ -19,8 +19,13 @@ const T0 = Date.UTC(2026, 0, 4, 16);
 const shanghai = new LocalTime('Asia/Shanghai', 60);
 
 const base = DEFAULT_RULES.find((r): r is RuleOf<'zero-at-peak'> => r.id === 'no-water-at-peak')!;
-const peakRule = (params: Partial<RuleOf<'zero-at-peak'>['params']> = {}) =>
+const withParams = (params: Partial<RuleOf<'zero-at-peak'>['params']> = {}) =>
   Rule.parse({ ...base, params: { ...base.params, ...params } }) as RuleOf<'zero-at-peak'>;
+/** The rule learning the window of the highest mean use. */
+const peakRule = (params: Partial<RuleOf<'zero-at-peak'>['params']> = {}) =>
+  withParams({ learnFrom: 'highest-mean', ...params });
+const MEAN = { peakHours: 3, learnDays: 21, learnFrom: 'highest-mean', maxLiters: 1 } as const;
+const FIRST_USE = { peakHours: 3, learnDays: 21, minDays: 3, learnFrom: 'first-use', maxLiters: 1 } as const;
 
 /** Liters per local hour: 30 L in each of `peak` hours, 2 L otherwise (so every morning uses water too). */
 const routine = (peak: number[]) => Array.from({ length: 24 }, (_, h) => (peak.includes(h) ? 30 : 2));
@@ -59,7 +64,7 @@ function household(rule: RuleOf<'zero-at-peak'>, opts: { localTime?: LocalTime; 
 const opened = (ds: Detection[]) => ds.filter((d) => d.kind === 'opened');
 const repeatDays = (day: (number | null)[], n: number) => Array.from({ length: n }, () => day);
 
-describe('learned peak windows (zero-at-peak with learn)', () => {
+describe('learned peak windows: the highest mean use (learnFrom highest-mean)', () => {
   it('uses the 06:00–09:00 fallback until 7 complete days are known', () => {
     const hh = household(peakRule());
     hh.days(...repeatDays(routine(EVENING), 6));
@@ -133,10 +138,10 @@ describe('learned peak windows (zero-at-peak with learn)', () => {
     const hh = household(peakRule({ minDays: 3 }));
     hh.days(...repeatDays(twoPeaks, 3));
     const day = Math.floor(shanghai.toLocalMs(T0 + 3 * DAY) / DAY);
-    expect(computePeakStart(hh.state, day, { peakHours: 3, learnDays: 21, minDays: 3 })).toBe(7);
+    expect(computePeakStart(hh.state, day, { ...MEAN, minDays: 3 })).toBe(7);
     const dry = household(peakRule({ minDays: 3 }));
     dry.days(...repeatDays(new Array<number>(24).fill(0), 3));
-    expect(computePeakStart(dry.state, day, { peakHours: 3, learnDays: 21, minDays: 3 })).toBe(-1);
+    expect(computePeakStart(dry.state, day, { ...MEAN, minDays: 3 })).toBe(-1);
   });
 
   it('keeps the configured window when learning is off', () => {
@@ -190,7 +195,7 @@ describe('learned peak windows (zero-at-peak with learn)', () => {
     const day = Math.floor(berlin.toLocalMs(midnight + hours * H) / DAY);
     expect(berlin.format(midnight + hours * H)).toBe('2026-03-31 00:00');
     expect(completeDays(state, day, 21)).toBe(3);
-    expect(computePeakStart(state, day, { peakHours: 3, learnDays: 21, minDays: 4 })).toBe(-1);
+    expect(computePeakStart(state, day, { ...MEAN, minDays: 4 })).toBe(-1);
   });
 
   it('keeps hourly use to within ±2.2 % (one byte an hour)', () => {
@@ -199,5 +204,67 @@ describe('learned peak windows (zero-at-peak with learn)', () => {
       expect(Math.abs(back - liters) / liters).toBeLessThan(0.022);
     }
     expect(decodeForTest(0)).toBe(0);
+  });
+});
+
+/** A day that starts at `hour`: nothing before (but `night` liters at 02:00), 10 L then, 3 L an hour until 22:00. */
+const wakes = (hour: number, night = 0) =>
+  Array.from({ length: 24 }, (_, h) => (h === 2 ? night : h < hour || h >= 22 ? 0 : h === hour ? 10 : 3));
+const dayOf = (t: number) => Math.floor(shanghai.toLocalMs(t) / DAY);
+
+describe('learned peak windows: the usual first use (learnFrom first-use, the default)', () => {
+  it('is what the default no-water-at-peak rule learns', () => {
+    expect(base.params).toMatchObject({ learn: true, learnFrom: 'first-use', peakHours: 3 });
+  });
+
+  it('starts the window at the hour the household usually first uses water, and fires when that window stays dry', () => {
+    const hh = household(withParams());
+    hh.days(...repeatDays(wakes(7), 7));
+    expect(computePeakStart(hh.state, dayOf(T0 + 7 * DAY), FIRST_USE)).toBe(7);
+    // Day 8: nobody gets up until 11:00.
+    const [d, ...rest] = opened(hh.days(wakes(11)));
+    expect(rest).toEqual([]);
+    expect(d).toMatchObject({ at: T0 + 7 * DAY + 10 * H });
+    expect(d!.evidence.thresholds).toMatchObject({ start: '07:00', end: '10:00', peak: 'learned' });
+  });
+
+  it('does not fire on a day the resident gets up a little late, within the window', () => {
+    const hh = household(withParams());
+    hh.days(...repeatDays(wakes(7), 7));
+    expect(opened(hh.days(wakes(9)))).toEqual([]);
+  });
+
+  it('takes the median day: an early morning, a late one and night-time use do not move the window', () => {
+    const hh = household(withParams());
+    hh.days(wakes(7), wakes(5), wakes(7, 400), wakes(12), wakes(8), wakes(7, 2), wakes(6));
+    // First uses from 04:00: 7, 5, 7, 12, 8, 7, 6 → median 7 (the 400 L at 02:00 is before the day starts).
+    expect(computePeakStart(hh.state, dayOf(T0 + 7 * DAY), FIRST_USE)).toBe(7);
+    // The highest mean would have followed the night-time burst.
+    expect(computePeakStart(hh.state, dayOf(T0 + 7 * DAY), { ...MEAN, minDays: 3 })).toBe(0);
+  });
+
+  it('counts only hours above maxLiters as use, and leaves out days without any', () => {
+    const drip = (hour: number) => wakes(hour).map((l, h) => (h < hour ? 1 : l));
+    const hh = household(withParams());
+    hh.days(drip(8), drip(8), new Array<number>(24).fill(0), drip(8));
+    expect(computePeakStart(hh.state, dayOf(T0 + 4 * DAY), FIRST_USE)).toBe(8);
+    expect(computePeakStart(hh.state, dayOf(T0 + 4 * DAY), { ...FIRST_USE, maxLiters: 0.5 })).toBe(4);
+  });
+
+  it('keeps the fallback until minDays complete days exist, and for a household that never uses water', () => {
+    const hh = household(withParams());
+    hh.days(...repeatDays(wakes(7), 6));
+    expect(computePeakStart(hh.state, dayOf(T0 + 6 * DAY), { ...FIRST_USE, minDays: 7 })).toBe(-1);
+    const dry = household(withParams());
+    dry.days(...repeatDays(new Array<number>(24).fill(0), 7));
+    expect(computePeakStart(dry.state, dayOf(T0 + 7 * DAY), FIRST_USE)).toBe(-1);
+    const [d] = opened(dry.days(new Array<number>(24).fill(0)));
+    expect(d!.evidence.thresholds).toMatchObject({ start: '06:00', end: '09:00', peak: 'fallback' });
+  });
+
+  it('follows a new routine within learnDays', () => {
+    const hh = household(withParams({ learnDays: 7, minDays: 3 }));
+    hh.days(...repeatDays(wakes(6), 7), ...repeatDays(wakes(9), 4));
+    expect(computePeakStart(hh.state, dayOf(T0 + 11 * DAY), { ...FIRST_USE, learnDays: 7 })).toBe(9);
   });
 });

@@ -231,31 +231,36 @@ describe('step', () => {
     });
   });
 
-  describe('sustained-high: heavy-use (2 h, every bucket at least 60 L)', () => {
+  describe('sustained-high: heavy-use (2 h, every bucket at least 120 L)', () => {
     const rules = [rule('heavy-use')];
 
-    it('opens after two consecutive hours of at least 60 L each', () => {
+    it('opens after two consecutive hours of at least 120 L each', () => {
       const hh = household(rules);
-      expect(hh.buckets([59, 60])).toEqual([]);
-      const ds = hh.buckets([80]);
+      expect(hh.buckets([119, 120])).toEqual([]);
+      const ds = hh.buckets([160]);
       expect(summary(ds)).toEqual([['heavy-use', 'opened', T0 + 3 * H]]);
-      expect(ds[0]!.evidence).toMatchObject({ windowStart: T0 + H, buckets: [60, 80], totalLiters: 140 });
+      expect(ds[0]!.evidence).toMatchObject({ windowStart: T0 + H, buckets: [120, 160], totalLiters: 280 });
     });
 
-    it('is broken by one hour below 60 L', () => {
+    it('does not open on a busy family evening: two hours of 60–100 L', () => {
       const hh = household(rules);
-      expect(hh.buckets([60, 59.9, 60])).toEqual([]);
-      expect(summary(hh.buckets([60]))).toEqual([['heavy-use', 'opened', T0 + 4 * H]]);
+      expect(hh.buckets([95, 62, 89, 86, 100, 100])).toEqual([]);
+    });
+
+    it('is broken by one hour below 120 L', () => {
+      const hh = household(rules);
+      expect(hh.buckets([120, 119.9, 120])).toEqual([]);
+      expect(summary(hh.buckets([120]))).toEqual([['heavy-use', 'opened', T0 + 4 * H]]);
     });
 
     it('is broken by one unknown hour', () => {
       const hh = household(rules);
-      expect(hh.buckets([100, null, 100])).toEqual([]);
+      expect(hh.buckets([200, null, 200])).toEqual([]);
     });
 
-    it('clears when the use drops below 60 L in an hour', () => {
+    it('clears when the use drops below 120 L in an hour', () => {
       const hh = household(rules);
-      hh.buckets([100, 100, 100]);
+      hh.buckets([200, 200, 200]);
       expect(summary(hh.buckets([5]))).toEqual([['heavy-use', 'cleared', T0 + 4 * H]]);
     });
   });
@@ -416,7 +421,7 @@ describe('step', () => {
       expect(d!.evidence).toEqual({
         windowStart: R,
         windowEnd: R + 6 * H,
-        thresholds: { afterMinutes: 360 },
+        thresholds: { afterMinutes: 360, usualIntervalMinutes: null, silentMinutes: 360 },
         ruleVersion: 1,
         lastReadingAt: R,
       });
@@ -441,11 +446,84 @@ describe('step', () => {
 
     it('fires again when the meter falls silent a second time', () => {
       const hh = household(rules);
+      // An hourly meter: its usual interval stays an hour (the median of 1 h, 1 h and the 8 h outage).
+      hh.reading(R - 2 * H);
+      hh.reading(R - H);
       hh.reading(R);
       hh.tick(R + 7 * H);
       hh.reading(R + 8 * H);
       expect(hh.tick(R + 13 * H)).toEqual([]);
       expect(summary(hh.tick(R + 14 * H))).toEqual([['meter-silent', 'opened', R + 14 * H]]);
+    });
+
+    describe('a meter that uploads once a day (usualIntervalFactor 1.25)', () => {
+      /** A day's 24 hourly readings uploaded in one message at `at`. */
+      const upload = (hh: ReturnType<typeof household>, at: number) => {
+        for (let k = 23; k >= 0; k--) hh.reading(at, at - k * H);
+      };
+
+      it('waits 1.25 × its usual 24 h (30 h) once it has uploaded twice', () => {
+        const hh = household(rules);
+        upload(hh, R);
+        upload(hh, R + DAY);
+        expect(hh.state.usualIntervalMs).toBe(DAY);
+        expect(hh.tick(R + DAY + 30 * H - 1)).toEqual([]);
+        const [d, ...rest] = hh.tick(R + DAY + 30 * H);
+        expect(rest).toEqual([]);
+        expect(d).toMatchObject({ ruleId: 'meter-silent', kind: 'opened', at: R + DAY + 30 * H });
+        expect(d!.evidence.thresholds).toEqual({
+          afterMinutes: 360,
+          usualIntervalMinutes: 1440,
+          silentMinutes: 1800,
+        });
+      });
+
+      it('uses afterMinutes until the meter has sent twice: its schedule is not known yet', () => {
+        const hh = household(rules);
+        upload(hh, R);
+        expect(summary(hh.tick(R + 6 * H))).toEqual([['meter-silent', 'opened', R + 6 * H]]);
+        expect(summary(hh.reading(R + DAY))).toEqual([['meter-silent', 'cleared', R + DAY]]);
+        expect(hh.tick(R + 2 * DAY)).toEqual([]);
+      });
+
+      it('does not take an outage for its schedule: the median of the last three intervals', () => {
+        const hh = household(rules);
+        for (const day of [0, 1, 2]) upload(hh, R + day * DAY);
+        hh.tick(R + 4 * DAY);
+        upload(hh, R + 5 * DAY); // three days late
+        expect(hh.state.arrivalGaps).toEqual([3 * DAY, DAY, DAY]);
+        expect(hh.tick(R + 5 * DAY + 30 * H - 1)).toEqual([]);
+        expect(summary(hh.tick(R + 5 * DAY + 30 * H))).toEqual([
+          ['meter-silent', 'opened', R + 5 * DAY + 30 * H],
+        ]);
+      });
+
+      it('counts readings arriving within a minute as one message', () => {
+        const hh = household(rules);
+        hh.reading(R);
+        hh.reading(R + 59_000);
+        hh.reading(R + DAY);
+        expect(hh.state.arrivalGaps).toEqual([DAY - 59_000]);
+      });
+
+      it('uses afterMinutes for every meter when usualIntervalFactor is null', () => {
+        const plain = [
+          Rule.parse({ ...rule('meter-silent'), params: { afterMinutes: 360, usualIntervalFactor: null } }),
+        ];
+        const hh = household(plain);
+        upload(hh, R);
+        upload(hh, R + DAY);
+        expect(summary(hh.tick(R + DAY + 6 * H))).toEqual([['meter-silent', 'opened', R + DAY + 6 * H]]);
+      });
+
+      it('never waits less than afterMinutes for a meter that reports often', () => {
+        const hh = household(rules);
+        for (let k = 0; k < 4; k++) hh.reading(R + k * 15 * MINUTE);
+        expect(hh.state.usualIntervalMs).toBe(15 * MINUTE);
+        const last = R + 45 * MINUTE;
+        expect(hh.tick(last + 6 * H - 1)).toEqual([]);
+        expect(summary(hh.tick(last + 6 * H))).toEqual([['meter-silent', 'opened', last + 6 * H]]);
+      });
     });
 
     it('keeps the latest arrival when an older arrival is reported after a newer one', () => {

@@ -230,7 +230,6 @@ function onReading(
   ctx: StepContext,
   out: Detection[],
 ): void {
-  noteReading(s, r.ts, r.receivedAt);
   for (const rule of rules) {
     if (rule.type !== 'silent') continue;
     const since = activeSince(s, rule.id);
@@ -239,11 +238,12 @@ function onReading(
     emit(out, hid, rule, 'cleared', r.receivedAt, {
       windowStart: since,
       windowEnd: r.receivedAt,
-      thresholds: { afterMinutes: rule.params.afterMinutes },
+      thresholds: silentThresholds(s, rule),
       ruleVersion: ctx.rulesVersion,
       lastReadingAt: r.receivedAt,
     });
   }
+  noteReading(s, r.ts, r.receivedAt);
 }
 
 function onTick(
@@ -258,16 +258,32 @@ function onTick(
   if (last === null) return;
   for (const rule of rules) {
     if (rule.type !== 'silent' || !rule.enabled || activeSince(s, rule.id) !== undefined) continue;
-    const deadline = last + rule.params.afterMinutes * 60_000;
+    const thresholds = silentThresholds(s, rule);
+    const deadline = last + thresholds.silentMinutes * 60_000;
     if (now < deadline) continue;
     const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx);
     if (!kind) continue;
     emit(out, hid, rule, kind, deadline, {
       windowStart: last,
       windowEnd: deadline,
-      thresholds: { afterMinutes: rule.params.afterMinutes },
+      thresholds,
       ruleVersion: ctx.rulesVersion,
       lastReadingAt: last,
     });
   }
+}
+
+/**
+ * How long this meter may stay quiet: `afterMinutes`, or for a meter that usually reports less often (a
+ * daily upload) `usualIntervalFactor` times its usual interval.
+ */
+function silentThresholds(s: HouseholdState, rule: RuleOf<'silent'>) {
+  const { afterMinutes, usualIntervalFactor } = rule.params;
+  const usual = s.usualIntervalMs;
+  const usualIntervalMinutes = usual === null ? null : Math.round(usual / 60_000);
+  const silentMinutes =
+    usualIntervalFactor === null || usual === null
+      ? afterMinutes
+      : Math.max(afterMinutes, Math.round((usualIntervalFactor * usual) / 60_000));
+  return { afterMinutes, usualIntervalMinutes, silentMinutes };
 }

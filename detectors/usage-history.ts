@@ -1,3 +1,4 @@
+import { FIRST_USE_AFTER_HOUR } from '../core/rules.ts';
 import { bucketMl, HOUR_UNKNOWN, mod, NO_DAY, UNKNOWN_ML, type HouseholdState } from './household-state.ts';
 
 /**
@@ -107,17 +108,25 @@ export interface LearnParams {
   peakHours: number;
   learnDays: number;
   minDays: number;
+  learnFrom: 'first-use' | 'highest-mean';
+  /** An hour with more than this is an hour the household used water in (`first-use`). */
+  maxLiters: number;
 }
 
 /**
- * The household's learned peak for local day `day`: the start hour of the `peakHours` consecutive hours
- * (wrapping past midnight) with the highest mean use over the complete days among the `learnDays` days
- * before `day`; the earliest start wins a tie. -1 while fewer than `minDays` complete days exist or no water
- * was used at all (the fallback window applies). Cached per household for the day: recomputed daily.
+ * The household's learned peak for local day `day`: the start hour of its `peakHours`-hour window (wrapping
+ * past midnight), learned from the complete days among the `learnDays` days before `day` (see
+ * `computePeakStart`). -1 while fewer than `minDays` complete days exist or no water was used at all (the
+ * fallback window applies). Cached per household for the day: recomputed daily.
  */
 export function learnedPeakStart(s: HouseholdState, day: number, p: LearnParams): number {
   const { c, i } = s;
-  const key = p.peakHours | (p.learnDays << 4) | (p.minDays << 9);
+  const key =
+    p.peakHours |
+    (p.learnDays << 4) |
+    (p.minDays << 9) |
+    ((p.learnFrom === 'first-use' ? 1 : 0) << 14) |
+    (usedCode(p.maxLiters) << 15);
   if (c.peakDay[i] === day && c.peakKey[i] === key) return c.peakStart[i]!;
   const start = computePeakStart(s, day, p);
   c.peakDay[i] = day;
@@ -131,8 +140,16 @@ export function completeDays(s: HouseholdState, day: number, learnDays: number):
   return hourlyMeans(s, day, learnDays, means);
 }
 
-/** The learned peak start of `day`, computed afresh (no cache: safe for reports on any day). */
+/**
+ * The learned peak start of `day`, computed afresh (no cache: safe for reports on any day).
+ *
+ * - `first-use`: the median over the complete days of the day's first hour from 04:00 on with more than
+ *   `maxLiters` (the upper median for an even count): when the resident usually gets up. A median, so one
+ *   late morning or a night-time burst does not move it; days without such an hour are left out.
+ * - `highest-mean`: the window with the highest mean use; the earliest start wins a tie.
+ */
 export function computePeakStart(s: HouseholdState, day: number, p: LearnParams): number {
+  if (p.learnFrom === 'first-use') return firstUseStart(s, day, p);
   const complete = hourlyMeans(s, day, p.learnDays, means);
   if (complete < p.minDays) return -1;
   let best = -1;
@@ -146,6 +163,48 @@ export function computePeakStart(s: HouseholdState, day: number, p: LearnParams)
     }
   }
   return best;
+}
+
+function firstUseStart(s: HouseholdState, day: number, p: LearnParams): number {
+  const { c, i } = s;
+  const held = c.historyDays;
+  const newest = c.historyDay[i]!;
+  if (held === 0 || newest === NO_DAY) return -1;
+  const used = usedCode(p.maxLiters);
+  let complete = 0;
+  let n = 0;
+  for (let d = day - p.learnDays; d < day; d++) {
+    if (d > newest || d <= newest - held) continue;
+    const row = (i * held + mod(d, held)) * 24;
+    let first = -1;
+    let whole = true;
+    for (let h = 0; h < 24; h++) {
+      const code = c.history[row + h]!;
+      if (code === HOUR_UNKNOWN) {
+        whole = false;
+        break;
+      }
+      if (first < 0 && h >= FIRST_USE_AFTER_HOUR && code >= used) first = h;
+    }
+    if (!whole) continue;
+    complete++;
+    if (first >= 0) firsts[n++] = first;
+  }
+  if (complete < p.minDays || n === 0) return -1;
+  const sorted = firsts.subarray(0, n).sort();
+  return sorted[n >> 1]!;
+}
+
+const firsts = new Int8Array(32);
+
+/**
+ * The smallest history code that stands for more than `liters` (codes are monotonic in liters);
+ * `HOUR_UNKNOWN` when none does, so no known hour counts.
+ */
+function usedCode(liters: number): number {
+  let code = encodeHourLiters(liters);
+  while (code < HOUR_UNKNOWN && !(HOUR_LITERS[code]! > liters)) code++;
+  return code;
 }
 
 /** What an hour of `liters` reads back as from the history (for tests of the encoding). */

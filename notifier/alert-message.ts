@@ -84,7 +84,8 @@ export function openedText(
       };
     }
     case 'silent': {
-      const w = duration(num(t.afterMinutes));
+      // `silentMinutes`: the wait for this meter (longer for one that uploads once a day).
+      const w = duration(num(t.silentMinutes ?? t.afterMinutes));
       return {
         'zh-CN': `${address}：水表已超过${w['zh-CN']}没有上报数据，请安排检查水表或网络（这不代表住户没有用水）。`,
         en: `${address}: the water meter has not reported for over ${w.en}. Please arrange a meter or network check (this does not mean no water was used).`,

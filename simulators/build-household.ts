@@ -61,6 +61,7 @@ export function buildHousehold(
       runEnd: pop.end,
       rules,
       lastTransmissionBefore: (t) => transmitter.lastTransmissionBefore(t),
+      usualIntervalAt: (last) => transmitter.intervalKnownAt(last),
       arrivalOf: (t) => transmitter.arrivalOf(t),
       smearMs: meter.reportEveryMs,
       peakWindowOn: (day) => peak?.on(day) ?? null,

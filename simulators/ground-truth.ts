@@ -38,6 +38,11 @@ export interface TruthContext {
   /** When the meter last sent before `t` (for `silent`); default: `t`. */
   lastTransmissionBefore?: (t: number) => number;
   /**
+   * The interval between the meter's messages that careflow has learned by its message at `last` (for
+   * `silent` with `usualIntervalFactor`); null or absent: not known yet.
+   */
+  usualIntervalAt?: (last: number) => number | null;
+  /**
    * The household's peak window on a local day (local minutes, end may pass 1440) when the zero-at-peak
    * rule learns it; null or absent: the rule's configured window.
    */
@@ -170,7 +175,15 @@ function expectationOfData(s: Scenario, ctx: TruthContext): Expectation {
       const silent = rule(rules, 'meter-silent', 'silent');
       const until = s.durationMinutes === undefined ? null : s.start + s.durationMinutes * MINUTE_MS;
       const last = ctx.lastTransmissionBefore?.(s.start) ?? s.start;
-      const due = silent ? last + silent.params.afterMinutes * MINUTE_MS : null;
+      const usual = ctx.usualIntervalAt?.(last) ?? null;
+      const factor = silent?.params.usualIntervalFactor ?? null;
+      const wait = silent
+        ? Math.max(
+            silent.params.afterMinutes * MINUTE_MS,
+            factor && usual ? Math.round((factor * usual) / MINUTE_MS) * MINUTE_MS : 0,
+          )
+        : 0;
+      const due = silent ? last + wait : null;
       const seen = due !== null && due <= Math.min(until ?? Infinity, ctx.runEnd) ? due : null;
       return alert(['meter-silent'], s.start, until, seen, until === null ? null : until + bucket);
     }

@@ -1,12 +1,13 @@
 import type { LocalTime } from '../core/local-time.ts';
-import type { RuleOf } from '../core/rules.ts';
+import { FIRST_USE_AFTER_HOUR, type RuleOf } from '../core/rules.ts';
 import { HOUR_MS, localMinuteToUtc } from './local-day.ts';
 import { type WaterEvent, litersInRange } from './water-event.ts';
 
 /**
  * An estimate, from a household model's own water use, of the peak window the zero-at-peak rule learns
- * (docs/detectors.md): the contiguous `peakHours` hours with the highest mean use over the last
- * `learnDays` complete days, used once `minDays` complete days exist. The ground truth of peak scenarios
+ * (README, "Learned peak windows"): the `peakHours` hours from the household's usual first use after 04:00
+ * (`first-use`: the median over the last `learnDays` days) or with the highest mean use
+ * (`highest-mean`), used once `minDays` complete days exist. The ground truth of peak scenarios
  * uses it; it is an estimate (the service sees buckets smeared by the reading interval), so close calls
  * between two windows can go the other way.
  */
@@ -40,22 +41,43 @@ export class LearnedPeak {
     const days = dayNumber - from;
     let window: PeakWindow | null = null;
     if (days >= this.params.minDays) {
-      const mean = new Float64Array(24);
-      for (let d = from; d < dayNumber; d++) this.day(d).forEach((v, h) => (mean[h]! += v / days));
-      let best = -1;
-      let bestStart = 0;
-      for (let h = 0; h < 24; h++) {
-        let sum = 0;
-        for (let k = 0; k < this.params.peakHours; k++) sum += mean[(h + k) % 24]!;
-        if (sum > best + 1e-9) {
-          best = sum;
-          bestStart = h;
-        }
-      }
-      window = { startMinute: bestStart * 60, endMinute: (bestStart + this.params.peakHours) * 60 };
+      const start =
+        this.params.learnFrom === 'first-use'
+          ? this.firstUse(from, dayNumber)
+          : this.highestMean(from, dayNumber);
+      if (start !== null)
+        window = { startMinute: start * 60, endMinute: (start + this.params.peakHours) * 60 };
     }
     this.windows.set(dayNumber, window);
     return window;
+  }
+
+  /** The upper median of the days' first hour from 04:00 with more than `maxLiters` (null: none). */
+  private firstUse(from: number, to: number): number | null {
+    const firsts: number[] = [];
+    for (let d = from; d < to; d++) {
+      const first = this.day(d).findIndex((v, h) => h >= FIRST_USE_AFTER_HOUR && v > this.params.maxLiters);
+      if (first >= 0) firsts.push(first);
+    }
+    firsts.sort((a, b) => a - b);
+    return firsts.length > 0 ? firsts[firsts.length >> 1]! : null;
+  }
+
+  private highestMean(from: number, to: number): number {
+    const days = to - from;
+    const mean = new Float64Array(24);
+    for (let d = from; d < to; d++) this.day(d).forEach((v, h) => (mean[h]! += v / days));
+    let best = -1;
+    let bestStart = 0;
+    for (let h = 0; h < 24; h++) {
+      let sum = 0;
+      for (let k = 0; k < this.params.peakHours; k++) sum += mean[(h + k) % 24]!;
+      if (sum > best + 1e-9) {
+        best = sum;
+        bestStart = h;
+      }
+    }
+    return bestStart;
   }
 
   private day(dayNumber: number): Float64Array {

@@ -106,6 +106,19 @@ export class MeterTransmitter implements MessageSource {
     return today < t ? today : today - DAY_MS;
   }
 
+  /**
+   * The interval between the meter's messages as careflow knows it after the message at `last` (it learns
+   * it from arrivals): null before the meter has sent twice.
+   */
+  intervalKnownAt(last: number): number | null {
+    const every = this.mode === 'daily-batch' ? DAY_MS : this.meter.reportEveryMs;
+    const first =
+      this.mode === 'daily-batch'
+        ? this.arrivalOf(this.meter.startAt)
+        : this.meter.firstReportFrom(this.meter.startAt);
+    return last >= first + every ? every : null;
+  }
+
   /** When careflow receives the meter's first reading taken at or after `t`. */
   arrivalOf(t: number): number {
     const report = this.meter.firstReportFrom(t);

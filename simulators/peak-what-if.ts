@@ -4,7 +4,7 @@
  * such day is a `no-water-at-peak` alert for a resident who is fine. Candidates: the fixed 06:00–09:00
  * window, the learned window of the highest mean use (docs/detectors.md), the window used on the most
  * days (the hours the household almost never skips), and the 3 hours from the household's usual first use
- * of the morning (when it gets up).
+ * of the morning (when it gets up: careflow's default, `learnFrom: first-use`).
  */
 export interface PeakCandidateRow {
   candidate: string;
@@ -16,9 +16,9 @@ type Learner = 'fixed' | 'mean' | 'reliable' | 'waking';
 
 const CANDIDATES: { name: string; learner: Learner }[] = [
   { name: 'fixed 06:00–09:00', learner: 'fixed' },
-  { name: 'learned: highest mean use (default)', learner: 'mean' },
+  { name: 'learned: highest mean use (documented default)', learner: 'mean' },
   { name: 'learned: used on the most days', learner: 'reliable' },
-  { name: 'learned: 3 h from the usual first use after 04:00', learner: 'waking' },
+  { name: 'learned: 3 h from the usual first use after 04:00 (careflow default)', learner: 'waking' },
 ];
 
 const PEAK_HOURS = 3;

@@ -21,9 +21,9 @@ export interface HeavyCandidate {
 }
 
 export const HEAVY_CANDIDATES: HeavyCandidate[] = [
-  { name: 'default: 2 h ≥ 60 L', hours: 2, minLiters: 60 },
+  { name: 'documented default: 2 h ≥ 60 L', hours: 2, minLiters: 60 },
   { name: '3 h ≥ 60 L', hours: 3, minLiters: 60 },
-  { name: '2 h ≥ 120 L', hours: 2, minLiters: 120 },
+  { name: 'careflow default: 2 h ≥ 120 L', hours: 2, minLiters: 120 },
   { name: '2 h ≥ max(60 L, 1.5 × own p99 hour)', hours: 2, minLiters: 60, baselineMultiple: 1.5 },
   { name: '3 h ≥ max(60 L, own p99 hour)', hours: 3, minLiters: 60, baselineMultiple: 1 },
 ];

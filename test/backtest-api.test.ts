@@ -22,7 +22,7 @@ const OUTCOME: Record<string, Outcome> = {
   'no-water-at-peak': 'resident-helped',
 };
 const CANDIDATE = {
-  'heavy-use': { params: { minLitersPerBucket: 80 } },
+  'heavy-use': { params: { minLitersPerBucket: 140 } },
   'continuous-flow': { params: { windowMinutes: 720 } },
 };
 
@@ -33,7 +33,7 @@ function use(household: string, t: number): number {
   const hour = ((t - T0) / HOUR) % 24;
   const ordinary = hour >= 1 && hour < 5 ? 0 : 6;
   if (household === 'h-g1-1') return ordinary + 3; // a running cistern: never below 1 L an hour
-  if (household === 'h-g2-1') return hour === 19 || hour === 20 ? 70 : ordinary; // long evening showers
+  if (household === 'h-g2-1') return hour === 19 || hour === 20 ? 130 : ordinary; // long evening showers and laundry
   return t < T0 + 36 * HOUR ? ordinary : 0; // h-g3-1 falls at noon on day 2
 }
 
@@ -166,7 +166,7 @@ describe('careflow backtest', () => {
         '--to',
         String(END),
         '--set',
-        'heavy-use.params.minLitersPerBucket=80',
+        'heavy-use.params.minLitersPerBucket=140',
         '--set',
         'continuous-flow.params.windowMinutes=720',
       ],

@@ -50,11 +50,11 @@ export function escalationRegistry(): RegistryInput {
 }
 
 /**
- * Makes a household's meter report 100 L in each of the three hours before the clock's current hour, which
+ * Makes a household's meter report 150 L in each of the three hours before the clock's current hour, which
  * opens a `heavy-use` alert (welfare, critical); resolves with the alert.
  */
 export function raiseHeavyUse(svc: TestService, householdId: string): Promise<Alert> {
-  return raise(svc, householdId, 'heavy-use', 3, 100);
+  return raise(svc, householdId, 'heavy-use', 3, 150);
 }
 
 /** 5 L in each of the 25 hours before the current hour: a `continuous-flow` alert (leak). */

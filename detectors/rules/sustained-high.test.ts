@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sustainedHigh } from './sustained-high.ts';
 
-/** continuous-flow's bar: 1 L per bucket; heavy-use's: 60 L. */
+/** Bars as rules set them: continuous-flow's 1 L per bucket, and a higher one of 60 L. */
 describe('sustainedHigh', () => {
   it('is true when every bucket is known and at least the bar', () => {
     expect(sustainedHigh([1, 2.5, 1], 1)).toEqual({ state: 'true', totalLiters: 4.5 });
