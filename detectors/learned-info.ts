@@ -17,6 +17,8 @@ export interface LearnedInfo {
   >;
   /** Typical liters per hour of day (0–23), weekdays and weekend days; null until 7 complete days exist. */
   baseline: { weekday: number[]; weekend: number[]; completeDays: number } | null;
+  /** How often the meter usually sends (minutes; the median of its last three intervals), null until twice. */
+  usualReportIntervalMinutes: number | null;
 }
 
 export function learnedInfo(
@@ -26,6 +28,7 @@ export function learnedInfo(
 ): LearnedInfo | null {
   const end = s.lastBucketEnd;
   if (end === null) return null;
+  const usual = s.usualIntervalMs;
   const day = Math.floor(localTime.toLocalMs(end) / DAY_MS);
   const peaks: LearnedInfo['peaks'] = {};
   for (const r of rules) {
@@ -60,5 +63,10 @@ export function learnedInfo(
       };
     }
   }
-  return { day: localTime.format(end).slice(0, 10), peaks, baseline };
+  return {
+    day: localTime.format(end).slice(0, 10),
+    peaks,
+    baseline,
+    usualReportIntervalMinutes: usual === null ? null : Math.round(usual / 60_000),
+  };
 }

@@ -21,8 +21,9 @@ export function outcomeText(outcome: Outcome): AlertText {
 }
 
 function duration(minutes: number): AlertText {
-  if (minutes % 60 === 0) {
-    const h = minutes / 60;
+  // Whole hours, or from 2 h on to a tenth of an hour (a learned wait such as 1,796 min reads "29.9 hours").
+  if (minutes % 60 === 0 || minutes >= 120) {
+    const h = Math.round(minutes / 6) / 10;
     return { 'zh-CN': `${h}小时`, en: h === 1 ? '1 hour' : `${h} hours` };
   }
   return { 'zh-CN': `${minutes}分钟`, en: `${minutes} minutes` };

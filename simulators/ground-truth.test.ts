@@ -41,12 +41,12 @@ describe('expectationOf', () => {
     });
   });
 
-  it('heavy use needs two consecutive buckets of 60 L from it; a burst also counts continuous-flow', () => {
+  it('heavy use needs two consecutive buckets of 120 L from it; a burst also counts continuous-flow', () => {
     expect(
       truth({ type: 'heavy-use', start: local(2, 14, 10), durationMinutes: 200, litersPerHour: 300 })
         .observableAt,
     ).toBe(local(2, 16));
-    // 14:40–16:10 at 120 L/h: 40 L, 120 L, 20 L — never two buckets of 60 L.
+    // 14:40–16:10 at 120 L/h: 40 L, 120 L, 20 L — never two buckets of 120 L.
     expect(
       truth({ type: 'heavy-use', start: local(2, 14, 40), durationMinutes: 90, litersPerHour: 120 }),
     ).toMatchObject({

@@ -19,9 +19,9 @@ export * from './scenario-schema.ts';
  *
  * Detectability with the default rules and 60-minute buckets (the rules need whole buckets):
  * - `leak` ≥ 1 L/h is caught by `continuous-flow` 24 h after its first whole bucket.
- * - `heavy-use` and `burst` need two consecutive buckets with ≥ 60 L from them.
+ * - `heavy-use` and `burst` need two consecutive buckets with ≥ 120 L from them.
  * - `low-use`, `illness`, `hospital-stay` and `fall` need a whole 24 h of buckets inside the span (or an
- *   empty 06:00–09:00 peak inside it, for `no-water-at-peak`).
+ *   empty peak window inside it, for `no-water-at-peak`: 06:00–09:00 until the household's is learned).
  * - `no-morning-water` empties local 00:00–11:00; `late-waking` empties 00:00 to the wake time.
  */
 const NO_MORNING_WATER_UNTIL_MINUTE = 11 * 60;

@@ -61,3 +61,29 @@ describe('no-water-at-peak messages', () => {
     expect(text.en).toContain('between 06:00 and 09:00');
   });
 });
+
+describe('meter-silent messages', () => {
+  const silentRule = DEFAULT_RULES.find((r) => r.id === 'meter-silent')!;
+  const opened = (receivedAt: number[], now: number) => {
+    const state = createHouseholdState(24, 0);
+    const out: Detection[] = [];
+    const ctx = { localTime: new LocalTime('Asia/Shanghai', 60), rulesVersion: 1 };
+    for (const at of receivedAt)
+      step('h', state, { kind: 'reading', ts: at, receivedAt: at }, [silentRule], ctx, out);
+    step('h', state, { kind: 'tick', now }, [silentRule], ctx, out);
+    const d = out.find((x) => x.kind === 'opened')!;
+    return openedText(d.ruleType, d.audience, '3-2-101', d.evidence, () => '');
+  };
+
+  it('name the wait of an hourly meter: 6 hours', () => {
+    const text = opened([T0, T0 + H, T0 + 2 * H], T0 + 9 * H);
+    expect(text.en).toContain('has not reported for over 6 hours');
+    expect(text['zh-CN']).toContain('已超过6小时没有上报数据');
+  });
+
+  it('name the longer wait of a meter that uploads once a day, to a tenth of an hour', () => {
+    expect(opened([T0, T0 + 24 * H, T0 + 48 * H], T0 + 90 * H).en).toContain('for over 30 hours');
+    const day = 24 * H - 3 * 60_000; // uploads every 23 h 57 min: waits 1,796 min
+    expect(opened([T0, T0 + day, T0 + 2 * day], T0 + 90 * H)['zh-CN']).toContain('已超过29.9小时');
+  });
+});

@@ -76,7 +76,10 @@ describe('changing rules through the API', () => {
       householdId: 'h-g1-1',
       rulesVersion: 2,
       place: { grid: 'g1', community: 'c1', street: 's1' },
-      learned: { peaks: { 'no-water-at-peak': { start: '06:00', end: '09:00', source: 'fallback' } } },
+      learned: {
+        peaks: { 'no-water-at-peak': { start: '06:00', end: '09:00', source: 'fallback' } },
+        usualReportIntervalMinutes: 60,
+      },
     });
     const g2 = await api(svc).get('/api/rules/effective?household=h-g2-1');
     const heavy2 = (g2.body.rules as { id: string; sources: Record<string, string> }[]).find(

@@ -131,17 +131,18 @@ describe('scenarios that must raise no welfare alert raise none', () => {
     'guests',
   ];
 
-  it.each(quiet)('%s (ordinary use, or a guest) raises no low-use, no-water-at-peak or leak alert', (id) => {
-    expect(alertsOf(id).filter((a) => a.audience !== 'maintenance' && a.ruleId !== 'heavy-use')).toEqual([]);
+  it('a meter that uploads once a day is silent for careflow only before its second upload, when its schedule is not known yet', () => {
+    const silent = alertsOf('batch-twin').filter((a) => a.ruleId === 'meter-silent');
+    // Four days of daily uploads: one meter-silent alert, 6 h after the first upload (before 12:00 on day 0,
+    // since the upload is between 01:00 and 05:00), closed by the second upload; none after that.
+    expect(silent).toHaveLength(1);
+    expect(silent[0]!.openedAt).toBeLessThan(Date.parse('2026-03-02T12:00:00+08:00'));
+    expect(silent[0]!.state).toBe('resolved');
   });
 
-  it('the only welfare alerts on ordinary use are heavy-use on ordinary busy hours: the default rule’s known weakness', () => {
-    // Two hours of ≥ 60 L each happen on real households' evenings too (953 times in DAIAD's 148,439
-    // hours); the benchmark quantifies it. Here: whatever heavy-use fired looked like a household's
-    // busy hours, not like a tap left running (which runs at ≥ 120 L/h).
-    for (const a of quiet.flatMap((id) => welfare(alertsOf(id)))) {
-      expect(a.ruleId).toBe('heavy-use');
-      expect(a.evidence.buckets!.every((l) => l !== null && l >= 60 && l < 200)).toBe(true);
-    }
+  it.each(quiet)('%s (ordinary use, or a guest) raises no welfare or leak alert', (id) => {
+    // With the documented 60 L bar, busy evenings of ordinary households raised heavy-use here; at 120 L
+    // (README, "Changes to the documented defaults") ordinary use raises nothing.
+    expect(alertsOf(id).filter((a) => a.audience !== 'maintenance')).toEqual([]);
   });
 });
