@@ -117,6 +117,17 @@ describe('expectationOf', () => {
     );
   });
 
+  it('a meter that uploads once a day is observable 30 h after its last upload, once careflow knows its schedule', () => {
+    const upload = local(1, 3, 10);
+    const daily = (known: boolean) =>
+      truth(
+        { type: 'silent', start: local(1, 6), durationMinutes: 3 * 24 * 60 },
+        { lastTransmissionBefore: () => upload, usualIntervalAt: () => (known ? DAY_MS : null) },
+      ).observableAt;
+    expect(daily(true)).toBe(upload + 30 * 3_600_000);
+    expect(daily(false)).toBe(upload + 6 * 3_600_000);
+  });
+
   it('marked away forbids the welfare rules away mode silences; guests and faults forbid more', () => {
     expect(truth({ type: 'marked-away', start: local(1, 9), durationHours: 48 })).toMatchObject({
       expect: 'no-alert',

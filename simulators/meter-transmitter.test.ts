@@ -72,6 +72,17 @@ describe('MeterTransmitter', () => {
     );
   });
 
+  it('tells when careflow knows the interval between its messages: from the second one on', () => {
+    const daily = transmitter('daily-batch');
+    const first = T0 + daily.uploadMinute * MINUTE_MS;
+    expect(daily.intervalKnownAt(first)).toBeNull();
+    expect(daily.intervalKnownAt(first + DAY_MS)).toBe(DAY_MS);
+    const hourly = transmitter('hourly');
+    const firstReading = readingsOf(run(transmitter('hourly'), 1))[0]!.ts;
+    expect(hourly.intervalKnownAt(firstReading)).toBeNull();
+    expect(hourly.intervalKnownAt(firstReading + HOUR_MS)).toBe(HOUR_MS);
+  });
+
   it('sends every message twice during a duplicates fault', () => {
     const start = T0 + DAY_MS;
     const messages = run(transmitter('hourly', [{ type: 'duplicates', start, durationHours: 6 }]), 2);
