@@ -220,6 +220,26 @@ describe('importRegistry', () => {
     expect(store.registry.meter('m-3')!.active).toBe(true);
   });
 
+  it('stores the reporting interval a meter declares, and refuses one that is not whole minutes up to a week', async () => {
+    const reg = smallRegistry();
+    reg.meters[0] = { ...reg.meters[0]!, reportEveryMinutes: 1440 };
+    await importRegistry(store, reg);
+    expect(store.registry.meter('m-1')).toMatchObject({ reportEveryMinutes: 1440 });
+    expect(store.registry.meter('m-2')).toMatchObject({ reportEveryMinutes: null });
+
+    const bad = smallRegistry() as unknown as { meters: Record<string, unknown>[] };
+    bad.meters[0]!.reportEveryMinutes = 0;
+    bad.meters[1]!.reportEveryMinutes = 1.5;
+    bad.meters[2]!.reportEveryMinutes = '1440';
+    const err = await importFailure(bad);
+    expect(err.issues.map((i) => i.path)).toEqual([
+      'meters.0.reportEveryMinutes',
+      'meters.1.reportEveryMinutes',
+      'meters.2.reportEveryMinutes',
+    ]);
+    expect(store.registry.meter('m-1')).toMatchObject({ reportEveryMinutes: 1440 });
+  });
+
   it('resolves references to entries already in the store', async () => {
     await importRegistry(store, smallRegistry());
 

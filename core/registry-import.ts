@@ -283,7 +283,13 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
   for (const m of file.meters) {
     yield {
       secret: m.secret,
-      write: (secretHash) => reg.upsertMeter({ id: m.id, householdId: m.household, secretHash: secretHash! }),
+      write: (secretHash) =>
+        reg.upsertMeter({
+          id: m.id,
+          householdId: m.household,
+          secretHash: secretHash!,
+          reportEveryMinutes: m.reportEveryMinutes ?? null,
+        }),
     };
   }
 }

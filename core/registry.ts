@@ -40,7 +40,21 @@ export const HouseholdEntry = z.looseObject({
   awayUntil: z.iso.datetime({ offset: true }).nullable().optional(),
   notes: z.string().max(2000).optional(),
 });
-export const MeterEntry = z.looseObject({ id: ClientId, household: Code, secret: Secret });
+export const MeterEntry = z.looseObject({
+  id: ClientId,
+  household: Code,
+  secret: Secret,
+  /**
+   * How often the meter sends, in minutes (a daily-upload NB-IoT meter: 1440). Optional: careflow learns it
+   * from arrivals; declared, `meter-silent` knows it from the first message on.
+   */
+  reportEveryMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .optional(),
+});
 
 export const RegistryFile = z.looseObject({
   streets: z.array(StreetEntry).default([]),

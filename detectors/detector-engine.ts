@@ -14,6 +14,9 @@ import type { RuleNeeds } from './validate-rules.ts';
 /** Which rules apply to a household (the rule hierarchy plugs in here). */
 export type RulesFor = (householdId: string) => readonly Rule[];
 
+/** A meter's declared interval between messages (ms; the registry), or null. */
+export type DeclaredInterval = (meterId: string) => number | null;
+
 /** Households per chunk of state: growth allocates one chunk at a time, never copies the others. */
 export const CHUNK_SIZE = 4096;
 
@@ -40,6 +43,7 @@ export class DetectorEngine {
     private rulesFor: RulesFor,
     needs: RuleNeeds,
     away?: AwayLookup,
+    private readonly declaredInterval?: DeclaredInterval,
   ) {
     this.ringCapacity = this.bucketsFor(needs.windowMinutes);
     this.historyDays = needs.historyDays;
@@ -69,7 +73,16 @@ export class DetectorEngine {
             end: input.bucket.end,
             liters: input.bucket.liters,
           }
-        : { kind: 'reading' as const, ts: input.ts, receivedAt: input.receivedAt };
+        : {
+            kind: 'reading' as const,
+            ts: input.ts,
+            receivedAt: input.receivedAt,
+            // Looked up once per household: only until its first reading has been noted.
+            declaredIntervalMs:
+              this.declaredInterval && this.at(slot).lastReceivedAt === null
+                ? this.declaredInterval(input.meterId)
+                : null,
+          };
     return step(hid, this.at(slot), hInput, this.rulesOf(slot), this.ctx, out);
   }
 

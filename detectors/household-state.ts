@@ -176,12 +176,21 @@ export function setBucketTimes(s: HouseholdState, start: number, end: number): v
 
 /**
  * Records a reading's arrival (clock) and event time, keeping the latest of each, and the interval since the
- * meter's previous message when this reading starts a new one.
+ * meter's previous message when this reading starts a new one. `declaredIntervalMs` (from the registry) is
+ * taken as the first interval on the meter's first message.
  */
-export function noteReading(s: HouseholdState, ts: number, receivedAt: number): void {
+export function noteReading(
+  s: HouseholdState,
+  ts: number,
+  receivedAt: number,
+  declaredIntervalMs: number | null = null,
+): void {
   const t = s.c.times;
   const o = s.i * TIMES;
   const previous = t[o + T_RECEIVED]!;
+  // The meter's first message: its declared interval (registry) stands for the intervals not seen yet.
+  if (Number.isNaN(previous) && declaredIntervalMs !== null && Number.isNaN(t[o + T_GAP]!))
+    t[o + T_GAP] = declaredIntervalMs;
   if (receivedAt - previous > SAME_ARRIVAL_MS) {
     t[o + T_GAP + 2] = t[o + T_GAP + 1]!;
     t[o + T_GAP + 1] = t[o + T_GAP]!;

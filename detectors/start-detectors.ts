@@ -74,7 +74,16 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     : undefined;
   const away = deps.store ? AwayBook.load(deps.store) : undefined;
   const engine = book
-    ? new DetectorEngine(deps.localTime, (hid) => book.rulesFor(hid), book.needs(), away?.lookup)
+    ? new DetectorEngine(
+        deps.localTime,
+        (hid) => book.rulesFor(hid),
+        book.needs(),
+        away?.lookup,
+        (meterId) => {
+          const every = deps.store?.registry.meter(meterId)?.reportEveryMinutes ?? null;
+          return every === null ? null : every * 60_000;
+        },
+      )
     : new DetectorEngine(deps.localTime, () => configRules, ruleNeeds(configRules));
   if (book) {
     engine.rulesVersion = book.version();

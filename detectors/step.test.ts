@@ -55,6 +55,7 @@ function household(
     reading(receivedAt: number, ts = receivedAt): Detection[] {
       return send({ kind: 'reading', ts, receivedAt });
     },
+    send,
     tick(now: number): Detection[] {
       return send({ kind: 'tick', now });
     },
@@ -476,6 +477,21 @@ describe('step', () => {
           usualIntervalMinutes: 1440,
           silentMinutes: 1800,
         });
+      });
+
+      it('knows the schedule from the first upload when the registry declares it', () => {
+        const hh = household(rules);
+        hh.send({ kind: 'reading', ts: R - H, receivedAt: R, declaredIntervalMs: DAY });
+        expect(hh.state.usualIntervalMs).toBe(DAY);
+        expect(hh.tick(R + 30 * H - 1)).toEqual([]);
+        expect(summary(hh.tick(R + 30 * H))).toEqual([['meter-silent', 'opened', R + 30 * H]]);
+      });
+
+      it('learns over a wrong declaration within three uploads', () => {
+        const hh = household(rules);
+        hh.send({ kind: 'reading', ts: R, receivedAt: R, declaredIntervalMs: 7 * DAY });
+        for (const k of [1, 2, 3]) hh.reading(R + k * DAY);
+        expect(hh.state.usualIntervalMs).toBe(DAY);
       });
 
       it('uses afterMinutes until the meter has sent twice: its schedule is not known yet', () => {

@@ -36,7 +36,7 @@ export interface StepContext {
 
 export type HouseholdInput =
   | { kind: 'bucket'; start: number; end: number; liters: number | null }
-  | { kind: 'reading'; ts: number; receivedAt: number }
+  | { kind: 'reading'; ts: number; receivedAt: number; declaredIntervalMs?: number | null }
   | { kind: 'tick'; now: number };
 
 const DAY_MS = 86_400_000;
@@ -225,7 +225,7 @@ function peakThresholds(rule: RuleOf<'zero-at-peak'>, w: PeakWindow, bucketMinut
 function onReading(
   hid: string,
   s: HouseholdState,
-  r: { ts: number; receivedAt: number },
+  r: { ts: number; receivedAt: number; declaredIntervalMs?: number | null },
   rules: readonly Rule[],
   ctx: StepContext,
   out: Detection[],
@@ -243,7 +243,7 @@ function onReading(
       lastReadingAt: r.receivedAt,
     });
   }
-  noteReading(s, r.ts, r.receivedAt);
+  noteReading(s, r.ts, r.receivedAt, r.declaredIntervalMs ?? null);
 }
 
 function onTick(

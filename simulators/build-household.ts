@@ -4,7 +4,7 @@ import { type Expectation, expectationOf } from './ground-truth.ts';
 import { HouseholdModel } from './household-model.ts';
 import { LearnedPeak } from './learned-peak.ts';
 import { MINUTES_PER_READING, MeterTransmitter } from './meter-transmitter.ts';
-import type { Population, SimHousehold } from './population.ts';
+import { declaredReportEveryMinutes, type Population, type SimHousehold } from './population.ts';
 import { SimulatedMeter } from './simulated-meter.ts';
 
 /** One simulated household, ready to run: its water model, its meter, what the meter sends, and its ground truth. */
@@ -61,7 +61,10 @@ export function buildHousehold(
       runEnd: pop.end,
       rules,
       lastTransmissionBefore: (t) => transmitter.lastTransmissionBefore(t),
-      usualIntervalAt: (last) => transmitter.intervalKnownAt(last),
+      usualIntervalAt: (last) => {
+        const declared = declaredReportEveryMinutes(h);
+        return declared === null ? transmitter.intervalKnownAt(last) : declared * 60_000;
+      },
       arrivalOf: (t) => transmitter.arrivalOf(t),
       smearMs: meter.reportEveryMs,
       peakWindowOn: (day) => peak?.on(day) ?? null,

@@ -83,6 +83,26 @@ describe('MeterTransmitter', () => {
     expect(hourly.intervalKnownAt(firstReading + HOUR_MS)).toBe(HOUR_MS);
   });
 
+  it('makes no upload while a daily-batch meter is silent; what it read before waits for the next upload', () => {
+    const start = T0 + DAY_MS + 6 * HOUR_MS;
+    const t = transmitter('daily-batch', [{ type: 'silent', start, durationMinutes: 36 * 60 }]);
+    const sent: number[] = [];
+    for (let at = T0 + 15 * MINUTE_MS; at <= T0 + 4 * DAY_MS; at += 15 * MINUTE_MS) {
+      for (const m of t.messagesUntil(at)) sent.push(at, readingsOf([m]).length);
+    }
+    const upload = (day: number) => T0 + day * DAY_MS + t.uploadMinute * MINUTE_MS;
+    // Uploads on days 0, 1 and 3; day 2's upload (inside the silence) does not happen.
+    const days = sent
+      .filter((_, i) => i % 2 === 0)
+      .map((at) => localTime.dayNumber(at) - localTime.dayNumber(T0));
+    expect(days).toEqual([0, 1, 3]);
+    // Day 3's upload carries the readings from day 1's upload to 06:00 and from the end of the silence on.
+    const hoursBefore = Math.floor((start - upload(1)) / HOUR_MS) + 1;
+    const hoursAfter = Math.floor((upload(3) - (start + 36 * HOUR_MS)) / HOUR_MS) + 1;
+    expect(sent[5]).toBeGreaterThanOrEqual(hoursBefore + hoursAfter - 2);
+    expect(sent[5]).toBeLessThanOrEqual(hoursBefore + hoursAfter);
+  });
+
   it('sends every message twice during a duplicates fault', () => {
     const start = T0 + DAY_MS;
     const messages = run(transmitter('hourly', [{ type: 'duplicates', start, durationHours: 6 }]), 2);

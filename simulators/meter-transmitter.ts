@@ -3,6 +3,7 @@ import type { LocalTime } from '../core/local-time.ts';
 import { DAY_MS, localMinuteToUtc } from './local-day.ts';
 import { Random, deriveSeed } from './random.ts';
 import type { Scenario } from './scenario-schema.ts';
+import { silentSpan } from './scenarios.ts';
 import type { SimulatedMeter, SimulatedReading } from './simulated-meter.ts';
 import type { Span } from './water-event.ts';
 
@@ -59,6 +60,8 @@ export class MeterTransmitter implements MessageSource {
   private readonly duplicates: Span[];
   private readonly outOfOrder: Span[];
   private readonly garbage: (Span & { every: number })[];
+  /** `silent` spans: a daily-batch meter makes no upload in them (its readings wait for the next one). */
+  private readonly silent: Span[];
   private pending: SimulatedReading[] = [];
   private held: Timed | null = null;
   private sent = 0;
@@ -79,6 +82,7 @@ export class MeterTransmitter implements MessageSource {
           : [],
       );
     this.duplicates = spans('duplicates');
+    this.silent = (opts.scenarios ?? []).map(silentSpan).filter((x): x is Span => x !== null);
     this.outOfOrder = spans('out-of-order');
     this.garbage = (opts.scenarios ?? []).flatMap((s) =>
       s.type === 'garbage'
@@ -140,6 +144,7 @@ export class MeterTransmitter implements MessageSource {
       if (upload > t) break;
       if (upload <= this.lastUpload) continue;
       this.lastUpload = upload;
+      if (inAny(this.silent, upload)) continue;
       const batch = this.pending.filter((r) => r.ts <= upload);
       this.pending = this.pending.filter((r) => r.ts > upload);
       for (let i = 0; i < batch.length; i += this.maxBatch) {

@@ -164,8 +164,24 @@ export function populationRegistry(pop: Population): RegistryInput {
       // A flat known to be empty is registered as away (the away mode keeps welfare rules quiet for it).
       ...(h.profile === 'vacant' ? { awayUntil, notes: 'vacant flat' } : {}),
     })),
-    meters: pop.households.map((h) => ({ id: h.meterId, household: h.id, secret: h.secret })),
+    meters: pop.households.map((h) => {
+      const every = declaredReportEveryMinutes(h);
+      return {
+        id: h.meterId,
+        household: h.id,
+        secret: h.secret,
+        ...(every ? { reportEveryMinutes: every } : {}),
+      };
+    }),
   };
+}
+
+/**
+ * The interval the registry declares for a household's meter: a daily upload (the utility knows its
+ * NB-IoT meters' schedule); meters that send as they read are left for careflow to learn.
+ */
+export function declaredReportEveryMinutes(h: Pick<SimHousehold, 'meterMode'>): number | null {
+  return h.meterMode === 'daily-batch' ? 24 * 60 : null;
 }
 
 export function workerSecret(grid: string, seed: number): string {

@@ -151,4 +151,8 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX away_periods_by_household ON away_periods (household_id, from_at);
   `,
+  // Registry: how often a meter sends, when declared (meter-silent waits for it from the first message).
+  `
+  ALTER TABLE meters ADD COLUMN report_every_minutes INTEGER;
+  `,
 ];

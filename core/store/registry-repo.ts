@@ -6,6 +6,8 @@ export interface MeterRecord {
   householdId: string;
   secretHash: string;
   active: boolean;
+  /** Declared interval between the meter's messages (minutes), or null. */
+  reportEveryMinutes: number | null;
 }
 
 export interface WorkerRecord extends Worker {
@@ -55,10 +57,13 @@ export class RegistryRepo {
       ),
       deactivateOtherMeters: db.prepare('UPDATE meters SET active = 0 WHERE household = ? AND id <> ?'),
       upsertMeter: db.prepare(
-        `INSERT INTO meters (id, household, secret_hash, active) VALUES (?, ?, ?, 1)
-         ON CONFLICT(id) DO UPDATE SET household = excluded.household, secret_hash = excluded.secret_hash, active = 1`,
+        `INSERT INTO meters (id, household, secret_hash, active, report_every_minutes) VALUES (?, ?, ?, 1, ?)
+         ON CONFLICT(id) DO UPDATE SET household = excluded.household, secret_hash = excluded.secret_hash,
+           active = 1, report_every_minutes = excluded.report_every_minutes`,
       ),
-      meter: db.prepare('SELECT id, household, secret_hash, active FROM meters WHERE id = ?'),
+      meter: db.prepare(
+        'SELECT id, household, secret_hash, active, report_every_minutes FROM meters WHERE id = ?',
+      ),
       worker: db.prepare('SELECT id, name, role, secret_hash FROM workers WHERE id = ?'),
       workerGrids: db.prepare('SELECT grid FROM worker_grids WHERE worker_id = ? ORDER BY grid'),
       workersOfGrid: db.prepare(
@@ -116,8 +121,13 @@ export class RegistryRepo {
     );
   }
   /** A household has one active meter: registering a new one retires the old (meter replacement). */
-  upsertMeter(m: { id: string; householdId: string; secretHash: string }): void {
-    this.s.upsertMeter.run(m.id, m.householdId, m.secretHash);
+  upsertMeter(m: {
+    id: string;
+    householdId: string;
+    secretHash: string;
+    reportEveryMinutes?: number | null;
+  }): void {
+    this.s.upsertMeter.run(m.id, m.householdId, m.secretHash, m.reportEveryMinutes ?? null);
     this.s.deactivateOtherMeters.run(m.householdId, m.id);
   }
 
@@ -134,9 +144,22 @@ export class RegistryRepo {
 
   meter(id: string): MeterRecord | undefined {
     const row = this.s.meter.get(id) as
-      { id: string; household: string; secret_hash: string; active: number } | undefined;
+      | {
+          id: string;
+          household: string;
+          secret_hash: string;
+          active: number;
+          report_every_minutes: number | null;
+        }
+      | undefined;
     return (
-      row && { id: row.id, householdId: row.household, secretHash: row.secret_hash, active: row.active === 1 }
+      row && {
+        id: row.id,
+        householdId: row.household,
+        secretHash: row.secret_hash,
+        active: row.active === 1,
+        reportEveryMinutes: row.report_every_minutes,
+      }
     );
   }
 
