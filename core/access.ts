@@ -5,7 +5,8 @@ import { WorkerRole } from './registry.ts';
  * Who may do what. People (grid workers, grid leaders, community staff, street staff, admins) act within a
  * scope of the organisation tree; permissions come from their role.
  */
-export const Role = WorkerRole;
+/** People's roles, and `monitor`: an API key for Prometheus, which may read `/metrics` and nothing else. */
+export const Role = z.enum([...WorkerRole.options, 'monitor']);
 export type Role = z.infer<typeof Role>;
 
 export const PERMISSIONS = [
@@ -48,6 +49,7 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   'community-staff': new Set(STAFF),
   'street-staff': new Set(STAFF),
   admin: new Set(PERMISSIONS),
+  monitor: new Set(['metrics:read']),
 };
 
 /** The part of the organisation a principal answers for. `all` for admins. */

@@ -151,6 +151,26 @@ describe('GET /metrics', () => {
     expect(denied.json()).toMatchObject({ code: 'ERR_API_FORBIDDEN' });
     expect((await scrape((admin.json() as { key: string }).key)).statusCode).toBe(200);
   });
+
+  it('can be scraped with a monitor API key, which may read nothing else', async () => {
+    const created = await svc.cf.http.inject({
+      method: 'POST',
+      url: '/api/api-keys',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { name: 'prometheus', role: 'monitor' },
+    });
+    expect(created.statusCode).toBe(200);
+    const key = (created.json() as { key: string }).key;
+    expect((await scrape(key)).statusCode).toBe(200);
+    for (const url of ['/api/alerts', '/api/households/h-g1-1', '/api/deadletters', '/api/audit']) {
+      const res = await svc.cf.http.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(res.statusCode, url).toBe(403);
+    }
+  });
 });
 
 describe('the exposition writer', () => {

@@ -26,7 +26,8 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'apikeys:manage',
     body: KeyBody,
     handler: ({ body, principal, audit }) => {
-      const all = body.role === 'admin';
+      // A monitor key reads only /metrics, which covers every grid: it has no scope to name.
+      const all = body.role === 'admin' || body.role === 'monitor';
       if (!all && body.streets.length + body.communities.length + body.grids.length === 0) {
         throw new CareflowError(
           'ERR_API_VALIDATION',

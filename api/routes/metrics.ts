@@ -35,7 +35,8 @@ const DEAD_LETTER_CODES = Object.keys(ERRORS).filter(
 
 /**
  * `GET /metrics`: Prometheus text exposition format 0.0.4, written by hand. Needs a token with
- * `metrics:read` (the admin token or an admin API key): the figures cover every grid.
+ * `metrics:read` (the admin token, or an API key with role `monitor` or `admin`): the figures cover every
+ * grid.
  */
 export function metricsRoutes(sources: MetricsSources) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
