@@ -86,6 +86,9 @@ function toDeadLetters(
   }));
 }
 
+/** How often ingest looks for registry changes made while it runs (wall clock). */
+const REGISTRY_CHECK_MS = 1000;
+
 export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const { store, clock } = deps;
   const logger = deps.logger.child({ module: 'ingest' });
@@ -135,7 +138,20 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     },
   );
 
+  /** The meter→household cache follows registry changes (checked at most once a second). */
+  let registryCheckedAt = 0;
+  let registryRevision = '';
   function householdOf(meterId: string): string | undefined {
+    const now = performance.now();
+    if (now - registryCheckedAt >= REGISTRY_CHECK_MS) {
+      registryCheckedAt = now;
+      const revision = store.registry.revision();
+      if (revision !== registryRevision) {
+        if (registryRevision !== '') logger.info('registry changed: meter assignments reloaded');
+        registryRevision = revision;
+        households.clear();
+      }
+    }
     let h = households.get(meterId);
     if (h === undefined) {
       const meter = store.registry.meter(meterId);

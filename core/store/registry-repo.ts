@@ -27,6 +27,8 @@ interface HouseholdRow {
 /** Streets, communities, grids, workers, households and meters. */
 export class RegistryRepo {
   private readonly s;
+  /** Registry writes through this connection (other connections' show in `data_version`). */
+  private localWrites = 0;
 
   constructor(private readonly db: Db) {
     this.s = {
@@ -121,6 +123,14 @@ export class RegistryRepo {
     );
   }
   /** A household has one active meter: registering a new one retires the old (meter replacement). */
+  /**
+   * Changes whenever the registry may have changed: a meter written through this store, or a commit by
+   * another connection to the database (`careflow import` into a running service). For caches.
+   */
+  revision(): string {
+    return `${String(this.db.pragma('data_version', { simple: true }))}:${this.localWrites}`;
+  }
+
   upsertMeter(m: {
     id: string;
     householdId: string;
@@ -129,6 +139,7 @@ export class RegistryRepo {
   }): void {
     this.s.upsertMeter.run(m.id, m.householdId, m.secretHash, m.reportEveryMinutes ?? null);
     this.s.deactivateOtherMeters.run(m.householdId, m.id);
+    this.localWrites++;
   }
 
   exists(kind: 'street' | 'community' | 'grid' | 'household', code: string): boolean {

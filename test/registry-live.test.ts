@@ -1,0 +1,89 @@
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importRegistry } from '../core/registry-import.ts';
+import { openStore } from '../core/store/store.ts';
+import {
+  connectClient,
+  eventually,
+  HOUR,
+  settle,
+  startTestService,
+  T0,
+  testRegistry,
+  type TestService,
+} from './harness.ts';
+
+/**
+ * `careflow import` into a running service: another process writes the registry while meters report.
+ * Ingest must follow within about a second — a moved meter's water goes to its new household, a retired
+ * meter is refused — without a restart.
+ */
+let svc: TestService;
+let meter: MqttClient;
+let total = 100;
+
+/** Imports through a connection of its own, as the `careflow import` command does from another process. */
+async function importElsewhere(meters: { id: string; household: string; secret: string }[]) {
+  const other = openStore({ path: join(svc.dataDir, 'careflow.db') });
+  try {
+    await importRegistry(other, { meters });
+  } finally {
+    other.close();
+  }
+}
+
+/** One reading an hour after the last; resolves when the service has taken it in (accepted or refused). */
+async function report(at: number): Promise<void> {
+  svc.clock.advanceTo(at);
+  total += 5;
+  await meter.publishAsync('meters/m-g1-1/readings', JSON.stringify({ ts: at, totalLiters: total }), {
+    qos: 1,
+  });
+  await settle(50);
+}
+
+beforeAll(async () => {
+  svc = await startTestService({ registry: testRegistry(2) });
+  meter = await connectClient(svc.mqttUrl, 'm-g1-1', 'secret-m-g1-1');
+});
+
+afterAll(async () => {
+  await meter?.endAsync(true);
+  await svc?.dispose();
+});
+
+describe('registry changes while the service runs', () => {
+  it('follows a meter moved to another household, and refuses it once it is retired', async () => {
+    await report(T0);
+    await report(T0 + HOUR);
+    expect(svc.cf.store.usage.range('h-g1-1', T0, T0 + HOUR).map((b) => b.liters)).toEqual([5]);
+
+    // The meter is fitted in h-g2-2 instead (its old meter retires).
+    await importElsewhere([{ id: 'm-g1-1', household: 'h-g2-2', secret: 'secret-m-g1-1' }]);
+    await settle(1_100);
+    await report(T0 + 2 * HOUR);
+    await report(T0 + 3 * HOUR);
+    await eventually(
+      () => svc.cf.store.usage.range('h-g2-2', T0, T0 + 4 * HOUR).length > 0,
+      3_000,
+      'usage of h-g2-2',
+    );
+    expect(svc.cf.store.usage.range('h-g1-1', T0 + 2 * HOUR, T0 + 4 * HOUR)).toEqual([]);
+
+    // h-g2-2 gets a replacement meter: m-g1-1 is retired and refused.
+    await importElsewhere([{ id: 'm-new', household: 'h-g2-2', secret: 'secret-m-new-0001' }]);
+    await settle(1_100);
+    const before = svc.cf.store.inbox.countForMeter('m-g1-1');
+    await report(T0 + 4 * HOUR);
+    await eventually(
+      () =>
+        svc.cf.store.deadLetters
+          .list({ meterId: 'm-g1-1' })
+          .some((d) => d.code === 'ERR_INGEST_UNKNOWN_METER'),
+      3_000,
+      'the retired meter refused',
+    );
+    expect(svc.cf.store.inbox.countForMeter('m-g1-1')).toBe(before);
+  });
+});
