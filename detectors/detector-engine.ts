@@ -86,6 +86,11 @@ export class DetectorEngine {
     return step(hid, this.at(slot), hInput, this.rulesOf(slot), this.ctx, out);
   }
 
+  /** Resolves every household's rules again (a household may have moved to another grid). */
+  forgetRules(): void {
+    this.ruleCache.fill(undefined);
+  }
+
   /** Replaces the rules (applied from the next input on); the state grows if a rule needs more history. */
   setRules(rulesFor: RulesFor, needs: RuleNeeds, version = this.rulesVersion + 1): void {
     this.rulesFor = rulesFor;

@@ -92,6 +92,15 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       logger.info({ rulesVersion: version }, 'rules changed');
     });
   }
+  // Households' places (grid, community, street) decide their rules: re-resolve them when the registry
+  // changes while the service runs (`careflow import`), checked at every tick.
+  let registryRevision = deps.store?.registry.revision();
+  const followRegistry = () => {
+    const revision = deps.store?.registry.revision();
+    if (revision === registryRevision) return;
+    registryRevision = revision;
+    engine.forgetRules();
+  };
   const ticks = new Observable<DetectorInput>((sub) => {
     const h = deps.clock.setInterval(
       () => sub.next({ kind: 'tick', now: deps.clock.now() }),
@@ -104,6 +113,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     .pipe(
       mergeMap((input) => {
         try {
+          if (input.kind === 'tick') followRegistry();
           return engine.apply(input);
         } catch (err) {
           logger.error({ err, input: input.kind }, 'detector step failed');

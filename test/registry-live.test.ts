@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importRegistry } from '../core/registry-import.ts';
+import type { RegistryInput } from '../core/registry.ts';
 import { openStore } from '../core/store/store.ts';
 import {
+  ADMIN_TOKEN,
   connectClient,
   eventually,
   HOUR,
@@ -21,15 +23,16 @@ import {
  */
 let svc: TestService;
 let meter: MqttClient;
+let other: MqttClient;
 let total = 100;
 
 /** Imports through a connection of its own, as the `careflow import` command does from another process. */
-async function importElsewhere(meters: { id: string; household: string; secret: string }[]) {
-  const other = openStore({ path: join(svc.dataDir, 'careflow.db') });
+async function importElsewhere(registry: RegistryInput) {
+  const elsewhere = openStore({ path: join(svc.dataDir, 'careflow.db') });
   try {
-    await importRegistry(other, { meters });
+    await importRegistry(elsewhere, registry);
   } finally {
-    other.close();
+    elsewhere.close();
   }
 }
 
@@ -46,10 +49,12 @@ async function report(at: number): Promise<void> {
 beforeAll(async () => {
   svc = await startTestService({ registry: testRegistry(2) });
   meter = await connectClient(svc.mqttUrl, 'm-g1-1', 'secret-m-g1-1');
+  other = await connectClient(svc.mqttUrl, 'm-g1-2', 'secret-m-g1-2');
 });
 
 afterAll(async () => {
   await meter?.endAsync(true);
+  await other?.endAsync(true);
   await svc?.dispose();
 });
 
@@ -60,7 +65,7 @@ describe('registry changes while the service runs', () => {
     expect(svc.cf.store.usage.range('h-g1-1', T0, T0 + HOUR).map((b) => b.liters)).toEqual([5]);
 
     // The meter is fitted in h-g2-2 instead (its old meter retires).
-    await importElsewhere([{ id: 'm-g1-1', household: 'h-g2-2', secret: 'secret-m-g1-1' }]);
+    await importElsewhere({ meters: [{ id: 'm-g1-1', household: 'h-g2-2', secret: 'secret-m-g1-1' }] });
     await settle(1_100);
     await report(T0 + 2 * HOUR);
     await report(T0 + 3 * HOUR);
@@ -72,7 +77,7 @@ describe('registry changes while the service runs', () => {
     expect(svc.cf.store.usage.range('h-g1-1', T0 + 2 * HOUR, T0 + 4 * HOUR)).toEqual([]);
 
     // h-g2-2 gets a replacement meter: m-g1-1 is retired and refused.
-    await importElsewhere([{ id: 'm-new', household: 'h-g2-2', secret: 'secret-m-new-0001' }]);
+    await importElsewhere({ meters: [{ id: 'm-new', household: 'h-g2-2', secret: 'secret-m-new-0001' }] });
     await settle(1_100);
     const before = svc.cf.store.inbox.countForMeter('m-g1-1');
     await report(T0 + 4 * HOUR);
@@ -85,5 +90,39 @@ describe('registry changes while the service runs', () => {
       'the retired meter refused',
     );
     expect(svc.cf.store.inbox.countForMeter('m-g1-1')).toBe(before);
+  });
+
+  it('applies the rules of the grid a household moved to', async () => {
+    // Grid g2 trials a heavy-use bar of 4 L an hour; h-g1-2 uses 5 L an hour.
+    const put = await svc.cf.http.inject({
+      method: 'PUT',
+      url: '/api/rules/grid/g2',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { rules: { 'heavy-use': { params: { minLitersPerBucket: 4 } } }, reason: 'trial' },
+    });
+    expect(put.statusCode).toBe(200);
+    const start = T0 + 6 * HOUR;
+    let register = 0;
+    const use = async (from: number, hours: number) => {
+      for (let k = 0; k < hours; k++) {
+        svc.clock.advanceTo(from + k * HOUR);
+        register += k === 0 && from === start ? 0 : 5;
+        await other.publishAsync(
+          'meters/m-g1-2/readings',
+          JSON.stringify({ ts: from + k * HOUR, totalLiters: register }),
+          { qos: 1 },
+        );
+        await settle(50);
+      }
+    };
+    await use(start, 4);
+    const heavy = () =>
+      svc.cf.store.alerts.list({ householdId: 'h-g1-2' }).filter((a) => a.ruleId === 'heavy-use');
+    expect(heavy()).toEqual([]);
+
+    await importElsewhere({ households: [{ id: 'h-g1-2', grid: 'g2', address: 'g2 楼 9 号' }] });
+    await use(start + 4 * HOUR, 3); // the clock's ticks (every minute) notice the change
+    await eventually(() => heavy().length === 1, 3_000, 'heavy-use under g2’s bar');
+    expect(heavy()[0]!.evidence).toMatchObject({ thresholds: { minLitersPerBucket: 4 } });
   });
 });

@@ -27,7 +27,7 @@ interface HouseholdRow {
 /** Streets, communities, grids, workers, households and meters. */
 export class RegistryRepo {
   private readonly s;
-  /** Registry writes through this connection (other connections' show in `data_version`). */
+  /** Organisation and meter writes through this connection (other connections' show in `data_version`). */
   private localWrites = 0;
 
   constructor(private readonly db: Db) {
@@ -92,12 +92,15 @@ export class RegistryRepo {
 
   upsertStreet(code: string, name: string): void {
     this.s.upsertStreet.run(code, name);
+    this.localWrites++;
   }
   upsertCommunity(code: string, street: string, name: string): void {
     this.s.upsertCommunity.run(code, street, name);
+    this.localWrites++;
   }
   upsertGrid(code: string, community: string, name: string): void {
     this.s.upsertGrid.run(code, community, name);
+    this.localWrites++;
   }
   upsertWorker(w: {
     id: string;
@@ -121,11 +124,13 @@ export class RegistryRepo {
       h.awayUntil,
       h.notes,
     );
+    this.localWrites++;
   }
   /** A household has one active meter: registering a new one retires the old (meter replacement). */
   /**
-   * Changes whenever the registry may have changed: a meter written through this store, or a commit by
-   * another connection to the database (`careflow import` into a running service). For caches.
+   * Changes whenever the registry may have changed: a street, community, grid, household or meter written
+   * through this store, or a commit by another connection to the database (`careflow import` into a running
+   * service). For caches.
    */
   revision(): string {
     return `${String(this.db.pragma('data_version', { simple: true }))}:${this.localWrites}`;
