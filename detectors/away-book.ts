@@ -14,14 +14,20 @@ export class AwayBook {
   /** Loads every span (at start, or for a backtest). */
   static load(store: Store): AwayBook {
     const book = new AwayBook();
+    book.refresh(store);
+    return book;
+  }
+
+  /** Re-reads every household (the registry changed: `careflow import` may have set `awayUntil`). */
+  refresh(store: Store): void {
+    this.spans.clear();
     const byHousehold = new Map<string, AwaySpan[]>();
     for (const s of store.away.all())
       byHousehold.set(s.householdId, [...(byHousehold.get(s.householdId) ?? []), s]);
     const marks = new Map(store.away.marks().map((m) => [m.householdId, m.until]));
     for (const id of new Set([...byHousehold.keys(), ...marks.keys()])) {
-      book.put(id, byHousehold.get(id) ?? [], marks.get(id) ?? null);
+      this.put(id, byHousehold.get(id) ?? [], marks.get(id) ?? null);
     }
-    return book;
   }
 
   /** Re-reads one household after its away mark changed. */

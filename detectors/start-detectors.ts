@@ -92,14 +92,15 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       logger.info({ rulesVersion: version }, 'rules changed');
     });
   }
-  // Households' places (grid, community, street) decide their rules: re-resolve them when the registry
-  // changes while the service runs (`careflow import`), checked at every tick.
+  // Households' places (grid, community, street) decide their rules, and `awayUntil` their away marks:
+  // re-read them when the registry changes while the service runs (`careflow import`), at every tick.
   let registryRevision = deps.store?.registry.revision();
   const followRegistry = () => {
     const revision = deps.store?.registry.revision();
     if (revision === registryRevision) return;
     registryRevision = revision;
     engine.forgetRules();
+    if (deps.store) away?.refresh(deps.store);
   };
   const ticks = new Observable<DetectorInput>((sub) => {
     const h = deps.clock.setInterval(

@@ -125,4 +125,41 @@ describe('registry changes while the service runs', () => {
     await eventually(() => heavy().length === 1, 3_000, 'heavy-use under g2’s bar');
     expect(heavy()[0]!.evidence).toMatchObject({ thresholds: { minLitersPerBucket: 4 } });
   });
+
+  it('takes an away mark from an import, without a restart', async () => {
+    const away = await connectClient(svc.mqttUrl, 'm-g2-1', 'secret-m-g2-1');
+    try {
+      const start = T0 + 16 * HOUR;
+      svc.clock.advanceTo(start);
+      await importElsewhere({
+        households: [
+          {
+            id: 'h-g2-1',
+            grid: 'g2',
+            address: 'g2 楼 1 号',
+            awayUntil: new Date(start + 7 * 24 * HOUR).toISOString(),
+          },
+        ],
+      });
+      // 27 hours without water: low-use (24 h under 10 L) if the household were not away.
+      for (let k = 0; k <= 27; k++) {
+        svc.clock.advanceTo(start + k * HOUR);
+        await away.publishAsync(
+          'meters/m-g2-1/readings',
+          JSON.stringify({ ts: start + k * HOUR, totalLiters: 50 }),
+          {
+            qos: 1,
+          },
+        );
+        await settle(20);
+      }
+      await settle(200);
+      expect(svc.cf.store.usage.range('h-g2-1', start, start + 27 * HOUR).length).toBe(27);
+      expect(
+        svc.cf.store.alerts.list({ householdId: 'h-g2-1' }).filter((a) => a.audience === 'welfare'),
+      ).toEqual([]);
+    } finally {
+      await away.endAsync(true);
+    }
+  });
 });
