@@ -3,7 +3,7 @@ import { LocalTime } from '../core/local-time.ts';
 import { DEFAULT_RULES, Rule } from '../core/rules.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from './detector-engine.ts';
-import type { SerializedHouseholdState } from './household-state.ts';
+import type { SerializedHouseholdState } from './household-checkpoint.ts';
 import { lastBuckets } from './household-state.ts';
 import { ruleNeeds } from './validate-rules.ts';
 

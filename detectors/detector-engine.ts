@@ -2,12 +2,11 @@ import type { LocalTime } from '../core/local-time.ts';
 import type { Rule } from '../core/rules.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import {
-  HouseholdState,
   restoreHouseholdState,
   serializeHouseholdState,
-  StateChunk,
   type SerializedHouseholdState,
-} from './household-state.ts';
+} from './household-checkpoint.ts';
+import { HouseholdState, StateChunk } from './household-state.ts';
 import { step, type AwayLookup, type StepContext } from './step.ts';
 import type { RuleNeeds } from './validate-rules.ts';
 

@@ -7,13 +7,12 @@ import {
   lastBuckets,
   noteReading,
   pushBucket,
-  restoreHouseholdState,
-  serializeHouseholdState,
   setActive,
   setBucketTimes,
   StateChunk,
   HouseholdState,
 } from './household-state.ts';
+import { restoreHouseholdState, serializeHouseholdState } from './household-checkpoint.ts';
 import { recordHour } from './usage-history.ts';
 
 function filled(capacity: number, values: readonly (number | null)[], historyDays = 0): HouseholdState {

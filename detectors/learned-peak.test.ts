@@ -2,12 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
 import { DEFAULT_RULES, Rule, type RuleOf } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
-import {
-  createHouseholdState,
-  HOUR_UNKNOWN,
-  pushBucket,
-  serializeHouseholdState,
-} from './household-state.ts';
+import { serializeHouseholdState } from './household-checkpoint.ts';
+import { createHouseholdState, HOUR_UNKNOWN, pushBucket } from './household-state.ts';
 import { step } from './step.ts';
 import { completeDays, computePeakStart, decodeForTest, HOUR_LITERS, recordHour } from './usage-history.ts';
 import { historyDays } from './validate-rules.ts';

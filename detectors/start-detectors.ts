@@ -9,7 +9,7 @@ import type { Store } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { AwayBook } from './away-book.ts';
 import { DetectorEngine } from './detector-engine.ts';
-import type { SerializedHouseholdState } from './household-state.ts';
+import type { SerializedHouseholdState } from './household-checkpoint.ts';
 import { learnedInfo } from './learned-info.ts';
 import { RuleBook } from './rule-book.ts';
 import { ruleNeeds, validateRulesForBuckets } from './validate-rules.ts';
