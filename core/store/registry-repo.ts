@@ -126,7 +126,6 @@ export class RegistryRepo {
     );
     this.localWrites++;
   }
-  /** A household has one active meter: registering a new one retires the old (meter replacement). */
   /**
    * Changes whenever the registry may have changed: a street, community, grid, household or meter written
    * through this store, or a commit by another connection to the database (`careflow import` into a running
@@ -136,6 +135,7 @@ export class RegistryRepo {
     return `${String(this.db.pragma('data_version', { simple: true }))}:${this.localWrites}`;
   }
 
+  /** A household has one active meter: registering a new one retires the old (meter replacement). */
   upsertMeter(m: {
     id: string;
     householdId: string;
