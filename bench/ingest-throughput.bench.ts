@@ -25,8 +25,7 @@ import { parseArgs } from 'node:util';
 import { startCareflow } from '../app/start-careflow.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
-import { hashSecret } from '../core/secrets.ts';
-import { openStore } from '../core/store/store.ts';
+import { benchMeterId, registerBenchMeters } from './bench-registry.ts';
 import type { LoadPlan, LoadResult } from './load-generator.ts';
 
 const { values } = parseArgs({
@@ -53,44 +52,9 @@ if (connections * phases.length > households) throw new Error('more connections 
 if (readings % batchSize !== 0) throw new Error('--readings must be a multiple of --batch-size');
 
 const SECRET = 'benchmark-shared-secret';
-const meterId = (n: number) => `m-${String(n + 1).padStart(6, '0')}`;
+const meterId = benchMeterId;
 const dir = mkdtempSync(join(tmpdir(), 'careflow-bench-ingest-'));
 const out = (line: string) => process.stdout.write(line + '\n');
-
-/** The registry written straight into the store: one street … 300 households per grid, one shared secret hash. */
-async function register(dbPath: string): Promise<number> {
-  const started = performance.now();
-  const hash = await hashSecret(SECRET);
-  const store = openStore({ path: dbPath, synchronous: 'NORMAL' });
-  try {
-    const grids = Math.ceil(households / 300);
-    store.transaction(() => {
-      store.registry.upsertStreet('s-01', 'Benchmark street');
-      store.registry.upsertCommunity('c-01', 's-01', 'Benchmark community');
-      for (let g = 0; g < grids; g++) store.registry.upsertGrid(`g-${g + 1}`, 'c-01', `Grid ${g + 1}`);
-    });
-    for (let from = 0; from < households; from += 10_000) {
-      store.transaction(() => {
-        for (let n = from; n < Math.min(households, from + 10_000); n++) {
-          const id = `h-${String(n + 1).padStart(6, '0')}`;
-          store.registry.upsertHousehold({
-            id,
-            gridCode: `g-${Math.floor(n / 300) + 1}`,
-            address: `Benchmark ${n + 1}`,
-            livesAlone: false,
-            elderly: false,
-            awayUntil: null,
-            notes: null,
-          });
-          store.registry.upsertMeter({ id: meterId(n), householdId: id, secretHash: hash });
-        }
-      });
-    }
-  } finally {
-    store.close();
-  }
-  return performance.now() - started;
-}
 
 /** Runs the load generator; `onConnected` runs once every connection is up, just before publishing starts. */
 function runGenerator(plan: LoadPlan, onConnected: () => void): Promise<LoadResult> {
@@ -119,7 +83,7 @@ function runGenerator(plan: LoadPlan, onConnected: () => void): Promise<LoadResu
 
 try {
   const dbPath = join(dir, 'careflow.db');
-  const registerMs = await register(dbPath);
+  const registerMs = await registerBenchMeters(dbPath, households, SECRET);
   out(`registered ${households} households and meters in ${(registerMs / 1000).toFixed(1)} s`);
 
   const config = loadConfig(
