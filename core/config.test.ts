@@ -45,7 +45,16 @@ describe('loadConfig', () => {
       port: 1883,
       maxPayloadBytes: 65_536,
       maxPacketBytes: 1_048_576,
+      plain: true,
+      tlsPort: 8883,
+      websocketPath: '/mqtt',
+      authFailuresPerAddress: 10,
+      authFailuresPerId: 5,
+      authBackoffMaxMs: 60_000,
+      hashConcurrency: 2,
+      hashQueueMax: 64,
     });
+    expect(config.tls).toEqual({ certFile: null, keyFile: null });
     expect(config.http).toEqual({
       host: '0.0.0.0',
       port: 3000,
@@ -53,6 +62,11 @@ describe('loadConfig', () => {
       sessionTtlMinutes: 60,
       loginMaxFailures: 5,
       loginWindowMinutes: 15,
+      passwordHashConcurrency: 1,
+      rateLimitPerMinute: 600,
+      rateLimitExemptLoopback: true,
+      plain: true,
+      tlsPort: 3443,
     });
     expect(config.store).toEqual({ synchronous: 'FULL', bucketRetentionDays: 400 });
     expect(config.ingest.maxGapMinutes).toBe(360);

@@ -34,6 +34,26 @@ export const Config = z.strictObject({
       maxPayloadBytes: z.number().int().min(256).max(1_048_576).default(65_536),
       /** Hard cap on one MQTT packet; a client sending more is disconnected before it is buffered. */
       maxPacketBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
+      /** The plain (unencrypted) listener on `port`; `false` leaves only TLS and `wss`. */
+      plain: z.boolean().default(true),
+      /** MQTT over TLS, when `tls.certFile` and `tls.keyFile` are set. */
+      tlsPort: port.default(8883),
+      /** MQTT over WebSocket on the HTTP(S) server at this path (`ws://`, `wss://`); null turns it off. */
+      websocketPath: z
+        .string()
+        .regex(/^\/[A-Za-z0-9/_-]*$/, 'must be a path such as /mqtt')
+        .nullable()
+        .default('/mqtt'),
+      /** Failed CONNECTs from one address before its backoff starts (1 s, doubling). */
+      authFailuresPerAddress: z.number().int().min(1).max(100_000).default(10),
+      /** Failed CONNECTs for one client id before its backoff starts (1 s, doubling). */
+      authFailuresPerId: z.number().int().min(1).max(100_000).default(5),
+      /** Longest CONNECT backoff for an address or an id. */
+      authBackoffMaxMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+      /** Device-secret checks (scrypt) running at once. */
+      hashConcurrency: z.number().int().min(1).max(16).default(2),
+      /** Device-secret checks waiting for a slot; CONNECTs past this are refused (server unavailable). */
+      hashQueueMax: z.number().int().min(1).max(100_000).default(64),
     })
     .prefault({}),
   http: z
@@ -56,6 +76,27 @@ export const Config = z.strictObject({
         .min(1)
         .max(24 * 60)
         .default(15),
+      /** People's password checks (scrypt) running at once; more wait, and past 100 waiting get 429. */
+      passwordHashConcurrency: z.number().int().min(1).max(16).default(1),
+      /** Requests to `/api` per client address per minute (429 past it); 0 turns the limit off. */
+      rateLimitPerMinute: z.number().int().min(0).max(1_000_000).default(600),
+      /** Loopback callers (the CLI, simulate and replay tools on the same host) are not rate-limited. */
+      rateLimitExemptLoopback: z.boolean().default(true),
+      /** The plain HTTP listener on `port`; `false` leaves only HTTPS. */
+      plain: z.boolean().default(true),
+      /** HTTPS (API, console, `wss`), when `tls.certFile` and `tls.keyFile` are set. */
+      tlsPort: port.default(3443),
+    })
+    .prefault({}),
+  /** Certificate and key (PEM files) for MQTT over TLS, `wss` and HTTPS; re-read on SIGHUP and on change. */
+  tls: z
+    .strictObject({
+      certFile: z.string().min(1).nullable().default(null),
+      keyFile: z.string().min(1).nullable().default(null),
+    })
+    .superRefine((t, ctx) => {
+      if ((t.certFile === null) !== (t.keyFile === null))
+        ctx.addIssue({ code: 'custom', message: 'certFile and keyFile must be set together' });
     })
     .prefault({}),
   store: z
@@ -198,6 +239,10 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MAX_GAP_MINUTES', path: ['ingest', 'maxGapMinutes'], type: 'int' },
   { name: 'CAREFLOW_MAX_FLOW_LITERS_PER_HOUR', path: ['ingest', 'maxFlowLitersPerHour'], type: 'number' },
   { name: 'CAREFLOW_TICK_INTERVAL_MS', path: ['detectors', 'tickIntervalMs'], type: 'int' },
+  { name: 'CAREFLOW_MQTT_TLS_PORT', path: ['mqtt', 'tlsPort'], type: 'int' },
+  { name: 'CAREFLOW_HTTP_TLS_PORT', path: ['http', 'tlsPort'], type: 'int' },
+  { name: 'CAREFLOW_TLS_CERT_FILE', path: ['tls', 'certFile'], type: 'string' },
+  { name: 'CAREFLOW_TLS_KEY_FILE', path: ['tls', 'keyFile'], type: 'string' },
   { name: 'CAREFLOW_INFLUX_URL', path: ['archive', 'url'], type: 'string' },
   { name: 'CAREFLOW_INFLUX_TOKEN', path: ['archive', 'token'], type: 'string' },
   { name: 'CAREFLOW_INFLUX_ORG', path: ['archive', 'org'], type: 'string' },
