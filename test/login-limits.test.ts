@@ -1,5 +1,6 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../core/config.ts';
 import { escalationRegistry, PASSWORD } from './delivery-harness.ts';
 import { ADMIN_TOKEN, startTestService, type TestService } from './harness.ts';
 
@@ -12,7 +13,7 @@ afterEach(async () => {
   for (const s of services.splice(0).reverse()) await s.dispose();
 });
 
-async function service(config: Parameters<typeof startTestService>[0]['config'] = {}) {
+async function service(config: ConfigInput = {}) {
   const svc = await startTestService({ registry: escalationRegistry(), config });
   services.push(svc);
   return svc;
