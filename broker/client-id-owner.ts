@@ -16,17 +16,48 @@ const MAX_CLIENT_IDS_PER_PRINCIPAL = 32;
  * Meters should connect with their meter id, worker apps with `app-<workerId>`.
  */
 export class ClientIdOwnership {
-  constructor(private readonly store: Store) {}
+  /** Bindings decided but not yet written: written together shortly after (one commit, not one per CONNECT). */
+  private readonly pending = new Map<string, Principal & { at: number }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly onError: (err: Error) => void = () => {},
+    private readonly flushDelayMs = 20,
+  ) {}
 
   /** True when `principal` may use `clientId` (binding it on first use); false = refuse the CONNECT. */
   claim(clientId: string, principal: Principal, at: number): boolean {
-    const owner = this.store.clientIds.owner(clientId);
+    const owner = this.pending.get(clientId) ?? this.store.clientIds.owner(clientId);
     if (owner) return owner.kind === principal.kind && owner.id === principal.id;
     const reserved = this.reservedFor(clientId);
     if (reserved.length > 0 && !reserved.some((p) => p.kind === principal.kind && p.id === principal.id))
       return false;
-    const bound = this.store.clientIds.bind(clientId, principal, at, MAX_CLIENT_IDS_PER_PRINCIPAL);
-    return bound.kind === principal.kind && bound.id === principal.id;
+    // Decided synchronously: a concurrent CONNECT of another principal for the same id sees this binding.
+    this.pending.set(clientId, { ...principal, at });
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => this.flush(), this.flushDelayMs);
+      this.flushTimer.unref();
+    }
+    return true;
+  }
+
+  /** Writes the pending bindings (also called when the broker stops). */
+  flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending];
+    try {
+      this.store.transaction(() => {
+        for (const [clientId, p] of batch)
+          this.store.clientIds.bind(clientId, { kind: p.kind, id: p.id }, p.at, MAX_CLIENT_IDS_PER_PRINCIPAL);
+      });
+    } catch (err) {
+      this.onError(err as Error);
+    } finally {
+      for (const [clientId] of batch) this.pending.delete(clientId);
+    }
   }
 
   /** Registered principals whose id `clientId` carries (whole, or as a `-`-separated prefix or suffix). */

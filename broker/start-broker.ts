@@ -96,7 +96,9 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       { ...backoff, freeFailures: m.authFailuresPerId },
     ),
   });
-  const clientIds = new ClientIdOwnership(deps.store);
+  const clientIds = new ClientIdOwnership(deps.store, (err) =>
+    logger.error({ err }, 'could not store MQTT client id bindings'),
+  );
   const events = new SecurityEvents({ store: deps.store, logger, now: deps.now });
   const connPrincipals = new WeakMap<object, Principal>();
   /** Remote address of each connection's stream (WebSocket streams do not carry one). */
@@ -302,6 +304,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     },
     async stop() {
       events.stop();
+      clientIds.flush();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },
