@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AlertActions } from '../core/alerts.ts';
@@ -96,6 +96,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     handler: () => openApiDocument(ctx.catalog, '0.1.0'),
   });
 
+  // The admin token's holder runs the tools (simulate, replay, import) and is never rate-limited.
+  const adminDigest = config.adminToken ? sha256(`Bearer ${config.adminToken}`) : null;
+  const isAdminToken = (header: string | undefined) =>
+    adminDigest !== null && header !== undefined && timingSafeEqual(sha256(header), adminDigest);
   const passwordChecks =
     opts.passwordChecks ?? new HashQueue(config.http.passwordHashConcurrency, PASSWORD_QUEUE_MAX);
   await app.register(rateLimit, {
@@ -104,7 +108,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     timeWindow: 60_000,
     keyGenerator: (request) => request.ip,
     allowList: (request) =>
-      config.http.rateLimitPerMinute === 0 || (config.http.rateLimitExemptLoopback && isLoopback(request.ip)),
+      config.http.rateLimitPerMinute === 0 ||
+      (config.http.rateLimitExemptLoopback && isLoopback(request.ip)) ||
+      isAdminToken(request.headers.authorization),
     errorResponseBuilder: (_request, context) =>
       new CareflowError(
         'ERR_API_RATE_LIMITED',
@@ -152,4 +158,8 @@ const PASSWORD_QUEUE_MAX = 100;
 
 function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }

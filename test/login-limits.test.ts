@@ -89,12 +89,19 @@ describe('login limits under concurrency', () => {
 
   it('limits /api requests per address (loopback exempt by default) with ERR_API_RATE_LIMITED', async () => {
     const svc = await service({ http: { host: '127.0.0.1', port: 0, rateLimitPerMinute: 5 } });
-    const call = (remoteAddress: string) =>
+    const key = await svc.cf.http.inject({
+      method: 'POST',
+      url: '/api/api-keys',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { name: 'dashboard', role: 'admin' },
+    });
+    const token = (key.json() as { key: string }).key;
+    const call = (remoteAddress: string, bearer = token) =>
       svc.cf.http.inject({
         method: 'GET',
         url: '/api/alerts',
         remoteAddress,
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        headers: { authorization: `Bearer ${bearer}` },
       });
     for (let i = 0; i < 5; i++) expect((await call('203.0.113.7')).statusCode).toBe(200);
     const over = await call('203.0.113.7');
@@ -104,6 +111,8 @@ describe('login limits under concurrency', () => {
     // Another address, and loopback (CLI, simulate, replay), are not affected.
     expect((await call('203.0.113.8')).statusCode).toBe(200);
     for (let i = 0; i < 10; i++) expect((await call('127.0.0.1')).statusCode).toBe(200);
+    // The admin token (the tools' token) is not limited.
+    expect((await call('203.0.113.7', ADMIN_TOKEN)).statusCode).toBe(200);
     // Bad tokens count too: the limit runs before authentication.
     const anonymous = await svc.cf.http.inject({
       method: 'GET',
