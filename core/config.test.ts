@@ -125,6 +125,25 @@ describe('loadConfig', () => {
     expect(err.message).toContain('timezone');
   });
 
+  it('refuses a plain listener switched off without TLS, and a certificate without its key', () => {
+    expect(() => loadConfig({}, { mqtt: { plain: false } })).toThrow(
+      /mqtt\.plain: false needs tls\.certFile and tls\.keyFile/,
+    );
+    expect(() => loadConfig({ CAREFLOW_TLS_CERT_FILE: 'cert.pem' })).toThrow(
+      /certFile and keyFile must be set together/,
+    );
+    const tlsOnly = loadConfig(
+      {
+        CAREFLOW_TLS_CERT_FILE: 'cert.pem',
+        CAREFLOW_TLS_KEY_FILE: 'key.pem',
+        CAREFLOW_MQTT_TLS_PORT: '8884',
+      },
+      { mqtt: { plain: false }, http: { plain: false } },
+    );
+    expect(tlsOnly.tls).toEqual({ certFile: 'cert.pem', keyFile: 'key.pem' });
+    expect(tlsOnly.mqtt.tlsPort).toBe(8884);
+  });
+
   it('rejects out-of-range, fractional and blank numbers', () => {
     const err = configError({
       CAREFLOW_HTTP_PORT: '70000',

@@ -154,6 +154,30 @@ describe('MQTT session ownership', () => {
     }
   });
 
+  it('authorises again what a session restores: a planted subscription to another worker topic delivers nothing', async () => {
+    const svc = await service();
+    const first = await attempt(svc, owner());
+    await first.client.subscribeAsync('workers/w-g1/alerts', { qos: 1 });
+    await first.client.endAsync();
+    // As if the stored session held a subscription it should never have had.
+    const persistence = (
+      svc.cf.broker.aedes as unknown as {
+        persistence: {
+          addSubscriptions(c: { id: string }, s: { topic: string; qos: number }[]): Promise<unknown>;
+        };
+      }
+    ).persistence;
+    await persistence.addSubscriptions({ id: 'app-w-g1' }, [{ topic: 'workers/w-g2/alerts', qos: 1 }]);
+
+    const back = await attempt(svc, owner());
+    expect(back.sessionPresent).toBe(true);
+    await svc.cf.broker.publish('workers/w-g2/alerts', JSON.stringify({ alertId: 'not-yours' }), 1);
+    await svc.cf.broker.publish('workers/w-g1/alerts', JSON.stringify({ alertId: 'yours' }), 1);
+    await eventually(() => back.messages.length >= 1, 5_000, 'its own message');
+    await settle(200);
+    expect(back.messages).toEqual([{ alertId: 'yours' }]);
+  });
+
   it('refuses an empty client id with a persistent session (MQTT-3.1.3-8) and accepts it with a clean one', async () => {
     const svc = await service();
     const port = svc.cf.mqttPort;

@@ -5,7 +5,16 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerAlertMessage } from '../core/alerts.ts';
 import { escalationRegistry, raiseHeavyUse } from './delivery-harness.ts';
-import { ADMIN_TOKEN, eventually, HOUR, startTestService, T0, type TestService } from './harness.ts';
+import {
+  ADMIN_TOKEN,
+  eventually,
+  HOUR,
+  startTestService,
+  T0,
+  tempDataDir,
+  type TestService,
+} from './harness.ts';
+import { spawnService } from './service-process.ts';
 import { selfSignedCert, type TestCert } from './tls-certs.ts';
 
 /**
@@ -159,6 +168,29 @@ describe('TLS', () => {
       rmSync(next.dir, { recursive: true, force: true });
     } finally {
       rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('careflow start re-reads the certificate on SIGHUP and keeps running', async () => {
+    const own = selfSignedCert();
+    const dataDir = tempDataDir();
+    const svc = await spawnService(dataDir, {
+      CAREFLOW_TLS_CERT_FILE: own.certFile,
+      CAREFLOW_TLS_KEY_FILE: own.keyFile,
+      CAREFLOW_MQTT_TLS_PORT: '0',
+      CAREFLOW_HTTP_TLS_PORT: '0',
+    });
+    try {
+      let stderr = '';
+      svc.proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      svc.proc.kill('SIGHUP');
+      await eventually(() => stderr.includes('TLS certificate reloaded'), 5_000, 'the reload message');
+      expect(svc.proc.exitCode).toBeNull();
+      expect(await svc.stop()).toBe(0);
+    } finally {
+      if (svc.proc.exitCode === null) await svc.kill();
+      rmSync(own.dir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -37,10 +37,8 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
   const limited = (reply: { header(k: string, v: string): unknown }, waitMs: number, what: string) => {
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
     void reply.header('retry-after', String(seconds));
-    return new CareflowError(
-      'ERR_API_RATE_LIMITED',
-      `${what}; try again in ${Math.ceil(seconds / 60)} minute(s)`,
-    );
+    const wait = seconds < 60 ? `${seconds} second(s)` : `${Math.ceil(seconds / 60)} minute(s)`;
+    return new CareflowError('ERR_API_RATE_LIMITED', `${what}; try again in ${wait}`);
   };
   defineRoute(app, ctx, {
     method: 'POST',

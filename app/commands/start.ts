@@ -12,8 +12,8 @@ export const startCommand: Command = {
     const cf = await startCareflow(config);
     const listeners = [
       cf.mqttPort ? `MQTT on port ${cf.mqttPort}` : null,
-      cf.mqttTlsPort ? `MQTT/TLS on port ${cf.mqttTlsPort}` : null,
       cf.httpPort ? `HTTP on port ${cf.httpPort}` : null,
+      cf.mqttTlsPort ? `MQTT/TLS on port ${cf.mqttTlsPort}` : null,
       cf.httpsPort ? `HTTPS on port ${cf.httpsPort}` : null,
     ].filter((l) => l !== null);
     process.stderr.write(
