@@ -171,11 +171,12 @@ describe('MQTT session ownership', () => {
 
     const back = await attempt(svc, owner());
     expect(back.sessionPresent).toBe(true);
+    await settle(300); // the restored session is fully set up (QoS 1 may otherwise deliver twice)
     await svc.cf.broker.publish('workers/w-g2/alerts', JSON.stringify({ alertId: 'not-yours' }), 1);
     await svc.cf.broker.publish('workers/w-g1/alerts', JSON.stringify({ alertId: 'yours' }), 1);
     await eventually(() => back.messages.length >= 1, 5_000, 'its own message');
     await settle(200);
-    expect(back.messages).toEqual([{ alertId: 'yours' }]);
+    expect(new Set(back.messages.map((m) => m.alertId))).toEqual(new Set(['yours']));
   });
 
   it('refuses an empty client id with a persistent session (MQTT-3.1.3-8) and accepts it with a clean one', async () => {
