@@ -58,8 +58,9 @@ export class Authenticator {
 
     const reservation = this.deps.throttle.reserve(address, username, this.now());
     if (!reservation) return { ok: false, reason: 'throttled' };
-    const check = this.deps.hashes.run(() =>
-      verifySecret(password.toString('utf8'), credential?.hash ?? this.dummy),
+    const check = this.deps.hashes.run(
+      () => verifySecret(password.toString('utf8'), credential?.hash ?? this.dummy),
+      address,
     );
     if (!check) {
       this.deps.throttle.cancel(reservation);

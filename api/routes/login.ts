@@ -58,8 +58,9 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
         throw limited(reply, wait, 'Too many failed logins');
       }
       const person = ctx.store.access.person(body.id);
-      const check = opts.hashes.run(async () =>
-        verifySecret(body.password, person?.passwordHash ?? (await dummy)),
+      const check = opts.hashes.run(
+        async () => verifySecret(body.password, person?.passwordHash ?? (await dummy)),
+        request.ip,
       );
       if (!check) {
         byAccount.release(body.id, accountSlot);
