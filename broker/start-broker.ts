@@ -76,8 +76,10 @@ const SINK_PREFIX = '$careflow/consumed/';
 const principals = new WeakMap<Client, Principal>();
 
 /**
- * The embedded MQTT broker (Aedes on TCP). Meters and workers log in with their own credentials; ACLs keep
- * each to its own topics. A reading's PUBACK is released only after ingest committed it to the inbox.
+ * The embedded MQTT broker (Aedes on TCP, on TLS when a certificate is given, and on any stream handed to
+ * `handleStream`, such as a WebSocket). Meters and workers log in with their own credentials (throttled per
+ * address and id, checked on a bounded queue), may use only client ids that are theirs (client-id-owner.ts),
+ * and ACLs keep each to its own topics. A reading's PUBACK is released only after ingest committed it.
  */
 export async function startBroker(config: Config, deps: BrokerDeps): Promise<Broker> {
   const logger = deps.logger.child({ module: 'broker' });
