@@ -1,8 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AlertActions } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
+import { CareflowError } from '../core/errors.ts';
+import { HashQueue } from '../core/hash-queue.ts';
 import { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
@@ -36,6 +39,8 @@ export interface BuildAppOptions {
   health?: HealthCheck;
   /** Key that signs session tokens; a random one (sessions end with the process) by default. */
   sessionKey?: Buffer;
+  /** Bounded queue for people's password checks (the composition root reads its figures for /metrics). */
+  passwordChecks?: HashQueue;
   /** Registers more `/api` routes (modules that own routes hand them in here). */
   extraRoutes?: ((api: FastifyInstance, ctx: ApiContext) => void)[];
   /** Registers routes outside `/api` (`/metrics`); they authenticate like `/api` routes. */
@@ -91,8 +96,32 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     handler: () => openApiDocument(ctx.catalog, '0.1.0'),
   });
 
+  // The admin token's holder runs the tools (simulate, replay, import) and is never rate-limited.
+  const adminDigest = config.adminToken ? sha256(`Bearer ${config.adminToken}`) : null;
+  const isAdminToken = (header: string | undefined) =>
+    adminDigest !== null && header !== undefined && timingSafeEqual(sha256(header), adminDigest);
+  const passwordChecks =
+    opts.passwordChecks ?? new HashQueue(config.http.passwordHashConcurrency, PASSWORD_QUEUE_MAX);
+  await app.register(rateLimit, {
+    global: false,
+    max: config.http.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => request.ip,
+    allowList: (request) =>
+      config.http.rateLimitPerMinute === 0 ||
+      (config.http.rateLimitExemptLoopback && isLoopback(request.ip)) ||
+      isAdminToken(request.headers.authorization),
+    errorResponseBuilder: (_request, context) =>
+      new CareflowError(
+        'ERR_API_RATE_LIMITED',
+        `More than ${context.max} requests a minute from this address; try again in ${context.after}`,
+      ),
+  });
+
   await app.register(
     async (api) => {
+      // Before authentication: a flood of requests with bad tokens is limited too.
+      api.addHook('onRequest', api.rateLimit());
       api.addHook('onRequest', authenticate({ store, clock, adminToken: config.adminToken, sessionKey }));
       api.addHook('onSend', async (_request, reply) => {
         reply.header('cache-control', 'no-store');
@@ -104,6 +133,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         tokenTtlMinutes: config.http.sessionTtlMinutes,
         maxFailures: config.http.loginMaxFailures,
         windowMinutes: config.http.loginWindowMinutes,
+        hashes: passwordChecks,
       });
       alertRoutes(api, ctx, alerts);
       householdRoutes(api, ctx, new LocalTime(config.timezone, config.bucketMinutes));
@@ -121,4 +151,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   await app.ready();
   return app;
+}
+
+/** People's password checks waiting for a slot; past this, logins get 429 at once. */
+const PASSWORD_QUEUE_MAX = 100;
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/build-app.ts';
@@ -10,12 +11,16 @@ import { webhookRoutes } from '../api/routes/webhooks.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { startArchive, type Archive } from '../archive/start-archive.ts';
 import { startBroker, type Broker } from '../broker/start-broker.ts';
+import { attachMqttWebSocket } from '../broker/websocket-listener.ts';
+import type { WebSocketServer } from 'ws';
 import { ManualClock, systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
+import { HashQueue } from '../core/hash-queue.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
+import { TlsFiles } from '../core/tls-files.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
@@ -41,8 +46,15 @@ export interface Careflow {
   /** The InfluxDB archive, when `archive.url` is configured. */
   readonly archive: Archive | undefined;
   readonly http: FastifyInstance;
+  /** The plain MQTT port (0 when `mqtt.plain` is off). */
   readonly mqttPort: number;
+  /** MQTT over TLS, when TLS is configured. */
+  readonly mqttTlsPort: number | null;
   readonly httpPort: number;
+  /** HTTPS (API, console, `wss`), when TLS is configured and HTTP listens. */
+  readonly httpsPort: number | null;
+  /** Re-reads the TLS certificate and key (SIGHUP); false when they did not load (the old pair stays). */
+  reloadTls(): boolean;
   readonly adminToken: string;
   /** Saves meter and household state with the inbox cursor, in one transaction. */
   checkpoint(): void;
@@ -113,12 +125,17 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     ? startArchive(effective, { store, clock, logger, readings: ingest.readings })
     : undefined;
 
+  const tls =
+    config.tls.certFile && config.tls.keyFile
+      ? new TlsFiles(config.tls.certFile, config.tls.keyFile, logger.child({ module: 'tls' }))
+      : null;
   const broker = await startBroker(effective, {
     store,
     ingest,
     logger,
     now: () => clock.now(),
     workers: notifier.workers,
+    ...(tls ? { tls: tls.material() } : {}),
   });
   brokerSlot.current = broker;
   notifier.startDelivery();
@@ -133,7 +150,9 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   checkpointTimer.unref();
   const retention = startRetention(config.store.bucketRetentionDays, { store, clock, logger });
 
+  const passwordChecks = new HashQueue(config.http.passwordHashConcurrency, 100);
   const http = await buildApp({
+    passwordChecks,
     config: effective,
     store,
     alerts: notifier.actions,
@@ -164,18 +183,66 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
         ingest: () => ingest.stats(),
         processingCursor: () => ingest.cursor(),
         mqttConnectedClients: () => broker.connectedClients(),
+        security: () => ({
+          ...broker.security(),
+          passwordChecks: passwordChecks.started,
+          passwordChecksRefused: passwordChecks.refused,
+        }),
         ...(archive ? { archive: () => archive.stats() } : {}),
       }),
     ],
   });
   let httpPort = config.http.port;
+  let https: HttpsServer | null = null;
+  let httpsPort: number | null = null;
+  let websockets: WebSocketServer | undefined;
   if (deps.listenHttp !== false) {
-    await http.listen({ port: config.http.port, host: config.http.host });
-    const addr = http.server.address();
-    httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+    const servers = [];
+    if (config.http.plain) {
+      await http.listen({ port: config.http.port, host: config.http.host });
+      const addr = http.server.address();
+      httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+      servers.push(http.server);
+    } else httpPort = 0;
+    if (tls) {
+      // The same app behind HTTPS: every route, the console and `wss`.
+      https = createHttpsServer({ ...tls.material(), handshakeTimeout: 10_000 }, (req, res) =>
+        http.routing(req, res),
+      );
+      https.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+      httpsPort = await new Promise<number>((resolve, reject) => {
+        https!.once('error', reject);
+        https!.listen(config.http.tlsPort, config.http.host, () => {
+          const addr = https!.address();
+          resolve(typeof addr === 'object' && addr ? addr.port : config.http.tlsPort);
+        });
+      });
+      servers.push(https);
+    }
+    if (config.mqtt.websocketPath)
+      websockets = attachMqttWebSocket(
+        servers,
+        config.mqtt.websocketPath,
+        config.mqtt.maxPacketBytes,
+        broker.handleStream,
+      );
+  }
+  if (tls) {
+    tls.onReload((m) => {
+      broker.setSecureContext(m);
+      https?.setSecureContext(m);
+    });
+    tls.watch();
   }
   logger.info(
-    { mqttPort: broker.port, httpPort, dataDir: config.dataDir, adminTokenFile: admin.file },
+    {
+      mqttPort: broker.port,
+      mqttTlsPort: broker.tlsPort,
+      httpPort,
+      httpsPort,
+      dataDir: config.dataDir,
+      adminTokenFile: admin.file,
+    },
     'careflow started',
   );
 
@@ -191,14 +258,25 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     archive,
     http,
     mqttPort: broker.port,
+    mqttTlsPort: broker.tlsPort,
     httpPort,
+    httpsPort,
     adminToken: admin.token,
+    reloadTls: () => tls?.reload() ?? false,
     checkpoint,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(checkpointTimer);
       retention.stop();
+      tls?.close();
+      for (const ws of websockets?.clients ?? []) ws.terminate();
+      websockets?.close();
+      if (https) {
+        const closed = new Promise<void>((resolve) => https!.close(() => resolve()));
+        https.closeAllConnections();
+        await closed;
+      }
       await http.close();
       notifier.stopDelivery(); // what is still queued goes out after the next start
       await broker.stop();

@@ -1,5 +1,3 @@
-import type { Socket } from 'node:net';
-
 /**
  * Follows the MQTT framing of a byte stream (fixed header: type byte + variable-length "remaining length",
  * then the body) and reports the first packet announcing more than `maxPacketBytes`, from its header alone.
@@ -54,7 +52,7 @@ export interface PacketParser {
  */
 export function guardPacketSize(
   parser: PacketParser,
-  socket: Socket,
+  socket: { destroy(): unknown },
   maxPacketBytes: number,
   onOversize: (announcedBytes: number) => void,
 ): void {

@@ -1,14 +1,20 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import type { WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
+import { HashQueue } from '../core/hash-queue.ts';
 import type { Logger } from '../core/logger.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { Authenticator, type Principal } from './authenticator.ts';
+import { ClientIdOwnership } from './client-id-owner.ts';
+import { ConnectThrottle } from './connect-throttle.ts';
 import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
+import { SecurityEvents, type RefusalReason } from './security-events.ts';
 
 /** What the broker needs from ingest: the publish hook and a place to record rejected input. */
 export interface IngestPort {
@@ -38,12 +44,29 @@ export interface BrokerDeps {
   now: () => number;
   /** Worker-app traffic for the notifier: acknowledgements, delivery receipts, resubscriptions. */
   workers?: WorkerPort;
+  /** Certificate and key for the MQTT-over-TLS listener (none: no TLS listener). */
+  tls?: SecureContextOptions;
+}
+
+/** Figures for `/metrics`: refused CONNECTs by reason and device-secret checks. */
+export interface BrokerSecurityStats {
+  refusedConnects: Readonly<Record<RefusalReason, number>>;
+  secretChecks: number;
+  secretChecksQueued: number;
 }
 
 export interface Broker extends MqttPublisher {
+  /** The plain listener's port (0 when `mqtt.plain` is off). */
   readonly port: number;
+  /** The MQTT-over-TLS listener's port, when TLS is configured. */
+  readonly tlsPort: number | null;
   readonly aedes: Aedes;
   connectedClients(): number;
+  security(): BrokerSecurityStats;
+  /** Serves one MQTT connection arriving on another transport (a WebSocket from the HTTP server). */
+  handleStream(stream: Duplex, address: string): void;
+  /** Replaces the TLS listener's certificate and key (new connections use them). */
+  setSecureContext(tls: SecureContextOptions): void;
   stop(): Promise<void>;
 }
 
@@ -53,33 +76,65 @@ const SINK_PREFIX = '$careflow/consumed/';
 const principals = new WeakMap<Client, Principal>();
 
 /**
- * The embedded MQTT broker (Aedes on TCP). Meters and workers log in with their own credentials; ACLs keep
- * each to its own topics. A reading's PUBACK is released only after ingest committed it to the inbox.
+ * The embedded MQTT broker (Aedes on TCP, on TLS when a certificate is given, and on any stream handed to
+ * `handleStream`, such as a WebSocket). Meters and workers log in with their own credentials (throttled per
+ * address and id, checked on a bounded queue), may use only client ids that are theirs (client-id-owner.ts),
+ * and ACLs keep each to its own topics. A reading's PUBACK is released only after ingest committed it.
  */
 export async function startBroker(config: Config, deps: BrokerDeps): Promise<Broker> {
   const logger = deps.logger.child({ module: 'broker' });
-  const auth = new Authenticator(deps.store);
+  const m = config.mqtt;
+  const hashes = new HashQueue(m.hashConcurrency, m.hashQueueMax);
+  const backoff = {
+    baseMs: 1_000,
+    maxMs: m.authBackoffMaxMs,
+    forgetMs: Math.max(600_000, m.authBackoffMaxMs),
+  };
+  const auth = new Authenticator({
+    store: deps.store,
+    hashes,
+    throttle: new ConnectThrottle(
+      { ...backoff, freeFailures: m.authFailuresPerAddress },
+      { ...backoff, freeFailures: m.authFailuresPerId },
+    ),
+  });
+  const clientIds = new ClientIdOwnership(deps.store, (err) =>
+    logger.error({ err }, 'could not store MQTT client id bindings'),
+  );
+  const events = new SecurityEvents({ store: deps.store, logger, now: deps.now });
   const connPrincipals = new WeakMap<object, Principal>();
+  /** Remote address of each connection's stream (WebSocket streams do not carry one). */
+  const addresses = new WeakMap<object, string>();
+  /** Connections without a client id (aedes makes one up), and those of them asking for a persistent session. */
+  const withoutId = new WeakSet<object>();
+  const persistentWithoutId = new WeakSet<object>();
 
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 128,
+    preConnect(client, packet, done) {
+      if (!packet.clientId) withoutId.add(client);
+      if (!packet.clientId && packet.clean === false) persistentWithoutId.add(client);
+      done(null, true);
+    },
     authenticate(client, username, password, done) {
-      auth.authenticate(username, password).then(
-        (principal) => {
-          if (principal) {
-            principals.set(client, principal);
-            connPrincipals.set(client.conn, principal);
-            return done(null, true);
-          }
-          logger.warn(
-            { username, clientId: client.id },
-            'connection refused: unknown client or wrong secret',
-          );
-          const err = new Error(
-            'ERR_BROKER_AUTH_FAILED: unknown client or wrong secret',
-          ) as AuthenticateError;
-          err.returnCode = 4;
-          done(err, false);
+      const address = addresses.get(client.conn) ?? 'unknown';
+      const refuse = (reason: RefusalReason, returnCode: 2 | 3 | 4) => {
+        events.record({ reason, address, id: username, clientId: client.id });
+        const err = new Error(REFUSAL_MESSAGES[reason]) as AuthenticateError;
+        err.returnCode = returnCode;
+        done(err, false);
+      };
+      if (persistentWithoutId.has(client)) return refuse('client-id-empty', 2);
+      auth.authenticate(username, password, address).then(
+        (outcome) => {
+          if (!outcome.ok) return refuse(outcome.reason, outcome.reason === 'bad-credentials' ? 4 : 3);
+          const principal = outcome.principal;
+          // An id aedes generated (empty client id, clean session) is nobody's to bind.
+          if (!withoutId.has(client) && !clientIds.claim(client.id, principal, deps.now()))
+            return refuse('client-id-taken', 2);
+          principals.set(client, principal);
+          connPrincipals.set(client.conn, principal);
+          done(null, true);
         },
         (err: Error) => {
           logger.error({ err }, 'authentication failed with an internal error');
@@ -88,6 +143,12 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
           done(e, false);
         },
       );
+    },
+    // Messages queued in a session (and live ones) only ever go to the principal the topic names.
+    authorizeForward(client, packet) {
+      const principal = principals.get(client);
+      if (!principal) return null;
+      return mayReceive(principal, packet.topic) ? packet : null;
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null);
@@ -123,12 +184,10 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       consume(packet, client);
       done(null);
     },
+    // Also runs for the subscriptions a persistent session restores: they are authorised again.
     authorizeSubscribe(client, sub, done) {
       const principal = principals.get(client);
-      const allowed =
-        principal !== undefined &&
-        ((principal.kind === 'meter' && sub.topic === TOPICS.meterErrors(principal.id)) ||
-          (principal.kind === 'worker' && sub.topic === TOPICS.workerAlerts(principal.id)));
+      const allowed = principal !== undefined && mayReceive(principal, sub.topic);
       if (!allowed) {
         logger.warn({ principal, topic: sub.topic }, 'subscription refused');
         return done(null, null);
@@ -187,48 +246,99 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     });
   }
 
-  const server: Server = createServer((socket: Socket) => {
-    socket.setNoDelay(true);
-    socket.on('error', () => {});
-    const client = aedes.handle(socket) as unknown as { _parser?: PacketParser };
+  function serve(stream: Duplex, address: string): void {
+    addresses.set(stream, address);
+    stream.on('error', () => {});
+    const client = aedes.handle(stream) as unknown as { _parser?: PacketParser };
     if (!client._parser) {
       // Only an aedes upgrade can cause this: refuse connections rather than run without the size guard.
       logger.error('aedes connection has no parser to guard; connection closed');
-      socket.destroy();
+      stream.destroy();
       return;
     }
-    guardPacketSize(client._parser, socket, config.mqtt.maxPacketBytes, (announced) => {
-      const principal = connPrincipals.get(socket);
-      const message = `MQTT packet of ${announced} bytes exceeds the limit of ${config.mqtt.maxPacketBytes}; connection closed`;
+    guardPacketSize(client._parser, stream, m.maxPacketBytes, (announced) => {
+      const principal = connPrincipals.get(stream);
+      const message = `MQTT packet of ${announced} bytes exceeds the limit of ${m.maxPacketBytes}; connection closed`;
       deps.ingest.deadLetter(principal?.id ?? null, null, 'ERR_INGEST_PACKET_TOO_LARGE', message);
-      logger.warn(
-        { principal, announced, remote: socket.remoteAddress },
-        'oversize packet; connection closed',
-      );
+      logger.warn({ principal, announced, remote: address }, 'oversize packet; connection closed');
     });
-  });
+  }
+
+  const servers: Server[] = [];
+  let port = 0;
+  if (m.plain) {
+    const server = createServer((socket: Socket) => {
+      socket.setNoDelay(true);
+      serve(socket, socket.remoteAddress ?? 'unknown');
+    });
+    port = await listen(server, m.port, m.host, logger);
+    servers.push(server);
+    logger.info({ port, host: m.host }, 'MQTT broker listening');
+  }
+  let tlsServer: ReturnType<typeof createTlsServer> | null = null;
+  let tlsPort: number | null = null;
+  if (deps.tls) {
+    tlsServer = createTlsServer({ ...deps.tls, handshakeTimeout: 10_000 }, (socket: TLSSocket) => {
+      socket.setNoDelay(true);
+      serve(socket, socket.remoteAddress ?? 'unknown');
+    });
+    // A failed handshake (an untrusting client, a scanner) is the client's problem, not an error of ours.
+    tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+    tlsPort = await listen(tlsServer, m.tlsPort, m.host, logger);
+    servers.push(tlsServer);
+    logger.info({ port: tlsPort, host: m.host }, 'MQTT over TLS listening');
+  }
+
+  return {
+    port,
+    tlsPort,
+    aedes,
+    publish,
+    handleStream: serve,
+    connectedClients: () => aedes.connectedClients,
+    security: () => ({
+      refusedConnects: { ...events.counts },
+      secretChecks: hashes.started,
+      secretChecksQueued: hashes.queued,
+    }),
+    setSecureContext(tls) {
+      tlsServer?.setSecureContext(tls);
+    },
+    async stop() {
+      events.stop();
+      clientIds.flush();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    },
+  };
+}
+
+const REFUSAL_MESSAGES: Record<RefusalReason, string> = {
+  'bad-credentials': 'ERR_BROKER_AUTH_FAILED: unknown client or wrong secret',
+  throttled: 'ERR_BROKER_THROTTLED: too many failed connections; try again later',
+  busy: 'ERR_BROKER_THROTTLED: too many connections being checked; try again later',
+  'client-id-taken': 'ERR_BROKER_CLIENT_ID_REFUSED: the client id belongs to another client',
+  'client-id-empty': 'ERR_BROKER_CLIENT_ID_REFUSED: a persistent session needs a client id',
+};
+
+/** The only topics a principal may receive: its own error topic (meters), its own alert topic (workers). */
+function mayReceive(principal: Principal, topic: string): boolean {
+  return principal.kind === 'meter'
+    ? topic === TOPICS.meterErrors(principal.id)
+    : topic === TOPICS.workerAlerts(principal.id);
+}
+
+async function listen(server: Server, port: number, host: string, logger: Logger): Promise<number> {
   server.on('error', (err) => logger.error({ err }, 'MQTT server error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.mqtt.port, config.mqtt.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.mqtt.port;
-  logger.info({ port, host: config.mqtt.host }, 'MQTT broker listening');
-
-  return {
-    port,
-    aedes,
-    publish,
-    connectedClients: () => aedes.connectedClients,
-    async stop() {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return typeof address === 'object' && address ? address.port : port;
 }
 
 /**

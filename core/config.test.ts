@@ -45,7 +45,16 @@ describe('loadConfig', () => {
       port: 1883,
       maxPayloadBytes: 65_536,
       maxPacketBytes: 1_048_576,
+      plain: true,
+      tlsPort: 8883,
+      websocketPath: '/mqtt',
+      authFailuresPerAddress: 10,
+      authFailuresPerId: 5,
+      authBackoffMaxMs: 60_000,
+      hashConcurrency: 2,
+      hashQueueMax: 64,
     });
+    expect(config.tls).toEqual({ certFile: null, keyFile: null });
     expect(config.http).toEqual({
       host: '0.0.0.0',
       port: 3000,
@@ -53,6 +62,11 @@ describe('loadConfig', () => {
       sessionTtlMinutes: 60,
       loginMaxFailures: 5,
       loginWindowMinutes: 15,
+      passwordHashConcurrency: 1,
+      rateLimitPerMinute: 600,
+      rateLimitExemptLoopback: true,
+      plain: true,
+      tlsPort: 3443,
     });
     expect(config.store).toEqual({ synchronous: 'FULL', bucketRetentionDays: 400 });
     expect(config.ingest.maxGapMinutes).toBe(360);
@@ -109,6 +123,25 @@ describe('loadConfig', () => {
     expect(err.message).toContain('CAREFLOW_MQTT_PORT');
     expect(err.message).toContain('bucketMinutes');
     expect(err.message).toContain('timezone');
+  });
+
+  it('refuses a plain listener switched off without TLS, and a certificate without its key', () => {
+    expect(() => loadConfig({}, { mqtt: { plain: false } })).toThrow(
+      /mqtt\.plain: false needs tls\.certFile and tls\.keyFile/,
+    );
+    expect(() => loadConfig({ CAREFLOW_TLS_CERT_FILE: 'cert.pem' })).toThrow(
+      /certFile and keyFile must be set together/,
+    );
+    const tlsOnly = loadConfig(
+      {
+        CAREFLOW_TLS_CERT_FILE: 'cert.pem',
+        CAREFLOW_TLS_KEY_FILE: 'key.pem',
+        CAREFLOW_MQTT_TLS_PORT: '8884',
+      },
+      { mqtt: { plain: false }, http: { plain: false } },
+    );
+    expect(tlsOnly.tls).toEqual({ certFile: 'cert.pem', keyFile: 'key.pem' });
+    expect(tlsOnly.mqtt.tlsPort).toBe(8884);
   });
 
   it('rejects out-of-range, fractional and blank numbers', () => {

@@ -10,167 +10,217 @@ import { RuleOverride } from './rules.ts';
  */
 const port = z.number().int().min(0).max(65_535);
 
-export const Config = z.strictObject({
-  dataDir: z.string().min(1).default('./data'),
-  timezone: z
-    .string()
-    .refine(LocalTime.isValidTimeZone, 'not an IANA time zone known to this runtime')
-    .default('Asia/Shanghai'),
-  bucketMinutes: z.union([z.literal(15), z.literal(30), z.literal(60)]).default(60),
-  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** `system` (production) or `manual`: time moves only through `POST /api/clock` (simulation, replay). */
-  clock: z.enum(['system', 'manual']).default('system'),
-  /**
-   * Where a manual clock starts (ISO 8601 with a zone); default 2000-01-01. After a restart it resumes at the
-   * newest stored reading's arrival if that is later. Start near the data: every timer fires on the way.
-   */
-  clockStart: z.iso.datetime({ offset: true }).optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  mqtt: z
-    .strictObject({
-      host: z.string().default('0.0.0.0'),
-      port: port.default(1883),
-      /** Largest reading payload accepted; larger ones are dead-lettered and answered on the error topic. */
-      maxPayloadBytes: z.number().int().min(256).max(1_048_576).default(65_536),
-      /** Hard cap on one MQTT packet; a client sending more is disconnected before it is buffered. */
-      maxPacketBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
-    })
-    .prefault({}),
-  http: z
-    .strictObject({
-      host: z.string().default('0.0.0.0'),
-      port: port.default(3000),
-      bodyLimitBytes: z.number().int().min(1024).max(10_485_760).default(1_048_576),
-      /** Lifetime of a session token from `POST /api/login`. */
-      sessionTtlMinutes: z
-        .number()
-        .int()
-        .min(1)
-        .max(24 * 60)
-        .default(60),
-      /** Failed logins per account (and per address) allowed in `loginWindowMinutes`. */
-      loginMaxFailures: z.number().int().min(1).max(1000).default(5),
-      loginWindowMinutes: z
-        .number()
-        .int()
-        .min(1)
-        .max(24 * 60)
-        .default(15),
-    })
-    .prefault({}),
-  store: z
-    .strictObject({
-      /** SQLite `synchronous`: FULL survives power loss, NORMAL survives a process crash. */
-      synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
-      /** How long closed usage buckets are kept (days). */
-      bucketRetentionDays: z.number().int().min(1).max(3650).default(400),
-    })
-    .prefault({}),
-  ingest: z
-    .strictObject({
-      /** Most readings in one batch payload. */
-      maxBatchReadings: z.number().int().min(1).max(10_000).default(1_000),
-      /** A reading stamped further than this ahead of the clock is rejected. */
-      maxFutureSkewMinutes: z
-        .number()
-        .int()
-        .min(0)
-        .max(24 * 60)
-        .default(10),
-      /** An interval between two readings longer than this is a gap: its buckets are unknown. */
-      maxGapMinutes: z
-        .number()
-        .int()
-        .min(15)
-        .max(7 * 24 * 60)
-        .default(360),
-      /** A difference implying more flow than this is a glitch. */
-      maxFlowLitersPerHour: z.number().gt(0).max(1_000_000).default(3_000),
-      /** A drop to a register at or below this is read as a meter reset / replacement. */
-      resetNearZeroLiters: z.number().min(0).default(100),
-      /** Register wrap-around value of the meters, if they roll over (e.g. 99,999,999 L). */
-      rolloverLiters: z.number().gt(0).nullable().default(null),
-      /** Longest a reading waits for its group commit before the PUBACK. */
-      commitMaxDelayMs: z.number().int().min(0).max(1_000).default(2),
-      /** Most readings committed in one transaction. */
-      commitMaxReadings: z.number().int().min(1).max(100_000).default(5_000),
-      /**
-       * Per-meter allowance (token bucket refilled continuously on the service clock; a full bucket also lets
-       * one maximal batch through). Readings beyond it are dead-lettered with ERR_INGEST_RATE_LIMITED.
-       */
-      maxReadingsPerMeterPerMinute: z.number().int().min(1).max(1_000_000).default(600),
-    })
-    .prefault({}),
-  detectors: z
-    .strictObject({
-      /** How often wall-clock rules (meter-silent) are evaluated. */
-      tickIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
-      /** How often detector state is checkpointed to the store. */
-      checkpointIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
-      /** Overrides of the default rules, by rule id (any field or param). */
-      rules: z.record(z.string(), RuleOverride).default({}),
-    })
-    .prefault({}),
-  notifier: z
-    .strictObject({
-      /** First retry delay of an undelivered alert message; doubles each attempt (with jitter). */
-      retryBaseMs: z.number().int().min(10).max(600_000).default(5_000),
-      /** Longest delay between two attempts. */
-      retryMaxMs: z.number().int().min(10).max(3_600_000).default(600_000),
-      /** A message gives up (state `failed`, which escalates) after this many attempts… */
-      maxAttempts: z.number().int().min(1).max(1000).default(10),
-      /** …or once it is this old, whichever comes first. */
-      maxAgeMinutes: z
-        .number()
-        .int()
-        .min(1)
-        .max(7 * 24 * 60)
-        .default(60),
-      /** How long a webhook call may take before it counts as failed. */
-      webhookTimeoutMs: z.number().int().min(50).max(120_000).default(10_000),
-      /** MQTT messages a worker app never acknowledged are sent again, up to this age, when it resubscribes. */
-      redeliverMaxAgeMinutes: z
-        .number()
-        .int()
-        .min(0)
-        .max(30 * 24 * 60)
-        .default(24 * 60),
-      /** Comment line sent on idle server-sent event streams (real time, keeps proxies from closing them). */
-      sseHeartbeatMs: z.number().int().min(20).max(300_000).default(15_000),
-    })
-    .prefault({}),
-  /** The optional InfluxDB archive of raw readings (InfluxDB v2 write API); off while `url` is null. */
-  archive: z
-    .strictObject({
-      url: z
-        .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
-        .nullable()
-        .default(null),
-      token: z.string().min(1).nullable().default(null),
-      org: z.string().min(1).nullable().default(null),
-      bucket: z.string().min(1).nullable().default(null),
-      /** Most readings in one write request. */
-      batchReadings: z.number().int().min(1).max(50_000).default(5_000),
-      /** Longest a committed reading waits before it is written (unless a full batch is ready sooner). */
-      flushIntervalMs: z.number().int().min(0).max(60_000).default(1_000),
-      /** First delay after a failed write; doubles (with jitter) up to `retryMaxMs`. */
-      retryMinMs: z.number().int().min(10).max(600_000).default(1_000),
-      retryMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
-      /** A write request without an answer after this long has failed. */
-      requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-      /** Write bodies larger than this are sent gzip-compressed. */
-      gzipThresholdBytes: z.number().int().min(0).default(1_000),
-    })
-    .superRefine((a, ctx) => {
-      if (a.url === null) return;
-      for (const key of ['org', 'bucket'] as const) {
-        if (a[key] !== null) continue;
-        const message = `required when archive.url is set (CAREFLOW_INFLUX_${key.toUpperCase()})`;
-        ctx.addIssue({ code: 'custom', path: [key], message });
-      }
-    })
-    .prefault({}),
-});
+export const Config = z
+  .strictObject({
+    dataDir: z.string().min(1).default('./data'),
+    timezone: z
+      .string()
+      .refine(LocalTime.isValidTimeZone, 'not an IANA time zone known to this runtime')
+      .default('Asia/Shanghai'),
+    bucketMinutes: z.union([z.literal(15), z.literal(30), z.literal(60)]).default(60),
+    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** `system` (production) or `manual`: time moves only through `POST /api/clock` (simulation, replay). */
+    clock: z.enum(['system', 'manual']).default('system'),
+    /**
+     * Where a manual clock starts (ISO 8601 with a zone); default 2000-01-01. After a restart it resumes at the
+     * newest stored reading's arrival if that is later. Start near the data: every timer fires on the way.
+     */
+    clockStart: z.iso.datetime({ offset: true }).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    mqtt: z
+      .strictObject({
+        host: z.string().default('0.0.0.0'),
+        port: port.default(1883),
+        /** Largest reading payload accepted; larger ones are dead-lettered and answered on the error topic. */
+        maxPayloadBytes: z.number().int().min(256).max(1_048_576).default(65_536),
+        /** Hard cap on one MQTT packet; a client sending more is disconnected before it is buffered. */
+        maxPacketBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
+        /** The plain (unencrypted) listener on `port`; `false` leaves only TLS and `wss`. */
+        plain: z.boolean().default(true),
+        /** MQTT over TLS, when `tls.certFile` and `tls.keyFile` are set. */
+        tlsPort: port.default(8883),
+        /** MQTT over WebSocket on the HTTP(S) server at this path (`ws://`, `wss://`); null turns it off. */
+        websocketPath: z
+          .string()
+          .regex(/^\/[A-Za-z0-9/_-]*$/, 'must be a path such as /mqtt')
+          .nullable()
+          .default('/mqtt'),
+        /** Failed CONNECTs from one address before its backoff starts (1 s, doubling). */
+        authFailuresPerAddress: z.number().int().min(1).max(100_000).default(10),
+        /** Failed CONNECTs for one client id before its backoff starts (1 s, doubling). */
+        authFailuresPerId: z.number().int().min(1).max(100_000).default(5),
+        /** Longest CONNECT backoff for an address or an id. */
+        authBackoffMaxMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+        /** Device-secret checks (scrypt) running at once. */
+        hashConcurrency: z.number().int().min(1).max(16).default(2),
+        /** Device-secret checks waiting for a slot; CONNECTs past this are refused (server unavailable). */
+        hashQueueMax: z.number().int().min(1).max(100_000).default(64),
+      })
+      .prefault({}),
+    http: z
+      .strictObject({
+        host: z.string().default('0.0.0.0'),
+        port: port.default(3000),
+        bodyLimitBytes: z.number().int().min(1024).max(10_485_760).default(1_048_576),
+        /** Lifetime of a session token from `POST /api/login`. */
+        sessionTtlMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(60),
+        /** Failed logins per account (and per address) allowed in `loginWindowMinutes`. */
+        loginMaxFailures: z.number().int().min(1).max(1000).default(5),
+        loginWindowMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(15),
+        /** People's password checks (scrypt) running at once; more wait, and past 100 waiting get 429. */
+        passwordHashConcurrency: z.number().int().min(1).max(16).default(1),
+        /** Requests to `/api` per client address per minute (429 past it); 0 turns the limit off. */
+        rateLimitPerMinute: z.number().int().min(0).max(1_000_000).default(600),
+        /** Loopback callers (the CLI, simulate and replay tools on the same host) are not rate-limited. */
+        rateLimitExemptLoopback: z.boolean().default(true),
+        /** The plain HTTP listener on `port`; `false` leaves only HTTPS. */
+        plain: z.boolean().default(true),
+        /** HTTPS (API, console, `wss`), when `tls.certFile` and `tls.keyFile` are set. */
+        tlsPort: port.default(3443),
+      })
+      .prefault({}),
+    /** Certificate and key (PEM files) for MQTT over TLS, `wss` and HTTPS; re-read on SIGHUP and on change. */
+    tls: z
+      .strictObject({
+        certFile: z.string().min(1).nullable().default(null),
+        keyFile: z.string().min(1).nullable().default(null),
+      })
+      .superRefine((t, ctx) => {
+        if ((t.certFile === null) !== (t.keyFile === null))
+          ctx.addIssue({ code: 'custom', message: 'certFile and keyFile must be set together' });
+      })
+      .prefault({}),
+    store: z
+      .strictObject({
+        /** SQLite `synchronous`: FULL survives power loss, NORMAL survives a process crash. */
+        synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+        /** How long closed usage buckets are kept (days). */
+        bucketRetentionDays: z.number().int().min(1).max(3650).default(400),
+      })
+      .prefault({}),
+    ingest: z
+      .strictObject({
+        /** Most readings in one batch payload. */
+        maxBatchReadings: z.number().int().min(1).max(10_000).default(1_000),
+        /** A reading stamped further than this ahead of the clock is rejected. */
+        maxFutureSkewMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(24 * 60)
+          .default(10),
+        /** An interval between two readings longer than this is a gap: its buckets are unknown. */
+        maxGapMinutes: z
+          .number()
+          .int()
+          .min(15)
+          .max(7 * 24 * 60)
+          .default(360),
+        /** A difference implying more flow than this is a glitch. */
+        maxFlowLitersPerHour: z.number().gt(0).max(1_000_000).default(3_000),
+        /** A drop to a register at or below this is read as a meter reset / replacement. */
+        resetNearZeroLiters: z.number().min(0).default(100),
+        /** Register wrap-around value of the meters, if they roll over (e.g. 99,999,999 L). */
+        rolloverLiters: z.number().gt(0).nullable().default(null),
+        /** Longest a reading waits for its group commit before the PUBACK. */
+        commitMaxDelayMs: z.number().int().min(0).max(1_000).default(2),
+        /** Most readings committed in one transaction. */
+        commitMaxReadings: z.number().int().min(1).max(100_000).default(5_000),
+        /**
+         * Per-meter allowance (token bucket refilled continuously on the service clock; a full bucket also lets
+         * one maximal batch through). Readings beyond it are dead-lettered with ERR_INGEST_RATE_LIMITED.
+         */
+        maxReadingsPerMeterPerMinute: z.number().int().min(1).max(1_000_000).default(600),
+      })
+      .prefault({}),
+    detectors: z
+      .strictObject({
+        /** How often wall-clock rules (meter-silent) are evaluated. */
+        tickIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+        /** How often detector state is checkpointed to the store. */
+        checkpointIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
+        /** Overrides of the default rules, by rule id (any field or param). */
+        rules: z.record(z.string(), RuleOverride).default({}),
+      })
+      .prefault({}),
+    notifier: z
+      .strictObject({
+        /** First retry delay of an undelivered alert message; doubles each attempt (with jitter). */
+        retryBaseMs: z.number().int().min(10).max(600_000).default(5_000),
+        /** Longest delay between two attempts. */
+        retryMaxMs: z.number().int().min(10).max(3_600_000).default(600_000),
+        /** A message gives up (state `failed`, which escalates) after this many attempts… */
+        maxAttempts: z.number().int().min(1).max(1000).default(10),
+        /** …or once it is this old, whichever comes first. */
+        maxAgeMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60)
+          .default(60),
+        /** How long a webhook call may take before it counts as failed. */
+        webhookTimeoutMs: z.number().int().min(50).max(120_000).default(10_000),
+        /** MQTT messages a worker app never acknowledged are sent again, up to this age, when it resubscribes. */
+        redeliverMaxAgeMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(30 * 24 * 60)
+          .default(24 * 60),
+        /** Comment line sent on idle server-sent event streams (real time, keeps proxies from closing them). */
+        sseHeartbeatMs: z.number().int().min(20).max(300_000).default(15_000),
+      })
+      .prefault({}),
+    /** The optional InfluxDB archive of raw readings (InfluxDB v2 write API); off while `url` is null. */
+    archive: z
+      .strictObject({
+        url: z
+          .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+          .nullable()
+          .default(null),
+        token: z.string().min(1).nullable().default(null),
+        org: z.string().min(1).nullable().default(null),
+        bucket: z.string().min(1).nullable().default(null),
+        /** Most readings in one write request. */
+        batchReadings: z.number().int().min(1).max(50_000).default(5_000),
+        /** Longest a committed reading waits before it is written (unless a full batch is ready sooner). */
+        flushIntervalMs: z.number().int().min(0).max(60_000).default(1_000),
+        /** First delay after a failed write; doubles (with jitter) up to `retryMaxMs`. */
+        retryMinMs: z.number().int().min(10).max(600_000).default(1_000),
+        retryMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
+        /** A write request without an answer after this long has failed. */
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** Write bodies larger than this are sent gzip-compressed. */
+        gzipThresholdBytes: z.number().int().min(0).default(1_000),
+      })
+      .superRefine((a, ctx) => {
+        if (a.url === null) return;
+        for (const key of ['org', 'bucket'] as const) {
+          if (a[key] !== null) continue;
+          const message = `required when archive.url is set (CAREFLOW_INFLUX_${key.toUpperCase()})`;
+          ctx.addIssue({ code: 'custom', path: [key], message });
+        }
+      })
+      .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    // A plain listener switched off needs TLS in its place.
+    for (const part of ['mqtt', 'http'] as const) {
+      if (c[part].plain || c.tls.certFile !== null) continue;
+      const message = 'false needs tls.certFile and tls.keyFile (there would be no listener)';
+      ctx.addIssue({ code: 'custom', path: [part, 'plain'], message });
+    }
+  });
 export type Config = z.infer<typeof Config>;
 export type ConfigInput = z.input<typeof Config>;
 
@@ -198,6 +248,10 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MAX_GAP_MINUTES', path: ['ingest', 'maxGapMinutes'], type: 'int' },
   { name: 'CAREFLOW_MAX_FLOW_LITERS_PER_HOUR', path: ['ingest', 'maxFlowLitersPerHour'], type: 'number' },
   { name: 'CAREFLOW_TICK_INTERVAL_MS', path: ['detectors', 'tickIntervalMs'], type: 'int' },
+  { name: 'CAREFLOW_MQTT_TLS_PORT', path: ['mqtt', 'tlsPort'], type: 'int' },
+  { name: 'CAREFLOW_HTTP_TLS_PORT', path: ['http', 'tlsPort'], type: 'int' },
+  { name: 'CAREFLOW_TLS_CERT_FILE', path: ['tls', 'certFile'], type: 'string' },
+  { name: 'CAREFLOW_TLS_KEY_FILE', path: ['tls', 'keyFile'], type: 'string' },
   { name: 'CAREFLOW_INFLUX_URL', path: ['archive', 'url'], type: 'string' },
   { name: 'CAREFLOW_INFLUX_TOKEN', path: ['archive', 'token'], type: 'string' },
   { name: 'CAREFLOW_INFLUX_ORG', path: ['archive', 'org'], type: 'string' },

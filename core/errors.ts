@@ -21,6 +21,14 @@ export const ERRORS = {
   },
   ERR_BROKER_AUTH_FAILED: { status: 401, message: 'Unknown client or wrong secret' },
   ERR_BROKER_TOPIC_FORBIDDEN: { status: 403, message: 'The client may not use this topic' },
+  ERR_BROKER_THROTTLED: {
+    status: 503,
+    message: 'Too many failed or pending MQTT connections; the connection was refused without a check',
+  },
+  ERR_BROKER_CLIENT_ID_REFUSED: {
+    status: 403,
+    message: 'The MQTT client id belongs to another client, or a persistent session came without one',
+  },
   ERR_API_UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
   ERR_API_FORBIDDEN: { status: 403, message: 'The caller may not do this' },
   ERR_API_NOT_FOUND: { status: 404, message: 'No such route' },

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Secrets are stored as `scrypt$N$r$p$salt$hash` (base64url). Meters and workers' device secrets use a
@@ -33,4 +33,19 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   } catch {
     return false; // a corrupt stored hash never authenticates
   }
+}
+
+/**
+ * A stored-format hash of a random secret nobody knows: checking a password for an id that does not exist
+ * against it costs the same scrypt as checking a real one, so refusal times do not tell which ids exist.
+ */
+export function dummyHash(N: number = SCRYPT_COST.device): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(randomBytes(32).toString('base64url'), salt, KEY_LENGTH, {
+    N,
+    r: 8,
+    p: 1,
+    maxmem: 256 * N * 8 + 1024 * 1024,
+  });
+  return `scrypt$${N}$8$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { CareflowError } from '../../core/errors.ts';
-import { verifySecret } from '../../core/secrets.ts';
+import type { HashQueue } from '../../core/hash-queue.ts';
+import { hashSecret, SCRYPT_COST, verifySecret } from '../../core/secrets.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { LoginLimiter } from '../login-limiter.ts';
 import { signSession } from '../session-tokens.ts';
@@ -16,15 +18,28 @@ export interface LoginOptions {
   tokenTtlMinutes: number;
   maxFailures: number;
   windowMinutes: number;
+  /** Bounded queue for people's password checks (scrypt). */
+  hashes: HashQueue;
 }
 
-/** `POST /api/login { id, password }` → a short-lived session token. Failed attempts are rate-limited. */
+/**
+ * `POST /api/login { id, password }` → a short-lived session token. Each attempt reserves its place in the
+ * account's and the address's failure allowance before the password is checked (see LoginLimiter), checks
+ * run through a bounded queue, and an unknown id is checked against a dummy hash (same time as a real one).
+ */
 export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOptions): void {
   const now = () => ctx.clock.now();
   const windowMs = opts.windowMinutes * 60_000;
   // Per account, and (more loosely: many people share an office's address) per client address.
   const byAccount = new LoginLimiter(opts.maxFailures, windowMs, now);
   const byAddress = new LoginLimiter(opts.maxFailures * ADDRESS_FACTOR, windowMs, now);
+  const dummy = hashSecret(randomBytes(24).toString('base64url'), SCRYPT_COST.person);
+  const limited = (reply: { header(k: string, v: string): unknown }, waitMs: number, what: string) => {
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    void reply.header('retry-after', String(seconds));
+    const wait = seconds < 60 ? `${seconds} second(s)` : `${Math.ceil(seconds / 60)} minute(s)`;
+    return new CareflowError('ERR_API_RATE_LIMITED', `${what}; try again in ${wait}`);
+  };
   defineRoute(app, ctx, {
     method: 'POST',
     url: '/login',
@@ -34,20 +49,27 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
     body: LoginBody,
     responses: { 200: 'A session token', 429: 'Too many failed attempts (ERR_API_RATE_LIMITED)' },
     handler: async ({ body, request, reply }) => {
-      const wait = Math.max(byAccount.retryAfter(body.id), byAddress.retryAfter(request.ip));
-      if (wait > 0) {
-        void reply.header('retry-after', String(Math.ceil(wait / 1000)));
-        throw new CareflowError(
-          'ERR_API_RATE_LIMITED',
-          `Too many failed logins; try again in ${Math.ceil(wait / 60_000)} minute(s)`,
-        );
+      // Reserved synchronously, before any await: concurrent attempts see each other's reservations.
+      const accountSlot = byAccount.reserve(body.id);
+      const addressSlot = accountSlot === null ? null : byAddress.reserve(request.ip);
+      if (accountSlot === null || addressSlot === null) {
+        if (accountSlot !== null) byAccount.release(body.id, accountSlot);
+        const wait = Math.max(byAccount.retryAfter(body.id), byAddress.retryAfter(request.ip));
+        throw limited(reply, wait, 'Too many failed logins');
       }
       const person = ctx.store.access.person(body.id);
-      const ok = person?.passwordHash ? await verifySecret(body.password, person.passwordHash) : false;
+      const check = opts.hashes.run(
+        async () => verifySecret(body.password, person?.passwordHash ?? (await dummy)),
+        request.ip,
+      );
+      if (!check) {
+        byAccount.release(body.id, accountSlot);
+        byAddress.release(request.ip, addressSlot);
+        throw limited(reply, 1000, 'Too many logins are being checked');
+      }
+      const ok = (await check) && person?.passwordHash != null;
       const at = ctx.clock.now();
       if (!ok || !person) {
-        byAccount.fail(body.id);
-        byAddress.fail(request.ip);
         ctx.store.audit.add({
           at,
           actor: body.id,
@@ -60,6 +82,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
         throw new CareflowError('ERR_API_UNAUTHORIZED', 'Unknown person or wrong password');
       }
       byAccount.succeed(body.id);
+      byAddress.release(request.ip, addressSlot);
       const exp = at + opts.tokenTtlMinutes * 60_000;
       ctx.store.audit.add({
         at,

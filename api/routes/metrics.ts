@@ -14,6 +14,14 @@ export interface MetricsSources {
   /** Inbox `seq` the normalizer has processed. */
   processingCursor(): number;
   mqttConnectedClients(): number;
+  /** Refused CONNECTs and secret checks (absent in apps built without a broker). */
+  security?: () => {
+    refusedConnects: Readonly<Record<string, number>>;
+    secretChecks: number;
+    secretChecksQueued: number;
+    passwordChecks: number;
+    passwordChecksRefused: number;
+  };
   /** Absent when no archive is configured. */
   archive?: () => {
     up: boolean;
@@ -114,6 +122,33 @@ export function renderMetrics(store: Store, sources: MetricsSources): string {
     'MQTT clients connected to the broker',
     sources.mqttConnectedClients(),
   );
+
+  if (sources.security) {
+    const sec = sources.security();
+    m.counter(
+      'careflow_mqtt_connect_refused_total',
+      'MQTT CONNECTs refused since start, by reason (bad-credentials, throttled, busy, client-id-taken, client-id-empty)',
+      Object.entries(sec.refusedConnects).map(([reason, n]) => [{ reason }, n]),
+    );
+    m.counter(
+      'careflow_secret_checks_total',
+      'Secrets checked with scrypt since start, by kind (device: MQTT CONNECT, person: POST /api/login)',
+      [
+        [{ kind: 'device' }, sec.secretChecks],
+        [{ kind: 'person' }, sec.passwordChecks],
+      ],
+    );
+    m.gauge(
+      'careflow_secret_checks_queued',
+      'Device-secret checks waiting for a slot',
+      sec.secretChecksQueued,
+    );
+    m.counter(
+      'careflow_login_busy_total',
+      'Logins refused because too many password checks were waiting',
+      sec.passwordChecksRefused,
+    );
+  }
 
   m.gauge('careflow_archive_enabled', '1 when the InfluxDB archive is configured', sources.archive ? 1 : 0);
   if (sources.archive) {

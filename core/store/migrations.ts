@@ -155,4 +155,12 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE meters ADD COLUMN report_every_minutes INTEGER;
   `,
+  // Broker: which principal owns each MQTT client id (a session belongs to the principal that first used it).
+  `
+  CREATE TABLE mqtt_client_ids (
+    client_id TEXT PRIMARY KEY, principal_kind TEXT NOT NULL, principal_id TEXT NOT NULL,
+    first_at INTEGER NOT NULL
+  );
+  CREATE INDEX mqtt_client_ids_by_principal ON mqtt_client_ids (principal_kind, principal_id);
+  `,
 ];
