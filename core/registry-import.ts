@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { CareflowError, fieldIssues, type ErrorCode, type FieldIssue } from './errors.ts';
 import { RegistryFile } from './registry.ts';
 import { SCRYPT_COST, hashSecret } from './secrets.ts';
@@ -19,12 +20,16 @@ import type { Store } from './store/store.ts';
  * returned or put in an error message.
  */
 export interface ImportReport {
+  districts: number;
   streets: number;
   communities: number;
   grids: number;
+  buildings: number;
+  units: number;
   workers: number;
   households: number;
   meters: number;
+  family: number;
   durationMs: number;
 }
 
@@ -43,19 +48,51 @@ export const PROGRESS_EVERY_HASHES = 1_000;
 /** How many problems an error message lists; the error's `issues` carry all of them. */
 const ISSUES_IN_MESSAGE = 20;
 
-type Section = 'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters';
-const SECTIONS: Section[] = ['streets', 'communities', 'grids', 'workers', 'households', 'meters'];
+type Section =
+  | 'districts'
+  | 'streets'
+  | 'communities'
+  | 'grids'
+  | 'buildings'
+  | 'units'
+  | 'workers'
+  | 'households'
+  | 'meters'
+  | 'family';
+const SECTIONS: Section[] = [
+  'districts',
+  'streets',
+  'communities',
+  'grids',
+  'buildings',
+  'units',
+  'workers',
+  'households',
+  'meters',
+  'family',
+];
+
+export interface ImportActor {
+  /** Who imports (recorded with consent records); default `import`. */
+  actor?: string;
+  /** When (consent records' `recordedAt`); default now. */
+  now?: number;
+}
 
 export async function importRegistry(
   store: Store,
   input: unknown,
-  opts: ImportOptions = {},
+  opts: ImportOptions & ImportActor = {},
 ): Promise<ImportReport> {
   const started = performance.now();
   const file = parseRegistry(input);
   checkReferences(store, file);
   await write(store, file, opts);
   return {
+    districts: file.districts.length,
+    buildings: file.buildings.length,
+    units: file.units.length,
+    family: file.family.length,
     streets: file.streets.length,
     communities: file.communities.length,
     grids: file.grids.length,
@@ -83,15 +120,23 @@ export function checkReferences(store: Store, file: RegistryFile): void {
   const issues: FieldIssue[] = [];
   const reg = store.registry;
 
+  const districts = indexIds(file.districts, (d) => d.code, 'districts', 'district', issues);
   const streets = indexIds(file.streets, (s) => s.code, 'streets', 'street', issues);
   const communities = indexIds(file.communities, (c) => c.code, 'communities', 'community', issues);
   const grids = indexIds(file.grids, (g) => g.code, 'grids', 'grid', issues);
   const workers = indexIds(file.workers, (w) => w.id, 'workers', 'worker', issues);
   const households = indexIds(file.households, (h) => h.id, 'households', 'household', issues);
   const meters = indexIds(file.meters, (m) => m.id, 'meters', 'meter', issues);
+  const buildings = indexIds(file.buildings, (b) => b.code, 'buildings', 'building', issues);
+  const units = indexIds(file.units, (u) => u.code, 'units', 'unit', issues);
+  const family = indexIds(file.family, (f) => f.id, 'family', 'family contact', issues);
 
   const inStore = new Map<string, boolean>();
-  const known = (kind: 'street' | 'community' | 'grid' | 'household', inFile: Set<string>, code: string) => {
+  const known = (
+    kind: 'street' | 'community' | 'grid' | 'household' | 'district' | 'building' | 'unit',
+    inFile: Set<string>,
+    code: string,
+  ) => {
     if (inFile.has(code)) return true;
     if (kind === 'household') return reg.exists(kind, code);
     const key = `${kind}\u0000${code}`;
@@ -105,6 +150,10 @@ export function checkReferences(store: Store, file: RegistryFile): void {
   const unknown = (path: string, kind: string, code: string) =>
     issues.push({ path, message: `unknown ${kind} "${code}"` });
 
+  file.streets.forEach((st, i) => {
+    if (st.district !== undefined && !known('district', districts, st.district))
+      unknown(`streets.${i}.district`, 'district', st.district);
+  });
   file.communities.forEach((c, i) => {
     if (!known('street', streets, c.street)) unknown(`communities.${i}.street`, 'street', c.street);
   });
@@ -112,7 +161,37 @@ export function checkReferences(store: Store, file: RegistryFile): void {
     if (!known('community', communities, g.community))
       unknown(`grids.${i}.community`, 'community', g.community);
   });
+  const gridOfBuilding = new Map(file.buildings.map((b) => [b.code, b.grid]));
+  const buildingOfUnit = new Map(file.units.map((u) => [u.code, u.building]));
+  file.buildings.forEach((b, i) => {
+    if (!known('grid', grids, b.grid)) unknown(`buildings.${i}.grid`, 'grid', b.grid);
+  });
+  file.units.forEach((u, i) => {
+    if (!known('building', buildings, u.building)) unknown(`units.${i}.building`, 'building', u.building);
+  });
   file.workers.forEach((w, i) => {
+    w.buildings.forEach((code, j) => {
+      if (!known('building', buildings, code)) unknown(`workers.${i}.buildings.${j}`, 'building', code);
+    });
+    w.units.forEach((code, j) => {
+      if (!known('unit', units, code)) unknown(`workers.${i}.units.${j}`, 'unit', code);
+    });
+    if (w.role === 'family') {
+      issues.push({ path: `workers.${i}.role`, message: 'relatives belong in the "family" section' });
+    }
+    const neighbour = w.role === 'building-head' || w.role === 'unit-head';
+    if (neighbour && w.grids.length + w.communities.length + w.streets.length > 0) {
+      issues.push({
+        path: `workers.${i}.role`,
+        message: `a ${w.role} looks after buildings or units, not grids, communities or streets`,
+      });
+    }
+    if (!neighbour && w.buildings.length + w.units.length > 0) {
+      issues.push({
+        path: `workers.${i}.role`,
+        message: `only building heads and unit heads are assigned buildings or units (this is a ${w.role})`,
+      });
+    }
     w.grids.forEach((code, j) => {
       if (!known('grid', grids, code)) unknown(`workers.${i}.grids.${j}`, 'grid', code);
     });
@@ -127,8 +206,57 @@ export function checkReferences(store: Store, file: RegistryFile): void {
       issues.push({ path: `workers.${i}.id`, message: `"${w.id}" is already the id of a meter` });
     }
   });
+  const householdsInFile = new Map(file.households.map((h) => [h.id, h]));
   file.households.forEach((h, i) => {
     if (!known('grid', grids, h.grid)) unknown(`households.${i}.grid`, 'grid', h.grid);
+    let building = h.building;
+    if (h.unit !== undefined) {
+      if (!known('unit', units, h.unit)) unknown(`households.${i}.unit`, 'unit', h.unit);
+      else {
+        const ofUnit = buildingOfUnit.get(h.unit) ?? reg.unitBuilding(h.unit);
+        if (building !== undefined && ofUnit !== building) {
+          issues.push({
+            path: `households.${i}.unit`,
+            message: `unit "${h.unit}" is in building "${ofUnit}", not "${building}"`,
+          });
+        }
+        building ??= ofUnit;
+      }
+    }
+    if (h.building !== undefined && !known('building', buildings, h.building))
+      unknown(`households.${i}.building`, 'building', h.building);
+    else if (building !== undefined) {
+      const gridOf = gridOfBuilding.get(building) ?? reg.buildingGrid(building);
+      if (gridOf !== undefined && gridOf !== h.grid) {
+        issues.push({
+          path: `households.${i}.${h.building !== undefined ? 'building' : 'unit'}`,
+          message: `building "${building}" is in grid "${gridOf}", not the household's grid "${h.grid}"`,
+        });
+      }
+    }
+  });
+  file.family.forEach((f, i) => {
+    if (!known('household', households, f.household)) {
+      unknown(`family.${i}.household`, 'household', f.household);
+      return;
+    }
+    // Relatives are told only with the resident's consent to family notification.
+    const inFile = householdsInFile.get(f.household)?.consent;
+    const purposes = inFile ? inFile.purposes : (store.privacy.consent(f.household)?.purposes ?? []);
+    if (!purposes.includes('family')) {
+      issues.push({
+        path: `family.${i}.household`,
+        message: `household "${f.household}" has not consented to family notification (consent.purposes lacks "family")`,
+      });
+    }
+    if (workers.has(f.id) || meters.has(f.id) || reg.meter(f.id) !== undefined) {
+      issues.push({ path: `family.${i}.id`, message: `"${f.id}" is already the id of a worker or meter` });
+    } else {
+      const existing = store.access.person(f.id);
+      if (existing && existing.role !== 'family') {
+        issues.push({ path: `family.${i}.id`, message: `"${f.id}" is already the id of a ${existing.role}` });
+      }
+    }
   });
   const meterOfHousehold = new Map<string, number>();
   file.meters.forEach((m, i) => {
@@ -169,7 +297,10 @@ function indexIds<T>(
     const at = first.get(id);
     if (at === undefined) first.set(id, i);
     else {
-      const field = section === 'workers' || section === 'households' || section === 'meters' ? 'id' : 'code';
+      const field =
+        section === 'workers' || section === 'households' || section === 'meters' || section === 'family'
+          ? 'id'
+          : 'code';
       issues.push({
         path: `${section}.${i}.${field}`,
         message: `duplicate ${kind} "${id}" (first at ${section}.${at})`,
@@ -200,14 +331,14 @@ interface Row {
   write(secretHash: string | undefined): void;
 }
 
-async function write(store: Store, file: RegistryFile, opts: ImportOptions): Promise<void> {
+async function write(store: Store, file: RegistryFile, opts: ImportOptions & ImportActor): Promise<void> {
   const concurrency = Math.max(1, Math.floor(opts.hashConcurrency ?? 8));
   const total = SECTIONS.reduce((n, s) => n + file[s].length, 0);
   let done = 0;
   let batch: Row[] = [];
   // People who log in to the console have passwords, hashed at the (slower) person cost; there are few.
   const passwords = new Map<string, string>();
-  for (const w of file.workers) {
+  for (const w of [...file.workers, ...file.family]) {
     if (w.password !== undefined) passwords.set(w.id, await hashSecret(w.password, SCRYPT_COST.person));
   }
 
@@ -231,18 +362,34 @@ async function write(store: Store, file: RegistryFile, opts: ImportOptions): Pro
     opts.onProgress?.(done, total);
   };
 
-  for (const row of rows(store, file, passwords)) {
+  const by = { actor: opts.actor ?? 'import', now: opts.now ?? Date.now() };
+  for (const row of rows(store, file, passwords, by)) {
     batch.push(row);
     if (batch.length >= ROWS_PER_TRANSACTION) await flush();
   }
   if (batch.length > 0 || total === 0) await flush();
 }
 
-function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>): Generator<Row> {
+function* rows(
+  store: Store,
+  file: RegistryFile,
+  passwords: Map<string, string>,
+  by: { actor: string; now: number },
+): Generator<Row> {
   const reg = store.registry;
-  for (const s of file.streets) yield { write: () => reg.upsertStreet(s.code, s.name) };
+  for (const d of file.districts) yield { write: () => reg.upsertDistrict(d.code, d.name) };
+  for (const s of file.streets) {
+    yield {
+      write: () => {
+        reg.upsertStreet(s.code, s.name);
+        reg.setStreetDistrict(s.code, s.district ?? null);
+      },
+    };
+  }
   for (const c of file.communities) yield { write: () => reg.upsertCommunity(c.code, c.street, c.name) };
   for (const g of file.grids) yield { write: () => reg.upsertGrid(g.code, g.community, g.name) };
+  for (const b of file.buildings) yield { write: () => reg.upsertBuilding(b.code, b.grid, b.name) };
+  for (const u of file.units) yield { write: () => reg.upsertUnit(u.code, u.building, u.name) };
   for (const w of file.workers) {
     yield {
       secret: w.secret,
@@ -256,6 +403,7 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
           phone: w.phone,
         });
         store.access.setScopes(w.id, { streets: w.streets, communities: w.communities });
+        store.access.setPlaces(w.id, { buildings: w.buildings, units: w.units, households: [] });
         const password = passwords.get(w.id);
         if (password) store.access.setPassword(w.id, password);
       },
@@ -263,7 +411,7 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
   }
   for (const h of file.households) {
     yield {
-      write: () =>
+      write: () => {
         reg.upsertHousehold({
           id: h.id,
           gridCode: h.grid,
@@ -277,7 +425,9 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
                 ? null
                 : Date.parse(h.awayUntil),
           notes: h.notes ?? null,
-        }),
+        });
+        placeAndConsent(store, h, by);
+      },
     };
   }
   for (const m of file.meters) {
@@ -292,6 +442,77 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
         }),
     };
   }
+  for (const f of file.family) {
+    yield {
+      // Without an app secret the relative cannot sign in to the broker: a random one nobody knows.
+      secret: f.secret ?? randomBytes(24).toString('base64url'),
+      write: (secretHash) => {
+        reg.upsertWorker({
+          id: f.id,
+          name: f.name,
+          role: 'family',
+          grids: [],
+          secretHash: secretHash!,
+          phone: f.phone,
+        });
+        store.access.setScopes(f.id, { streets: [], communities: [] });
+        store.access.setPlaces(f.id, { buildings: [], units: [], households: [f.household] });
+        store.privacy.putFamily(f.id, f.household, f.relation ?? null, f.audiences);
+        const password = passwords.get(f.id);
+        if (password) store.access.setPassword(f.id, password);
+        const hookId = familyWebhookId(f.id);
+        if (f.webhook) {
+          store.webhooks.put(
+            {
+              id: hookId,
+              url: f.webhook.url,
+              secret: f.webhook.secret,
+              owner: { kind: 'worker', code: f.id },
+              enabled: true,
+              updatedAt: by.now,
+              updatedBy: by.actor,
+            },
+            by.now,
+          );
+        } else store.webhooks.delete(hookId);
+      },
+    };
+  }
+}
+
+/** The webhook endpoint a family entry's `webhook` becomes (`PUT /api/webhooks` may not reuse the prefix). */
+export function familyWebhookId(familyId: string): string {
+  return `family.${familyId}`;
+}
+
+/** A household's building and unit, and a new consent record when the file's differs from the one in force. */
+function placeAndConsent(
+  store: Store,
+  h: RegistryFile['households'][number],
+  by: { actor: string; now: number },
+): void {
+  const building = h.building ?? (h.unit !== undefined ? store.registry.unitBuilding(h.unit) : undefined);
+  store.registry.setHouseholdPlace(h.id, building ?? null, h.unit ?? null);
+  if (!h.consent) return;
+  const current = store.privacy.consent(h.id);
+  const purposes = [...new Set(h.consent.purposes)].sort();
+  const givenAt = Date.parse(h.consent.givenAt);
+  if (
+    current &&
+    current.givenBy === h.consent.givenBy &&
+    current.givenAt === givenAt &&
+    current.purposes.join() === purposes.join()
+  )
+    return;
+  store.privacy.addConsent({
+    householdId: h.id,
+    purposes,
+    givenBy: h.consent.givenBy,
+    givenAt,
+    recordedBy: by.actor,
+    recordedAt: by.now,
+    note: h.consent.note ?? null,
+  });
 }
 
 /** `fn` over `items` with at most `limit` promises in flight; results in input order. */

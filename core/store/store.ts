@@ -10,6 +10,7 @@ import { InboxRepo } from './inbox-repo.ts';
 import { MetricsRepo } from './metrics-repo.ts';
 import { openDatabase, type Db, type StoreOptions } from './open-store.ts';
 import { OutboxRepo } from './outbox-repo.ts';
+import { PrivacyRepo } from './privacy-repo.ts';
 import { RegistryRepo } from './registry-repo.ts';
 import { RuleRepo } from './rule-repo.ts';
 import { StatsRepo } from './stats-repo.ts';
@@ -35,6 +36,7 @@ export interface Store {
   readonly stats: StatsRepo;
   readonly archive: ArchiveRepo;
   readonly metrics: MetricsRepo;
+  readonly privacy: PrivacyRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -60,6 +62,7 @@ export function openStore(opts: StoreOptions): Store {
     stats: new StatsRepo(db),
     archive: new ArchiveRepo(db),
     metrics: new MetricsRepo(db),
+    privacy: new PrivacyRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();
