@@ -26,6 +26,8 @@ export const PERMISSIONS = [
   'apikeys:manage',
   'clock:write',
   'metrics:read',
+  /** Export and erasure of a household's personal data. */
+  'privacy:manage',
 ] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
@@ -41,6 +43,7 @@ const STAFF: Permission[] = [
   'stats:read',
   'audit:read',
   'escalation:write',
+  'privacy:manage',
 ];
 
 /**
