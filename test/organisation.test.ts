@@ -312,3 +312,59 @@ describe('a welfare alert in a community whose chain tells the unit head first',
     expect(audit.json().entries.map((e: { target: string }) => e.target)).toEqual(['h1']);
   });
 });
+
+describe('rules and escalation chains set for a district or a building', () => {
+  it('apply to the households below them, most specific first, within the caller’s area', async () => {
+    const { svc } = await start();
+    const staff = await loginAs(svc, 'cs-c1');
+    const req = (method: 'PUT' | 'GET', url: string, headers: Record<string, string>, payload?: object) =>
+      svc.cf.http.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+    const chain = (notify: string) => ({
+      welfare: { levels: [{ notify, afterMinutes: 15 }], reminderMinutes: 0 },
+    });
+    // Community staff set their building's chain, but not the district's (it spans street offices).
+    expect((await req('PUT', '/api/escalation/building/b1', staff, chain('building-head'))).statusCode).toBe(
+      200,
+    );
+    expect((await req('PUT', '/api/escalation/district/d1', staff, chain('grid-leader'))).statusCode).toBe(
+      403,
+    );
+    expect((await req('PUT', '/api/escalation/building/b3', staff, chain('unit-head'))).statusCode).toBe(403);
+    expect((await req('PUT', '/api/escalation/district/d1', ADMIN, chain('grid-leader'))).statusCode).toBe(
+      200,
+    );
+    const effective = async (h: string) =>
+      (await req('GET', `/api/escalation/effective?household=${h}`, ADMIN)).json().chains.welfare as {
+        source: string;
+        levels: { notify: string; people: { id: string }[] }[];
+      };
+    expect(await effective('h1')).toMatchObject({
+      source: 'building:b1',
+      levels: [{ notify: 'building-head', people: [{ id: 'bh-b1' }] }],
+    });
+    expect(await effective('h3')).toMatchObject({
+      source: 'district:d1',
+      levels: [{ notify: 'grid-leader' }],
+    });
+    expect(await effective('h4')).toMatchObject({ source: 'district:d1' });
+
+    // Rules: a district default, a building's own value on top of it.
+    const rule = (v: number) => ({
+      rules: { 'heavy-use': { params: { minLitersPerBucket: v } } },
+      reason: 'test',
+    });
+    expect((await req('PUT', '/api/rules/district/d1', staff, rule(120))).statusCode).toBe(403);
+    expect((await req('PUT', '/api/rules/district/d1', ADMIN, rule(120))).statusCode).toBe(200);
+    expect((await req('PUT', '/api/rules/building/b1', staff, rule(90))).statusCode).toBe(200);
+    const source = async (h: string) => {
+      const r = (await req('GET', `/api/rules/effective?household=${h}`, ADMIN)).json() as {
+        rules: { id: string; params: Record<string, number>; sources: Record<string, string> }[];
+      };
+      const heavy = r.rules.find((x) => x.id === 'heavy-use')!;
+      return [heavy.params.minLitersPerBucket, heavy.sources['params.minLitersPerBucket']];
+    };
+    expect(await source('h1')).toEqual([90, 'building:b1']);
+    expect(await source('h3')).toEqual([120, 'district:d1']);
+    expect(await source('h4')).toEqual([120, 'district:d1']);
+  });
+});

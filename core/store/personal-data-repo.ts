@@ -81,10 +81,13 @@ export class PersonalDataRepo {
       ),
       audit: q(
         `SELECT * FROM audit_log WHERE target = ? OR target = ? OR target IN (SELECT value FROM json_each(?))
+           OR actor IN (SELECT value FROM json_each(?)) OR target IN (SELECT value FROM json_each(?))
          ORDER BY id`,
         householdId,
         `household:${householdId}`,
         a,
+        f,
+        f,
       ),
     };
   }
