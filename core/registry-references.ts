@@ -47,7 +47,7 @@ export function checkReferences(store: Store, file: RegistryFile): void {
   const meters = indexIds(file.meters, (m) => m.id, 'meters', 'meter', issues);
   const buildings = indexIds(file.buildings, (b) => b.code, 'buildings', 'building', issues);
   const units = indexIds(file.units, (u) => u.code, 'units', 'unit', issues);
-  const family = indexIds(file.family, (f) => f.id, 'family', 'family contact', issues);
+  indexIds(file.family, (f) => f.id, 'family', 'family contact', issues);
 
   const inStore = new Map<string, boolean>();
   const known = (

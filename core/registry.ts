@@ -89,7 +89,10 @@ export const FamilyEntry = z.looseObject({
   relation: z.string().max(100).optional(),
   phone: z.string().max(40).optional(),
   /** The alerts the household chose to share with this relative. */
-  audiences: z.array(z.enum(['welfare', 'leak', 'maintenance'])).min(1).default(['welfare']),
+  audiences: z
+    .array(z.enum(['welfare', 'leak', 'maintenance']))
+    .min(1)
+    .default(['welfare']),
   /** Webhook (SMS or messaging gateway) that receives this relative's messages, signed with `secret`. */
   webhook: z
     .strictObject({

@@ -40,9 +40,7 @@ export class PrivacyRepo {
         `INSERT INTO consent_records (household_id, purposes, given_by, given_at, recorded_by, recorded_at, note)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
-      latest: db.prepare(
-        'SELECT * FROM consent_records WHERE household_id = ? ORDER BY id DESC LIMIT 1',
-      ),
+      latest: db.prepare('SELECT * FROM consent_records WHERE household_id = ? ORDER BY id DESC LIMIT 1'),
       history: db.prepare('SELECT * FROM consent_records WHERE household_id = ? ORDER BY id'),
       allLatest: db.prepare(
         `SELECT c.* FROM consent_records c
