@@ -173,6 +173,7 @@ function* rows(
         store.access.setPlaces(w.id, { buildings: w.buildings, units: w.units, households: [] });
         const password = passwords.get(w.id);
         if (password) store.access.setPassword(w.id, password);
+        personWebhook(store, `person.${w.id}`, w.id, w.webhook, by);
       },
     };
   }
@@ -227,21 +228,7 @@ function* rows(
         store.privacy.putFamily(f.id, f.household, f.relation ?? null, f.audiences);
         const password = passwords.get(f.id);
         if (password) store.access.setPassword(f.id, password);
-        const hookId = familyWebhookId(f.id);
-        if (f.webhook) {
-          store.webhooks.put(
-            {
-              id: hookId,
-              url: f.webhook.url,
-              secret: f.webhook.secret,
-              owner: { kind: 'worker', code: f.id },
-              enabled: true,
-              updatedAt: by.now,
-              updatedBy: by.actor,
-            },
-            by.now,
-          );
-        } else store.webhooks.delete(hookId);
+        personWebhook(store, familyWebhookId(f.id), f.id, f.webhook, by);
       },
     };
   }
@@ -250,6 +237,32 @@ function* rows(
 /** The webhook endpoint a family entry's `webhook` becomes (`PUT /api/webhooks` may not reuse the prefix). */
 export function familyWebhookId(familyId: string): string {
   return `family.${familyId}`;
+}
+
+/** The endpoint a person's `webhook` in the file becomes; without one, the endpoint of that id is removed. */
+function personWebhook(
+  store: Store,
+  hookId: string,
+  personId: string,
+  webhook: { url: string; secret: string } | undefined,
+  by: { actor: string; now: number },
+): void {
+  if (!webhook) {
+    store.webhooks.delete(hookId);
+    return;
+  }
+  store.webhooks.put(
+    {
+      id: hookId,
+      url: webhook.url,
+      secret: webhook.secret,
+      owner: { kind: 'worker', code: personId },
+      enabled: true,
+      updatedAt: by.now,
+      updatedBy: by.actor,
+    },
+    by.now,
+  );
 }
 
 /** A household's building and unit, and a new consent record when the file's differs from the one in force. */

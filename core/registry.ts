@@ -49,6 +49,11 @@ export const ConsentEntry = z.strictObject({
   note: z.string().max(2000).optional(),
 });
 export type ConsentEntry = z.infer<typeof ConsentEntry>;
+/** An SMS or messaging gateway that receives a person's messages, each call signed with `secret`. */
+export const WebhookEntry = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }).max(2000),
+  secret: z.string().min(16, 'webhook secrets must be at least 16 characters').max(256),
+});
 export const WorkerEntry = z.looseObject({
   id: ClientId,
   name: z.string().min(1).max(200),
@@ -66,6 +71,8 @@ export const WorkerEntry = z.looseObject({
   /** Password for the console and `POST /api/login` (optional; stored as a scrypt hash). */
   password: z.string().min(10, 'passwords must be at least 10 characters').max(256).optional(),
   phone: z.string().max(40).optional(),
+  /** The person's webhook (endpoint `person.<id>`), e.g. a building head without the app. */
+  webhook: WebhookEntry.optional(),
 });
 export const HouseholdEntry = z.looseObject({
   id: Code,
@@ -94,12 +101,7 @@ export const FamilyEntry = z.looseObject({
     .min(1)
     .default(['welfare']),
   /** Webhook (SMS or messaging gateway) that receives this relative's messages, signed with `secret`. */
-  webhook: z
-    .strictObject({
-      url: z.url({ protocol: /^https?$/ }).max(2000),
-      secret: z.string().min(16, 'webhook secrets must be at least 16 characters').max(256),
-    })
-    .optional(),
+  webhook: WebhookEntry.optional(),
   /** Password for `POST /api/login` (to acknowledge in the console); optional. */
   password: z.string().min(10, 'passwords must be at least 10 characters').max(256).optional(),
   /** MQTT secret for an app (optional). */

@@ -18,7 +18,7 @@ export const CONSENT_ALL = {
   givenAt: '2026-01-01T10:00:00+08:00',
 };
 
-export function organisationRegistry(hooks: { h1: string; h3: string }): RegistryInput {
+export function organisationRegistry(hooks: { h1: string; h3: string; bh?: string }): RegistryInput {
   const person = (id: string, role: string, extra: Record<string, unknown>) => ({
     id,
     name: `Person ${id}`,
@@ -78,7 +78,10 @@ export function organisationRegistry(hooks: { h1: string; h3: string }): Registr
       person('w-g2', 'grid-worker', { grids: ['g2'] }),
       person('cs-c1', 'community-staff', { communities: ['c1'] }),
       person('ss-s1', 'street-staff', { streets: ['s1'] }),
-      person('bh-b1', 'building-head', { buildings: ['b1'] }),
+      person('bh-b1', 'building-head', {
+        buildings: ['b1'],
+        ...(hooks.bh ? { webhook: { url: hooks.bh, secret: 'building-head-secret-0123' } } : {}),
+      }),
       person('uh-b1-u1', 'unit-head', { units: ['b1-u1'] }),
       person('uh-b2-u1', 'unit-head', { units: ['b2-u1'] }),
     ] as RegistryInput['workers'],

@@ -76,10 +76,13 @@ function signatureValid(r: Received, secret: string): boolean {
 async function start() {
   const h1 = await receiver();
   const h3 = await receiver();
-  const svc = await startTestService({ registry: organisationRegistry({ h1: h1.url, h3: h3.url }) });
+  const bh = await receiver();
+  const svc = await startTestService({
+    registry: organisationRegistry({ h1: h1.url, h3: h3.url, bh: bh.url }),
+  });
   services.push(svc);
   svc.clock.advanceTo(T0 + 10 * HOUR);
-  return { svc, hooks: { h1, h3 } };
+  return { svc, hooks: { h1, h3, bh } };
 }
 
 async function app(svc: TestService, id: string) {
@@ -315,7 +318,7 @@ describe('a welfare alert in a community whose chain tells the unit head first',
 
 describe('rules and escalation chains set for a district or a building', () => {
   it('apply to the households below them, most specific first, within the caller’s area', async () => {
-    const { svc } = await start();
+    const { svc, hooks } = await start();
     const staff = await loginAs(svc, 'cs-c1');
     const req = (method: 'PUT' | 'GET', url: string, headers: Record<string, string>, payload?: object) =>
       svc.cf.http.inject({ method, url, headers, ...(payload ? { payload } : {}) });
@@ -366,5 +369,17 @@ describe('rules and escalation chains set for a district or a building', () => {
     expect(await source('h1')).toEqual([90, 'building:b1']);
     expect(await source('h3')).toEqual([120, 'district:d1']);
     expect(await source('h4')).toEqual([120, 'district:d1']);
+
+    // The building head, first in b1's chain, is told through the webhook the registry gave them.
+    const alert = await raiseHeavyUse(svc, 'h2');
+    await eventually(() => hooks.bh.requests.length === 1, 5_000, "the building head's webhook");
+    const call = hooks.bh.requests[0]!;
+    expect(signatureValid(call, 'building-head-secret-0123')).toBe(true);
+    expect(JSON.parse(call.body)).toMatchObject({
+      alertId: alert.id,
+      householdId: 'h2',
+      escalation: { notify: 'building-head' },
+      recipients: [{ id: 'bh-b1', role: 'building-head' }],
+    });
   });
 });
