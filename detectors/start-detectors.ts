@@ -79,18 +79,25 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     : undefined;
   const away = deps.store ? AwayBook.load(deps.store) : undefined;
   const consent = deps.store ? new ConsentGate(deps.store, config.privacy) : undefined;
-  const rulesOf = (b: RuleBook) => (hid: string) =>
+  // The rules a household has not consented to are handed to the engine disabled.
+  const gated = (b: RuleBook, hid: string) =>
     consent ? consent.apply(hid, b.rulesFor(hid)) : b.rulesFor(hid);
   const engine = book
-    ? new DetectorEngine(deps.localTime, rulesOf(book), book.needs(), away?.lookup, (meterId) => {
-        const every = deps.store?.registry.meter(meterId)?.reportEveryMinutes ?? null;
-        return every === null ? null : every * 60_000;
-      })
+    ? new DetectorEngine(
+        deps.localTime,
+        (hid) => gated(book, hid),
+        book.needs(),
+        away?.lookup,
+        (meterId) => {
+          const every = deps.store?.registry.meter(meterId)?.reportEveryMinutes ?? null;
+          return every === null ? null : every * 60_000;
+        },
+      )
     : new DetectorEngine(deps.localTime, () => configRules, ruleNeeds(configRules));
   if (book) {
     engine.rulesVersion = book.version();
     book.onChange((version) => {
-      engine.setRules(rulesOf(book), book.needs(), version);
+      engine.setRules((hid) => gated(book, hid), book.needs(), version);
       logger.info({ rulesVersion: version }, 'rules changed');
     });
   }

@@ -14,3 +14,13 @@ export function familyRecipients(store: Store, alert: Alert, already: readonly P
     .filter((f) => f.audiences.includes(alert.audience) && !told.has(f.id))
     .map((f) => ({ id: f.id, name: f.name, role: 'family' as const, phone: f.phone }));
 }
+
+/**
+ * `recipients` without the relatives who may no longer be told (the household withdrew its consent to family
+ * notification, or the relative no longer follows the alert's audience).
+ */
+export function withoutWithdrawnFamily(store: Store, alert: Alert, recipients: readonly Person[]): Person[] {
+  if (!recipients.some((p) => p.role === 'family')) return [...recipients];
+  const allowed = new Set(familyRecipients(store, alert, []).map((p) => p.id));
+  return recipients.filter((p) => p.role !== 'family' || allowed.has(p.id));
+}

@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import { TOPICS } from '../core/readings.ts';
 import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
-import { familyRecipients } from './family-recipients.ts';
+import { familyRecipients, withoutWithdrawnFamily } from './family-recipients.ts';
 
 export interface FanoutEvent {
   alert: Alert;
@@ -68,7 +68,7 @@ export class MessageFanout {
     // Relatives the household chose are told when an alert opens (never in the chain: their failed delivery
     // escalates nothing); they then hear of its updates and resolution like everyone told so far.
     const family = e.event === 'opened' ? familyRecipients(this.store, alert, e.recipients) : [];
-    for (const person of [...e.recipients, ...family]) {
+    for (const person of [...withoutWithdrawnFamily(this.store, alert, e.recipients), ...family]) {
       const common = { alertId: alert.id, level: family.includes(person) ? null : e.level };
       const channels: string[] = ['mqtt'];
       this.store.outbox.enqueue(

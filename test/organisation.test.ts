@@ -295,7 +295,26 @@ describe('a welfare alert in a community whose chain tells the unit head first',
       (await svc.cf.http.inject({ method: 'GET', url: '/api/alerts', headers: f1 })).json().alerts,
     ).toEqual([]);
 
-    // h1 withdraws consent to family notification: its relative is no longer told.
+    // The relative hears how it ends.
+    const worker = await loginAs(svc, 'w-g1');
+    const resolve = (id: string) =>
+      svc.cf.http.inject({
+        method: 'POST',
+        url: `/api/alerts/${id}/resolve`,
+        headers: worker,
+        payload: { outcome: 'resident-ok' },
+      });
+    expect((await resolve(a3.id)).statusCode).toBe(200);
+    await eventually(
+      () => hooks.h3.requests.some((r) => JSON.parse(r.body).event === 'resolved'),
+      5_000,
+      'the resolution sent to the relative',
+    );
+
+    // h1's relative is told of an opening; then h1 withdraws consent to family notification: the relative is
+    // told nothing more of it (an alert opening after the withdrawal is not sent at all: familyRecipients).
+    const a1 = await raiseHeavyUse(svc, 'h1');
+    await eventually(() => hooks.h1.requests.length === 1, 5_000, 'the h1 family webhook');
     const staff = await loginAs(svc, 'cs-c1');
     const withdraw = await svc.cf.http.inject({
       method: 'PUT',
@@ -304,9 +323,11 @@ describe('a welfare alert in a community whose chain tells the unit head first',
       payload: { purposes: ['welfare', 'leak'], givenBy: 'the resident' },
     });
     expect(withdraw.statusCode).toBe(200);
-    await raiseHeavyUse(svc, 'h1');
+    expect((await resolve(a1.id)).statusCode).toBe(200);
     await settle(100);
-    expect(hooks.h1.requests).toEqual([]);
+    expect(hooks.h1.requests.map((r) => JSON.parse(r.body).event)).toEqual(['opened']);
+    const toRelative = svc.cf.store.outbox.byAlert(a1.id).filter((m) => m.recipient === 'f-h1');
+    expect(toRelative.map((m) => JSON.parse(m.payload).event)).toEqual(['opened', 'opened']); // MQTT and webhook
     const audit = await svc.cf.http.inject({
       method: 'GET',
       url: '/api/audit?action=consent.record',
