@@ -1,4 +1,10 @@
-import { scopeCovers, type GridPlace, type Principal } from '../core/access.ts';
+import {
+  belowGrid,
+  scopeCovers,
+  scopeCoversHousehold,
+  type GridPlace,
+  type Principal,
+} from '../core/access.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Store } from '../core/store/store.ts';
 
@@ -16,6 +22,8 @@ export class AccessPolicy {
 
   gridVisible(principal: Principal, grid: string): boolean {
     if (principal.scope.all) return true;
+    // Building heads, unit heads and relatives see their households, never a whole grid.
+    if (belowGrid(principal.scope)) return false;
     const place = this.place(grid);
     return place !== undefined && scopeCovers(principal.scope, place);
   }
@@ -23,6 +31,7 @@ export class AccessPolicy {
   /** Grids in the principal's scope; null means every grid (admins). */
   visibleGrids(principal: Principal): string[] | null {
     if (principal.scope.all) return null;
+    if (belowGrid(principal.scope)) return [];
     this.refresh(false);
     return [...this.places.values()].filter((p) => scopeCovers(principal.scope, p)).map((p) => p.grid);
   }
@@ -35,8 +44,31 @@ export class AccessPolicy {
         throw new CareflowError('ERR_HOUSEHOLD_NOT_FOUND', `No household ${householdId}`);
       throw forbidden(`household ${householdId}`);
     }
-    if (!this.gridVisible(principal, grid)) throw forbidden(`household ${householdId}`);
+    if (!this.householdVisible(principal, householdId, grid)) throw forbidden(`household ${householdId}`);
     return grid;
+  }
+
+  /**
+   * For principals below the grid level (building and unit heads, family): the households they look after.
+   * Null for everyone else (their grids decide).
+   */
+  visibleHouseholds(principal: Principal): string[] | null {
+    if (principal.scope.all || !belowGrid(principal.scope)) return null;
+    return this.store.access.householdsOf(principal.scope);
+  }
+
+  /** Whether the principal may see this household (in `grid`). */
+  householdVisible(principal: Principal, householdId: string, grid: string): boolean {
+    if (principal.scope.all) return true;
+    if (!belowGrid(principal.scope)) return this.gridVisible(principal, grid);
+    const place = this.store.access.householdPlace(householdId);
+    return place !== undefined && scopeCoversHousehold(principal.scope, { id: householdId, ...place });
+  }
+
+  /** Throws 403 unless the principal may see an alert of this household and grid. */
+  assertAlert(principal: Principal, alert: { householdId: string; gridCode: string }): void {
+    if (!this.householdVisible(principal, alert.householdId, alert.gridCode))
+      throw forbidden(`alert of household ${alert.householdId}`);
   }
 
   assertGrid(principal: Principal, grid: string): void {

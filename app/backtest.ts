@@ -11,6 +11,7 @@ import { BacktestRepo } from '../core/store/backtest-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
 import { AwayBook } from '../detectors/away-book.ts';
+import type { ConsentGate } from '../detectors/consent-gate.ts';
 import { createHouseholdState } from '../detectors/household-state.ts';
 import { replayHousehold } from '../detectors/replay.ts';
 import { scopeNotFound, type RuleBook } from '../detectors/rule-book.ts';
@@ -28,6 +29,8 @@ export interface BacktestDeps {
   store: Store;
   book: RuleBook;
   localTime: LocalTime;
+  /** Consent as the live detectors apply it (the rules a household has not consented to stay disabled). */
+  consent?: ConsentGate;
 }
 
 export function createBacktester(deps: BacktestDeps): Backtester {
@@ -84,7 +87,7 @@ export async function runBacktest(
   let lastYield = Date.now();
   for (let n = 0; n < households.length; n++) {
     const hid = households[n]!;
-    const rules = resolver.rulesFor(hid);
+    const rules = deps.consent ? deps.consent.apply(hid, resolver.rulesFor(hid)) : resolver.rulesFor(hid);
     for (const r of rules) if (r.type === 'silent') excluded.add(r.id);
     const mine: Detection[] = [];
     buckets += replayHousehold(
@@ -145,7 +148,7 @@ export function detectorRoutes(detectors: Detectors, store: Store, localTime: Lo
   if (!admin || !book || !away) return [];
   return [
     ruleRoutes(admin),
-    backtestRoutes(createBacktester({ store, book, localTime })),
+    backtestRoutes(createBacktester({ store, book, localTime, consent: detectors.consent })),
     awayRoutes((householdId) => away.reload(store, householdId)),
   ];
 }

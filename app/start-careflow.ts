@@ -9,6 +9,8 @@ import { eventRoutes } from '../api/routes/events.ts';
 import { statsRoutes } from '../api/routes/stats.ts';
 import { webhookRoutes } from '../api/routes/webhooks.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
+import { privacyRoutes } from '../api/routes/privacy.ts';
+import { reportRoutes } from '../api/routes/reports.ts';
 import { startArchive, type Archive } from '../archive/start-archive.ts';
 import { startBroker, type Broker } from '../broker/start-broker.ts';
 import { attachMqttWebSocket } from '../broker/websocket-listener.ts';
@@ -148,7 +150,12 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     }
   }, config.detectors.checkpointIntervalMs);
   checkpointTimer.unref();
-  const retention = startRetention(config.store.bucketRetentionDays, { store, clock, logger });
+  const retention = startRetention(config.store.bucketRetentionDays, {
+    store,
+    clock,
+    logger,
+    policy: config.privacy,
+  });
 
   const passwordChecks = new HashQueue(config.http.passwordHashConcurrency, 100);
   const http = await buildApp({
@@ -176,6 +183,15 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       escalationRoutes,
       webhookRoutes,
       statsRoutes,
+      reportRoutes,
+      privacyRoutes({
+        consentChanged: (householdId) => detectors.consentChanged(householdId),
+        // State in flight is checkpointed, then deleted again: nothing about the household stays stored.
+        erased: (householdId, meterIds) => {
+          checkpoint();
+          store.personalData.eraseState(householdId, meterIds);
+        },
+      }),
       ...detectorRoutes(detectors, store, localTime),
     ],
     rootRoutes: [

@@ -26,6 +26,8 @@ export const PERMISSIONS = [
   'apikeys:manage',
   'clock:write',
   'metrics:read',
+  /** Export and erasure of a household's personal data. */
+  'privacy:manage',
 ] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
@@ -41,9 +43,20 @@ const STAFF: Permission[] = [
   'stats:read',
   'audit:read',
   'escalation:write',
+  'privacy:manage',
 ];
 
+/**
+ * Neighbours (building and unit heads) and relatives act on the households they look after: they see and
+ * acknowledge those households' alerts and see the households, but not their water use (personal information
+ * a neighbour does not need to knock on a door).
+ */
+const NEIGHBOUR: Permission[] = ['alerts:read', 'alerts:act', 'households:read', 'events:read'];
+
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
+  'building-head': new Set(NEIGHBOUR),
+  'unit-head': new Set(NEIGHBOUR),
+  family: new Set(NEIGHBOUR),
   'grid-worker': new Set([...FIELD, 'households:write']),
   'grid-leader': new Set([...FIELD, 'households:write', 'rules:read', 'stats:read', 'deadletters:read']),
   'community-staff': new Set(STAFF),
@@ -58,6 +71,30 @@ export interface Scope {
   streets: readonly string[];
   communities: readonly string[];
   grids: readonly string[];
+  /**
+   * Below a grid (building heads, unit heads, family): the buildings, units and single households the
+   * principal answers for. A principal with any of these sees those households only, never a whole grid.
+   */
+  buildings?: readonly string[];
+  units?: readonly string[];
+  households?: readonly string[];
+}
+
+/** Whether the scope is limited to households below the grid level (neighbours, family). */
+export function belowGrid(scope: Scope): boolean {
+  return (scope.buildings?.length ?? 0) + (scope.units?.length ?? 0) + (scope.households?.length ?? 0) > 0;
+}
+
+/** Whether a household-level scope covers the household at its place. */
+export function scopeCoversHousehold(
+  scope: Scope,
+  h: { id: string; building: string | null; unit: string | null },
+): boolean {
+  return (
+    (scope.households?.includes(h.id) ?? false) ||
+    (h.building !== null && (scope.buildings?.includes(h.building) ?? false)) ||
+    (h.unit !== null && (scope.units?.includes(h.unit) ?? false))
+  );
 }
 
 export const EVERYTHING: Scope = { all: true, streets: [], communities: [], grids: [] };
@@ -78,6 +115,8 @@ export interface GridPlace {
   grid: string;
   community: string;
   street: string;
+  /** The district above the street office, when the registry names one. */
+  district?: string | null;
 }
 
 export function scopeCovers(scope: Scope, place: GridPlace): boolean {

@@ -96,9 +96,17 @@ export interface AlertActions {
  * Escalation: who is told, in order, while nobody acknowledges. Levels resolve to people by role and scope:
  * `grid-workers` (role grid-worker assigned to the grid), `grid-leader` (role grid-leader assigned to the
  * grid), `community-staff` (community-staff whose scope covers the community), `street-staff` (street-staff
- * of the street office).
+ * of the street office), and the neighbours of the household: `unit-head` (unit heads of its unit) and
+ * `building-head` (building heads of its building).
  */
-export const EscalationTarget = z.enum(['grid-workers', 'grid-leader', 'community-staff', 'street-staff']);
+export const EscalationTarget = z.enum([
+  'grid-workers',
+  'grid-leader',
+  'community-staff',
+  'street-staff',
+  'unit-head',
+  'building-head',
+]);
 export type EscalationTarget = z.infer<typeof EscalationTarget>;
 
 const MINUTES_PER_WEEK = 7 * 24 * 60;
@@ -124,7 +132,7 @@ export const EscalationSettings = z.strictObject({
 });
 export type EscalationSettings = z.infer<typeof EscalationSettings>;
 
-export const EscalationScopeLevel = z.enum(['global', 'street', 'community', 'grid']);
+export const EscalationScopeLevel = z.enum(['global', 'district', 'street', 'community', 'grid', 'building']);
 export type EscalationScopeLevel = z.infer<typeof EscalationScopeLevel>;
 
 const level = (notify: EscalationTarget, afterMinutes: number): EscalationLevel => ({ notify, afterMinutes });

@@ -10,8 +10,8 @@ import { GLOBAL_CODE, RuleOverride, type RuleChanges, type RuleScope } from './r
 export const ScopeRef = z
   .string()
   .regex(
-    /^(global|(street|community|grid|household):[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/,
-    'expected global, street:<code>, community:<code>, grid:<code> or household:<id>',
+    /^(global|(district|street|community|grid|building|household):[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/,
+    'expected global, district:<code>, street:<code>, community:<code>, grid:<code>, building:<code> or household:<id>',
   );
 
 /** `street:s1` → the scope; `global` → the global scope (the ref is valid `ScopeRef`). */

@@ -181,6 +181,27 @@ export const Config = z
         sseHeartbeatMs: z.number().int().min(20).max(300_000).default(15_000),
       })
       .prefault({}),
+    /**
+     * Personal information (README "Personal information"): the lawful basis of each kind of monitoring and how
+     * long each kind of data is kept.
+     */
+    privacy: z
+      .strictObject({
+        /**
+         * A household with no consent record at all (imported before consent was recorded): `assume` keeps
+         * monitoring it as before; `refuse` treats it as having consented to nothing.
+         */
+        unrecordedConsent: z.enum(['assume', 'refuse']).default('assume'),
+        /** Leak rules: `vital-interest` run without consent (a burst pipe harms the home); `consent` need it. */
+        leakBasis: z.enum(['vital-interest', 'consent']).default('vital-interest'),
+        /** Raw readings in the store's inbox, once processed and archived (days). */
+        readingRetentionDays: z.number().int().min(1).max(3650).default(400),
+        /** Resolved alerts with their timelines and deliveries, by audience (days after resolution). */
+        welfareAlertRetentionDays: z.number().int().min(1).max(3650).default(1095),
+        leakAlertRetentionDays: z.number().int().min(1).max(3650).default(1095),
+        maintenanceAlertRetentionDays: z.number().int().min(1).max(3650).default(365),
+      })
+      .prefault({}),
     /** The optional InfluxDB archive of raw readings (InfluxDB v2 write API); off while `url` is null. */
     archive: z
       .strictObject({

@@ -1,7 +1,11 @@
-import { CareflowError, fieldIssues, type ErrorCode, type FieldIssue } from './errors.ts';
+import { randomBytes } from 'node:crypto';
+import { fieldIssues } from './errors.ts';
+import { checkReferences, registryError, SECTIONS } from './registry-references.ts';
 import { RegistryFile } from './registry.ts';
 import { SCRYPT_COST, hashSecret } from './secrets.ts';
 import type { Store } from './store/store.ts';
+
+export { checkReferences } from './registry-references.ts';
 
 /**
  * `careflow import`: validates a registry file, checks every reference, hashes the secrets and upserts
@@ -19,12 +23,16 @@ import type { Store } from './store/store.ts';
  * returned or put in an error message.
  */
 export interface ImportReport {
+  districts: number;
   streets: number;
   communities: number;
   grids: number;
+  buildings: number;
+  units: number;
   workers: number;
   households: number;
   meters: number;
+  family: number;
   durationMs: number;
 }
 
@@ -40,22 +48,28 @@ export interface ImportOptions {
 
 export const ROWS_PER_TRANSACTION = 10_000;
 export const PROGRESS_EVERY_HASHES = 1_000;
-/** How many problems an error message lists; the error's `issues` carry all of them. */
-const ISSUES_IN_MESSAGE = 20;
 
-type Section = 'streets' | 'communities' | 'grids' | 'workers' | 'households' | 'meters';
-const SECTIONS: Section[] = ['streets', 'communities', 'grids', 'workers', 'households', 'meters'];
+export interface ImportActor {
+  /** Who imports (recorded with consent records); default `import`. */
+  actor?: string;
+  /** When (consent records' `recordedAt`); default now. */
+  now?: number;
+}
 
 export async function importRegistry(
   store: Store,
   input: unknown,
-  opts: ImportOptions = {},
+  opts: ImportOptions & ImportActor = {},
 ): Promise<ImportReport> {
   const started = performance.now();
   const file = parseRegistry(input);
   checkReferences(store, file);
   await write(store, file, opts);
   return {
+    districts: file.districts.length,
+    buildings: file.buildings.length,
+    units: file.units.length,
+    family: file.family.length,
     streets: file.streets.length,
     communities: file.communities.length,
     grids: file.grids.length,
@@ -78,136 +92,20 @@ export function parseRegistry(input: unknown): RegistryFile {
   return parsed.data;
 }
 
-/** Every reference must resolve in the file or in the store, and no id may appear twice; lists all problems. */
-export function checkReferences(store: Store, file: RegistryFile): void {
-  const issues: FieldIssue[] = [];
-  const reg = store.registry;
-
-  const streets = indexIds(file.streets, (s) => s.code, 'streets', 'street', issues);
-  const communities = indexIds(file.communities, (c) => c.code, 'communities', 'community', issues);
-  const grids = indexIds(file.grids, (g) => g.code, 'grids', 'grid', issues);
-  const workers = indexIds(file.workers, (w) => w.id, 'workers', 'worker', issues);
-  const households = indexIds(file.households, (h) => h.id, 'households', 'household', issues);
-  const meters = indexIds(file.meters, (m) => m.id, 'meters', 'meter', issues);
-
-  const inStore = new Map<string, boolean>();
-  const known = (kind: 'street' | 'community' | 'grid' | 'household', inFile: Set<string>, code: string) => {
-    if (inFile.has(code)) return true;
-    if (kind === 'household') return reg.exists(kind, code);
-    const key = `${kind}\u0000${code}`;
-    let found = inStore.get(key);
-    if (found === undefined) {
-      found = reg.exists(kind, code);
-      inStore.set(key, found);
-    }
-    return found;
-  };
-  const unknown = (path: string, kind: string, code: string) =>
-    issues.push({ path, message: `unknown ${kind} "${code}"` });
-
-  file.communities.forEach((c, i) => {
-    if (!known('street', streets, c.street)) unknown(`communities.${i}.street`, 'street', c.street);
-  });
-  file.grids.forEach((g, i) => {
-    if (!known('community', communities, g.community))
-      unknown(`grids.${i}.community`, 'community', g.community);
-  });
-  file.workers.forEach((w, i) => {
-    w.grids.forEach((code, j) => {
-      if (!known('grid', grids, code)) unknown(`workers.${i}.grids.${j}`, 'grid', code);
-    });
-    w.communities.forEach((code, j) => {
-      if (!known('community', communities, code)) unknown(`workers.${i}.communities.${j}`, 'community', code);
-    });
-    w.streets.forEach((code, j) => {
-      if (!known('street', streets, code)) unknown(`workers.${i}.streets.${j}`, 'street', code);
-    });
-    // Workers and meters both sign in to the broker by id: one id must name one client.
-    if (meters.has(w.id) || reg.meter(w.id) !== undefined) {
-      issues.push({ path: `workers.${i}.id`, message: `"${w.id}" is already the id of a meter` });
-    }
-  });
-  file.households.forEach((h, i) => {
-    if (!known('grid', grids, h.grid)) unknown(`households.${i}.grid`, 'grid', h.grid);
-  });
-  const meterOfHousehold = new Map<string, number>();
-  file.meters.forEach((m, i) => {
-    if (!known('household', households, m.household))
-      unknown(`meters.${i}.household`, 'household', m.household);
-    const first = meterOfHousehold.get(m.household);
-    if (first === undefined) meterOfHousehold.set(m.household, i);
-    else {
-      issues.push({
-        path: `meters.${i}.household`,
-        message: `household "${m.household}" already has meter "${file.meters[first]!.id}" (meters.${first}); a household has one active meter`,
-      });
-    }
-    if (!workers.has(m.id) && reg.workerSecretHash(m.id) !== undefined) {
-      issues.push({ path: `meters.${i}.id`, message: `"${m.id}" is already the id of a worker` });
-    }
-  });
-
-  if (issues.length > 0) {
-    issues.sort(
-      (a, b) => sectionOrder(a.path) - sectionOrder(b.path) || entryIndex(a.path) - entryIndex(b.path),
-    );
-    throw registryError('ERR_REGISTRY_REFERENCE', 'The registry file has broken references', issues);
-  }
-}
-
-/** Ids of one section; a repeated id is an issue at its later position. */
-function indexIds<T>(
-  entries: T[],
-  idOf: (e: T) => string,
-  section: Section,
-  kind: string,
-  issues: FieldIssue[],
-): Set<string> {
-  const first = new Map<string, number>();
-  entries.forEach((e, i) => {
-    const id = idOf(e);
-    const at = first.get(id);
-    if (at === undefined) first.set(id, i);
-    else {
-      const field = section === 'workers' || section === 'households' || section === 'meters' ? 'id' : 'code';
-      issues.push({
-        path: `${section}.${i}.${field}`,
-        message: `duplicate ${kind} "${id}" (first at ${section}.${at})`,
-      });
-    }
-  });
-  return new Set(first.keys());
-}
-
-function sectionOrder(path: string): number {
-  return SECTIONS.indexOf(path.slice(0, path.indexOf('.')) as Section);
-}
-function entryIndex(path: string): number {
-  return Number(path.split('.')[1]);
-}
-
-function registryError(code: ErrorCode, title: string, issues: FieldIssue[]): CareflowError {
-  const lines = issues.slice(0, ISSUES_IN_MESSAGE).map((i) => `  ${i.path}: ${i.message}`);
-  const more = issues.length - lines.length;
-  if (more > 0) lines.push(`  … and ${more} more`);
-  const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-  return new CareflowError(code, `${title} (${count}):\n${lines.join('\n')}`, issues);
-}
-
 /** One entry to write: its secret (if any) is hashed just before its transaction. */
 interface Row {
   secret?: string;
   write(secretHash: string | undefined): void;
 }
 
-async function write(store: Store, file: RegistryFile, opts: ImportOptions): Promise<void> {
+async function write(store: Store, file: RegistryFile, opts: ImportOptions & ImportActor): Promise<void> {
   const concurrency = Math.max(1, Math.floor(opts.hashConcurrency ?? 8));
   const total = SECTIONS.reduce((n, s) => n + file[s].length, 0);
   let done = 0;
   let batch: Row[] = [];
   // People who log in to the console have passwords, hashed at the (slower) person cost; there are few.
   const passwords = new Map<string, string>();
-  for (const w of file.workers) {
+  for (const w of [...file.workers, ...file.family]) {
     if (w.password !== undefined) passwords.set(w.id, await hashSecret(w.password, SCRYPT_COST.person));
   }
 
@@ -231,18 +129,34 @@ async function write(store: Store, file: RegistryFile, opts: ImportOptions): Pro
     opts.onProgress?.(done, total);
   };
 
-  for (const row of rows(store, file, passwords)) {
+  const by = { actor: opts.actor ?? 'import', now: opts.now ?? Date.now() };
+  for (const row of rows(store, file, passwords, by)) {
     batch.push(row);
     if (batch.length >= ROWS_PER_TRANSACTION) await flush();
   }
   if (batch.length > 0 || total === 0) await flush();
 }
 
-function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>): Generator<Row> {
+function* rows(
+  store: Store,
+  file: RegistryFile,
+  passwords: Map<string, string>,
+  by: { actor: string; now: number },
+): Generator<Row> {
   const reg = store.registry;
-  for (const s of file.streets) yield { write: () => reg.upsertStreet(s.code, s.name) };
+  for (const d of file.districts) yield { write: () => reg.upsertDistrict(d.code, d.name) };
+  for (const s of file.streets) {
+    yield {
+      write: () => {
+        reg.upsertStreet(s.code, s.name);
+        reg.setStreetDistrict(s.code, s.district ?? null);
+      },
+    };
+  }
   for (const c of file.communities) yield { write: () => reg.upsertCommunity(c.code, c.street, c.name) };
   for (const g of file.grids) yield { write: () => reg.upsertGrid(g.code, g.community, g.name) };
+  for (const b of file.buildings) yield { write: () => reg.upsertBuilding(b.code, b.grid, b.name) };
+  for (const u of file.units) yield { write: () => reg.upsertUnit(u.code, u.building, u.name) };
   for (const w of file.workers) {
     yield {
       secret: w.secret,
@@ -256,14 +170,16 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
           phone: w.phone,
         });
         store.access.setScopes(w.id, { streets: w.streets, communities: w.communities });
+        store.access.setPlaces(w.id, { buildings: w.buildings, units: w.units, households: [] });
         const password = passwords.get(w.id);
         if (password) store.access.setPassword(w.id, password);
+        personWebhook(store, `person.${w.id}`, w.id, w.webhook, by);
       },
     };
   }
   for (const h of file.households) {
     yield {
-      write: () =>
+      write: () => {
         reg.upsertHousehold({
           id: h.id,
           gridCode: h.grid,
@@ -277,7 +193,9 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
                 ? null
                 : Date.parse(h.awayUntil),
           notes: h.notes ?? null,
-        }),
+        });
+        placeAndConsent(store, h, by);
+      },
     };
   }
   for (const m of file.meters) {
@@ -292,6 +210,89 @@ function* rows(store: Store, file: RegistryFile, passwords: Map<string, string>)
         }),
     };
   }
+  for (const f of file.family) {
+    yield {
+      // Without an app secret the relative cannot sign in to the broker: a random one nobody knows.
+      secret: f.secret ?? randomBytes(24).toString('base64url'),
+      write: (secretHash) => {
+        reg.upsertWorker({
+          id: f.id,
+          name: f.name,
+          role: 'family',
+          grids: [],
+          secretHash: secretHash!,
+          phone: f.phone,
+        });
+        store.access.setScopes(f.id, { streets: [], communities: [] });
+        store.access.setPlaces(f.id, { buildings: [], units: [], households: [f.household] });
+        store.privacy.putFamily(f.id, f.household, f.relation ?? null, f.audiences);
+        const password = passwords.get(f.id);
+        if (password) store.access.setPassword(f.id, password);
+        personWebhook(store, familyWebhookId(f.id), f.id, f.webhook, by);
+      },
+    };
+  }
+}
+
+/** The webhook endpoint a family entry's `webhook` becomes (`PUT /api/webhooks` may not reuse the prefix). */
+export function familyWebhookId(familyId: string): string {
+  return `family.${familyId}`;
+}
+
+/** The endpoint a person's `webhook` in the file becomes; without one, the endpoint of that id is removed. */
+function personWebhook(
+  store: Store,
+  hookId: string,
+  personId: string,
+  webhook: { url: string; secret: string } | undefined,
+  by: { actor: string; now: number },
+): void {
+  if (!webhook) {
+    store.webhooks.delete(hookId);
+    return;
+  }
+  store.webhooks.put(
+    {
+      id: hookId,
+      url: webhook.url,
+      secret: webhook.secret,
+      owner: { kind: 'worker', code: personId },
+      enabled: true,
+      updatedAt: by.now,
+      updatedBy: by.actor,
+    },
+    by.now,
+  );
+}
+
+/** A household's building and unit, and a new consent record when the file's differs from the one in force. */
+function placeAndConsent(
+  store: Store,
+  h: RegistryFile['households'][number],
+  by: { actor: string; now: number },
+): void {
+  const building = h.building ?? (h.unit !== undefined ? store.registry.unitBuilding(h.unit) : undefined);
+  store.registry.setHouseholdPlace(h.id, building ?? null, h.unit ?? null);
+  if (!h.consent) return;
+  const current = store.privacy.consent(h.id);
+  const purposes = [...new Set(h.consent.purposes)].sort();
+  const givenAt = Date.parse(h.consent.givenAt);
+  if (
+    current &&
+    current.givenBy === h.consent.givenBy &&
+    current.givenAt === givenAt &&
+    current.purposes.join() === purposes.join()
+  )
+    return;
+  store.privacy.addConsent({
+    householdId: h.id,
+    purposes,
+    givenBy: h.consent.givenBy,
+    givenAt,
+    recordedBy: by.actor,
+    recordedAt: by.now,
+    note: h.consent.note ?? null,
+  });
 }
 
 /** `fn` over `items` with at most `limit` promises in flight; results in input order. */

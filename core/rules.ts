@@ -178,9 +178,18 @@ export function minutesOfDay(hhmm: string): number {
 
 /**
  * The rule hierarchy: overrides set at a scope, most specific wins parameter by parameter:
- * default rules ← config file (`detectors.rules`) ← global ← street ← community ← grid ← household.
+ * default rules ← config file (`detectors.rules`) ← global ← district ← street ← community ← grid ← building
+ * ← household (district and building only where the registry names them).
  */
-export const RuleScopeLevel = z.enum(['global', 'street', 'community', 'grid', 'household']);
+export const RuleScopeLevel = z.enum([
+  'global',
+  'district',
+  'street',
+  'community',
+  'grid',
+  'building',
+  'household',
+]);
 export type RuleScopeLevel = z.infer<typeof RuleScopeLevel>;
 /** The code of the one global scope (`PUT /api/rules/global/all`). */
 export const GLOBAL_CODE = 'all';
@@ -201,6 +210,9 @@ export interface HouseholdPlace {
   grid: string;
   community: string;
   street: string;
+  /** The district above the street and the household's building, when the registry names them. */
+  district?: string;
+  building?: string;
 }
 
 /** The overrides one scope sets, by rule id. */

@@ -131,13 +131,16 @@ export function checkOverrides(defaults: readonly Rule[], overrides: Record<stri
 
 /** The scopes that apply to a household, least specific first (global first, the household last). */
 export function scopesOf(place: HouseholdPlace): RuleScope[] {
-  return [
-    { level: 'global', code: GLOBAL_CODE },
+  const scopes: RuleScope[] = [{ level: 'global', code: GLOBAL_CODE }];
+  if (place.district) scopes.push({ level: 'district', code: place.district });
+  scopes.push(
     { level: 'street', code: place.street },
     { level: 'community', code: place.community },
     { level: 'grid', code: place.grid },
-    { level: 'household', code: place.household },
-  ];
+  );
+  if (place.building) scopes.push({ level: 'building', code: place.building });
+  scopes.push({ level: 'household', code: place.household });
+  return scopes;
 }
 
 /** The layers for a household (or, with `upTo`, for a scope itself): config first, then its scopes. */

@@ -14,7 +14,9 @@ import { combineNeeds, ruleNeeds, type RuleNeeds } from './validate-rules.ts';
 export interface Places {
   household(householdId: string): HouseholdPlace | undefined;
   /** The street / community / grid above a scope (and itself); undefined when the scope does not exist. */
-  scope(scope: RuleScope): { street?: string; community?: string; grid?: string } | undefined;
+  scope(
+    scope: RuleScope,
+  ): { district?: string; street?: string; community?: string; grid?: string; building?: string } | undefined;
 }
 
 /** The overrides of every scope, keyed by scope name (`global`, `grid:g1`, …). */
@@ -47,8 +49,10 @@ export class RuleResolver {
       if (!rules) this.byHousehold.set(householdId, (rules = this.firstValid(scopesOf(place))));
       return rules;
     }
-    let rules = this.byGrid.get(place.grid);
-    if (!rules) this.byGrid.set(place.grid, (rules = this.firstValid(scopesOf(place).slice(0, 4))));
+    // Households of one grid (and building) share their rules: every scope but the household's own.
+    const key = place.building ? `${place.grid}\u0000${place.building}` : place.grid;
+    let rules = this.byGrid.get(key);
+    if (!rules) this.byGrid.set(key, (rules = this.firstValid(scopesOf(place).slice(0, -1))));
     return rules;
   }
 
@@ -76,9 +80,11 @@ export class RuleResolver {
     }
     const p = this.places.scope(scope) ?? {};
     const chain: RuleScope[] = [{ level: 'global', code: GLOBAL_CODE }];
+    if (p.district) chain.push({ level: 'district', code: p.district });
     if (p.street) chain.push({ level: 'street', code: p.street });
     if (p.community) chain.push({ level: 'community', code: p.community });
     if (p.grid) chain.push({ level: 'grid', code: p.grid });
+    if (p.building) chain.push({ level: 'building', code: p.building });
     return chain;
   }
 
@@ -117,6 +123,7 @@ export function parseScopeName(name: string): RuleScope | undefined {
   if (name === 'global') return { level: 'global', code: GLOBAL_CODE };
   const i = name.indexOf(':');
   const level = name.slice(0, i);
-  if (i < 0 || !['street', 'community', 'grid', 'household'].includes(level)) return undefined;
+  if (i < 0 || !['district', 'street', 'community', 'grid', 'building', 'household'].includes(level))
+    return undefined;
   return { level: level as RuleScope['level'], code: name.slice(i + 1) };
 }

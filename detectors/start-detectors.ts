@@ -8,6 +8,7 @@ import { applyRuleOverrides, DEFAULT_RULES, type Rule, type RuleAdmin } from '..
 import type { Store } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { AwayBook } from './away-book.ts';
+import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import type { SerializedHouseholdState } from './household-checkpoint.ts';
 import { learnedInfo } from './learned-info.ts';
@@ -33,6 +34,10 @@ export interface Detectors {
   /** The rule hierarchy as the API sees it: effective rules also show what was learned. */
   readonly admin?: RuleAdmin;
   readonly away?: AwayBook;
+  /** Consent per household (with a store): which rules may watch whom. */
+  readonly consent?: ConsentGate;
+  /** A household's consent changed: its rules apply from the next input on. */
+  consentChanged(householdId: string): void;
   /** Restores household states from a checkpoint (before inputs flow). */
   load(states: Map<string, unknown>): void;
   /** Hands the states changed since the last checkpoint to `save`. */
@@ -73,10 +78,14 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     ? new RuleBook(deps.store, DEFAULT_RULES, config.detectors.rules, config.bucketMinutes)
     : undefined;
   const away = deps.store ? AwayBook.load(deps.store) : undefined;
+  const consent = deps.store ? new ConsentGate(deps.store, config.privacy) : undefined;
+  // The rules a household has not consented to are handed to the engine disabled.
+  const gated = (b: RuleBook, hid: string) =>
+    consent ? consent.apply(hid, b.rulesFor(hid)) : b.rulesFor(hid);
   const engine = book
     ? new DetectorEngine(
         deps.localTime,
-        (hid) => book.rulesFor(hid),
+        (hid) => gated(book, hid),
         book.needs(),
         away?.lookup,
         (meterId) => {
@@ -88,7 +97,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   if (book) {
     engine.rulesVersion = book.version();
     book.onChange((version) => {
-      engine.setRules((hid) => book.rulesFor(hid), book.needs(), version);
+      engine.setRules((hid) => gated(book, hid), book.needs(), version);
       logger.info({ rulesVersion: version }, 'rules changed');
     });
   }
@@ -96,6 +105,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   // re-read them when the registry changes while the service runs (`careflow import`), at every tick.
   let registryRevision = deps.store?.registry.revision();
   const followRegistry = () => {
+    if (consent?.followStore()) engine.forgetRules();
     const revision = deps.store?.registry.revision();
     if (revision === registryRevision) return;
     registryRevision = revision;
@@ -142,6 +152,11 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     ruleBook: book,
     admin,
     away,
+    consent,
+    consentChanged(householdId) {
+      consent?.reload(householdId);
+      engine.forgetRules();
+    },
     load: (states) => engine.load(states),
     writeCheckpoint: (save) => engine.drainDirty(save),
     stop() {

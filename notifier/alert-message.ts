@@ -121,6 +121,8 @@ const TARGET_TEXT: Record<EscalationTarget, AlertText> = {
   'grid-leader': { 'zh-CN': '网格长', en: 'the grid leader' },
   'community-staff': { 'zh-CN': '社区工作人员', en: 'community staff' },
   'street-staff': { 'zh-CN': '街道办', en: 'the street office' },
+  'unit-head': { 'zh-CN': '单元长', en: 'the unit head' },
+  'building-head': { 'zh-CN': '楼长', en: 'the building head' },
 };
 
 export function targetText(target: EscalationTarget): AlertText {

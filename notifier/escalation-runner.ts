@@ -60,8 +60,12 @@ export class EscalationRunner {
    */
   begin(alert: Alert, summary: AlertText, text: AlertText, causeId: number): void {
     const now = this.clock.now();
-    const { chain, source } = this.store.escalation.effectiveChain(alert.gridCode, alert.audience);
-    const levels = this.store.escalation.resolveLevels(chain, alert.gridCode);
+    const { chain, source } = this.store.escalation.effectiveChain(
+      alert.gridCode,
+      alert.audience,
+      alert.householdId,
+    );
+    const levels = this.store.escalation.resolveLevels(chain, alert.gridCode, alert.householdId);
     const first = levels.findIndex((l) => l.people.length > 0);
     const record: EscalationRecord = {
       alertId: alert.id,
@@ -212,7 +216,9 @@ export class EscalationRunner {
       alert,
       event: 'updated',
       text: reminderText(r.summary, Math.round((dueAt - r.startedAt) / MINUTE)),
-      recipients: this.store.escalation.resolveLevels(r.chain, alert.gridCode)[r.level]?.people ?? [],
+      recipients:
+        this.store.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId)[r.level]?.people ??
+        [],
       causeId,
       level: r.level,
       escalation: this.info(r),
@@ -222,7 +228,7 @@ export class EscalationRunner {
   /** Moves `r` to the next level that has people (skipping empty ones), or ends the chain. */
   private escalate(r: EscalationRecord, alert: Alert, at: number, reason: EscalationReason): void {
     const now = this.clock.now();
-    const levels = this.store.escalation.resolveLevels(r.chain, alert.gridCode);
+    const levels = this.store.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId);
     for (const level of levels.slice(r.level + 1)) {
       if (level.people.length === 0) {
         this.skipped(alert.id, level.index, level.notify, now);

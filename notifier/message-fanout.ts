@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import { TOPICS } from '../core/readings.ts';
 import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
+import { familyRecipients, withoutWithdrawnFamily } from './family-recipients.ts';
 
 export interface FanoutEvent {
   alert: Alert;
@@ -63,9 +64,12 @@ export class MessageFanout {
       ...(e.escalation ? { escalation: e.escalation } : {}),
     };
     const payload = JSON.stringify(message);
-    const common = { alertId: alert.id, level: e.level };
     let queued = 0;
-    for (const person of e.recipients) {
+    // Relatives the household chose are told when an alert opens (never in the chain: their failed delivery
+    // escalates nothing); they then hear of its updates and resolution like everyone told so far.
+    const family = e.event === 'opened' ? familyRecipients(this.store, alert, e.recipients) : [];
+    for (const person of [...withoutWithdrawnFamily(this.store, alert, e.recipients), ...family]) {
+      const common = { alertId: alert.id, level: family.includes(person) ? null : e.level };
       const channels: string[] = ['mqtt'];
       this.store.outbox.enqueue(
         {
@@ -103,6 +107,7 @@ export class MessageFanout {
         detail: { worker: person.id, event: e.event, level: e.level, channels },
       });
     }
+    const common = { alertId: alert.id, level: e.level };
     const place = this.store.escalation.place(alert.gridCode);
     for (const hook of place ? this.store.webhooks.forPlace(place) : []) {
       const body: WebhookBody = { ...message, recipients: e.recipients.map(recipient) };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { scopeCovers } from '../core/access.ts';
+import { belowGrid, scopeCovers, scopeCoversHousehold } from '../core/access.ts';
 import { WORKER_ACK_TOPIC, type WorkerPort } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { isCareflowError, type ErrorCode } from '../core/errors.ts';
@@ -58,7 +58,7 @@ export class WorkerInbox implements WorkerPort {
     }
     const alert = this.store.alerts.get(alertId);
     if (!alert) return { code: 'ERR_ALERT_NOT_FOUND', message: `No alert ${alertId}` };
-    if (!this.covers(workerId, alert.gridCode)) {
+    if (!this.covers(workerId, alert.gridCode, alert.householdId)) {
       return {
         code: 'ERR_BROKER_TOPIC_FORBIDDEN',
         message: `worker ${workerId} may not acknowledge alert ${alertId}: it is outside their grids or area`,
@@ -133,10 +133,16 @@ export class WorkerInbox implements WorkerPort {
   }
 
   /** Whether the person's grids or area cover the grid (community and street staff answer escalations). */
-  private covers(workerId: string, grid: string): boolean {
+  private covers(workerId: string, grid: string, householdId: string): boolean {
     const person = this.store.escalation.person(workerId);
     const place = this.store.escalation.place(grid);
     if (!person || !place) return false;
-    return scopeCovers(this.store.access.scopeOf(person.id, person.role), place);
+    const scope = this.store.access.scopeOf(person.id, person.role);
+    // Building and unit heads and relatives answer for their households only.
+    if (belowGrid(scope)) {
+      const home = this.store.access.householdPlace(householdId);
+      return home !== undefined && scopeCoversHousehold(scope, { id: householdId, ...home });
+    }
+    return scopeCovers(scope, place);
   }
 }

@@ -168,6 +168,19 @@ const samples = (): Record<string, Sample> => ({
   'GET /api/webhooks': { method: 'GET', url: '/api/webhooks' },
   'DELETE /api/webhooks/:id': { method: 'DELETE', url: '/api/webhooks/x' },
   'GET /api/stats/rules': { method: 'GET', url: '/api/stats/rules?scope=grid:g1' },
+  'GET /api/reports/rollup': { method: 'GET', url: '/api/reports/rollup?level=grid&code=g1' },
+  'GET /api/households/:id/consent': { method: 'GET', url: '/api/households/h1/consent' },
+  'PUT /api/households/:id/consent': {
+    method: 'PUT',
+    url: '/api/households/h1/consent',
+    body: { purposes: [], givenBy: 'x' },
+  },
+  'GET /api/households/:id/export': { method: 'GET', url: '/api/households/h1/export' },
+  'POST /api/households/:id/erase': {
+    method: 'POST',
+    url: '/api/households/h1/erase',
+    body: { reason: 'x', confirm: 'h1' },
+  },
 });
 const OPEN_TO_ANY_CALLER = new Set(['GET /api/clock', 'POST /api/login']);
 

@@ -35,7 +35,7 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
   function visibleAlert(principal: Principal, id: string): Alert {
     const alert = store.alerts.get(id);
     if (!alert) throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${id}`);
-    access.assertGrid(principal, alert.gridCode);
+    access.assertAlert(principal, alert);
     return alert;
   }
 
@@ -50,12 +50,14 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
       if (q.grid) access.assertGrid(principal, q.grid);
       if (q.household) access.assertHousehold(principal, q.household);
       const grids = access.visibleGrids(principal);
+      const households = access.visibleHouseholds(principal);
       return {
         alerts: store.alerts.list({
           state: q.state,
           grid: q.grid,
           householdId: q.household,
-          grids,
+          grids: households ? null : grids,
+          householdIds: households,
           limit: q.limit,
         }),
       };

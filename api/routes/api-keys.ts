@@ -9,7 +9,8 @@ import { defineRoute, type ApiContext } from '../define-route.ts';
 const Code = z.string().min(1).max(64);
 const KeyBody = z.strictObject({
   name: z.string().min(1).max(200),
-  role: Role,
+  // Neighbours and relatives are people with a place, never integrations.
+  role: Role.exclude(['building-head', 'unit-head', 'family']),
   streets: z.array(Code).default([]),
   communities: z.array(Code).default([]),
   grids: z.array(Code).default([]),

@@ -12,7 +12,7 @@ export const ScopeParams = z.strictObject({ scope: EscalationScopeLevel, code: C
 export const EffectiveQuery = z.strictObject({ household: z.string().min(1).max(64) });
 
 /**
- * Escalation chains per scope: `PUT /api/escalation/{global|street|community|grid}/{code}` replaces what one
+ * Escalation chains per scope: `PUT /api/escalation/{global|district|street|community|grid|building}/{code}` replaces what one
  * scope sets (by audience: welfare, leak, maintenance; `{}` removes it), `GET` reads it, and
  * `GET /api/escalation/effective?household=` shows the chain each audience follows for a household, where it
  * comes from, and who fills each level. The global scope's code is `all`.
@@ -68,8 +68,8 @@ export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const grid = access.assertHousehold(principal, query.household);
       const chains = Object.fromEntries(
         RuleAudience.options.map((audience) => {
-          const { chain, source } = store.escalation.effectiveChain(grid, audience);
-          const levels = store.escalation.resolveLevels(chain, grid).map((l) => ({
+          const { chain, source } = store.escalation.effectiveChain(grid, audience, query.household);
+          const levels = store.escalation.resolveLevels(chain, grid, query.household).map((l) => ({
             level: l.index,
             notify: l.notify,
             afterMinutes: l.afterMinutes,
@@ -103,20 +103,27 @@ function assertCovers(
   if (!store.escalation.scopeExists(level, code)) {
     throw new CareflowError('ERR_SCOPE_NOT_FOUND', `No ${level} ${code}`);
   }
-  if (s.all) return level === 'grid' ? code : null;
+  // A building's chain is its grid's business (the audit entry names the grid).
+  const grid =
+    level === 'grid' ? code : level === 'building' ? (store.escalation.gridOfBuilding(code) ?? null) : null;
+  if (s.all) return grid;
   let covered: boolean;
-  if (level === 'street') covered = s.streets.includes(code);
+  if (level === 'district')
+    covered = false; // a district spans street offices: admins only
+  else if (level === 'street') covered = s.streets.includes(code);
   else if (level === 'community') {
     covered =
       s.communities.includes(code) || s.streets.includes(store.escalation.streetOfCommunity(code) ?? '');
   } else {
-    const place = store.escalation.place(code);
+    const place = grid === null ? undefined : store.escalation.place(grid);
     covered =
       place !== undefined &&
-      (s.grids.includes(code) || s.communities.includes(place.community) || s.streets.includes(place.street));
+      (s.grids.includes(place.grid) ||
+        s.communities.includes(place.community) ||
+        s.streets.includes(place.street));
   }
   if (!covered) throw forbidden(`${level} ${code}`);
-  return level === 'grid' ? code : null;
+  return grid;
 }
 
 function forbidden(what: string): CareflowError {

@@ -55,7 +55,8 @@ export function eventRoutes(feed: AlertFeed, heartbeatMs: number) {
           }
           resumeAfter = parsed.data;
         }
-        const visible = (e: AlertEvent) => ctx.access.gridVisible(principal, e.alert.grid);
+        const visible = (e: AlertEvent) =>
+          ctx.access.householdVisible(principal, e.alert.householdId, e.alert.grid);
 
         if (query.follow === 'false') {
           const after = resumeAfter ?? feed.latestId();

@@ -63,11 +63,14 @@ export function assertScope(
     access.assertHousehold(principal, scope.code);
     return;
   }
-  if (scope.level === 'grid') {
-    if (!store.rules.scopePlace(scope)) return; // not found is answered by the handler
-    access.assertGrid(principal, scope.code);
+  if (scope.level === 'grid' || scope.level === 'building') {
+    const grid = store.rules.scopePlace(scope)?.grid;
+    if (grid === undefined) return; // not found is answered by the handler
+    access.assertGrid(principal, grid);
     return;
   }
+  // A district spans street offices: only admins act on it.
+  if (scope.level === 'district') throw forbidden();
   const place = store.rules.scopePlace(scope);
   if (!place) return;
   const s = principal.scope;

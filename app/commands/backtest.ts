@@ -6,6 +6,7 @@ import { CareflowError, fieldIssues } from '../../core/errors.ts';
 import { LocalTime } from '../../core/local-time.ts';
 import { DEFAULT_RULES } from '../../core/rules.ts';
 import { openStore } from '../../core/store/store.ts';
+import { ConsentGate } from '../../detectors/consent-gate.ts';
 import { RuleBook } from '../../detectors/rule-book.ts';
 import { runBacktest } from '../backtest.ts';
 import type { Command } from './command.ts';
@@ -82,7 +83,10 @@ export const backtestCommand: Command = {
       const book = new RuleBook(store, DEFAULT_RULES, config.detectors.rules, config.bucketMinutes);
       const localTime = new LocalTime(config.timezone, config.bucketMinutes);
       const progress = progressLine();
-      const report = await runBacktest({ store, book, localTime }, parsed.data, { onProgress: progress });
+      const consent = new ConsentGate(store, config.privacy);
+      const report = await runBacktest({ store, book, localTime, consent }, parsed.data, {
+        onProgress: progress,
+      });
       process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : text(report, localTime));
       return 0;
     } catch (err) {

@@ -42,6 +42,11 @@ export const importCommand: Command = {
       process.stdout.write(
         `imported ${report.streets} streets, ${report.communities} communities, ${report.grids} grids, ` +
           `${report.workers} workers, ${report.households} households, ${report.meters} meters ` +
+          // The organisation's other levels, only when the file has them (output as before otherwise).
+          (report.districts + report.buildings + report.units + report.family > 0
+            ? `(and ${report.districts} districts, ${report.buildings} buildings, ${report.units} units, ` +
+              `${report.family} family contacts) `
+            : '') +
           `in ${(report.durationMs / 1000).toFixed(1)} s\n`,
       );
       return 0;

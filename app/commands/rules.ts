@@ -135,7 +135,7 @@ function adminTokenFile(): string | undefined {
 /** `grid:g1` → `grid/g1`; `global` → `global/all`. */
 export function scopePath(scope: string): string | undefined {
   if (scope === 'global') return 'global/all';
-  const m = /^(street|community|grid|household):(.+)$/.exec(scope);
+  const m = /^(district|street|community|grid|building|household):(.+)$/.exec(scope);
   return m ? `${m[1]}/${encodeURIComponent(m[2]!)}` : undefined;
 }
 

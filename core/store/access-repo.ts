@@ -23,6 +23,17 @@ export class AccessRepo {
       addScope: db.prepare('INSERT OR IGNORE INTO worker_scopes (worker_id, level, code) VALUES (?, ?, ?)'),
       scopes: db.prepare('SELECT level, code FROM worker_scopes WHERE worker_id = ?'),
       grids: db.prepare('SELECT grid FROM worker_grids WHERE worker_id = ?').pluck(),
+      clearPlaces: db.prepare('DELETE FROM worker_places WHERE worker_id = ?'),
+      addPlace: db.prepare('INSERT OR IGNORE INTO worker_places (worker_id, level, code) VALUES (?, ?, ?)'),
+      personPlaces: db.prepare('SELECT level, code FROM worker_places WHERE worker_id = ?'),
+      householdPlace: db.prepare('SELECT grid, building, unit FROM households WHERE id = ?'),
+      householdsOfPlaces: db
+        .prepare(
+          `SELECT h.id FROM households h WHERE h.building IN (SELECT value FROM json_each(?))
+           OR h.unit IN (SELECT value FROM json_each(?)) OR h.id IN (SELECT value FROM json_each(?))
+         ORDER BY h.id`,
+        )
+        .pluck(),
       places: db.prepare(
         'SELECT g.code AS grid, c.code AS community, c.street AS street FROM grids g JOIN communities c ON c.code = g.community',
       ),
@@ -52,15 +63,58 @@ export class AccessRepo {
     for (const code of scopes.communities) this.s.addScope.run(personId, 'community', code);
   }
 
+  /** Buildings, units and households a neighbour or relative answers for (replaces what was set). */
+  setPlaces(
+    personId: string,
+    places: { buildings: readonly string[]; units: readonly string[]; households: readonly string[] },
+  ): void {
+    this.s.clearPlaces.run(personId);
+    for (const code of places.buildings) this.s.addPlace.run(personId, 'building', code);
+    for (const code of places.units) this.s.addPlace.run(personId, 'unit', code);
+    for (const code of places.households) this.s.addPlace.run(personId, 'household', code);
+  }
+
   scopeOf(personId: string, role: Role): Scope {
     if (role === 'admin') return EVERYTHING;
     const rows = this.s.scopes.all(personId) as { level: 'street' | 'community'; code: string }[];
-    return {
+    const scope: Scope = {
       all: false,
       streets: rows.filter((r) => r.level === 'street').map((r) => r.code),
       communities: rows.filter((r) => r.level === 'community').map((r) => r.code),
       grids: this.s.grids.all(personId) as string[],
     };
+    const places = this.s.personPlaces.all(personId) as {
+      level: 'building' | 'unit' | 'household';
+      code: string;
+    }[];
+    if (places.length === 0) return scope;
+    return {
+      ...scope,
+      buildings: places.filter((r) => r.level === 'building').map((r) => r.code),
+      units: places.filter((r) => r.level === 'unit').map((r) => r.code),
+      households: places.filter((r) => r.level === 'household').map((r) => r.code),
+    };
+  }
+
+  /** Grid, building and unit of a household. */
+  householdPlace(
+    householdId: string,
+  ): { grid: string; building: string | null; unit: string | null } | undefined {
+    return this.s.householdPlace.get(householdId) as
+      { grid: string; building: string | null; unit: string | null } | undefined;
+  }
+
+  /** The households in any of these buildings or units, or named. */
+  householdsOf(places: {
+    buildings?: readonly string[];
+    units?: readonly string[];
+    households?: readonly string[];
+  }): string[] {
+    return this.s.householdsOfPlaces.all(
+      JSON.stringify(places.buildings ?? []),
+      JSON.stringify(places.units ?? []),
+      JSON.stringify(places.households ?? []),
+    ) as string[];
   }
 
   gridPlaces(): GridPlace[] {

@@ -42,6 +42,8 @@ export interface AlertFilter {
   householdId?: string;
   /** Only alerts of these grids (null or absent = all grids). */
   grids?: readonly string[] | null;
+  /** Only alerts of these households (null or absent = all households). */
+  householdIds?: readonly string[] | null;
   limit?: number;
 }
 
@@ -119,6 +121,11 @@ export class AlertRepo {
       if (filter.grids.length === 0) return [];
       where.push(`grid IN (${filter.grids.map(() => '?').join(',')})`);
       args.push(...filter.grids);
+    }
+    if (filter.householdIds) {
+      if (filter.householdIds.length === 0) return [];
+      where.push('household_id IN (SELECT value FROM json_each(?))');
+      args.push(JSON.stringify(filter.householdIds));
     }
     const sql = `SELECT * FROM alerts ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY opened_at DESC, id LIMIT ?`;

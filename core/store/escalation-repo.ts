@@ -103,8 +103,13 @@ export class EscalationRepo {
       ),
       nextDue: db.prepare(`SELECT min(next_at) FROM escalations WHERE state = 'active'`).pluck(),
       place: db.prepare(
-        `SELECT g.code AS grid, c.code AS community, c.street AS street FROM grids g
-         JOIN communities c ON c.code = g.community WHERE g.code = ?`,
+        `SELECT g.code AS grid, c.code AS community, c.street AS street, st.district AS district FROM grids g
+         JOIN communities c ON c.code = g.community LEFT JOIN streets st ON st.code = c.street WHERE g.code = ?`,
+      ),
+      householdPlace: db.prepare('SELECT building, unit FROM households WHERE id = ?'),
+      neighbours: db.prepare(
+        `${person} JOIN worker_places p ON p.worker_id = w.id
+         WHERE w.role = ? AND p.level = ? AND p.code = ? ORDER BY w.id`,
       ),
       onGrid: db.prepare(
         `${person} JOIN worker_grids g ON g.worker_id = w.id WHERE g.grid = ? AND w.role = ? ORDER BY w.id`,
@@ -119,7 +124,11 @@ export class EscalationRepo {
         street: db.prepare('SELECT 1 FROM streets WHERE code = ?').pluck(),
         community: db.prepare('SELECT 1 FROM communities WHERE code = ?').pluck(),
         grid: db.prepare('SELECT 1 FROM grids WHERE code = ?').pluck(),
+        district: db.prepare('SELECT 1 FROM districts WHERE code = ?').pluck(),
+        building: db.prepare('SELECT 1 FROM buildings WHERE code = ?').pluck(),
       },
+      buildingGrid: db.prepare('SELECT grid FROM buildings WHERE code = ?').pluck(),
+      streetDistrict: db.prepare('SELECT district FROM streets WHERE code = ?').pluck(),
       communityStreet: db.prepare('SELECT street FROM communities WHERE code = ?').pluck(),
     };
   }
@@ -143,19 +152,19 @@ export class EscalationRepo {
 
   /**
    * The chain an alert of `audience` in `grid` follows. Chains are set per scope like rules: the most
-   * specific scope that sets one for the audience wins (grid → community → street → global), as a whole;
-   * with none, the built-in default applies.
+   * specific scope that sets one for the audience wins (building → grid → community → street → district →
+   * global), as a whole; with none, the built-in default applies. The building scope needs the household.
    */
-  effectiveChain(grid: string, audience: RuleAudience): EffectiveChain {
+  effectiveChain(grid: string, audience: RuleAudience, householdId?: string): EffectiveChain {
     const place = this.place(grid);
-    const scopes: [EscalationScopeLevel, string][] = place
-      ? [
-          ['grid', place.grid],
-          ['community', place.community],
-          ['street', place.street],
-          ['global', 'all'],
-        ]
-      : [['global', 'all']];
+    const building = householdId === undefined ? null : this.householdPlace(householdId).building;
+    const scopes: [EscalationScopeLevel, string][] = [];
+    if (building) scopes.push(['building', building]);
+    if (place) {
+      scopes.push(['grid', place.grid], ['community', place.community], ['street', place.street]);
+      if (place.district) scopes.push(['district', place.district]);
+    }
+    scopes.push(['global', 'all']);
     for (const [level, code] of scopes) {
       const chain = this.settings(level, code)?.[audience];
       if (chain) return { chain, source: level === 'global' ? 'global' : `${level}:${code}` };
@@ -163,15 +172,31 @@ export class EscalationRepo {
     return { chain: DEFAULT_ESCALATION[audience], source: 'default' };
   }
 
-  /** Every level of a chain with its people for the grid. */
-  resolveLevels(chain: EscalationChain, grid: string): ResolvedLevel[] {
+  /**
+   * Every level of a chain with its people for the grid; the neighbour levels (`unit-head`, `building-head`)
+   * need the household, and without it nobody fills them.
+   */
+  resolveLevels(chain: EscalationChain, grid: string, householdId?: string): ResolvedLevel[] {
     const place = this.place(grid);
+    const home =
+      householdId === undefined ? { building: null, unit: null } : this.householdPlace(householdId);
     return chain.levels.map((l, index) => ({
       index,
       notify: l.notify,
       afterMinutes: l.afterMinutes,
-      people: place ? this.people(l.notify, place) : [],
+      people: place ? this.people(l.notify, place, home) : [],
     }));
+  }
+
+  /** The building and unit of a household (nulls when unknown). */
+  householdPlace(householdId: string): { building: string | null; unit: string | null } {
+    return (
+      (this.s.householdPlace.get(householdId) as
+        { building: string | null; unit: string | null } | undefined) ?? {
+        building: null,
+        unit: null,
+      }
+    );
   }
 
   /** Starts (or, on reopen, restarts) an alert's escalation. */
@@ -202,8 +227,18 @@ export class EscalationRepo {
   }
 
   /** The people an escalation level names for a grid. */
-  people(target: EscalationTarget, place: GridPlace): Person[] {
+  people(
+    target: EscalationTarget,
+    place: GridPlace,
+    home: { building: string | null; unit: string | null } = { building: null, unit: null },
+  ): Person[] {
     switch (target) {
+      case 'unit-head':
+        return home.unit === null ? [] : (this.s.neighbours.all('unit-head', 'unit', home.unit) as Person[]);
+      case 'building-head':
+        return home.building === null
+          ? []
+          : (this.s.neighbours.all('building-head', 'building', home.building) as Person[]);
       case 'grid-workers':
         return this.s.onGrid.all(place.grid, 'grid-worker') as Person[];
       case 'grid-leader':
@@ -221,6 +256,14 @@ export class EscalationRepo {
 
   scopeExists(level: Exclude<EscalationScopeLevel, 'global'>, code: string): boolean {
     return this.s.exists[level].get(code) !== undefined;
+  }
+
+  gridOfBuilding(code: string): string | undefined {
+    return this.s.buildingGrid.get(code) as string | undefined;
+  }
+
+  districtOfStreet(code: string): string | null | undefined {
+    return this.s.streetDistrict.get(code) as string | null | undefined;
   }
 
   streetOfCommunity(code: string): string | undefined {

@@ -163,4 +163,53 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX mqtt_client_ids_by_principal ON mqtt_client_ids (principal_kind, principal_id);
   `,
+  // Organisation (issue 16): districts above streets, buildings and units below grids, neighbours' and family
+  // contacts' places, consent per household (append-only, so the history proves what was agreed), and the
+  // rule and escalation scopes widened to the new levels (SQLite cannot alter a CHECK: the tables are rebuilt).
+  `
+  CREATE TABLE districts (code TEXT PRIMARY KEY, name TEXT NOT NULL);
+  ALTER TABLE streets ADD COLUMN district TEXT REFERENCES districts(code);
+  CREATE TABLE buildings (code TEXT PRIMARY KEY, grid TEXT NOT NULL REFERENCES grids(code), name TEXT NOT NULL);
+  CREATE INDEX buildings_by_grid ON buildings (grid);
+  CREATE TABLE units (code TEXT PRIMARY KEY, building TEXT NOT NULL REFERENCES buildings(code), name TEXT NOT NULL);
+  CREATE INDEX units_by_building ON units (building);
+  ALTER TABLE households ADD COLUMN building TEXT REFERENCES buildings(code);
+  ALTER TABLE households ADD COLUMN unit TEXT REFERENCES units(code);
+  CREATE INDEX households_by_building ON households (building);
+  CREATE INDEX households_by_unit ON households (unit);
+  CREATE TABLE worker_places (
+    worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
+    level TEXT NOT NULL CHECK (level IN ('building', 'unit', 'household')),
+    code TEXT NOT NULL,
+    PRIMARY KEY (worker_id, level, code)
+  ) WITHOUT ROWID;
+  CREATE INDEX worker_places_by_place ON worker_places (level, code);
+  CREATE TABLE family_contacts (
+    worker_id TEXT PRIMARY KEY REFERENCES workers(id) ON DELETE CASCADE,
+    household_id TEXT NOT NULL REFERENCES households(id), relation TEXT, audiences TEXT NOT NULL
+  );
+  CREATE INDEX family_contacts_by_household ON family_contacts (household_id);
+  CREATE TABLE consent_records (
+    id INTEGER PRIMARY KEY, household_id TEXT NOT NULL, purposes TEXT NOT NULL, given_by TEXT NOT NULL,
+    given_at INTEGER NOT NULL, recorded_by TEXT NOT NULL, recorded_at INTEGER NOT NULL, note TEXT
+  );
+  CREATE INDEX consent_records_by_household ON consent_records (household_id, id);
+
+  CREATE TABLE rule_overrides_v2 (
+    level TEXT NOT NULL CHECK (level IN ('global', 'district', 'street', 'community', 'grid', 'building', 'household')),
+    code TEXT NOT NULL, rule_id TEXT NOT NULL, override TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (level, code, rule_id)
+  ) WITHOUT ROWID;
+  INSERT INTO rule_overrides_v2 SELECT level, code, rule_id, override, version FROM rule_overrides;
+  DROP TABLE rule_overrides;
+  ALTER TABLE rule_overrides_v2 RENAME TO rule_overrides;
+  CREATE TABLE escalation_settings_v2 (
+    level TEXT NOT NULL CHECK (level IN ('global', 'district', 'street', 'community', 'grid', 'building')),
+    code TEXT NOT NULL, settings TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL,
+    PRIMARY KEY (level, code)
+  ) WITHOUT ROWID;
+  INSERT INTO escalation_settings_v2 SELECT level, code, settings, updated_at, updated_by FROM escalation_settings;
+  DROP TABLE escalation_settings;
+  ALTER TABLE escalation_settings_v2 RENAME TO escalation_settings;
+  `,
 ];

@@ -22,6 +22,8 @@ interface HouseholdRow {
   elderly: number;
   away_until: number | null;
   notes: string | null;
+  building?: string | null;
+  unit?: string | null;
 }
 
 /** Streets, communities, grids, workers, households and meters. */
@@ -57,6 +59,21 @@ export class RegistryRepo {
            lives_alone = excluded.lives_alone, elderly = excluded.elderly,
            away_until = excluded.away_until, notes = excluded.notes`,
       ),
+      upsertDistrict: db.prepare(
+        'INSERT INTO districts (code, name) VALUES (?, ?) ON CONFLICT(code) DO UPDATE SET name = excluded.name',
+      ),
+      setStreetDistrict: db.prepare('UPDATE streets SET district = ? WHERE code = ?'),
+      upsertBuilding: db.prepare(
+        `INSERT INTO buildings (code, grid, name) VALUES (?, ?, ?)
+         ON CONFLICT(code) DO UPDATE SET grid = excluded.grid, name = excluded.name`,
+      ),
+      upsertUnit: db.prepare(
+        `INSERT INTO units (code, building, name) VALUES (?, ?, ?)
+         ON CONFLICT(code) DO UPDATE SET building = excluded.building, name = excluded.name`,
+      ),
+      setHouseholdPlace: db.prepare('UPDATE households SET building = ?, unit = ? WHERE id = ?'),
+      buildingGrid: db.prepare('SELECT grid FROM buildings WHERE code = ?').pluck(),
+      unitBuilding: db.prepare('SELECT building FROM units WHERE code = ?').pluck(),
       deactivateOtherMeters: db.prepare('UPDATE meters SET active = 0 WHERE household = ? AND id <> ?'),
       upsertMeter: db.prepare(
         `INSERT INTO meters (id, household, secret_hash, active, report_every_minutes) VALUES (?, ?, ?, 1, ?)
@@ -79,6 +96,9 @@ export class RegistryRepo {
         community: db.prepare('SELECT 1 FROM communities WHERE code = ?').pluck(),
         grid: db.prepare('SELECT 1 FROM grids WHERE code = ?').pluck(),
         household: db.prepare('SELECT 1 FROM households WHERE id = ?').pluck(),
+        district: db.prepare('SELECT 1 FROM districts WHERE code = ?').pluck(),
+        building: db.prepare('SELECT 1 FROM buildings WHERE code = ?').pluck(),
+        unit: db.prepare('SELECT 1 FROM units WHERE code = ?').pluck(),
       },
       meterHash: db.prepare('SELECT secret_hash FROM meters WHERE id = ?').pluck(),
       workerHash: db.prepare('SELECT secret_hash FROM workers WHERE id = ?').pluck(),
@@ -101,6 +121,34 @@ export class RegistryRepo {
   upsertGrid(code: string, community: string, name: string): void {
     this.s.upsertGrid.run(code, community, name);
     this.localWrites++;
+  }
+  upsertDistrict(code: string, name: string): void {
+    this.s.upsertDistrict.run(code, name);
+    this.localWrites++;
+  }
+  /** The district above a street office (null: none recorded). */
+  setStreetDistrict(street: string, district: string | null): void {
+    this.s.setStreetDistrict.run(district, street);
+    this.localWrites++;
+  }
+  upsertBuilding(code: string, grid: string, name: string): void {
+    this.s.upsertBuilding.run(code, grid, name);
+    this.localWrites++;
+  }
+  upsertUnit(code: string, building: string, name: string): void {
+    this.s.upsertUnit.run(code, building, name);
+    this.localWrites++;
+  }
+  /** The building and unit a household lives in (null: not recorded). */
+  setHouseholdPlace(id: string, building: string | null, unit: string | null): void {
+    this.s.setHouseholdPlace.run(building, unit, id);
+    this.localWrites++;
+  }
+  buildingGrid(code: string): string | undefined {
+    return this.s.buildingGrid.get(code) as string | undefined;
+  }
+  unitBuilding(code: string): string | undefined {
+    return this.s.unitBuilding.get(code) as string | undefined;
   }
   upsertWorker(w: {
     id: string;
@@ -147,7 +195,10 @@ export class RegistryRepo {
     this.localWrites++;
   }
 
-  exists(kind: 'street' | 'community' | 'grid' | 'household', code: string): boolean {
+  exists(
+    kind: 'street' | 'community' | 'grid' | 'household' | 'district' | 'building' | 'unit',
+    code: string,
+  ): boolean {
     return this.s.exists[kind].get(code) !== undefined;
   }
 
@@ -224,5 +275,8 @@ function toHousehold(row: HouseholdRow): Household {
     elderly: row.elderly === 1,
     awayUntil: row.away_until,
     notes: row.notes,
+    // Only when recorded: households of registries without buildings look as they always did.
+    ...(row.building ? { building: row.building } : {}),
+    ...(row.unit ? { unit: row.unit } : {}),
   };
 }

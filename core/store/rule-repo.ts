@@ -37,14 +37,19 @@ export class RuleRepo {
       history: db.prepare('SELECT * FROM rule_changes WHERE level = ? AND code = ? ORDER BY id DESC LIMIT ?'),
       upTo: db.prepare('SELECT * FROM rule_changes WHERE version <= ? ORDER BY id'),
       place: db.prepare(
-        `SELECT h.id AS household, h.grid AS grid, g.community AS community, c.street AS street
+        `SELECT h.id AS household, h.grid AS grid, g.community AS community, c.street AS street,
+           st.district AS district, h.building AS building
          FROM households h JOIN grids g ON g.code = h.grid JOIN communities c ON c.code = g.community
-         WHERE h.id = ?`,
+         LEFT JOIN streets st ON st.code = c.street WHERE h.id = ?`,
       ),
       gridPlace: db.prepare(
-        `SELECT g.code AS grid, g.community AS community, c.street AS street
-         FROM grids g JOIN communities c ON c.code = g.community WHERE g.code = ?`,
+        `SELECT g.code AS grid, g.community AS community, c.street AS street, st.district AS district
+         FROM grids g JOIN communities c ON c.code = g.community LEFT JOIN streets st ON st.code = c.street
+         WHERE g.code = ?`,
       ),
+      buildingGrid: db.prepare('SELECT grid FROM buildings WHERE code = ?').pluck(),
+      streetDistrict: db.prepare('SELECT district FROM streets WHERE code = ?').pluck(),
+      districtExists: db.prepare('SELECT 1 FROM districts WHERE code = ?').pluck(),
       communityStreet: db.prepare('SELECT street FROM communities WHERE code = ?').pluck(),
       streetExists: db.prepare('SELECT 1 FROM streets WHERE code = ?').pluck(),
     };
@@ -97,26 +102,55 @@ export class RuleRepo {
 
   /** Where a household sits: its grid, community and street (undefined for an unknown household). */
   place(householdId: string): HouseholdPlace | undefined {
-    return this.s.place.get(householdId) as HouseholdPlace | undefined;
+    const row = this.s.place.get(householdId) as
+      | (Omit<HouseholdPlace, 'district' | 'building'> & { district: string | null; building: string | null })
+      | undefined;
+    return row && withoutNulls(row);
   }
 
   /** The street and community above a scope, for access checks; undefined when the scope does not exist. */
-  scopePlace(scope: RuleScope): { street?: string; community?: string; grid?: string } | undefined {
+  scopePlace(
+    scope: RuleScope,
+  ):
+    { district?: string; street?: string; community?: string; grid?: string; building?: string } | undefined {
+    const districtOf = (street: string) => {
+      const d = this.s.streetDistrict.get(street) as string | null | undefined;
+      return d ? { district: d } : {};
+    };
     switch (scope.level) {
       case 'global':
         return {};
+      case 'district':
+        return this.s.districtExists.get(scope.code) === undefined ? undefined : { district: scope.code };
       case 'street':
-        return this.s.streetExists.get(scope.code) === undefined ? undefined : { street: scope.code };
+        return this.s.streetExists.get(scope.code) === undefined
+          ? undefined
+          : { ...districtOf(scope.code), street: scope.code };
       case 'community': {
         const street = this.s.communityStreet.get(scope.code) as string | undefined;
-        return street === undefined ? undefined : { street, community: scope.code };
+        return street === undefined ? undefined : { ...districtOf(street), street, community: scope.code };
       }
-      case 'grid':
-        return this.s.gridPlace.get(scope.code) as
-          { street: string; community: string; grid: string } | undefined;
+      case 'grid': {
+        const row = this.s.gridPlace.get(scope.code) as
+          { street: string; community: string; grid: string; district: string | null } | undefined;
+        return row && withoutNulls(row);
+      }
+      case 'building': {
+        const grid = this.s.buildingGrid.get(scope.code) as string | undefined;
+        const p = grid === undefined ? undefined : this.scopePlace({ level: 'grid', code: grid });
+        return p && { ...p, building: scope.code };
+      }
       case 'household': {
         const p = this.place(scope.code);
-        return p && { street: p.street, community: p.community, grid: p.grid };
+        return (
+          p && {
+            ...(p.district ? { district: p.district } : {}),
+            street: p.street,
+            community: p.community,
+            grid: p.grid,
+            ...(p.building ? { building: p.building } : {}),
+          }
+        );
       }
     }
   }
@@ -129,11 +163,21 @@ export class RuleRepo {
                WHERE c.street = ? ORDER BY h.id`,
       community: `SELECT h.id FROM households h JOIN grids g ON g.code = h.grid WHERE g.community = ? ORDER BY h.id`,
       grid: 'SELECT id FROM households WHERE grid = ? ORDER BY id',
+      district: `SELECT h.id FROM households h JOIN grids g ON g.code = h.grid JOIN communities c ON c.code = g.community
+               JOIN streets st ON st.code = c.street WHERE st.district = ? ORDER BY h.id`,
+      building: 'SELECT id FROM households WHERE building = ? ORDER BY id',
       household: 'SELECT id FROM households WHERE id = ?',
     };
     const stmt = this.db.prepare(sql[scope.level]).pluck();
     return (scope.level === 'global' ? stmt.all() : stmt.all(scope.code)) as string[];
   }
+}
+
+/** A row with its null columns left out (places without a district or building look as they always did). */
+function withoutNulls<T extends Record<string, unknown>>(row: T): { [K in keyof T]: Exclude<T[K], null> } {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as {
+    [K in keyof T]: Exclude<T[K], null>;
+  };
 }
 
 function toRecord(r: ChangeRow): RuleChangeRecord {

@@ -11,7 +11,10 @@ import { InboxRepo } from './inbox-repo.ts';
 import { MetricsRepo } from './metrics-repo.ts';
 import { openDatabase, type Db, type StoreOptions } from './open-store.ts';
 import { OutboxRepo } from './outbox-repo.ts';
+import { PersonalDataRepo } from './personal-data-repo.ts';
+import { PrivacyRepo } from './privacy-repo.ts';
 import { RegistryRepo } from './registry-repo.ts';
+import { ReportRepo } from './report-repo.ts';
 import { RuleRepo } from './rule-repo.ts';
 import { StatsRepo } from './stats-repo.ts';
 import { UsageRepo } from './usage-repo.ts';
@@ -37,6 +40,9 @@ export interface Store {
   readonly archive: ArchiveRepo;
   readonly metrics: MetricsRepo;
   readonly clientIds: ClientIdRepo;
+  readonly privacy: PrivacyRepo;
+  readonly personalData: PersonalDataRepo;
+  readonly reports: ReportRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -63,6 +69,9 @@ export function openStore(opts: StoreOptions): Store {
     archive: new ArchiveRepo(db),
     metrics: new MetricsRepo(db),
     clientIds: new ClientIdRepo(db),
+    privacy: new PrivacyRepo(db),
+    personalData: new PersonalDataRepo(db),
+    reports: new ReportRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();
