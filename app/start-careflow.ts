@@ -20,6 +20,7 @@ import { startDetectors, type Detectors } from '../detectors/start-detectors.ts'
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { assertPortFree, listenError } from './listen-ports.ts';
 import { detectorRoutes } from './backtest.ts';
 import { startRetention } from './retention.ts';
 
@@ -62,6 +63,10 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       ? new ManualClock(config.clockStart ? Date.parse(config.clockStart) : Date.UTC(2000, 0, 1))
       : systemClock);
   const logger = deps.logger ?? createLogger(config.logLevel);
+  // A taken port is found before any work (recovery of a large inbox can take a while), and named.
+  await assertPortFree('MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
+  if (deps.listenHttp !== false)
+    await assertPortFree('HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
   mkdirSync(config.dataDir, { recursive: true });
   const store = openStore({
     path: join(config.dataDir, 'careflow.db'),
@@ -113,12 +118,24 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     ? startArchive(effective, { store, clock, logger, readings: ingest.readings })
     : undefined;
 
+  // Should a port be taken after all (a race with another program), what was started stops and the error is named.
+  const abandon = async (err: unknown, what: string, env: string, host: string, port: number) => {
+    notifier.stopDelivery();
+    await archive?.stop().catch(() => undefined);
+    ingest.stop();
+    notifier.stop();
+    detectors.stop();
+    store.close();
+    return listenError(err, what, env, host, port);
+  };
   const broker = await startBroker(effective, {
     store,
     ingest,
     logger,
     now: () => clock.now(),
     workers: notifier.workers,
+  }).catch(async (err: unknown) => {
+    throw await abandon(err, 'MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
   });
   brokerSlot.current = broker;
   notifier.startDelivery();
@@ -170,7 +187,15 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   });
   let httpPort = config.http.port;
   if (deps.listenHttp !== false) {
-    await http.listen({ port: config.http.port, host: config.http.host });
+    try {
+      await http.listen({ port: config.http.port, host: config.http.host });
+    } catch (err) {
+      clearInterval(checkpointTimer);
+      retention.stop();
+      await http.close().catch(() => undefined);
+      await broker.stop();
+      throw await abandon(err, 'HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
+    }
     const addr = http.server.address();
     httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
   }

@@ -67,6 +67,10 @@ export const ERRORS = {
     status: 409,
     message: 'The careflow service cannot run this simulation (clock, registry or connection)',
   },
+  ERR_START_PORT_UNAVAILABLE: {
+    status: 500,
+    message: 'careflow cannot listen on a port it needs: another program holds it, or it is reserved',
+  },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

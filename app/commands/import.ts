@@ -5,11 +5,15 @@ import { loadConfig } from '../../core/config.ts';
 import { importRegistry } from '../../core/registry-import.ts';
 import { openStore } from '../../core/store/store.ts';
 import type { Command } from './command.ts';
+import { etaText } from './eta.ts';
 
 export const importCommand: Command = {
   name: 'import',
   usage: 'import <file.json>',
   summary: 'Load or update the registry (streets … meters) into the store in CAREFLOW_DATA_DIR',
+  help: `The file's shape is in the README (Registry file). Import is an idempotent upsert, validated as a whole
+before anything is written; it may run while the service runs (same CAREFLOW_DATA_DIR).
+Example: careflow import examples/community.json`,
   async run(args) {
     const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
     const file = positionals[0];
@@ -33,9 +37,13 @@ export const importCommand: Command = {
     });
     try {
       const tty = process.stderr.isTTY;
+      const started = Date.now();
       const report = await importRegistry(store, input, {
         onProgress: (done, total) => {
-          if (tty) process.stderr.write(`\rimporting… ${done}/${total}`);
+          if (tty)
+            process.stderr.write(
+              `\rimporting… ${done}/${total}, ${etaText(done, total, Date.now() - started)}\x1b[K`,
+            );
         },
       });
       if (tty) process.stderr.write('\n');
