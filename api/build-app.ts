@@ -18,6 +18,7 @@ import { clockRoutes } from './routes/clock.ts';
 import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts';
 import { householdRoutes } from './routes/households.ts';
 import { loginRoutes } from './routes/login.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -40,6 +41,8 @@ export interface BuildAppOptions {
   extraRoutes?: ((api: FastifyInstance, ctx: ApiContext) => void)[];
   /** Registers routes outside `/api` (`/metrics`); they authenticate like `/api` routes. */
   rootRoutes?: ((app: FastifyInstance, ctx: ApiContext) => void)[];
+  /** Prometheus metrics of the service (failed authentications are counted there). */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -55,7 +58,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const logger = opts.logger.child({ module: 'api' });
   const bodyLimitBytes = config.http.bodyLimitBytes;
   const sessionKey = opts.sessionKey ?? randomBytes(32);
-  const ctx: ApiContext = { store, clock, access: new AccessPolicy(store), catalog: new RouteCatalog() };
+  const ctx: ApiContext = {
+    store,
+    clock,
+    access: new AccessPolicy(store),
+    catalog: new RouteCatalog(),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  };
 
   const app = Fastify({
     // Fastify's request serializer logs method, url and addresses: never headers, so never Authorization.

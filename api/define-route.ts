@@ -6,6 +6,7 @@ import { CareflowError } from '../core/errors.ts';
 import type { Store } from '../core/store/store.ts';
 import type { AccessPolicy } from './access-policy.ts';
 import { parseInput } from './validate.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -22,6 +23,8 @@ export interface ApiContext {
   clock: Clock;
   access: AccessPolicy;
   catalog: RouteCatalog;
+  /** Prometheus metrics: `metrics?.countFailedAuthentication('login' | 'bearer')` for a refused caller. */
+  metrics?: ServiceMetrics;
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {

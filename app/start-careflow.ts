@@ -14,12 +14,14 @@ import { ManualClock, systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { ServiceMetrics } from '../core/metrics.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { observeAlertLatency } from './alert-latency.ts';
 import { assertPortFree, listenError } from './listen-ports.ts';
 import { detectorRoutes } from './backtest.ts';
 import { startRetention } from './retention.ts';
@@ -80,7 +82,8 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
 
-  const ingest = startIngest(effective, { store, clock, localTime, logger });
+  const metrics = new ServiceMetrics();
+  const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   detectors.load(store.checkpoints.loadHouseholdStates());
 
@@ -100,6 +103,13 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     detections: detectors.detections,
     logger,
   });
+
+  const stopLatency = observeAlertLatency(
+    metrics,
+    ingest.processingSince,
+    detectors.detections,
+    notifier.events,
+  );
 
   const checkpoint = () => {
     if (!store.db.open) return;
@@ -130,6 +140,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   };
   const broker = await startBroker(effective, {
     store,
+    metrics,
     ingest,
     logger,
     now: () => clock.now(),
@@ -157,6 +168,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     clock,
     logger,
     sessionKey: resolveSessionKey(config.dataDir),
+    metrics,
     health: () => ({
       ok: store.db.open && !broker.aedes.closed,
       checks: {
@@ -178,6 +190,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     ],
     rootRoutes: [
       metricsRoutes({
+        metrics,
         ingest: () => ingest.stats(),
         processingCursor: () => ingest.cursor(),
         mqttConnectedClients: () => broker.connectedClients(),
@@ -230,6 +243,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       ingest.stop();
       await archive?.stop();
       checkpoint();
+      stopLatency();
       notifier.stop();
       detectors.stop();
       store.close();

@@ -4,6 +4,7 @@ import type { WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
@@ -33,6 +34,8 @@ export interface IngestPort {
 
 export interface BrokerDeps {
   store: Store;
+  /** Prometheus metrics: `metrics.countFailedAuthentication('mqtt')` for a refused CONNECT. */
+  metrics?: ServiceMetrics;
   ingest: IngestPort;
   logger: Logger;
   now: () => number;

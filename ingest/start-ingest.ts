@@ -4,6 +4,7 @@ import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { AcceptedReading, DetectorInput } from '../core/streams.ts';
@@ -22,6 +23,8 @@ export interface IngestDeps {
   clock: Clock;
   localTime: LocalTime;
   logger: Logger;
+  /** Prometheus metrics: acknowledgement and commit latency. */
+  metrics?: ServiceMetrics;
 }
 
 export interface Ingest {
@@ -54,6 +57,11 @@ export interface Ingest {
   /** Saves meter states (call inside the checkpoint transaction). */
   writeCheckpoint(): void;
   cursor(): number;
+  /**
+   * While committed readings go through the normalizer and the detectors: performance.now() at the arrival of
+   * the oldest payload among them; undefined otherwise (a detection then came from a clock tick).
+   */
+  processingSince(): number | undefined;
   stats(): {
     committedReadings: number;
     commits: number;
@@ -97,6 +105,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const households = new Map<string, string>();
   let deadLetters = 0;
   let rateLimitedReadings = 0;
+  const ackSeconds = deps.metrics?.ackSeconds.labels({ channel: 'mqtt' });
   const limiter = new MeterRateLimiter(
     config.ingest.maxReadingsPerMeterPerMinute,
     Math.max(config.ingest.maxReadingsPerMeterPerMinute, config.ingest.maxBatchReadings),
@@ -118,7 +127,11 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const writer = new InboxWriter(
     store,
     clock,
-    { commitMaxDelayMs: config.ingest.commitMaxDelayMs, commitMaxReadings: config.ingest.commitMaxReadings },
+    {
+      commitMaxDelayMs: config.ingest.commitMaxDelayMs,
+      commitMaxReadings: config.ingest.commitMaxReadings,
+      ...(deps.metrics ? { onCommitSeconds: (s: number) => deps.metrics!.commitSeconds.observe(s) } : {}),
+    },
     logger,
     (batch) => {
       // What processing writes (buckets, meter events, alerts raised on the way) derives from the inbox: with
@@ -206,6 +219,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     readings,
     deadLetter,
     accept(meterId, topic, payload, done) {
+      const arrived = performance.now();
       const householdId = householdOf(meterId);
       if (householdId === undefined) {
         const rejection: PayloadRejection = {
@@ -242,7 +256,11 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
               ? NO_DEAD_LETTERS
               : toDeadLetters(meterId, topic, payload, parsed, now),
         },
-        (err) => (err ? done(err) : done(null, result)),
+        (err) => {
+          if (err) return done(err);
+          ackSeconds?.observe((performance.now() - arrived) / 1000);
+          done(null, result);
+        },
       );
     },
     handle(meterId, topic, payload) {
@@ -275,6 +293,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       store.checkpoints.setCursor(stage.cursor);
     },
     cursor: () => stage.cursor,
+    processingSince: () => writer.processingSince,
     stats: () => ({
       committedReadings: writer.committedReadings,
       commits: writer.commits,
