@@ -8,9 +8,9 @@ import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import { AccessPolicy } from './access-policy.ts';
 import { authenticate } from './authenticate.ts';
-import { defineRoute, RouteCatalog, type ApiContext } from './define-route.ts';
+import { RouteCatalog, type ApiContext } from './define-route.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.ts';
-import { openApiDocument } from './openapi.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -48,7 +48,7 @@ export interface BuildAppOptions {
 /**
  * Builds the HTTP app without listening (the entry point listens; tests use `inject`).
  *
- * - `GET /healthz` and `GET /docs` (the OpenAPI document) — no auth.
+ * - `GET /healthz`, `GET /docs` (the API reference page) and `GET /docs/openapi.json` — no auth.
  * - `/api/*` — `Authorization: Bearer <token>`: the admin token, an API key or a session token; every route
  *   checks the caller's permission and scope. Times are epoch ms everywhere.
  * - Every error is `{ code, message, issues? }` with a code from core/errors.ts.
@@ -91,14 +91,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setNotFoundHandler(notFoundHandler);
 
   healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
-  defineRoute(app, ctx, {
-    method: 'GET',
-    url: '/docs',
-    summary: 'This OpenAPI document',
-    tags: ['operations'],
-    permission: 'public',
-    handler: () => openApiDocument(ctx.catalog, '0.1.0'),
-  });
+  docsRoutes(app, ctx);
 
   await app.register(
     async (api) => {

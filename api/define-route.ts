@@ -38,8 +38,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   params?: P;
   query?: Q;
   body?: B;
-  /** Documented responses besides the errors every route may give. */
-  responses?: Record<number, string>;
+  /**
+   * Documented responses besides the errors every route may give: a description, or a description with the
+   * zod schema of the JSON body (it becomes the response schema of the OpenAPI document).
+   */
+  responses?: Record<number, ResponseDoc>;
   handler(ctx: HandlerContext<P, Q, B>): Promise<unknown> | unknown;
 }
 
@@ -64,8 +67,11 @@ export interface CatalogEntry {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
-  responses: Record<number, string>;
+  responses: Record<number, ResponseDoc>;
 }
+
+/** A documented response: its description, and the zod schema of its JSON body when it has one. */
+export type ResponseDoc = string | { description: string; schema: z.ZodType };
 
 /** Every route defined through `defineRoute`, for the OpenAPI document. */
 export class RouteCatalog {
