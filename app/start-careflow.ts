@@ -5,6 +5,7 @@ import { buildApp } from '../api/build-app.ts';
 import { deadLetterRoutes } from '../api/routes/dead-letters.ts';
 import { escalationRoutes } from '../api/routes/escalation.ts';
 import { eventRoutes } from '../api/routes/events.ts';
+import { ingestRoutes } from '../api/routes/ingest.ts';
 import { statsRoutes } from '../api/routes/stats.ts';
 import { webhookRoutes } from '../api/routes/webhooks.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
@@ -186,6 +187,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       escalationRoutes,
       webhookRoutes,
       statsRoutes,
+      ingestRoutes(ingest),
       ...detectorRoutes(detectors, store, localTime),
     ],
     rootRoutes: [

@@ -5,8 +5,11 @@ import { WorkerRole } from './registry.ts';
  * Who may do what. People (grid workers, grid leaders, community staff, street staff, admins) act within a
  * scope of the organisation tree; permissions come from their role.
  */
-/** People's roles, and `monitor`: an API key for Prometheus, which may read `/metrics` and nothing else. */
-export const Role = z.enum([...WorkerRole.options, 'monitor']);
+/**
+ * People's roles, and two roles of API keys only: `monitor`, for Prometheus, which may read `/metrics` and nothing
+ * else; `ingest`, for a utility's or carrier's platform, which may only post readings of meters in its scope.
+ */
+export const Role = z.enum([...WorkerRole.options, 'monitor', 'ingest']);
 export type Role = z.infer<typeof Role>;
 
 export const PERMISSIONS = [
@@ -26,6 +29,7 @@ export const PERMISSIONS = [
   'apikeys:manage',
   'clock:write',
   'metrics:read',
+  'readings:write',
 ] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
@@ -50,6 +54,7 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   'street-staff': new Set(STAFF),
   admin: new Set(PERMISSIONS),
   monitor: new Set(['metrics:read']),
+  ingest: new Set(['readings:write']),
 };
 
 /** The part of the organisation a principal answers for. `all` for admins. */
@@ -58,6 +63,8 @@ export interface Scope {
   streets: readonly string[];
   communities: readonly string[];
   grids: readonly string[];
+  /** An `ingest` key may also be limited to a list of meters (in addition to, or instead of, an area). */
+  meters?: readonly string[];
 }
 
 export const EVERYTHING: Scope = { all: true, streets: [], communities: [], grids: [] };

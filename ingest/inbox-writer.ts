@@ -11,11 +11,15 @@ export interface Submission {
   deadLetters: readonly Omit<DeadLetter, 'id'>[];
 }
 
-/** Called once the submission is committed (null) or its commit failed (nothing of it was stored). */
-export type Committed = (err: Error | null) => void;
+/**
+ * Called once the submission is committed (null, with the inbox sequence numbers of its readings in order) or
+ * its commit failed (nothing of it was stored).
+ */
+export type Committed = (err: Error | null, seqs?: readonly number[]) => void;
 
 interface PendingSubmission extends Submission {
   receivedAt: number;
+  seqs: number[];
   /** performance.now() when submitted. */
   submittedAt: number;
   done: Committed;
@@ -67,6 +71,7 @@ export class InboxWriter {
       deadLetters: s.deadLetters,
       receivedAt: this.clock.now(),
       submittedAt: performance.now(),
+      seqs: [],
       done,
     });
     this.pendingReadings += s.readings.length;
@@ -96,9 +101,12 @@ export class InboxWriter {
     try {
       this.store.transaction(() => {
         for (const s of batch) {
+          s.seqs.length = 0;
           for (const r of s.readings) {
+            const seq = inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt);
+            s.seqs.push(seq);
             accepted.push({
-              seq: inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt),
+              seq,
               meterId: s.meterId,
               householdId: s.householdId,
               ts: r.ts,
@@ -128,7 +136,7 @@ export class InboxWriter {
         this.processingSince = undefined;
       }
     }
-    for (const s of batch) s.done(null);
+    for (const s of batch) s.done(null, s.seqs);
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
 import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
 import type { Store } from '../core/store/store.ts';
-import type { AcceptedReading, DetectorInput } from '../core/streams.ts';
+import type { AcceptedReading, DetectorInput, NormalizerEventKind } from '../core/streams.ts';
 import { InboxWriter } from './inbox-writer.ts';
 import { MeterRateLimiter } from './meter-rate-limiter.ts';
 import { parsePayload, type ParsedPayload, type PayloadRejection } from './parse-payload.ts';
@@ -16,6 +16,10 @@ import { UsageStage, type IngestCounters } from './usage-stage.ts';
 export interface IngestResult {
   accepted: number;
   rejected: PayloadRejection[];
+  /**
+   * For each committed reading, oldest first: what the meter's normalizer made of it (`accepted`, `duplicate`, `late`…).
+   */
+  outcomes?: { ts: number; totalLiters: number; kind: NormalizerEventKind }[];
 }
 
 export interface IngestDeps {
@@ -106,11 +110,14 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   let deadLetters = 0;
   let rateLimitedReadings = 0;
   const ackSeconds = deps.metrics?.ackSeconds.labels({ channel: 'mqtt' });
+  const httpAckSeconds = deps.metrics?.ackSeconds.labels({ channel: 'http' });
   const limiter = new MeterRateLimiter(
     config.ingest.maxReadingsPerMeterPerMinute,
     Math.max(config.ingest.maxReadingsPerMeterPerMinute, config.ingest.maxBatchReadings),
   );
 
+  /** What the normalizer made of each reading of the batch being processed (read by the submitters' callbacks). */
+  const verdicts = new Map<number, NormalizerEventKind>();
   const relaxDerivedWrites = config.store.synchronous === 'FULL';
   const stage = new UsageStage(
     store,
@@ -139,8 +146,9 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       // commit (the WAL is replayed as a prefix). After a power loss it is recomputed from the inbox; the
       // acknowledged readings themselves were fsynced before their PUBACK.
       if (relaxDerivedWrites) store.db.pragma('synchronous = NORMAL');
+      verdicts.clear();
       try {
-        stage.process(batch);
+        stage.process(batch, verdicts);
       } catch (err) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
         logger.error({ err }, 'processing failed after commit');
@@ -256,9 +264,16 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
               ? NO_DEAD_LETTERS
               : toDeadLetters(meterId, topic, payload, parsed, now),
         },
-        (err) => {
+        (err, seqs) => {
           if (err) return done(err);
-          ackSeconds?.observe((performance.now() - arrived) / 1000);
+          (topic.startsWith('http') ? httpAckSeconds : ackSeconds)?.observe((performance.now() - arrived) / 1000);
+          if (seqs && seqs.length > 0) {
+            result.outcomes = parsed.readings.map((r, i) => ({
+              ts: r.ts,
+              totalLiters: r.totalLiters,
+              kind: verdicts.get(seqs[i]!) ?? 'accepted',
+            }));
+          }
           done(null, result);
         },
       );

@@ -142,6 +142,11 @@ const samples = (): Record<string, Sample> => ({
   'GET /api/deadletters': { method: 'GET', url: '/api/deadletters?meter=m1' },
   'GET /api/deadletters/counts': { method: 'GET', url: '/api/deadletters/counts?meter=m1' },
   'POST /api/clock': { method: 'POST', url: '/api/clock', body: { to: T0 + 31 * HOUR } },
+  'POST /api/ingest/readings': {
+    method: 'POST',
+    url: '/api/ingest/readings',
+    body: { readings: [{ meterId: 'm1', ts: T0, totalLiters: 1 }] },
+  },
   'POST /api/alerts/:id/comment': {
     method: 'POST',
     url: `/api/alerts/${alertG1}/comment`,

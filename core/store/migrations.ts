@@ -155,4 +155,8 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE meters ADD COLUMN report_every_minutes INTEGER;
   `,
+  // HTTP ingest: a reading sent again (a platform retrying a batch) is found by meter and time.
+  `
+  CREATE INDEX inbox_by_meter_ts ON inbox (meter_id, ts);
+  `,
 ];
