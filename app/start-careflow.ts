@@ -16,6 +16,7 @@ import type { Config } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { ServiceMetrics } from '../core/metrics.ts';
+import { DEFAULT_RULES } from '../core/rules.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
@@ -83,7 +84,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
 
-  const metrics = new ServiceMetrics();
+  const metrics = new ServiceMetrics(DEFAULT_RULES.map((r) => r.id));
   const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   detectors.load(store.checkpoints.loadHouseholdStates());

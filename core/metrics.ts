@@ -56,8 +56,13 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  /** `ruleIds`: the rules whose latency series exist from the start (at 0), so `rate()` sees the first alert. */
+  constructor(ruleIds: readonly string[] = []) {
     collectDefaultMetrics({ register: this.registry });
+    for (const rule of ruleIds) {
+      this.detectionSeconds.zero({ rule });
+      this.firstDeliverySeconds.zero({ rule });
+    }
     // Series that exist from the start, so that rate() and the dashboards have data before the first event.
     for (const channel of ['mqtt', 'login', 'bearer'] as const) this.authFailures.inc({ channel }, 0);
     this.ackSeconds.zero({ channel: 'mqtt' });
