@@ -266,7 +266,9 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
         },
         (err, seqs) => {
           if (err) return done(err);
-          (topic.startsWith('http') ? httpAckSeconds : ackSeconds)?.observe((performance.now() - arrived) / 1000);
+          (topic.startsWith('http') ? httpAckSeconds : ackSeconds)?.observe(
+            (performance.now() - arrived) / 1000,
+          );
           if (seqs && seqs.length > 0) {
             result.outcomes = parsed.readings.map((r, i) => ({
               ts: r.ts,
