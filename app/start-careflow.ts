@@ -10,6 +10,7 @@ import { statsRoutes } from '../api/routes/stats.ts';
 import { webhookRoutes } from '../api/routes/webhooks.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { startArchive, type Archive } from '../archive/start-archive.ts';
+import { attachBroker, type AttachedBroker } from '../broker/attach-broker.ts';
 import { startBroker, type Broker } from '../broker/start-broker.ts';
 import { ManualClock, systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
@@ -42,7 +43,8 @@ export interface Careflow {
   readonly ingest: Ingest;
   readonly detectors: Detectors;
   readonly notifier: Notifier;
-  readonly broker: Broker;
+  /** The embedded broker, or careflow's client of the broker at `mqtt.url`. */
+  readonly broker: Broker | AttachedBroker;
   /** The InfluxDB archive, when `archive.url` is configured. */
   readonly archive: Archive | undefined;
   readonly http: FastifyInstance;
@@ -68,7 +70,8 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       : systemClock);
   const logger = deps.logger ?? createLogger(config.logLevel);
   // A taken port is found before any work (recovery of a large inbox can take a while), and named.
-  await assertPortFree('MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
+  if (!config.mqtt.url)
+    await assertPortFree('MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
   if (deps.listenHttp !== false)
     await assertPortFree('HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
   mkdirSync(config.dataDir, { recursive: true });
@@ -90,7 +93,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   detectors.load(store.checkpoints.loadHouseholdStates());
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
-  const brokerSlot: { current?: Broker } = {};
+  const brokerSlot: { current?: Broker | AttachedBroker } = {};
   const publisher: MqttPublisher = {
     publish: (topic, payload, qos) =>
       brokerSlot.current
@@ -140,16 +143,22 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     store.close();
     return listenError(err, what, env, host, port);
   };
-  const broker = await startBroker(effective, {
-    store,
-    metrics,
-    ingest,
-    logger,
-    now: () => clock.now(),
-    workers: notifier.workers,
-  }).catch(async (err: unknown) => {
+  const broker = await (
+    config.mqtt.url
+      ? attachBroker(effective, { ingest, logger, now: () => clock.now() })
+      : startBroker(effective, {
+          store,
+          metrics,
+          ingest,
+          logger,
+          now: () => clock.now(),
+          workers: notifier.workers,
+        })
+  ).catch(async (err: unknown) => {
     throw await abandon(err, 'MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
   });
+  const brokerUp = () => ('aedes' in broker ? !broker.aedes.closed : broker.connected);
+  const mqttPort = 'port' in broker ? broker.port : 0;
   brokerSlot.current = broker;
   notifier.startDelivery();
 
@@ -172,10 +181,10 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     sessionKey: resolveSessionKey(config.dataDir),
     metrics,
     health: () => ({
-      ok: store.db.open && !broker.aedes.closed,
+      ok: store.db.open && brokerUp(),
       checks: {
         store: store.db.open ? 'ok' : 'closed',
-        broker: broker.aedes.closed ? 'closed' : 'ok',
+        broker: brokerUp() ? 'ok' : config.mqtt.url ? 'disconnected' : 'closed',
         mqttClients: broker.connectedClients(),
         inboxCursor: ingest.cursor(),
         outboxPending: store.outbox.pendingCount(),
@@ -216,7 +225,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
   }
   logger.info(
-    { mqttPort: broker.port, httpPort, dataDir: config.dataDir, adminTokenFile: admin.file },
+    { mqttPort, httpPort, dataDir: config.dataDir, adminTokenFile: admin.file },
     'careflow started',
   );
 
@@ -231,7 +240,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     broker,
     archive,
     http,
-    mqttPort: broker.port,
+    mqttPort,
     httpPort,
     adminToken: admin.token,
     checkpoint,

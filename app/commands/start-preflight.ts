@@ -7,6 +7,7 @@ import { assertPortFree } from '../listen-ports.ts';
  */
 export async function startPreflight(): Promise<void> {
   const config = loadConfig(process.env);
-  await assertPortFree('MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
+  if (!config.mqtt.url)
+    await assertPortFree('MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
   await assertPortFree('HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
 }

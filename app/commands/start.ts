@@ -21,7 +21,7 @@ invalid or a port it must listen on is taken.`,
       throw err;
     });
     process.stderr.write(
-      `careflow is running: MQTT on port ${cf.mqttPort}, HTTP on port ${cf.httpPort}, data in ${config.dataDir}\n` +
+      `careflow is running: ${config.mqtt.url ? `MQTT attached to the broker at ${config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@')}` : `MQTT on port ${cf.mqttPort}`}, HTTP on port ${cf.httpPort}, data in ${config.dataDir}\n` +
         (config.adminToken ? '' : `admin token: see ${join(config.dataDir, 'admin-token')}\n`),
     );
     await new Promise<void>((resolve) => {
