@@ -45,6 +45,11 @@ describe('loadConfig', () => {
       port: 1883,
       maxPayloadBytes: 65_536,
       maxPacketBytes: 1_048_576,
+      url: null,
+      username: null,
+      password: null,
+      clientId: 'careflow',
+      shareGroup: 'careflow',
     });
     expect(config.http).toEqual({
       host: '0.0.0.0',
