@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Child processes started by tests (`bin/careflow.js`) run the TypeScript sources, never a stale dist/.
+    env: { CAREFLOW_FROM_SOURCE: '1' },
   },
 });

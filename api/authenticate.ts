@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EVERYTHING, type Principal } from '../core/access.ts';
 import type { Clock } from '../core/clock.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Store } from '../core/store/store.ts';
 import { verifySession } from './session-tokens.ts';
@@ -19,6 +20,8 @@ export interface AuthenticateDeps {
   clock: Clock;
   adminToken: string | undefined;
   sessionKey: Buffer;
+  /** Counts a refused bearer token (`careflow_auth_failures_total{channel="bearer"}`). */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -34,8 +37,10 @@ export function authenticate(deps: AuthenticateDeps) {
     if (token === undefined)
       throw new CareflowError('ERR_API_UNAUTHORIZED', 'Send Authorization: Bearer <token>');
     const principal = resolve(token);
-    if (!principal)
+    if (!principal) {
+      deps.metrics?.countFailedAuthentication('bearer');
       throw new CareflowError('ERR_API_UNAUTHORIZED', 'The bearer token is not valid or has expired');
+    }
     request.principal = principal;
     reply.removeHeader('www-authenticate');
   };

@@ -11,9 +11,9 @@ import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import { AccessPolicy } from './access-policy.ts';
 import { authenticate } from './authenticate.ts';
-import { defineRoute, RouteCatalog, type ApiContext } from './define-route.ts';
+import { RouteCatalog, type ApiContext } from './define-route.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.ts';
-import { openApiDocument } from './openapi.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -21,6 +21,7 @@ import { clockRoutes } from './routes/clock.ts';
 import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts';
 import { householdRoutes } from './routes/households.ts';
 import { loginRoutes } from './routes/login.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -45,12 +46,14 @@ export interface BuildAppOptions {
   extraRoutes?: ((api: FastifyInstance, ctx: ApiContext) => void)[];
   /** Registers routes outside `/api` (`/metrics`); they authenticate like `/api` routes. */
   rootRoutes?: ((app: FastifyInstance, ctx: ApiContext) => void)[];
+  /** Prometheus metrics of the service (failed authentications are counted there). */
+  metrics?: ServiceMetrics;
 }
 
 /**
  * Builds the HTTP app without listening (the entry point listens; tests use `inject`).
  *
- * - `GET /healthz` and `GET /docs` (the OpenAPI document) — no auth.
+ * - `GET /healthz`, `GET /docs` (the API reference page) and `GET /docs/openapi.json` — no auth.
  * - `/api/*` — `Authorization: Bearer <token>`: the admin token, an API key or a session token; every route
  *   checks the caller's permission and scope. Times are epoch ms everywhere.
  * - Every error is `{ code, message, issues? }` with a code from core/errors.ts.
@@ -60,7 +63,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const logger = opts.logger.child({ module: 'api' });
   const bodyLimitBytes = config.http.bodyLimitBytes;
   const sessionKey = opts.sessionKey ?? randomBytes(32);
-  const ctx: ApiContext = { store, clock, access: new AccessPolicy(store), catalog: new RouteCatalog() };
+  const ctx: ApiContext = {
+    store,
+    clock,
+    access: new AccessPolicy(store),
+    catalog: new RouteCatalog(),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  };
 
   const app = Fastify({
     // Fastify's request serializer logs method, url and addresses: never headers, so never Authorization.
@@ -87,14 +96,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setNotFoundHandler(notFoundHandler);
 
   healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
-  defineRoute(app, ctx, {
-    method: 'GET',
-    url: '/docs',
-    summary: 'This OpenAPI document',
-    tags: ['operations'],
-    permission: 'public',
-    handler: () => openApiDocument(ctx.catalog, '0.1.0'),
-  });
+  docsRoutes(app, ctx);
 
   // The admin token's holder runs the tools (simulate, replay, import) and is never rate-limited.
   const adminDigest = config.adminToken ? sha256(`Bearer ${config.adminToken}`) : null;
@@ -122,7 +124,16 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     async (api) => {
       // Before authentication: a flood of requests with bad tokens is limited too.
       api.addHook('onRequest', api.rateLimit());
-      api.addHook('onRequest', authenticate({ store, clock, adminToken: config.adminToken, sessionKey }));
+      api.addHook(
+        'onRequest',
+        authenticate({
+          store,
+          clock,
+          adminToken: config.adminToken,
+          sessionKey,
+          ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        }),
+      );
       api.addHook('onSend', async (_request, reply) => {
         reply.header('cache-control', 'no-store');
       });
@@ -145,7 +156,16 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     { prefix: '/api' },
   );
   await app.register(async (root) => {
-    root.addHook('onRequest', authenticate({ store, clock, adminToken: config.adminToken, sessionKey }));
+    root.addHook(
+      'onRequest',
+      authenticate({
+        store,
+        clock,
+        adminToken: config.adminToken,
+        sessionKey,
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      }),
+    );
     for (const register of opts.rootRoutes ?? []) register(root, ctx);
   });
 

@@ -6,6 +6,7 @@ import { CareflowError } from '../core/errors.ts';
 import type { Store } from '../core/store/store.ts';
 import type { AccessPolicy } from './access-policy.ts';
 import { parseInput } from './validate.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -22,6 +23,8 @@ export interface ApiContext {
   clock: Clock;
   access: AccessPolicy;
   catalog: RouteCatalog;
+  /** Prometheus metrics: `metrics?.countFailedAuthentication('login' | 'bearer')` for a refused caller. */
+  metrics?: ServiceMetrics;
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
@@ -35,8 +38,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   params?: P;
   query?: Q;
   body?: B;
-  /** Documented responses besides the errors every route may give. */
-  responses?: Record<number, string>;
+  /**
+   * Documented responses besides the errors every route may give: a description, or a description with the
+   * zod schema of the JSON body (it becomes the response schema of the OpenAPI document).
+   */
+  responses?: Record<number, ResponseDoc>;
   handler(ctx: HandlerContext<P, Q, B>): Promise<unknown> | unknown;
 }
 
@@ -61,8 +67,11 @@ export interface CatalogEntry {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
-  responses: Record<number, string>;
+  responses: Record<number, ResponseDoc>;
 }
+
+/** A documented response: its description, and the zod schema of its JSON body when it has one. */
+export type ResponseDoc = string | { description: string; schema: z.ZodType };
 
 /** Every route defined through `defineRoute`, for the OpenAPI document. */
 export class RouteCatalog {

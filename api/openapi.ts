@@ -49,7 +49,15 @@ export function openApiDocument(catalog: RouteCatalog, version: string): Record<
 function operation(e: CatalogEntry): Record<string, unknown> {
   const parameters = [...objectParameters(e.params, 'path'), ...objectParameters(e.query, 'query')];
   const responses: Record<string, unknown> = {};
-  for (const [status, description] of Object.entries(e.responses)) responses[status] = { description };
+  for (const [status, doc] of Object.entries(e.responses)) {
+    responses[status] =
+      typeof doc === 'string'
+        ? { description: doc }
+        : {
+            description: doc.description,
+            content: { 'application/json': { schema: jsonSchema(doc.schema, 'output') } },
+          };
+  }
   const errorRef = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
   responses['400'] = { description: 'Invalid request (ERR_API_VALIDATION, ERR_API_BAD_JSON)', ...errorRef };
   if (e.permission !== 'public') {

@@ -7,6 +7,7 @@ import { loadConfig } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { silentLogger } from '../core/logger.ts';
 import { TOPICS } from '../core/readings.ts';
+import { packageRoot } from '../core/package-root.ts';
 import { RegistryFile } from '../core/registry.ts';
 import { importRegistry } from '../core/registry-import.ts';
 import { HouseholdModel } from '../simulators/household-model.ts';
@@ -19,7 +20,7 @@ import { startCareflow } from './start-careflow.ts';
 import mqtt from 'mqtt';
 
 const HOUR = 3_600_000;
-const EXAMPLE = new URL('../examples/community.json', import.meta.url);
+const EXAMPLE = join(packageRoot(), 'examples', 'community.json');
 
 /** Scenarios the demo plays, relative to the first simulated midnight (local time). */
 function demoScenarios(day0: number, localDate: (ms: number) => string): Record<string, ScenarioInput[]> {

@@ -6,13 +6,15 @@ import { buildApp } from '../api/build-app.ts';
 import { deadLetterRoutes } from '../api/routes/dead-letters.ts';
 import { escalationRoutes } from '../api/routes/escalation.ts';
 import { eventRoutes } from '../api/routes/events.ts';
+import { ingestRoutes } from '../api/routes/ingest.ts';
 import { statsRoutes } from '../api/routes/stats.ts';
 import { webhookRoutes } from '../api/routes/webhooks.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { privacyRoutes } from '../api/routes/privacy.ts';
 import { reportRoutes } from '../api/routes/reports.ts';
 import { startArchive, type Archive } from '../archive/start-archive.ts';
-import { startBroker, type Broker } from '../broker/start-broker.ts';
+import { attachBroker, type AttachedBroker } from '../broker/attach-broker.ts';
+import { startBroker, type Broker, type BrokerSecurityStats } from '../broker/start-broker.ts';
 import { attachMqttWebSocket } from '../broker/websocket-listener.ts';
 import type { WebSocketServer } from 'ws';
 import { ManualClock, systemClock, type Clock } from '../core/clock.ts';
@@ -20,6 +22,8 @@ import type { Config } from '../core/config.ts';
 import { HashQueue } from '../core/hash-queue.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { ServiceMetrics } from '../core/metrics.ts';
+import { DEFAULT_RULES } from '../core/rules.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { TlsFiles } from '../core/tls-files.ts';
@@ -27,6 +31,8 @@ import { startDetectors, type Detectors } from '../detectors/start-detectors.ts'
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { observeAlertLatency } from './alert-latency.ts';
+import { assertPortFree, listenError } from './listen-ports.ts';
 import { detectorRoutes } from './backtest.ts';
 import { startRetention } from './retention.ts';
 
@@ -44,7 +50,8 @@ export interface Careflow {
   readonly ingest: Ingest;
   readonly detectors: Detectors;
   readonly notifier: Notifier;
-  readonly broker: Broker;
+  /** The embedded broker, or careflow's client of the broker at `mqtt.url`. */
+  readonly broker: Broker | AttachedBroker;
   /** The InfluxDB archive, when `archive.url` is configured. */
   readonly archive: Archive | undefined;
   readonly http: FastifyInstance;
@@ -76,6 +83,11 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       ? new ManualClock(config.clockStart ? Date.parse(config.clockStart) : Date.UTC(2000, 0, 1))
       : systemClock);
   const logger = deps.logger ?? createLogger(config.logLevel);
+  // A taken port is found before any work (recovery of a large inbox can take a while), and named.
+  if (!config.mqtt.url && config.mqtt.plain)
+    await assertPortFree('MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
+  if (deps.listenHttp !== false && config.http.plain)
+    await assertPortFree('HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
   mkdirSync(config.dataDir, { recursive: true });
   const store = openStore({
     path: join(config.dataDir, 'careflow.db'),
@@ -89,12 +101,13 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
 
-  const ingest = startIngest(effective, { store, clock, localTime, logger });
+  const metrics = new ServiceMetrics(DEFAULT_RULES.map((r) => r.id));
+  const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   detectors.load(store.checkpoints.loadHouseholdStates());
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
-  const brokerSlot: { current?: Broker } = {};
+  const brokerSlot: { current?: Broker | AttachedBroker } = {};
   const publisher: MqttPublisher = {
     publish: (topic, payload, qos) =>
       brokerSlot.current
@@ -109,6 +122,13 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     detections: detectors.detections,
     logger,
   });
+
+  const stopLatency = observeAlertLatency(
+    metrics,
+    ingest.processingSince,
+    detectors.detections,
+    notifier.events,
+  );
 
   const checkpoint = () => {
     if (!store.db.open) return;
@@ -131,14 +151,36 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     config.tls.certFile && config.tls.keyFile
       ? new TlsFiles(config.tls.certFile, config.tls.keyFile, logger.child({ module: 'tls' }))
       : null;
-  const broker = await startBroker(effective, {
-    store,
-    ingest,
-    logger,
-    now: () => clock.now(),
-    workers: notifier.workers,
-    ...(tls ? { tls: tls.material() } : {}),
+  // Should a port be taken after all (a race with another program), what was started stops and the error is named.
+  const abandon = async (err: unknown, what: string, env: string, host: string, port: number) => {
+    notifier.stopDelivery();
+    await archive?.stop().catch(() => undefined);
+    tls?.close();
+    ingest.stop();
+    notifier.stop();
+    detectors.stop();
+    store.close();
+    return listenError(err, what, env, host, port);
+  };
+  const broker = await (
+    config.mqtt.url
+      ? attachBroker(effective, { ingest, logger, now: () => clock.now() })
+      : startBroker(effective, {
+          store,
+          metrics,
+          ingest,
+          logger,
+          now: () => clock.now(),
+          workers: notifier.workers,
+          ...(tls ? { tls: tls.material() } : {}),
+        })
+  ).catch(async (err: unknown) => {
+    throw await abandon(err, 'MQTT', 'CAREFLOW_MQTT_PORT', config.mqtt.host, config.mqtt.port);
   });
+  const brokerUp = () => ('aedes' in broker ? !broker.aedes.closed : broker.connected);
+  const embedded = 'aedes' in broker ? broker : null;
+  const mqttPort = embedded ? embedded.port : 0;
+  const mqttTlsPort = embedded ? embedded.tlsPort : null;
   brokerSlot.current = broker;
   notifier.startDelivery();
 
@@ -166,11 +208,12 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     clock,
     logger,
     sessionKey: resolveSessionKey(config.dataDir),
+    metrics,
     health: () => ({
-      ok: store.db.open && !broker.aedes.closed,
+      ok: store.db.open && brokerUp(),
       checks: {
         store: store.db.open ? 'ok' : 'closed',
-        broker: broker.aedes.closed ? 'closed' : 'ok',
+        broker: brokerUp() ? 'ok' : config.mqtt.url ? 'disconnected' : 'closed',
         mqttClients: broker.connectedClients(),
         inboxCursor: ingest.cursor(),
         outboxPending: store.outbox.pendingCount(),
@@ -192,15 +235,17 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
           store.personalData.eraseState(householdId, meterIds);
         },
       }),
+      ingestRoutes(ingest),
       ...detectorRoutes(detectors, store, localTime),
     ],
     rootRoutes: [
       metricsRoutes({
+        metrics,
         ingest: () => ingest.stats(),
         processingCursor: () => ingest.cursor(),
         mqttConnectedClients: () => broker.connectedClients(),
         security: () => ({
-          ...broker.security(),
+          ...(embedded ? embedded.security() : NO_BROKER_SECURITY),
           passwordChecks: passwordChecks.started,
           passwordChecksRefused: passwordChecks.refused,
         }),
@@ -215,7 +260,15 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   if (deps.listenHttp !== false) {
     const servers = [];
     if (config.http.plain) {
-      await http.listen({ port: config.http.port, host: config.http.host });
+      try {
+        await http.listen({ port: config.http.port, host: config.http.host });
+      } catch (err) {
+        clearInterval(checkpointTimer);
+        retention.stop();
+        await http.close().catch(() => undefined);
+        await broker.stop();
+        throw await abandon(err, 'HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
+      }
       const addr = http.server.address();
       httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
       servers.push(http.server);
@@ -235,25 +288,26 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       });
       servers.push(https);
     }
-    if (config.mqtt.websocketPath)
+    // MQTT over WebSocket belongs to the embedded broker; an attached broker serves its own.
+    if (config.mqtt.websocketPath && embedded)
       websockets = attachMqttWebSocket(
         servers,
         config.mqtt.websocketPath,
         config.mqtt.maxPacketBytes,
-        broker.handleStream,
+        embedded.handleStream,
       );
   }
   if (tls) {
     tls.onReload((m) => {
-      broker.setSecureContext(m);
+      embedded?.setSecureContext(m);
       https?.setSecureContext(m);
     });
     tls.watch();
   }
   logger.info(
     {
-      mqttPort: broker.port,
-      mqttTlsPort: broker.tlsPort,
+      mqttPort,
+      mqttTlsPort,
       httpPort,
       httpsPort,
       dataDir: config.dataDir,
@@ -273,8 +327,8 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     broker,
     archive,
     http,
-    mqttPort: broker.port,
-    mqttTlsPort: broker.tlsPort,
+    mqttPort,
+    mqttTlsPort,
     httpPort,
     httpsPort,
     adminToken: admin.token,
@@ -299,6 +353,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       ingest.stop();
       await archive?.stop();
       checkpoint();
+      stopLatency();
       notifier.stop();
       detectors.stop();
       store.close();
@@ -306,6 +361,19 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     },
   };
 }
+
+/** An attached broker checks credentials itself: careflow refuses no CONNECT and checks no secret. */
+const NO_BROKER_SECURITY: BrokerSecurityStats = {
+  refusedConnects: {
+    'bad-credentials': 0,
+    throttled: 0,
+    busy: 0,
+    'client-id-taken': 0,
+    'client-id-empty': 0,
+  },
+  secretChecks: 0,
+  secretChecksQueued: 0,
+};
 
 /** The archive's part of `/healthz` (informative: a database outage does not make careflow unhealthy). */
 function archiveHealth(archive: Archive) {

@@ -7,6 +7,7 @@ import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { HashQueue } from '../core/hash-queue.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
@@ -39,6 +40,8 @@ export interface IngestPort {
 
 export interface BrokerDeps {
   store: Store;
+  /** Prometheus metrics: `metrics.countFailedAuthentication('mqtt')` for a refused CONNECT. */
+  metrics?: ServiceMetrics;
   ingest: IngestPort;
   logger: Logger;
   now: () => number;
@@ -120,6 +123,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       const address = addresses.get(client.conn) ?? 'unknown';
       const refuse = (reason: RefusalReason, returnCode: 2 | 3 | 4) => {
         events.record({ reason, address, id: username, clientId: client.id });
+        if (reason === 'bad-credentials') deps.metrics?.countFailedAuthentication('mqtt');
         const err = new Error(REFUSAL_MESSAGES[reason]) as AuthenticateError;
         err.returnCode = returnCode;
         done(err, false);

@@ -5,8 +5,11 @@ import { WorkerRole } from './registry.ts';
  * Who may do what. People (grid workers, grid leaders, community staff, street staff, admins) act within a
  * scope of the organisation tree; permissions come from their role.
  */
-/** People's roles, and `monitor`: an API key for Prometheus, which may read `/metrics` and nothing else. */
-export const Role = z.enum([...WorkerRole.options, 'monitor']);
+/**
+ * People's roles, and two roles of API keys only: `monitor`, for Prometheus, which may read `/metrics` and nothing
+ * else; `ingest`, for a utility's or carrier's platform, which may only post readings of meters in its scope.
+ */
+export const Role = z.enum([...WorkerRole.options, 'monitor', 'ingest']);
 export type Role = z.infer<typeof Role>;
 
 export const PERMISSIONS = [
@@ -28,6 +31,7 @@ export const PERMISSIONS = [
   'metrics:read',
   /** Export and erasure of a household's personal data. */
   'privacy:manage',
+  'readings:write',
 ] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
@@ -63,6 +67,7 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   'street-staff': new Set(STAFF),
   admin: new Set(PERMISSIONS),
   monitor: new Set(['metrics:read']),
+  ingest: new Set(['readings:write']),
 };
 
 /** The part of the organisation a principal answers for. `all` for admins. */
@@ -78,6 +83,8 @@ export interface Scope {
   buildings?: readonly string[];
   units?: readonly string[];
   households?: readonly string[];
+  /** An `ingest` key may also be limited to a list of meters (in addition to, or instead of, an area). */
+  meters?: readonly string[];
 }
 
 /** Whether the scope is limited to households below the grid level (neighbours, family). */

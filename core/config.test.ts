@@ -53,6 +53,11 @@ describe('loadConfig', () => {
       authBackoffMaxMs: 60_000,
       hashConcurrency: 2,
       hashQueueMax: 64,
+      url: null,
+      username: null,
+      password: null,
+      clientId: 'careflow',
+      shareGroup: 'careflow',
     });
     expect(config.tls).toEqual({ certFile: null, keyFile: null });
     expect(config.http).toEqual({

@@ -35,6 +35,24 @@ export const Config = z
         maxPayloadBytes: z.number().int().min(256).max(1_048_576).default(65_536),
         /** Hard cap on one MQTT packet; a client sending more is disconnected before it is buffered. */
         maxPacketBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
+        /**
+         * An existing broker to attach to (mqtt:// or mqtts://): careflow then runs no broker of its own and
+         * consumes the readings from it as a client (shared subscription, persistent session, QoS 1).
+         */
+        url: z
+          .url({ protocol: /^mqtts?$/, error: 'expected an mqtt:// or mqtts:// URL' })
+          .nullable()
+          .default(null),
+        /** careflow's own login at that broker. */
+        username: z.string().min(1).nullable().default(null),
+        password: z.string().min(1).nullable().default(null),
+        /** Client id of careflow's persistent session there (one per careflow instance). */
+        clientId: z.string().min(1).max(64).default('careflow'),
+        /** Shared-subscription group: instances in one group share the readings. */
+        shareGroup: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('careflow'),
         /** The plain (unencrypted) listener on `port`; `false` leaves only TLS and `wss`. */
         plain: z.boolean().default(true),
         /** MQTT over TLS, when `tls.certFile` and `tls.keyFile` are set. */
@@ -263,6 +281,10 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MQTT_HOST', path: ['mqtt', 'host'], type: 'string' },
   { name: 'CAREFLOW_MQTT_PORT', path: ['mqtt', 'port'], type: 'int' },
   { name: 'CAREFLOW_MQTT_MAX_PAYLOAD_BYTES', path: ['mqtt', 'maxPayloadBytes'], type: 'int' },
+  { name: 'CAREFLOW_MQTT_URL', path: ['mqtt', 'url'], type: 'string' },
+  { name: 'CAREFLOW_MQTT_USERNAME', path: ['mqtt', 'username'], type: 'string' },
+  { name: 'CAREFLOW_MQTT_PASSWORD', path: ['mqtt', 'password'], type: 'string' },
+  { name: 'CAREFLOW_MQTT_CLIENT_ID', path: ['mqtt', 'clientId'], type: 'string' },
   { name: 'CAREFLOW_HTTP_HOST', path: ['http', 'host'], type: 'string' },
   { name: 'CAREFLOW_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { name: 'CAREFLOW_SQLITE_SYNCHRONOUS', path: ['store', 'synchronous'], type: 'string' },

@@ -75,6 +75,14 @@ export const ERRORS = {
     status: 409,
     message: 'The careflow service cannot run this simulation (clock, registry or connection)',
   },
+  ERR_INGEST_METER_OUT_OF_SCOPE: {
+    status: 403,
+    message: 'The meter is not registered in the area or meter list of this ingest key',
+  },
+  ERR_START_PORT_UNAVAILABLE: {
+    status: 500,
+    message: 'careflow cannot listen on a port it needs: another program holds it, or it is reserved',
+  },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -11,17 +11,25 @@ export interface Submission {
   deadLetters: readonly Omit<DeadLetter, 'id'>[];
 }
 
-/** Called once the submission is committed (null) or its commit failed (nothing of it was stored). */
-export type Committed = (err: Error | null) => void;
+/**
+ * Called once the submission is committed (null, with the inbox sequence numbers of its readings in order) or
+ * its commit failed (nothing of it was stored).
+ */
+export type Committed = (err: Error | null, seqs?: readonly number[]) => void;
 
 interface PendingSubmission extends Submission {
   receivedAt: number;
+  seqs: number[];
+  /** performance.now() when submitted. */
+  submittedAt: number;
   done: Committed;
 }
 
 export interface InboxWriterOptions {
   commitMaxDelayMs: number;
   commitMaxReadings: number;
+  /** Told the duration of each group commit, in seconds. */
+  onCommitSeconds?: (seconds: number) => void;
 }
 
 /**
@@ -36,6 +44,11 @@ export class InboxWriter {
   private closed = false;
   committedReadings = 0;
   commits = 0;
+  /**
+   * While committed readings are processed: performance.now() when the oldest submission of the batch arrived
+   * (what the detectors see then was caused by it); undefined otherwise.
+   */
+  processingSince: number | undefined;
 
   constructor(
     private readonly store: Store,
@@ -57,6 +70,8 @@ export class InboxWriter {
       readings: s.readings,
       deadLetters: s.deadLetters,
       receivedAt: this.clock.now(),
+      submittedAt: performance.now(),
+      seqs: [],
       done,
     });
     this.pendingReadings += s.readings.length;
@@ -82,12 +97,16 @@ export class InboxWriter {
     this.pendingReadings = 0;
     const accepted: AcceptedReading[] = [];
     const { inbox, deadLetters } = this.store;
+    const commitStarted = performance.now();
     try {
       this.store.transaction(() => {
         for (const s of batch) {
+          s.seqs.length = 0;
           for (const r of s.readings) {
+            const seq = inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt);
+            s.seqs.push(seq);
             accepted.push({
-              seq: inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt),
+              seq,
               meterId: s.meterId,
               householdId: s.householdId,
               ts: r.ts,
@@ -103,17 +122,21 @@ export class InboxWriter {
       for (const s of batch) s.done(err as Error);
       return;
     }
+    this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
     this.commits++;
     this.committedReadings += accepted.length;
     if (accepted.length > 0) {
+      this.processingSince = batch[0]!.submittedAt;
       try {
         this.onCommitted(accepted);
       } catch (err) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
         this.logger.error({ err }, 'processing failed after commit');
+      } finally {
+        this.processingSince = undefined;
       }
     }
-    for (const s of batch) s.done(null);
+    for (const s of batch) s.done(null, s.seqs);
   }
 
   close(): void {

@@ -4,9 +4,10 @@ import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ServiceMetrics } from '../core/metrics.ts';
 import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
 import type { Store } from '../core/store/store.ts';
-import type { AcceptedReading, DetectorInput } from '../core/streams.ts';
+import type { AcceptedReading, DetectorInput, NormalizerEventKind } from '../core/streams.ts';
 import { InboxWriter } from './inbox-writer.ts';
 import { MeterRateLimiter } from './meter-rate-limiter.ts';
 import { parsePayload, type ParsedPayload, type PayloadRejection } from './parse-payload.ts';
@@ -15,6 +16,10 @@ import { UsageStage, type IngestCounters } from './usage-stage.ts';
 export interface IngestResult {
   accepted: number;
   rejected: PayloadRejection[];
+  /**
+   * For each committed reading, oldest first: what the meter's normalizer made of it (`accepted`, `duplicate`, `late`…).
+   */
+  outcomes?: { ts: number; totalLiters: number; kind: NormalizerEventKind }[];
 }
 
 export interface IngestDeps {
@@ -22,6 +27,8 @@ export interface IngestDeps {
   clock: Clock;
   localTime: LocalTime;
   logger: Logger;
+  /** Prometheus metrics: acknowledgement and commit latency. */
+  metrics?: ServiceMetrics;
 }
 
 export interface Ingest {
@@ -54,6 +61,11 @@ export interface Ingest {
   /** Saves meter states (call inside the checkpoint transaction). */
   writeCheckpoint(): void;
   cursor(): number;
+  /**
+   * While committed readings go through the normalizer and the detectors: performance.now() at the arrival of
+   * the oldest payload among them; undefined otherwise (a detection then came from a clock tick).
+   */
+  processingSince(): number | undefined;
   stats(): {
     committedReadings: number;
     commits: number;
@@ -97,11 +109,15 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const households = new Map<string, string>();
   let deadLetters = 0;
   let rateLimitedReadings = 0;
+  const ackSeconds = deps.metrics?.ackSeconds.labels({ channel: 'mqtt' });
+  const httpAckSeconds = deps.metrics?.ackSeconds.labels({ channel: 'http' });
   const limiter = new MeterRateLimiter(
     config.ingest.maxReadingsPerMeterPerMinute,
     Math.max(config.ingest.maxReadingsPerMeterPerMinute, config.ingest.maxBatchReadings),
   );
 
+  /** What the normalizer made of each reading of the batch being processed (read by the submitters' callbacks). */
+  const verdicts = new Map<number, NormalizerEventKind>();
   const relaxDerivedWrites = config.store.synchronous === 'FULL';
   const stage = new UsageStage(
     store,
@@ -118,7 +134,11 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   const writer = new InboxWriter(
     store,
     clock,
-    { commitMaxDelayMs: config.ingest.commitMaxDelayMs, commitMaxReadings: config.ingest.commitMaxReadings },
+    {
+      commitMaxDelayMs: config.ingest.commitMaxDelayMs,
+      commitMaxReadings: config.ingest.commitMaxReadings,
+      ...(deps.metrics ? { onCommitSeconds: (s: number) => deps.metrics!.commitSeconds.observe(s) } : {}),
+    },
     logger,
     (batch) => {
       // What processing writes (buckets, meter events, alerts raised on the way) derives from the inbox: with
@@ -126,8 +146,9 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       // commit (the WAL is replayed as a prefix). After a power loss it is recomputed from the inbox; the
       // acknowledged readings themselves were fsynced before their PUBACK.
       if (relaxDerivedWrites) store.db.pragma('synchronous = NORMAL');
+      verdicts.clear();
       try {
-        stage.process(batch);
+        stage.process(batch, verdicts);
       } catch (err) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
         logger.error({ err }, 'processing failed after commit');
@@ -206,6 +227,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     readings,
     deadLetter,
     accept(meterId, topic, payload, done) {
+      const arrived = performance.now();
       const householdId = householdOf(meterId);
       if (householdId === undefined) {
         const rejection: PayloadRejection = {
@@ -242,7 +264,20 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
               ? NO_DEAD_LETTERS
               : toDeadLetters(meterId, topic, payload, parsed, now),
         },
-        (err) => (err ? done(err) : done(null, result)),
+        (err, seqs) => {
+          if (err) return done(err);
+          (topic.startsWith('http') ? httpAckSeconds : ackSeconds)?.observe(
+            (performance.now() - arrived) / 1000,
+          );
+          if (seqs && seqs.length > 0) {
+            result.outcomes = parsed.readings.map((r, i) => ({
+              ts: r.ts,
+              totalLiters: r.totalLiters,
+              kind: verdicts.get(seqs[i]!) ?? 'accepted',
+            }));
+          }
+          done(null, result);
+        },
       );
     },
     handle(meterId, topic, payload) {
@@ -275,6 +310,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       store.checkpoints.setCursor(stage.cursor);
     },
     cursor: () => stage.cursor,
+    processingSince: () => writer.processingSince,
     stats: () => ({
       committedReadings: writer.committedReadings,
       commits: writer.commits,

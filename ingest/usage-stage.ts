@@ -41,7 +41,8 @@ export class UsageStage {
     this.cursor = this.store.checkpoints.cursor();
   }
 
-  process(readings: AcceptedReading[]): void {
+  /** Processes committed readings; `verdicts`, when given, is told what each reading (by `seq`) did. */
+  process(readings: AcceptedReading[], verdicts?: Map<number, NormalizerEventKind>): void {
     this.store.transaction(() => {
       for (const r of readings) {
         if (r.seq <= this.cursor) continue;
@@ -51,6 +52,7 @@ export class UsageStage {
         this.dirty.add(r.meterId);
         this.cursor = r.seq;
         this.counters[out.event.kind]++;
+        verdicts?.set(r.seq, out.event.kind);
         if (!QUIET_EVENTS.has(out.event.kind)) {
           this.store.checkpoints.addMeterEvent({
             meterId: r.meterId,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { packageRoot } from '../core/package-root.ts';
 
 /**
  * The real households the model is calibrated against: the DAIAD smart water meter trial (Alicante, Spain;
@@ -19,8 +19,7 @@ export interface RegisterReading {
 
 /** Where the DAIAD zip is expected: `<repo>/../shared/data/daiad/swm_trialA_extended.zip`. */
 export function defaultDaiadPath(): string {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  return join(repoRoot, '..', 'shared', 'data', 'daiad', DAIAD_ZIP);
+  return join(packageRoot(), '..', 'shared', 'data', 'daiad', DAIAD_ZIP);
 }
 
 export function daiadAvailable(path = defaultDaiadPath()): boolean {

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { CareflowError, describeIssues, fieldIssues } from '../core/errors.ts';
+import { packageRoot } from '../core/package-root.ts';
 import { Profile } from './household-profiles.ts';
 import { MeterMode } from './meter-transmitter.ts';
 import { SCENARIO_TYPES, type ScenarioType } from './scenario-schema.ts';
@@ -104,7 +104,7 @@ export const ScenarioMix = z.strictObject({
 export type ScenarioMix = z.infer<typeof ScenarioMix>;
 export type ScenarioMixInput = z.input<typeof ScenarioMix>;
 
-export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), 'library');
+export const LIBRARY_DIR = join(packageRoot(), 'simulators', 'library');
 
 /** Names of the ready mixes in simulators/library. */
 export function libraryMixes(): string[] {

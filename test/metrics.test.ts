@@ -71,7 +71,7 @@ describe('GET /metrics', () => {
     let current = '';
     for (const line of res.body.trimEnd().split('\n')) {
       const help = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*$/.exec(line);
-      const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$/.exec(line);
+      const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$/.exec(line);
       if (help) {
         expect(typed.has(help[1]!), `${help[1]} appears once`).toBe(false);
         current = help[1]!;
@@ -82,13 +82,62 @@ describe('GET /metrics', () => {
         const sample =
           /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"\\\n]*"(,[a-z_]+="[^"\\\n]*")*\})? (\S+)$/.exec(line);
         expect(sample, line).not.toBeNull();
-        expect(sample![1]).toBe(current);
-        expect(Number.isFinite(Number(sample![4])), line).toBe(true);
+        // A histogram's samples are <name>_bucket{le=…}, <name>_sum and <name>_count.
+        const family =
+          typed.get(current) === 'histogram' ? sample![1]!.replace(/_(bucket|sum|count)$/, '') : sample![1];
+        expect(family).toBe(current);
+        expect(Number.isFinite(Number(sample![4])) || sample![4] === '+Inf', line).toBe(true);
       }
     }
     for (const [name, type] of typed) {
-      expect(name.endsWith('_total'), `${name} is a ${type}`).toBe(type === 'counter');
+      // careflow's own names follow the convention (prom-client's default nodejs_active_*_total are gauges).
+      if (type !== 'histogram' && name.startsWith('careflow_'))
+        expect(name.endsWith('_total'), `${name} is a ${type}`).toBe(type === 'counter');
     }
+    for (const name of [
+      'careflow_ingest_ack_seconds',
+      'careflow_inbox_commit_seconds',
+      'careflow_reading_to_detection_seconds',
+      'careflow_reading_to_first_delivery_seconds',
+    ])
+      expect(typed.get(name), name).toBe('histogram');
+    expect(typed.get('careflow_alerts_opened_total')).toBe('counter');
+    expect(typed.get('careflow_auth_failures_total')).toBe('counter');
+    expect(typed.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
+  });
+
+  it('times acknowledgements and commits, and counts alerts opened by rule', async () => {
+    const m = await samples();
+    expect(m.get('careflow_ingest_ack_seconds_count{channel="mqtt"}')).toBe(2);
+    expect(m.get('careflow_ingest_ack_seconds_bucket{le="+Inf",channel="mqtt"}')).toBe(2);
+    expect(m.get('careflow_ingest_ack_seconds_sum{channel="mqtt"}')).toBeGreaterThan(0);
+    expect(m.get('careflow_inbox_commit_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(m.get('careflow_alerts_opened_total{rule="meter-silent"}')).toBe(2);
+    expect(m.get('careflow_alerts_opened_total{rule="heavy-use"}')).toBe(0);
+    expect(m.get('careflow_auth_failures_total{channel="mqtt"}')).toBe(0);
+  });
+
+  it('counts failed authentications by channel: a wrong meter secret, a wrong login, a bad bearer token', async () => {
+    const before = await samples();
+    const count = (m: Map<string, number>, channel: string) =>
+      m.get(`careflow_auth_failures_total{channel="${channel}"}`) ?? NaN;
+    await expect(connectClient(svc.mqttUrl, 'm-g1-1', 'not-the-secret')).rejects.toThrow();
+    const login = await svc.cf.http.inject({
+      method: 'POST',
+      url: '/api/login',
+      payload: { id: 'nobody-here', password: 'wrong-password' },
+    });
+    expect(login.statusCode).toBe(401);
+    const bearer = await svc.cf.http.inject({
+      method: 'GET',
+      url: '/api/alerts',
+      headers: { authorization: 'Bearer cfs_forged.token' },
+    });
+    expect(bearer.statusCode).toBe(401);
+    const after = await samples();
+    expect(count(after, 'mqtt') - count(before, 'mqtt')).toBe(1);
+    expect(count(after, 'login') - count(before, 'login')).toBe(1);
+    expect(count(after, 'bearer') - count(before, 'bearer')).toBe(1);
   });
 
   it('counts committed readings and what the normalizer made of them', async () => {
@@ -185,5 +234,55 @@ describe('the exposition writer', () => {
     );
     expect(escapeLabel('plain')).toBe('plain');
     expect([formatValue(-Infinity), formatValue(0.25), formatValue(3)]).toEqual(['-Inf', '0.25', '3']);
+  });
+});
+
+describe('alert latency metrics', () => {
+  it('time an alert from the reading that completed its evidence to detection and to first delivery', async () => {
+    const own = await startTestService({ registry: testRegistry(1) });
+    const meter = await connectClient(own.mqttUrl, 'm-g1-1', 'secret-m-g1-1');
+    try {
+      own.clock.advanceTo(T0 + 5 * HOUR);
+      // 300 L an hour for four hours: heavy-use (120 L per bucket over 2 hours) opens when a bucket closes.
+      const readings = [0, 1, 2, 3, 4].map((h) => ({ ts: T0 + h * HOUR, totalLiters: 1000 + 300 * h }));
+      for (const r of readings)
+        await meter.publishAsync('meters/m-g1-1/readings', JSON.stringify(r), { qos: 1 });
+      await eventually(
+        () => own.cf.store.alerts.list({ state: 'open' }).some((a) => a.ruleId === 'heavy-use'),
+        5_000,
+        'heavy-use alert',
+      );
+      const read = async () => {
+        const res = await own.cf.http.inject({
+          method: 'GET',
+          url: '/metrics',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        });
+        return res.body;
+      };
+      // The first delivery is recorded once the dispatcher has published the message (asynchronously).
+      let text = await read();
+      for (
+        let i = 0;
+        i < 50 && !/careflow_reading_to_first_delivery_seconds_count\{rule="heavy-use"\} 1\n/.test(text);
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+        text = await read();
+      }
+      expect(text).toMatch(/careflow_reading_to_detection_seconds_count\{rule="heavy-use"\} 1\n/);
+      expect(text).toMatch(/careflow_alerts_opened_total\{rule="heavy-use"\} 1\n/);
+      const detection = Number(
+        /careflow_reading_to_detection_seconds_sum\{rule="heavy-use"\} (\S+)/.exec(text)![1],
+      );
+      const delivery = Number(
+        /careflow_reading_to_first_delivery_seconds_sum\{rule="heavy-use"\} (\S+)/.exec(text)![1],
+      );
+      expect(detection).toBeGreaterThan(0);
+      expect(delivery).toBeGreaterThanOrEqual(detection);
+    } finally {
+      await meter.endAsync(true);
+      await own.dispose();
+    }
   });
 });

@@ -38,10 +38,11 @@ export async function spawnService(
     const timer = setTimeout(() => reject(new Error(`service did not start: ${stderr}`)), 20_000);
     proc.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      const m = /MQTT on port (\d+), HTTP on port (\d+)/.exec(stderr);
+      // Embedded broker: its port; attached to an external broker (mqtt.url): 0.
+      const m = /MQTT (?:on port (\d+)|attached to [^,]+), HTTP on port (\d+)/.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        resolve({ mqtt: Number(m[1]), http: Number(m[2]) });
+        resolve({ mqtt: Number(m[1] ?? 0), http: Number(m[2]) });
       }
     });
     proc.once('exit', (code) => {

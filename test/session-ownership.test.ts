@@ -1,6 +1,7 @@
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkerAlertMessage } from '../core/alerts.ts';
+import type { Broker } from '../broker/start-broker.ts';
 import { openStore } from '../core/store/store.ts';
 import { join } from 'node:path';
 import { escalationRegistry, raiseHeavyUse } from './delivery-harness.ts';
@@ -161,7 +162,7 @@ describe('MQTT session ownership', () => {
     await first.client.endAsync();
     // As if the stored session held a subscription it should never have had.
     const persistence = (
-      svc.cf.broker.aedes as unknown as {
+      (svc.cf.broker as Broker).aedes as unknown as {
         persistence: {
           addSubscriptions(c: { id: string }, s: { topic: string; qos: number }[]): Promise<unknown>;
         };

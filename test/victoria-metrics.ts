@@ -18,6 +18,8 @@ export interface VictoriaMetricsOptions {
    * setting careflow's archive needs for exactly-once). Off, every sample written is kept, duplicates too.
    */
   dedup?: boolean;
+  /** More command-line flags (a scrape configuration: `-promscrape.config=…`). */
+  args?: string[];
 }
 
 export interface ExportedSeries {
@@ -75,6 +77,7 @@ export async function startVictoriaMetrics(opts: VictoriaMetricsOptions = {}): P
     '-search.latencyOffset=0s',
     '-loggerLevel=ERROR',
     ...(opts.dedup ? ['-dedup.minScrapeInterval=1ms'] : []),
+    ...(opts.args ?? []),
   ];
   let child: ChildProcess | undefined;
 

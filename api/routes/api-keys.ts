@@ -14,6 +14,8 @@ const KeyBody = z.strictObject({
   streets: z.array(Code).default([]),
   communities: z.array(Code).default([]),
   grids: z.array(Code).default([]),
+  /** `ingest` keys only: meters the key may post readings for (besides those of its area). */
+  meters: z.array(Code).max(100_000).default([]),
 });
 const KeyParams = z.strictObject({ id: z.string().min(1).max(64) });
 
@@ -29,7 +31,15 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     handler: ({ body, principal, audit }) => {
       // A monitor key reads only /metrics, which covers every grid: it has no scope to name.
       const all = body.role === 'admin' || body.role === 'monitor';
-      if (!all && body.streets.length + body.communities.length + body.grids.length === 0) {
+      if (body.meters.length > 0 && body.role !== 'ingest') {
+        throw new CareflowError('ERR_API_VALIDATION', 'Only an ingest key is limited to a list of meters', [
+          { path: 'meters', message: 'meters applies to role ingest only' },
+        ]);
+      }
+      if (
+        !all &&
+        body.streets.length + body.communities.length + body.grids.length + body.meters.length === 0
+      ) {
         throw new CareflowError(
           'ERR_API_VALIDATION',
           'A non-admin key needs at least one street, community or grid',
@@ -38,7 +48,13 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       const id = randomBytes(6).toString('hex');
       const key = API_KEY_PREFIX + randomBytes(24).toString('base64url');
-      const scope = { all, streets: body.streets, communities: body.communities, grids: body.grids };
+      const scope = {
+        all,
+        streets: body.streets,
+        communities: body.communities,
+        grids: body.grids,
+        ...(body.meters.length > 0 ? { meters: body.meters } : {}),
+      };
       const record = {
         id,
         name: body.name,

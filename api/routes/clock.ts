@@ -6,6 +6,10 @@ import { Timestamp } from '../../core/readings.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 
 const ClockBody = z.strictObject({ to: Timestamp });
+const ClockAnswer = z.object({
+  now: z.number().int().describe('the service time, epoch ms'),
+  mode: z.enum(['manual', 'system']),
+});
 
 /**
  * `GET /api/clock` and `POST /api/clock { to }`: simulated time for replays and simulations against a running
@@ -20,6 +24,7 @@ export function clockRoutes(app: FastifyInstance, ctx: ApiContext): void {
     summary: "The service's current time and whether it is simulated",
     tags: ['operations'],
     permission: null,
+    responses: { 200: { description: 'The service time', schema: ClockAnswer } },
     handler: () => ({ now: clock.now(), mode: manual ? 'manual' : 'system' }),
   });
   defineRoute(app, ctx, {
@@ -29,6 +34,7 @@ export function clockRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['operations'],
     permission: 'clock:write',
     body: ClockBody,
+    responses: { 200: { description: 'The clock after the move', schema: ClockAnswer } },
     handler: ({ body, audit }) => {
       if (!manual) throw new CareflowError('ERR_CLOCK_NOT_MANUAL');
       if (body.to < manual.now()) {

@@ -70,6 +70,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
       const ok = (await check) && person?.passwordHash != null;
       const at = ctx.clock.now();
       if (!ok || !person) {
+        ctx.metrics?.countFailedAuthentication('login');
         ctx.store.audit.add({
           at,
           actor: body.id,

@@ -1,10 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { ERRORS } from '../../core/errors.ts';
+import { DEFAULT_RULES } from '../../core/rules.ts';
+import type { ServiceMetrics } from '../../core/metrics.ts';
 import type { Store } from '../../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 
 /** What the composition root hands in: live figures of the running modules. */
 export interface MetricsSources {
+  /** What prom-client keeps: latency histograms, alerts opened, failed authentications, process metrics. */
+  metrics?: ServiceMetrics;
   ingest(): {
     committedReadings: number;
     commits: number;
@@ -56,9 +60,10 @@ export function metricsRoutes(sources: MetricsSources) {
       tags: ['operations'],
       permission: 'metrics:read',
       responses: { 200: 'Prometheus text exposition format 0.0.4' },
-      handler: ({ reply }) => {
+      handler: async ({ reply }) => {
         void reply.type(CONTENT_TYPE);
-        return renderMetrics(ctx.store, sources);
+        const observed = sources.metrics ? await sources.metrics.text() : processMetrics();
+        return renderMetrics(ctx.store, sources) + observed;
       },
     });
   };
@@ -95,6 +100,15 @@ export function renderMetrics(store: Store, sources: MetricsSources): string {
     Object.entries(counts)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([code, n]) => [{ code }, n]),
+  );
+  const opened = Object.fromEntries(DEFAULT_RULES.map((r) => [r.id, 0]));
+  for (const { ruleId, n } of store.metrics.alertsByRule()) opened[ruleId] = n;
+  m.counter(
+    'careflow_alerts_opened_total',
+    'Alerts opened, by rule (all time)',
+    Object.entries(opened)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([rule, n]) => [{ rule }, n]),
   );
   m.gauge('careflow_inbox_last_seq', 'Sequence number of the newest inbox row', lastSeq);
   m.gauge(
@@ -174,6 +188,12 @@ export function renderMetrics(store: Store, sources: MetricsSources): string {
     );
   }
 
+  return m.text();
+}
+
+/** The process figures, for a service without prom-client metrics (tests that build the API alone). */
+function processMetrics(): string {
+  const m = new Exposition();
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
   m.counter('process_cpu_user_seconds_total', 'User CPU time spent', cpu.user / 1e6);

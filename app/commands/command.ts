@@ -4,5 +4,7 @@ export interface Command {
   /** `careflow <usage>` as shown in help. */
   usage: string;
   summary: string;
+  /** Longer help shown by `careflow <name> --help`: options, forms, examples. */
+  help?: string;
   run(args: string[]): Promise<number>;
 }

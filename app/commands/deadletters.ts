@@ -14,6 +14,12 @@ export const deadLettersCommand: Command = {
   name: 'deadletters',
   usage: USAGE,
   summary: 'List rejected meter input (reason code, payload excerpt) from the store in CAREFLOW_DATA_DIR',
+  help: `--meter ID     only this meter's letters
+--code CODE    only this reason code (ERR_…, see docs/errors.md)
+--since ISO    only letters from this time on (ISO 8601 with a zone)
+--limit N      at most N letters (default 50)
+--json         the letters and counts as JSON
+Reads CAREFLOW_DATA_DIR's store; works while the service runs.`,
   async run(args) {
     let values;
     try {

@@ -6,6 +6,8 @@ export const demoCommand: Command = {
   name: 'demo',
   usage: 'demo [--days N]',
   summary: 'Simulated community in accelerated time; prints each alert as its grid worker receives it',
+  help: `--days N   simulated days, 2 to 30 (default 3)
+Runs on a temporary data directory and ports of its own; nothing is kept.`,
   async run(args) {
     const { values } = parseArgs({ args, options: { days: { type: 'string', default: '3' } } });
     const days = Number(values.days);

@@ -4,14 +4,26 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
 import { importRegistry } from '../../core/registry-import.ts';
 import { openStore } from '../../core/store/store.ts';
+import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
 import type { Command } from './command.ts';
+import { etaText } from './eta.ts';
 
 export const importCommand: Command = {
   name: 'import',
-  usage: 'import <file.json>',
+  usage: 'import <file.json> [--mosquitto-dir dir]',
   summary: 'Load or update the registry (streets … meters) into the store in CAREFLOW_DATA_DIR',
+  help: `The file's shape is in the README (Registry file). Import is an idempotent upsert, validated as a whole
+before anything is written; it may run while the service runs (same CAREFLOW_DATA_DIR).
+Example: careflow import examples/community.json
+--mosquitto-dir dir   also write Mosquitto 2's password and ACL files (dir/passwords, dir/acl) for the
+                      attached-broker mode (mqtt.url): every meter and worker of the registry, and careflow's own
+                      login (CAREFLOW_MQTT_USERNAME / CAREFLOW_MQTT_PASSWORD)`,
   async run(args) {
-    const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+    const { positionals, values } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { 'mosquitto-dir': { type: 'string' } },
+    });
     const file = positionals[0];
     if (!file) {
       process.stderr.write(
@@ -33,9 +45,13 @@ export const importCommand: Command = {
     });
     try {
       const tty = process.stderr.isTTY;
+      const started = Date.now();
       const report = await importRegistry(store, input, {
         onProgress: (done, total) => {
-          if (tty) process.stderr.write(`\rimporting… ${done}/${total}`);
+          if (tty)
+            process.stderr.write(
+              `\rimporting… ${done}/${total}, ${etaText(done, total, Date.now() - started)}\x1b[K`,
+            );
         },
       });
       if (tty) process.stderr.write('\n');
@@ -49,9 +65,35 @@ export const importCommand: Command = {
             : '') +
           `in ${(report.durationMs / 1000).toFixed(1)} s\n`,
       );
+      const dir = values['mosquitto-dir'];
+      if (dir) {
+        const written = writeMosquittoFiles(dir, {
+          devices: store.registry.deviceIds(),
+          secrets: secretsOf(input),
+          ...(config.mqtt.username && config.mqtt.password
+            ? { careflow: { username: config.mqtt.username, password: config.mqtt.password } }
+            : {}),
+        });
+        process.stdout.write(
+          `wrote ${join(dir, 'passwords')} (${written.users} users) and ${join(dir, 'acl')} (${written.aclUsers} users); ` +
+            'send Mosquitto SIGHUP to reload them\n',
+        );
+      }
       return 0;
     } finally {
       store.close();
     }
   },
 };
+
+/** Device secrets of a registry file (meters and workers with a `secret`), by id. */
+function secretsOf(input: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  const file = input as { meters?: unknown; workers?: unknown };
+  for (const list of [file.meters, file.workers]) {
+    if (!Array.isArray(list)) continue;
+    for (const d of list as { id?: unknown; secret?: unknown }[])
+      if (typeof d.id === 'string' && typeof d.secret === 'string') out.set(d.id, d.secret);
+  }
+  return out;
+}

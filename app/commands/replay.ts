@@ -24,6 +24,7 @@ export const replayCommand: Command = {
   name: 'replay',
   usage: 'replay <file> --format daiad|csv [options]',
   summary: 'Replay recorded meter readings through the real MQTT path (embedded service, or --url/--http)',
+  help: USAGE,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,

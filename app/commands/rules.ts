@@ -21,6 +21,8 @@ const USAGE = `usage:
   careflow rules set <scope> <rule>.<field>=<value> … --reason "why"
   careflow rules history <scope> [--limit N]
 scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
+field: a parameter (heavy-use.minLitersPerBucket=150, the same as heavy-use.params.minLitersPerBucket=150),
+  or enabled, severity, autoResolve, suppressedWhenAway (low-use.enabled=false); <rule>=null removes the override
 options: --url http://host:port  --token <bearer token>  --json`;
 
 interface Answer {
@@ -36,6 +38,7 @@ export const rulesCommand: Command = {
   name: 'rules',
   usage: 'rules effective|get|set|history …',
   summary: 'Show or change the rule hierarchy of a running service (validated, versioned, audited)',
+  help: USAGE,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -92,7 +95,7 @@ export const rulesCommand: Command = {
         continue;
       }
       const rule = (touched[ruleId!] ?? rules[ruleId!] ?? {}) as Record<string, unknown>;
-      setPath(rule, fields, value);
+      setPath(rule, ruleFieldPath(fields), value);
       touched[ruleId!] = rule;
     }
     const a = await call('PUT', `/api/rules/${path}`, { rules: touched, reason: values.reason });
@@ -137,6 +140,17 @@ export function scopePath(scope: string): string | undefined {
   if (scope === 'global') return 'global/all';
   const m = /^(district|street|community|grid|building|household):(.+)$/.exec(scope);
   return m ? `${m[1]}/${encodeURIComponent(m[2]!)}` : undefined;
+}
+
+/** The fields of a rule override other than its parameters (core/rules.ts `RuleOverride`). */
+const RULE_FIELDS = new Set(['enabled', 'severity', 'autoResolve', 'suppressedWhenAway', 'params']);
+
+/**
+ * Where `<rule>.<field>` goes in a rule override: `heavy-use.minLitersPerBucket` is a parameter, the short form
+ * of `heavy-use.params.minLitersPerBucket`; `heavy-use.enabled` is the rule's own field.
+ */
+export function ruleFieldPath(fields: string[]): string[] {
+  return fields.length > 0 && !RULE_FIELDS.has(fields[0]!) ? ['params', ...fields] : fields;
 }
 
 /** `4` → 4, `true` → true, `null` → null, `"06:00"` or `06:00` → '06:00'. */

@@ -20,6 +20,9 @@ export const scoreCommand: Command = {
   name: 'score',
   usage: 'score <run dir> [--out dir] [--json]',
   summary: 'Match a simulation run’s alerts to its ground truth: recall, precision, delay, false alarms',
+  help: `<run dir>   the directory careflow simulate wrote (ground truth and alerts)
+--out dir   where report.md and report.json go (default: the run directory)
+--json      print the report as JSON instead of Markdown`,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,

@@ -18,6 +18,7 @@ careflow simulate --calibrate [--daiad path/to/swm_trialA_extended.zip]`;
 export const simulateCommand: Command = {
   name: 'simulate',
   usage: 'simulate [--scenario-mix M] [--households N] [--days D] …',
+  help: USAGE,
   summary:
     'Simulated households as real MQTT meters in simulated time; writes ground truth, alerts and a score',
   async run(args) {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
 import { startCareflow } from '../start-careflow.ts';
 import type { Command } from './command.ts';
@@ -7,10 +8,22 @@ export const startCommand: Command = {
   name: 'start',
   usage: 'start',
   summary: 'Run the service (MQTT broker, detectors, notifier, HTTP API)',
-  async run() {
+  help: `Settings come from CAREFLOW_* environment variables and the JSON file named by CAREFLOW_CONFIG (see the
+README's configuration table), e.g. CAREFLOW_HTTP_PORT=8080 CAREFLOW_DATA_DIR=/var/lib/careflow careflow start.
+Stops cleanly on SIGINT or SIGTERM. Exits with 1 and one line naming the problem when the configuration is
+invalid or a port it must listen on is taken.`,
+  async run(args) {
+    parseArgs({ args, options: {} }); // no options: anything else is refused with a hint
     const config = loadConfig(process.env);
-    const cf = await startCareflow(config);
+    const cf = await startCareflow(config).catch((err: unknown) => {
+      // Start-up failed: what was started is stopped; should anything still hold the process, it ends anyway.
+      setTimeout(() => process.exit(1), 2_000).unref();
+      throw err;
+    });
     const listeners = [
+      config.mqtt.url
+        ? `MQTT attached to the broker at ${config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@')}`
+        : null,
       cf.mqttPort ? `MQTT on port ${cf.mqttPort}` : null,
       cf.httpPort ? `HTTP on port ${cf.httpPort}` : null,
       cf.mqttTlsPort ? `MQTT/TLS on port ${cf.mqttTlsPort}` : null,

@@ -14,6 +14,7 @@ export class InboxRepo {
   private readonly afterStmt;
   private readonly maxSeqStmt;
   private readonly lastReceivedStmt;
+  private readonly storedStmt;
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
@@ -25,6 +26,20 @@ export class InboxRepo {
     );
     this.maxSeqStmt = db.prepare('SELECT coalesce(max(seq), 0) FROM inbox').pluck();
     this.lastReceivedStmt = db.prepare('SELECT received_at FROM inbox ORDER BY seq DESC LIMIT 1').pluck();
+    this.storedStmt = db.prepare(
+      'SELECT ts, total_liters AS totalLiters FROM inbox WHERE meter_id = ? AND ts BETWEEN ? AND ?',
+    );
+  }
+
+  /** A meter's stored readings between two times (inclusive), as `ts` → the register values stored at it. */
+  stored(meterId: string, fromTs: number, toTs: number): Map<number, number[]> {
+    const out = new Map<number, number[]>();
+    for (const r of this.storedStmt.all(meterId, fromTs, toTs) as { ts: number; totalLiters: number }[]) {
+      const list = out.get(r.ts);
+      if (list) list.push(r.totalLiters);
+      else out.set(r.ts, [r.totalLiters]);
+    }
+    return out;
   }
 
   /** Appends readings (call inside a transaction); returns their sequence numbers. */

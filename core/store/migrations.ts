@@ -212,4 +212,8 @@ export const MIGRATIONS: string[] = [
   DROP TABLE escalation_settings;
   ALTER TABLE escalation_settings_v2 RENAME TO escalation_settings;
   `,
+  // HTTP ingest: a reading sent again (a platform retrying a batch) is found by meter and time.
+  `
+  CREATE INDEX inbox_by_meter_ts ON inbox (meter_id, ts);
+  `,
 ];

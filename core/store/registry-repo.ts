@@ -254,6 +254,15 @@ export class RegistryRepo {
     this.s.setAway.run(until, id);
   }
 
+  /** Ids of the active meters and of the workers: the MQTT devices (for an external broker's password/ACL files). */
+  deviceIds(): { meters: string[]; workers: string[] } {
+    const ids = (sql: string) => this.db.prepare(sql).pluck().all() as string[];
+    return {
+      meters: ids('SELECT id FROM meters WHERE active = 1 ORDER BY id'),
+      workers: ids('SELECT id FROM workers ORDER BY id'),
+    };
+  }
+
   allHouseholds(): Household[] {
     return (this.db.prepare('SELECT * FROM households ORDER BY id').all() as HouseholdRow[]).map(toHousehold);
   }
