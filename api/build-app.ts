@@ -18,6 +18,12 @@ import { clockRoutes } from './routes/clock.ts';
 import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts';
 import { householdRoutes } from './routes/households.ts';
 import { loginRoutes } from './routes/login.ts';
+import { meRoutes } from './routes/me.ts';
+import { overviewRoutes } from './routes/overview.ts';
+import { readinessRoutes } from './routes/readiness.ts';
+import { registryRoutes } from './routes/registry.ts';
+import { securityHeaders } from './security-headers.ts';
+import { consoleRoutes } from '../dashboards/serve-console.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -81,7 +87,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setErrorHandler(errorHandler(logger, bodyLimitBytes));
   app.setNotFoundHandler(notFoundHandler);
 
+  app.addHook('onSend', securityHeaders);
   healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+  readinessRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+  consoleRoutes()(app, ctx);
   defineRoute(app, ctx, {
     method: 'GET',
     url: '/docs',
@@ -106,7 +115,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         windowMinutes: config.http.loginWindowMinutes,
       });
       alertRoutes(api, ctx, alerts);
-      householdRoutes(api, ctx, new LocalTime(config.timezone, config.bucketMinutes));
+      const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+      householdRoutes(api, ctx, localTime);
+      registryRoutes(api, ctx);
+      overviewRoutes(localTime)(api, ctx);
+      meRoutes(config.timezone)(api, ctx);
       apiKeyRoutes(api, ctx);
       auditRoutes(api, ctx);
       clockRoutes(api, ctx);

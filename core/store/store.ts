@@ -4,6 +4,7 @@ import { ArchiveRepo } from './archive-repo.ts';
 import { AuditRepo } from './audit-repo.ts';
 import { AwayRepo } from './away-repo.ts';
 import { CheckpointRepo } from './checkpoint-repo.ts';
+import { ConsoleRepo } from './console-repo.ts';
 import { DeadLetterRepo } from './dead-letter-repo.ts';
 import { EscalationRepo } from './escalation-repo.ts';
 import { InboxRepo } from './inbox-repo.ts';
@@ -35,6 +36,8 @@ export interface Store {
   readonly stats: StatsRepo;
   readonly archive: ArchiveRepo;
   readonly metrics: MetricsRepo;
+  /** Read-only views for the console (lists with cursors, overview figures). */
+  readonly console: ConsoleRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -60,6 +63,7 @@ export function openStore(opts: StoreOptions): Store {
     stats: new StatsRepo(db),
     archive: new ArchiveRepo(db),
     metrics: new MetricsRepo(db),
+    console: new ConsoleRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();
