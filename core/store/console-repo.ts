@@ -1,5 +1,4 @@
-import type { AlertText } from '../alerts.ts';
-import type { AlertState, Outcome } from '../alerts.ts';
+import type { AlertState, AlertText, Evidence, Outcome } from '../alerts.ts';
 import type { RuleAudience, Severity } from '../rules.ts';
 import type { Db } from './open-store.ts';
 
@@ -23,7 +22,10 @@ export interface AlertListItem {
   acknowledgedAt: number | null;
   acknowledgedBy: string | null;
   resolvedAt: number | null;
+  resolvedBy: string | null;
   outcome: Outcome | null;
+  note: string | null;
+  evidence: Evidence;
   address: string;
   /** Index of the escalation level the alert has reached (0 = the first); null without an escalation. */
   escalationLevel: number | null;
@@ -108,15 +110,21 @@ export class ConsoleRepo {
     }
     const sql = `SELECT a.id, a.household_id AS householdId, a.grid AS gridCode, a.rule_id AS ruleId, a.severity,
         a.audience, a.state, a.opened_at AS openedAt, a.updated_at AS updatedAt, a.acknowledged_at AS acknowledgedAt,
-        a.acknowledged_by AS acknowledgedBy, a.resolved_at AS resolvedAt, a.outcome,
+        a.acknowledged_by AS acknowledgedBy, a.resolved_at AS resolvedAt, a.resolved_by AS resolvedBy, a.outcome,
+        a.note, a.evidence,
         coalesce(h.address, '') AS address, e.level AS escalationLevel, e.summary AS message
       FROM alerts a LEFT JOIN households h ON h.id = a.household_id LEFT JOIN escalations e ON e.alert_id = a.id
       ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY a.opened_at DESC, a.id LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, f.limit) as (Omit<AlertListItem, 'message'> & {
+    const rows = this.db.prepare(sql).all(...args, f.limit) as (Omit<AlertListItem, 'message' | 'evidence'> & {
       message: string | null;
+      evidence: string;
     })[];
-    return rows.map((r) => ({ ...r, message: r.message === null ? null : (JSON.parse(r.message) as AlertText) }));
+    return rows.map((r) => ({
+      ...r,
+      evidence: JSON.parse(r.evidence) as Evidence,
+      message: r.message === null ? null : (JSON.parse(r.message) as AlertText),
+    }));
   }
 
   /** Households of the grids (null = all), by id, optionally whose address or id contains `search`. */
