@@ -34,12 +34,25 @@ async function register(dbPath: string): Promise<void> {
   try {
     store.transaction(() => {
       store.registry.upsertStreet('s-01', '第1街道');
-      for (let c = 0; c < GRIDS / 10; c++) store.registry.upsertCommunity(`c-${c + 1}`, 's-01', `第${c + 1}社区`);
+      for (let c = 0; c < GRIDS / 10; c++)
+        store.registry.upsertCommunity(`c-${c + 1}`, 's-01', `第${c + 1}社区`);
       for (let g = 0; g < GRIDS; g++) {
         store.registry.upsertGrid(grid(g), `c-${Math.floor(g / 10) + 1}`, `第${g + 1}网格`);
-        store.registry.upsertWorker({ id: `w-${grid(g)}`, name: `网格员${g + 1}`, role: 'grid-worker', grids: [grid(g)], secretHash: device });
+        store.registry.upsertWorker({
+          id: `w-${grid(g)}`,
+          name: `网格员${g + 1}`,
+          role: 'grid-worker',
+          grids: [grid(g)],
+          secretHash: device,
+        });
       }
-      store.registry.upsertWorker({ id: 'leader', name: '街道主任', role: 'street-staff', grids: [], secretHash: device });
+      store.registry.upsertWorker({
+        id: 'leader',
+        name: '街道主任',
+        role: 'street-staff',
+        grids: [],
+        secretHash: device,
+      });
       store.access.setScopes('leader', { streets: ['s-01'], communities: [] });
       store.access.setPassword('leader', password);
       store.access.setPassword(`w-${grid(0)}`, password);
@@ -76,7 +89,13 @@ function detection(n: number, at: number): Detection {
     ruleType: leak ? 'sustained-high' : 'sustained-low',
     kind: 'opened',
     at,
-    evidence: { windowStart: at - 24 * HOUR, windowEnd: at, totalLiters: 3, thresholds: { windowMinutes: 1440, maxTotalLiters: 10, minLitersPerBucket: 1, bucketMinutes: 60 }, ruleVersion: 1 },
+    evidence: {
+      windowStart: at - 24 * HOUR,
+      windowEnd: at,
+      totalLiters: 3,
+      thresholds: { windowMinutes: 1440, maxTotalLiters: 10, minLitersPerBucket: 1, bucketMinutes: 60 },
+      ruleVersion: 1,
+    },
     severity: 'critical',
     audience: leak ? 'leak' : 'welfare',
     autoResolve: false,
@@ -91,13 +110,18 @@ function p95(xs: number[]): number {
 async function main(): Promise<void> {
   let t = performance.now();
   await register(join(dir, 'careflow.db'));
-  out(`registry: ${GRIDS} grids, ${GRIDS * PER_GRID} households in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  const config = loadConfig({}, {
-    dataDir: dir,
-    logLevel: 'silent',
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-  });
+  out(
+    `registry: ${GRIDS} grids, ${GRIDS * PER_GRID} households in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  );
+  const config = loadConfig(
+    {},
+    {
+      dataDir: dir,
+      logLevel: 'silent',
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+    },
+  );
   const cf = await startCareflow(config, { logger: silentLogger });
   try {
     t = performance.now();
@@ -111,10 +135,20 @@ async function main(): Promise<void> {
         cf.notifier.actions.resolve(a.id, `w-${a.gridCode}`, 'resident-ok', null);
       }
     }
-    out(`alerts: ${OPEN_ALERTS} open + ${HANDLED_ALERTS} handled in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    out(
+      `alerts: ${OPEN_ALERTS} open + ${HANDLED_ALERTS} handled in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
     const base = `http://127.0.0.1:${cf.httpPort}`;
     const token = async (id: string) =>
-      ((await (await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, password: 'bench-password' }) })).json()) as { token: string }).token;
+      (
+        (await (
+          await fetch(`${base}/api/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ id, password: 'bench-password' }),
+          })
+        ).json()) as { token: string }
+      ).token;
     const leader = await token('leader');
     const worker = await token(`w-${grid(0)}`);
 
@@ -135,7 +169,9 @@ async function main(): Promise<void> {
       let bytes = 0;
       for (let r = 0; r < ROUNDS; r++) {
         const started = performance.now();
-        const res = await fetch(base + path, { headers: { authorization: `Bearer ${who === 'leader' ? leader : worker}` } });
+        const res = await fetch(base + path, {
+          headers: { authorization: `Bearer ${who === 'leader' ? leader : worker}` },
+        });
         const body = await res.arrayBuffer();
         times.push(performance.now() - started);
         bytes = body.byteLength;
@@ -144,7 +180,9 @@ async function main(): Promise<void> {
       const sorted = [...times].sort((a, b) => a - b);
       worstP95 = Math.max(worstP95, p95(times));
       largest = Math.max(largest, bytes);
-      out(`  ${who.padEnd(6)} ${path.padEnd(36)} ${(bytes / 1024).toFixed(1).padStart(7)} KB  ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(6)} / ${p95(times).toFixed(1).padStart(6)} ms`);
+      out(
+        `  ${who.padEnd(6)} ${path.padEnd(36)} ${(bytes / 1024).toFixed(1).padStart(7)} KB  ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(6)} / ${p95(times).toFixed(1).padStart(6)} ms`,
+      );
     }
 
     const browser = await launchBrowser();
@@ -158,8 +196,11 @@ async function main(): Promise<void> {
       await page.goto(`${base}/login`);
       await page.locator('input[name=id]').waitFor();
       let jsGzip = 0;
-      for (const path of js) jsGzip += gzipSync(Buffer.from(await (await fetch(base + path)).arrayBuffer()), { level: 9 }).length;
-      out(`\nfirst page load (login): ${js.length} JavaScript file(s), ${(jsGzip / 1024).toFixed(1)} KB gzipped (budget 300 KB)`);
+      for (const path of js)
+        jsGzip += gzipSync(Buffer.from(await (await fetch(base + path)).arrayBuffer()), { level: 9 }).length;
+      out(
+        `\nfirst page load (login): ${js.length} JavaScript file(s), ${(jsGzip / 1024).toFixed(1)} KB gzipped (budget 300 KB)`,
+      );
       await page.fill('input[name=id]', `w-${grid(0)}`);
       await page.fill('input[name=password]', 'bench-password');
       await page.click('button[type=submit]');
@@ -177,7 +218,9 @@ async function main(): Promise<void> {
         tti.push(m.now);
       }
       const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      out(`worker inbox (390×844): first contentful paint ${med(fcp).toFixed(0)} ms, interactive inbox ${med(tti).toFixed(0)} ms (median of 5 loads)`);
+      out(
+        `worker inbox (390×844): first contentful paint ${med(fcp).toFixed(0)} ms, interactive inbox ${med(tti).toFixed(0)} ms (median of 5 loads)`,
+      );
 
       const wall = await browser.context.newPage();
       await wall.setViewportSize({ width: 1920, height: 1080 });
@@ -189,12 +232,18 @@ async function main(): Promise<void> {
       const render: number[] = [];
       for (let r = 0; r < 5; r++) {
         await wall.goto(`${base}/overview`);
-        await wall.locator(`[data-testid=overview-grids] tr[data-grid="${grid(GRIDS - 1)}"]`).waitFor({ timeout: 30_000 });
+        await wall
+          .locator(`[data-testid=overview-grids] tr[data-grid="${grid(GRIDS - 1)}"]`)
+          .waitFor({ timeout: 30_000 });
         render.push(await wall.evaluate(() => performance.now()));
       }
       const rows = await wall.locator('[data-testid=overview-grids] tbody tr').count();
-      out(`leader overview (1920×1080): ${rows} grids rendered in ${med(render).toFixed(0)} ms (median of 5 loads; target ≤ 2000 ms)`);
-      out(`\nlargest API response ${(largest / 1024).toFixed(1)} KB (limit 1024 KB), worst p95 ${worstP95.toFixed(1)} ms (limit 300 ms)`);
+      out(
+        `leader overview (1920×1080): ${rows} grids rendered in ${med(render).toFixed(0)} ms (median of 5 loads; target ≤ 2000 ms)`,
+      );
+      out(
+        `\nlargest API response ${(largest / 1024).toFixed(1)} KB (limit 1024 KB), worst p95 ${worstP95.toFixed(1)} ms (limit 300 ms)`,
+      );
     } finally {
       await browser.close();
     }

@@ -107,7 +107,12 @@ function loadAssets(dir: string): Map<string, Asset> {
 }
 
 function asset(ext: string, raw: Buffer): Asset {
-  return { type: TYPES[ext] ?? 'application/octet-stream', raw, gzip: gzipSync(raw), br: brotliCompressSync(raw) };
+  return {
+    type: TYPES[ext] ?? 'application/octet-stream',
+    raw,
+    gzip: gzipSync(raw),
+    br: brotliCompressSync(raw),
+  };
 }
 
 const NOT_BUILT = `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>careflow</title>

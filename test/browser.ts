@@ -12,7 +12,9 @@ export function chromiumAvailable(): boolean {
   if (existsSync(CHROMIUM)) return true;
   if (process.env.CI === 'true')
     throw new Error(`CI: the browser tests need Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (set CAREFLOW_CHROMIUM or install chromium)`);
+  console.warn(
+    `browser tests skipped: no Chromium at ${CHROMIUM} (set CAREFLOW_CHROMIUM or install chromium)`,
+  );
   return false;
 }
 

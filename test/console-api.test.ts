@@ -7,7 +7,11 @@ import { HOUR, startTestService, T0, type TestService } from './harness.ts';
  * The API the console's screens need: households with their status, registry lists with search and cursors,
  * the overview and the assessment (JSON and CSV), who the caller is, readiness and the console's own files.
  */
-const person = (id: string, role: WorkerRole, scope: { grids?: string[]; communities?: string[]; streets?: string[] }) => ({
+const person = (
+  id: string,
+  role: WorkerRole,
+  scope: { grids?: string[]; communities?: string[]; streets?: string[] },
+) => ({
   id,
   name: id,
   role,
@@ -37,7 +41,11 @@ const REGISTRY: RegistryInput = {
   meters: [{ id: 'm1', household: 'h1-0', secret: 'secret-m1' }],
 };
 
-function detection(householdId: string, at: number, audience: 'welfare' | 'maintenance' = 'welfare'): Detection {
+function detection(
+  householdId: string,
+  at: number,
+  audience: 'welfare' | 'maintenance' = 'welfare',
+): Detection {
   return {
     key: `${householdId}|${audience}|${at}`,
     householdId,
@@ -68,7 +76,11 @@ beforeAll(async () => {
   svc.cf.notifier.actions.applyDetection(detection('h1-2', T0 + 47 * HOUR, 'maintenance'));
   svc.cf.notifier.actions.applyDetection(detection('h2-0', T0 + 47 * HOUR));
   for (const w of REGISTRY.workers!) {
-    const res = await svc.cf.http.inject({ method: 'POST', url: '/api/login', payload: { id: w.id, password: `password-${w.id}` } });
+    const res = await svc.cf.http.inject({
+      method: 'POST',
+      url: '/api/login',
+      payload: { id: w.id, password: `password-${w.id}` },
+    });
     tokens[w.id] = (res.json() as { token: string }).token;
   }
 });
@@ -83,7 +95,10 @@ describe('console API', () => {
     do {
       const res = await get(`/api/households?limit=3${cursor ? `&cursor=${cursor}` : ''}`, 'w-g1');
       expect(res.statusCode).toBe(200);
-      const page = res.json() as { households: { id: string; openAlerts: number; meterSilent: boolean }[]; next: string | null };
+      const page = res.json() as {
+        households: { id: string; openAlerts: number; meterSilent: boolean }[];
+        next: string | null;
+      };
       seen.push(...page.households.map((h) => h.id));
       cursor = page.next;
     } while (cursor);
@@ -102,11 +117,17 @@ describe('console API', () => {
   });
 
   it('lists the registry of my area only, with search and cursors', async () => {
-    const grids = (await get('/api/registry/grids', 'staff-c1')).json().items as { code: string; households: number }[];
+    const grids = (await get('/api/registry/grids', 'staff-c1')).json().items as {
+      code: string;
+      households: number;
+    }[];
     expect(grids).toEqual([expect.objectContaining({ code: 'g1', households: 7 })]);
     const workers = (await get('/api/registry/workers', 'staff-c1')).json().items as { id: string }[];
     expect(workers.map((w) => w.id)).toEqual(['staff-c1', 'w-g1']);
-    const first = (await get('/api/registry/workers?limit=1', 'staff-c1')).json() as { items: { id: string }[]; next: string };
+    const first = (await get('/api/registry/workers?limit=1', 'staff-c1')).json() as {
+      items: { id: string }[];
+      next: string;
+    };
     const second = (await get(`/api/registry/workers?limit=1&cursor=${first.next}`, 'staff-c1')).json() as {
       items: { id: string }[];
     };
@@ -121,14 +142,29 @@ describe('console API', () => {
       trend: unknown[];
     };
     expect(overview.grids.map((g) => g.grid)).toEqual(['g1']);
-    expect(overview.grids[0]).toMatchObject({ active: { welfare: 0, leak: 0, maintenance: 1 }, silentMeters: 1 });
+    expect(overview.grids[0]).toMatchObject({
+      active: { welfare: 0, leak: 0, maintenance: 1 },
+      silentMeters: 1,
+    });
     expect(overview.trend).toHaveLength(30);
     const a = (await get('/api/assessment', 'staff-c1')).json() as {
-      grids: { code: string; alerts: number; acknowledgeP50Ms: number; confirmed: number; withinFirstLevel: number }[];
+      grids: {
+        code: string;
+        alerts: number;
+        acknowledgeP50Ms: number;
+        confirmed: number;
+        withinFirstLevel: number;
+      }[];
       workers: { code: string; acknowledged: number }[];
     };
     expect(a.grids).toEqual([
-      expect.objectContaining({ code: 'g1', alerts: 2, acknowledgeP50Ms: 10 * 60_000, resolveP50Ms: HOUR, confirmed: 1 }),
+      expect.objectContaining({
+        code: 'g1',
+        alerts: 2,
+        acknowledgeP50Ms: 10 * 60_000,
+        resolveP50Ms: HOUR,
+        confirmed: 1,
+      }),
     ]);
     expect(a.workers).toEqual([expect.objectContaining({ code: 'w-g1', acknowledged: 1 })]);
     const csv = await get('/api/assessment?format=csv', 'staff-c1');
@@ -152,7 +188,11 @@ describe('console API', () => {
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     expect(page.headers['x-frame-options']).toBe('DENY');
-    for (const url of ['/assets/..%2F..%2Fpackage.json', '/assets/nothing.js', '/assets/%2e%2e%2fpackage.json']) {
+    for (const url of [
+      '/assets/..%2F..%2Fpackage.json',
+      '/assets/nothing.js',
+      '/assets/%2e%2e%2fpackage.json',
+    ]) {
       const res = await svc.cf.http.inject({ method: 'GET', url });
       expect([400, 404], url).toContain(res.statusCode);
       expect(res.body).not.toContain('"dependencies"');

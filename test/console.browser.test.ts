@@ -15,7 +15,11 @@ import { connectClient, eventually, HOUR, startTestService, T0, type TestService
  */
 const HOSTILE_ADDRESS = '<img src=x onerror="window.__pwned=1">1 号楼';
 const HOSTILE_NOTES = '<script>window.__pwned=2</script>独居老人';
-const person = (id: string, role: WorkerRole, scope: { grids?: string[]; communities?: string[]; streets?: string[] }) => ({
+const person = (
+  id: string,
+  role: WorkerRole,
+  scope: { grids?: string[]; communities?: string[]; streets?: string[] },
+) => ({
   id,
   name: id,
   role,
@@ -166,10 +170,14 @@ describe.runIf(run)('the console in a real browser', () => {
     leakAlertId = alert.id;
     const raised = Date.now();
     await worker.locator(`[data-alert="${leakAlertId}"]`).waitFor({ timeout: 2_000 });
-    console.log(`leak on screen ${Date.now() - raised} ms after it was raised (${Date.now() - published} ms after publishing)`);
+    console.log(
+      `leak on screen ${Date.now() - raised} ms after it was raised (${Date.now() - published} ms after publishing)`,
+    );
     await expect.poll(() => worker.getByTestId('unread').textContent()).toBe('1');
     // The hostile address is shown as text and ran nothing.
-    await expect.poll(() => worker.locator(`[data-alert="${leakAlertId}"] .addr`).textContent()).toBe(HOSTILE_ADDRESS);
+    await expect
+      .poll(() => worker.locator(`[data-alert="${leakAlertId}"] .addr`).textContent())
+      .toBe(HOSTILE_ADDRESS);
     expect(await worker.locator('img[src="x"]').count()).toBe(0);
     await shoot(worker, 'worker-inbox');
   });
@@ -177,7 +185,9 @@ describe.runIf(run)('the console in a real browser', () => {
   it('opens the alert: the chart shows the 24 flowing hours; the worker acknowledges and resolves it', async () => {
     await worker.click(`[data-alert="${leakAlertId}"] a`);
     await worker.getByTestId('alert-detail').waitFor();
-    await expect.poll(() => worker.getByTestId('chart-summary').getAttribute('data-flowing-hours')).toBe('24');
+    await expect
+      .poll(() => worker.getByTestId('chart-summary').getAttribute('data-flowing-hours'))
+      .toBe('24');
     expect(await worker.getByTestId('household-address').textContent()).toBe(HOSTILE_ADDRESS);
     expect(await worker.getByTestId('household-notes').textContent()).toBe(HOSTILE_NOTES);
     expect(await worker.locator('img[src="x"]').count()).toBe(0);
@@ -299,6 +309,7 @@ describe.runIf(run)('the console in a real browser', () => {
     // Grid g1: the leak acknowledged after 7 minutes, the conflict alert at once (p90 is the leak's).
     const grid = leader.locator('[data-testid=overview-grids] tr[data-grid=g1]');
     await expect.poll(() => grid.locator('[data-col=ack-p90]').textContent()).toBe('7 分钟');
+    await leader.locator('details summary').click();
     const w = leader.locator('[data-testid=overview-workers] tr[data-worker=w-g1]');
     await expect.poll(() => w.locator('[data-col=ack-p50]').textContent()).toBe('7 分钟');
     await shoot(leader, 'leader-overview');

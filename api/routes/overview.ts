@@ -60,7 +60,8 @@ export function overviewRoutes(localTime: LocalTime) {
         const today = localTime.dayNumber(now);
         const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now, grids);
         const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
-        for (let d = today - TREND_DAYS + 1; d <= today; d++) days.set(d, { raised: 0, acknowledged: 0, ack: [] });
+        for (let d = today - TREND_DAYS + 1; d <= today; d++)
+          days.set(d, { raised: 0, acknowledged: 0, ack: [] });
         for (const f of facts) {
           const day = days.get(localTime.dayNumber(f.raisedAt));
           if (!day) continue;
@@ -73,7 +74,7 @@ export function overviewRoutes(localTime: LocalTime) {
         return {
           now,
           timeZone: localTime.timeZone,
-          grids: store.console.gridFigures(grids, now),
+          grids: store.console.gridFigures(grids, now, store.registry.revision()),
           trend: [...days.entries()].map(([day, d]) => ({
             day: day * DAY_MS,
             raised: d.raised,
@@ -102,12 +103,19 @@ export function overviewRoutes(localTime: LocalTime) {
           throw new CareflowError('ERR_API_VALIDATION', 'The query string is not valid (to)', [
             {
               path: 'to',
-              message: from >= to ? 'must be after from' : `the range may span at most ${MAX_ASSESSMENT_DAYS} days`,
+              message:
+                from >= to ? 'must be after from' : `the range may span at most ${MAX_ASSESSMENT_DAYS} days`,
             },
           ]);
         const visible = access.visibleGrids(principal);
         const facts = store.console.assessmentFacts(from, to, visible);
-        const gridNames = new Map(store.console.gridFigures(visible, to).map((g) => [g.grid, g.name]));
+        const wanted = visible ? new Set(visible) : null;
+        const gridNames = new Map(
+          store.console
+            .gridPlaces(store.registry.revision())
+            .filter((g) => !wanted || wanted.has(g.grid))
+            .map((g) => [g.grid, g.name]),
+        );
         const byGrid = new Map<string, AssessmentFacts[]>();
         for (const g of gridNames.keys()) byGrid.set(g, []);
         for (const f of facts) byGrid.get(f.grid)?.push(f);
@@ -128,7 +136,10 @@ export function overviewRoutes(localTime: LocalTime) {
           void reply
             .type('text/csv; charset=utf-8')
             .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
-          return assessmentCsv([...grids.map((g) => ['grid', g] as const), ...workers.map((w) => ['worker', w] as const)]);
+          return assessmentCsv([
+            ...grids.map((g) => ['grid', g] as const),
+            ...workers.map((w) => ['worker', w] as const),
+          ]);
         }
         return { from, to, grids, workers };
       },

@@ -7,7 +7,12 @@ import type { HealthCheck } from './health.ts';
  * `GET /readyz` (no auth): 200 `{ status: 'ready' }` once the service answers (store open, broker up),
  * else 503 `{ status: 'not-ready' }` — for a load balancer or orchestrator; details stay in `/healthz`.
  */
-export function readinessRoutes(app: FastifyInstance, ctx: ApiContext, health: HealthCheck, logger: Logger): void {
+export function readinessRoutes(
+  app: FastifyInstance,
+  ctx: ApiContext,
+  health: HealthCheck,
+  logger: Logger,
+): void {
   defineRoute(app, ctx, {
     method: 'GET',
     url: '/readyz',

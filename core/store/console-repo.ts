@@ -100,10 +100,22 @@ export class ConsoleRepo {
     if (f.grids && f.grids.length === 0) return [];
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (f.state) where.push('a.state = ?'), args.push(f.state);
-    if (f.grid) where.push('a.grid = ?'), args.push(f.grid);
-    if (f.householdId) where.push('a.household_id = ?'), args.push(f.householdId);
-    if (f.grids) where.push(`a.grid IN (${f.grids.map(() => '?').join(',')})`), args.push(...f.grids);
+    if (f.state) {
+      where.push('a.state = ?');
+      args.push(f.state);
+    }
+    if (f.grid) {
+      where.push('a.grid = ?');
+      args.push(f.grid);
+    }
+    if (f.householdId) {
+      where.push('a.household_id = ?');
+      args.push(f.householdId);
+    }
+    if (f.grids) {
+      where.push(`a.grid IN (${f.grids.map(() => '?').join(',')})`);
+      args.push(...f.grids);
+    }
     if (f.after) {
       where.push('(a.opened_at < ? OR (a.opened_at = ? AND a.id > ?))');
       args.push(f.after.openedAt, f.after.openedAt, f.after.id);
@@ -116,7 +128,10 @@ export class ConsoleRepo {
       FROM alerts a LEFT JOIN households h ON h.id = a.household_id LEFT JOIN escalations e ON e.alert_id = a.id
       ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY a.opened_at DESC, a.id LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, f.limit) as (Omit<AlertListItem, 'message' | 'evidence'> & {
+    const rows = this.db.prepare(sql).all(...args, f.limit) as (Omit<
+      AlertListItem,
+      'message' | 'evidence'
+    > & {
       message: string | null;
       evidence: string;
     })[];
@@ -135,14 +150,23 @@ export class ConsoleRepo {
     if (grids && grids.length === 0) return [];
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (grids) where.push(`h.grid IN (${grids.map(() => '?').join(',')})`), args.push(...grids);
-    if (opts.grid) where.push('h.grid = ?'), args.push(opts.grid);
+    if (grids) {
+      where.push(`h.grid IN (${grids.map(() => '?').join(',')})`);
+      args.push(...grids);
+    }
+    if (opts.grid) {
+      where.push('h.grid = ?');
+      args.push(opts.grid);
+    }
     if (opts.search) {
       where.push(`(h.address LIKE ? ESCAPE '\\' OR h.id LIKE ? ESCAPE '\\')`);
       const pattern = `%${likeEscape(opts.search)}%`;
       args.push(pattern, pattern);
     }
-    if (opts.afterId !== undefined) where.push('h.id > ?'), args.push(opts.afterId);
+    if (opts.afterId !== undefined) {
+      where.push('h.id > ?');
+      args.push(opts.afterId);
+    }
     const sql = `SELECT h.id, h.grid AS gridCode, h.address, h.lives_alone AS livesAlone, h.elderly, h.notes,
         (SELECT max(u.end) FROM usage_buckets u WHERE u.household_id = h.id AND u.liters IS NOT NULL) AS lastReadingAt,
         (SELECT count(*) FROM alerts a WHERE a.household_id = h.id AND a.state <> 'resolved') AS openAlerts,
@@ -151,9 +175,7 @@ export class ConsoleRepo {
         (coalesce(h.away_until, 0) > ? OR EXISTS (SELECT 1 FROM away_periods p WHERE p.household_id = h.id
           AND p.cleared_at IS NULL AND p.from_at <= ? AND p.until > ?)) AS away
       FROM households h ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY h.id LIMIT ?`;
-    const rows = this.db
-      .prepare(sql)
-      .all(opts.now, opts.now, opts.now, ...args, opts.limit) as (Omit<
+    const rows = this.db.prepare(sql).all(opts.now, opts.now, opts.now, ...args, opts.limit) as (Omit<
       HouseholdListItem,
       'livesAlone' | 'elderly' | 'meterSilent' | 'away'
     > & { livesAlone: number; elderly: number; meterSilent: number; away: number })[];
@@ -228,19 +250,39 @@ export class ConsoleRepo {
       .all(...args, ...afterArgs, opts.limit) as Record<string, unknown>[];
   }
 
+  private places:
+    | { revision: string; rows: Pick<GridFigures, 'grid' | 'name' | 'community' | 'street' | 'households'>[] }
+    | undefined;
+
+  /** Every grid with its place and household count, cached until the registry's revision changes. */
+  gridPlaces(revision: string): Pick<GridFigures, 'grid' | 'name' | 'community' | 'street' | 'households'>[] {
+    if (this.places?.revision !== revision) {
+      const counts = new Map(
+        (
+          this.db.prepare('SELECT grid, count(*) AS n FROM households GROUP BY grid').all() as {
+            grid: string;
+            n: number;
+          }[]
+        ).map((r) => [r.grid, r.n]),
+      );
+      const rows = this.db
+        .prepare(
+          `SELECT g.code AS grid, g.name, g.community, c.street FROM grids g JOIN communities c ON c.code = g.community
+          ORDER BY g.code`,
+        )
+        .all() as Pick<GridFigures, 'grid' | 'name' | 'community' | 'street'>[];
+      this.places = { revision, rows: rows.map((r) => ({ ...r, households: counts.get(r.grid) ?? 0 })) };
+    }
+    return this.places.rows;
+  }
+
   /** Today's figures of every grid (null = all) for the overview. */
-  gridFigures(grids: readonly string[] | null, now: number): GridFigures[] {
+  gridFigures(grids: readonly string[] | null, now: number, revision: string): GridFigures[] {
     if (grids && grids.length === 0) return [];
-    const inGrids = grids ? `WHERE g.code IN (${grids.map(() => '?').join(',')})` : '';
-    const places = this.db
-      .prepare(
-        `SELECT g.code AS grid, g.name, g.community, c.street,
-          (SELECT count(*) FROM households h WHERE h.grid = g.code) AS households
-        FROM grids g JOIN communities c ON c.code = g.community ${inGrids} ORDER BY g.code`,
-      )
-      .all(...(grids ?? [])) as Pick<GridFigures, 'grid' | 'name' | 'community' | 'street' | 'households'>[];
+    const wanted = grids ? new Set(grids) : null;
     const byGrid = new Map<string, GridFigures>();
-    for (const p of places) {
+    for (const p of this.gridPlaces(revision)) {
+      if (wanted && !wanted.has(p.grid)) continue;
       byGrid.set(p.grid, {
         ...p,
         active: { welfare: 0, leak: 0, maintenance: 0 },
@@ -252,9 +294,15 @@ export class ConsoleRepo {
     const rows = this.db
       .prepare(
         `SELECT a.grid, a.audience, a.state, a.opened_at AS openedAt, coalesce(e.level, 0) AS level
-        FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id WHERE a.state <> 'resolved'`,
+        FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id WHERE a.state IN ('open', 'acknowledged')`,
       )
-      .all() as { grid: string; audience: RuleAudience; state: AlertState; openedAt: number; level: number }[];
+      .all() as {
+      grid: string;
+      audience: RuleAudience;
+      state: AlertState;
+      openedAt: number;
+      level: number;
+    }[];
     for (const r of rows) {
       const g = byGrid.get(r.grid);
       if (!g || !AUDIENCES.includes(r.audience)) continue;
@@ -272,13 +320,16 @@ export class ConsoleRepo {
   assessmentFacts(from: number, to: number, grids: readonly string[] | null): AssessmentFacts[] {
     if (grids && grids.length === 0) return [];
     const inGrids = grids ? `AND a.grid IN (${grids.map(() => '?').join(',')})` : '';
-    const first = (kind: string, col: string) =>
-      `(SELECT t.${col} FROM alert_timeline t WHERE t.alert_id = a.id AND t.kind = '${kind}' ORDER BY t.id LIMIT 1)`;
-    const sql = `SELECT a.id, a.grid, a.audience, a.state, a.outcome, a.resolved_at AS resolvedAt,
-        coalesce(${first('opened', 'at')}, a.opened_at) AS raisedAt,
-        ${first('acknowledged', 'at')} AS firstAckAt, ${first('acknowledged', 'actor')} AS firstAckBy,
-        ${first('escalated', 'at')} AS firstEscalatedAt
-      FROM alerts a WHERE a.opened_at >= ? AND a.opened_at < ? ${inGrids}`;
+    // One pass over the timelines of the period's alerts: the first opening, acknowledgement and escalation.
+    const sql = `SELECT x.id, x.grid, x.audience, x.state, x.outcome, x.resolvedAt, x.raisedAt,
+        f.at AS firstAckAt, f.actor AS firstAckBy, x.firstEscalatedAt
+      FROM (SELECT a.id, a.grid, a.audience, a.state, a.outcome, a.resolved_at AS resolvedAt,
+          coalesce(min(CASE WHEN t.kind = 'opened' THEN t.at END), a.opened_at) AS raisedAt,
+          min(CASE WHEN t.kind = 'acknowledged' THEN t.id END) AS firstAckId,
+          min(CASE WHEN t.kind = 'escalated' THEN t.at END) AS firstEscalatedAt
+        FROM alerts a LEFT JOIN alert_timeline t ON t.alert_id = a.id AND t.kind IN ('opened', 'acknowledged', 'escalated')
+        WHERE a.opened_at >= ? AND a.opened_at < ? ${inGrids} GROUP BY a.id) x
+      LEFT JOIN alert_timeline f ON f.id = x.firstAckId`;
     return this.db.prepare(sql).all(from, to, ...(grids ?? [])) as AssessmentFacts[];
   }
 

@@ -36,7 +36,12 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     } catch {
       // not JSON
     }
-    throw new ApiError(res.status, body.code ?? 'HTTP_' + res.status, body.message ?? res.statusText, body.issues);
+    throw new ApiError(
+      res.status,
+      body.code ?? 'HTTP_' + res.status,
+      body.message ?? res.statusText,
+      body.issues,
+    );
   }
   if ((res.headers.get('content-type') ?? '').includes('application/json')) return (await res.json()) as T;
   return (await res.text()) as T;

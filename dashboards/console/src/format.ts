@@ -55,5 +55,7 @@ export function ago(ms: number, now: number): string {
 export function duration(ms: number | null): string {
   if (ms === null) return '—';
   const m = ms / 60_000;
-  return m < 120 ? t('duration.minutes', { n: Math.round(m) }) : t('duration.hours', { n: Math.round(m / 6) / 10 });
+  return m < 120
+    ? t('duration.minutes', { n: Math.round(m) })
+    : t('duration.hours', { n: Math.round(m / 6) / 10 });
 }

@@ -252,7 +252,8 @@ const en: Record<Key, string> = {
   'alert.away': 'Away until {t}',
   'alert.notes': 'Notes',
   'alert.chart': 'Hourly use over the last 7 days (litres)',
-  'alert.chartSummary': 'Water flowed in {n} hours of the marked window, {l} L in all; {u} hours have no data (shown as gaps).',
+  'alert.chartSummary':
+    'Water flowed in {n} hours of the marked window, {l} L in all; {u} hours have no data (shown as gaps).',
   'alert.bar': 'Rule bar {v} L/h',
   'alert.window': 'Evidence window',
   'alert.timeline': 'Timeline',
@@ -337,7 +338,8 @@ const en: Record<Key, string> = {
   'scope.community': 'community',
   'scope.grid': 'grid',
   'scope.household': 'household',
-  'rules.sentence': '{rule}: {live} alerts with the live rules, {cand} with the change ({added} new, {gone} gone)',
+  'rules.sentence':
+    '{rule}: {live} alerts with the live rules, {cand} with the change ({added} new, {gone} gone)',
   'rule.low-use': 'Low use',
   'rule.continuous-flow': 'Continuous flow',
   'rule.heavy-use': 'Heavy use',
@@ -436,7 +438,10 @@ export function setLocale(l: Locale): void {
 }
 
 export function t(key: Key | string, params: Record<string, string | number> = {}): string {
-  const text = (CATALOGS[locale.value] as Record<string, string>)[key] ?? (CATALOGS.en as Record<string, string>)[key] ?? key;
+  const text =
+    (CATALOGS[locale.value] as Record<string, string>)[key] ??
+    (CATALOGS.en as Record<string, string>)[key] ??
+    key;
   return text.replace(/\{(\w+)\}/g, (_, p: string) => String(params[p] ?? ''));
 }
 

@@ -49,7 +49,10 @@ async function loop(): Promise<void> {
   while (running && session.token) {
     controller = new AbortController();
     try {
-      const headers: Record<string, string> = { authorization: `Bearer ${session.token}`, accept: 'text/event-stream' };
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${session.token}`,
+        accept: 'text/event-stream',
+      };
       if (live.lastEventId !== null) headers['last-event-id'] = String(live.lastEventId);
       const res = await fetch('/api/events', { headers, signal: controller.signal, cache: 'no-store' });
       if (res.status === 401) break;

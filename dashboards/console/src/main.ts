@@ -1,5 +1,18 @@
 import { createApp } from 'vue';
-import { Badge, Button, Cell, CellGroup, Empty, Field, Loading, NavBar, Search, Tabbar, TabbarItem, Tag } from 'vant';
+import {
+  Badge,
+  Button,
+  Cell,
+  CellGroup,
+  Empty,
+  Field,
+  Loading,
+  NavBar,
+  Search,
+  Tabbar,
+  TabbarItem,
+  Tag,
+} from 'vant';
 import 'vant/lib/index.css';
 import './style.css';
 import App from './App.vue';
@@ -8,6 +21,20 @@ import { restoreSession } from './session.ts';
 
 restoreSession();
 const app = createApp(App);
-for (const c of [Badge, Button, Cell, CellGroup, Empty, Field, Loading, NavBar, Search, Tabbar, TabbarItem, Tag]) app.use(c);
+for (const c of [
+  Badge,
+  Button,
+  Cell,
+  CellGroup,
+  Empty,
+  Field,
+  Loading,
+  NavBar,
+  Search,
+  Tabbar,
+  TabbarItem,
+  Tag,
+])
+  app.use(c);
 app.use(router);
 app.mount('#app');

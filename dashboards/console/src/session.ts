@@ -18,7 +18,12 @@ interface Stored {
 
 const KEY = 'careflow.session';
 
-export const session = reactive<{ token: string | null; expiresAt: number; me: Me | null; ended: string | null }>({
+export const session = reactive<{
+  token: string | null;
+  expiresAt: number;
+  me: Me | null;
+  ended: string | null;
+}>({
   token: null,
   expiresAt: 0,
   me: null,
