@@ -152,7 +152,11 @@ async function main(): Promise<void> {
     const leader = await token('leader');
     const worker = await token(`w-${grid(0)}`);
 
-    out('\nAPI responses behind the screens (size; p50 / p95 over ' + ROUNDS + ' calls, loopback):');
+    out(
+      '\nAPI responses behind the screens (size; first call; p50 / p95 over ' +
+        ROUNDS +
+        ' calls, loopback; overview and assessment answers are reused for 10 s):',
+    );
     const routes: [string, string][] = [
       ['leader', '/api/overview'],
       ['leader', '/api/assessment'],
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
       ['worker', '/api/me'],
     ];
     let worstP95 = 0;
+    let worstFirst = 0;
     let largest = 0;
     for (const [who, path] of routes) {
       const times: number[] = [];
@@ -179,9 +184,10 @@ async function main(): Promise<void> {
       }
       const sorted = [...times].sort((a, b) => a - b);
       worstP95 = Math.max(worstP95, p95(times));
+      worstFirst = Math.max(worstFirst, times[0]!);
       largest = Math.max(largest, bytes);
       out(
-        `  ${who.padEnd(6)} ${path.padEnd(36)} ${(bytes / 1024).toFixed(1).padStart(7)} KB  ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(6)} / ${p95(times).toFixed(1).padStart(6)} ms`,
+        `  ${who.padEnd(6)} ${path.padEnd(36)} ${(bytes / 1024).toFixed(1).padStart(7)} KB  first ${times[0]!.toFixed(1).padStart(6)} ms  ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(6)} / ${p95(times).toFixed(1).padStart(6)} ms`,
       );
     }
 

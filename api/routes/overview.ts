@@ -16,6 +16,9 @@ import { percentile } from './stats.ts';
 const DAY_MS = 86_400_000;
 const TREND_DAYS = 30;
 const MAX_ASSESSMENT_DAYS = 366;
+/** Answers are kept this long per caller scope and period: a wall screen refreshing does not recompute. */
+const CACHE_MS = 10_000;
+const CACHE_ENTRIES = 100;
 const FALSE_OUTCOMES: ReadonlySet<Outcome> = new Set(['false-alarm', 'resident-ok']);
 
 export const AssessmentQuery = z.strictObject({
@@ -46,6 +49,19 @@ export interface AssessmentRow {
 export function overviewRoutes(localTime: LocalTime) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const { store, clock, access } = ctx;
+    const cache = new Map<string, { at: number; value: unknown }>();
+    /** `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry is unchanged. */
+    function cached<T>(key: string, compute: () => T): T {
+      const fullKey = `${store.registry.revision()}|${key}`;
+      const hit = cache.get(fullKey);
+      const now = Date.now();
+      if (hit && now - hit.at < CACHE_MS) return hit.value as T;
+      const value = compute();
+      if (cache.size >= CACHE_ENTRIES) cache.clear();
+      cache.set(fullKey, { at: now, value });
+      return value;
+    }
+    const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
 
     defineRoute(app, ctx, {
       method: 'GET',
@@ -55,38 +71,42 @@ export function overviewRoutes(localTime: LocalTime) {
       tags: ['stats'],
       permission: 'stats:read',
       handler: ({ principal }) => {
-        const now = clock.now();
         const grids = access.visibleGrids(principal);
-        const today = localTime.dayNumber(now);
-        const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now, grids);
-        const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
-        for (let d = today - TREND_DAYS + 1; d <= today; d++)
-          days.set(d, { raised: 0, acknowledged: 0, ack: [] });
-        for (const f of facts) {
-          const day = days.get(localTime.dayNumber(f.raisedAt));
-          if (!day) continue;
-          day.raised++;
-          if (f.firstAckAt !== null) {
-            day.acknowledged++;
-            day.ack.push(f.firstAckAt - f.raisedAt);
-          }
-        }
-        return {
-          now,
-          timeZone: localTime.timeZone,
-          grids: store.console.gridFigures(grids, now, store.registry.revision()),
-          trend: [...days.entries()].map(([day, d]) => ({
-            day: day * DAY_MS,
-            raised: d.raised,
-            acknowledged: d.acknowledged,
-            acknowledgeP50Ms: percentile(
-              d.ack.sort((a, b) => a - b),
-              0.5,
-            ),
-          })),
-        };
+        return cached(`overview|${scopeKey(grids)}`, () => overview(grids));
       },
     });
+
+    function overview(grids: readonly string[] | null) {
+      const now = clock.now();
+      const today = localTime.dayNumber(now);
+      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now, grids);
+      const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
+      for (let d = today - TREND_DAYS + 1; d <= today; d++)
+        days.set(d, { raised: 0, acknowledged: 0, ack: [] });
+      for (const f of facts) {
+        const day = days.get(localTime.dayNumber(f.raisedAt));
+        if (!day) continue;
+        day.raised++;
+        if (f.firstAckAt !== null) {
+          day.acknowledged++;
+          day.ack.push(f.firstAckAt - f.raisedAt);
+        }
+      }
+      return {
+        now,
+        timeZone: localTime.timeZone,
+        grids: store.console.gridFigures(grids, now, store.registry.revision()),
+        trend: [...days.entries()].map(([day, d]) => ({
+          day: day * DAY_MS,
+          raised: d.raised,
+          acknowledged: d.acknowledged,
+          acknowledgeP50Ms: percentile(
+            d.ack.sort((a, b) => a - b),
+            0.5,
+          ),
+        })),
+      };
+    }
 
     defineRoute(app, ctx, {
       method: 'GET',
@@ -108,30 +128,9 @@ export function overviewRoutes(localTime: LocalTime) {
             },
           ]);
         const visible = access.visibleGrids(principal);
-        const facts = store.console.assessmentFacts(from, to, visible);
-        const wanted = visible ? new Set(visible) : null;
-        const gridNames = new Map(
-          store.console
-            .gridPlaces(store.registry.revision())
-            .filter((g) => !wanted || wanted.has(g.grid))
-            .map((g) => [g.grid, g.name]),
+        const { grids, workers } = cached(`assessment|${from}|${to}|${scopeKey(visible)}`, () =>
+          assessment(from, to, visible),
         );
-        const byGrid = new Map<string, AssessmentFacts[]>();
-        for (const g of gridNames.keys()) byGrid.set(g, []);
-        for (const f of facts) byGrid.get(f.grid)?.push(f);
-        const grids = [...byGrid.entries()].map(([code, list]) =>
-          figures(code, gridNames.get(code) ?? code, code, list, list),
-        );
-        const workers = store.console.gridWorkers(visible).map((w) => {
-          const received = byGrid.get(w.grid) ?? [];
-          return figures(
-            w.id,
-            w.name,
-            w.grid,
-            received,
-            received.filter((f) => f.firstAckBy === w.id),
-          );
-        });
         if (query.format === 'csv') {
           void reply
             .type('text/csv; charset=utf-8')
@@ -144,6 +143,34 @@ export function overviewRoutes(localTime: LocalTime) {
         return { from, to, grids, workers };
       },
     });
+
+    function assessment(from: number, to: number, visible: readonly string[] | null) {
+      const facts = store.console.assessmentFacts(from, to, visible);
+      const wanted = visible ? new Set(visible) : null;
+      const gridNames = new Map(
+        store.console
+          .gridPlaces(store.registry.revision())
+          .filter((g) => !wanted || wanted.has(g.grid))
+          .map((g) => [g.grid, g.name]),
+      );
+      const byGrid = new Map<string, AssessmentFacts[]>();
+      for (const g of gridNames.keys()) byGrid.set(g, []);
+      for (const f of facts) byGrid.get(f.grid)?.push(f);
+      const grids = [...byGrid.entries()].map(([code, list]) =>
+        figures(code, gridNames.get(code) ?? code, code, list, list),
+      );
+      const workers = store.console.gridWorkers(visible).map((w) => {
+        const received = byGrid.get(w.grid) ?? [];
+        return figures(
+          w.id,
+          w.name,
+          w.grid,
+          received,
+          received.filter((f) => f.firstAckBy === w.id),
+        );
+      });
+      return { grids, workers };
+    }
   };
 }
 
