@@ -84,8 +84,23 @@ async function login(page: Page, id: string): Promise<void> {
   await page.waitForURL((u) => !u.pathname.startsWith('/login'));
 }
 
+/** Form controls without an accessible name (a label, aria-label or aria-labelledby). */
+async function unlabelled(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => {
+        const e = el as HTMLInputElement;
+        if (e.type === 'hidden') return false;
+        const named = e.labels?.length || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+        return !named && !(el.textContent ?? '').trim();
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+}
+
 /** A screenshot in Chinese and one in English (the language button switches; it is switched back after). */
 async function shoot(page: Page, name: string): Promise<void> {
+  expect(await unlabelled(page), `${name}: every control is labelled`).toEqual([]);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.zh-CN.png`), fullPage: true });
   await page.click('header button[aria-label]');
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.en.png`), fullPage: true });
@@ -271,7 +286,7 @@ describe.runIf(run)('the console in a real browser', () => {
     await login(staff, 'staff-c1');
     await staff.goto(`${base}/rules`);
     await staff.getByTestId('rules-table').locator('tbody tr').first().waitFor();
-    await staff.selectOption('[data-testid=rules-grid]', 'g1');
+    await staff.selectOption('[data-testid=rules-scope]', 'grid:g1');
     await staff.getByTestId('rules-table').locator('input[name="heavy-use.minLitersPerBucket"]').waitFor();
     // An invalid value is refused on the field itself.
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '-5');
@@ -316,6 +331,17 @@ describe.runIf(run)('the console in a real browser', () => {
     await leader.close();
   });
 
+  it('is usable with the keyboard: Tab reaches an alert and Enter opens it', async () => {
+    await worker.goto(`${base}/inbox`);
+    await worker.locator('[data-testid=inbox] li a').first().waitFor();
+    for (let i = 0; i < 30; i++) {
+      await worker.keyboard.press('Tab');
+      if (await worker.evaluate(() => document.activeElement?.closest('[data-alert]') !== null)) break;
+    }
+    await worker.keyboard.press('Enter');
+    await worker.getByTestId('alert-detail').waitFor();
+  });
+
   it('ends the session on logout with a clear message, and keeps it across a reload', async () => {
     await worker.goto(`${base}/inbox`);
     await worker.reload();
@@ -324,5 +350,17 @@ describe.runIf(run)('the console in a real browser', () => {
     await worker.getByTestId('session-ended').waitFor();
     expect(await worker.getByTestId('session-ended').textContent()).toContain('退出');
     await shoot(worker, 'login');
+  });
+
+  it('ends an expired session with a clear message', async () => {
+    const late = await browser.context.newPage();
+    await late.setViewportSize(PHONE);
+    await login(late, 'w-g1');
+    await late.getByTestId('inbox').waitFor();
+    svc.clock.advanceTo(svc.clock.now() + 25 * HOUR);
+    await late.reload();
+    await late.getByTestId('session-ended').waitFor();
+    expect(await late.getByTestId('session-ended').textContent()).toContain('登录已过期');
+    await late.close();
   });
 });

@@ -17,6 +17,8 @@ interface Stored {
 }
 
 const KEY = 'careflow.session';
+/** Why the last session ended, kept so that the message survives a reload of the login page. */
+const ENDED_KEY = 'careflow.ended';
 
 export const session = reactive<{
   token: string | null;
@@ -35,6 +37,8 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 export function restoreSession(): void {
   try {
     const raw = sessionStorage.getItem(KEY);
+    const ended = sessionStorage.getItem(ENDED_KEY);
+    if (ended === 'logout' || ended === 'expired') session.ended = ended;
     if (!raw) return;
     const s = JSON.parse(raw) as Stored;
     if (typeof s.token === 'string' && typeof s.expiresAt === 'number') startSession(s.token, s.expiresAt);
@@ -48,6 +52,7 @@ export function startSession(token: string, expiresAt: number): void {
   session.expiresAt = expiresAt;
   session.ended = null;
   sessionStorage.setItem(KEY, JSON.stringify({ token, expiresAt } satisfies Stored));
+  sessionStorage.removeItem(ENDED_KEY);
   clearTimeout(timer);
   // The service's clock decides expiry (a 401 ends the session); this timer only covers an idle screen.
   const wait = expiresAt - Date.now();
@@ -62,6 +67,7 @@ export function endSession(reason: 'logout' | 'expired'): void {
   session.expiresAt = 0;
   session.ended = reason;
   sessionStorage.removeItem(KEY);
+  sessionStorage.setItem(ENDED_KEY, reason);
 }
 
 let offsetMs = 0;
