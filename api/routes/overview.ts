@@ -62,6 +62,14 @@ export function overviewRoutes(localTime: LocalTime) {
       return value;
     }
     const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
+    // Count households per grid once at start, not in the first leader's request.
+    app.addHook('onReady', async () => {
+      try {
+        store.console.gridPlaces(store.registry.revision());
+      } catch {
+        // an empty or closed store: the first request counts
+      }
+    });
 
     defineRoute(app, ctx, {
       method: 'GET',
