@@ -77,7 +77,7 @@ describe('authentication of /api', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['www-authenticate']).toBeUndefined();
     expect(res.headers['cache-control']).toBe('no-store');
-    expect(res.json()).toEqual({ alerts: [] });
+    expect(res.json()).toEqual({ alerts: [], next: null });
   });
 
   it('accepts no admin token when none is configured', async () => {

@@ -22,6 +22,12 @@ import { healthRoutes, storeHealth, type HealthCheck } from './routes/health.ts'
 import { householdRoutes } from './routes/households.ts';
 import { loginRoutes } from './routes/login.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
+import { meRoutes } from './routes/me.ts';
+import { overviewRoutes } from './routes/overview.ts';
+import { readinessRoutes } from './routes/readiness.ts';
+import { registryRoutes } from './routes/registry.ts';
+import { securityHeaders } from './security-headers.ts';
+import { consoleRoutes } from '../dashboards/serve-console.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -95,8 +101,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setErrorHandler(errorHandler(logger, bodyLimitBytes));
   app.setNotFoundHandler(notFoundHandler);
 
+  app.addHook('onSend', securityHeaders);
   healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
   docsRoutes(app, ctx);
+  readinessRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+  consoleRoutes()(app, ctx);
 
   // The admin token's holder runs the tools (simulate, replay, import) and is never rate-limited.
   const adminDigest = config.adminToken ? sha256(`Bearer ${config.adminToken}`) : null;
@@ -147,7 +156,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         hashes: passwordChecks,
       });
       alertRoutes(api, ctx, alerts);
-      householdRoutes(api, ctx, new LocalTime(config.timezone, config.bucketMinutes));
+      const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+      householdRoutes(api, ctx, localTime);
+      registryRoutes(api, ctx);
+      overviewRoutes(localTime)(api, ctx);
+      meRoutes(config.timezone)(api, ctx);
       apiKeyRoutes(api, ctx);
       auditRoutes(api, ctx);
       clockRoutes(api, ctx);

@@ -186,8 +186,12 @@ const samples = (): Record<string, Sample> => ({
     url: '/api/households/h1/erase',
     body: { reason: 'x', confirm: 'h1' },
   },
+  'GET /api/households': { method: 'GET', url: '/api/households?grid=g1' },
+  'GET /api/registry/:kind': { method: 'GET', url: '/api/registry/meters', outsiderSees: 'nothing-of-g1' },
+  'GET /api/overview': { method: 'GET', url: '/api/overview', outsiderSees: 'nothing-of-g1' },
+  'GET /api/assessment': { method: 'GET', url: '/api/assessment', outsiderSees: 'nothing-of-g1' },
 });
-const OPEN_TO_ANY_CALLER = new Set(['GET /api/clock', 'POST /api/login']);
+const OPEN_TO_ANY_CALLER = new Set(['GET /api/clock', 'GET /api/me', 'POST /api/login']);
 
 describe('access control', () => {
   it('refuses an anonymous caller on every /api route except login', async () => {

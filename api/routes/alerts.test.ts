@@ -54,6 +54,29 @@ describe('GET /api/alerts', () => {
     expect(await ids('limit=1')).toEqual([h2.id]);
   });
 
+  it('pages with a cursor past any number of alerts, each with its address and message', async () => {
+    f.alerts.resolve(h1.id, 'w-li', 'leak-repaired', null);
+    const more = Array.from({ length: 5 }, (_, i) => {
+      const a = openAlert(f, leakDetection('H1', T0 - (10 + i) * HOUR));
+      f.alerts.resolve(a.id, 'w-li', 'leak-repaired', null);
+      return a;
+    });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await get(`/api/alerts?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page = res.json() as { alerts: (Alert & { address: string })[]; next: string | null };
+      expect(page.alerts.length).toBeLessThanOrEqual(2);
+      for (const a of page.alerts) expect(typeof a.address).toBe('string');
+      seen.push(...page.alerts.map((a) => a.id));
+      cursor = page.next;
+    } while (cursor);
+    expect(seen).toEqual([h2.id, h1.id, ...more.map((a) => a.id)]);
+    const bad = await get('/api/alerts?cursor=not-a-cursor');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().issues[0].path).toBe('cursor');
+  });
+
   it('refuses an unknown state, a bad limit and an unknown parameter with 400 naming each', async () => {
     const res = await get('/api/alerts?state=closed&limit=1001&status=open');
     expect(res.statusCode).toBe(400);

@@ -4,6 +4,7 @@ import { AlertState, Outcome, type Alert, type AlertActions } from '../../core/a
 import type { Principal } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { limitParam } from '../validate.ts';
 
 /**
@@ -20,7 +21,10 @@ export const ListQuery = z.strictObject({
   grid: Id.optional(),
   household: Id.optional(),
   limit: limitParam(),
+  /** `next` of the previous page. */
+  cursor: z.string().max(200).optional(),
 });
+const AlertCursor = z.tuple([z.number().int(), z.string()]);
 export const AlertParams = z.strictObject({ id: Id });
 export const AckBody = z.strictObject({ note: Note.optional() }).optional();
 export const ResolveBody = z.strictObject({ outcome: Outcome, note: Note.nullable().optional() });
@@ -42,7 +46,8 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
   defineRoute(app, ctx, {
     method: 'GET',
     url: '/alerts',
-    summary: 'List alerts in your grids, newest first',
+    summary:
+      'List alerts in your grids, newest first, each with its address, message and escalation level; `next` pages on',
     tags: ['alerts'],
     permission: 'alerts:read',
     query: ListQuery,
@@ -51,15 +56,20 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
       if (q.household) access.assertHousehold(principal, q.household);
       const grids = access.visibleGrids(principal);
       const households = access.visibleHouseholds(principal);
+      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, AlertCursor);
+      const alerts = store.console.alertPage({
+        state: q.state,
+        grid: q.grid,
+        householdId: q.household,
+        grids: households ? null : grids,
+        householdIds: households,
+        limit: q.limit,
+        ...(after ? { after: { openedAt: after[0], id: after[1] } } : {}),
+      });
+      const last = alerts[alerts.length - 1];
       return {
-        alerts: store.alerts.list({
-          state: q.state,
-          grid: q.grid,
-          householdId: q.household,
-          grids: households ? null : grids,
-          householdIds: households,
-          limit: q.limit,
-        }),
+        alerts,
+        next: alerts.length === q.limit && last ? encodeCursor([last.openedAt, last.id]) : null,
       };
     },
   });

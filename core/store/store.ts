@@ -5,6 +5,7 @@ import { AuditRepo } from './audit-repo.ts';
 import { AwayRepo } from './away-repo.ts';
 import { CheckpointRepo } from './checkpoint-repo.ts';
 import { ClientIdRepo } from './client-id-repo.ts';
+import { ConsoleRepo } from './console-repo.ts';
 import { DeadLetterRepo } from './dead-letter-repo.ts';
 import { EscalationRepo } from './escalation-repo.ts';
 import { InboxRepo } from './inbox-repo.ts';
@@ -43,6 +44,8 @@ export interface Store {
   readonly privacy: PrivacyRepo;
   readonly personalData: PersonalDataRepo;
   readonly reports: ReportRepo;
+  /** Read-only views for the console (lists with cursors, overview figures). */
+  readonly console: ConsoleRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -72,6 +75,7 @@ export function openStore(opts: StoreOptions): Store {
     privacy: new PrivacyRepo(db),
     personalData: new PersonalDataRepo(db),
     reports: new ReportRepo(db),
+    console: new ConsoleRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();

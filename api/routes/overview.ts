@@ -1,0 +1,269 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { CONFIRMING_OUTCOMES, type Outcome } from '../../core/alerts.ts';
+import { CareflowError } from '../../core/errors.ts';
+import type { LocalTime } from '../../core/local-time.ts';
+import type { AssessmentFacts } from '../../core/store/console-repo.ts';
+import { defineRoute, type ApiContext } from '../define-route.ts';
+import { Instant } from '../time-range.ts';
+import { percentile } from './stats.ts';
+
+/**
+ * The street office's one-screen overview (一屏统览) and the grid-work assessment (网格工作在线考评):
+ * `GET /api/overview` — every grid of the caller's area today, with 30-day trends;
+ * `GET /api/assessment?from=&to=&format=json|csv` — per grid and per grid worker over a period.
+ */
+const DAY_MS = 86_400_000;
+const TREND_DAYS = 30;
+const MAX_ASSESSMENT_DAYS = 366;
+/** Answers are kept this long per caller scope and period: a wall screen refreshing does not recompute. */
+const CACHE_MS = 10_000;
+const CACHE_ENTRIES = 100;
+const FALSE_OUTCOMES: ReadonlySet<Outcome> = new Set(['false-alarm', 'resident-ok']);
+
+export const AssessmentQuery = z.strictObject({
+  from: Instant.optional(),
+  to: Instant.optional(),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+
+/** The assessment figures of one grid or worker. Durations in milliseconds. */
+export interface AssessmentRow {
+  code: string;
+  name: string;
+  grid: string;
+  alerts: number;
+  acknowledged: number;
+  acknowledgeP50Ms: number | null;
+  acknowledgeP90Ms: number | null;
+  resolved: number;
+  resolveP50Ms: number | null;
+  resolveP90Ms: number | null;
+  confirmed: number;
+  falseAlarms: number;
+  away: number;
+  /** Share of the alerts acknowledged before the chain left its first level; null without alerts. */
+  withinFirstLevel: number | null;
+}
+
+export function overviewRoutes(localTime: LocalTime) {
+  return (app: FastifyInstance, ctx: ApiContext): void => {
+    const { store, clock, access } = ctx;
+    const cache = new Map<string, { at: number; value: unknown }>();
+    /** `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry is unchanged. */
+    function cached<T>(key: string, compute: () => T): T {
+      const fullKey = `${store.registry.revision()}|${key}`;
+      const hit = cache.get(fullKey);
+      const now = Date.now();
+      if (hit && now - hit.at < CACHE_MS) return hit.value as T;
+      const value = compute();
+      if (cache.size >= CACHE_ENTRIES) cache.clear();
+      cache.set(fullKey, { at: now, value });
+      return value;
+    }
+    const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
+    // Count households per grid once at start, not in the first leader's request.
+    app.addHook('onReady', async () => {
+      try {
+        store.console.gridPlaces(store.registry.revision());
+      } catch {
+        // an empty or closed store: the first request counts
+      }
+    });
+
+    defineRoute(app, ctx, {
+      method: 'GET',
+      url: '/overview',
+      summary:
+        'Every grid of your area now (active alerts by audience, unacknowledged by age, overdue, silent meters) and 30-day trends',
+      tags: ['stats'],
+      permission: 'stats:read',
+      handler: ({ principal }) => {
+        const grids = access.visibleGrids(principal);
+        return cached(`overview|${scopeKey(grids)}`, () => overview(grids));
+      },
+    });
+
+    function overview(grids: readonly string[] | null) {
+      const now = clock.now();
+      const today = localTime.dayNumber(now);
+      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now, grids);
+      const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
+      for (let d = today - TREND_DAYS + 1; d <= today; d++)
+        days.set(d, { raised: 0, acknowledged: 0, ack: [] });
+      for (const f of facts) {
+        const day = days.get(localTime.dayNumber(f.raisedAt));
+        if (!day) continue;
+        day.raised++;
+        if (f.firstAckAt !== null) {
+          day.acknowledged++;
+          day.ack.push(f.firstAckAt - f.raisedAt);
+        }
+      }
+      return {
+        now,
+        timeZone: localTime.timeZone,
+        grids: store.console.gridFigures(grids, now, store.registry.revision()),
+        trend: [...days.entries()].map(([day, d]) => ({
+          day: day * DAY_MS,
+          raised: d.raised,
+          acknowledged: d.acknowledged,
+          acknowledgeP50Ms: percentile(
+            d.ack.sort((a, b) => a - b),
+            0.5,
+          ),
+        })),
+      };
+    }
+
+    defineRoute(app, ctx, {
+      method: 'GET',
+      url: '/assessment',
+      summary:
+        'Grid-work assessment per grid and per grid worker: alerts, time to acknowledge and resolve (p50/p90), outcomes, share within the first level',
+      tags: ['stats'],
+      permission: 'stats:read',
+      query: AssessmentQuery,
+      handler: ({ principal, query, reply }) => {
+        const to = query.to ?? clock.now();
+        const from = query.from ?? to - TREND_DAYS * DAY_MS;
+        if (from >= to || to - from > MAX_ASSESSMENT_DAYS * DAY_MS)
+          throw new CareflowError('ERR_API_VALIDATION', 'The query string is not valid (to)', [
+            {
+              path: 'to',
+              message:
+                from >= to ? 'must be after from' : `the range may span at most ${MAX_ASSESSMENT_DAYS} days`,
+            },
+          ]);
+        const visible = access.visibleGrids(principal);
+        const { grids, workers } = cached(`assessment|${from}|${to}|${scopeKey(visible)}`, () =>
+          assessment(from, to, visible),
+        );
+        if (query.format === 'csv') {
+          void reply
+            .type('text/csv; charset=utf-8')
+            .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
+          return assessmentCsv([
+            ...grids.map((g) => ['grid', g] as const),
+            ...workers.map((w) => ['worker', w] as const),
+          ]);
+        }
+        return { from, to, grids, workers };
+      },
+    });
+
+    function assessment(from: number, to: number, visible: readonly string[] | null) {
+      const facts = store.console.assessmentFacts(from, to, visible);
+      const wanted = visible ? new Set(visible) : null;
+      const gridNames = new Map(
+        store.console
+          .gridPlaces(store.registry.revision())
+          .filter((g) => !wanted || wanted.has(g.grid))
+          .map((g) => [g.grid, g.name]),
+      );
+      const byGrid = new Map<string, AssessmentFacts[]>();
+      for (const g of gridNames.keys()) byGrid.set(g, []);
+      for (const f of facts) byGrid.get(f.grid)?.push(f);
+      const grids = [...byGrid.entries()].map(([code, list]) =>
+        figures(code, gridNames.get(code) ?? code, code, list, list),
+      );
+      const workers = store.console.gridWorkers(visible).map((w) => {
+        const received = byGrid.get(w.grid) ?? [];
+        return figures(
+          w.id,
+          w.name,
+          w.grid,
+          received,
+          received.filter((f) => f.firstAckBy === w.id),
+        );
+      });
+      return { grids, workers };
+    }
+  };
+}
+
+/** Figures over `received` (the alerts a grid or worker got) and `handled` (those they acknowledged). */
+function figures(
+  code: string,
+  name: string,
+  grid: string,
+  received: readonly AssessmentFacts[],
+  handled: readonly AssessmentFacts[],
+): AssessmentRow {
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+  const ack = sorted(handled.filter((f) => f.firstAckAt !== null).map((f) => f.firstAckAt! - f.raisedAt));
+  const closed = handled.filter((f) => f.state === 'resolved' && f.outcome !== null && f.resolvedAt !== null);
+  const resolve = sorted(closed.map((f) => f.resolvedAt! - f.raisedAt));
+  const early = handled.filter(
+    (f) => f.firstAckAt !== null && (f.firstEscalatedAt === null || f.firstAckAt <= f.firstEscalatedAt),
+  ).length;
+  return {
+    code,
+    name,
+    grid,
+    alerts: received.length,
+    acknowledged: ack.length,
+    acknowledgeP50Ms: percentile(ack, 0.5),
+    acknowledgeP90Ms: percentile(ack, 0.9),
+    resolved: closed.length,
+    resolveP50Ms: percentile(resolve, 0.5),
+    resolveP90Ms: percentile(resolve, 0.9),
+    confirmed: closed.filter((f) => CONFIRMING_OUTCOMES[f.audience].includes(f.outcome!)).length,
+    falseAlarms: closed.filter(
+      (f) => FALSE_OUTCOMES.has(f.outcome!) || (f.outcome === 'meter-fault' && f.audience !== 'maintenance'),
+    ).length,
+    away: closed.filter((f) => f.outcome === 'resident-away').length,
+    withinFirstLevel: received.length === 0 ? null : Math.round((early / received.length) * 1000) / 1000,
+  };
+}
+
+const CSV_COLUMNS = [
+  'kind',
+  'code',
+  'name',
+  'grid',
+  'alerts',
+  'acknowledged',
+  'acknowledge_p50_minutes',
+  'acknowledge_p90_minutes',
+  'resolved',
+  'resolve_p50_minutes',
+  'resolve_p90_minutes',
+  'confirmed',
+  'false_alarms',
+  'away',
+  'within_first_level',
+];
+
+/** CSV (RFC 4180) of the assessment; text cells that a spreadsheet would run as a formula are defused. */
+export function assessmentCsv(rows: readonly (readonly ['grid' | 'worker', AssessmentRow])[]): string {
+  const minutes = (ms: number | null) => (ms === null ? '' : String(Math.round(ms / 6000) / 10));
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const [kind, r] of rows) {
+    lines.push(
+      [
+        kind,
+        text(r.code),
+        text(r.name),
+        text(r.grid),
+        r.alerts,
+        r.acknowledged,
+        minutes(r.acknowledgeP50Ms),
+        minutes(r.acknowledgeP90Ms),
+        r.resolved,
+        minutes(r.resolveP50Ms),
+        minutes(r.resolveP90Ms),
+        r.confirmed,
+        r.falseAlarms,
+        r.away,
+        r.withinFirstLevel ?? '',
+      ].join(','),
+    );
+  }
+  return lines.join('\r\n') + '\r\n';
+}
+
+function text(s: string): string {
+  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return /[",\r\n']/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}

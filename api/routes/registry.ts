@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { defineRoute, type ApiContext } from '../define-route.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { limitParam } from '../validate.ts';
+
+/**
+ * Registry lists for the console, each limited to the caller's grids or area, searchable and paged with a
+ * cursor: `GET /api/households` (with each household's status and last reading) and
+ * `GET /api/registry/{streets|communities|grids|workers|meters}`.
+ */
+const Search = z.string().trim().max(100).optional();
+const Code = z.string().min(1).max(64);
+export const HouseholdListQuery = z.strictObject({
+  grid: Code.optional(),
+  q: Search,
+  cursor: z.string().max(200).optional(),
+  limit: limitParam(50, 500),
+});
+export const RegistryParams = z.strictObject({
+  kind: z.enum(['streets', 'communities', 'grids', 'workers', 'meters']),
+});
+export const RegistryQuery = z.strictObject({
+  q: Search,
+  cursor: z.string().max(200).optional(),
+  limit: limitParam(50, 500),
+});
+const KeyCursor = z.string().max(200);
+
+export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { store, access, clock } = ctx;
+
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/households',
+    summary:
+      'Households of your grids with their status (open alerts, silent meter, away) and last reading; `q` searches address and id',
+    tags: ['households'],
+    permission: 'households:read',
+    query: HouseholdListQuery,
+    handler: ({ principal, query }) => {
+      if (query.grid) access.assertGrid(principal, query.grid);
+      const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, KeyCursor);
+      const households = store.console.householdPage(access.visibleGrids(principal), {
+        ...(query.grid ? { grid: query.grid } : {}),
+        ...(query.q ? { search: query.q } : {}),
+        ...(afterId !== undefined ? { afterId } : {}),
+        limit: query.limit,
+        now: clock.now(),
+      });
+      const last = households[households.length - 1];
+      return {
+        households,
+        next: households.length === query.limit && last ? encodeCursor(last.id) : null,
+      };
+    },
+  });
+
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/registry/:kind',
+    summary: 'Streets, communities, grids, workers or meters of your area; `q` searches codes and names',
+    tags: ['households'],
+    permission: 'households:read',
+    params: RegistryParams,
+    query: RegistryQuery,
+    handler: ({ principal, params, query }) => {
+      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, KeyCursor);
+      const rows = store.console.registryPage(params.kind, access.visibleGrids(principal), {
+        ...(query.q ? { search: query.q } : {}),
+        ...(after !== undefined ? { after } : {}),
+        limit: query.limit,
+      });
+      const last = rows[rows.length - 1];
+      const items = rows.map(({ key: _key, ...rest }) => rest);
+      return {
+        items,
+        next: rows.length === query.limit && last ? encodeCursor(String(last.key)) : null,
+      };
+    },
+  });
+}

@@ -1,0 +1,61 @@
+import { locale, t } from './i18n.ts';
+import { session } from './session.ts';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function parts(ms: number): { month: number; day: number; hour: string; minute: string } {
+  const timeZone = session.me?.timeZone ?? 'Asia/Shanghai';
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      month: 'numeric',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    formatters.set(timeZone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, x.value]));
+  return { month: Number(p.month), day: Number(p.day), hour: p.hour ?? '00', minute: p.minute ?? '00' };
+}
+
+/** `12月2日 08:30` / `2 Dec 08:30`, in the deployment's time zone. */
+export function when(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  const p = parts(ms);
+  return locale.value === 'zh-CN'
+    ? `${p.month}月${p.day}日 ${p.hour}:${p.minute}`
+    : `${p.day} ${MONTHS[p.month - 1]} ${p.hour}:${p.minute}`;
+}
+
+/** `12月2日` / `2 Dec`. */
+export function day(ms: number): string {
+  const p = parts(ms);
+  return locale.value === 'zh-CN' ? `${p.month}月${p.day}日` : `${p.day} ${MONTHS[p.month - 1]}`;
+}
+
+/** `08:30`. */
+export function hourMinute(ms: number): string {
+  const p = parts(ms);
+  return `${p.hour}:${p.minute}`;
+}
+
+/** "5 分钟前" / "5 min ago", from the service's clock. */
+export function ago(ms: number, now: number): string {
+  const m = Math.max(0, Math.floor((now - ms) / 60_000));
+  if (m < 1) return t('ago.now');
+  if (m < 60) return t('ago.minutes', { n: m });
+  if (m < 48 * 60) return t('ago.hours', { n: Math.floor(m / 60) });
+  return t('ago.days', { n: Math.floor(m / 1440) });
+}
+
+export function duration(ms: number | null): string {
+  if (ms === null) return '—';
+  const m = ms / 60_000;
+  return m < 120
+    ? t('duration.minutes', { n: Math.round(m) })
+    : t('duration.hours', { n: Math.round(m / 6) / 10 });
+}

@@ -1,0 +1,122 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { CareflowError } from '../core/errors.ts';
+import { packageRoot } from '../core/package-root.ts';
+import { defineRoute, type ApiContext } from '../api/define-route.ts';
+
+/** Where `npm run build:console` (run by `npm install`) writes the console. */
+// From the package root, so that the compiled service in dist/ finds it as well as the TypeScript sources.
+export const CONSOLE_DIST = join(packageRoot(), 'dashboards', 'console', 'dist');
+
+/** The console's own pages (history routing): each answers index.html, the app shows the screen. */
+export const CONSOLE_PAGES = [
+  '/',
+  '/login',
+  '/inbox',
+  '/alerts/:id',
+  '/households',
+  '/rules',
+  '/overview',
+  '/staff/escalation',
+  '/staff/meters',
+  '/staff/registry',
+];
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.json': 'application/json',
+};
+
+interface Asset {
+  type: string;
+  raw: Buffer;
+  gzip: Buffer;
+  br: Buffer;
+}
+
+const AssetParams = z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'a file name') });
+
+/**
+ * Serves the built console from memory: its pages at `/` (and the app's own paths), its hashed files under
+ * `/assets/` (cached for a year: the name changes with the content), gzip or brotli as the browser accepts.
+ * Without a build it answers a page that says how to build it. No file is read from a request's path.
+ */
+export function consoleRoutes(dist = CONSOLE_DIST) {
+  return (app: FastifyInstance, ctx: ApiContext): void => {
+    const assets = loadAssets(join(dist, 'assets'));
+    const index = existsSync(join(dist, 'index.html'))
+      ? asset('.html', readFileSync(join(dist, 'index.html')))
+      : asset('.html', Buffer.from(NOT_BUILT));
+
+    for (const url of CONSOLE_PAGES) {
+      defineRoute(app, ctx, {
+        method: 'GET',
+        url,
+        summary: 'The web console (HTML; the app loads its data from /api)',
+        tags: ['console'],
+        permission: 'public',
+        responses: { 200: 'text/html' },
+        handler: ({ request, reply }) => send(request, reply, index, 'no-cache'),
+      });
+    }
+    defineRoute(app, ctx, {
+      method: 'GET',
+      url: '/assets/:file',
+      summary: 'A file of the built console (content-hashed name)',
+      tags: ['console'],
+      permission: 'public',
+      params: AssetParams,
+      responses: { 200: 'The file', 404: 'No such file' },
+      handler: ({ request, reply, params }) => {
+        const file = assets.get(params.file);
+        if (!file) throw new CareflowError('ERR_API_NOT_FOUND', `No console file ${params.file}`);
+        return send(request, reply, file, 'public, max-age=31536000, immutable');
+      },
+    });
+  };
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, a: Asset, cache: string): Buffer {
+  const accepts = String(request.headers['accept-encoding'] ?? '');
+  void reply.type(a.type).header('cache-control', cache).header('vary', 'accept-encoding');
+  if (/\bbr\b/.test(accepts)) {
+    void reply.header('content-encoding', 'br');
+    return a.br;
+  }
+  if (/\bgzip\b/.test(accepts)) {
+    void reply.header('content-encoding', 'gzip');
+    return a.gzip;
+  }
+  return a.raw;
+}
+
+function loadAssets(dir: string): Map<string, Asset> {
+  const out = new Map<string, Asset>();
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const type = TYPES[extname(name)];
+    if (type) out.set(name, asset(extname(name), readFileSync(join(dir, name))));
+  }
+  return out;
+}
+
+function asset(ext: string, raw: Buffer): Asset {
+  return {
+    type: TYPES[ext] ?? 'application/octet-stream',
+    raw,
+    gzip: gzipSync(raw),
+    br: brotliCompressSync(raw),
+  };
+}
+
+const NOT_BUILT = `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>careflow</title>
+<p>控制台尚未构建：请运行 <code>npm run build:console</code>（<code>npm install</code> 会自动运行）。</p>
+<p lang="en">The console is not built: run <code>npm run build:console</code> (<code>npm install</code> runs it).</p></html>`;

@@ -1,0 +1,366 @@
+import { join } from 'node:path';
+import type { Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegistryInput, WorkerRole } from '../core/registry.ts';
+import type { Detection } from '../core/streams.ts';
+import { chromiumAvailable, launchBrowser, SCREENSHOTS } from './browser.ts';
+import { connectClient, eventually, HOUR, startTestService, T0, type TestService } from './harness.ts';
+
+/**
+ * The console in a real Chromium against the real service (broker, store, detectors, API on ephemeral ports):
+ * a leak published over MQTT reaches the grid worker's inbox live, is acknowledged and resolved; staff
+ * change a grid's heavy-use bar after a backtest preview; the leader's overview shows the grid's time to
+ * acknowledge. Also: another grid's alert is "not yours", a dropped event stream resumes, hostile registry
+ * strings stay text. Screenshots of every screen in both languages go to test-output/screenshots.
+ */
+const HOSTILE_ADDRESS = '<img src=x onerror="window.__pwned=1">1 号楼';
+const HOSTILE_NOTES = '<script>window.__pwned=2</script>独居老人';
+const person = (
+  id: string,
+  role: WorkerRole,
+  scope: { grids?: string[]; communities?: string[]; streets?: string[] },
+) => ({
+  id,
+  name: id,
+  role,
+  ...scope,
+  secret: `secret-${id}`,
+  password: `password-${id}`,
+});
+const REGISTRY: RegistryInput = {
+  streets: [{ code: 's1', name: '幸福街道' }],
+  communities: [{ code: 'c1', street: 's1', name: '阳光社区' }],
+  grids: [
+    { code: 'g1', community: 'c1', name: '第一网格' },
+    { code: 'g2', community: 'c1', name: '第二网格' },
+  ],
+  workers: [
+    person('w-g1', 'grid-worker', { grids: ['g1'] }),
+    person('w-g2', 'grid-worker', { grids: ['g2'] }),
+    person('staff-c1', 'community-staff', { communities: ['c1'] }),
+    person('leader-s1', 'street-staff', { streets: ['s1'] }),
+  ],
+  households: [
+    { id: 'h1', grid: 'g1', address: HOSTILE_ADDRESS, livesAlone: true, elderly: true, notes: HOSTILE_NOTES },
+    { id: 'h2', grid: 'g1', address: '阳光小区 2 栋 301' },
+    { id: 'h3', grid: 'g2', address: '阳光小区 9 栋 101' },
+  ],
+  meters: [
+    { id: 'm1', household: 'h1', secret: 'secret-m1' },
+    { id: 'm2', household: 'h2', secret: 'secret-m2' },
+    { id: 'm3', household: 'h3', secret: 'secret-m3' },
+  ],
+};
+const LEAK_START = T0 + 24 * HOUR;
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+const WALL = { width: 1920, height: 1080 };
+
+const run = chromiumAvailable();
+let svc: TestService;
+let browser: Awaited<ReturnType<typeof launchBrowser>>;
+let base: string;
+
+function lowUse(householdId: string, at: number): Detection {
+  return {
+    key: `${householdId}|low-use|opened|${at}`,
+    householdId,
+    ruleId: 'low-use',
+    ruleType: 'sustained-low',
+    kind: 'opened',
+    at,
+    evidence: { windowStart: at - 24 * HOUR, windowEnd: at, totalLiters: 0, thresholds: {}, ruleVersion: 1 },
+    severity: 'critical',
+    audience: 'welfare',
+    autoResolve: false,
+  };
+}
+
+async function login(page: Page, id: string): Promise<void> {
+  await page.goto(`${base}/login`);
+  await page.fill('input[name=id]', id);
+  await page.fill('input[name=password]', `password-${id}`);
+  await page.click('button[type=submit]');
+  await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+}
+
+/** Form controls without an accessible name (a label, aria-label or aria-labelledby). */
+async function unlabelled(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => {
+        const e = el as HTMLInputElement;
+        if (e.type === 'hidden') return false;
+        const named = e.labels?.length || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+        return !named && !(el.textContent ?? '').trim();
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+}
+
+/** A screenshot in Chinese and one in English (the language button switches; it is switched back after). */
+async function shoot(page: Page, name: string): Promise<void> {
+  expect(await unlabelled(page), `${name}: every control is labelled`).toEqual([]);
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.zh-CN.png`), fullPage: true });
+  await page.click('header button[aria-label]');
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.en.png`), fullPage: true });
+  await page.click('header button[aria-label]');
+}
+
+describe.runIf(run)('the console in a real browser', () => {
+  const dialogs: string[] = [];
+  const consoleErrors: string[] = [];
+  let worker: Page;
+  let leakAlertId: string;
+
+  beforeAll(async () => {
+    svc = await startTestService({
+      registry: REGISTRY,
+      config: { http: { host: '127.0.0.1', port: 0, sessionTtlMinutes: 24 * 60 } },
+    });
+    // The service clock stands a day into the leak; the meter's readings of the day arrive in one batch.
+    svc.clock.advanceTo(LEAK_START + 24 * HOUR + 60_000);
+    base = `http://127.0.0.1:${svc.cf.httpPort}`;
+    browser = await launchBrowser();
+    console.log(`console screenshots: ${SCREENSHOTS}`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await svc?.dispose();
+  });
+
+  it('serves the console with a strict CSP and security headers', async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await res.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+  });
+
+  it('shows a leak published over MQTT in the worker’s inbox within 2 s, without a reload', async () => {
+    worker = await browser.context.newPage();
+    await worker.setViewportSize(PHONE);
+    worker.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    worker.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await login(worker, 'w-g1');
+    expect(new URL(worker.url()).pathname).toBe('/inbox');
+    expect(worker.url()).not.toContain('cfs_');
+    await worker.getByTestId('live').filter({ hasText: '实时' }).waitFor();
+    await shoot(worker, 'worker-inbox-empty');
+
+    // 26 hours of readings, 5 L flowing every hour: a continuous-flow leak over the last 24 hours.
+    const meter = await connectClient(svc.mqttUrl, 'm1', 'secret-m1');
+    const readings = Array.from({ length: 27 }, (_, i) => ({
+      ts: LEAK_START + (i - 2) * HOUR,
+      totalLiters: 1000 + i * 5,
+    }));
+    await meter.publishAsync('meters/m1/readings', JSON.stringify({ readings }), { qos: 1 });
+    await meter.endAsync();
+    const published = Date.now();
+    // The detectors run on their tick: move the service clock on until the alert is raised.
+    await eventually(
+      () => {
+        if (svc.cf.store.alerts.list({ householdId: 'h1' }).length === 0) {
+          svc.clock.advanceTo(svc.clock.now() + 60_000);
+          return false;
+        }
+        return true;
+      },
+      10_000,
+      'the leak alert',
+    );
+    const alert = svc.cf.store.alerts.list({ householdId: 'h1' })[0]!;
+    expect(alert.ruleId).toBe('continuous-flow');
+    leakAlertId = alert.id;
+    const raised = Date.now();
+    await worker.locator(`[data-alert="${leakAlertId}"]`).waitFor({ timeout: 2_000 });
+    console.log(
+      `leak on screen ${Date.now() - raised} ms after it was raised (${Date.now() - published} ms after publishing)`,
+    );
+    await expect.poll(() => worker.getByTestId('unread').textContent()).toBe('1');
+    // The hostile address is shown as text and ran nothing.
+    await expect
+      .poll(() => worker.locator(`[data-alert="${leakAlertId}"] .addr`).textContent())
+      .toBe(HOSTILE_ADDRESS);
+    expect(await worker.locator('img[src="x"]').count()).toBe(0);
+    await shoot(worker, 'worker-inbox');
+  });
+
+  it('opens the alert: the chart shows the 24 flowing hours; the worker acknowledges and resolves it', async () => {
+    await worker.click(`[data-alert="${leakAlertId}"] a`);
+    await worker.getByTestId('alert-detail').waitFor();
+    await expect
+      .poll(() => worker.getByTestId('chart-summary').getAttribute('data-flowing-hours'))
+      .toBe('24');
+    expect(await worker.getByTestId('household-address').textContent()).toBe(HOSTILE_ADDRESS);
+    expect(await worker.getByTestId('household-notes').textContent()).toBe(HOSTILE_NOTES);
+    expect(await worker.locator('img[src="x"]').count()).toBe(0);
+    await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    await shoot(worker, 'worker-alert');
+
+    svc.clock.advanceTo(svc.clock.now() + 7 * 60_000);
+    await worker.getByTestId('ack').click();
+    await expect.poll(() => worker.getByTestId('action-result').textContent()).toContain('已确认接单');
+    await expect.poll(() => worker.getByTestId('alert-state').textContent()).toBe('已确认');
+
+    // Someone else acts first: the second acknowledgement's 409 is explained in words.
+    await worker.selectOption('select[name=outcome]', 'leak-repaired');
+    await worker.fill('textarea[name=note]', '已更换水箱阀门 <b>ok</b>');
+    await worker.getByTestId('resolve-form').locator('button[type=submit]').click();
+    await expect.poll(() => worker.getByTestId('action-result').textContent()).toContain('警报已关闭');
+    await expect.poll(() => worker.getByTestId('alert-outcome').textContent()).toContain('漏水已修复');
+    const stored = svc.cf.store.alerts.get(leakAlertId)!;
+    expect(stored).toMatchObject({ state: 'resolved', outcome: 'leak-repaired', acknowledgedBy: 'w-g1' });
+    expect(await worker.getByTestId('timeline').textContent()).toContain('<b>ok</b>');
+    await shoot(worker, 'worker-alert-resolved');
+    expect(dialogs).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    expect(await worker.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it('explains a conflict when someone else acted first', async () => {
+    const other = svc.cf.notifier.actions.applyDetection(lowUse('h2', svc.clock.now()))!;
+    await worker.goto(`${base}/alerts/${other.id}`);
+    await worker.getByTestId('ack').waitFor();
+    // The community staff acknowledges while the worker's request is on its way.
+    await worker.route(`**/api/alerts/${other.id}/ack`, async (route) => {
+      svc.cf.notifier.actions.acknowledge(other.id, 'staff-c1');
+      await route.continue();
+    });
+    await worker.getByTestId('ack').click();
+    await expect.poll(() => worker.getByTestId('action-error').textContent()).toContain('其他人已先处理');
+    await worker.unroute(`**/api/alerts/${other.id}/ack`);
+  });
+
+  it('shows a clear "not yours" page, and no data, for another grid’s alert URL', async () => {
+    const foreign = svc.cf.notifier.actions.applyDetection(lowUse('h3', svc.clock.now()))!;
+    await worker.goto(`${base}/alerts/${foreign.id}`);
+    await worker.getByTestId('not-yours').waitFor();
+    const text = (await worker.locator('main').textContent()) ?? '';
+    expect(text).toContain('这不是您负责的警报');
+    expect(text).not.toContain('9 栋');
+    await shoot(worker, 'worker-not-yours');
+  });
+
+  it('resumes a dropped event stream with Last-Event-ID and loses no alert', async () => {
+    await worker.goto(`${base}/inbox`);
+    await worker.getByTestId('live').filter({ hasText: '实时' }).waitFor();
+    const streams: Request[] = [];
+    worker.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/api/events') streams.push(r);
+    });
+    const lastSeen = svc.cf.store.alerts.latestTimelineId();
+    svc.cf.http.server.closeAllConnections();
+    const missed = svc.cf.notifier.actions.applyDetection(lowUse('h1', svc.clock.now()))!;
+    await worker.locator(`[data-alert="${missed.id}"]`).waitFor({ timeout: 10_000 });
+    const resumed = streams.find((r) => r.headers()['last-event-id'] !== undefined);
+    expect(resumed, 'a reconnect with Last-Event-ID').toBeDefined();
+    expect(Number(resumed!.headers()['last-event-id'])).toBeGreaterThanOrEqual(lastSeen);
+    expect(Number(resumed!.headers()['last-event-id'])).toBeLessThan(svc.cf.store.alerts.latestTimelineId());
+    expect(resumed!.url()).not.toMatch(/token|cfs_/);
+  });
+
+  it('lists my households with their status, searchable by address', async () => {
+    await worker.goto(`${base}/households`);
+    await worker.getByTestId('households').locator('li').first().waitFor();
+    expect(await worker.getByTestId('households').locator('li').count()).toBe(2);
+    await worker.fill('input[type=search]', '2 栋');
+    await expect.poll(() => worker.getByTestId('households').locator('li').count()).toBe(1);
+    await shoot(worker, 'worker-households');
+  });
+
+  it('lets staff change a grid’s heavy-use bar after a backtest preview', async () => {
+    const staff = await browser.context.newPage();
+    await staff.setViewportSize(DESKTOP);
+    await login(staff, 'staff-c1');
+    await staff.goto(`${base}/rules`);
+    await staff.getByTestId('rules-table').locator('tbody tr').first().waitFor();
+    await staff.selectOption('[data-testid=rules-scope]', 'grid:g1');
+    await staff.getByTestId('rules-table').locator('input[name="heavy-use.minLitersPerBucket"]').waitFor();
+    // An invalid value is refused on the field itself.
+    await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '-5');
+    await staff.getByTestId('preview').click();
+    await staff.locator('input[name="heavy-use.minLitersPerBucket"][aria-invalid=true]').waitFor();
+    await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '90');
+    await staff.getByTestId('preview').click();
+    await staff.getByTestId('backtest').waitFor();
+    expect(await staff.getByTestId('backtest').textContent()).toContain('用水过多：现行规则 0 条警报');
+    await shoot(staff, 'staff-rules-preview');
+    await staff.fill('input[name=reason]', '老人多，降低阈值');
+    await staff.getByTestId('apply').click();
+    await staff.getByTestId('rules-applied').waitFor();
+    expect(svc.cf.detectors.admin!.overrides({ level: 'grid', code: 'g1' })['heavy-use']).toEqual({
+      params: { minLitersPerBucket: 90 },
+    });
+    await expect.poll(() => staff.getByTestId('rules-history').textContent()).toContain('老人多');
+    for (const [path, name] of [
+      ['/staff/escalation', 'staff-escalation'],
+      ['/staff/meters', 'staff-meters'],
+      ['/staff/registry', 'staff-registry'],
+    ] as const) {
+      await staff.goto(`${base}${path}`);
+      await staff.locator('main h2').waitFor();
+      await shoot(staff, name);
+    }
+    await staff.close();
+  });
+
+  it('shows the street leader each grid’s time to acknowledge on the overview', async () => {
+    const leader = await browser.context.newPage();
+    await leader.setViewportSize(WALL);
+    await login(leader, 'leader-s1');
+    expect(new URL(leader.url()).pathname).toBe('/overview');
+    // Grid g1: the leak acknowledged after 7 minutes, the conflict alert at once (p90 is the leak's).
+    const grid = leader.locator('[data-testid=overview-grids] tr[data-grid=g1]');
+    await expect.poll(() => grid.locator('[data-col=ack-p90]').textContent()).toBe('7 分钟');
+    await leader.locator('details summary').click();
+    const w = leader.locator('[data-testid=overview-workers] tr[data-worker=w-g1]');
+    await expect.poll(() => w.locator('[data-col=ack-p50]').textContent()).toBe('7 分钟');
+    await shoot(leader, 'leader-overview');
+    await leader.close();
+  });
+
+  it('is usable with the keyboard: Tab reaches an alert and Enter opens it', async () => {
+    await worker.goto(`${base}/inbox`);
+    await worker.locator('[data-testid=inbox] li a').first().waitFor();
+    for (let i = 0; i < 30; i++) {
+      await worker.keyboard.press('Tab');
+      if (await worker.evaluate(() => document.activeElement?.closest('[data-alert]') !== null)) break;
+    }
+    await worker.keyboard.press('Enter');
+    await worker.getByTestId('alert-detail').waitFor();
+  });
+
+  it('ends the session on logout with a clear message, and keeps it across a reload', async () => {
+    await worker.goto(`${base}/inbox`);
+    await worker.reload();
+    await worker.getByTestId('inbox').waitFor();
+    await worker.getByTestId('logout').click();
+    await worker.getByTestId('session-ended').waitFor();
+    expect(await worker.getByTestId('session-ended').textContent()).toContain('退出');
+    await shoot(worker, 'login');
+  });
+
+  it('ends an expired session with a clear message', async () => {
+    const late = await browser.context.newPage();
+    await late.setViewportSize(PHONE);
+    await login(late, 'w-g1');
+    await late.getByTestId('inbox').waitFor();
+    svc.clock.advanceTo(svc.clock.now() + 25 * HOUR);
+    await late.reload();
+    await late.getByTestId('session-ended').waitFor();
+    expect(await late.getByTestId('session-ended').textContent()).toContain('登录已过期');
+    await late.close();
+  });
+});
