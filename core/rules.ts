@@ -28,6 +28,26 @@ export const SustainedLowParams = z.strictObject({
    * `maxTotalLiters` applies until the baseline is known (7 complete days within the last 21).
    */
   relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
+  /**
+   * Clear-hold: an alert clears only once the condition has stayed false for this long (unknown hours keep
+   * the hold running but never clear on their own). 0: it clears at the first known bucket that is not true.
+   */
+  clearHoldMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(14 * 24 * 60)
+    .default(0),
+  /**
+   * Re-open window: when the rule fires again within this long after its alert cleared, the detection says
+   * so (`reopen`) and the notifier re-opens that alert on its timeline instead of opening a new one. 0: off.
+   */
+  reopenWithinMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 60)
+    .default(0),
 });
 export const SustainedHighParams = z.strictObject({
   windowMinutes: z
@@ -36,6 +56,26 @@ export const SustainedHighParams = z.strictObject({
     .min(15)
     .max(7 * 24 * 60),
   minLitersPerBucket: z.number().gt(0).max(100_000),
+  /**
+   * Clear-hold: an alert clears only once the condition has stayed false for this long (unknown hours keep
+   * the hold running but never clear on their own). 0: it clears at the first known bucket that is not true.
+   */
+  clearHoldMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(14 * 24 * 60)
+    .default(0),
+  /**
+   * Re-open window: when the rule fires again within this long after its alert cleared, the detection says
+   * so (`reopen`) and the notifier re-opens that alert on its timeline instead of opening a new one. 0: off.
+   */
+  reopenWithinMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 60)
+    .default(0),
 });
 /** Longest history a learned peak may look back on (the history is kept per household: 24 bytes a day). */
 export const MAX_LEARN_DAYS = 28;
@@ -73,6 +113,31 @@ export const SilentParams = z.strictObject({
    * `afterMinutes`. `null`: `afterMinutes` for every meter.
    */
   usualIntervalFactor: z.number().min(1).max(10).nullable().default(null),
+  /**
+   * Which households the rule watches: `all`, or `welfare` — households registered as elderly or living
+   * alone (silence there means nobody knows whether the resident is well).
+   */
+  households: z.enum(['all', 'welfare']).default('all'),
+  /**
+   * Clear-hold: the alert (one ticket per meter) clears only once readings have come in without a new
+   * silence for this long. 0: it clears at the first reading.
+   */
+  clearHoldMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(14 * 24 * 60)
+    .default(0),
+  /**
+   * Re-open window: when the rule fires again within this long after its alert cleared, the detection says
+   * so (`reopen`) and the notifier re-opens that alert on its timeline instead of opening a new one. 0: off.
+   */
+  reopenWithinMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 60)
+    .default(0),
 });
 
 const ruleBase = {

@@ -85,6 +85,11 @@ export class DetectorEngine {
     return step(hid, this.at(slot), hInput, this.rulesOf(slot), this.ctx, out);
   }
 
+  /** Which households are welfare households (elderly or living alone), for `silent` rules that watch only them. */
+  setWelfare(welfare: (householdId: string) => boolean): void {
+    this.ctx.welfare = welfare;
+  }
+
   /** Resolves every household's rules again (a household may have moved to another grid). */
   forgetRules(): void {
     this.ruleCache.fill(undefined);

@@ -18,7 +18,18 @@ import { RingWindow, toMl } from './rules/condition.ts';
 import { sustainedHigh } from './rules/sustained-high.ts';
 import { sustainedLow } from './rules/sustained-low.ts';
 import { zeroAtPeak } from './rules/zero-at-peak.ts';
-import { decide, emit, round, suppressed } from './transition.ts';
+import {
+  clearRule,
+  decide,
+  dropMark,
+  emit,
+  holdOf,
+  mark,
+  RESUMED_AT,
+  round,
+  setMark,
+  suppressed,
+} from './transition.ts';
 import { recordHour } from './usage-history.ts';
 
 /** Whether the household was marked away at any time in [from, to). */
@@ -32,6 +43,13 @@ export interface StepContext {
    * an away span (nobody home is not a welfare case); it still clears.
    */
   away?: AwayLookup;
+  /** Whether a household is registered as elderly or living alone (`silent` rules for `welfare` households). */
+  welfare?: (householdId: string) => boolean;
+  /**
+   * Whether an outage of the household's grid (many meters silent together) explains a silence that began
+   * at `lastReadingAt`: its `silent` rules then stay quiet.
+   */
+  outage?: (householdId: string, lastReadingAt: number) => boolean;
 }
 
 export type HouseholdInput =
@@ -116,12 +134,13 @@ function low(
   const typical = p.relativeToBaseline === null ? null : typicalLiters(s, ctx.localTime, day, windowStart, n);
   const limit = typical === null ? p.maxTotalLiters : round(p.relativeToBaseline! * typical);
   const cond = sustainedLow(ring.of(s, n), limit, activeSince(s, rule.id) !== undefined);
-  const kind = decide(hid, s, rule, cond, end, windowStart, ctx);
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   const thresholds: Evidence['thresholds'] = {
     windowMinutes: p.windowMinutes,
     maxTotalLiters: limit,
     bucketMinutes,
+    ...holdThresholds(rule),
   };
   if (p.relativeToBaseline !== null) {
     thresholds.relativeToBaseline = p.relativeToBaseline;
@@ -150,14 +169,19 @@ function high(
   const n = p.windowMinutes / bucketMinutes;
   const windowStart = end - p.windowMinutes * 60_000;
   const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, activeSince(s, rule.id) !== undefined);
-  const kind = decide(hid, s, rule, cond, end, windowStart, ctx);
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   emit(out, hid, rule, kind, end, {
     windowStart,
     windowEnd: end,
     buckets: lastBuckets(s, n),
     totalLiters: round(cond.totalLiters),
-    thresholds: { windowMinutes: p.windowMinutes, minLitersPerBucket: p.minLitersPerBucket, bucketMinutes },
+    thresholds: {
+      windowMinutes: p.windowMinutes,
+      minLitersPerBucket: p.minLitersPerBucket,
+      bucketMinutes,
+      ...holdThresholds(rule),
+    },
     ruleVersion: ctx.rulesVersion,
   });
 }
@@ -234,7 +258,14 @@ function onReading(
     if (rule.type !== 'silent') continue;
     const since = activeSince(s, rule.id);
     if (since === undefined) continue;
-    clearActive(s, rule.id);
+    const hold = holdOf(rule);
+    if (hold.clearHoldMs > 0) {
+      // One ticket per meter: it stays open until the meter has reported for the whole hold without falling
+      // silent again (checked on the clock, see onTick).
+      if (mark(s, rule.id, RESUMED_AT) === undefined) setMark(s, rule.id, RESUMED_AT, r.receivedAt);
+      continue;
+    }
+    clearRule(s, rule, r.receivedAt, hold);
     emit(out, hid, rule, 'cleared', r.receivedAt, {
       windowStart: since,
       windowEnd: r.receivedAt,
@@ -257,11 +288,19 @@ function onTick(
   const last = s.lastReceivedAt;
   if (last === null) return;
   for (const rule of rules) {
-    if (rule.type !== 'silent' || !rule.enabled || activeSince(s, rule.id) !== undefined) continue;
+    if (rule.type !== 'silent') continue;
     const thresholds = silentThresholds(s, rule);
     const deadline = last + thresholds.silentMinutes * 60_000;
-    if (now < deadline) continue;
-    const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx);
+    const since = activeSince(s, rule.id);
+    if (since !== undefined) {
+      heldSilence(hid, s, rule, since, last, now, deadline, thresholds, ctx, out);
+      continue;
+    }
+    if (!rule.enabled || now < deadline) continue;
+    if (rule.params.households === 'welfare' && !(ctx.welfare?.(hid) ?? false)) continue;
+    // A network outage of the meter's grid explains the silence: the outage is reported once instead.
+    if (ctx.outage?.(hid, last) === true) continue;
+    const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx, holdOf(rule));
     if (!kind) continue;
     emit(out, hid, rule, kind, deadline, {
       windowStart: last,
@@ -271,6 +310,49 @@ function onTick(
       lastReadingAt: last,
     });
   }
+}
+
+/**
+ * An open silence ticket with a clear-hold: it clears once the meter has reported for the hold without
+ * falling silent again; a new silence within the hold is written to the same ticket (`updated`).
+ */
+function heldSilence(
+  hid: string,
+  s: HouseholdState,
+  rule: RuleOf<'silent'>,
+  since: number,
+  last: number,
+  now: number,
+  deadline: number,
+  thresholds: ReturnType<typeof silentThresholds>,
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  const resumed = mark(s, rule.id, RESUMED_AT);
+  if (resumed === undefined) return; // still silent
+  const hold = holdOf(rule);
+  const evidence = {
+    windowStart: since,
+    thresholds: { ...thresholds, ...holdThresholds(rule) },
+    ruleVersion: ctx.rulesVersion,
+    lastReadingAt: last,
+  };
+  if (now >= deadline && deadline > resumed) {
+    dropMark(s, rule.id, RESUMED_AT);
+    emit(out, hid, rule, 'updated', deadline, { ...evidence, windowEnd: deadline });
+  } else if (now - resumed >= hold.clearHoldMs) {
+    const at = resumed + hold.clearHoldMs;
+    clearRule(s, rule, at, hold);
+    emit(out, hid, rule, 'cleared', at, { ...evidence, windowEnd: at });
+  }
+}
+
+function holdThresholds(rule: Rule): Evidence['thresholds'] {
+  const h = holdOf(rule);
+  const t: Evidence['thresholds'] = {};
+  if (h.clearHoldMs > 0) t.clearHoldMinutes = h.clearHoldMs / 60_000;
+  if (h.reopenWithinMs > 0) t.reopenWithinMinutes = h.reopenWithinMs / 60_000;
+  return t;
 }
 
 /**

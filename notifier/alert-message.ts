@@ -163,6 +163,14 @@ export function reopenedText(summary: AlertText, reason: string): AlertText {
   };
 }
 
+/** The same problem is back soon after its alert cleared (the re-open window): the alert opens again. */
+export function recurredText(summary: AlertText): AlertText {
+  return {
+    'zh-CN': `【再次出现】该问题刚解除不久又出现了，原警报已重新打开。${summary['zh-CN']}`,
+    en: `Back again: the problem returned soon after it cleared, so its alert is open again. ${summary.en}`,
+  };
+}
+
 /** What an alert is about when its opening text is not at hand (alerts from before escalation existed). */
 export function genericText(address: string, ruleId: string): AlertText {
   return { 'zh-CN': `${address}：${ruleId} 警报。`, en: `${address}: ${ruleId} alert.` };

@@ -7,7 +7,14 @@ import type { Logger } from '../core/logger.ts';
 import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
-import { clearedText, genericText, openedText, reopenedText, resolvedText } from './alert-message.ts';
+import {
+  clearedText,
+  genericText,
+  openedText,
+  recurredText,
+  reopenedText,
+  resolvedText,
+} from './alert-message.ts';
 import { EscalationRunner } from './escalation-runner.ts';
 import { MessageFanout } from './message-fanout.ts';
 
@@ -49,7 +56,8 @@ export class AlertService implements AlertActions {
       if (!this.store.alerts.recordDetection(d, open?.id ?? null)) return undefined;
       switch (d.kind) {
         case 'opened':
-          return open ? this.update(open, d) : this.open(d);
+          if (open) return this.update(open, d);
+          return (d.reopen && this.reopenCleared(d)) || this.open(d);
         case 'updated':
           return open ? this.update(open, d) : undefined;
         case 'cleared':
@@ -213,6 +221,45 @@ export class AlertService implements AlertActions {
       'alert opened',
     );
     return alert;
+  }
+
+  /**
+   * The re-open window: the rule fired again soon after its alert cleared. If that alert was closed by
+   * careflow (auto-resolved), it opens again, on the same timeline, and its chain starts over; an alert a
+   * person closed keeps their outcome, and a new alert opens instead.
+   */
+  private reopenCleared(d: Detection): Alert | undefined {
+    const last = this.store.alerts.latest(d.householdId, d.ruleId);
+    if (!last || last.state !== 'resolved' || last.resolvedBy !== 'careflow') return undefined;
+    const now = this.clock.now();
+    const next: Alert = {
+      ...last,
+      state: 'open',
+      resolvedAt: null,
+      resolvedBy: null,
+      outcome: null,
+      note: null,
+      evidence: d.evidence,
+      updatedAt: now,
+    };
+    this.store.alerts.update(next);
+    this.store.alerts.linkDetection(d.key, last.id);
+    const causeId = this.store.alerts.addTimeline(last.id, {
+      at: now,
+      kind: 'reopened',
+      actor: 'careflow',
+      detail: { detection: d.key, at: d.at, reason: 're-open window', from: 'resolved' },
+    });
+    const household = this.store.registry.household(d.householdId);
+    const text = openedText(d.ruleType, d.audience, household?.address ?? d.householdId, d.evidence, (ms) =>
+      this.localTime.formatTime(ms),
+    );
+    this.escalation.begin(next, text, recurredText(text), causeId);
+    this.logger.info(
+      { alertId: last.id, householdId: last.householdId, ruleId: last.ruleId },
+      'alert re-opened',
+    );
+    return next;
   }
 
   private update(alert: Alert, d: Detection): Alert {
