@@ -2,13 +2,14 @@ import type { Evidence } from '../core/alerts.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Rule, RuleOf } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
-import { typicalLiters } from './baseline.ts';
+import { BASELINE_DAYS, BASELINE_MIN_DAYS, typicalLiters } from './baseline.ts';
 import {
   activeSince,
   clearActive,
   lastBuckets,
   noteReading,
   pushMilliliters,
+  RELIABILITY_MEMORY_MS,
   setBucketTimes,
   UNKNOWN_ML,
   type HouseholdState,
@@ -30,7 +31,7 @@ import {
   setMark,
   suppressed,
 } from './transition.ts';
-import { recordHour } from './usage-history.ts';
+import { recordHour, usualShare } from './usage-history.ts';
 
 /** Whether the household was marked away at any time in [from, to). */
 export type AwayLookup = (householdId: string, from: number, to: number) => boolean;
@@ -133,7 +134,13 @@ function low(
   const windowStart = end - p.windowMinutes * 60_000;
   const typical = p.relativeToBaseline === null ? null : typicalLiters(s, ctx.localTime, day, windowStart, n);
   const limit = typical === null ? p.maxTotalLiters : round(p.relativeToBaseline! * typical);
-  const cond = sustainedLow(ring.of(s, n), limit, activeSince(s, rule.id) !== undefined);
+  const active = activeSince(s, rule.id) !== undefined;
+  const cond = sustainedLow(ring.of(s, n), limit, active);
+  // A low day is news only where low days are unusual (not in a vacant flat or a second home).
+  if (!active && cond.state === 'true' && p.minUsualShare > 0) {
+    const share = usualShare(s, day, BASELINE_DAYS, BASELINE_MIN_DAYS, 0, 24, limit - 0.001);
+    if (share >= 0 && share < p.minUsualShare) return; // until 7 complete days are known, it fires
+  }
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   const thresholds: Evidence['thresholds'] = {
@@ -168,7 +175,10 @@ function high(
   const p = rule.params;
   const n = p.windowMinutes / bucketMinutes;
   const windowStart = end - p.windowMinutes * 60_000;
-  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, activeSince(s, rule.id) !== undefined);
+  const active = activeSince(s, rule.id) !== undefined;
+  // Once open, a few buckets below the bar do not end it (a slow leak that shows 0 L in an hour now and then).
+  const tolerated = active ? Math.floor(n * p.holdToleranceShare + 1e-9) : 0;
+  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   emit(out, hid, rule, kind, end, {
@@ -220,10 +230,15 @@ function peak(
   const windowStart = b.end - win.minutes * 60_000;
   const cond = zeroAtPeak(ring.of(s, n), p.maxLiters);
   if (cond.state === 'unknown' || (cond.state === 'false' && !active)) return;
-  // Fires once per day: a new day's empty peak opens again even while the previous one is active.
   if (cond.state === 'true' && suppressed(hid, rule, windowStart, b.end, ctx)) return;
-  if (cond.state === 'true') clearActive(s, rule.id);
-  // Today's peak used water (even spread thinly over its hours): yesterday's alarm is over.
+  // A dry window is news only for a household that usually uses water in it (checked when it would open: a
+  // dry window on a later day with no water used since is the same problem, and updates the alert).
+  if (cond.state === 'true' && !active && p.minUsualShare > 0) {
+    const hours = Math.round(win.minutes / 60);
+    const start = Math.floor(win.startMinute / 60);
+    const share = usualShare(s, day, p.learnDays, p.minDays, start, hours, p.maxLiters);
+    if (share < p.minUsualShare) return;
+  }
   const kind = decide(hid, s, rule, cond, b.end, windowStart, ctx);
   if (!kind) return;
   emit(out, hid, rule, kind, b.end, {
@@ -359,13 +374,32 @@ function holdThresholds(rule: Rule): Evidence['thresholds'] {
  * How long this meter may stay quiet: `afterMinutes`, or for a meter that usually reports less often (a
  * daily upload) `usualIntervalFactor` times its usual interval.
  */
-function silentThresholds(s: HouseholdState, rule: RuleOf<'silent'>) {
-  const { afterMinutes, usualIntervalFactor } = rule.params;
+function silentThresholds(s: HouseholdState, rule: RuleOf<'silent'>, now = Number.POSITIVE_INFINITY) {
+  const { afterMinutes, usualIntervalFactor, reliabilityFactor, maxAfterMinutes } = rule.params;
   const usual = s.usualIntervalMs;
   const usualIntervalMinutes = usual === null ? null : Math.round(usual / 60_000);
-  const silentMinutes =
+  let silentMinutes =
     usualIntervalFactor === null || usual === null
       ? afterMinutes
       : Math.max(afterMinutes, Math.round((usualIntervalFactor * usual) / 60_000));
-  return { afterMinutes, usualIntervalMinutes, silentMinutes };
+  const longest = s.longestRecentGapMs;
+  const longestAt = s.longestRecentGapAt;
+  let longestRecentGapMinutes: number | null = null;
+  if (reliabilityFactor !== null && longest !== null && longestAt !== null) {
+    // Remembered for 30 days from when it ended, counted from the last reading: the wait never shrinks
+    // while the meter is silent.
+    const last = s.lastReceivedAt ?? now;
+    if (last - longestAt <= RELIABILITY_MEMORY_MS) {
+      longestRecentGapMinutes = Math.round(longest / 60_000);
+      silentMinutes = Math.max(silentMinutes, Math.round(reliabilityFactor * longestRecentGapMinutes));
+    }
+  }
+  if (maxAfterMinutes !== null)
+    silentMinutes = Math.min(silentMinutes, Math.max(afterMinutes, maxAfterMinutes));
+  return {
+    afterMinutes,
+    usualIntervalMinutes,
+    ...(longestRecentGapMinutes === null ? {} : { longestRecentGapMinutes }),
+    silentMinutes,
+  };
 }
