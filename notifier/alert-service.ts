@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Alert, AlertActions, AlertText, Outcome } from '../core/alerts.ts';
+import { outageGrid, type Alert, type AlertActions, type AlertText, type Outcome } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
@@ -11,6 +11,7 @@ import {
   clearedText,
   genericText,
   openedText,
+  outageText,
   recurredText,
   reopenedText,
   resolvedText,
@@ -178,7 +179,9 @@ export class AlertService implements AlertActions {
   }
 
   private open(d: Detection): Alert | undefined {
-    const household = this.store.registry.household(d.householdId);
+    const outage = outageGrid(d.householdId);
+    const household =
+      outage === null ? this.store.registry.household(d.householdId) : this.outagePlace(outage);
     if (!household) {
       this.logger.warn(
         { householdId: d.householdId, ruleId: d.ruleId },
@@ -212,15 +215,24 @@ export class AlertService implements AlertActions {
       actor: null,
       detail: { detection: d.key },
     });
-    const text = openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
-      this.localTime.formatTime(ms),
-    );
+    const text =
+      outage === null
+        ? openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
+            this.localTime.formatTime(ms),
+          )
+        : outageText(household.address, d.evidence, (ms) => this.localTime.formatTime(ms));
     this.escalation.begin(alert, text, text, causeId);
     this.logger.info(
       { alertId: alert.id, householdId: alert.householdId, ruleId: alert.ruleId },
       'alert opened',
     );
     return alert;
+  }
+
+  /** An outage's "household": its grid (the grid's name stands for the address). */
+  private outagePlace(grid: string): { gridCode: string; address: string } | undefined {
+    if (!this.store.escalation.place(grid)) return undefined;
+    return { gridCode: grid, address: this.store.registry.gridName(grid) ?? grid };
   }
 
   /**
@@ -332,6 +344,8 @@ export class AlertService implements AlertActions {
   }
 
   private address(alert: Alert): string {
+    const grid = outageGrid(alert.householdId);
+    if (grid !== null) return this.store.registry.gridName(grid) ?? grid;
     return this.store.registry.household(alert.householdId)?.address ?? alert.householdId;
   }
 
