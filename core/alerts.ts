@@ -63,6 +63,18 @@ export interface AlertText {
   en: string;
 }
 
+/**
+ * Several alerts opened for one person within the grouping window, in one message (Alertmanager-style): on
+ * `workers/{workerId}/alerts` with `event: "grouped"`, each alert as its own message would have been.
+ */
+export interface WorkerGroupedMessage {
+  event: 'grouped';
+  messageId: string;
+  count: number;
+  alerts: WorkerAlertMessage[];
+  message: AlertText;
+}
+
 /** Message on `workers/{workerId}/alerts` (and the body of a webhook call, with its recipients). */
 export interface WorkerAlertMessage {
   event: 'opened' | 'updated' | 'escalated' | 'resolved';

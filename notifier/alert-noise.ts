@@ -128,8 +128,16 @@ const CAUSES: Record<string, keyof Omit<GridWorkerMessages, 'total'>> = {
   'auto-resolved': 'resolved',
 };
 
-/** Counts one alert's timeline. */
-export function alertNoise(a: NoiseAlert, isGridWorker: (personId: string) => boolean): NoiseCounts {
+/**
+ * Counts one alert's timeline. A new alert that went out inside a grouped message (several alerts, one
+ * message) still reaches the worker, but its message is counted once per group: the group's key is added to
+ * `groups` and counted by `noiseReport`.
+ */
+export function alertNoise(
+  a: NoiseAlert,
+  isGridWorker: (personId: string) => boolean,
+  groups: Set<string> = new Set(),
+): NoiseCounts {
   const c = zero();
   let cause: keyof Omit<GridWorkerMessages, 'total'> = 'updated';
   // Openings (new or re-opened) that reached a grid worker, and whether anything reached one at all.
@@ -140,8 +148,10 @@ export function alertNoise(a: NoiseAlert, isGridWorker: (personId: string) => bo
     if (e.kind === 'queued') {
       const worker = e.detail.worker;
       if (typeof worker !== 'string' || !isGridWorker(worker)) continue;
-      c.messagesToGridWorkers[cause]++;
-      c.messagesToGridWorkers.total++;
+      if (e.detail.grouped !== true) {
+        c.messagesToGridWorkers[cause]++;
+        c.messagesToGridWorkers.total++;
+      }
       reachedWorker = true;
       if (pendingOpening) {
         openingsToWorker++;
@@ -149,7 +159,12 @@ export function alertNoise(a: NoiseAlert, isGridWorker: (personId: string) => bo
       }
       continue;
     }
-    if (e.kind === 'grouped') continue; // a note on a message already counted
+    if (e.kind === 'grouped') {
+      const worker = e.detail.worker;
+      if (typeof worker === 'string' && isGridWorker(worker) && typeof e.detail.message === 'string')
+        groups.add(`${worker}|${String(e.detail.message)}`);
+      continue;
+    }
     cause = CAUSES[e.kind] ?? cause;
     if (e.kind === 'opened') {
       c.alertsOpened++;
@@ -183,8 +198,13 @@ export function noiseReport(
   const audiences = new Map<string, NoiseCounts>();
   const perHousehold = new Map<string, HouseholdNoise>();
   const total = zero();
+  const groups = new Set<string>();
   for (const a of alerts) {
-    const c = alertNoise(a, isGridWorker);
+    const before = groups.size;
+    const c = alertNoise(a, isGridWorker, groups);
+    // A grouped message counts once, for the alert that brought it.
+    c.messagesToGridWorkers.opened += groups.size - before;
+    c.messagesToGridWorkers.total += groups.size - before;
     let r = rules.get(a.ruleId);
     if (!r) {
       r = { ruleId: a.ruleId, audience: a.audience, ...zero(), perHouseholdMonth: perMonth(zero(), 0) };

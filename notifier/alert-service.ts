@@ -24,6 +24,8 @@ export interface AlertServiceHooks {
   onQueued?: () => void;
   /** Called after the alert timeline changed (and the transaction is over), to wake the event feed. */
   onChanged?: () => void;
+  /** Grouping window for new alerts to one person (ms; 0: off; `notifier.groupWindowMs`). */
+  groupWindowMs?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export class AlertService implements AlertActions {
   ) {
     const onChanged = hooks.onChanged ?? (() => {});
     this.changed = () => queueMicrotask(onChanged);
-    this.fanout = new MessageFanout(store, clock, hooks.onQueued ?? (() => {}));
+    this.fanout = new MessageFanout(store, clock, hooks.onQueued ?? (() => {}), hooks.groupWindowMs ?? 0);
     this.escalation = new EscalationRunner(store, clock, this.fanout, logger, onChanged);
   }
 
@@ -329,8 +331,12 @@ export class AlertService implements AlertActions {
     text: AlertText,
     causeId: number,
   ): void {
-    const recipients = this.store.outbox
-      .recipientsOf(alert.id)
+    // Told directly, or within a grouped message (its timeline says so).
+    const told = new Set(this.store.outbox.recipientsOf(alert.id));
+    for (const e of this.store.alerts.timeline(alert.id))
+      if (e.kind === 'grouped' && typeof e.detail.worker === 'string') told.add(e.detail.worker);
+    const recipients = [...told]
+      .sort()
       .map((id) => this.store.escalation.person(id))
       .filter((p): p is Person => p !== undefined);
     this.fanout.send({ alert, event, text, recipients, causeId, level: null });
