@@ -30,7 +30,7 @@ export const SustainedLowParams = z.strictObject({
   relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
   /**
    * Fire only for households where a low day is unusual: at least this share of the complete days among the
-   * last 21 reached `maxTotalLiters` (known once 7 complete days exist; until then the rule fires as before).
+   * last 21 reached `maxTotalLiters` (judged once 2 complete days exist; until then the rule fires as before).
    * A vacant flat or a second home is low most days, and its low days tell nobody anything. 0: off.
    */
   minUsualShare: z.number().min(0).max(1).default(0),
@@ -114,9 +114,8 @@ export const ZeroAtPeakParams = z.strictObject({
   minDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(7),
   /**
    * Fire only for households that usually use water in that window: on at least this share of the complete
-   * days among the last `learnDays`; until `minDays` complete days are known the rule stays quiet (low-use
-   * watches new households). A household that is out most mornings has dry mornings that mean nothing. 0:
-   * off (fires from the first day, with the fallback window).
+   * days among the last `learnDays` (judged once 2 complete days exist; until then the rule fires as before).
+   * A household that is out most mornings has dry mornings that mean nothing. 0: off.
    */
   minUsualShare: z.number().min(0).max(1).default(0),
 });

@@ -2,7 +2,7 @@ import type { Evidence } from '../core/alerts.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Rule, RuleOf } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
-import { BASELINE_DAYS, BASELINE_MIN_DAYS, typicalLiters } from './baseline.ts';
+import { BASELINE_DAYS, typicalLiters } from './baseline.ts';
 import {
   activeSince,
   clearActive,
@@ -59,6 +59,8 @@ export type HouseholdInput =
   | { kind: 'tick'; now: number };
 
 const DAY_MS = 86_400_000;
+/** Complete days a usual-share gate needs before it judges a household. */
+const USUAL_MIN_DAYS = 2;
 const ring = new RingWindow();
 const win: PeakWindow = { startMinute: 0, endMinute: 0, minutes: 0, source: 'fixed' };
 
@@ -138,8 +140,8 @@ function low(
   const cond = sustainedLow(ring.of(s, n), limit, active);
   // A low day is news only where low days are unusual (not in a vacant flat or a second home).
   if (!active && cond.state === 'true' && p.minUsualShare > 0) {
-    const share = usualShare(s, day, BASELINE_DAYS, BASELINE_MIN_DAYS, 0, 24, limit - 0.001);
-    if (share >= 0 && share < p.minUsualShare) return; // until 7 complete days are known, it fires
+    const share = usualShare(s, day, BASELINE_DAYS, USUAL_MIN_DAYS, 0, 24, limit - 0.001, awayDays(hid, ctx));
+    if (share >= 0 && share < p.minUsualShare) return; // judged from the second complete day on
   }
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
@@ -236,8 +238,17 @@ function peak(
   if (cond.state === 'true' && !active && p.minUsualShare > 0) {
     const hours = Math.round(win.minutes / 60);
     const start = Math.floor(win.startMinute / 60);
-    const share = usualShare(s, day, p.learnDays, p.minDays, start, hours, p.maxLiters);
-    if (share < p.minUsualShare) return;
+    // Judged from the second complete day on (a new household is watched from its first morning).
+    const share = usualShare(
+      s,
+      day,
+      p.learnDays,
+      Math.min(p.minDays, USUAL_MIN_DAYS),
+      start,
+      hours,
+      p.maxLiters,
+    );
+    if (share >= 0 && share < p.minUsualShare) return;
   }
   const kind = decide(hid, s, rule, cond, b.end, windowStart, ctx);
   if (!kind) return;
@@ -249,6 +260,17 @@ function peak(
     thresholds: peakThresholds(rule, win, bucketMinutes),
     ruleVersion: ctx.rulesVersion,
   });
+}
+
+/** Local days the household was marked away (left out of what is usual for it), if away mode is on. */
+function awayDays(hid: string, ctx: StepContext): ((day: number) => boolean) | undefined {
+  const away = ctx.away;
+  if (!away) return undefined;
+  return (day) => {
+    const local = day * DAY_MS;
+    const from = local - ctx.localTime.offsetMs(local);
+    return away(hid, from, from + DAY_MS);
+  };
 }
 
 function peakThresholds(rule: RuleOf<'zero-at-peak'>, w: PeakWindow, bucketMinutes: number) {

@@ -215,7 +215,8 @@ export function decodeForTest(liters: number): number {
 /**
  * How usual water use is for a household: over the complete days among the `days` local days before `day`,
  * the share on which hours [startHour, startHour + hours) (wrapping within the day) used more than
- * `moreThanLiters` together. -1 while fewer than `minDays` complete days exist.
+ * `moreThanLiters` together. Days `skip` names (the household was marked away) are left out. -1 while fewer
+ * than `minDays` complete days exist.
  */
 export function usualShare(
   s: HouseholdState,
@@ -225,6 +226,7 @@ export function usualShare(
   startHour: number,
   hours: number,
   moreThanLiters: number,
+  skip?: (day: number) => boolean,
 ): number {
   const { c, i } = s;
   const held = c.historyDays;
@@ -233,7 +235,7 @@ export function usualShare(
   let complete = 0;
   let used = 0;
   for (let d = day - days; d < day; d++) {
-    if (d > newest || d <= newest - held) continue;
+    if (d > newest || d <= newest - held || skip?.(d) === true) continue;
     const row = (i * held + mod(d, held)) * 24;
     let whole = true;
     let liters = 0;
