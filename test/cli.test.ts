@@ -23,14 +23,14 @@ describe('the careflow command', () => {
     const dir = tempDataDir();
     dirs.push(dir);
     const first = await careflow(['import', EXAMPLE], { CAREFLOW_DATA_DIR: dir });
-    expect(first.stdout).toContain('1 streets, 1 communities, 3 grids, 3 workers, 30 households, 30 meters');
+    expect(first.stdout).toContain('1 streets, 1 communities, 3 grids, 4 workers, 30 households, 30 meters');
     await careflow(['import', EXAMPLE], { CAREFLOW_DATA_DIR: dir });
     const store = openStore({ path: join(dir, 'careflow.db') });
     expect(store.registry.counts()).toEqual({
       streets: 1,
       communities: 1,
       grids: 3,
-      workers: 3,
+      workers: 4,
       households: 30,
       meters: 30,
     });
