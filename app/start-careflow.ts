@@ -1,3 +1,4 @@
+import { writeServiceSettings } from './service-settings.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -74,6 +75,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const admin = resolveAdminToken(config.dataDir, config.adminToken);
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+  writeServiceSettings(config.dataDir, { timezone: config.timezone, bucketMinutes: config.bucketMinutes });
 
   const ingest = startIngest(effective, { store, clock, localTime, logger });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
