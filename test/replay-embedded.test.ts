@@ -95,6 +95,12 @@ describe('careflow replay into an embedded service', () => {
     // (at the silence deadline, in event time, at most one 1-hour step late; no reading stamped before it was
     // missing), and the ticket closed only once readings had kept coming for its 3-day clear-hold.
     const silent = report.alerts.filter((a) => a.ruleId === 'meter-silent');
+    // What people received: every alert counted once per rule, maintenance tickets reach no grid worker.
+    expect(report.noise.total.alertsOpened).toBe(report.alerts.length);
+    expect(report.noise.households).toBe(recording.meters.size);
+    const maintenance = report.noise.rules.find((r) => r.ruleId === 'meter-silent');
+    expect(maintenance).toMatchObject({ audience: 'maintenance', gridWorkerAlerts: 0 });
+    expect(maintenance!.messagesToGridWorkers.total).toBe(0);
     expect(silent.length).toBeGreaterThanOrEqual(1);
     for (const a of silent) {
       const readings = recording.meters.get(a.householdId)!;
