@@ -3,7 +3,7 @@ import type { Rule } from '../core/rules.ts';
 import type { Detection, DetectionKind } from '../core/streams.ts';
 import { activeSince, clearActive, setActive, type HouseholdState } from './household-state.ts';
 import type { Condition } from './rules/condition.ts';
-import type { StepContext } from './step.ts';
+import type { StepContext } from './step-context.ts';
 
 /** How a rule's condition becomes detections: opened / updated / cleared, with away mode applied. */
 export function suppressed(hid: string, rule: Rule, from: number, to: number, ctx: StepContext): boolean {
@@ -130,4 +130,13 @@ export function emit(
 
 export function round(v: number): number {
   return Math.round(v * 1000) / 1000;
+}
+
+/** A rule's clear-hold and re-open window, as its evidence states them. */
+export function holdThresholds(rule: Rule): Evidence['thresholds'] {
+  const h = holdOf(rule);
+  const t: Evidence['thresholds'] = {};
+  if (h.clearHoldMs > 0) t.clearHoldMinutes = h.clearHoldMs / 60_000;
+  if (h.reopenWithinMs > 0) t.reopenWithinMinutes = h.reopenWithinMs / 60_000;
+  return t;
 }
