@@ -4,19 +4,17 @@ import type { Detection } from '../core/streams.ts';
 import { BASELINE_DAYS, typicalLiters } from './baseline.ts';
 import {
   activeSince,
-  clearActive,
   lastBuckets,
   pushMilliliters,
   setBucketTimes,
   UNKNOWN_ML,
   type HouseholdState,
 } from './household-state.ts';
-import { hhmm, peakWindow, type PeakWindow } from './peak-window.ts';
-import { RingWindow, toMl } from './rules/condition.ts';
+import { RingWindow } from './rules/condition.ts';
 import { sustainedHigh } from './rules/sustained-high.ts';
 import { sustainedLow } from './rules/sustained-low.ts';
-import { zeroAtPeak } from './rules/zero-at-peak.ts';
-import { decide, emit, holdOf, holdThresholds, round, suppressed } from './transition.ts';
+import { peak } from './rules/zero-at-peak.ts';
+import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from './transition.ts';
 import { onReading, onTick } from './rules/silent.ts';
 import type { HouseholdInput, StepContext } from './step-context.ts';
 import { recordHour, usualShare } from './usage-history.ts';
@@ -24,10 +22,7 @@ import { recordHour, usualShare } from './usage-history.ts';
 export type { AwayLookup, HouseholdInput, StepContext } from './step-context.ts';
 
 const DAY_MS = 86_400_000;
-/** Complete days a usual-share gate needs before it judges a household. */
-const USUAL_MIN_DAYS = 2;
 const ring = new RingWindow();
-const win: PeakWindow = { startMinute: 0, endMinute: 0, minutes: 0, source: 'fixed' };
 
 /**
  * The detector core for one household: `(state, input, rules) → detections`, updating the state it is
@@ -161,89 +156,4 @@ function high(
     },
     ruleVersion: ctx.rulesVersion,
   });
-}
-
-function peak(
-  hid: string,
-  s: HouseholdState,
-  rule: RuleOf<'zero-at-peak'>,
-  b: { start: number; end: number },
-  ml: number,
-  day: number,
-  endMinute: number,
-  bucketMinutes: number,
-  ctx: StepContext,
-  out: Detection[],
-): void {
-  const p = rule.params;
-  const active = activeSince(s, rule.id) !== undefined;
-  // Water used again after the detection clears it ("the resident is up").
-  if (active && ml !== UNKNOWN_ML && ml > toMl(p.maxLiters)) {
-    clearActive(s, rule.id);
-    peakWindow(s, rule, day, win);
-    emit(out, hid, rule, 'cleared', b.end, {
-      windowStart: b.start,
-      windowEnd: b.end,
-      buckets: [ml / 1000],
-      totalLiters: ml / 1000,
-      thresholds: peakThresholds(rule, win, bucketMinutes),
-      ruleVersion: ctx.rulesVersion,
-    });
-    return;
-  }
-  peakWindow(s, rule, day, win);
-  if (endMinute !== win.endMinute) return;
-  const n = Math.round(win.minutes / bucketMinutes);
-  const windowStart = b.end - win.minutes * 60_000;
-  const cond = zeroAtPeak(ring.of(s, n), p.maxLiters);
-  if (cond.state === 'unknown' || (cond.state === 'false' && !active)) return;
-  if (cond.state === 'true' && suppressed(hid, rule, windowStart, b.end, ctx)) return;
-  // A dry window is news only for a household that usually uses water in it (checked when it would open: a
-  // dry window on a later day with no water used since is the same problem, and updates the alert).
-  if (cond.state === 'true' && !active && p.minUsualShare > 0) {
-    const hours = Math.round(win.minutes / 60);
-    const start = Math.floor(win.startMinute / 60);
-    // Judged from the second complete day on (a new household is watched from its first morning).
-    const share = usualShare(
-      s,
-      day,
-      p.learnDays,
-      Math.min(p.minDays, USUAL_MIN_DAYS),
-      start,
-      hours,
-      p.maxLiters,
-    );
-    if (share >= 0 && share < p.minUsualShare) return;
-  }
-  const kind = decide(hid, s, rule, cond, b.end, windowStart, ctx);
-  if (!kind) return;
-  emit(out, hid, rule, kind, b.end, {
-    windowStart,
-    windowEnd: b.end,
-    buckets: lastBuckets(s, n),
-    totalLiters: round(cond.totalLiters),
-    thresholds: peakThresholds(rule, win, bucketMinutes),
-    ruleVersion: ctx.rulesVersion,
-  });
-}
-
-/** Local days the household was marked away (left out of what is usual for it), if away mode is on. */
-function awayDays(hid: string, ctx: StepContext): ((day: number) => boolean) | undefined {
-  const away = ctx.away;
-  if (!away) return undefined;
-  return (day) => {
-    const local = day * DAY_MS;
-    const from = local - ctx.localTime.offsetMs(local);
-    return away(hid, from, from + DAY_MS);
-  };
-}
-
-function peakThresholds(rule: RuleOf<'zero-at-peak'>, w: PeakWindow, bucketMinutes: number) {
-  return {
-    start: hhmm(w.startMinute),
-    end: hhmm(w.endMinute),
-    maxLiters: rule.params.maxLiters,
-    bucketMinutes,
-    peak: w.source,
-  };
 }

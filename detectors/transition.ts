@@ -140,3 +140,19 @@ export function holdThresholds(rule: Rule): Evidence['thresholds'] {
   if (h.reopenWithinMs > 0) t.reopenWithinMinutes = h.reopenWithinMs / 60_000;
   return t;
 }
+
+/** Complete days a usual-share gate needs before it judges a household. */
+export const USUAL_MIN_DAYS = 2;
+
+const DAY_MS = 86_400_000;
+
+/** Local days the household was marked away (left out of what is usual for it), if away mode is on. */
+export function awayDays(hid: string, ctx: StepContext): ((day: number) => boolean) | undefined {
+  const away = ctx.away;
+  if (!away) return undefined;
+  return (day) => {
+    const local = day * DAY_MS;
+    const from = local - ctx.localTime.offsetMs(local);
+    return away(hid, from, from + DAY_MS);
+  };
+}
