@@ -49,6 +49,11 @@ export function pairAlerts(
       continue;
     }
     if (d.kind !== 'opened' || (current && d.at < current.until)) continue;
+    // The re-open window: the alert careflow closed opens again, no new alert.
+    if (d.reopen === true && current?.autoResolve === true) {
+      current.until = Infinity;
+      continue;
+    }
     const w: WouldFire = { householdId: d.householdId, ruleId: d.ruleId, at: d.at, alertId: null };
     const candidates = live.filter((a) => a.ruleId === d.ruleId && !used.has(a.id));
     const id = alertId(d.key);

@@ -66,7 +66,7 @@ export async function runBacktest(
   if (!store.rules.scopePlace(scope)) throw scopeNotFound(scope);
   const resolver = book.candidate(scope, req.rules ?? null, req.rulesVersion);
   const needs = resolver.needs();
-  const warmupDays = Math.max(Math.ceil(needs.windowMinutes / 1440), needs.historyDays) + 1;
+  const warmupDays = warmupDaysFor(needs);
   const warmFrom = req.from - warmupDays * DAY_MS;
   const ctx = {
     localTime,
@@ -140,6 +140,11 @@ export async function runBacktest(
       : {}),
     durationMs: Date.now() - started,
   };
+}
+
+/** Days each household is replayed before a backtest's `from`: its longest window or history, and a day. */
+export function warmupDaysFor(needs: { windowMinutes: number; historyDays: number }): number {
+  return Math.max(Math.ceil(needs.windowMinutes / 1440), needs.historyDays) + 1;
 }
 
 /** The detectors' HTTP routes (rules, backtest, away mode), for the composition root to hand to the API. */

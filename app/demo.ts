@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { WorkerAlertMessage } from '../core/alerts.ts';
+import type { WorkerAlertMessage, WorkerGroupedMessage } from '../core/alerts.ts';
 import { ManualClock } from '../core/clock.ts';
 import { loadConfig } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
@@ -84,8 +84,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         reconnectPeriod: 0,
       });
       client.on('message', (_topic, payload) => {
-        const m = JSON.parse(payload.toString()) as WorkerAlertMessage;
+        const parsed = JSON.parse(payload.toString()) as WorkerAlertMessage | WorkerGroupedMessage;
         received++;
+        if (parsed.event === 'grouped') {
+          out(`[${localTime.format(clock.now())}] → ${w.name} (${w.id}) 合并 GROUPED · ${parsed.count}`);
+          out(`    ${parsed.message['zh-CN']}`);
+          out(`    ${parsed.message.en}`);
+          return;
+        }
+        const m = parsed;
         const when = localTime.format(clock.now());
         const label =
           m.event === 'updated' && (m.escalation?.reminder ?? 0) > 0

@@ -8,7 +8,7 @@ import type { RegistryInput } from '../core/registry.ts';
 import { importRegistry } from '../core/registry-import.ts';
 import {
   toReplayAlert,
-  type ReplayAlert,
+  type ReplayAlertDetail,
   type ReplayTarget,
   type ServiceIngestCounts,
 } from './replay-target.ts';
@@ -105,7 +105,7 @@ export class EmbeddedTarget implements ReplayTarget {
 
   async waitUntilUp(): Promise<void> {}
 
-  async alerts(householdIds: readonly string[]): Promise<ReplayAlert[]> {
+  async alerts(householdIds: readonly string[]): Promise<ReplayAlertDetail[]> {
     const store = this.cf.store;
     return householdIds.flatMap((id) =>
       store.alerts

@@ -16,27 +16,55 @@ export function householdIdFor(meterId: string): string {
   return meterId.replaceAll(':', '_');
 }
 
+export interface AutoRegistryOptions {
+  /** Register every household as elderly and living alone, so that no welfare-only rule is skipped. */
+  elderlyAlone?: boolean;
+}
+
 /**
- * A registry for the meters of a recording: one replay street, community and grid, and per recorded meter a
- * household and a meter with a generated secret (`--auto-register`).
+ * A registry for the meters of a recording: one replay street, community and grid with a grid worker, a grid
+ * leader and community staff (so the report can count what each of them would have received), and per
+ * recorded meter a household and a meter with a generated secret (`--auto-register`).
  */
-export function autoRegistry(meterIds: readonly string[]): ReplayCredentials & { registry: RegistryInput } {
+export function autoRegistry(
+  meterIds: readonly string[],
+  opts: AutoRegistryOptions = {},
+): ReplayCredentials & { registry: RegistryInput } {
   const secrets = new Map<string, string>();
   const households = new Map<string, string>();
+  const person = (id: string, name: string, role: 'grid-worker' | 'grid-leader' | 'community-staff') => ({
+    id,
+    name,
+    role,
+    grids: role === 'community-staff' ? [] : ['replay-g1'],
+    communities: role === 'community-staff' ? ['replay-c1'] : [],
+    secret: randomBytes(18).toString('base64url'),
+  });
   const registry = {
     streets: [{ code: 'replay', name: 'Replay street / 回放街道' }],
     communities: [{ code: 'replay-c1', street: 'replay', name: 'Replay community / 回放社区' }],
     grids: [{ code: 'replay-g1', community: 'replay-c1', name: 'Replay grid / 回放网格' }],
-    workers: [],
-    households: [] as { id: string; grid: string; address: string }[],
+    workers: [
+      person('replay-worker', 'Replay grid worker / 回放网格员', 'grid-worker'),
+      person('replay-leader', 'Replay grid leader / 回放网格长', 'grid-leader'),
+      person('replay-staff', 'Replay community staff / 回放社区工作人员', 'community-staff'),
+    ],
+    households: [] as { id: string; grid: string; address: string; elderly: boolean; livesAlone: boolean }[],
     meters: [] as { id: string; household: string; secret: string }[],
   };
+  const elderlyAlone = opts.elderlyAlone ?? false;
   for (const meterId of meterIds) {
     const household = householdIdFor(meterId);
     const secret = randomBytes(18).toString('base64url');
     secrets.set(meterId, secret);
     households.set(meterId, household);
-    registry.households.push({ id: household, grid: 'replay-g1', address: `replay household ${household}` });
+    registry.households.push({
+      id: household,
+      grid: 'replay-g1',
+      address: `replay household ${household}`,
+      elderly: elderlyAlone,
+      livesAlone: elderlyAlone,
+    });
     registry.meters.push({ id: meterId, household, secret });
   }
   return { secrets, households, registry };
@@ -82,4 +110,11 @@ export function assertCredentials(meterIds: readonly string[], creds: ReplayCred
   if (missing.length === 0) return;
   const shown = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, … (${missing.length} in all)` : '');
   throw new CareflowError('ERR_REPLAY_CREDENTIALS_MISSING', `no secret for meters ${shown}; ${hint}`);
+}
+
+/** Whether a person of the registry is a grid worker (the role defaults to grid-worker, as on import). */
+export function gridWorkersOf(registry: RegistryInput | undefined): Set<string> {
+  return new Set(
+    (registry?.workers ?? []).filter((w) => (w.role ?? 'grid-worker') === 'grid-worker').map((w) => w.id),
+  );
 }

@@ -1,7 +1,8 @@
 import type { FleetError } from '../simulators/meter-fleet.ts';
 import type { RecordedReadings, RowReason, RowRejection } from '../simulators/recorded-readings.ts';
 import type { IngestCounters } from '../ingest/usage-stage.ts';
-import type { ReplayAlert, ServiceIngestCounts } from './replay-target.ts';
+import { householdMonths, noiseReport, type NoiseReport } from '../notifier/alert-noise.ts';
+import type { ReplayAlert, ReplayAlertDetail, ServiceIngestCounts } from './replay-target.ts';
 
 /** Rows of the file listed one by one in the report (all of them are counted). */
 const LISTED_ROWS = 1_000;
@@ -51,6 +52,11 @@ export interface ReplayReport {
     /** The service's dead letters by code (embedded only: its data dir holds nothing else). */
     deadLetters?: Record<string, number>;
   };
+  /**
+   * What people received, per rule and audience: alerts opened and re-opened, condition onsets, messages to
+   * grid workers, per household-month over the recording's span, and the five noisiest households.
+   */
+  noise: NoiseReport;
   alerts: ReplayAlert[];
   /** The first rejected rows, with line and reason. */
   rejectedRows: RowRejection[];
@@ -70,7 +76,9 @@ export interface ReportInput {
   serviceErrors: readonly FleetError[];
   normalizer: IngestCounters;
   service: ServiceIngestCounts | null;
-  alerts: ReplayAlert[];
+  alerts: ReplayAlertDetail[];
+  /** Ids of the grid workers among the people the alerts could reach. */
+  gridWorkers: ReadonlySet<string>;
 }
 
 export function buildReport(i: ReportInput): ReplayReport {
@@ -123,9 +131,20 @@ export function buildReport(i: ReportInput): ReplayReport {
       rejected,
       ...(i.service ? { deadLetters: i.service.deadLetters } : {}),
     },
-    alerts: [...i.alerts].sort(
-      (a, b) => a.openedAt.localeCompare(b.openedAt) || a.alertId.localeCompare(b.alertId),
+    noise: noiseReport(
+      i.alerts.map((a) => ({
+        householdId: a.householdId,
+        ruleId: a.ruleId,
+        audience: a.audience,
+        timeline: a.timeline,
+      })),
+      (id) => i.gridWorkers.has(id),
+      i.recording.meters.size,
+      Number.isFinite(from) ? householdMonths(i.recording.meters.size, from, to) : 0,
     ),
+    alerts: i.alerts
+      .map(({ timeline: _t, audience: _a, ...a }) => a)
+      .sort((a, b) => a.openedAt.localeCompare(b.openedAt) || a.alertId.localeCompare(b.alertId)),
     rejectedRows: i.recording.rejected.slice(0, LISTED_ROWS),
   };
 }

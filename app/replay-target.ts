@@ -1,5 +1,6 @@
 import type { Alert, Evidence, TimelineEntry } from '../core/alerts.ts';
 import { CareflowError, ERRORS, type ErrorCode } from '../core/errors.ts';
+import type { RuleAudience } from '../core/rules.ts';
 import type { IngestCounters } from '../ingest/usage-stage.ts';
 
 /** An alert raised during a replay, in event time (ISO 8601, UTC). */
@@ -13,6 +14,12 @@ export interface ReplayAlert {
   /** When the condition first cleared (event time of the clearing detection), or null. */
   clearedAt: string | null;
   evidence: Evidence;
+}
+
+/** An alert with what the noise report needs (its audience and timeline); the report keeps the rest. */
+export interface ReplayAlertDetail extends ReplayAlert {
+  audience: RuleAudience;
+  timeline: TimelineEntry[];
 }
 
 /** The service's own view of what it did with the readings, when it can give it. */
@@ -32,12 +39,12 @@ export interface ReplayTarget {
   advanceClock(t: number): Promise<void>;
   /** Waits until the service answers again (after a restart during the replay). */
   waitUntilUp(timeoutMs: number): Promise<void>;
-  alerts(householdIds: readonly string[]): Promise<ReplayAlert[]>;
+  alerts(householdIds: readonly string[]): Promise<ReplayAlertDetail[]>;
   ingestCounts(): Promise<ServiceIngestCounts | null>;
   stop(): Promise<void>;
 }
 
-export function toReplayAlert(alert: Alert, timeline: readonly TimelineEntry[]): ReplayAlert {
+export function toReplayAlert(alert: Alert, timeline: TimelineEntry[]): ReplayAlertDetail {
   const cleared = timeline.find((e) => e.kind === 'condition-cleared');
   const clearedAt = typeof cleared?.detail.at === 'number' ? new Date(cleared.detail.at).toISOString() : null;
   return {
@@ -49,6 +56,8 @@ export function toReplayAlert(alert: Alert, timeline: readonly TimelineEntry[]):
     openedAt: new Date(alert.openedAt).toISOString(),
     clearedAt,
     evidence: alert.evidence,
+    audience: alert.audience,
+    timeline,
   };
 }
 
@@ -91,8 +100,8 @@ export class RemoteTarget implements ReplayTarget {
     }
   }
 
-  async alerts(householdIds: readonly string[]): Promise<ReplayAlert[]> {
-    const out: ReplayAlert[] = [];
+  async alerts(householdIds: readonly string[]): Promise<ReplayAlertDetail[]> {
+    const out: ReplayAlertDetail[] = [];
     for (const id of householdIds) {
       const list = (await this.call('GET', `/api/alerts?household=${encodeURIComponent(id)}&limit=1000`)) as {
         alerts: Alert[];

@@ -4,7 +4,7 @@ import { replayOrder, type ScheduledReading } from '../simulators/recorded-meter
 import type { RecordedReadings } from '../simulators/recorded-readings.ts';
 import { ReplayLanes } from './replay-lanes.ts';
 import { normalizeRecording, sumCounters } from './replay-mirror.ts';
-import type { ReplayCredentials } from './replay-registry.ts';
+import { gridWorkersOf, type ReplayCredentials } from './replay-registry.ts';
 import { buildReport, type ReplayReport } from './replay-report.ts';
 import type { ReplayTarget } from './replay-target.ts';
 
@@ -202,6 +202,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayReport> {
       normalizer,
       service,
       alerts,
+      gridWorkers: gridWorkersOf(o.credentials.registry),
     });
   } finally {
     await lanes.close();

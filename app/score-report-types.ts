@@ -1,3 +1,4 @@
+import type { NoiseReport } from '../notifier/alert-noise.ts';
 import type { GroundTruthFile } from './simulate-results.ts';
 
 /** What `careflow score` reports (docs/simulation.md, "Scoring"); written as report.json. */
@@ -65,6 +66,8 @@ export interface Target {
 
 export interface ScoreReport {
   run: GroundTruthFile['run'];
+  /** What people received, per rule and audience (from the run's alerts file; null for older runs). */
+  noise: NoiseReport | null;
   householdMonths: number;
   scenarios: ScenarioScore[];
   rules: RuleScore[];

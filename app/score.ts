@@ -1,3 +1,4 @@
+import type { NoiseReport } from '../notifier/alert-noise.ts';
 import { attribute } from '../simulators/alert-matching.ts';
 import type { Expectation } from '../simulators/ground-truth.ts';
 import { quantile } from '../simulators/usage-statistics.ts';
@@ -209,6 +210,7 @@ export function scoreRun(truth: GroundTruthFile, raised: AlertsFile): ScoreRepor
 
   return {
     run: truth.run,
+    noise: (raised.noise as NoiseReport | undefined) ?? null,
     householdMonths,
     scenarios: scenarioScores,
     rules: [...rule.values()].sort((a, b) => a.ruleId.localeCompare(b.ruleId)),

@@ -82,7 +82,12 @@ export const RaisedAlert = z.object({
 });
 export type RaisedAlert = z.infer<typeof RaisedAlert>;
 
-export const AlertsFile = z.object({ version: z.literal(1), alerts: z.array(RaisedAlert) });
+export const AlertsFile = z.object({
+  version: z.literal(1),
+  alerts: z.array(RaisedAlert),
+  /** What people received, per rule and audience (notifier/alert-noise.ts); absent in older runs. */
+  noise: z.looseObject({}).optional(),
+});
 export type AlertsFile = z.infer<typeof AlertsFile>;
 
 export const GROUND_TRUTH_FILE = 'ground-truth.json';

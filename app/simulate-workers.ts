@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Outcome, WorkerAlertMessage } from '../core/alerts.ts';
+import type { Outcome, WorkerAlertMessage, WorkerGroupedMessage } from '../core/alerts.ts';
 import { TOPICS } from '../core/readings.ts';
 import type { RegistryInput } from '../core/registry.ts';
 import { attribute, visitOutcome } from '../simulators/alert-matching.ts';
@@ -48,13 +48,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<SimulatedWorker
         reconnectPeriod: 1000,
       });
       clients.push(client);
-      client.on('message', (_topic, payload) => {
-        let m: WorkerAlertMessage;
-        try {
-          m = JSON.parse(payload.toString('utf8')) as WorkerAlertMessage;
-        } catch {
-          return;
-        }
+      const onAlert = (m: WorkerAlertMessage) => {
         if (m.event !== 'opened' || received.has(m.alertId)) return;
         const at = opts.now();
         received.set(m.alertId, { householdId: m.householdId, ruleId: m.ruleId, at });
@@ -64,6 +58,17 @@ export async function startWorkers(opts: WorkerOptions): Promise<SimulatedWorker
         const outcome = visitOutcome(attribute({ ruleId: m.ruleId, openedAt }, expectations), expectations);
         // Visit time from the detection's own time, so that runs with the same seed close alerts alike.
         due.push({ at: openedAt + opts.respondAfterMinutes * 60_000, alertId: m.alertId, outcome });
+      };
+      client.on('message', (_topic, payload) => {
+        let m: WorkerAlertMessage | WorkerGroupedMessage;
+        try {
+          m = JSON.parse(payload.toString('utf8')) as WorkerAlertMessage | WorkerGroupedMessage;
+        } catch {
+          return;
+        }
+        // A grouped message holds several new alerts: each is handled as if it had come alone.
+        if (m.event === 'grouped') m.alerts.forEach(onAlert);
+        else onAlert(m);
       });
       await client.subscribeAsync(TOPICS.workerAlerts(w.id), { qos: 1 });
     }

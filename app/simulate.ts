@@ -1,10 +1,12 @@
 import { DEFAULT_RULES, type Rule } from '../core/rules.ts';
+import { householdMonths, noiseReport, type NoiseAlert } from '../notifier/alert-noise.ts';
 import { type BuiltHousehold, buildHousehold } from '../simulators/build-household.ts';
 import { MINUTE_MS } from '../simulators/local-day.ts';
 import { mapLimited } from '../simulators/map-limited.ts';
 import { startFleet, type Fleet } from '../simulators/meter-fleet.ts';
 import { generatePopulation, populationRegistry } from '../simulators/population.ts';
 import type { ScenarioMix } from '../simulators/scenario-mix.ts';
+import { gridWorkersOf } from './replay-registry.ts';
 import type { SimulationApi } from './simulate-api.ts';
 import { type AlertsFile, type GroundTruthFile, type RaisedAlert, writeRun } from './simulate-results.ts';
 import { type SimulationTarget, connectRemoteTarget, startEmbeddedTarget } from './simulate-target.ts';
@@ -119,7 +121,14 @@ export async function runSimulation(
     }
     await target.drain();
     await workers.visit(Infinity);
-    const alerts = await collectAlerts(target.api, built);
+    const { alerts, noiseAlerts } = await collectAlerts(target.api, built);
+    const gridWorkers = gridWorkersOf(registry);
+    const noise = noiseReport(
+      noiseAlerts,
+      (id) => gridWorkers.has(id),
+      pop.households.length,
+      householdMonths(pop.households.length, pop.start, pop.end),
+    );
     const usage = await collectUsage(target.api, built, pop.end);
     const meterErrors: Record<string, number> = {};
     for (const e of fleet.errors)
@@ -155,7 +164,7 @@ export async function runSimulation(
         usage: usage.get(b.household.id) ?? [],
       })),
     };
-    const file: AlertsFile = { version: 1, alerts };
+    const file: AlertsFile = { version: 1, alerts, noise: noise as unknown as Record<string, unknown> };
     writeRun(opts.outDir, truth, file);
     return { truth, alerts: file };
   } finally {
@@ -206,11 +215,17 @@ async function collectUsage(api: SimulationApi, built: BuiltHousehold[], end: nu
 }
 
 /** Every alert of every household, with the service-clock time it was opened (from its timeline). */
-async function collectAlerts(api: SimulationApi, built: BuiltHousehold[]): Promise<RaisedAlert[]> {
+async function collectAlerts(
+  api: SimulationApi,
+  built: BuiltHousehold[],
+): Promise<{ alerts: RaisedAlert[]; noiseAlerts: NoiseAlert[] }> {
+  const noiseAlerts: NoiseAlert[] = [];
   const perHousehold = await mapLimited(built, 8, async (b) => {
     const out: RaisedAlert[] = [];
     for (const a of await api.alertsOf(b.household.id)) {
-      const opened = (await api.timeline(a.id)).find((t) => t.kind === 'opened');
+      const timeline = await api.timeline(a.id);
+      noiseAlerts.push({ householdId: a.householdId, ruleId: a.ruleId, audience: a.audience, timeline });
+      const opened = timeline.find((t) => t.kind === 'opened');
       out.push({
         id: a.id,
         householdId: a.householdId,
@@ -233,5 +248,5 @@ async function collectAlerts(api: SimulationApi, built: BuiltHousehold[]): Promi
     }
     return out;
   });
-  return perHousehold.flat();
+  return { alerts: perHousehold.flat(), noiseAlerts };
 }

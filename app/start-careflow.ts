@@ -1,3 +1,4 @@
+import { writeServiceSettings } from './service-settings.ts';
 import { mkdirSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
@@ -100,6 +101,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const admin = resolveAdminToken(config.dataDir, config.adminToken);
   const effective: Config = { ...config, adminToken: admin.token };
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+  writeServiceSettings(config.dataDir, { timezone: config.timezone, bucketMinutes: config.bucketMinutes });
 
   const metrics = new ServiceMetrics(DEFAULT_RULES.map((r) => r.id));
   const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });

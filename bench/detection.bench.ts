@@ -12,6 +12,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeScore } from '../app/commands/score.ts';
+import { formatNoise } from '../notifier/alert-noise.ts';
 import { scoreRun } from '../app/score.ts';
 import { runSimulation } from '../app/simulate.ts';
 import { progressBar } from '../app/simulate-progress.ts';
@@ -95,6 +96,7 @@ writeFileSync(files.markdown, scoreMarkdownWithEvidence(files.markdown, evidence
 writeFileSync(files.json, JSON.stringify({ ...report, ruleEvidence: evidence }, null, 1) + '\n');
 
 process.stdout.write(`\nreport: ${files.markdown} and ${files.json}\n`);
+if (report.noise) process.stdout.write(formatNoise(report.noise));
 for (const t of report.targets) {
   process.stdout.write(
     `  ${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${t.value === null ? '—' : t.value.toFixed(2)} (target ${t.target})\n`,

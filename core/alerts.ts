@@ -63,6 +63,18 @@ export interface AlertText {
   en: string;
 }
 
+/**
+ * Several alerts opened for one person within the grouping window, in one message (Alertmanager-style): on
+ * `workers/{workerId}/alerts` with `event: "grouped"`, each alert as its own message would have been.
+ */
+export interface WorkerGroupedMessage {
+  event: 'grouped';
+  messageId: string;
+  count: number;
+  alerts: WorkerAlertMessage[];
+  message: AlertText;
+}
+
 /** Message on `workers/{workerId}/alerts` (and the body of a webhook call, with its recipients). */
 export interface WorkerAlertMessage {
   event: 'opened' | 'updated' | 'escalated' | 'resolved';
@@ -156,9 +168,11 @@ export const DEFAULT_ESCALATION: Record<RuleAudience, EscalationChain> = {
     levels: [level('grid-workers', 120), level('grid-leader', 120), level('community-staff', 240)],
     reminderMinutes: 60,
   },
+  // A silent meter is a maintenance matter first: one ticket per meter for the community staff who have
+  // meters repaired, no reminders; grid workers hear of silence only through `welfare-silent`.
   maintenance: {
-    levels: [level('grid-workers', 240), level('grid-leader', 240), level('community-staff', 480)],
-    reminderMinutes: 120,
+    levels: [level('community-staff', 3 * 24 * 60)],
+    reminderMinutes: 0,
   },
 };
 
@@ -208,3 +222,13 @@ export interface AlertFeed {
   /** Called with new entries after they are committed; returns the unsubscribe function. */
   subscribe(listener: (events: AlertEvent[]) => void): () => void;
 }
+
+/**
+ * Correlated silence: one `meter-outage` alert per grid and outage (audience maintenance), kept under the
+ * pseudo-household `grid:<code>` (household codes never hold a `:`).
+ */
+export const OUTAGE_RULE_ID = 'meter-outage';
+export const outageHouseholdId = (grid: string) => `grid:${grid}`;
+/** The grid of an outage alert's pseudo-household, or null for a real household. */
+export const outageGrid = (householdId: string): string | null =>
+  householdId.startsWith('grid:') ? householdId.slice(5) : null;

@@ -169,6 +169,19 @@ export const Config = z
         checkpointIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
         /** Overrides of the default rules, by rule id (any field or param). */
         rules: z.record(z.string(), RuleOverride).default({}),
+        /**
+         * Correlated silence: when at least this many meters of one grid, and `outageMinShare` of its
+         * reporting meters, went quiet within `outageWithinMinutes` of each other, careflow reports one outage
+         * (`meter-outage`, maintenance) and keeps the silences it explains quiet. 0: off.
+         */
+        outageMinMeters: z.number().int().min(0).max(1_000_000).default(10),
+        outageMinShare: z.number().gt(0).max(1).default(0.5),
+        outageWithinMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(60),
       })
       .prefault({}),
     notifier: z
@@ -197,6 +210,12 @@ export const Config = z
           .default(24 * 60),
         /** Comment line sent on idle server-sent event streams (real time, keeps proxies from closing them). */
         sseHeartbeatMs: z.number().int().min(20).max(300_000).default(15_000),
+        /**
+         * Grouping: alerts opened for one person within this long after a message to them are held and sent as
+         * one message listing the households (on `workers/{id}/alerts`, `event: "grouped"`). 0: every alert its
+         * own message at once.
+         */
+        groupWindowMs: z.number().int().min(0).max(3_600_000).default(60_000),
       })
       .prefault({}),
     /**

@@ -386,13 +386,13 @@ describe('importRegistry', () => {
     expect(store.registry.counts().households).toBe(10_000);
   });
 
-  it('imports the example community with exactly one grid worker per grid', async () => {
+  it('imports the example community with exactly one grid worker per grid and its community staff', async () => {
     const example = JSON.parse(readFileSync(new URL('../examples/community.json', import.meta.url), 'utf8'));
 
     const progress: number[] = [];
     const report = await importRegistry(store, example, {
       onProgress: (done, total) => {
-        expect(total).toBe(68);
+        expect(total).toBe(69);
         progress.push(done);
       },
     });
@@ -401,7 +401,7 @@ describe('importRegistry', () => {
       streets: 1,
       communities: 1,
       grids: 3,
-      workers: 3,
+      workers: 4,
       households: 30,
       meters: 30,
     });
@@ -415,7 +415,7 @@ describe('importRegistry', () => {
       expect(store.registry.meter(`m-${id}`)).toMatchObject({ householdId: `h-${id}`, active: true });
     }
     const secrets = [...example.workers, ...example.meters].map((e: { secret: string }) => e.secret);
-    expect(new Set(secrets).size).toBe(33);
+    expect(new Set(secrets).size).toBe(34);
     expect(secrets.every((s) => s.length >= 16)).toBe(true);
   });
 });

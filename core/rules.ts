@@ -28,6 +28,32 @@ export const SustainedLowParams = z.strictObject({
    * `maxTotalLiters` applies until the baseline is known (7 complete days within the last 21).
    */
   relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
+  /**
+   * Fire only for households where a low day is unusual: at least this share of the complete days among the
+   * last 21 reached `maxTotalLiters` (judged once 2 complete days exist; until then the rule fires as before).
+   * A vacant flat or a second home is low most days, and its low days tell nobody anything. 0: off.
+   */
+  minUsualShare: z.number().min(0).max(1).default(0),
+  /**
+   * Clear-hold: an alert clears only once the condition has stayed false for this long (unknown hours keep
+   * the hold running but never clear on their own). 0: it clears at the first known bucket that is not true.
+   */
+  clearHoldMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(14 * 24 * 60)
+    .default(0),
+  /**
+   * Re-open window: when the rule fires again within this long after its alert cleared, the detection says
+   * so (`reopen`) and the notifier re-opens that alert on its timeline instead of opening a new one. 0: off.
+   */
+  reopenWithinMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 60)
+    .default(0),
 });
 export const SustainedHighParams = z.strictObject({
   windowMinutes: z
@@ -36,6 +62,32 @@ export const SustainedHighParams = z.strictObject({
     .min(15)
     .max(7 * 24 * 60),
   minLitersPerBucket: z.number().gt(0).max(100_000),
+  /**
+   * Once its alert is open, the condition still holds with up to this share of the window's buckets known
+   * and below the bar (a slow leak read by a whole-liter meter shows 0 L in an hour now and then). 0: every
+   * bucket must stay at the bar.
+   */
+  holdToleranceShare: z.number().min(0).max(0.5).default(0),
+  /**
+   * Clear-hold: an alert clears only once the condition has stayed false for this long (unknown hours keep
+   * the hold running but never clear on their own). 0: it clears at the first known bucket that is not true.
+   */
+  clearHoldMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(14 * 24 * 60)
+    .default(0),
+  /**
+   * Re-open window: when the rule fires again within this long after its alert cleared, the detection says
+   * so (`reopen`) and the notifier re-opens that alert on its timeline instead of opening a new one. 0: off.
+   */
+  reopenWithinMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 60)
+    .default(0),
 });
 /** Longest history a learned peak may look back on (the history is kept per household: 24 bytes a day). */
 export const MAX_LEARN_DAYS = 28;
@@ -60,6 +112,12 @@ export const ZeroAtPeakParams = z.strictObject({
   learnDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(21),
   /** Complete days (all 24 hours known) needed within `learnDays` before the learned window is used. */
   minDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(7),
+  /**
+   * Fire only for households that usually use water in that window: on at least this share of the complete
+   * days among the last `learnDays` (judged once 2 complete days exist; until then the rule fires as before).
+   * A household that is out most mornings has dry mornings that mean nothing. 0: off.
+   */
+  minUsualShare: z.number().min(0).max(1).default(0),
 });
 export const SilentParams = z.strictObject({
   afterMinutes: z
@@ -73,6 +131,44 @@ export const SilentParams = z.strictObject({
    * `afterMinutes`. `null`: `afterMinutes` for every meter.
    */
   usualIntervalFactor: z.number().min(1).max(10).nullable().default(null),
+  /**
+   * Which households the rule watches: `all`, or `welfare` — households registered as elderly or living
+   * alone (silence there means nobody knows whether the resident is well).
+   */
+  households: z.enum(['all', 'welfare']).default('all'),
+  /**
+   * Learned reliability: a meter that dropped out for a while within the last 30 days and came back by
+   * itself is silent only after this multiple of that longest interval (when longer than the other waits),
+   * up to `maxAfterMinutes`. `null`: off.
+   */
+  reliabilityFactor: z.number().min(1).max(10).nullable().default(null),
+  maxAfterMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 60)
+    .nullable()
+    .default(null),
+  /**
+   * Clear-hold: the alert (one ticket per meter) clears only once readings have come in without a new
+   * silence for this long. 0: it clears at the first reading.
+   */
+  clearHoldMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(14 * 24 * 60)
+    .default(0),
+  /**
+   * Re-open window: when the rule fires again within this long after its alert cleared, the detection says
+   * so (`reopen`) and the notifier re-opens that alert on its timeline instead of opening a new one. 0: off.
+   */
+  reopenWithinMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 60)
+    .default(0),
 });
 
 const ruleBase = {
@@ -112,7 +208,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { windowMinutes: 24 * 60, maxTotalLiters: 10 },
+    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.5 },
   },
   {
     id: 'continuous-flow',
@@ -120,7 +216,13 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'warning',
     audience: 'leak',
     autoResolve: true,
-    params: { windowMinutes: 24 * 60, minLitersPerBucket: 1 },
+    params: {
+      windowMinutes: 24 * 60,
+      minLitersPerBucket: 1,
+      holdToleranceShare: 0.2,
+      clearHoldMinutes: 24 * 60,
+      reopenWithinMinutes: 72 * 60,
+    },
   },
   {
     id: 'heavy-use',
@@ -136,7 +238,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'warning',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { start: '06:00', end: '09:00', maxLiters: 1, learn: true },
+    params: { start: '06:00', end: '09:00', maxLiters: 1, learn: true, minUsualShare: 0.9 },
   },
   {
     id: 'meter-silent',
@@ -144,9 +246,45 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'info',
     audience: 'maintenance',
     autoResolve: true,
-    params: { afterMinutes: 6 * 60, usualIntervalFactor: 1.25 },
+    params: {
+      afterMinutes: 6 * 60,
+      usualIntervalFactor: 1.25,
+      clearHoldMinutes: 3 * 24 * 60,
+      reopenWithinMinutes: 14 * 24 * 60,
+    },
+  },
+  {
+    id: 'welfare-silent',
+    type: 'silent',
+    severity: 'warning',
+    audience: 'welfare',
+    autoResolve: true,
+    suppressedWhenAway: true,
+    params: {
+      afterMinutes: 24 * 60,
+      usualIntervalFactor: 2,
+      households: 'welfare',
+      reliabilityFactor: 1.5,
+      maxAfterMinutes: 48 * 60,
+    },
   },
 ]);
+
+/**
+ * The default rules without their noise controls (clear-hold, re-open window, hold tolerance, usual-share
+ * gates, learned meter reliability) and without `welfare-silent`: what each rule type does on its own, as
+ * documented. The tests of the rule mechanics use it; the noise controls have tests of their own.
+ */
+export const PLAIN_RULES: Rule[] = RuleSet.parse(
+  DEFAULT_RULES.filter((r) => r.id !== 'welfare-silent').map((r) => {
+    const p: Record<string, unknown> = { ...r.params };
+    for (const k of ['clearHoldMinutes', 'reopenWithinMinutes', 'holdToleranceShare', 'minUsualShare'])
+      if (k in p) p[k] = 0;
+    if ('reliabilityFactor' in p) p.reliabilityFactor = null;
+    if ('maxAfterMinutes' in p) p.maxAfterMinutes = null;
+    return { ...r, params: p };
+  }),
+);
 
 /** Partial override of one rule by id (config file and rule scopes): any top-level field or any param. */
 export const RuleOverride = z.strictObject({

@@ -60,6 +60,11 @@ export interface Detection {
   severity: Severity;
   audience: RuleAudience;
   autoResolve: boolean;
+  /**
+   * The rule fires again within its re-open window after its alert cleared: the notifier re-opens that
+   * alert (on its timeline) instead of opening a new one.
+   */
+  reopen?: boolean;
 }
 
 /** Sends one message to an MQTT topic; resolves once the broker has taken it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, Rule } from '../core/rules.ts';
+import { PLAIN_RULES, Rule } from '../core/rules.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import type { SerializedHouseholdState } from './household-checkpoint.ts';
@@ -14,7 +14,7 @@ const DAY = 24 * H;
 const T0 = Date.UTC(2026, 0, 4, 16);
 const shanghai = new LocalTime('Asia/Shanghai', 60);
 
-const engineWith = (rules: readonly Rule[] = DEFAULT_RULES) =>
+const engineWith = (rules: readonly Rule[] = PLAIN_RULES) =>
   new DetectorEngine(shanghai, () => rules, ruleNeeds(rules));
 
 const bucket = (householdId: string, start: number, liters: number | null): DetectorInput => ({
@@ -71,11 +71,11 @@ describe('DetectorEngine', () => {
   });
 
   it('asks which rules apply to each household', () => {
-    const quietRules = DEFAULT_RULES.map((r) => ({ ...r, enabled: false }));
+    const quietRules = PLAIN_RULES.map((r) => ({ ...r, enabled: false }));
     const engine = new DetectorEngine(
       shanghai,
-      (hid) => (hid === 'away' ? quietRules : DEFAULT_RULES),
-      ruleNeeds(DEFAULT_RULES),
+      (hid) => (hid === 'away' ? quietRules : PLAIN_RULES),
+      ruleNeeds(PLAIN_RULES),
     );
     const ds = applyAll(engine, [...hours('away', T0, repeat(0, 24)), ...hours('home', T0, repeat(0, 24))]);
     expect(new Set(ds.map((d) => d.householdId))).toEqual(new Set(['home']));
@@ -140,7 +140,7 @@ describe('DetectorEngine', () => {
     expect(engine.rulesVersion).toBe(1);
     const [before] = applyAll(engine, hours('a', T0, repeat(0, 9)));
     expect(before!.evidence.ruleVersion).toBe(1);
-    engine.setRules(() => DEFAULT_RULES, ruleNeeds(DEFAULT_RULES));
+    engine.setRules(() => PLAIN_RULES, ruleNeeds(PLAIN_RULES));
     expect(engine.rulesVersion).toBe(2);
     const [after] = applyAll(engine, hours('a', T0 + 9 * H, repeat(0, 15)));
     expect(after).toMatchObject({ ruleId: 'low-use', kind: 'opened', evidence: { ruleVersion: 2 } });
@@ -149,7 +149,7 @@ describe('DetectorEngine', () => {
   it('applies new rules without a restart', () => {
     const engine = engineWith();
     applyAll(engine, hours('a', T0, repeat(0, 24)));
-    engine.setRules(() => DEFAULT_RULES.filter((r) => r.id !== 'low-use'), ruleNeeds(DEFAULT_RULES));
+    engine.setRules(() => PLAIN_RULES.filter((r) => r.id !== 'low-use'), ruleNeeds(PLAIN_RULES));
     expect(engine.apply(bucket('a', T0 + DAY, 0))).toEqual([]);
   });
 
@@ -158,7 +158,7 @@ describe('DetectorEngine', () => {
     applyAll(engine, hours('a', T0, repeat(0, 24)));
     expect(engine.state('a')!.ringCapacity).toBe(24);
     const twoDays = Rule.parse({
-      ...DEFAULT_RULES[0]!,
+      ...PLAIN_RULES[0]!,
       id: 'low-use-2d',
       params: { windowMinutes: 2880, maxTotalLiters: 20 },
     });
@@ -174,7 +174,7 @@ describe('DetectorEngine', () => {
   it('gives new households the grown history too', () => {
     const engine = engineWith();
     const twoDays = Rule.parse({
-      ...DEFAULT_RULES[0]!,
+      ...PLAIN_RULES[0]!,
       id: 'low-use-2d',
       params: { windowMinutes: 2880, maxTotalLiters: 20 },
     });

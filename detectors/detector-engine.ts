@@ -8,6 +8,7 @@ import {
 } from './household-checkpoint.ts';
 import { HouseholdState, StateChunk } from './household-state.ts';
 import { step, type AwayLookup, type StepContext } from './step.ts';
+import type { OutageWatch } from './outage-watch.ts';
 import type { RuleNeeds } from './validate-rules.ts';
 
 /** Which rules apply to a household (the rule hierarchy plugs in here). */
@@ -35,6 +36,7 @@ export class DetectorEngine {
   private historyDays: number;
   private readonly handle: HouseholdState;
   private readonly ctx: StepContext;
+  private outages: OutageWatch | undefined;
   rulesVersion = 1;
 
   constructor(
@@ -54,6 +56,8 @@ export class DetectorEngine {
     const out: Detection[] = [];
     this.ctx.rulesVersion = this.rulesVersion;
     if (input.kind === 'tick') {
+      // Correlated silence first: an outage found now keeps this tick's silences it explains quiet.
+      this.outages?.check(input.now, this.households(), this.rulesVersion, out);
       for (let slot = 0; slot < this.ids.length; slot++) {
         const before = out.length;
         step(this.ids[slot]!, this.at(slot), input, this.rulesOf(slot), this.ctx, out);
@@ -83,6 +87,21 @@ export class DetectorEngine {
                 : null,
           };
     return step(hid, this.at(slot), hInput, this.rulesOf(slot), this.ctx, out);
+  }
+
+  /** Watches for outages (many meters of a grid quiet together) on every tick. */
+  setOutageWatch(watch: OutageWatch): void {
+    this.outages = watch;
+    this.ctx.outage = (hid, last) => watch.explains(hid, last);
+  }
+
+  private *households(): Generator<[string, HouseholdState]> {
+    for (let slot = 0; slot < this.ids.length; slot++) yield [this.ids[slot]!, this.at(slot)];
+  }
+
+  /** Which households are welfare households (elderly or living alone), for `silent` rules that watch only them. */
+  setWelfare(welfare: (householdId: string) => boolean): void {
+    this.ctx.welfare = welfare;
   }
 
   /** Resolves every household's rules again (a household may have moved to another grid). */

@@ -24,6 +24,8 @@ export interface SerializedHouseholdState {
   lastReadingTs: number | null;
   /** The meter's last intervals between arrivals (ms, newest first); absent in older checkpoints. */
   arrivalGaps?: number[];
+  /** The meter's longest recent interval between messages and when it ended; absent in older checkpoints. */
+  longestGap?: [number, number] | null;
   active: Record<string, number>;
   /** Hourly history: `days` rows of 24 codes, oldest day first, ending with local day `day`. */
   history: { day: number; days: number; hours: string } | null;
@@ -51,6 +53,10 @@ export function serializeHouseholdState(s: HouseholdState): SerializedHouseholdS
     lastReceivedAt: s.lastReceivedAt,
     lastReadingTs: s.lastReadingTs,
     arrivalGaps: s.arrivalGaps,
+    longestGap:
+      s.longestRecentGapMs === null || s.longestRecentGapAt === null
+        ? null
+        : [s.longestRecentGapMs, s.longestRecentGapAt],
     active: s.active,
     history,
   };
@@ -79,6 +85,7 @@ export function restoreHouseholdState(s: HouseholdState, v: SerializedHouseholdS
     receivedAt: v.lastReceivedAt,
     readingTs: v.lastReadingTs,
     arrivalGaps: 'arrivalGaps' in v ? (v.arrivalGaps ?? []) : [],
+    longestGap: 'longestGap' in v ? (v.longestGap ?? null) : null,
   });
   if (Object.keys(v.active).length > 0) s.c.active[s.i] = { ...v.active };
   const h = 'history' in v ? v.history : null;

@@ -22,7 +22,12 @@ const T_READING = 3;
 /** The last three intervals between a meter's messages (ms, newest first; NaN = not seen yet). */
 const T_GAP = 4;
 const GAPS = 3;
-const TIMES = T_GAP + GAPS;
+/** The meter's longest recent interval between messages, and when it ended (its learned reliability). */
+const T_LONGEST = T_GAP + GAPS;
+const T_LONGEST_AT = T_LONGEST + 1;
+const TIMES = T_LONGEST_AT + 1;
+/** A longest interval is forgotten after this long (a meter that was repaired is trusted again). */
+export const RELIABILITY_MEMORY_MS = 30 * 86_400_000;
 /** Readings that arrive within a minute of each other are one message (a batch, a retry). */
 const SAME_ARRIVAL_MS = 60_000;
 
@@ -145,6 +150,16 @@ export class HouseholdState {
     if (Number.isNaN(c)) return Math.max(a, b);
     return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
   }
+  /**
+   * The meter's longest interval between messages within the last 30 days (ms), or null: how long this meter
+   * has been known to drop out and come back by itself.
+   */
+  get longestRecentGapMs(): number | null {
+    return orNull(this.c.times[this.i * TIMES + T_LONGEST]!);
+  }
+  get longestRecentGapAt(): number | null {
+    return orNull(this.c.times[this.i * TIMES + T_LONGEST_AT]!);
+  }
   /** Rule id → event time its condition became true (a copy). */
   get active(): Record<string, number> {
     return { ...this.c.active[this.i] };
@@ -192,9 +207,15 @@ export function noteReading(
   if (Number.isNaN(previous) && declaredIntervalMs !== null && Number.isNaN(t[o + T_GAP]!))
     t[o + T_GAP] = declaredIntervalMs;
   if (receivedAt - previous > SAME_ARRIVAL_MS) {
+    const gap = receivedAt - previous;
     t[o + T_GAP + 2] = t[o + T_GAP + 1]!;
     t[o + T_GAP + 1] = t[o + T_GAP]!;
-    t[o + T_GAP] = receivedAt - previous;
+    t[o + T_GAP] = gap;
+    const longest = t[o + T_LONGEST]!;
+    if (!(longest > gap) || !(receivedAt - t[o + T_LONGEST_AT]! <= RELIABILITY_MEMORY_MS)) {
+      t[o + T_LONGEST] = gap;
+      t[o + T_LONGEST_AT] = receivedAt;
+    }
   }
   if (!(previous >= receivedAt)) t[o + T_RECEIVED] = receivedAt;
   if (!(t[o + T_READING]! >= ts)) t[o + T_READING] = ts;
@@ -255,6 +276,8 @@ export interface SlotTimes {
   readingTs: number | null;
   /** The meter's last intervals between arrivals, newest first (at most three are kept). */
   arrivalGaps: readonly number[];
+  /** Its longest recent interval and when that ended (absent in older checkpoints). */
+  longestGap?: readonly [number, number] | null;
 }
 
 /** Sets the slot's times (restoring a checkpoint). */
@@ -266,6 +289,8 @@ export function setSlotTimes(s: HouseholdState, v: SlotTimes): void {
   t[o + T_RECEIVED] = v.receivedAt ?? Number.NaN;
   t[o + T_READING] = v.readingTs ?? Number.NaN;
   for (let k = 0; k < GAPS; k++) t[o + T_GAP + k] = v.arrivalGaps[k] ?? Number.NaN;
+  t[o + T_LONGEST] = v.longestGap?.[0] ?? Number.NaN;
+  t[o + T_LONGEST_AT] = v.longestGap?.[1] ?? Number.NaN;
 }
 
 function orNull(v: number): number | null {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, Rule, type RuleOf } from '../core/rules.ts';
+import { PLAIN_RULES, Rule, type RuleOf } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
 import { serializeHouseholdState } from './household-checkpoint.ts';
 import { createHouseholdState, HOUR_UNKNOWN, pushBucket } from './household-state.ts';
@@ -14,7 +14,7 @@ const DAY = 24 * H;
 const T0 = Date.UTC(2026, 0, 4, 16);
 const shanghai = new LocalTime('Asia/Shanghai', 60);
 
-const base = DEFAULT_RULES.find((r): r is RuleOf<'zero-at-peak'> => r.id === 'no-water-at-peak')!;
+const base = PLAIN_RULES.find((r): r is RuleOf<'zero-at-peak'> => r.id === 'no-water-at-peak')!;
 const withParams = (params: Partial<RuleOf<'zero-at-peak'>['params']> = {}) =>
   Rule.parse({ ...base, params: { ...base.params, ...params } }) as RuleOf<'zero-at-peak'>;
 /** The rule learning the window of the highest mean use. */
@@ -254,7 +254,7 @@ describe('learned peak windows: the usual first use (learnFrom first-use, the de
     const dry = household(withParams());
     dry.days(...repeatDays(new Array<number>(24).fill(0), 7));
     expect(computePeakStart(dry.state, dayOf(T0 + 7 * DAY), FIRST_USE)).toBe(-1);
-    const [d] = opened(dry.days(new Array<number>(24).fill(0)));
+    const d = dry.days(new Array<number>(24).fill(0)).at(-1);
     expect(d!.evidence.thresholds).toMatchObject({ start: '06:00', end: '09:00', peak: 'fallback' });
   });
 

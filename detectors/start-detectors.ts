@@ -12,6 +12,7 @@ import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import type { SerializedHouseholdState } from './household-checkpoint.ts';
 import { learnedInfo } from './learned-info.ts';
+import { OutageWatch } from './outage-watch.ts';
 import { RuleBook } from './rule-book.ts';
 import { ruleNeeds, validateRulesForBuckets } from './validate-rules.ts';
 
@@ -94,6 +95,41 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
         },
       )
     : new DetectorEngine(deps.localTime, () => configRules, ruleNeeds(configRules));
+  // Welfare households (elderly or living alone): `silent` rules that watch only them. Cached, and read
+  // again when the registry changes.
+  const welfare = new Map<string, boolean>();
+  const onRegistryChange: (() => void)[] = [];
+  if (deps.store) {
+    const store = deps.store;
+    engine.setWelfare((hid) => {
+      let w = welfare.get(hid);
+      if (w === undefined) {
+        const h = store.registry.household(hid);
+        w = h !== undefined && (h.elderly || h.livesAlone);
+        welfare.set(hid, w);
+      }
+      return w;
+    });
+  }
+  if (deps.store && config.detectors.outageMinMeters > 0) {
+    const store = deps.store;
+    const grids = new Map<string, string | null>();
+    engine.setOutageWatch(
+      new OutageWatch(
+        {
+          minMeters: config.detectors.outageMinMeters,
+          minShare: config.detectors.outageMinShare,
+          withinMinutes: config.detectors.outageWithinMinutes,
+        },
+        (hid) => {
+          let g = grids.get(hid);
+          if (g === undefined) grids.set(hid, (g = store.registry.household(hid)?.gridCode ?? null));
+          return g;
+        },
+      ),
+    );
+    onRegistryChange.push(() => grids.clear());
+  }
   if (book) {
     engine.rulesVersion = book.version();
     book.onChange((version) => {
@@ -110,6 +146,8 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     if (revision === registryRevision) return;
     registryRevision = revision;
     engine.forgetRules();
+    welfare.clear();
+    for (const f of onRegistryChange) f();
     if (deps.store) away?.refresh(deps.store);
   };
   const ticks = new Observable<DetectorInput>((sub) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, Rule } from '../core/rules.ts';
+import { PLAIN_RULES, Rule } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
 import { createHouseholdState, lastBuckets, type HouseholdState } from './household-state.ts';
 import { step, type HouseholdInput } from './step.ts';
@@ -14,7 +14,7 @@ const HID = 'hh-1';
 const shanghai = new LocalTime('Asia/Shanghai', 60);
 
 function rule(id: string): Rule {
-  const r = DEFAULT_RULES.find((x) => x.id === id);
+  const r = PLAIN_RULES.find((x) => x.id === id);
   if (!r) throw new Error(`no default rule ${id}`);
   return r;
 }
@@ -327,14 +327,24 @@ describe('step', () => {
       expect(summary(hh.buckets(repeat(0, 24)))).toEqual([['no-water-at-peak', 'opened', T0 + 9 * H]]);
     });
 
-    it('fires again on a following day with an empty peak, with a different key', () => {
+    it('updates its alert on a following day with an empty peak and no water since: the same problem', () => {
       const hh = household(rules);
       const ds = hh.buckets(repeat(0, 48));
       expect(summary(ds)).toEqual([
         ['no-water-at-peak', 'opened', T0 + 9 * H],
-        ['no-water-at-peak', 'opened', T0 + DAY + 9 * H],
+        ['no-water-at-peak', 'updated', T0 + DAY + 9 * H],
       ]);
       expect(ds[0]!.key).not.toBe(ds[1]!.key);
+    });
+
+    it('opens again on a later day with an empty peak once water was used in between', () => {
+      const hh = household(rules);
+      const ds = hh.buckets([...repeat(0, 12), 5, ...repeat(0, 35)]);
+      expect(summary(ds)).toEqual([
+        ['no-water-at-peak', 'opened', T0 + 9 * H],
+        ['no-water-at-peak', 'cleared', T0 + 13 * H],
+        ['no-water-at-peak', 'opened', T0 + DAY + 9 * H],
+      ]);
     });
 
     it('clears when a later bucket uses more than 1 L', () => {
@@ -559,7 +569,7 @@ describe('step', () => {
 
   describe('with every default rule', () => {
     it('never fires a disabled rule', () => {
-      const disabled = DEFAULT_RULES.map((r) => ({ ...r, enabled: false }));
+      const disabled = PLAIN_RULES.map((r) => ({ ...r, enabled: false }));
       const hh = household(disabled);
       expect(hh.buckets(repeat(0, 48))).toEqual([]);
       expect(hh.buckets(repeat(100, 30))).toEqual([]);
@@ -569,13 +579,13 @@ describe('step', () => {
     });
 
     it('fires the enabled rules and leaves out the disabled one', () => {
-      const rules = DEFAULT_RULES.map((r) => (r.id === 'low-use' ? { ...r, enabled: false } : r));
+      const rules = PLAIN_RULES.map((r) => (r.id === 'low-use' ? { ...r, enabled: false } : r));
       const hh = household(rules);
       expect(summary(hh.buckets(repeat(0, 24)))).toEqual([['no-water-at-peak', 'opened', T0 + 9 * H]]);
     });
 
     it('raises no-water-at-peak and then low-use on a day without water', () => {
-      const hh = household(DEFAULT_RULES);
+      const hh = household(PLAIN_RULES);
       expect(summary(hh.buckets(repeat(0, 25)))).toEqual([
         ['no-water-at-peak', 'opened', T0 + 9 * H],
         ['low-use', 'opened', T0 + 24 * H],
@@ -584,7 +594,7 @@ describe('step', () => {
     });
 
     it('ignores a bucket older than the last one (re-processing)', () => {
-      const hh = household(DEFAULT_RULES);
+      const hh = household(PLAIN_RULES);
       hh.buckets(repeat(0, 24));
       const before = structuredClone(hh.state);
       expect(hh.bucketAt(T0 + 10 * H, 500)).toEqual([]);
@@ -594,7 +604,7 @@ describe('step', () => {
     });
 
     it('counts skipped buckets as unknown, never as zero', () => {
-      const hh = household(DEFAULT_RULES);
+      const hh = household(PLAIN_RULES);
       hh.buckets(repeat(0, 10));
       hh.skip(3);
       expect(hh.buckets(repeat(0, 11))).toEqual([]);
@@ -602,7 +612,7 @@ describe('step', () => {
     });
 
     it('survives a skip longer than the whole history it keeps', () => {
-      const hh = household(DEFAULT_RULES);
+      const hh = household(PLAIN_RULES);
       hh.buckets(repeat(0, 24));
       hh.skip(1000);
       expect(hh.buckets([0])).toEqual([]);
@@ -611,8 +621,8 @@ describe('step', () => {
 
     it('gives the same detections for the same input history', () => {
       const history = [...repeat(0, 30), ...repeat(70, 4), null, ...repeat(2, 30)];
-      const a = household(DEFAULT_RULES).buckets(history);
-      const b = household(DEFAULT_RULES).buckets(history);
+      const a = household(PLAIN_RULES).buckets(history);
+      const b = household(PLAIN_RULES).buckets(history);
       expect(a.length).toBeGreaterThan(0);
       expect(b).toEqual(a);
     });

@@ -1,47 +1,28 @@
 import type { Evidence } from '../core/alerts.ts';
-import type { LocalTime } from '../core/local-time.ts';
 import type { Rule, RuleOf } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
-import { typicalLiters } from './baseline.ts';
+import { BASELINE_DAYS, typicalLiters } from './baseline.ts';
 import {
   activeSince,
-  clearActive,
   lastBuckets,
-  noteReading,
   pushMilliliters,
   setBucketTimes,
   UNKNOWN_ML,
   type HouseholdState,
 } from './household-state.ts';
-import { hhmm, peakWindow, type PeakWindow } from './peak-window.ts';
-import { RingWindow, toMl } from './rules/condition.ts';
+import { RingWindow } from './rules/condition.ts';
 import { sustainedHigh } from './rules/sustained-high.ts';
 import { sustainedLow } from './rules/sustained-low.ts';
-import { zeroAtPeak } from './rules/zero-at-peak.ts';
-import { decide, emit, round, suppressed } from './transition.ts';
-import { recordHour } from './usage-history.ts';
+import { peak } from './rules/zero-at-peak.ts';
+import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from './transition.ts';
+import { onReading, onTick } from './rules/silent.ts';
+import type { HouseholdInput, StepContext } from './step-context.ts';
+import { recordHour, usualShare } from './usage-history.ts';
 
-/** Whether the household was marked away at any time in [from, to). */
-export type AwayLookup = (householdId: string, from: number, to: number) => boolean;
-
-export interface StepContext {
-  localTime: LocalTime;
-  rulesVersion: number;
-  /**
-   * Away mode: a rule with `suppressedWhenAway` neither opens nor updates while its evidence window touches
-   * an away span (nobody home is not a welfare case); it still clears.
-   */
-  away?: AwayLookup;
-}
-
-export type HouseholdInput =
-  | { kind: 'bucket'; start: number; end: number; liters: number | null }
-  | { kind: 'reading'; ts: number; receivedAt: number; declaredIntervalMs?: number | null }
-  | { kind: 'tick'; now: number };
+export type { AwayLookup, HouseholdInput, StepContext } from './step-context.ts';
 
 const DAY_MS = 86_400_000;
 const ring = new RingWindow();
-const win: PeakWindow = { startMinute: 0, endMinute: 0, minutes: 0, source: 'fixed' };
 
 /**
  * The detector core for one household: `(state, input, rules) → detections`, updating the state it is
@@ -115,13 +96,20 @@ function low(
   const windowStart = end - p.windowMinutes * 60_000;
   const typical = p.relativeToBaseline === null ? null : typicalLiters(s, ctx.localTime, day, windowStart, n);
   const limit = typical === null ? p.maxTotalLiters : round(p.relativeToBaseline! * typical);
-  const cond = sustainedLow(ring.of(s, n), limit, activeSince(s, rule.id) !== undefined);
-  const kind = decide(hid, s, rule, cond, end, windowStart, ctx);
+  const active = activeSince(s, rule.id) !== undefined;
+  const cond = sustainedLow(ring.of(s, n), limit, active);
+  // A low day is news only where low days are unusual (not in a vacant flat or a second home).
+  if (!active && cond.state === 'true' && p.minUsualShare > 0) {
+    const share = usualShare(s, day, BASELINE_DAYS, USUAL_MIN_DAYS, 0, 24, limit - 0.001, awayDays(hid, ctx));
+    if (share >= 0 && share < p.minUsualShare) return; // judged from the second complete day on
+  }
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   const thresholds: Evidence['thresholds'] = {
     windowMinutes: p.windowMinutes,
     maxTotalLiters: limit,
     bucketMinutes,
+    ...holdThresholds(rule),
   };
   if (p.relativeToBaseline !== null) {
     thresholds.relativeToBaseline = p.relativeToBaseline;
@@ -149,141 +137,23 @@ function high(
   const p = rule.params;
   const n = p.windowMinutes / bucketMinutes;
   const windowStart = end - p.windowMinutes * 60_000;
-  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, activeSince(s, rule.id) !== undefined);
-  const kind = decide(hid, s, rule, cond, end, windowStart, ctx);
+  const active = activeSince(s, rule.id) !== undefined;
+  // Once open, a few buckets below the bar do not end it (a slow leak that shows 0 L in an hour now and then).
+  const tolerated = active ? Math.floor(n * p.holdToleranceShare + 1e-9) : 0;
+  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   emit(out, hid, rule, kind, end, {
     windowStart,
     windowEnd: end,
     buckets: lastBuckets(s, n),
     totalLiters: round(cond.totalLiters),
-    thresholds: { windowMinutes: p.windowMinutes, minLitersPerBucket: p.minLitersPerBucket, bucketMinutes },
+    thresholds: {
+      windowMinutes: p.windowMinutes,
+      minLitersPerBucket: p.minLitersPerBucket,
+      bucketMinutes,
+      ...holdThresholds(rule),
+    },
     ruleVersion: ctx.rulesVersion,
   });
-}
-
-function peak(
-  hid: string,
-  s: HouseholdState,
-  rule: RuleOf<'zero-at-peak'>,
-  b: { start: number; end: number },
-  ml: number,
-  day: number,
-  endMinute: number,
-  bucketMinutes: number,
-  ctx: StepContext,
-  out: Detection[],
-): void {
-  const p = rule.params;
-  const active = activeSince(s, rule.id) !== undefined;
-  // Water used again after the detection clears it ("the resident is up").
-  if (active && ml !== UNKNOWN_ML && ml > toMl(p.maxLiters)) {
-    clearActive(s, rule.id);
-    peakWindow(s, rule, day, win);
-    emit(out, hid, rule, 'cleared', b.end, {
-      windowStart: b.start,
-      windowEnd: b.end,
-      buckets: [ml / 1000],
-      totalLiters: ml / 1000,
-      thresholds: peakThresholds(rule, win, bucketMinutes),
-      ruleVersion: ctx.rulesVersion,
-    });
-    return;
-  }
-  peakWindow(s, rule, day, win);
-  if (endMinute !== win.endMinute) return;
-  const n = Math.round(win.minutes / bucketMinutes);
-  const windowStart = b.end - win.minutes * 60_000;
-  const cond = zeroAtPeak(ring.of(s, n), p.maxLiters);
-  if (cond.state === 'unknown' || (cond.state === 'false' && !active)) return;
-  // Fires once per day: a new day's empty peak opens again even while the previous one is active.
-  if (cond.state === 'true' && suppressed(hid, rule, windowStart, b.end, ctx)) return;
-  if (cond.state === 'true') clearActive(s, rule.id);
-  // Today's peak used water (even spread thinly over its hours): yesterday's alarm is over.
-  const kind = decide(hid, s, rule, cond, b.end, windowStart, ctx);
-  if (!kind) return;
-  emit(out, hid, rule, kind, b.end, {
-    windowStart,
-    windowEnd: b.end,
-    buckets: lastBuckets(s, n),
-    totalLiters: round(cond.totalLiters),
-    thresholds: peakThresholds(rule, win, bucketMinutes),
-    ruleVersion: ctx.rulesVersion,
-  });
-}
-
-function peakThresholds(rule: RuleOf<'zero-at-peak'>, w: PeakWindow, bucketMinutes: number) {
-  return {
-    start: hhmm(w.startMinute),
-    end: hhmm(w.endMinute),
-    maxLiters: rule.params.maxLiters,
-    bucketMinutes,
-    peak: w.source,
-  };
-}
-
-function onReading(
-  hid: string,
-  s: HouseholdState,
-  r: { ts: number; receivedAt: number; declaredIntervalMs?: number | null },
-  rules: readonly Rule[],
-  ctx: StepContext,
-  out: Detection[],
-): void {
-  for (const rule of rules) {
-    if (rule.type !== 'silent') continue;
-    const since = activeSince(s, rule.id);
-    if (since === undefined) continue;
-    clearActive(s, rule.id);
-    emit(out, hid, rule, 'cleared', r.receivedAt, {
-      windowStart: since,
-      windowEnd: r.receivedAt,
-      thresholds: silentThresholds(s, rule),
-      ruleVersion: ctx.rulesVersion,
-      lastReadingAt: r.receivedAt,
-    });
-  }
-  noteReading(s, r.ts, r.receivedAt, r.declaredIntervalMs ?? null);
-}
-
-function onTick(
-  hid: string,
-  s: HouseholdState,
-  now: number,
-  rules: readonly Rule[],
-  ctx: StepContext,
-  out: Detection[],
-) {
-  const last = s.lastReceivedAt;
-  if (last === null) return;
-  for (const rule of rules) {
-    if (rule.type !== 'silent' || !rule.enabled || activeSince(s, rule.id) !== undefined) continue;
-    const thresholds = silentThresholds(s, rule);
-    const deadline = last + thresholds.silentMinutes * 60_000;
-    if (now < deadline) continue;
-    const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx);
-    if (!kind) continue;
-    emit(out, hid, rule, kind, deadline, {
-      windowStart: last,
-      windowEnd: deadline,
-      thresholds,
-      ruleVersion: ctx.rulesVersion,
-      lastReadingAt: last,
-    });
-  }
-}
-
-/**
- * How long this meter may stay quiet: `afterMinutes`, or for a meter that usually reports less often (a
- * daily upload) `usualIntervalFactor` times its usual interval.
- */
-function silentThresholds(s: HouseholdState, rule: RuleOf<'silent'>) {
-  const { afterMinutes, usualIntervalFactor } = rule.params;
-  const usual = s.usualIntervalMs;
-  const usualIntervalMinutes = usual === null ? null : Math.round(usual / 60_000);
-  const silentMinutes =
-    usualIntervalFactor === null || usual === null
-      ? afterMinutes
-      : Math.max(afterMinutes, Math.round((usualIntervalFactor * usual) / 60_000));
-  return { afterMinutes, usualIntervalMinutes, silentMinutes };
 }

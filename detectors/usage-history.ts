@@ -211,3 +211,45 @@ function usedCode(liters: number): number {
 export function decodeForTest(liters: number): number {
   return HOUR_LITERS[encodeHourLiters(liters)]!;
 }
+
+/**
+ * How usual water use is for a household: over the complete days among the `days` local days before `day`,
+ * the share on which hours [startHour, startHour + hours) (wrapping within the day) used more than
+ * `moreThanLiters` together. Days `skip` names (the household was marked away) are left out. -1 while fewer
+ * than `minDays` complete days exist.
+ */
+export function usualShare(
+  s: HouseholdState,
+  day: number,
+  days: number,
+  minDays: number,
+  startHour: number,
+  hours: number,
+  moreThanLiters: number,
+  skip?: (day: number) => boolean,
+): number {
+  const { c, i } = s;
+  const held = c.historyDays;
+  const newest = c.historyDay[i]!;
+  if (held === 0 || newest === NO_DAY) return -1;
+  let complete = 0;
+  let used = 0;
+  for (let d = day - days; d < day; d++) {
+    if (d > newest || d <= newest - held || skip?.(d) === true) continue;
+    const row = (i * held + mod(d, held)) * 24;
+    let whole = true;
+    let liters = 0;
+    for (let h = 0; h < 24; h++) {
+      const code = c.history[row + h]!;
+      if (code === HOUR_UNKNOWN) {
+        whole = false;
+        break;
+      }
+      if (mod(h - startHour, 24) < hours) liters += HOUR_LITERS[code]!;
+    }
+    if (!whole) continue;
+    complete++;
+    if (liters > moreThanLiters) used++;
+  }
+  return complete < minDays ? -1 : used / complete;
+}

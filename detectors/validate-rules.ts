@@ -61,8 +61,9 @@ export function maxWindowMinutes(rules: readonly Rule[]): number {
 export function historyDays(rules: readonly Rule[]): number {
   let days = 0;
   for (const r of rules) {
-    if (r.type === 'zero-at-peak' && r.params.learn) days = Math.max(days, r.params.learnDays + 1);
-    if (r.type === 'sustained-low' && r.params.relativeToBaseline !== null)
+    if (r.type === 'zero-at-peak' && (r.params.learn || r.params.minUsualShare > 0))
+      days = Math.max(days, r.params.learnDays + 1);
+    if (r.type === 'sustained-low' && (r.params.relativeToBaseline !== null || r.params.minUsualShare > 0))
       days = Math.max(days, BASELINE_DAYS + 1);
   }
   return days;

@@ -165,6 +165,24 @@ export function reopenedText(summary: AlertText, reason: string): AlertText {
   };
 }
 
+/** Many meters of a grid stopped together: one message to the people who maintain meters. */
+export function outageText(gridName: string, evidence: Evidence, time: (ms: number) => string): AlertText {
+  const meters = Number(evidence.thresholds.meters ?? 0);
+  const at = time(evidence.windowStart);
+  return {
+    'zh-CN': `${gridName} 的 ${meters} 块水表自 ${at} 起同时停止上报，可能是网络或网关故障。各户的水表静默提醒已合并到此条。`,
+    en: `${meters} meters of ${gridName} stopped reporting at ${at}, probably a network or gateway outage. The households' own silence alerts are held back.`,
+  };
+}
+
+/** The same problem is back soon after its alert cleared (the re-open window): the alert opens again. */
+export function recurredText(summary: AlertText): AlertText {
+  return {
+    'zh-CN': `【再次出现】该问题刚解除不久又出现了，原警报已重新打开。${summary['zh-CN']}`,
+    en: `Back again: the problem returned soon after it cleared, so its alert is open again. ${summary.en}`,
+  };
+}
+
 /** What an alert is about when its opening text is not at hand (alerts from before escalation existed). */
 export function genericText(address: string, ruleId: string): AlertText {
   return { 'zh-CN': `${address}：${ruleId} 警报。`, en: `${address}: ${ruleId} alert.` };

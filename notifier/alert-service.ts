@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Alert, AlertActions, AlertText, Outcome } from '../core/alerts.ts';
+import { outageGrid, type Alert, type AlertActions, type AlertText, type Outcome } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
@@ -7,7 +7,15 @@ import type { Logger } from '../core/logger.ts';
 import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
-import { clearedText, genericText, openedText, reopenedText, resolvedText } from './alert-message.ts';
+import {
+  clearedText,
+  genericText,
+  openedText,
+  outageText,
+  recurredText,
+  reopenedText,
+  resolvedText,
+} from './alert-message.ts';
 import { EscalationRunner } from './escalation-runner.ts';
 import { MessageFanout } from './message-fanout.ts';
 
@@ -16,6 +24,8 @@ export interface AlertServiceHooks {
   onQueued?: () => void;
   /** Called after the alert timeline changed (and the transaction is over), to wake the event feed. */
   onChanged?: () => void;
+  /** Grouping window for new alerts to one person (ms; 0: off; `notifier.groupWindowMs`). */
+  groupWindowMs?: number;
 }
 
 /**
@@ -38,7 +48,7 @@ export class AlertService implements AlertActions {
   ) {
     const onChanged = hooks.onChanged ?? (() => {});
     this.changed = () => queueMicrotask(onChanged);
-    this.fanout = new MessageFanout(store, clock, hooks.onQueued ?? (() => {}));
+    this.fanout = new MessageFanout(store, clock, hooks.onQueued ?? (() => {}), hooks.groupWindowMs ?? 0);
     this.escalation = new EscalationRunner(store, clock, this.fanout, logger, onChanged);
   }
 
@@ -49,7 +59,8 @@ export class AlertService implements AlertActions {
       if (!this.store.alerts.recordDetection(d, open?.id ?? null)) return undefined;
       switch (d.kind) {
         case 'opened':
-          return open ? this.update(open, d) : this.open(d);
+          if (open) return this.update(open, d);
+          return (d.reopen && this.reopenCleared(d)) || this.open(d);
         case 'updated':
           return open ? this.update(open, d) : undefined;
         case 'cleared':
@@ -170,7 +181,9 @@ export class AlertService implements AlertActions {
   }
 
   private open(d: Detection): Alert | undefined {
-    const household = this.store.registry.household(d.householdId);
+    const outage = outageGrid(d.householdId);
+    const household =
+      outage === null ? this.store.registry.household(d.householdId) : this.outagePlace(outage);
     if (!household) {
       this.logger.warn(
         { householdId: d.householdId, ruleId: d.ruleId },
@@ -204,15 +217,63 @@ export class AlertService implements AlertActions {
       actor: null,
       detail: { detection: d.key },
     });
-    const text = openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
-      this.localTime.formatTime(ms),
-    );
+    const text =
+      outage === null
+        ? openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
+            this.localTime.formatTime(ms),
+          )
+        : outageText(household.address, d.evidence, (ms) => this.localTime.formatTime(ms));
     this.escalation.begin(alert, text, text, causeId);
     this.logger.info(
       { alertId: alert.id, householdId: alert.householdId, ruleId: alert.ruleId },
       'alert opened',
     );
     return alert;
+  }
+
+  /** An outage's "household": its grid (the grid's name stands for the address). */
+  private outagePlace(grid: string): { gridCode: string; address: string } | undefined {
+    if (!this.store.escalation.place(grid)) return undefined;
+    return { gridCode: grid, address: this.store.registry.gridName(grid) ?? grid };
+  }
+
+  /**
+   * The re-open window: the rule fired again soon after its alert cleared. If that alert was closed by
+   * careflow (auto-resolved), it opens again, on the same timeline, and its chain starts over; an alert a
+   * person closed keeps their outcome, and a new alert opens instead.
+   */
+  private reopenCleared(d: Detection): Alert | undefined {
+    const last = this.store.alerts.latest(d.householdId, d.ruleId);
+    if (!last || last.state !== 'resolved' || last.resolvedBy !== 'careflow') return undefined;
+    const now = this.clock.now();
+    const next: Alert = {
+      ...last,
+      state: 'open',
+      resolvedAt: null,
+      resolvedBy: null,
+      outcome: null,
+      note: null,
+      evidence: d.evidence,
+      updatedAt: now,
+    };
+    this.store.alerts.update(next);
+    this.store.alerts.linkDetection(d.key, last.id);
+    const causeId = this.store.alerts.addTimeline(last.id, {
+      at: now,
+      kind: 'reopened',
+      actor: 'careflow',
+      detail: { detection: d.key, at: d.at, reason: 're-open window', from: 'resolved' },
+    });
+    const household = this.store.registry.household(d.householdId);
+    const text = openedText(d.ruleType, d.audience, household?.address ?? d.householdId, d.evidence, (ms) =>
+      this.localTime.formatTime(ms),
+    );
+    this.escalation.begin(next, text, recurredText(text), causeId);
+    this.logger.info(
+      { alertId: last.id, householdId: last.householdId, ruleId: last.ruleId },
+      'alert re-opened',
+    );
+    return next;
   }
 
   private update(alert: Alert, d: Detection): Alert {
@@ -270,8 +331,12 @@ export class AlertService implements AlertActions {
     text: AlertText,
     causeId: number,
   ): void {
-    const recipients = this.store.outbox
-      .recipientsOf(alert.id)
+    // Told directly, or within a grouped message (its timeline says so).
+    const told = new Set(this.store.outbox.recipientsOf(alert.id));
+    for (const e of this.store.alerts.timeline(alert.id))
+      if (e.kind === 'grouped' && typeof e.detail.worker === 'string') told.add(e.detail.worker);
+    const recipients = [...told]
+      .sort()
       .map((id) => this.store.escalation.person(id))
       .filter((p): p is Person => p !== undefined);
     this.fanout.send({ alert, event, text, recipients, causeId, level: null });
@@ -285,6 +350,8 @@ export class AlertService implements AlertActions {
   }
 
   private address(alert: Alert): string {
+    const grid = outageGrid(alert.householdId);
+    if (grid !== null) return this.store.registry.gridName(grid) ?? grid;
     return this.store.registry.household(alert.householdId)?.address ?? alert.householdId;
   }
 

@@ -1,7 +1,8 @@
-import type { Alert, AlertText, WorkerAlertMessage } from '../core/alerts.ts';
+import type { Alert, AlertText, WorkerAlertMessage, WorkerGroupedMessage } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { TOPICS } from '../core/readings.ts';
 import type { Person } from '../core/store/escalation-repo.ts';
+import type { OutboxMessage } from '../core/store/outbox-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import { familyRecipients, withoutWithdrawnFamily } from './family-recipients.ts';
 
@@ -41,6 +42,8 @@ export class MessageFanout {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly onQueued: () => void,
+    /** Grouping window (0: off): see `personal`. */
+    private readonly groupWindowMs = 0,
   ) {}
 
   send(e: FanoutEvent): void {
@@ -71,32 +74,22 @@ export class MessageFanout {
     for (const person of [...withoutWithdrawnFamily(this.store, alert, e.recipients), ...family]) {
       const common = { alertId: alert.id, level: family.includes(person) ? null : e.level };
       const channels: string[] = ['mqtt'];
-      this.store.outbox.enqueue(
-        {
-          ...common,
-          channel: 'mqtt',
-          target: person.id,
-          topic: TOPICS.workerAlerts(person.id),
-          payload,
-          idempotencyKey: `${messageId}:mqtt:${person.id}`,
-          recipient: person.id,
-        },
-        now,
-      );
+      const mqttQueued = this.personal(e, person, message, {
+        channel: 'mqtt',
+        target: person.id,
+        topic: TOPICS.workerAlerts(person.id),
+        payload,
+        idempotencyKey: `${messageId}:mqtt:${person.id}`,
+      });
       for (const hook of this.store.webhooks.forWorker(person.id)) {
         const body: WebhookBody = { ...message, recipients: [recipient(person)] };
-        this.store.outbox.enqueue(
-          {
-            ...common,
-            channel: 'webhook',
-            target: hook.id,
-            topic: hook.url,
-            payload: JSON.stringify(body),
-            idempotencyKey: `${messageId}:webhook:${hook.id}`,
-            recipient: person.id,
-          },
-          now,
-        );
+        this.personal(e, person, body, {
+          channel: 'webhook',
+          target: hook.id,
+          topic: hook.url,
+          payload: JSON.stringify(body),
+          idempotencyKey: `${messageId}:webhook:${hook.id}`,
+        });
         channels.push(`webhook:${hook.id}`);
       }
       queued += channels.length;
@@ -104,7 +97,13 @@ export class MessageFanout {
         at: now,
         kind: 'queued',
         actor: null,
-        detail: { worker: person.id, event: e.event, level: e.level, channels },
+        detail: {
+          worker: person.id,
+          event: e.event,
+          level: e.level,
+          channels,
+          ...(mqttQueued === 'grouped' ? { grouped: true } : {}),
+        },
       });
     }
     const common = { alertId: alert.id, level: e.level };
@@ -132,6 +131,93 @@ export class MessageFanout {
     }
     if (queued > 0) queueMicrotask(this.onQueued);
   }
+
+  /**
+   * Grouping, Alertmanager-style: the first new alert for a person goes out at once; further new alerts for
+   * them within `groupWindowMs` of it wait until the window ends and go out together as one `grouped` message
+   * listing the households. Each grouped alert's timeline says so (`grouped`, with the message and the other
+   * alerts in it). Other events (updates, reminders, escalations, resolutions) are never held.
+   */
+  private personal(
+    e: FanoutEvent,
+    person: Person,
+    message: WorkerAlertMessage | WebhookBody,
+    m: Personal,
+  ): 'sent' | 'grouped' {
+    const store = this.store;
+    const now = this.clock.now();
+    const common = { alertId: e.alert.id, level: e.level, recipient: person.id };
+    if (this.groupWindowMs <= 0 || e.event !== 'opened') {
+      store.outbox.enqueue({ ...common, ...m }, now);
+      return 'sent';
+    }
+    const waiting = store.outbox.waitingGroup(person.id, m.channel, m.target, now);
+    if (waiting) {
+      const group = JSON.parse(waiting.payload) as WorkerGroupedMessage & { recipients?: WebhookRecipient[] };
+      const { recipients: _r, ...single } = message as WebhookBody;
+      group.alerts.push(single);
+      group.count = group.alerts.length;
+      group.message = groupedText(group.alerts);
+      store.outbox.setPayload(waiting.id, JSON.stringify(group));
+      noteGrouped(store, e.alert.id, now, person.id, m.channel, waiting.idempotencyKey, group);
+      return 'grouped';
+    }
+    const last = store.outbox.lastOpeningAt(person.id, m.channel, m.target, now - this.groupWindowMs);
+    if (last === undefined) {
+      store.outbox.enqueue({ ...common, ...m }, now);
+      return 'sent';
+    }
+    const { recipients, ...single } = message as WebhookBody;
+    const group: WorkerGroupedMessage & { recipients?: WebhookRecipient[] } = {
+      event: 'grouped',
+      messageId: `group:${message.messageId}`,
+      count: 1,
+      alerts: [single],
+      message: groupedText([single]),
+      ...(recipients ? { recipients } : {}),
+    };
+    const key = `group:${m.idempotencyKey}`;
+    store.outbox.enqueue(
+      { ...common, ...m, payload: JSON.stringify(group), idempotencyKey: key },
+      now,
+      last + this.groupWindowMs,
+    );
+    noteGrouped(store, e.alert.id, now, person.id, m.channel, key, group);
+    return 'grouped';
+  }
+}
+
+type Personal = Pick<OutboxMessage, 'channel' | 'target' | 'topic' | 'payload' | 'idempotencyKey'>;
+
+function noteGrouped(
+  store: Store,
+  alertId: string,
+  at: number,
+  worker: string,
+  channel: string,
+  message: string,
+  group: WorkerGroupedMessage,
+): void {
+  store.alerts.addTimeline(alertId, {
+    at,
+    kind: 'grouped',
+    actor: null,
+    detail: {
+      worker,
+      channel,
+      message,
+      with: group.alerts.map((a) => a.alertId).filter((id) => id !== alertId),
+    },
+  });
+}
+
+/** "3 new alerts: …" listing each household and what it is about. */
+export function groupedText(alerts: readonly WorkerAlertMessage[]): AlertText {
+  return {
+    'zh-CN':
+      `${alerts.length} 条新警报：` + alerts.map((a) => `${a.address}（${a.message['zh-CN']}）`).join('；'),
+    en: `${alerts.length} new alerts: ` + alerts.map((a) => `${a.address} (${a.message.en})`).join('; '),
+  };
 }
 
 function recipient(p: Person): WebhookRecipient {

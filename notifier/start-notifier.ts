@@ -47,6 +47,7 @@ export function startNotifier(config: Config, deps: NotifierDeps): Notifier {
   const actions = new AlertService(deps.store, deps.clock, deps.localTime, logger, {
     onQueued: () => slot.dispatcher?.kick(),
     onChanged: hub.wake,
+    groupWindowMs: c.groupWindowMs,
   });
   const dispatcher = new OutboxDispatcher(
     deps.store,

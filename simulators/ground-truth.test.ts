@@ -108,7 +108,7 @@ describe('expectationOf', () => {
       { lastTransmissionBefore: () => local(1, 5, 52) },
     );
     expect(e).toMatchObject({
-      rules: ['meter-silent'],
+      rules: ['meter-silent', 'welfare-silent'],
       observableAt: local(1, 11, 52),
       windowEnd: local(1, 17),
     });
@@ -131,13 +131,14 @@ describe('expectationOf', () => {
   it('marked away forbids the welfare rules away mode silences; guests and faults forbid more', () => {
     expect(truth({ type: 'marked-away', start: local(1, 9), durationHours: 48 })).toMatchObject({
       expect: 'no-alert',
-      rules: ['low-use', 'no-water-at-peak'],
+      rules: ['low-use', 'no-water-at-peak', 'welfare-silent'],
       windowEnd: local(3, 9) + DAY_MS,
     });
     expect(truth({ type: 'guests', day: '2026-03-03', days: 2, count: 2 }).rules).toEqual([
       'low-use',
       'heavy-use',
       'no-water-at-peak',
+      'welfare-silent',
     ]);
     expect(truth({ type: 'glitch', at: local(1, 15) }).rules).toEqual([
       'low-use',

@@ -185,7 +185,17 @@ function expectationOfData(s: Scenario, ctx: TruthContext): Expectation {
         : 0;
       const due = silent ? last + wait : null;
       const seen = due !== null && due <= Math.min(until ?? Infinity, ctx.runEnd) ? due : null;
-      return alert(['meter-silent'], s.start, until, seen, until === null ? null : until + bucket);
+      // A long silence in a welfare household also tells its grid worker (`welfare-silent`): that is a hit too.
+      const alsoWelfare = rules
+        .filter((r) => r.type === 'silent' && r.audience === 'welfare')
+        .map((r) => r.id);
+      return alert(
+        ['meter-silent', ...alsoWelfare],
+        s.start,
+        until,
+        seen,
+        until === null ? null : until + bucket,
+      );
     }
     case 'marked-away': {
       const end = s.start + s.durationHours * HOUR_MS;

@@ -1,6 +1,7 @@
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import { ClientId, Timestamp } from '../core/readings.ts';
+import { csvRows } from './csv-rows.ts';
 import { localToUtc } from './recorded-local-time.ts';
 import { MAX_REGISTER_LITERS, parseRecordedNumber, RecordedReadings } from './recorded-readings.ts';
 
@@ -11,16 +12,12 @@ const COLUMNS = ['meterId', 'ts', 'totalLiters'] as const;
  * The generic recording format: comma-separated with a header naming at least `meterId,ts,totalLiters`
  * (any order, other columns ignored). `ts` is ISO 8601 with a zone or epoch milliseconds (as on MQTT), or a
  * local `YYYY-MM-DD HH:MM[:SS]` read in `localTime`'s zone when one is given. `totalLiters` is the register.
+ * Read with a real CSV parser: quoted fields (commas inside), `""` escaped quotes, a BOM, CRLF.
  */
 export function parseRecordedCsv(text: string, opts: { localTime?: LocalTime } = {}): RecordedReadings {
   const out = new RecordedReadings('csv');
-  const lines = text.split('\n');
-  let index = 0;
-  while (index < lines.length && lines[index]!.trim() === '') index++;
-  const header = (lines[index] ?? '')
-    .replace(/^\uFEFF/, '')
-    .split(',')
-    .map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+  const { rows, errors } = csvRows(text, ',');
+  const header = rows[0]?.cells ?? [];
   const col = Object.fromEntries(COLUMNS.map((name) => [name, header.indexOf(name)])) as Record<
     (typeof COLUMNS)[number],
     number
@@ -32,12 +29,14 @@ export function parseRecordedCsv(text: string, opts: { localTime?: LocalTime } =
       `not a careflow CSV recording: the header lacks ${missing.join(', ')} (expected "meterId,ts,totalLiters")`,
     );
   }
-  for (let i = index + 1; i < lines.length; i++) {
-    const raw = lines[i]!.trim();
-    if (raw === '') continue;
+  for (const e of errors) {
     out.rows++;
-    const line = i + 1;
-    const cells = raw.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+    out.reject(e.line, 'columns', `not a readable CSV record: ${e.message}`);
+  }
+  for (const row of rows.slice(1)) {
+    out.rows++;
+    const line = row.line;
+    const cells = row.cells;
     if (cells.length !== header.length) {
       out.reject(line, 'columns', `expected ${header.length} fields, found ${cells.length}`);
       continue;

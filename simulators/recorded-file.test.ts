@@ -145,10 +145,61 @@ describe('parseRecording (daiad)', () => {
     );
   });
 
+  it("recognises both published header styles by the columns' meaning, in any order", () => {
+    const rows = ['1f8730a9-5d67-4895-9215-6e247087ea00;01/03/2017 00:03:26;4e+05;0'];
+    const positional = parseRecording(Buffer.from(['V1;V2;V3;V4', ...rows].join('\n')), {});
+    const named = parseRecording(
+      Buffer.from(['user key;datetime;meter reading;diff', ...rows].join('\n')),
+      {},
+    );
+    const reordered = parseRecording(
+      Buffer.from(
+        '\uFEFF"diff";"meter reading";"datetime";"user key"\r\n0;4e+05;01/03/2017 00:03:26;abc-1\r\n',
+      ),
+      {},
+    );
+    for (const rec of [positional, named, reordered]) {
+      expect(rec.format).toBe('daiad');
+      expect(rec.rejected).toEqual([]);
+      expect([...rec.meters.values()][0]).toEqual([
+        { ts: Date.UTC(2017, 1, 28, 23, 3, 26), totalLiters: 400_000, line: 2 },
+      ]);
+    }
+  });
+
   it('refuses a file that is not in the DAIAD format', () => {
     expect(() => parseRecording(Buffer.from('meterId,ts,totalLiters\n'), { format: 'daiad' })).toThrow(
       /not a DAIAD file/,
     );
+  });
+});
+
+describe('parseRecording (csv) with a real CSV parser', () => {
+  it('reads quoted fields with commas, escaped quotes, a BOM and CRLF line ends', () => {
+    const text =
+      '\uFEFF"meterId","ts","totalLiters","note"\r\n' +
+      'm-1,2026-01-05T00:00:00+08:00,100,"kitchen, ""old"" meter"\r\n' +
+      '"m-2","2026-01-05T01:00:00+08:00","1,5","quoted number with a comma"\r\n' +
+      '"m-3",2026-01-05T02:00:00+08:00,7,"a note\nover two lines"\r\n';
+    const rec = parseRecording(Buffer.from(text), {});
+    expect(rec.format).toBe('csv');
+    expect(rec.rows).toBe(3);
+    expect(rec.meters.get('m-1')).toEqual([{ ts: Date.UTC(2026, 0, 4, 16), totalLiters: 100, line: 2 }]);
+    // "1,5" is one field (not two columns), and not a number of liters.
+    expect(rec.rejected).toMatchObject([{ line: 3, reason: 'bad-number' }]);
+    expect(rec.meters.get('m-3')).toEqual([{ ts: Date.UTC(2026, 0, 4, 18), totalLiters: 7, line: 5 }]);
+  });
+
+  it('rejects a record with an unclosed quote with its line, keeping the rows before it', () => {
+    const rec = parseRecording(
+      Buffer.from('meterId,ts,totalLiters\nm-1,1767542400000,5\nm-1,"1767546000000,6\n'),
+      {
+        format: 'csv',
+      },
+    );
+    expect(rec.meters.get('m-1')).toHaveLength(1);
+    expect(rec.rejected).toMatchObject([{ reason: 'columns' }]);
+    expect(rec.rows).toBe(rec.readingCount() + rec.rejected.length);
   });
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CareflowError } from '../core/errors.ts';
 import { LocalTime } from '../core/local-time.ts';
-import { parseDaiadCsv } from './daiad-csv.ts';
+import { daiadColumns, parseDaiadCsv } from './daiad-csv.ts';
 import { parseRecordedCsv } from './recorded-csv.ts';
 import type { RecordedReadings } from './recorded-readings.ts';
 import { readZipEntry } from './recorded-zip.ts';
@@ -36,7 +36,7 @@ export function readRecordedFile(path: string, opts: RecordedFileOptions): Recor
 export function parseRecording(bytes: Buffer, opts: RecordedFileOptions): RecordedReadings {
   const isZip = bytes.length >= 4 && bytes.readUInt32LE(0) === 0x04034b50;
   const text = (isZip ? readZipEntry(bytes, opts.entry).data : bytes).toString('utf8');
-  const format = opts.format ?? (/^\uFEFF?\s*"?V1"?;/i.test(text.slice(0, 100)) ? 'daiad' : 'csv');
+  const format = opts.format ?? guessFormat(text);
   const zone = opts.timeZone ?? defaultRecordingZone(format);
   if (zone !== undefined && !LocalTime.isValidTimeZone(zone)) {
     throw new CareflowError('ERR_REPLAY_FILE_INVALID', `"${zone}" is not an IANA time zone`);
@@ -44,4 +44,15 @@ export function parseRecording(bytes: Buffer, opts: RecordedFileOptions): Record
   const localTime = zone === undefined ? undefined : new LocalTime(zone, 60);
   if (format === 'daiad') return parseDaiadCsv(text, { localTime: localTime! });
   return parseRecordedCsv(text, localTime ? { localTime } : {});
+}
+
+/** `daiad` when the first line is `;`-separated with DAIAD's columns (either published header), else `csv`. */
+export function guessFormat(text: string): RecordingFormat {
+  const first =
+    text
+      .replace(/^\uFEFF/, '')
+      .trimStart()
+      .split(/\r?\n/, 1)[0] ?? '';
+  if (!first.includes(';')) return 'csv';
+  return daiadColumns(first.split(';').map((c) => c.trim().replace(/^"(.*)"$/, '$1'))) ? 'daiad' : 'csv';
 }

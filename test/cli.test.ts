@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../core/store/store.ts';
+import { writeServiceSettings } from '../app/service-settings.ts';
 import { tempDataDir } from './harness.ts';
 
 const run = promisify(execFile);
@@ -23,14 +24,14 @@ describe('the careflow command', () => {
     const dir = tempDataDir();
     dirs.push(dir);
     const first = await careflow(['import', EXAMPLE], { CAREFLOW_DATA_DIR: dir });
-    expect(first.stdout).toContain('1 streets, 1 communities, 3 grids, 3 workers, 30 households, 30 meters');
+    expect(first.stdout).toContain('1 streets, 1 communities, 3 grids, 4 workers, 30 households, 30 meters');
     await careflow(['import', EXAMPLE], { CAREFLOW_DATA_DIR: dir });
     const store = openStore({ path: join(dir, 'careflow.db') });
     expect(store.registry.counts()).toEqual({
       streets: 1,
       communities: 1,
       grids: 3,
-      workers: 3,
+      workers: 4,
       households: 30,
       meters: 30,
     });
@@ -56,6 +57,20 @@ describe('the careflow command', () => {
     expect(stderr).toContain('ERR_CONFIG_INVALID');
     expect(stderr).toContain('CAREFLOW_MQTT_PORT');
     expect(stderr).toContain('bucketMinutes');
+  });
+
+  it("backtests in the time zone the service stored its data in, not the shell's", async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    await careflow(['import', EXAMPLE], { CAREFLOW_DATA_DIR: dir });
+    writeServiceSettings(dir, { timezone: 'Europe/Madrid', bucketMinutes: 60 });
+    const from = String(Date.UTC(2026, 2, 1));
+    const args = ['backtest', '--scope', 'global', '--from', from, '--to', String(Date.UTC(2026, 2, 2))];
+    const shanghai = await careflow(args, { CAREFLOW_DATA_DIR: dir, CAREFLOW_TIMEZONE: 'Asia/Shanghai' });
+    expect(shanghai.stderr).toContain('runs in Europe/Madrid; CAREFLOW_TIMEZONE=Asia/Shanghai is ignored');
+    // Times are told in the service's zone: 2026-03-01 00:00 UTC is 01:00 in Madrid (08:00 in Shanghai).
+    expect(shanghai.stdout).toContain('2026-03-01 01:00');
+    expect(shanghai.stdout).not.toContain('2026-03-01 08:00');
   });
 
   it('answers an unknown command with usage and exit code 2', async () => {

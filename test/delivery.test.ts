@@ -5,6 +5,9 @@ import { ManualClock } from '../core/clock.ts';
 import { escalationRegistry, raiseHeavyUse } from './delivery-harness.ts';
 import { eventually, HOUR, settle, startTestService, T0, type TestService } from './harness.ts';
 
+/** Every alert its own message (grouping has tests of its own). */
+const ONE_BY_ONE = { notifier: { groupWindowMs: 0 } };
+
 /**
  * MQTT delivery to worker apps on persistent sessions (clean: false, QoS 1): what the app missed while offline
  * reaches it when it reconnects, its PUBACK is recorded as the receipt, and what it never confirmed is sent
@@ -44,7 +47,7 @@ function mqttRows(svc: TestService, alertId: string) {
 
 describe('a worker app on a persistent session', () => {
   it('gets an alert that opened while it was offline when it reconnects, once, and confirms it', async () => {
-    const svc = await startTestService({ registry: escalationRegistry() });
+    const svc = await startTestService({ registry: escalationRegistry(), config: ONE_BY_ONE });
     services.push(svc);
     svc.clock.advanceTo(T0 + 10 * HOUR);
     const first = await persistentApp(svc, 'w-g1', true);
@@ -70,7 +73,7 @@ describe('a worker app on a persistent session', () => {
   });
 
   it('gets again, after a restart of the service, what it had not confirmed — and not what it had', async () => {
-    const svc = await startTestService({ registry: escalationRegistry() });
+    const svc = await startTestService({ registry: escalationRegistry(), config: ONE_BY_ONE });
     services.push(svc);
     svc.clock.advanceTo(T0 + 10 * HOUR);
     const app = await persistentApp(svc, 'w-g1', true);
@@ -83,6 +86,7 @@ describe('a worker app on a persistent session', () => {
 
     const restarted = await startTestService({
       dataDir: svc.dataDir,
+      config: ONE_BY_ONE,
       clock: new ManualClock(svc.clock.now()),
     });
     services.push(restarted);
@@ -98,7 +102,7 @@ describe('a worker app on a persistent session', () => {
   });
 
   it('keeps a message `sent` (not received) while no app has confirmed it', async () => {
-    const svc = await startTestService({ registry: escalationRegistry() });
+    const svc = await startTestService({ registry: escalationRegistry(), config: ONE_BY_ONE });
     services.push(svc);
     svc.clock.advanceTo(T0 + 10 * HOUR);
     const alert = await raiseHeavyUse(svc, 'h-g1-3');

@@ -231,12 +231,28 @@ describe('silence across a restart', () => {
     expect(svc.cf.store.alerts.list({}).map((a) => a.id)).toEqual([alert!.id]);
     expect(svc.cf.store.alerts.timeline(alert!.id).filter((e) => e.kind === 'opened')).toHaveLength(1);
 
-    // An orderly restart keeps it as firing; the meter speaking again clears it.
+    // An orderly restart keeps it as firing; the meter speaking again starts the clear-hold: the ticket
+    // closes once the meter has kept reporting for 3 days, across another restart.
     await svc.stop();
     svc = await start(dir, clock);
     meters = await Meters.connect(svc.mqttUrl, ['silent']);
     await meters.report('silent', clock.now(), 5);
+    const resumed = clock.now();
+    clock.advance(HOUR);
+    expect(svc.cf.store.alerts.get(alert!.id)).toMatchObject({ state: 'open' });
+    svc.cf.checkpoint();
+    await meters.close();
+    await svc.stop();
+    svc = await start(dir, clock);
+    meters = await Meters.connect(svc.mqttUrl, ['silent']);
+    for (let k = 1; clock.now() < resumed + 3 * 24 * HOUR + HOUR; k++) {
+      await meters.report('silent', clock.now(), 5 + k);
+      clock.advance(4 * HOUR);
+    }
     await meters.close();
     expect(svc.cf.store.alerts.get(alert!.id)).toMatchObject({ state: 'resolved', resolvedBy: 'careflow' });
+    const kinds = svc.cf.store.alerts.timeline(alert!.id).map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'opened')).toHaveLength(1);
+    expect(kinds).toContain('auto-resolved');
   });
 });

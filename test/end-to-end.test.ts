@@ -90,7 +90,6 @@ describe('a reading becomes the right grid worker’s alert', () => {
   it.each([
     ['leak', 'continuous-flow', 'w-g1'],
     ['heavy', 'heavy-use', 'w-g1'],
-    ['silent', 'meter-silent', 'w-g1'],
     ['late-riser', 'no-water-at-peak', 'w-g2'],
     ['fallen', 'low-use', 'w-g2'],
   ])('household %s raises exactly one %s alert, delivered to %s only', (household, rule, worker) => {
@@ -98,6 +97,16 @@ describe('a reading becomes the right grid worker’s alert', () => {
     expect(alerts).toHaveLength(1);
     const deliveries = openedFor(household).filter((d) => d.ruleId === rule);
     expect(deliveries).toEqual([{ worker, ruleId: rule }]);
+  });
+
+  it('a silent meter is a maintenance ticket for community staff, not a message to the grid worker', () => {
+    const alerts = svc.cf.store.alerts
+      .list({ householdId: 'silent' })
+      .filter((a) => a.ruleId === 'meter-silent');
+    expect(alerts).toHaveLength(1);
+    expect(openedFor('silent')).toEqual([]);
+    // This registry has no community staff: the ticket waits in the console, nobody is paged.
+    expect(svc.cf.store.alerts.timeline(alerts[0]!.id).map((e) => e.kind)).toContain('no-recipient');
   });
 
   it('a fallen resident (no water for 30 h) also shows no water at the morning peak, and nothing else', () => {

@@ -91,11 +91,17 @@ describe('careflow replay into an embedded service', () => {
       ).toEqual(account.buckets.map((b) => [b.start, b.liters]));
     }
 
-    // Simulated time ran with the data: each silence of more than 6 h raised meter-silent (at the silence
-    // deadline, in event time, at most one 1-hour step late) and it cleared when readings resumed; no reading
-    // stamped before the alert was missing when it opened.
+    // Simulated time ran with the data: a silence of more than 6 h opened the meter's maintenance ticket
+    // (at the silence deadline, in event time, at most one 1-hour step late; no reading stamped before it was
+    // missing), and the ticket closed only once readings had kept coming for its 3-day clear-hold.
     const silent = report.alerts.filter((a) => a.ruleId === 'meter-silent');
-    expect(silent.length).toBeGreaterThanOrEqual(3);
+    // What people received: every alert counted once per rule, maintenance tickets reach no grid worker.
+    expect(report.noise.total.alertsOpened).toBe(report.alerts.length);
+    expect(report.noise.households).toBe(recording.meters.size);
+    const maintenance = report.noise.rules.find((r) => r.ruleId === 'meter-silent');
+    expect(maintenance).toMatchObject({ audience: 'maintenance', gridWorkerAlerts: 0 });
+    expect(maintenance!.messagesToGridWorkers.total).toBe(0);
+    expect(silent.length).toBeGreaterThanOrEqual(1);
     for (const a of silent) {
       const readings = recording.meters.get(a.householdId)!;
       const opened = Date.parse(a.openedAt);
@@ -103,12 +109,13 @@ describe('careflow replay into an embedded service', () => {
       const after = readings.find((r) => r.ts >= opened)!;
       expect(opened - before.ts).toBeGreaterThanOrEqual(6 * H);
       expect(opened - before.ts).toBeLessThan(7 * H);
-      expect(a.clearedAt).not.toBeNull();
-      expect(Date.parse(a.clearedAt!)).toBeGreaterThanOrEqual(after.ts);
-      expect(Date.parse(a.clearedAt!)).toBeLessThan(after.ts + H);
+      if (a.clearedAt !== null) expect(Date.parse(a.clearedAt)).toBeGreaterThanOrEqual(after.ts + 72 * H);
     }
     const gaps = [...mirror.values()].reduce((n, m) => n + m.counters.gap, 0);
-    expect(silent.length).toBe(gaps); // here every gap (> 6 h between readings) is a silence of > 6 h
+    // Every gap (> 6 h between readings) is a silence: each opened its meter's ticket or was written to the
+    // ticket still open (one ticket per meter), never a second ticket within the re-open window.
+    expect(gaps).toBeGreaterThanOrEqual(silent.length);
+    expect(new Set(silent.map((a) => a.householdId)).size).toBe(silent.length);
   });
 
   it('reconciles the report of a messy file with the file, row by row', async () => {

@@ -71,7 +71,11 @@ afterEach(async () => {
 });
 
 async function start(notifier: Record<string, number>) {
-  const svc = await startTestService({ registry: escalationRegistry(), config: { notifier } });
+  // Every alert its own message (grouping has tests of its own).
+  const svc = await startTestService({
+    registry: escalationRegistry(),
+    config: { notifier: { groupWindowMs: 0, ...notifier } },
+  });
   services.push(svc);
   svc.clock.advanceTo(T0 + 10 * HOUR);
   return svc;

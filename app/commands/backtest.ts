@@ -1,3 +1,4 @@
+import { readServiceSettings } from '../service-settings.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BacktestRequest, type BacktestReport } from '../../core/backtest.ts';
@@ -85,8 +86,23 @@ export const backtestCommand: Command = {
       synchronous: config.store.synchronous,
     });
     try {
-      const book = new RuleBook(store, DEFAULT_RULES, config.detectors.rules, config.bucketMinutes);
-      const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+      const book = new RuleBook(
+        store,
+        DEFAULT_RULES,
+        config.detectors.rules,
+        readServiceSettings(config.dataDir)?.bucketMinutes ?? config.bucketMinutes,
+      );
+      // The zone and bucket size the service stored its buckets in, not the shell's.
+      const service = readServiceSettings(config.dataDir);
+      if (service && process.env.CAREFLOW_TIMEZONE && process.env.CAREFLOW_TIMEZONE !== service.timezone)
+        process.stderr.write(
+          `careflow backtest: the service in ${config.dataDir} runs in ${service.timezone}; ` +
+            `CAREFLOW_TIMEZONE=${process.env.CAREFLOW_TIMEZONE} is ignored\n`,
+        );
+      const localTime = new LocalTime(
+        service?.timezone ?? config.timezone,
+        service?.bucketMinutes ?? config.bucketMinutes,
+      );
       const progress = progressLine();
       const consent = new ConsentGate(store, config.privacy);
       const report = await runBacktest({ store, book, localTime, consent }, parsed.data, {

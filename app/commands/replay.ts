@@ -14,11 +14,12 @@ import {
 } from '../replay-registry.ts';
 import { RemoteTarget, type ReplayTarget } from '../replay-target.ts';
 import { runReplay } from '../replay.ts';
+import { formatNoise } from '../../notifier/alert-noise.ts';
 import type { Command } from './command.ts';
 
 const USAGE = `careflow replay <file> [--format daiad|csv] [--timezone Europe/Madrid] [--speed N|max] [--step-minutes 15]
     [--url mqtt://host:1883 --http http://host:3000 --token T] [--registry file.json] [--auto-register]
-    [--report out.json] [--data-dir dir] [--wait-seconds 60] [--max-inflight 1000]`;
+    [--elderly-alone] [--report out.json] [--data-dir dir] [--wait-seconds 60] [--max-inflight 1000]`;
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -39,6 +40,7 @@ export const replayCommand: Command = {
         token: { type: 'string' },
         registry: { type: 'string' },
         'auto-register': { type: 'boolean', default: false },
+        'elderly-alone': { type: 'boolean', default: false },
         report: { type: 'string' },
         'data-dir': { type: 'string' },
         'wait-seconds': { type: 'string', default: '60' },
@@ -81,7 +83,7 @@ export const replayCommand: Command = {
     if (values.registry !== undefined && (existsSync(values.registry) || !values['auto-register'])) {
       credentials = readRegistryCredentials(values.registry);
     } else if (values['auto-register']) {
-      credentials = autoRegistry(meterIds);
+      credentials = autoRegistry(meterIds, { elderlyAlone: values['elderly-alone'] });
       if (running) {
         const path = values.registry ?? 'careflow-replay-registry.json';
         writeRegistryFile(path, credentials.registry!);
@@ -140,8 +142,11 @@ export const replayCommand: Command = {
         acknowledged: report.replay.acknowledged,
         rejected: report.ingest.rejected,
         alerts: report.alerts.length,
+        gridWorkerAlertsPerHouseholdMonth: report.noise.total.perHouseholdMonth.gridWorkerAlerts,
         seconds: Math.round(report.replay.durationMs / 100) / 10,
       };
+      // The per-rule summary: on the terminal, or beside the JSON progress lines when piped.
+      (process.stdout.isTTY ? process.stdout : process.stderr).write(formatNoise(report.noise));
       process.stdout.write(
         process.stdout.isTTY
           ? `replayed ${summary.acknowledged}/${summary.readings} readings of ${report.recording.meters} meters ` +

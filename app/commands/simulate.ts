@@ -1,3 +1,4 @@
+import { formatNoise } from '../../notifier/alert-noise.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -120,6 +121,7 @@ export const simulateCommand: Command = {
       process.stdout.write(
         `ground truth and alerts in ${outDir}; report ${files.markdown} and ${files.json}\n`,
       );
+      if (report.noise) process.stdout.write(formatNoise(report.noise));
       for (const t of report.targets) {
         process.stdout.write(
           `  ${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${t.value === null ? '—' : t.value.toFixed(2)} (target ${t.target})\n`,

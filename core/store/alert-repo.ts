@@ -66,6 +66,9 @@ export class AlertRepo {
       ),
       get: db.prepare('SELECT * FROM alerts WHERE id = ?'),
       open: db.prepare(`SELECT * FROM alerts WHERE household_id = ? AND rule_id = ? AND state <> 'resolved'`),
+      latest: db.prepare(
+        'SELECT * FROM alerts WHERE household_id = ? AND rule_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1',
+      ),
       timeline: db.prepare(
         'SELECT at, kind, actor, detail FROM alert_timeline WHERE alert_id = ? ORDER BY id',
       ),
@@ -78,6 +81,7 @@ export class AlertRepo {
            a.rule_id AS ruleId, a.severity, a.state
          FROM alert_timeline t JOIN alerts a ON a.id = t.alert_id WHERE t.id > ? ORDER BY t.id LIMIT ?`,
       ),
+      linkDetection: db.prepare('UPDATE detections SET alert_id = ? WHERE key = ?'),
       recordDetection: db.prepare(
         'INSERT OR IGNORE INTO detections (key, household_id, rule_id, kind, at, alert_id) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -99,6 +103,12 @@ export class AlertRepo {
 
   findOpen(householdId: string, ruleId: string): Alert | undefined {
     const row = this.s.open.get(householdId, ruleId) as AlertRow | undefined;
+    return row && fromRow(row);
+  }
+
+  /** The household's most recently opened alert of the rule, in any state (the re-open window). */
+  latest(householdId: string, ruleId: string): Alert | undefined {
+    const row = this.s.latest.get(householdId, ruleId) as AlertRow | undefined;
     return row && fromRow(row);
   }
 
@@ -175,6 +185,11 @@ export class AlertRepo {
   }
 
   /** Records that a detection was applied; false when it already was (re-processing after a restart). */
+  /** Names the alert a recorded detection went to (an alert re-opened by it). */
+  linkDetection(key: string, alertId: string): void {
+    this.s.linkDetection.run(alertId, key);
+  }
+
   recordDetection(d: Detection, alertId: string | null): boolean {
     return this.s.recordDetection.run(d.key, d.householdId, d.ruleId, d.kind, d.at, alertId).changes === 1;
   }

@@ -47,6 +47,17 @@ export class OutboxRepo {
            alert_id, level, recipient)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      waitingGroup: db.prepare(
+        `SELECT ${COLUMNS} FROM outbox WHERE recipient = ? AND channel = ? AND target = ? AND state = 'pending'
+           AND attempts = 0 AND next_attempt_at > ? AND idempotency_key LIKE 'group:%' ORDER BY id DESC LIMIT 1`,
+      ),
+      lastOpening: db
+        .prepare(
+          `SELECT max(created_at) FROM outbox WHERE recipient = ? AND channel = ? AND target = ? AND created_at > ?
+             AND json_extract(payload, '$.event') IN ('opened', 'grouped')`,
+        )
+        .pluck(),
+      setPayload: db.prepare(`UPDATE outbox SET payload = ? WHERE id = ? AND state = 'pending'`),
       due: db.prepare(
         `SELECT ${COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
       ),
@@ -84,7 +95,8 @@ export class OutboxRepo {
     };
   }
 
-  enqueue(m: NewOutboxMessage, now: number): boolean {
+  /** Queues a message, due at `notBefore` (default now: a grouped message waits for its window). */
+  enqueue(m: NewOutboxMessage, now: number, notBefore = now): boolean {
     return (
       this.s.enqueue.run(
         m.channel,
@@ -93,12 +105,37 @@ export class OutboxRepo {
         m.payload,
         m.idempotencyKey,
         now,
-        now,
+        notBefore,
         m.alertId ?? null,
         m.level ?? null,
         m.recipient ?? null,
       ).changes === 1
     );
+  }
+
+  /** A grouped message to this person on this channel and target that is still waiting for its window. */
+  waitingGroup(
+    recipient: string,
+    channel: OutboxChannel,
+    target: string,
+    now: number,
+  ): OutboxMessage | undefined {
+    return this.s.waitingGroup.get(recipient, channel, target, now) as OutboxMessage | undefined;
+  }
+
+  /** When the last message about a new alert went to this person on this channel and target, since `since`. */
+  lastOpeningAt(
+    recipient: string,
+    channel: OutboxChannel,
+    target: string,
+    since: number,
+  ): number | undefined {
+    return (this.s.lastOpening.get(recipient, channel, target, since) as number | null) ?? undefined;
+  }
+
+  /** Rewrites a waiting message (an alert joined its group). */
+  setPayload(id: number, payload: string): void {
+    this.s.setPayload.run(payload, id);
   }
 
   due(now: number, limit = 500): OutboxMessage[] {

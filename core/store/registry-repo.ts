@@ -90,6 +90,7 @@ export class RegistryRepo {
          WHERE g.grid = ? ORDER BY w.id`,
       ),
       household: db.prepare('SELECT * FROM households WHERE id = ?'),
+      gridName: db.prepare('SELECT name FROM grids WHERE code = ?').pluck(),
       setAway: db.prepare('UPDATE households SET away_until = ? WHERE id = ?'),
       exists: {
         street: db.prepare('SELECT 1 FROM streets WHERE code = ?').pluck(),
@@ -243,6 +244,11 @@ export class RegistryRepo {
       ...r,
       grids: [grid],
     }));
+  }
+
+  /** A grid's name (outage messages name the grid), or undefined. */
+  gridName(code: string): string | undefined {
+    return this.s.gridName.get(code) as string | undefined;
   }
 
   household(id: string): Household | undefined {

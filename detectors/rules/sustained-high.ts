@@ -10,18 +10,20 @@ export function sustainedHigh(
   window: BucketWindow | readonly (number | null)[],
   minLitersPerBucket: number,
   needTotal = true,
+  toleratedBelow = 0,
 ): Condition {
   const w = asWindow(window);
   const bar = toMl(minLitersPerBucket);
   let total = 0;
   let unknown = false;
   let below = false;
+  let belowCount = 0;
   // Newest first: a recent bucket below the bar is the common case, and it settles the answer.
   for (let i = w.length - 1; i >= 0; i--) {
     const v = w.ml(i);
     if (v === UNKNOWN_ML) unknown = true;
     else {
-      if (v < bar) {
+      if (v < bar && ++belowCount > toleratedBelow) {
         if (!needTotal) return { state: 'false', totalLiters: Number.NaN };
         below = true;
       }

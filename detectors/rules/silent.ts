@@ -1,0 +1,155 @@
+import type { Rule, RuleOf } from '../../core/rules.ts';
+import type { Detection } from '../../core/streams.ts';
+import { activeSince, noteReading, RELIABILITY_MEMORY_MS, type HouseholdState } from '../household-state.ts';
+import type { StepContext } from '../step-context.ts';
+import {
+  clearRule,
+  decide,
+  dropMark,
+  emit,
+  holdOf,
+  holdThresholds,
+  mark,
+  RESUMED_AT,
+  setMark,
+} from '../transition.ts';
+
+/**
+ * The `silent` rule type (`meter-silent`, `welfare-silent`): a wall-clock rule on the service clock. A reading
+ * ends a silence (or, with a clear-hold, starts the hold of its ticket); a clock tick opens one when no
+ * reading has arrived for the rule's wait.
+ */
+export function onReading(
+  hid: string,
+  s: HouseholdState,
+  r: { ts: number; receivedAt: number; declaredIntervalMs?: number | null },
+  rules: readonly Rule[],
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  for (const rule of rules) {
+    if (rule.type !== 'silent') continue;
+    const since = activeSince(s, rule.id);
+    if (since === undefined) continue;
+    const hold = holdOf(rule);
+    if (hold.clearHoldMs > 0) {
+      // One ticket per meter: it stays open until the meter has reported for the whole hold without falling
+      // silent again (checked on the clock, see onTick).
+      if (mark(s, rule.id, RESUMED_AT) === undefined) setMark(s, rule.id, RESUMED_AT, r.receivedAt);
+      continue;
+    }
+    clearRule(s, rule, r.receivedAt, hold);
+    emit(out, hid, rule, 'cleared', r.receivedAt, {
+      windowStart: since,
+      windowEnd: r.receivedAt,
+      thresholds: silentThresholds(s, rule),
+      ruleVersion: ctx.rulesVersion,
+      lastReadingAt: r.receivedAt,
+    });
+  }
+  noteReading(s, r.ts, r.receivedAt, r.declaredIntervalMs ?? null);
+}
+
+export function onTick(
+  hid: string,
+  s: HouseholdState,
+  now: number,
+  rules: readonly Rule[],
+  ctx: StepContext,
+  out: Detection[],
+) {
+  const last = s.lastReceivedAt;
+  if (last === null) return;
+  for (const rule of rules) {
+    if (rule.type !== 'silent') continue;
+    const thresholds = silentThresholds(s, rule);
+    const deadline = last + thresholds.silentMinutes * 60_000;
+    const since = activeSince(s, rule.id);
+    if (since !== undefined) {
+      heldSilence(hid, s, rule, since, last, now, deadline, thresholds, ctx, out);
+      continue;
+    }
+    if (!rule.enabled || now < deadline) continue;
+    if (rule.params.households === 'welfare' && !(ctx.welfare?.(hid) ?? false)) continue;
+    // A network outage of the meter's grid explains the silence: the outage is reported once instead.
+    if (ctx.outage?.(hid, last) === true) continue;
+    const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx, holdOf(rule));
+    if (!kind) continue;
+    emit(out, hid, rule, kind, deadline, {
+      windowStart: last,
+      windowEnd: deadline,
+      thresholds,
+      ruleVersion: ctx.rulesVersion,
+      lastReadingAt: last,
+    });
+  }
+}
+
+/**
+ * An open silence ticket with a clear-hold: it clears once the meter has reported for the hold without
+ * falling silent again; a new silence within the hold is written to the same ticket (`updated`).
+ */
+function heldSilence(
+  hid: string,
+  s: HouseholdState,
+  rule: RuleOf<'silent'>,
+  since: number,
+  last: number,
+  now: number,
+  deadline: number,
+  thresholds: ReturnType<typeof silentThresholds>,
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  const resumed = mark(s, rule.id, RESUMED_AT);
+  if (resumed === undefined) return; // still silent
+  const hold = holdOf(rule);
+  const evidence = {
+    windowStart: since,
+    thresholds: { ...thresholds, ...holdThresholds(rule) },
+    ruleVersion: ctx.rulesVersion,
+    lastReadingAt: last,
+  };
+  if (now >= deadline && deadline > resumed) {
+    dropMark(s, rule.id, RESUMED_AT);
+    emit(out, hid, rule, 'updated', deadline, { ...evidence, windowEnd: deadline });
+  } else if (now - resumed >= hold.clearHoldMs) {
+    const at = resumed + hold.clearHoldMs;
+    clearRule(s, rule, at, hold);
+    emit(out, hid, rule, 'cleared', at, { ...evidence, windowEnd: at });
+  }
+}
+
+/**
+ * How long this meter may stay quiet: `afterMinutes`, or for a meter that usually reports less often (a
+ * daily upload) `usualIntervalFactor` times its usual interval.
+ */
+function silentThresholds(s: HouseholdState, rule: RuleOf<'silent'>, now = Number.POSITIVE_INFINITY) {
+  const { afterMinutes, usualIntervalFactor, reliabilityFactor, maxAfterMinutes } = rule.params;
+  const usual = s.usualIntervalMs;
+  const usualIntervalMinutes = usual === null ? null : Math.round(usual / 60_000);
+  let silentMinutes =
+    usualIntervalFactor === null || usual === null
+      ? afterMinutes
+      : Math.max(afterMinutes, Math.round((usualIntervalFactor * usual) / 60_000));
+  const longest = s.longestRecentGapMs;
+  const longestAt = s.longestRecentGapAt;
+  let longestRecentGapMinutes: number | null = null;
+  if (reliabilityFactor !== null && longest !== null && longestAt !== null) {
+    // Remembered for 30 days from when it ended, counted from the last reading: the wait never shrinks
+    // while the meter is silent.
+    const last = s.lastReceivedAt ?? now;
+    if (last - longestAt <= RELIABILITY_MEMORY_MS) {
+      longestRecentGapMinutes = Math.round(longest / 60_000);
+      silentMinutes = Math.max(silentMinutes, Math.round(reliabilityFactor * longestRecentGapMinutes));
+    }
+  }
+  if (maxAfterMinutes !== null)
+    silentMinutes = Math.min(silentMinutes, Math.max(afterMinutes, maxAfterMinutes));
+  return {
+    afterMinutes,
+    usualIntervalMinutes,
+    ...(longestRecentGapMinutes === null ? {} : { longestRecentGapMinutes }),
+    silentMinutes,
+  };
+}

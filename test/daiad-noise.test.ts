@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { replayDetections } from '../app/replay-detectors.ts';
+import { DEFAULT_RULES } from '../core/rules.ts';
+import type { Detection } from '../core/streams.ts';
+import { daiadAvailable, defaultDaiadPath } from '../simulators/calibration-data.ts';
+import { readRecordedFile } from '../simulators/recorded-file.ts';
+
+/**
+ * What grid workers would receive from the 89 real DAIAD households (80 days), every household registered
+ * as elderly and living alone so that no rule is skipped: the recording through the real normalizer and the
+ * real detector engine, readings arriving at the end of each 15-minute step with clock ticks in between, as
+ * `careflow replay` delivers them (the embedded replay gives the same detections: README, "Alert noise").
+ * Skipped, saying where it looked, without `../shared/data/daiad`.
+ */
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const available = daiadAvailable();
+
+interface FlowRun {
+  meterId: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * Independent of careflow's code: runs of unbroken flow straight from the raw readings — consecutive
+ * readings at most 2 h apart whose register rose by at least 1 L per hour of the interval — lasting 24 h
+ * or more.
+ */
+function flowRuns(meters: Map<string, readonly { ts: number; totalLiters: number }[]>): FlowRun[] {
+  const runs: FlowRun[] = [];
+  for (const [meterId, readings] of meters) {
+    const sorted = [...readings].sort((a, b) => a.ts - b.ts);
+    let start: number | null = null;
+    for (let i = 1; i < sorted.length; i++) {
+      const a = sorted[i - 1]!;
+      const b = sorted[i]!;
+      const hours = (b.ts - a.ts) / HOUR;
+      const flowing = hours > 0 && hours <= 2 && (b.totalLiters - a.totalLiters) / hours >= 1;
+      if (flowing) start ??= a.ts;
+      if (!flowing || i === sorted.length - 1) {
+        const end = flowing ? b.ts : a.ts;
+        if (start !== null && end - start >= DAY) runs.push({ meterId, start, end });
+        start = null;
+      }
+    }
+  }
+  return runs;
+}
+
+/** When each household's continuous-flow alert was open: [opened, cleared) spans. */
+function openSpans(ds: readonly Detection[]): Map<string, [number, number][]> {
+  const spans = new Map<string, [number, number][]>();
+  for (const d of ds) {
+    if (d.ruleId !== 'continuous-flow') continue;
+    const list = spans.get(d.householdId) ?? [];
+    spans.set(d.householdId, list);
+    if (d.kind === 'opened') list.push([d.at, Infinity]);
+    if (d.kind === 'cleared' && list.length > 0) list[list.length - 1]![1] = d.at;
+  }
+  return spans;
+}
+
+describe.skipIf(!available)(`alert noise on the DAIAD trial (${defaultDaiadPath()})`, () => {
+  const recording = available ? readRecordedFile(defaultDaiadPath(), { format: 'daiad' }) : null;
+  const detections = recording
+    ? replayDetections(recording, { rules: DEFAULT_RULES, timeZone: 'Europe/Madrid', welfare: () => true })
+    : [];
+  const first = recording ? Math.min(...[...recording.meters.values()].map((l) => l[0]!.ts)) : 0;
+  const last = recording ? Math.max(...[...recording.meters.values()].map((l) => l.at(-1)!.ts)) : 0;
+  const householdMonths = recording ? (recording.meters.size * (last - first)) / DAY / 30 : 0;
+
+  it('covers every run of 24 h of unbroken flow with a continuous-flow alert within 25 h of its start', () => {
+    const runs = flowRuns(recording!.meters);
+    expect(runs.length, 'the trial holds real leaks').toBeGreaterThan(10);
+    const spans = openSpans(detections);
+    const uncovered = runs.filter((run) => {
+      const by = run.start + 25 * HOUR;
+      return !(spans.get(run.meterId) ?? []).some(
+        ([open, clear]) => open <= by && clear > Math.max(open, run.start),
+      );
+    });
+    expect(uncovered).toEqual([]);
+  });
+
+  it('never opens a continuous-flow alert as new within 48 h of the household’s previous one clearing', () => {
+    const lastCleared = new Map<string, number>();
+    const tooSoon: string[] = [];
+    for (const d of detections) {
+      if (d.ruleId !== 'continuous-flow') continue;
+      if (d.kind === 'cleared') lastCleared.set(d.householdId, d.at);
+      if (d.kind !== 'opened' || d.reopen === true) continue;
+      const cleared = lastCleared.get(d.householdId);
+      if (cleared !== undefined && d.at - cleared < 48 * HOUR)
+        tooSoon.push(`${d.householdId} ${new Date(d.at).toISOString()}`);
+    }
+    expect(tooSoon).toEqual([]);
+    // The re-open window is used: flickering leaks come back on their alert's timeline.
+    expect(detections.some((d) => d.ruleId === 'continuous-flow' && d.reopen === true)).toBe(true);
+  });
+
+  it('keeps what reaches grid workers to a figure the README states, per rule, by condition onsets', () => {
+    // Welfare rules by condition onsets (as if every alert were closed at once), leak alerts by openings and
+    // re-openings; maintenance (meter-silent tickets) goes to community staff, not grid workers.
+    const onsets: Record<string, number> = {};
+    for (const d of detections)
+      if (d.kind === 'opened' && d.audience !== 'maintenance') onsets[d.ruleId] = (onsets[d.ruleId] ?? 0) + 1;
+    const perMonth = (n: number) => Math.round((n / householdMonths) * 1000) / 1000;
+    const total = perMonth(Object.values(onsets).reduce((a, b) => a + b, 0));
+    // Measured on this trial (README, "Alert noise"): 2.54 per household-month, from 10.7 with the
+    // previous defaults. The issue's target of 0.5 is not met (the trial's homes are mostly working
+    // households, whose days away are real no-water days); this bound catches any regression.
+    expect(total).toBeLessThanOrEqual(2.6);
+    expect(perMonth(onsets['continuous-flow'] ?? 0)).toBeLessThanOrEqual(0.25);
+    expect(perMonth(onsets['no-water-at-peak'] ?? 0)).toBeLessThanOrEqual(1.0);
+    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.95);
+    expect(perMonth(onsets['heavy-use'] ?? 0)).toBeLessThanOrEqual(0.2);
+    expect(perMonth(onsets['welfare-silent'] ?? 0)).toBeLessThanOrEqual(0.3);
+  });
+});
