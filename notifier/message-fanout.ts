@@ -72,24 +72,37 @@ export class MessageFanout {
     // escalates nothing); they then hear of its updates and resolution like everyone told so far.
     const family = e.event === 'opened' ? familyRecipients(this.store, alert, e.recipients) : [];
     for (const person of [...withoutWithdrawnFamily(this.store, alert, e.recipients), ...family]) {
-      const common = { alertId: alert.id, level: family.includes(person) ? null : e.level };
+      // A relative's message belongs to no level of the chain: its failed delivery escalates nothing.
+      const level = family.includes(person) ? null : e.level;
       const channels: string[] = ['mqtt'];
-      const mqttQueued = this.personal(e, person, message, {
-        channel: 'mqtt',
-        target: person.id,
-        topic: TOPICS.workerAlerts(person.id),
-        payload,
-        idempotencyKey: `${messageId}:mqtt:${person.id}`,
-      });
+      const mqttQueued = this.personal(
+        e,
+        person,
+        message,
+        {
+          channel: 'mqtt',
+          target: person.id,
+          topic: TOPICS.workerAlerts(person.id),
+          payload,
+          idempotencyKey: `${messageId}:mqtt:${person.id}`,
+        },
+        level,
+      );
       for (const hook of this.store.webhooks.forWorker(person.id)) {
         const body: WebhookBody = { ...message, recipients: [recipient(person)] };
-        this.personal(e, person, body, {
-          channel: 'webhook',
-          target: hook.id,
-          topic: hook.url,
-          payload: JSON.stringify(body),
-          idempotencyKey: `${messageId}:webhook:${hook.id}`,
-        });
+        this.personal(
+          e,
+          person,
+          body,
+          {
+            channel: 'webhook',
+            target: hook.id,
+            topic: hook.url,
+            payload: JSON.stringify(body),
+            idempotencyKey: `${messageId}:webhook:${hook.id}`,
+          },
+          level,
+        );
         channels.push(`webhook:${hook.id}`);
       }
       queued += channels.length;
@@ -143,10 +156,11 @@ export class MessageFanout {
     person: Person,
     message: WorkerAlertMessage | WebhookBody,
     m: Personal,
+    level: number | null = e.level,
   ): 'sent' | 'grouped' {
     const store = this.store;
     const now = this.clock.now();
-    const common = { alertId: e.alert.id, level: e.level, recipient: person.id };
+    const common = { alertId: e.alert.id, level, recipient: person.id };
     if (this.groupWindowMs <= 0 || e.event !== 'opened') {
       store.outbox.enqueue({ ...common, ...m }, now);
       return 'sent';
