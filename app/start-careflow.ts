@@ -24,7 +24,7 @@ import { TlsFiles } from '../core/tls-files.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
-import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { resolveAdminToken, resolveSessionKey, resolveVerifierKey } from './admin-token.ts';
 import { detectorRoutes } from './backtest.ts';
 import { startRetention } from './retention.ts';
 
@@ -135,6 +135,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     logger,
     now: () => clock.now(),
     workers: notifier.workers,
+    verifierKey: resolveVerifierKey(config.dataDir),
     ...(tls ? { tls: tls.material() } : {}),
   });
   brokerSlot.current = broker;

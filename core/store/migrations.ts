@@ -163,4 +163,12 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX mqtt_client_ids_by_principal ON mqtt_client_ids (principal_kind, principal_id);
   `,
+  // Broker: keyed fast verifiers of device secrets already checked with scrypt (HMAC under a key kept outside
+  // the database, bound to the secret hash; see docs/security.md).
+  `
+  CREATE TABLE mqtt_secret_verifiers (
+    principal_kind TEXT NOT NULL, principal_id TEXT NOT NULL, verifier BLOB NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (principal_kind, principal_id)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -13,6 +13,7 @@ import { openDatabase, type Db, type StoreOptions } from './open-store.ts';
 import { OutboxRepo } from './outbox-repo.ts';
 import { RegistryRepo } from './registry-repo.ts';
 import { RuleRepo } from './rule-repo.ts';
+import { SecretVerifierRepo } from './secret-verifier-repo.ts';
 import { StatsRepo } from './stats-repo.ts';
 import { UsageRepo } from './usage-repo.ts';
 import { WebhookRepo } from './webhook-repo.ts';
@@ -37,6 +38,7 @@ export interface Store {
   readonly archive: ArchiveRepo;
   readonly metrics: MetricsRepo;
   readonly clientIds: ClientIdRepo;
+  readonly secretVerifiers: SecretVerifierRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -63,6 +65,7 @@ export function openStore(opts: StoreOptions): Store {
     archive: new ArchiveRepo(db),
     metrics: new MetricsRepo(db),
     clientIds: new ClientIdRepo(db),
+    secretVerifiers: new SecretVerifierRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();
