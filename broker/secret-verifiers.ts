@@ -64,9 +64,6 @@ export class SecretVerifiers {
   }
 
   private compute(kind: string, id: string, secretHash: string, secret: Buffer): Buffer {
-    return createHmac('sha256', this.key)
-      .update(`${kind}\0${id}\0${secretHash}\0`)
-      .update(secret)
-      .digest();
+    return createHmac('sha256', this.key).update(`${kind}\0${id}\0${secretHash}\0`).update(secret).digest();
   }
 }
