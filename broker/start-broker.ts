@@ -216,7 +216,15 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     c: unknown,
     done?: (err?: Error) => void,
   ) => void;
+  // aedes announces every connect and disconnect on `$SYS/<broker id>/…/clients` for brokers sharing one
+  // emitter (a cluster); careflow is one broker and nobody may subscribe to `$SYS`: two publishes per
+  // connection saved, which counts in a reconnect storm.
+  const announcements = new Set([`$SYS/${aedes.id}/new/clients`, `$SYS/${aedes.id}/disconnect/clients`]);
   (aedes as unknown as { publish: typeof route }).publish = (packet, client, done) => {
+    if (!client && announcements.has(packet.topic)) {
+      if (typeof done === 'function') done();
+      return;
+    }
     if (consumed.has(packet)) {
       consumed.delete(packet);
       if (typeof done === 'function') done();
