@@ -32,3 +32,19 @@ export function resolveSessionKey(dataDir: string): Buffer {
   writeFileSync(file, key.toString('base64url') + '\n', { mode: 0o600 });
   return key;
 }
+
+/**
+ * The key of the broker's fast secret verifiers (docs/security.md): generated once into
+ * `<dataDir>/verifier-key` (0600), never stored in the database. Deleting the file invalidates every verifier
+ * (each device's next CONNECT is checked with scrypt again).
+ */
+export function resolveVerifierKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'verifier-key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
+    if (key.length >= 32) return key;
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64url') + '\n', { mode: 0o600 });
+  return key;
+}

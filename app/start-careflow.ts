@@ -31,7 +31,7 @@ import { TlsFiles } from '../core/tls-files.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
-import { resolveAdminToken, resolveSessionKey } from './admin-token.ts';
+import { resolveAdminToken, resolveSessionKey, resolveVerifierKey } from './admin-token.ts';
 import { observeAlertLatency } from './alert-latency.ts';
 import { assertPortFree, listenError } from './listen-ports.ts';
 import { detectorRoutes } from './backtest.ts';
@@ -174,6 +174,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
           logger,
           now: () => clock.now(),
           workers: notifier.workers,
+          verifierKey: resolveVerifierKey(config.dataDir),
           ...(tls ? { tls: tls.material() } : {}),
         })
   ).catch(async (err: unknown) => {
@@ -375,6 +376,7 @@ const NO_BROKER_SECURITY: BrokerSecurityStats = {
   },
   secretChecks: 0,
   secretChecksQueued: 0,
+  secretFastChecks: 0,
 };
 
 /** The archive's part of `/healthz` (informative: a database outage does not make careflow unhealthy). */

@@ -7,15 +7,17 @@ export const benchMeterId = (n: number): string => `m-${String(n + 1).padStart(6
 /**
  * Writes a benchmark registry straight into a store file: one street, one community, 300 households per grid,
  * one meter per household, every meter with the same secret (hashed once: scrypt for 300,000 meters would take
- * minutes). Returns the milliseconds it took.
+ * minutes). Returns the milliseconds it took. With `hashes` (one per meter, in order), each meter gets its own
+ * (bench:reconnect).
  */
 export async function registerBenchMeters(
   dbPath: string,
   households: number,
   secret: string,
+  hashes?: readonly string[],
 ): Promise<number> {
   const started = performance.now();
-  const hash = await hashSecret(secret);
+  const hash = hashes ? '' : await hashSecret(secret);
   const store = openStore({ path: dbPath, synchronous: 'NORMAL' });
   try {
     const grids = Math.ceil(households / 300);
@@ -37,7 +39,11 @@ export async function registerBenchMeters(
             awayUntil: null,
             notes: null,
           });
-          store.registry.upsertMeter({ id: benchMeterId(n), householdId: id, secretHash: hash });
+          store.registry.upsertMeter({
+            id: benchMeterId(n),
+            householdId: id,
+            secretHash: hashes?.[n] ?? hash,
+          });
         }
       });
     }

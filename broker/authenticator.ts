@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { HashQueue } from '../core/hash-queue.ts';
 import { dummyHash, verifySecret } from '../core/secrets.ts';
 import type { Store } from '../core/store/store.ts';
 import type { ConnectThrottle } from './connect-throttle.ts';
+import type { SecretVerifiers } from './secret-verifiers.ts';
 
 export type Principal = { kind: 'meter'; id: string } | { kind: 'worker'; id: string };
 
@@ -22,6 +22,8 @@ export interface AuthenticatorDeps {
   throttle: ConnectThrottle;
   /** Bounded queue for device-secret scrypt checks. */
   hashes: HashQueue;
+  /** Keyed verifiers of secrets already checked with scrypt (kept across restarts). */
+  verifiers: SecretVerifiers;
   /** Real time in ms (backoff must pass even while a manual service clock stands still). */
   now?: () => number;
 }
@@ -29,15 +31,15 @@ export interface AuthenticatorDeps {
 /**
  * Checks MQTT credentials against the registry.
  *
- * - A secret already verified since start is recognised by a digest (of the stored hash and the password,
- *   never the password) without scrypt and without throttling: a reconnect storm costs one scrypt per client,
- *   and a device whose id is under attack still gets in.
+ * - A secret already verified once (also before a restart) is recognised by its keyed verifier (see
+ *   SecretVerifiers) without scrypt and without throttling: a reconnect storm costs no scrypt for devices
+ *   that connected before, and a device whose id is under attack still gets in. Only a correct secret can
+ *   match, so every wrong one still takes the slow, throttled path below.
  * - Any other attempt reserves a slot on its address and its id first (see ConnectThrottle), then waits for
  *   the bounded hash queue. Unknown ids and inactive meters are checked against a hash too (a dummy one for
  *   unknown ids), so refusals take the same time whether the id exists or not.
  */
 export class Authenticator {
-  private readonly verified = new Map<string, string>();
   private readonly dummy = dummyHash();
   private readonly now: () => number;
 
@@ -53,8 +55,14 @@ export class Authenticator {
     if (!username || !password || password.length === 0 || password.length > 1024)
       return { ok: false, reason: 'bad-credentials' };
     const credential = this.credential(username);
-    if (credential?.active && this.cached(credential, password))
-      return { ok: true, principal: credential.principal };
+    // Unknown ids do the same lookup and HMAC (against the dummy hash): no timing difference to measure.
+    const fast = this.deps.verifiers.matches(
+      credential?.principal.kind ?? 'meter',
+      username,
+      credential?.hash ?? this.dummy,
+      password,
+    );
+    if (fast && credential?.active) return { ok: true, principal: credential.principal };
 
     const reservation = this.deps.throttle.reserve(address, username, this.now());
     if (!reservation) return { ok: false, reason: 'throttled' };
@@ -69,7 +77,7 @@ export class Authenticator {
     const ok = (await check) && credential !== null && credential.active;
     this.deps.throttle.settle(reservation, !ok, this.now());
     if (!ok || !credential) return { ok: false, reason: 'bad-credentials' };
-    this.remember(credential, password);
+    this.deps.verifiers.remember(credential.principal, credential.hash, password, this.now());
     return { ok: true, principal: credential.principal };
   }
 
@@ -79,18 +87,5 @@ export class Authenticator {
     const workerHash = this.deps.store.registry.workerSecretHash(id);
     if (workerHash) return { principal: { kind: 'worker', id }, hash: workerHash, active: true };
     return null;
-  }
-
-  private digest(c: Credential, password: Buffer): string {
-    return createHash('sha256').update(c.hash).update('\0').update(password).digest('base64');
-  }
-
-  private cached(c: Credential, password: Buffer): boolean {
-    return this.verified.get(c.principal.id) === this.digest(c, password);
-  }
-
-  private remember(c: Credential, password: Buffer): void {
-    if (this.verified.size > 1_000_000) this.verified.clear();
-    this.verified.set(c.principal.id, this.digest(c, password));
   }
 }

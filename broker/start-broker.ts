@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
@@ -15,6 +16,7 @@ import { Authenticator, type Principal } from './authenticator.ts';
 import { ClientIdOwnership } from './client-id-owner.ts';
 import { ConnectThrottle } from './connect-throttle.ts';
 import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
+import { SecretVerifiers } from './secret-verifiers.ts';
 import { SecurityEvents, type RefusalReason } from './security-events.ts';
 
 /** What the broker needs from ingest: the publish hook and a place to record rejected input. */
@@ -49,6 +51,8 @@ export interface BrokerDeps {
   workers?: WorkerPort;
   /** Certificate and key for the MQTT-over-TLS listener (none: no TLS listener). */
   tls?: SecureContextOptions;
+  /** Key of the fast secret verifiers (`<dataDir>/verifier-key`); none: a random one, verifiers last one run. */
+  verifierKey?: Buffer;
 }
 
 /** Figures for `/metrics`: refused CONNECTs by reason and device-secret checks. */
@@ -56,6 +60,8 @@ export interface BrokerSecurityStats {
   refusedConnects: Readonly<Record<RefusalReason, number>>;
   secretChecks: number;
   secretChecksQueued: number;
+  /** CONNECTs accepted by a stored keyed verifier, without scrypt. */
+  secretFastChecks: number;
 }
 
 export interface Broker extends MqttPublisher {
@@ -93,9 +99,13 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     maxMs: m.authBackoffMaxMs,
     forgetMs: Math.max(600_000, m.authBackoffMaxMs),
   };
+  const verifiers = new SecretVerifiers(deps.store, deps.verifierKey ?? randomBytes(32), (err) =>
+    logger.error({ err }, 'could not store secret verifiers'),
+  );
   const auth = new Authenticator({
     store: deps.store,
     hashes,
+    verifiers,
     throttle: new ConnectThrottle(
       { ...backoff, freeFailures: m.authFailuresPerAddress },
       { ...backoff, freeFailures: m.authFailuresPerId },
@@ -210,7 +220,15 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     c: unknown,
     done?: (err?: Error) => void,
   ) => void;
+  // aedes announces every connect and disconnect on `$SYS/<broker id>/…/clients` for brokers sharing one
+  // emitter (a cluster); careflow is one broker and nobody may subscribe to `$SYS`: two publishes per
+  // connection saved, which counts in a reconnect storm.
+  const announcements = new Set([`$SYS/${aedes.id}/new/clients`, `$SYS/${aedes.id}/disconnect/clients`]);
   (aedes as unknown as { publish: typeof route }).publish = (packet, client, done) => {
+    if (!client && announcements.has(packet.topic)) {
+      if (typeof done === 'function') done();
+      return;
+    }
     if (consumed.has(packet)) {
       consumed.delete(packet);
       if (typeof done === 'function') done();
@@ -304,6 +322,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       refusedConnects: { ...events.counts },
       secretChecks: hashes.started,
       secretChecksQueued: hashes.queued,
+      secretFastChecks: verifiers.hits,
     }),
     setSecureContext(tls) {
       tlsServer?.setSecureContext(tls);
@@ -311,6 +330,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     async stop() {
       events.stop();
       clientIds.flush();
+      verifiers.flush();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },

@@ -177,6 +177,7 @@ const EXPORT_KEY: Record<string, string> = {
   webhooks: 'familyWebhooks',
   worker_places: 'placeAssignments',
   mqtt_client_ids: 'mqttClientIds',
+  mqtt_secret_verifiers: 'mqttSecretVerifiers',
   audit_log: 'audit',
 };
 

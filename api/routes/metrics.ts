@@ -23,6 +23,8 @@ export interface MetricsSources {
     refusedConnects: Readonly<Record<string, number>>;
     secretChecks: number;
     secretChecksQueued: number;
+    /** CONNECTs accepted by a stored keyed verifier, without scrypt. */
+    secretFastChecks?: number;
     passwordChecks: number;
     passwordChecksRefused: number;
   };
@@ -151,6 +153,11 @@ export function renderMetrics(store: Store, sources: MetricsSources): string {
         [{ kind: 'device' }, sec.secretChecks],
         [{ kind: 'person' }, sec.passwordChecks],
       ],
+    );
+    m.counter(
+      'careflow_secret_fast_checks_total',
+      'MQTT CONNECTs accepted by a stored keyed verifier without scrypt, since start',
+      sec.secretFastChecks ?? 0,
     );
     m.gauge(
       'careflow_secret_checks_queued',

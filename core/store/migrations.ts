@@ -216,4 +216,12 @@ export const MIGRATIONS: string[] = [
   `
   CREATE INDEX inbox_by_meter_ts ON inbox (meter_id, ts);
   `,
+  // Broker: keyed fast verifiers of device secrets already checked with scrypt (HMAC under a key kept outside
+  // the database, bound to the secret hash; see docs/security.md).
+  `
+  CREATE TABLE mqtt_secret_verifiers (
+    principal_kind TEXT NOT NULL, principal_id TEXT NOT NULL, verifier BLOB NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (principal_kind, principal_id)
+  ) WITHOUT ROWID;
+  `,
 ];

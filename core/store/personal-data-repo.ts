@@ -73,6 +73,13 @@ export class PersonalDataRepo {
          WHERE owner_kind = 'worker' AND owner_code IN (SELECT value FROM json_each(?)) ORDER BY id`,
         f,
       ),
+      mqttSecretVerifiers: q(
+        `SELECT principal_kind, principal_id, at FROM mqtt_secret_verifiers
+         WHERE (principal_kind = 'meter' AND principal_id IN (SELECT value FROM json_each(?)))
+           OR (principal_kind = 'worker' AND principal_id IN (SELECT value FROM json_each(?)))`,
+        m,
+        f,
+      ),
       mqttClientIds: q(
         `SELECT * FROM mqtt_client_ids WHERE (principal_kind = 'meter' AND principal_id IN (SELECT value FROM json_each(?)))
            OR (principal_kind = 'worker' AND principal_id IN (SELECT value FROM json_each(?))) ORDER BY client_id`,
@@ -131,6 +138,12 @@ export class PersonalDataRepo {
       awayPeriods: run('DELETE FROM away_periods WHERE household_id = ?', householdId),
       ruleOverrides: run(`DELETE FROM rule_overrides WHERE level = 'household' AND code = ?`, householdId),
       ruleChanges: run(`DELETE FROM rule_changes WHERE level = 'household' AND code = ?`, householdId),
+      mqttSecretVerifiers: run(
+        `DELETE FROM mqtt_secret_verifiers WHERE (principal_kind = 'meter' AND principal_id ${inM})
+           OR (principal_kind = 'worker' AND principal_id ${inM})`,
+        m,
+        f,
+      ),
       mqttClientIds: run(
         `DELETE FROM mqtt_client_ids WHERE (principal_kind = 'meter' AND principal_id ${inM})
            OR (principal_kind = 'worker' AND principal_id ${inM})`,

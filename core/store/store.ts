@@ -17,6 +17,7 @@ import { PrivacyRepo } from './privacy-repo.ts';
 import { RegistryRepo } from './registry-repo.ts';
 import { ReportRepo } from './report-repo.ts';
 import { RuleRepo } from './rule-repo.ts';
+import { SecretVerifierRepo } from './secret-verifier-repo.ts';
 import { StatsRepo } from './stats-repo.ts';
 import { UsageRepo } from './usage-repo.ts';
 import { WebhookRepo } from './webhook-repo.ts';
@@ -46,6 +47,7 @@ export interface Store {
   readonly reports: ReportRepo;
   /** Read-only views for the console (lists with cursors, overview figures). */
   readonly console: ConsoleRepo;
+  readonly secretVerifiers: SecretVerifierRepo;
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -76,6 +78,7 @@ export function openStore(opts: StoreOptions): Store {
     personalData: new PersonalDataRepo(db),
     reports: new ReportRepo(db),
     console: new ConsoleRepo(db),
+    secretVerifiers: new SecretVerifierRepo(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => {
       if (db.open) db.close();

@@ -1,0 +1,246 @@
+/**
+ * Reconnect-storm benchmark (issue 15): `npm run bench:reconnect -- [--meters 100000] [--window 512]`.
+ *
+ * 1. Registers `--meters` meters, each with its own random 32-byte secret and its own scrypt hash (device
+ *    cost). Hashing 100,000 secrets takes minutes, so the secrets and hashes are computed once (in parallel on
+ *    the thread pool) and kept in a fixture file in the OS temp directory (`careflow-bench-reconnect-<n>.tsv`),
+ *    reused by later runs; delete it to make new secrets.
+ * 2. Starts the service as `careflow start` runs it (a child process, fresh data dir) and connects every
+ *    meter once: each a real scrypt check through the bounded hash queue (CONNACK 3 "busy" is retried, as a
+ *    meter would). Then stops the service (SIGTERM) and starts it again on the same data dir.
+ * 3. The storm: all meters CONNECT again, `--window` at once, from 16 loopback addresses. Prints CONNECTs/s,
+ *    the time until all are in, CONNECT→CONNACK latency p50/p99, and the service's scrypt and verifier counts.
+ *
+ * Each client connects, gets its CONNACK and disconnects (one process cannot hold 100,000 sockets within its
+ * file limit); the client runs on the same machine as the service.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqttPacket from 'mqtt-packet';
+import { hashSecret } from '../core/secrets.ts';
+import { spawnService, type ServiceProcess } from '../test/service-process.ts';
+import { benchMeterId, registerBenchMeters } from './bench-registry.ts';
+
+const { values } = parseArgs({
+  options: {
+    meters: { type: 'string', default: '100000' },
+    window: { type: 'string', default: '512' },
+  },
+});
+const METERS = Number(values.meters);
+const WINDOW = Number(values.window);
+const ADMIN = 'process-admin-token-0123456789';
+const out = (line: string) => process.stdout.write(line + '\n');
+const ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 1}`);
+
+/** Secrets and their hashes, from the fixture file or computed (and then saved) for `n` meters. */
+async function fixture(n: number): Promise<{ secrets: string[]; hashes: string[] }> {
+  const file = join(tmpdir(), `careflow-bench-reconnect-${n}.tsv`);
+  if (existsSync(file)) {
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    if (lines.length === n) {
+      out(`fixture: ${n} secrets and hashes from ${file}`);
+      const rows = lines.map((l) => l.split('\t') as [string, string]);
+      return { secrets: rows.map((r) => r[0]), hashes: rows.map((r) => r[1]) };
+    }
+  }
+  const started = performance.now();
+  const secrets = Array.from({ length: n }, () => randomBytes(32).toString('base64url'));
+  const hashes: string[] = new Array<string>(n);
+  let next = 0;
+  // A few hashes in flight at a time keep every thread of the pool (and so every core) busy.
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        const i = next++;
+        hashes[i] = await hashSecret(secrets[i]!);
+      }
+    }),
+  );
+  writeFileSync(file, secrets.map((s, i) => `${s}\t${hashes[i]}`).join('\n') + '\n', { mode: 0o600 });
+  out(
+    `fixture: hashed ${n} secrets in ${((performance.now() - started) / 1000).toFixed(1)} s, saved to ${file}`,
+  );
+  return { secrets, hashes };
+}
+
+/** One CONNECT on a raw socket: CONNACK return code (-1: closed without one) and its latency in ms. */
+function connectOnce(
+  port: number,
+  id: string,
+  secret: string,
+  localAddress: string,
+): Promise<{ code: number; ms: number }> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    let done = false;
+    const finish = (code: number) => {
+      if (done) return;
+      done = true;
+      const ms = performance.now() - started;
+      if (code === 0) socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
+      else socket.destroy();
+      resolve({ code, ms });
+    };
+    parser.on('packet', (p) => {
+      if (p.cmd === 'connack') finish(p.returnCode ?? -1);
+    });
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    socket.on('close', () => finish(-1));
+    socket.on('error', () => finish(-1));
+    socket.setTimeout(30_000, () => finish(-1));
+    socket.on('connect', () =>
+      socket.write(
+        mqttPacket.generate({
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 4,
+          clientId: id,
+          clean: true,
+          keepalive: 60,
+          username: id,
+          password: Buffer.from(secret),
+        }),
+      ),
+    );
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+interface StormResult {
+  seconds: number;
+  serviceCpuSeconds?: number;
+  clientCpuSeconds?: number;
+  latencies: number[];
+  retries: number;
+  failed: number;
+}
+
+/** Connects every meter, `WINDOW` at once; refusals for "busy" (3) and lost connections are retried. */
+async function storm(svc: ServiceProcess, secrets: string[]): Promise<StormResult> {
+  const port = svc.mqttPort;
+  const cpu0 = cpuSeconds(svc.proc.pid);
+  const client0 = process.cpuUsage();
+  const latencies: number[] = [];
+  let retries = 0;
+  let failed = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: WINDOW }, async (_, lane) => {
+      while (next < secrets.length) {
+        const i = next++;
+        for (let attempt = 0; ; attempt++) {
+          const r = await connectOnce(
+            port,
+            benchMeterId(i),
+            secrets[i]!,
+            ADDRESSES[lane % ADDRESSES.length]!,
+          );
+          if (r.code === 0) {
+            latencies.push(r.ms);
+            break;
+          }
+          if ((r.code !== 3 && r.code !== -1) || attempt >= 50) {
+            failed++;
+            break;
+          }
+          retries++;
+          await new Promise((res) => setTimeout(res, 20 + Math.random() * 80));
+        }
+      }
+    }),
+  );
+  const client = process.cpuUsage(client0);
+  return {
+    seconds: (performance.now() - started) / 1000,
+    serviceCpuSeconds: cpuSeconds(svc.proc.pid) - cpu0,
+    clientCpuSeconds: (client.user + client.system) / 1e6,
+    latencies,
+    retries,
+    failed,
+  };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
+}
+
+async function deviceChecks(svc: ServiceProcess): Promise<{ scrypt: number; fast: number }> {
+  const text = await (
+    await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })
+  ).text();
+  const value = (s: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(s + ' '))
+        ?.split(' ')
+        .at(-1),
+    );
+  return {
+    scrypt: value('careflow_secret_checks_total{kind="device"}'),
+    fast: value('careflow_secret_fast_checks_total'),
+  };
+}
+
+function report(label: string, r: StormResult, checks: { scrypt: number; fast: number }): void {
+  const sorted = [...r.latencies].sort((a, b) => a - b);
+  out(
+    `${label}: ${r.latencies.length} meters in ${r.seconds.toFixed(1)} s = ${Math.round(r.latencies.length / r.seconds)} CONNECTs/s; ` +
+      `CONNACK p50 ${pct(sorted, 50).toFixed(1)} ms, p99 ${pct(sorted, 99).toFixed(1)} ms; ` +
+      `retried ${r.retries}, failed ${r.failed}; scrypt checks ${checks.scrypt}, verifier hits ${checks.fast}`,
+  );
+  const n = r.latencies.length;
+  const cpu = r.serviceCpuSeconds ?? NaN;
+  out(
+    `  CPU: service ${cpu.toFixed(1)} s = ${((cpu / n) * 1e6).toFixed(0)} µs per CONNECT ` +
+      `(one free core: ~${Math.round(n / cpu)} CONNECTs/s); client ${(r.clientCpuSeconds ?? NaN).toFixed(1)} s`,
+  );
+}
+
+async function main(): Promise<void> {
+  out(`bench:reconnect — ${METERS} meters, ${WINDOW} CONNECTs in flight (client on the same machine)`);
+  const { secrets, hashes } = await fixture(METERS);
+  const dir = mkdtempSync(join(tmpdir(), 'careflow-bench-reconnect-'));
+  let svc: ServiceProcess | undefined;
+  try {
+    const ms = await registerBenchMeters(join(dir, 'careflow.db'), METERS, '', hashes);
+    out(`registry: ${METERS} meters, each with its own secret hash, written in ${(ms / 1000).toFixed(1)} s`);
+
+    svc = await spawnService(dir);
+    const first = await storm(svc, secrets);
+    report('first connect (scrypt each)', first, await deviceChecks(svc));
+    await svc.stop();
+    svc = undefined;
+
+    const restartStarted = performance.now();
+    svc = await spawnService(dir);
+    out(`restart: service up again in ${((performance.now() - restartStarted) / 1000).toFixed(1)} s`);
+    const again = await storm(svc, secrets);
+    report('reconnect after restart', again, await deviceChecks(svc));
+  } finally {
+    if (svc) await svc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench:reconnect failed: ${err.message}\n`);
+  process.exitCode = 1;
+});
