@@ -99,7 +99,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       members.filter((m) => !m.transient),
       opts.connectConcurrency ?? 50,
       async (m) => {
-        m.client = await connectMeter(opts, m, errors, clientErrors);
+        // A broker limits the first-time secret checks it runs for one address at once and answers the rest
+        // "server unavailable" (CONNACK 3): like a real meter, try again a little later.
+        m.client = await connectWithRetry(opts, m, errors, clientErrors, 8, /Server unavailable/i);
       },
     );
   } catch (err) {
@@ -155,14 +157,18 @@ async function connectWithRetry(
   errors: FleetError[],
   clientErrors: { meterId: string; message: string }[],
   attempts = 4,
+  /** Only errors matching this are tried again (default: any but a refused secret). */
+  retryOn: RegExp | null = null,
 ): Promise<MqttClient> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await connectMeter(opts, m, errors, clientErrors);
     } catch (err) {
-      if (attempt >= attempts || /Not authorized|Bad username/i.test((err as Error).message)) throw err;
-      clientErrors.push({ meterId: m.meterId, message: (err as Error).message });
-      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      const message = (err as Error).message;
+      if (attempt >= attempts || /Not authorized|Bad username/i.test(message)) throw err;
+      if (retryOn && !retryOn.test(message)) throw err;
+      if (!retryOn) clientErrors.push({ meterId: m.meterId, message });
+      await new Promise((r) => setTimeout(r, Math.min(4_000, 250 * 2 ** attempt)));
     }
   }
 }

@@ -56,7 +56,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
-  it('stores readings of meters that log in at Mosquitto, which refuses foreign topics; a worker gets its alert', async () => {
+  it('stores readings of meters that log in at Mosquitto, which refuses foreign topics; a grid worker gets its alert there', async () => {
     const svc = await startTestService({
       dataDir: join(root, 'a'),
       config: {
@@ -119,10 +119,13 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
         );
       expect(refused).toBe('refused');
 
-      // The meter falls silent: meter-silent opens and the worker's app on Mosquitto receives it.
-      svc.clock.advance(8 * HOUR);
+      // Water runs at 150 L an hour for three hours: heavy-use (welfare) opens, and the grid worker's app on
+      // Mosquitto receives it (silent meters are maintenance tickets for community staff, not the worker's).
+      svc.clock.advanceTo(T0 + 5 * HOUR);
+      const heavy = [2, 3, 4, 5].map((h) => ({ ts: T0 + h * HOUR, totalLiters: 101 + (h - 1) * 150 }));
+      await meter.publishAsync('meters/m-g1-1/readings', JSON.stringify({ readings: heavy }), { qos: 1 });
       await eventually(
-        () => alerts.some((a) => a.event === 'opened' && a.ruleId === 'meter-silent'),
+        () => alerts.some((a) => a.event === 'opened' && a.ruleId === 'heavy-use'),
         10_000,
         'alert',
       );
