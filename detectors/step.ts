@@ -1,28 +1,16 @@
-import type { Evidence } from '../core/alerts.ts';
-import type { Rule, RuleOf } from '../core/rules.ts';
+import type { Rule } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
-import { BASELINE_DAYS, typicalLiters } from './baseline.ts';
-import {
-  activeSince,
-  lastBuckets,
-  pushMilliliters,
-  setBucketTimes,
-  UNKNOWN_ML,
-  type HouseholdState,
-} from './household-state.ts';
-import { RingWindow } from './rules/condition.ts';
-import { sustainedHigh } from './rules/sustained-high.ts';
-import { sustainedLow } from './rules/sustained-low.ts';
+import { pushMilliliters, setBucketTimes, UNKNOWN_ML, type HouseholdState } from './household-state.ts';
+import { high } from './rules/sustained-high.ts';
+import { low } from './rules/sustained-low.ts';
 import { peak } from './rules/zero-at-peak.ts';
-import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from './transition.ts';
 import { onReading, onTick } from './rules/silent.ts';
 import type { HouseholdInput, StepContext } from './step-context.ts';
-import { recordHour, usualShare } from './usage-history.ts';
+import { recordHour } from './usage-history.ts';
 
 export type { AwayLookup, HouseholdInput, StepContext } from './step-context.ts';
 
 const DAY_MS = 86_400_000;
-const ring = new RingWindow();
 
 /**
  * The detector core for one household: `(state, input, rules) → detections`, updating the state it is
@@ -79,81 +67,4 @@ function onBucket(
     else if (rule.type === 'sustained-high') high(hid, s, rule, b.end, bucketMinutes, ctx, out);
     else if (rule.type === 'zero-at-peak') peak(hid, s, rule, b, ml, day, endMinute, bucketMinutes, ctx, out);
   }
-}
-
-function low(
-  hid: string,
-  s: HouseholdState,
-  rule: RuleOf<'sustained-low'>,
-  end: number,
-  day: number,
-  bucketMinutes: number,
-  ctx: StepContext,
-  out: Detection[],
-): void {
-  const p = rule.params;
-  const n = p.windowMinutes / bucketMinutes;
-  const windowStart = end - p.windowMinutes * 60_000;
-  const typical = p.relativeToBaseline === null ? null : typicalLiters(s, ctx.localTime, day, windowStart, n);
-  const limit = typical === null ? p.maxTotalLiters : round(p.relativeToBaseline! * typical);
-  const active = activeSince(s, rule.id) !== undefined;
-  const cond = sustainedLow(ring.of(s, n), limit, active);
-  // A low day is news only where low days are unusual (not in a vacant flat or a second home).
-  if (!active && cond.state === 'true' && p.minUsualShare > 0) {
-    const share = usualShare(s, day, BASELINE_DAYS, USUAL_MIN_DAYS, 0, 24, limit - 0.001, awayDays(hid, ctx));
-    if (share >= 0 && share < p.minUsualShare) return; // judged from the second complete day on
-  }
-  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
-  if (!kind) return;
-  const thresholds: Evidence['thresholds'] = {
-    windowMinutes: p.windowMinutes,
-    maxTotalLiters: limit,
-    bucketMinutes,
-    ...holdThresholds(rule),
-  };
-  if (p.relativeToBaseline !== null) {
-    thresholds.relativeToBaseline = p.relativeToBaseline;
-    thresholds.typicalLiters = typical;
-  }
-  emit(out, hid, rule, kind, end, {
-    windowStart,
-    windowEnd: end,
-    buckets: lastBuckets(s, n),
-    totalLiters: round(cond.totalLiters),
-    thresholds,
-    ruleVersion: ctx.rulesVersion,
-  });
-}
-
-function high(
-  hid: string,
-  s: HouseholdState,
-  rule: RuleOf<'sustained-high'>,
-  end: number,
-  bucketMinutes: number,
-  ctx: StepContext,
-  out: Detection[],
-): void {
-  const p = rule.params;
-  const n = p.windowMinutes / bucketMinutes;
-  const windowStart = end - p.windowMinutes * 60_000;
-  const active = activeSince(s, rule.id) !== undefined;
-  // Once open, a few buckets below the bar do not end it (a slow leak that shows 0 L in an hour now and then).
-  const tolerated = active ? Math.floor(n * p.holdToleranceShare + 1e-9) : 0;
-  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
-  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
-  if (!kind) return;
-  emit(out, hid, rule, kind, end, {
-    windowStart,
-    windowEnd: end,
-    buckets: lastBuckets(s, n),
-    totalLiters: round(cond.totalLiters),
-    thresholds: {
-      windowMinutes: p.windowMinutes,
-      minLitersPerBucket: p.minLitersPerBucket,
-      bucketMinutes,
-      ...holdThresholds(rule),
-    },
-    ruleVersion: ctx.rulesVersion,
-  });
 }

@@ -1,5 +1,11 @@
-import { UNKNOWN_ML } from '../household-state.ts';
-import { asWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+import type { RuleOf } from '../../core/rules.ts';
+import type { Detection } from '../../core/streams.ts';
+import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
+import type { StepContext } from '../step-context.ts';
+import { decide, emit, holdOf, holdThresholds, round } from '../transition.ts';
+import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+
+const ring = new RingWindow();
 
 /**
  * True when every bucket of the trailing window is known and at least the bar. A known bucket below the bar
@@ -31,4 +37,38 @@ export function sustainedHigh(
     }
   }
   return { state: below ? 'false' : unknown ? 'unknown' : 'true', totalLiters: total / 1000 };
+}
+
+/** The `sustained-high` rule type (`continuous-flow`, `heavy-use`) on a closed bucket. */
+export function high(
+  hid: string,
+  s: HouseholdState,
+  rule: RuleOf<'sustained-high'>,
+  end: number,
+  bucketMinutes: number,
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  const p = rule.params;
+  const n = p.windowMinutes / bucketMinutes;
+  const windowStart = end - p.windowMinutes * 60_000;
+  const active = activeSince(s, rule.id) !== undefined;
+  // Once open, a few buckets below the bar do not end it (a slow leak that shows 0 L in an hour now and then).
+  const tolerated = active ? Math.floor(n * p.holdToleranceShare + 1e-9) : 0;
+  const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
+  if (!kind) return;
+  emit(out, hid, rule, kind, end, {
+    windowStart,
+    windowEnd: end,
+    buckets: lastBuckets(s, n),
+    totalLiters: round(cond.totalLiters),
+    thresholds: {
+      windowMinutes: p.windowMinutes,
+      minLitersPerBucket: p.minLitersPerBucket,
+      bucketMinutes,
+      ...holdThresholds(rule),
+    },
+    ruleVersion: ctx.rulesVersion,
+  });
 }

@@ -1,5 +1,14 @@
-import { UNKNOWN_ML } from '../household-state.ts';
-import { asWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+import type { Evidence } from '../../core/alerts.ts';
+import type { RuleOf } from '../../core/rules.ts';
+import type { Detection } from '../../core/streams.ts';
+import { BASELINE_DAYS, typicalLiters } from '../baseline.ts';
+import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
+import type { StepContext } from '../step-context.ts';
+import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from '../transition.ts';
+import { usualShare } from '../usage-history.ts';
+import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+
+const ring = new RingWindow();
 
 /**
  * True when the trailing window is fully known and its total is below `limitLiters`. Any unknown bucket
@@ -26,4 +35,49 @@ export function sustainedLow(
   const totalLiters = total / 1000;
   if (total >= limit) return { state: 'false', totalLiters };
   return { state: unknown ? 'unknown' : 'true', totalLiters };
+}
+
+/** The `sustained-low` rule type (`low-use`) on a closed bucket. */
+export function low(
+  hid: string,
+  s: HouseholdState,
+  rule: RuleOf<'sustained-low'>,
+  end: number,
+  day: number,
+  bucketMinutes: number,
+  ctx: StepContext,
+  out: Detection[],
+): void {
+  const p = rule.params;
+  const n = p.windowMinutes / bucketMinutes;
+  const windowStart = end - p.windowMinutes * 60_000;
+  const typical = p.relativeToBaseline === null ? null : typicalLiters(s, ctx.localTime, day, windowStart, n);
+  const limit = typical === null ? p.maxTotalLiters : round(p.relativeToBaseline! * typical);
+  const active = activeSince(s, rule.id) !== undefined;
+  const cond = sustainedLow(ring.of(s, n), limit, active);
+  // A low day is news only where low days are unusual (not in a vacant flat or a second home).
+  if (!active && cond.state === 'true' && p.minUsualShare > 0) {
+    const share = usualShare(s, day, BASELINE_DAYS, USUAL_MIN_DAYS, 0, 24, limit - 0.001, awayDays(hid, ctx));
+    if (share >= 0 && share < p.minUsualShare) return; // judged from the second complete day on
+  }
+  const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
+  if (!kind) return;
+  const thresholds: Evidence['thresholds'] = {
+    windowMinutes: p.windowMinutes,
+    maxTotalLiters: limit,
+    bucketMinutes,
+    ...holdThresholds(rule),
+  };
+  if (p.relativeToBaseline !== null) {
+    thresholds.relativeToBaseline = p.relativeToBaseline;
+    thresholds.typicalLiters = typical;
+  }
+  emit(out, hid, rule, kind, end, {
+    windowStart,
+    windowEnd: end,
+    buckets: lastBuckets(s, n),
+    totalLiters: round(cond.totalLiters),
+    thresholds,
+    ruleVersion: ctx.rulesVersion,
+  });
 }
