@@ -1,6 +1,7 @@
 import { CONFIRMING_OUTCOMES, type Outcome } from '../core/alerts.ts';
 import type { DidFire, RuleDifference, Verdict, WouldFire } from '../core/backtest.ts';
-import type { Rule, RuleAudience } from '../core/rules.ts';
+import type { RuleAudience } from '../core/rules.ts';
+import type { Rule } from '../detectors/rules/index.ts';
 import type { Detection } from '../core/streams.ts';
 import type { LiveAlert } from '../core/store/backtest-repo.ts';
 import { alertId } from '../notifier/alert-service.ts';

@@ -1,5 +1,5 @@
 import { LocalTime } from '../core/local-time.ts';
-import type { Rule } from '../core/rules.ts';
+import type { Rule } from '../detectors/rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from '../detectors/detector-engine.ts';
 import { ruleNeeds } from '../detectors/validate-rules.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import type { Expectation } from '../simulators/ground-truth.ts';
 import { scoreMarkdown } from './score-report.ts';
 import { scoreRun } from './score.ts';

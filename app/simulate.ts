@@ -1,4 +1,5 @@
-import { DEFAULT_RULES, type Rule } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
+import type { Rule } from '../detectors/rules/index.ts';
 import { householdMonths, noiseReport, type NoiseAlert } from '../notifier/alert-noise.ts';
 import { type BuiltHousehold, buildHousehold } from '../simulators/build-household.ts';
 import { MINUTE_MS } from '../simulators/local-day.ts';

@@ -24,7 +24,7 @@ import { HashQueue } from '../core/hash-queue.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { ServiceMetrics } from '../core/metrics.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { TlsFiles } from '../core/tls-files.ts';

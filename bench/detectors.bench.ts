@@ -20,7 +20,7 @@ import vm from 'node:vm';
 import { runBacktest } from '../app/backtest.ts';
 import { BacktestRequest } from '../core/backtest.ts';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import { openStore } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from '../detectors/detector-engine.ts';

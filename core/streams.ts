@@ -1,5 +1,5 @@
 import type { Evidence } from './alerts.ts';
-import type { RuleAudience, RuleType, Severity } from './rules.ts';
+import type { RuleAudience, Severity } from './rules.ts';
 
 /**
  * The typed events modules exchange. Ingest emits readings and usage; detectors emit detections;
@@ -55,8 +55,11 @@ export interface Detection {
   /** Event time the detection refers to (end of the evidence window, or the silence deadline). */
   at: number;
   evidence: Evidence;
-  /** The rule as it stood when it fired. */
-  ruleType: RuleType;
+  /**
+   * The rule as it stood when it fired. `ruleType` names one of the detectors' rule types (their catalogue,
+   * detectors/rules, which core does not import).
+   */
+  ruleType: string;
   severity: Severity;
   audience: RuleAudience;
   autoResolve: boolean;

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Config } from '../core/config.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from './rules/default-rules.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import { tempDataDir } from '../test/harness.ts';
 import { ConsentGate } from './consent-gate.ts';

@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.ts';
 import type { ConsentPurpose } from '../core/registry.ts';
-import type { Rule, RuleAudience } from '../core/rules.ts';
+import type { RuleAudience } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import type { Store } from '../core/store/store.ts';
 
 /**

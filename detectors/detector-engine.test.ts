@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { PLAIN_RULES, Rule } from '../core/rules.ts';
+import { PLAIN_RULES } from './rules/default-rules.ts';
+import { Rule } from './rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import type { SerializedHouseholdState } from './household-checkpoint.ts';

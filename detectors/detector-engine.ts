@@ -1,5 +1,5 @@
 import type { LocalTime } from '../core/local-time.ts';
-import type { Rule } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import {
   restoreHouseholdState,

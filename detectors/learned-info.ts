@@ -1,5 +1,5 @@
 import type { LocalTime } from '../core/local-time.ts';
-import type { Rule } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import { BASELINE_DAYS, BASELINE_NONE, BASELINE_UNIT, computeBaseline } from './baseline.ts';
 import type { HouseholdState } from './household-state.ts';
 import { configuredPeak, hhmm } from './peak-window.ts';

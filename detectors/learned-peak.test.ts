@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { PLAIN_RULES, Rule, type RuleOf } from '../core/rules.ts';
+import { PLAIN_RULES } from './rules/default-rules.ts';
+import { Rule, type RuleOf } from './rules/index.ts';
 import type { Detection } from '../core/streams.ts';
 import { serializeHouseholdState } from './household-checkpoint.ts';
 import { createHouseholdState, HOUR_UNKNOWN, pushBucket } from './household-state.ts';

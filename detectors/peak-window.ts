@@ -1,6 +1,14 @@
-import { minutesOfDay, type RuleOf } from '../core/rules.ts';
+import { minutesOfDay } from '../core/rules.ts';
 import type { HouseholdState } from './household-state.ts';
-import { learnedPeakStart } from './usage-history.ts';
+import { learnedPeakStart, type LearnParams } from './usage-history.ts';
+
+/**
+ * The parameters of a `zero-at-peak` rule that a peak window is computed from (a structural type: the rule
+ * type's module, detectors/rules/zero-at-peak.ts, builds on this one).
+ */
+export interface PeakRule {
+  params: LearnParams & { start: string; end: string; learn: boolean };
+}
 
 /** Where a household's peak window comes from: configured, learned, or the fallback until it is learned. */
 export type PeakSource = 'fixed' | 'learned' | 'fallback';
@@ -16,7 +24,7 @@ export interface PeakWindow {
 const fixed = new WeakMap<object, [number, number]>();
 
 /** The configured window of a zero-at-peak rule, in minutes of the local day. */
-export function configuredPeak(rule: RuleOf<'zero-at-peak'>): [number, number] {
+export function configuredPeak(rule: PeakRule): [number, number] {
   let w = fixed.get(rule.params);
   if (!w) {
     w = [minutesOfDay(rule.params.start), minutesOfDay(rule.params.end)];
@@ -32,7 +40,7 @@ export function configuredPeak(rule: RuleOf<'zero-at-peak'>): [number, number] {
  */
 export function peakWindow(
   s: HouseholdState,
-  rule: RuleOf<'zero-at-peak'>,
+  rule: PeakRule,
   day: number,
   out: PeakWindow = { startMinute: 0, endMinute: 0, minutes: 0, source: 'fixed' },
 ): PeakWindow {

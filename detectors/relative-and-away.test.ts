@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, Rule } from '../core/rules.ts';
+import { DEFAULT_RULES } from './rules/default-rules.ts';
+import { Rule } from './rules/index.ts';
 import type { Detection } from '../core/streams.ts';
 import { BASELINE_DAYS } from './baseline.ts';
 import { createHouseholdState } from './household-state.ts';

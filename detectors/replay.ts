@@ -1,4 +1,4 @@
-import type { Rule } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import type { Detection } from '../core/streams.ts';
 import { resetSlot, type HouseholdState } from './household-state.ts';
 import { step, type StepContext } from './step.ts';

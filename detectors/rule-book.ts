@@ -2,7 +2,6 @@ import { CareflowError, describeIssues, type FieldIssue } from '../core/errors.t
 import {
   scopeName,
   type EffectiveRules,
-  type Rule,
   type RuleAdmin,
   type RuleChangeRecord,
   type RuleChanges,
@@ -10,6 +9,7 @@ import {
   type RuleScope,
   type ScopeOverrides,
 } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import type { Store } from '../core/store/store.ts';
 import { checkOverrides } from './rule-hierarchy.ts';
 import { parseScopeName, RuleResolver, type OverrideMap, type Places } from './rule-resolver.ts';

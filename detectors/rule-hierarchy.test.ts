@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULES, type HouseholdPlace, type ScopeOverrides } from '../core/rules.ts';
+import { type HouseholdPlace, type ScopeOverrides } from '../core/rules.ts';
+import { DEFAULT_RULES } from './rules/default-rules.ts';
 import { checkOverrides, resolveRules } from './rule-hierarchy.ts';
 import { RuleResolver, type Places } from './rule-resolver.ts';
 

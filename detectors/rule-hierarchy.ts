@@ -1,19 +1,18 @@
 import { fieldIssues, type FieldIssue } from '../core/errors.ts';
 import {
   GLOBAL_CODE,
-  Rule,
   RuleOverride,
-  RuleSet,
-  SustainedHighParams,
-  SustainedLowParams,
-  SilentParams,
-  ZeroAtPeakParams,
   scopeName,
   type EffectiveRule,
   type HouseholdPlace,
   type RuleScope,
   type ScopeOverrides,
 } from '../core/rules.ts';
+import { Rule, RuleSet } from './rules/index.ts';
+import { SustainedHighParams } from './rules/sustained-high.ts';
+import { SustainedLowParams } from './rules/sustained-low.ts';
+import { SilentParams } from './rules/silent.ts';
+import { ZeroAtPeakParams } from './rules/zero-at-peak.ts';
 import { validateRulesForBuckets } from './validate-rules.ts';
 
 /**

@@ -3,10 +3,10 @@ import {
   scopeName,
   type EffectiveRule,
   type HouseholdPlace,
-  type Rule,
   type RuleScope,
   type ScopeOverrides,
 } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import { layersFor, resolveRules, scopesOf, type Resolved } from './rule-hierarchy.ts';
 import { combineNeeds, ruleNeeds, type RuleNeeds } from './validate-rules.ts';
 

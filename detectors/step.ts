@@ -1,6 +1,12 @@
-import type { Rule } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import type { Detection } from '../core/streams.ts';
-import { pushMilliliters, setBucketTimes, UNKNOWN_ML, type HouseholdState } from './household-state.ts';
+import {
+  noteReading,
+  pushMilliliters,
+  setBucketTimes,
+  UNKNOWN_ML,
+  type HouseholdState,
+} from './household-state.ts';
 import { high } from './rules/sustained-high.ts';
 import { low } from './rules/sustained-low.ts';
 import { peak } from './rules/zero-at-peak.ts';
@@ -29,10 +35,13 @@ export function step(
       onBucket(householdId, state, input, rules, ctx, out);
       break;
     case 'reading':
-      onReading(householdId, state, input, rules, ctx, out);
+      for (const rule of rules)
+        if (rule.type === 'silent') onReading(householdId, state, rule, input, ctx, out);
+      noteReading(state, input.ts, input.receivedAt, input.declaredIntervalMs ?? null);
       break;
     case 'tick':
-      onTick(householdId, state, input.now, rules, ctx, out);
+      for (const rule of rules)
+        if (rule.type === 'silent') onTick(householdId, state, rule, input.now, ctx, out);
       break;
   }
   return out;

@@ -1,12 +1,18 @@
 import type { Evidence } from '../core/alerts.ts';
-import type { Rule } from '../core/rules.ts';
+import type { RuleEnvelope } from '../core/rules.ts';
 import type { Detection, DetectionKind } from '../core/streams.ts';
 import { activeSince, clearActive, setActive, type HouseholdState } from './household-state.ts';
 import type { Condition } from './rules/condition.ts';
 import type { StepContext } from './step-context.ts';
 
 /** How a rule's condition becomes detections: opened / updated / cleared, with away mode applied. */
-export function suppressed(hid: string, rule: Rule, from: number, to: number, ctx: StepContext): boolean {
+export function suppressed(
+  hid: string,
+  rule: RuleEnvelope,
+  from: number,
+  to: number,
+  ctx: StepContext,
+): boolean {
   return rule.suppressedWhenAway && ctx.away !== undefined && ctx.away(hid, from, to);
 }
 
@@ -19,7 +25,7 @@ export interface Hold {
 export const NO_HOLD: Hold = { clearHoldMs: 0, reopenWithinMs: 0 };
 
 /** The hold of a rule whose params set `clearHoldMinutes` / `reopenWithinMinutes`. */
-export function holdOf(rule: Rule): Hold {
+export function holdOf(rule: RuleEnvelope): Hold {
   const p = rule.params as { clearHoldMinutes?: number; reopenWithinMinutes?: number };
   return {
     clearHoldMs: (p.clearHoldMinutes ?? 0) * 60_000,
@@ -52,7 +58,7 @@ export function dropMark(s: HouseholdState, ruleId: string, which: string): void
 let reopening = false;
 
 /** Opens a rule (the caller checked it is not active), noting whether this re-opens its last alert. */
-export function openRule(s: HouseholdState, rule: Rule, at: number, hold: Hold): 'opened' {
+export function openRule(s: HouseholdState, rule: RuleEnvelope, at: number, hold: Hold): 'opened' {
   const cleared = mark(s, rule.id, CLEARED_AT);
   dropMark(s, rule.id, CLEARED_AT);
   reopening = cleared !== undefined && at - cleared <= hold.reopenWithinMs;
@@ -61,7 +67,7 @@ export function openRule(s: HouseholdState, rule: Rule, at: number, hold: Hold):
 }
 
 /** Clears an active rule, remembering when for the re-open window. */
-export function clearRule(s: HouseholdState, rule: Rule, at: number, hold: Hold): 'cleared' {
+export function clearRule(s: HouseholdState, rule: RuleEnvelope, at: number, hold: Hold): 'cleared' {
   clearActive(s, rule.id);
   dropMark(s, rule.id, FALSE_SINCE);
   dropMark(s, rule.id, RESUMED_AT);
@@ -77,7 +83,7 @@ export function clearRule(s: HouseholdState, rule: Rule, at: number, hold: Hold)
 export function decide(
   hid: string,
   s: HouseholdState,
-  rule: Rule,
+  rule: RuleEnvelope,
   cond: Condition,
   at: number,
   windowStart: number,
@@ -107,7 +113,7 @@ export function decide(
 export function emit(
   out: Detection[],
   hid: string,
-  rule: Rule,
+  rule: RuleEnvelope,
   kind: DetectionKind,
   at: number,
   evidence: Evidence,
@@ -133,7 +139,7 @@ export function round(v: number): number {
 }
 
 /** A rule's clear-hold and re-open window, as its evidence states them. */
-export function holdThresholds(rule: Rule): Evidence['thresholds'] {
+export function holdThresholds(rule: RuleEnvelope): Evidence['thresholds'] {
   const h = holdOf(rule);
   const t: Evidence['thresholds'] = {};
   if (h.clearHoldMs > 0) t.clearHoldMinutes = h.clearHoldMs / 60_000;

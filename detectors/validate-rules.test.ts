@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULES, Rule } from '../core/rules.ts';
+import { DEFAULT_RULES } from './rules/default-rules.ts';
+import { Rule } from './rules/index.ts';
 import { maxWindowMinutes, validateRulesForBuckets } from './validate-rules.ts';
 
 /** A default rule with some params changed, checked by the rule schema. */

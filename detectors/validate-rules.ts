@@ -1,5 +1,6 @@
 import type { FieldIssue } from '../core/errors.ts';
-import { minutesOfDay, type Rule } from '../core/rules.ts';
+import { minutesOfDay } from '../core/rules.ts';
+import type { Rule } from './rules/index.ts';
 import { BASELINE_DAYS } from './baseline.ts';
 
 /** Checks what the rule schema alone cannot: windows and peak times must fit the bucket size, and more. */

@@ -1,5 +1,5 @@
 import type { Alert, AlertText, EscalationTarget, Evidence, Outcome } from '../core/alerts.ts';
-import type { RuleType } from '../core/rules.ts';
+import type { RuleType } from '../detectors/rules/index.ts';
 
 /** Short human messages for grid workers, in Chinese and English. */
 export type { AlertText };
@@ -46,14 +46,14 @@ function liters(v: number): string {
 
 /** The message sent when an alert opens, from the rule type and the detection's evidence. */
 export function openedText(
-  type: RuleType,
+  type: string,
   audience: Alert['audience'],
   address: string,
   evidence: Evidence,
   localTime: (ms: number) => string,
 ): AlertText {
   const t = evidence.thresholds;
-  switch (type) {
+  switch (type as RuleType) {
     case 'sustained-low': {
       const w = duration(num(t.windowMinutes));
       const total = liters(evidence.totalLiters ?? 0);

@@ -1,5 +1,6 @@
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, type Rule, type RuleOf } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
+import type { Rule, RuleOf } from '../detectors/rules/index.ts';
 import { type Expectation, expectationOf } from './ground-truth.ts';
 import { HouseholdModel } from './household-model.ts';
 import { LearnedPeak } from './learned-peak.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import { attribute } from './alert-matching.ts';
 import { type TruthContext, expectationOf } from './ground-truth.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from './local-day.ts';

@@ -1,5 +1,7 @@
 import type { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, minutesOfDay, type Rule, type RuleOf } from '../core/rules.ts';
+import { minutesOfDay } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
+import type { Rule, RuleOf } from '../detectors/rules/index.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS, localMinuteToUtc, parseLocalDate } from './local-day.ts';
 import { z } from 'zod';
 import { SCENARIO_TYPES, type Scenario, type ScenarioType } from './scenario-schema.ts';

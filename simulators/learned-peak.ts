@@ -1,5 +1,6 @@
 import type { LocalTime } from '../core/local-time.ts';
-import { FIRST_USE_AFTER_HOUR, type RuleOf } from '../core/rules.ts';
+import { FIRST_USE_AFTER_HOUR } from '../core/rules.ts';
+import type { RuleOf } from '../detectors/rules/index.ts';
 import { HOUR_MS, localMinuteToUtc } from './local-day.ts';
 import { type WaterEvent, litersInRange } from './water-event.ts';
 

@@ -3,7 +3,7 @@ import { replayDetections } from '../app/replay-detectors.ts';
 import { normalizeRecording } from '../app/replay-mirror.ts';
 import { warmupDaysFor } from '../app/backtest.ts';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import type { Detection } from '../core/streams.ts';
 import { createHouseholdState } from '../detectors/household-state.ts';
 import { replayHousehold, type BucketRow } from '../detectors/replay.ts';

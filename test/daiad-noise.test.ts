@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { replayDetections } from '../app/replay-detectors.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import type { Detection } from '../core/streams.ts';
 import { daiadAvailable, defaultDaiadPath } from '../simulators/calibration-data.ts';
 import { readRecordedFile } from '../simulators/recorded-file.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES, Rule } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
+import { Rule } from '../detectors/rules/index.ts';
 import type { Detection } from '../core/streams.ts';
 import { createHouseholdState } from '../detectors/household-state.ts';
 import { step } from '../detectors/step.ts';

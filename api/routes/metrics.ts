@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ERRORS } from '../../core/errors.ts';
-import { DEFAULT_RULES } from '../../core/rules.ts';
+import { DEFAULT_RULES } from '../../detectors/rules/default-rules.ts';
 import type { ServiceMetrics } from '../../core/metrics.ts';
 import type { Store } from '../../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';

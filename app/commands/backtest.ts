@@ -5,7 +5,7 @@ import { BacktestRequest, type BacktestReport } from '../../core/backtest.ts';
 import { loadConfig } from '../../core/config.ts';
 import { CareflowError, fieldIssues } from '../../core/errors.ts';
 import { LocalTime } from '../../core/local-time.ts';
-import { DEFAULT_RULES } from '../../core/rules.ts';
+import { DEFAULT_RULES } from '../../detectors/rules/default-rules.ts';
 import { openStore } from '../../core/store/store.ts';
 import { ConsentGate } from '../../detectors/consent-gate.ts';
 import { RuleBook } from '../../detectors/rule-book.ts';

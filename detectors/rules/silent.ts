@@ -1,6 +1,7 @@
-import type { Rule, RuleOf } from '../../core/rules.ts';
+import { z } from 'zod';
+import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
-import { activeSince, noteReading, RELIABILITY_MEMORY_MS, type HouseholdState } from '../household-state.ts';
+import { activeSince, RELIABILITY_MEMORY_MS, type HouseholdState } from '../household-state.ts';
 import type { StepContext } from '../step-context.ts';
 import {
   clearRule,
@@ -13,76 +14,112 @@ import {
   RESUMED_AT,
   setMark,
 } from '../transition.ts';
+import { lifecycleParams } from './shared-params.ts';
+
+export const SilentParams = z.strictObject({
+  afterMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 60),
+  /**
+   * Meters that report less often than `afterMinutes` (a daily upload): silent only after this multiple of
+   * the meter's usual interval between messages (the median of its last three), when that is longer than
+   * `afterMinutes`. `null`: `afterMinutes` for every meter.
+   */
+  usualIntervalFactor: z.number().min(1).max(10).nullable().default(null),
+  /**
+   * Which households the rule watches: `all`, or `welfare` — households registered as elderly or living
+   * alone (silence there means nobody knows whether the resident is well).
+   */
+  households: z.enum(['all', 'welfare']).default('all'),
+  /**
+   * Learned reliability: a meter that dropped out for a while within the last 30 days and came back by
+   * itself is silent only after this multiple of that longest interval (when longer than the other waits),
+   * up to `maxAfterMinutes`. `null`: off.
+   */
+  reliabilityFactor: z.number().min(1).max(10).nullable().default(null),
+  maxAfterMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 60)
+    .nullable()
+    .default(null),
+  ...lifecycleParams,
+});
+
+/** A `silent` rule: the envelope every rule has, and its parameters. */
+export const SilentRule = z.strictObject({
+  ...ruleEnvelope,
+  type: z.literal('silent'),
+  params: SilentParams,
+});
+export type SilentRule = z.infer<typeof SilentRule>;
 
 /**
  * The `silent` rule type (`meter-silent`, `welfare-silent`): a wall-clock rule on the service clock. A reading
  * ends a silence (or, with a clear-hold, starts the hold of its ticket); a clock tick opens one when no
- * reading has arrived for the rule's wait.
+ * reading has arrived for the rule's wait. (The household's reading times are noted by `step` after every
+ * rule has seen the reading.)
  */
 export function onReading(
   hid: string,
   s: HouseholdState,
-  r: { ts: number; receivedAt: number; declaredIntervalMs?: number | null },
-  rules: readonly Rule[],
+  rule: SilentRule,
+  r: { ts: number; receivedAt: number },
   ctx: StepContext,
   out: Detection[],
 ): void {
-  for (const rule of rules) {
-    if (rule.type !== 'silent') continue;
-    const since = activeSince(s, rule.id);
-    if (since === undefined) continue;
-    const hold = holdOf(rule);
-    if (hold.clearHoldMs > 0) {
-      // One ticket per meter: it stays open until the meter has reported for the whole hold without falling
-      // silent again (checked on the clock, see onTick).
-      if (mark(s, rule.id, RESUMED_AT) === undefined) setMark(s, rule.id, RESUMED_AT, r.receivedAt);
-      continue;
-    }
-    clearRule(s, rule, r.receivedAt, hold);
-    emit(out, hid, rule, 'cleared', r.receivedAt, {
-      windowStart: since,
-      windowEnd: r.receivedAt,
-      thresholds: silentThresholds(s, rule),
-      ruleVersion: ctx.rulesVersion,
-      lastReadingAt: r.receivedAt,
-    });
+  const since = activeSince(s, rule.id);
+  if (since === undefined) return;
+  const hold = holdOf(rule);
+  if (hold.clearHoldMs > 0) {
+    // One ticket per meter: it stays open until the meter has reported for the whole hold without falling
+    // silent again (checked on the clock, see onTick).
+    if (mark(s, rule.id, RESUMED_AT) === undefined) setMark(s, rule.id, RESUMED_AT, r.receivedAt);
+    return;
   }
-  noteReading(s, r.ts, r.receivedAt, r.declaredIntervalMs ?? null);
+  clearRule(s, rule, r.receivedAt, hold);
+  emit(out, hid, rule, 'cleared', r.receivedAt, {
+    windowStart: since,
+    windowEnd: r.receivedAt,
+    thresholds: silentThresholds(s, rule),
+    ruleVersion: ctx.rulesVersion,
+    lastReadingAt: r.receivedAt,
+  });
 }
 
 export function onTick(
   hid: string,
   s: HouseholdState,
+  rule: SilentRule,
   now: number,
-  rules: readonly Rule[],
   ctx: StepContext,
   out: Detection[],
 ) {
   const last = s.lastReceivedAt;
   if (last === null) return;
-  for (const rule of rules) {
-    if (rule.type !== 'silent') continue;
-    const thresholds = silentThresholds(s, rule);
-    const deadline = last + thresholds.silentMinutes * 60_000;
-    const since = activeSince(s, rule.id);
-    if (since !== undefined) {
-      heldSilence(hid, s, rule, since, last, now, deadline, thresholds, ctx, out);
-      continue;
-    }
-    if (!rule.enabled || now < deadline) continue;
-    if (rule.params.households === 'welfare' && !(ctx.welfare?.(hid) ?? false)) continue;
-    // A network outage of the meter's grid explains the silence: the outage is reported once instead.
-    if (ctx.outage?.(hid, last) === true) continue;
-    const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx, holdOf(rule));
-    if (!kind) continue;
-    emit(out, hid, rule, kind, deadline, {
-      windowStart: last,
-      windowEnd: deadline,
-      thresholds,
-      ruleVersion: ctx.rulesVersion,
-      lastReadingAt: last,
-    });
+  const thresholds = silentThresholds(s, rule);
+  const deadline = last + thresholds.silentMinutes * 60_000;
+  const since = activeSince(s, rule.id);
+  if (since !== undefined) {
+    heldSilence(hid, s, rule, since, last, now, deadline, thresholds, ctx, out);
+    return;
   }
+  if (!rule.enabled || now < deadline) return;
+  if (rule.params.households === 'welfare' && !(ctx.welfare?.(hid) ?? false)) return;
+  // A network outage of the meter's grid explains the silence: the outage is reported once instead.
+  if (ctx.outage?.(hid, last) === true) return;
+  const kind = decide(hid, s, rule, { state: 'true', totalLiters: 0 }, deadline, last, ctx, holdOf(rule));
+  if (!kind) return;
+  emit(out, hid, rule, kind, deadline, {
+    windowStart: last,
+    windowEnd: deadline,
+    thresholds,
+    ruleVersion: ctx.rulesVersion,
+    lastReadingAt: last,
+  });
 }
 
 /**
@@ -92,7 +129,7 @@ export function onTick(
 function heldSilence(
   hid: string,
   s: HouseholdState,
-  rule: RuleOf<'silent'>,
+  rule: SilentRule,
   since: number,
   last: number,
   now: number,
@@ -124,7 +161,7 @@ function heldSilence(
  * How long this meter may stay quiet: `afterMinutes`, or for a meter that usually reports less often (a
  * daily upload) `usualIntervalFactor` times its usual interval.
  */
-function silentThresholds(s: HouseholdState, rule: RuleOf<'silent'>, now = Number.POSITIVE_INFINITY) {
+function silentThresholds(s: HouseholdState, rule: SilentRule, now = Number.POSITIVE_INFINITY) {
   const { afterMinutes, usualIntervalFactor, reliabilityFactor, maxAfterMinutes } = rule.params;
   const usual = s.usualIntervalMs;
   const usualIntervalMinutes = usual === null ? null : Math.round(usual / 60_000);

@@ -1,9 +1,31 @@
-import type { RuleOf } from '../../core/rules.ts';
+import { z } from 'zod';
+import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
 import type { StepContext } from '../step-context.ts';
 import { decide, emit, holdOf, holdThresholds, round } from '../transition.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+import { lifecycleParams, windowMinutes } from './shared-params.ts';
+
+export const SustainedHighParams = z.strictObject({
+  windowMinutes,
+  minLitersPerBucket: z.number().gt(0).max(100_000),
+  /**
+   * Once its alert is open, the condition still holds with up to this share of the window's buckets known
+   * and below the bar (a slow leak read by a whole-liter meter shows 0 L in an hour now and then). 0: every
+   * bucket must stay at the bar.
+   */
+  holdToleranceShare: z.number().min(0).max(0.5).default(0),
+  ...lifecycleParams,
+});
+
+/** A `sustained-high` rule: the envelope every rule has, and its parameters. */
+export const SustainedHighRule = z.strictObject({
+  ...ruleEnvelope,
+  type: z.literal('sustained-high'),
+  params: SustainedHighParams,
+});
+export type SustainedHighRule = z.infer<typeof SustainedHighRule>;
 
 const ring = new RingWindow();
 
@@ -43,7 +65,7 @@ export function sustainedHigh(
 export function high(
   hid: string,
   s: HouseholdState,
-  rule: RuleOf<'sustained-high'>,
+  rule: SustainedHighRule,
   end: number,
   bucketMinutes: number,
   ctx: StepContext,

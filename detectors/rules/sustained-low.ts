@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { Evidence } from '../../core/alerts.ts';
-import type { RuleOf } from '../../core/rules.ts';
+import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import { BASELINE_DAYS, typicalLiters } from '../baseline.ts';
 import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
@@ -7,6 +8,32 @@ import type { StepContext } from '../step-context.ts';
 import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from '../transition.ts';
 import { usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+import { lifecycleParams, windowMinutes } from './shared-params.ts';
+
+export const SustainedLowParams = z.strictObject({
+  windowMinutes,
+  maxTotalLiters: z.number().min(0).max(100_000),
+  /**
+   * When set, fire below this fraction of the household's typical use for the same window (its baseline);
+   * `maxTotalLiters` applies until the baseline is known (7 complete days within the last 21).
+   */
+  relativeToBaseline: z.number().gt(0).max(1).nullable().default(null),
+  /**
+   * Fire only for households where a low day is unusual: at least this share of the complete days among the
+   * last 21 reached `maxTotalLiters` (judged once 2 complete days exist; until then the rule fires as before).
+   * A vacant flat or a second home is low most days, and its low days tell nobody anything. 0: off.
+   */
+  minUsualShare: z.number().min(0).max(1).default(0),
+  ...lifecycleParams,
+});
+
+/** A `sustained-low` rule: the envelope every rule has, and its parameters. */
+export const SustainedLowRule = z.strictObject({
+  ...ruleEnvelope,
+  type: z.literal('sustained-low'),
+  params: SustainedLowParams,
+});
+export type SustainedLowRule = z.infer<typeof SustainedLowRule>;
 
 const ring = new RingWindow();
 
@@ -41,7 +68,7 @@ export function sustainedLow(
 export function low(
   hid: string,
   s: HouseholdState,
-  rule: RuleOf<'sustained-low'>,
+  rule: SustainedLowRule,
   end: number,
   day: number,
   bucketMinutes: number,

@@ -1,4 +1,5 @@
-import type { RuleOf } from '../../core/rules.ts';
+import { z } from 'zod';
+import { MAX_LEARN_DAYS, ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import {
   activeSince,
@@ -12,6 +13,40 @@ import type { StepContext } from '../step-context.ts';
 import { awayDays, decide, emit, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
 import { usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
+import { localTimeOfDay } from './shared-params.ts';
+
+export const ZeroAtPeakParams = z.strictObject({
+  /** Peak window, local time: the fixed window, or the fallback until a learned one exists. */
+  start: localTimeOfDay,
+  end: localTimeOfDay,
+  maxLiters: z.number().min(0).max(10_000),
+  /** Learn each household's peak window over its last `learnDays` days (see `learnFrom`). */
+  learn: z.boolean().default(false),
+  /**
+   * How the window is learned: `first-use` — the `peakHours` hours from the household's usual first use of
+   * the day (the median, over the complete days, of the first hour after 04:00 with more than `maxLiters`:
+   * when the resident usually gets up); `highest-mean` — the `peakHours` hours with the highest mean use.
+   */
+  learnFrom: z.enum(['first-use', 'highest-mean']).default('first-use'),
+  peakHours: z.number().int().min(1).max(12).default(3),
+  learnDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(21),
+  /** Complete days (all 24 hours known) needed within `learnDays` before the learned window is used. */
+  minDays: z.number().int().min(1).max(MAX_LEARN_DAYS).default(7),
+  /**
+   * Fire only for households that usually use water in that window: on at least this share of the complete
+   * days among the last `learnDays` (judged once 2 complete days exist; until then the rule fires as before).
+   * A household that is out most mornings has dry mornings that mean nothing. 0: off.
+   */
+  minUsualShare: z.number().min(0).max(1).default(0),
+});
+
+/** A `zero-at-peak` rule: the envelope every rule has, and its parameters. */
+export const ZeroAtPeakRule = z.strictObject({
+  ...ruleEnvelope,
+  type: z.literal('zero-at-peak'),
+  params: ZeroAtPeakParams,
+});
+export type ZeroAtPeakRule = z.infer<typeof ZeroAtPeakRule>;
 
 const ring = new RingWindow();
 const win: PeakWindow = { startMinute: 0, endMinute: 0, minutes: 0, source: 'fixed' };
@@ -38,7 +73,7 @@ export function zeroAtPeak(window: BucketWindow | readonly (number | null)[], ma
 export function peak(
   hid: string,
   s: HouseholdState,
-  rule: RuleOf<'zero-at-peak'>,
+  rule: ZeroAtPeakRule,
   b: { start: number; end: number },
   ml: number,
   day: number,
@@ -100,7 +135,7 @@ export function peak(
   });
 }
 
-function peakThresholds(rule: RuleOf<'zero-at-peak'>, w: PeakWindow, bucketMinutes: number) {
+function peakThresholds(rule: ZeroAtPeakRule, w: PeakWindow, bucketMinutes: number) {
   return {
     start: hhmm(w.startMinute),
     end: hhmm(w.endMinute),
