@@ -15,6 +15,7 @@ import type { ConsentGate } from '../detectors/consent-gate.ts';
 import { createHouseholdState } from '../detectors/household-state.ts';
 import { replayHousehold } from '../detectors/replay.ts';
 import { scopeNotFound, type RuleBook } from '../detectors/rule-book.ts';
+import { ruleTypeOf } from '../detectors/rules/index.ts';
 import type { Detectors } from '../detectors/start-detectors.ts';
 import { differences, pairAlerts, sentence } from './backtest-report.ts';
 
@@ -88,7 +89,8 @@ export async function runBacktest(
   for (let n = 0; n < households.length; n++) {
     const hid = households[n]!;
     const rules = deps.consent ? deps.consent.apply(hid, resolver.rulesFor(hid)) : resolver.rulesFor(hid);
-    for (const r of rules) if (r.type === 'silent') excluded.add(r.id);
+    // Wall-clock rules (`silent`) run on the arrival of readings, which stored buckets do not replay.
+    for (const r of rules) if (ruleTypeOf(r).clock === 'wall') excluded.add(r.id);
     const mine: Detection[] = [];
     buckets += replayHousehold(
       hid,

@@ -8,11 +8,7 @@ import {
   type RuleScope,
   type ScopeOverrides,
 } from '../core/rules.ts';
-import { Rule, RuleSet } from './rules/index.ts';
-import { SustainedHighParams } from './rules/sustained-high.ts';
-import { SustainedLowParams } from './rules/sustained-low.ts';
-import { SilentParams } from './rules/silent.ts';
-import { ZeroAtPeakParams } from './rules/zero-at-peak.ts';
+import { Rule, RuleSet, ruleTypeOf } from './rules/index.ts';
 import { validateRulesForBuckets } from './validate-rules.ts';
 
 /**
@@ -32,13 +28,6 @@ export interface Resolved {
 }
 
 const FIELDS = ['enabled', 'severity', 'autoResolve', 'suppressedWhenAway'] as const;
-
-const PARAMS = {
-  'sustained-low': SustainedLowParams,
-  'sustained-high': SustainedHighParams,
-  'zero-at-peak': ZeroAtPeakParams,
-  silent: SilentParams,
-} as const;
 
 /** Applies the layers, least specific first, to the default rules; validates the result as a whole. */
 export function resolveRules(
@@ -102,7 +91,7 @@ export function checkOverrides(defaults: readonly Rule[], overrides: Record<stri
       issues.push(...fieldIssues(parsed.error.issues).map((i) => ({ ...i, path: `${id}.${i.path}` })));
       continue;
     }
-    const shape = PARAMS[rule.type].shape as Record<
+    const shape = ruleTypeOf(rule).params.shape as Record<
       string,
       {
         safeParse(v: unknown): {

@@ -1,4 +1,3 @@
-import type { Rule } from './rules/index.ts';
 import type { Detection } from '../core/streams.ts';
 import {
   noteReading,
@@ -7,20 +6,20 @@ import {
   UNKNOWN_ML,
   type HouseholdState,
 } from './household-state.ts';
-import { high } from './rules/sustained-high.ts';
-import { low } from './rules/sustained-low.ts';
-import { peak } from './rules/zero-at-peak.ts';
-import { onReading, onTick } from './rules/silent.ts';
+import { ruleTypeOf, type Rule } from './rules/index.ts';
+import type { ClosedBucket } from './rules/rule-type.ts';
 import type { HouseholdInput, StepContext } from './step-context.ts';
 import { recordHour } from './usage-history.ts';
 
 export type { AwayLookup, HouseholdInput, StepContext } from './step-context.ts';
 
 const DAY_MS = 86_400_000;
+const closed: ClosedBucket = { start: 0, end: 0, ml: 0, day: 0, endMinute: 0, bucketMinutes: 0 };
 
 /**
  * The detector core for one household: `(state, input, rules) → detections`, updating the state it is
- * given and touching nothing else. The same function runs live, in backtests and in tests.
+ * given and touching nothing else. The same function runs live, in backtests and in tests. Each rule is
+ * evaluated by its type's module (detectors/rules), in the order of the rules.
  */
 export function step(
   householdId: string,
@@ -35,13 +34,11 @@ export function step(
       onBucket(householdId, state, input, rules, ctx, out);
       break;
     case 'reading':
-      for (const rule of rules)
-        if (rule.type === 'silent') onReading(householdId, state, rule, input, ctx, out);
+      for (const rule of rules) ruleTypeOf(rule).onReading?.(householdId, state, rule, input, ctx, out);
       noteReading(state, input.ts, input.receivedAt, input.declaredIntervalMs ?? null);
       break;
     case 'tick':
-      for (const rule of rules)
-        if (rule.type === 'silent') onTick(householdId, state, rule, input.now, ctx, out);
+      for (const rule of rules) ruleTypeOf(rule).onTick?.(householdId, state, rule, input.now, ctx, out);
       break;
   }
   return out;
@@ -70,10 +67,14 @@ function onBucket(
   const day = Math.floor(lt.toLocalMs(b.start) / DAY_MS);
   const endMinute = lt.minuteOfDay(b.end);
   recordHour(s, day, endMinute, bucketMinutes);
+  closed.start = b.start;
+  closed.end = b.end;
+  closed.ml = ml;
+  closed.day = day;
+  closed.endMinute = endMinute;
+  closed.bucketMinutes = bucketMinutes;
   for (const rule of rules) {
     if (!rule.enabled) continue;
-    if (rule.type === 'sustained-low') low(hid, s, rule, b.end, day, bucketMinutes, ctx, out);
-    else if (rule.type === 'sustained-high') high(hid, s, rule, b.end, bucketMinutes, ctx, out);
-    else if (rule.type === 'zero-at-peak') peak(hid, s, rule, b, ml, day, endMinute, bucketMinutes, ctx, out);
+    ruleTypeOf(rule).onBucket?.(hid, s, rule, closed, ctx, out);
   }
 }

@@ -1,56 +1,26 @@
 import type { FieldIssue } from '../core/errors.ts';
-import { minutesOfDay } from '../core/rules.ts';
-import type { Rule } from './rules/index.ts';
-import { BASELINE_DAYS } from './baseline.ts';
+import { ruleTypeOf, type Rule } from './rules/index.ts';
+import type { RuleNeeds } from './rules/rule-type.ts';
 
-/** Checks what the rule schema alone cannot: windows and peak times must fit the bucket size, and more. */
+/**
+ * Checks what the rule schema alone cannot: windows and peak times must fit the bucket size, and more (each
+ * rule type's `validate`, detectors/rules).
+ */
 export function validateRulesForBuckets(rules: readonly Rule[], bucketMinutes: number): FieldIssue[] {
   const issues: FieldIssue[] = [];
   rules.forEach((rule, i) => {
     const at = (field: string) => `${rule.id ?? i}.params.${field}`;
-    if (rule.type === 'sustained-low' || rule.type === 'sustained-high') {
-      if (rule.params.windowMinutes % bucketMinutes !== 0) {
-        issues.push({
-          path: at('windowMinutes'),
-          message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
-        });
-      }
-    }
-    if (rule.type === 'zero-at-peak') {
-      for (const field of ['start', 'end'] as const) {
-        if (minutesOfDay(rule.params[field]) % bucketMinutes !== 0) {
-          issues.push({ path: at(field), message: `must fall on a ${bucketMinutes}-minute bucket boundary` });
-        }
-      }
-      if (rule.params.start === rule.params.end)
-        issues.push({ path: at('end'), message: 'must differ from start' });
-      if (rule.params.minDays > rule.params.learnDays)
-        issues.push({
-          path: at('minDays'),
-          message: `must be at most learnDays (${rule.params.learnDays}); got ${rule.params.minDays}`,
-        });
-    }
+    issues.push(...ruleTypeOf(rule).validate(rule, bucketMinutes, at));
   });
   return issues;
 }
 
-/** What the detectors must keep per household for a rule set: bucket history and days of hourly history. */
-export interface RuleNeeds {
-  windowMinutes: number;
-  historyDays: number;
-}
+export type { RuleNeeds };
 
 /** The longest history any rule looks at, in minutes (at least an hour). */
 export function maxWindowMinutes(rules: readonly Rule[]): number {
   let max = 60;
-  for (const r of rules) {
-    if (r.type === 'sustained-low' || r.type === 'sustained-high')
-      max = Math.max(max, r.params.windowMinutes);
-    if (r.type === 'zero-at-peak') {
-      const len = (minutesOfDay(r.params.end) - minutesOfDay(r.params.start) + 1440) % 1440 || 1440;
-      max = Math.max(max, len, r.params.learn ? r.params.peakHours * 60 : 0);
-    }
-  }
+  for (const r of rules) max = Math.max(max, ruleTypeOf(r).needs(r).windowMinutes);
   return max;
 }
 
@@ -61,12 +31,7 @@ export function maxWindowMinutes(rules: readonly Rule[]): number {
  */
 export function historyDays(rules: readonly Rule[]): number {
   let days = 0;
-  for (const r of rules) {
-    if (r.type === 'zero-at-peak' && (r.params.learn || r.params.minUsualShare > 0))
-      days = Math.max(days, r.params.learnDays + 1);
-    if (r.type === 'sustained-low' && (r.params.relativeToBaseline !== null || r.params.minUsualShare > 0))
-      days = Math.max(days, BASELINE_DAYS + 1);
-  }
+  for (const r of rules) days = Math.max(days, ruleTypeOf(r).needs(r).historyDays);
   return days;
 }
 

@@ -1,5 +1,6 @@
 import type { Alert, AlertText, EscalationTarget, Evidence, Outcome } from '../core/alerts.ts';
-import type { RuleType } from '../detectors/rules/index.ts';
+import { duration } from '../core/alert-text.ts';
+import { findRuleType } from '../detectors/rules/index.ts';
 
 /** Short human messages for grid workers, in Chinese and English. */
 export type { AlertText };
@@ -20,31 +21,10 @@ export function outcomeText(outcome: Outcome): AlertText {
   return OUTCOME_TEXT[outcome];
 }
 
-function duration(minutes: number): AlertText {
-  // Whole hours, or from 2 h on to a tenth of an hour (a learned wait such as 1,796 min reads "29.9 hours").
-  if (minutes % 60 === 0 || minutes >= 120) {
-    const h = Math.round(minutes / 6) / 10;
-    return { 'zh-CN': `${h}小时`, en: h === 1 ? '1 hour' : `${h} hours` };
-  }
-  return { 'zh-CN': `${minutes}分钟`, en: `${minutes} minutes` };
-}
-
-/** "every hour" / "every 15 minutes". */
-function every(minutes: number): AlertText {
-  return minutes === 60
-    ? { 'zh-CN': '每小时', en: 'every hour' }
-    : { 'zh-CN': `每${minutes}分钟`, en: `every ${minutes} minutes` };
-}
-
-function num(v: unknown): number {
-  return typeof v === 'number' ? v : Number(v ?? 0);
-}
-
-function liters(v: number): string {
-  return v >= 100 ? String(Math.round(v)) : String(Math.round(v * 10) / 10);
-}
-
-/** The message sent when an alert opens, from the rule type and the detection's evidence. */
+/**
+ * The message sent when an alert opens: the rule type's own (detectors/rules/<type>.ts), from the detection's
+ * evidence. A type careflow does not know (none is emitted) gets the generic text.
+ */
 export function openedText(
   type: string,
   audience: Alert['audience'],
@@ -52,47 +32,8 @@ export function openedText(
   evidence: Evidence,
   localTime: (ms: number) => string,
 ): AlertText {
-  const t = evidence.thresholds;
-  switch (type as RuleType) {
-    case 'sustained-low': {
-      const w = duration(num(t.windowMinutes));
-      const total = liters(evidence.totalLiters ?? 0);
-      return {
-        'zh-CN': `${address}：过去${w['zh-CN']}仅用水 ${total} 升（低于 ${liters(num(t.maxTotalLiters))} 升），住户可能需要上门探望。`,
-        en: `${address}: only ${total} L of water used in the last ${w.en} (below ${liters(num(t.maxTotalLiters))} L). The resident may need a visit.`,
-      };
-    }
-    case 'sustained-high': {
-      const w = duration(num(t.windowMinutes));
-      const min = liters(num(t.minLitersPerBucket));
-      const b = every(num(t.bucketMinutes));
-      return audience === 'leak'
-        ? {
-            'zh-CN': `${address}：连续${w['zh-CN']}${b['zh-CN']}都在用水（每段不少于 ${min} 升），疑似漏水（如马桶水箱漏水、水龙头滴水）。`,
-            en: `${address}: water has been running ${b.en} for ${w.en} (at least ${min} L each time), a possible leak (running cistern, dripping tap).`,
-          }
-        : {
-            'zh-CN': `${address}：连续${w['zh-CN']}${b['zh-CN']}用水不少于 ${min} 升，可能水龙头未关、水管爆裂或住户发生意外，请尽快联系住户。`,
-            en: `${address}: at least ${min} L used ${b.en} for ${w.en}: a tap left running, a burst pipe, or the resident may be in trouble. Please contact them soon.`,
-          };
-    }
-    case 'zero-at-peak': {
-      const from = localTime(evidence.windowStart);
-      const to = localTime(evidence.windowEnd);
-      return {
-        'zh-CN': `${address}：今天 ${from}–${to} 平时用水的时段没有用水，住户可能没有起床，请联系确认。`,
-        en: `${address}: no water used between ${from} and ${to}, when this household usually uses water. The resident may not have got up; please check on them.`,
-      };
-    }
-    case 'silent': {
-      // `silentMinutes`: the wait for this meter (longer for one that uploads once a day).
-      const w = duration(num(t.silentMinutes ?? t.afterMinutes));
-      return {
-        'zh-CN': `${address}：水表已超过${w['zh-CN']}没有上报数据，请安排检查水表或网络（这不代表住户没有用水）。`,
-        en: `${address}: the water meter has not reported for over ${w.en}. Please arrange a meter or network check (this does not mean no water was used).`,
-      };
-    }
-  }
+  const ruleType = findRuleType(type);
+  return ruleType ? ruleType.openedText(audience, address, evidence, localTime) : genericText(address, type);
 }
 
 export function clearedText(address: string): AlertText {

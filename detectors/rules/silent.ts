@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration, num } from '../../core/alert-text.ts';
 import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import { activeSince, RELIABILITY_MEMORY_MS, type HouseholdState } from '../household-state.ts';
@@ -15,6 +16,7 @@ import {
   setMark,
 } from '../transition.ts';
 import { lifecycleParams } from './shared-params.ts';
+import type { RuleTypeModule } from './rule-type.ts';
 
 export const SilentParams = z.strictObject({
   afterMinutes: z
@@ -190,3 +192,28 @@ function silentThresholds(s: HouseholdState, rule: SilentRule, now = Number.POSI
     silentMinutes,
   };
 }
+
+/**
+ * `silent` (`meter-silent`, `welfare-silent`): no reading for the meter's wait, on the service clock. It
+ * needs no bucket history, only when the latest readings arrived; with `households: welfare` it watches only
+ * households registered as elderly or living alone. Its message says it is not a sign of no water use.
+ */
+export const silentType: RuleTypeModule<SilentRule, typeof SilentRule> = {
+  type: 'silent',
+  schema: SilentRule,
+  params: SilentParams,
+  clock: 'wall',
+  needs: () => ({ windowMinutes: 0, historyDays: 0 }),
+  validate: () => [],
+  onReading,
+  onTick,
+  openedText(_audience, address, evidence) {
+    const t = evidence.thresholds;
+    // `silentMinutes`: the wait for this meter (longer for one that uploads once a day).
+    const w = duration(num(t.silentMinutes ?? t.afterMinutes));
+    return {
+      'zh-CN': `${address}：水表已超过${w['zh-CN']}没有上报数据，请安排检查水表或网络（这不代表住户没有用水）。`,
+      en: `${address}: the water meter has not reported for over ${w.en}. Please arrange a meter or network check (this does not mean no water was used).`,
+    };
+  },
+};

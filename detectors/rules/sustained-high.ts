@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration, every, liters, num } from '../../core/alert-text.ts';
 import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
@@ -6,6 +7,7 @@ import type { StepContext } from '../step-context.ts';
 import { decide, emit, holdOf, holdThresholds, round } from '../transition.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { lifecycleParams, windowMinutes } from './shared-params.ts';
+import type { RuleTypeModule } from './rule-type.ts';
 
 export const SustainedHighParams = z.strictObject({
   windowMinutes,
@@ -94,3 +96,41 @@ export function high(
     ruleVersion: ctx.rulesVersion,
   });
 }
+
+/**
+ * `sustained-high` (`continuous-flow`, `heavy-use`): every bucket of the trailing window is known and at least
+ * the bar. It needs the bucket window only. Its message reads as a leak for the `leak` audience and as a
+ * possible emergency otherwise.
+ */
+export const sustainedHighType: RuleTypeModule<SustainedHighRule, typeof SustainedHighRule> = {
+  type: 'sustained-high',
+  schema: SustainedHighRule,
+  params: SustainedHighParams,
+  clock: 'event',
+  needs: (rule) => ({ windowMinutes: rule.params.windowMinutes, historyDays: 0 }),
+  validate: (rule, bucketMinutes, at) =>
+    rule.params.windowMinutes % bucketMinutes === 0
+      ? []
+      : [
+          {
+            path: at('windowMinutes'),
+            message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
+          },
+        ],
+  onBucket: (hid, s, rule, b, ctx, out) => high(hid, s, rule, b.end, b.bucketMinutes, ctx, out),
+  openedText(audience, address, evidence) {
+    const t = evidence.thresholds;
+    const w = duration(num(t.windowMinutes));
+    const min = liters(num(t.minLitersPerBucket));
+    const b = every(num(t.bucketMinutes));
+    return audience === 'leak'
+      ? {
+          'zh-CN': `${address}：连续${w['zh-CN']}${b['zh-CN']}都在用水（每段不少于 ${min} 升），疑似漏水（如马桶水箱漏水、水龙头滴水）。`,
+          en: `${address}: water has been running ${b.en} for ${w.en} (at least ${min} L each time), a possible leak (running cistern, dripping tap).`,
+        }
+      : {
+          'zh-CN': `${address}：连续${w['zh-CN']}${b['zh-CN']}用水不少于 ${min} 升，可能水龙头未关、水管爆裂或住户发生意外，请尽快联系住户。`,
+          en: `${address}: at least ${min} L used ${b.en} for ${w.en}: a tap left running, a burst pipe, or the resident may be in trouble. Please contact them soon.`,
+        };
+  },
+};

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Evidence } from '../../core/alerts.ts';
+import { duration, liters, num } from '../../core/alert-text.ts';
 import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import { BASELINE_DAYS, typicalLiters } from '../baseline.ts';
@@ -9,6 +10,7 @@ import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS }
 import { usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { lifecycleParams, windowMinutes } from './shared-params.ts';
+import type { RuleTypeModule } from './rule-type.ts';
 
 export const SustainedLowParams = z.strictObject({
   windowMinutes,
@@ -108,3 +110,39 @@ export function low(
     ruleVersion: ctx.rulesVersion,
   });
 }
+
+/**
+ * `sustained-low` (`low-use`): the trailing window is fully known and its total is below the limit (or below
+ * `relativeToBaseline` of the household's typical use). It needs the bucket window, and 22 days of hourly
+ * history for a baseline or the usual-share gate.
+ */
+export const sustainedLowType: RuleTypeModule<SustainedLowRule, typeof SustainedLowRule> = {
+  type: 'sustained-low',
+  schema: SustainedLowRule,
+  params: SustainedLowParams,
+  clock: 'event',
+  needs: (rule) => ({
+    windowMinutes: rule.params.windowMinutes,
+    historyDays:
+      rule.params.relativeToBaseline !== null || rule.params.minUsualShare > 0 ? BASELINE_DAYS + 1 : 0,
+  }),
+  validate: (rule, bucketMinutes, at) =>
+    rule.params.windowMinutes % bucketMinutes === 0
+      ? []
+      : [
+          {
+            path: at('windowMinutes'),
+            message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
+          },
+        ],
+  onBucket: (hid, s, rule, b, ctx, out) => low(hid, s, rule, b.end, b.day, b.bucketMinutes, ctx, out),
+  openedText(_audience, address, evidence) {
+    const t = evidence.thresholds;
+    const w = duration(num(t.windowMinutes));
+    const total = liters(evidence.totalLiters ?? 0);
+    return {
+      'zh-CN': `${address}：过去${w['zh-CN']}仅用水 ${total} 升（低于 ${liters(num(t.maxTotalLiters))} 升），住户可能需要上门探望。`,
+      en: `${address}: only ${total} L of water used in the last ${w.en} (below ${liters(num(t.maxTotalLiters))} L). The resident may need a visit.`,
+    };
+  },
+};

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MAX_LEARN_DAYS, ruleEnvelope } from '../../core/rules.ts';
+import type { FieldIssue } from '../../core/errors.ts';
+import { MAX_LEARN_DAYS, minutesOfDay, ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import {
   activeSince,
@@ -14,6 +15,7 @@ import { awayDays, decide, emit, round, suppressed, USUAL_MIN_DAYS } from '../tr
 import { usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { localTimeOfDay } from './shared-params.ts';
+import type { RuleTypeModule } from './rule-type.ts';
 
 export const ZeroAtPeakParams = z.strictObject({
   /** Peak window, local time: the fixed window, or the fallback until a learned one exists. */
@@ -144,3 +146,49 @@ function peakThresholds(rule: ZeroAtPeakRule, w: PeakWindow, bucketMinutes: numb
     peak: w.source,
   };
 }
+
+/**
+ * `zero-at-peak` (`no-water-at-peak`): the household's whole peak window is known and used at most
+ * `maxLiters`. It needs the peak window's buckets (or `peakHours` when learned) and, to learn the window or
+ * judge what is usual, `learnDays` + 1 days of hourly history.
+ */
+export const zeroAtPeakType: RuleTypeModule<ZeroAtPeakRule, typeof ZeroAtPeakRule> = {
+  type: 'zero-at-peak',
+  schema: ZeroAtPeakRule,
+  params: ZeroAtPeakParams,
+  clock: 'event',
+  needs(rule) {
+    const p = rule.params;
+    const len = (minutesOfDay(p.end) - minutesOfDay(p.start) + 1440) % 1440 || 1440;
+    return {
+      windowMinutes: Math.max(len, p.learn ? p.peakHours * 60 : 0),
+      historyDays: p.learn || p.minUsualShare > 0 ? p.learnDays + 1 : 0,
+    };
+  },
+  validate(rule, bucketMinutes, at) {
+    const issues: FieldIssue[] = [];
+    for (const field of ['start', 'end'] as const) {
+      if (minutesOfDay(rule.params[field]) % bucketMinutes !== 0) {
+        issues.push({ path: at(field), message: `must fall on a ${bucketMinutes}-minute bucket boundary` });
+      }
+    }
+    if (rule.params.start === rule.params.end)
+      issues.push({ path: at('end'), message: 'must differ from start' });
+    if (rule.params.minDays > rule.params.learnDays)
+      issues.push({
+        path: at('minDays'),
+        message: `must be at most learnDays (${rule.params.learnDays}); got ${rule.params.minDays}`,
+      });
+    return issues;
+  },
+  onBucket: (hid, s, rule, b, ctx, out) =>
+    peak(hid, s, rule, b, b.ml, b.day, b.endMinute, b.bucketMinutes, ctx, out),
+  openedText(_audience, address, evidence, localTime) {
+    const from = localTime(evidence.windowStart);
+    const to = localTime(evidence.windowEnd);
+    return {
+      'zh-CN': `${address}：今天 ${from}–${to} 平时用水的时段没有用水，住户可能没有起床，请联系确认。`,
+      en: `${address}: no water used between ${from} and ${to}, when this household usually uses water. The resident may not have got up; please check on them.`,
+    };
+  },
+};
