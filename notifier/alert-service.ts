@@ -1,21 +1,13 @@
-import { createHash } from 'node:crypto';
-import { outageGrid, type Alert, type AlertActions, type AlertText, type Outcome } from '../core/alerts.ts';
+import type { Alert, AlertActions, Outcome } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
-import {
-  clearedText,
-  genericText,
-  openedText,
-  outageText,
-  recurredText,
-  reopenedText,
-  resolvedText,
-} from './alert-message.ts';
+import { AlertAudience } from './alert-audience.ts';
+import { genericText, reopenedText, resolvedText } from './alert-message.ts';
+import { DetectionApplier } from './detection-applier.ts';
 import { EscalationRunner } from './escalation-runner.ts';
 import { MessageFanout } from './message-fanout.ts';
 
@@ -28,15 +20,19 @@ export interface AlertServiceHooks {
   groupWindowMs?: number;
 }
 
+export { alertId } from './detection-applier.ts';
+
 /**
  * The alert lifecycle: open → acknowledged → resolved (with an outcome), and reopen. One open alert per
  * household and rule. Every change is written with its timeline entry, its outbox messages and its escalation
  * state in one transaction; detections already applied (same key) are ignored, so re-processing the inbox
- * after a restart is harmless.
+ * after a restart is harmless. Detections are applied by detection-applier.ts; people's actions are here.
  */
 export class AlertService implements AlertActions {
   readonly escalation: EscalationRunner;
   private readonly fanout: MessageFanout;
+  private readonly audience: AlertAudience;
+  private readonly applier: DetectionApplier;
   private readonly changed: () => void;
 
   constructor(
@@ -50,23 +46,13 @@ export class AlertService implements AlertActions {
     this.changed = () => queueMicrotask(onChanged);
     this.fanout = new MessageFanout(store, clock, hooks.onQueued ?? (() => {}), hooks.groupWindowMs ?? 0);
     this.escalation = new EscalationRunner(store, clock, this.fanout, logger, onChanged);
+    this.audience = new AlertAudience(store, this.fanout);
+    this.applier = new DetectionApplier(store, clock, localTime, logger, this.escalation, this.audience);
   }
 
   /** Applies one detection; returns the alert it opened or changed, if any. */
   applyDetection(d: Detection): Alert | undefined {
-    const result = this.store.transaction(() => {
-      const open = this.store.alerts.findOpen(d.householdId, d.ruleId);
-      if (!this.store.alerts.recordDetection(d, open?.id ?? null)) return undefined;
-      switch (d.kind) {
-        case 'opened':
-          if (open) return this.update(open, d);
-          return (d.reopen && this.reopenCleared(d)) || this.open(d);
-        case 'updated':
-          return open ? this.update(open, d) : undefined;
-        case 'cleared':
-          return open ? this.clear(open, d) : undefined;
-      }
-    });
+    const result = this.applier.apply(d);
     if (result) this.changed();
     return result;
   }
@@ -122,8 +108,8 @@ export class AlertService implements AlertActions {
         detail: { outcome, note },
       });
       this.escalation.end(alertId, 'resolved');
-      const address = this.address(alert);
-      this.tellEveryoneSoFar(next, 'resolved', resolvedText(address, outcome, false), causeId);
+      const address = this.audience.address(alert);
+      this.audience.tellEveryoneSoFar(next, 'resolved', resolvedText(address, outcome, false), causeId);
       return next;
     });
   }
@@ -174,172 +160,11 @@ export class AlertService implements AlertActions {
         detail: { reason, from: alert.state },
       });
       const summary =
-        this.store.escalation.get(alertId)?.summary ?? genericText(this.address(alert), alert.ruleId);
+        this.store.escalation.get(alertId)?.summary ??
+        genericText(this.audience.address(alert), alert.ruleId);
       this.escalation.begin(next, summary, reopenedText(summary, reason), causeId);
       return next;
     });
-  }
-
-  private open(d: Detection): Alert | undefined {
-    const outage = outageGrid(d.householdId);
-    const household =
-      outage === null ? this.store.registry.household(d.householdId) : this.outagePlace(outage);
-    if (!household) {
-      this.logger.warn(
-        { householdId: d.householdId, ruleId: d.ruleId },
-        'detection for unknown household ignored',
-      );
-      return undefined;
-    }
-    const now = this.clock.now();
-    const alert: Alert = {
-      id: alertId(d.key),
-      householdId: d.householdId,
-      gridCode: household.gridCode,
-      ruleId: d.ruleId,
-      severity: d.severity,
-      audience: d.audience,
-      state: 'open',
-      openedAt: d.at,
-      updatedAt: now,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      resolvedAt: null,
-      resolvedBy: null,
-      outcome: null,
-      note: null,
-      evidence: d.evidence,
-    };
-    this.store.alerts.insert(alert);
-    const causeId = this.store.alerts.addTimeline(alert.id, {
-      at: now,
-      kind: 'opened',
-      actor: null,
-      detail: { detection: d.key },
-    });
-    const text =
-      outage === null
-        ? openedText(d.ruleType, d.audience, household.address, d.evidence, (ms) =>
-            this.localTime.formatTime(ms),
-          )
-        : outageText(household.address, d.evidence, (ms) => this.localTime.formatTime(ms));
-    this.escalation.begin(alert, text, text, causeId);
-    this.logger.info(
-      { alertId: alert.id, householdId: alert.householdId, ruleId: alert.ruleId },
-      'alert opened',
-    );
-    return alert;
-  }
-
-  /** An outage's "household": its grid (the grid's name stands for the address). */
-  private outagePlace(grid: string): { gridCode: string; address: string } | undefined {
-    if (!this.store.escalation.place(grid)) return undefined;
-    return { gridCode: grid, address: this.store.registry.gridName(grid) ?? grid };
-  }
-
-  /**
-   * The re-open window: the rule fired again soon after its alert cleared. If that alert was closed by
-   * careflow (auto-resolved), it opens again, on the same timeline, and its chain starts over; an alert a
-   * person closed keeps their outcome, and a new alert opens instead.
-   */
-  private reopenCleared(d: Detection): Alert | undefined {
-    const last = this.store.alerts.latest(d.householdId, d.ruleId);
-    if (!last || last.state !== 'resolved' || last.resolvedBy !== 'careflow') return undefined;
-    const now = this.clock.now();
-    const next: Alert = {
-      ...last,
-      state: 'open',
-      resolvedAt: null,
-      resolvedBy: null,
-      outcome: null,
-      note: null,
-      evidence: d.evidence,
-      updatedAt: now,
-    };
-    this.store.alerts.update(next);
-    this.store.alerts.linkDetection(d.key, last.id);
-    const causeId = this.store.alerts.addTimeline(last.id, {
-      at: now,
-      kind: 'reopened',
-      actor: 'careflow',
-      detail: { detection: d.key, at: d.at, reason: 're-open window', from: 'resolved' },
-    });
-    const household = this.store.registry.household(d.householdId);
-    const text = openedText(d.ruleType, d.audience, household?.address ?? d.householdId, d.evidence, (ms) =>
-      this.localTime.formatTime(ms),
-    );
-    this.escalation.begin(next, text, recurredText(text), causeId);
-    this.logger.info(
-      { alertId: last.id, householdId: last.householdId, ruleId: last.ruleId },
-      'alert re-opened',
-    );
-    return next;
-  }
-
-  private update(alert: Alert, d: Detection): Alert {
-    const next: Alert = { ...alert, evidence: d.evidence, updatedAt: this.clock.now() };
-    this.store.alerts.update(next);
-    this.store.alerts.addTimeline(alert.id, {
-      at: next.updatedAt,
-      kind: 'detection-updated',
-      actor: null,
-      detail: { detection: d.key, at: d.at },
-    });
-    return next;
-  }
-
-  private clear(alert: Alert, d: Detection): Alert {
-    const now = this.clock.now();
-    const causeId = this.store.alerts.addTimeline(alert.id, {
-      at: now,
-      kind: 'condition-cleared',
-      actor: null,
-      detail: { detection: d.key, at: d.at },
-    });
-    const address = this.address(alert);
-    if (d.autoResolve) {
-      const next: Alert = {
-        ...alert,
-        state: 'resolved',
-        resolvedAt: now,
-        resolvedBy: 'careflow',
-        updatedAt: now,
-      };
-      this.store.alerts.update(next);
-      const resolvedId = this.store.alerts.addTimeline(alert.id, {
-        at: now,
-        kind: 'auto-resolved',
-        actor: 'careflow',
-        detail: {},
-      });
-      this.escalation.end(alert.id, 'auto-resolved');
-      this.tellEveryoneSoFar(next, 'resolved', resolvedText(address, null, true), resolvedId);
-      return next;
-    }
-    // Water use is back to normal: the alert waits for a person's outcome, but no longer climbs the tree.
-    const next: Alert = { ...alert, updatedAt: now };
-    this.store.alerts.update(next);
-    this.escalation.end(alert.id, 'condition-cleared');
-    this.tellEveryoneSoFar(next, 'updated', clearedText(address), causeId);
-    return next;
-  }
-
-  /** Everyone who was told about the alert so far gets this event. */
-  private tellEveryoneSoFar(
-    alert: Alert,
-    event: 'updated' | 'resolved',
-    text: AlertText,
-    causeId: number,
-  ): void {
-    // Told directly, or within a grouped message (its timeline says so).
-    const told = new Set(this.store.outbox.recipientsOf(alert.id));
-    for (const e of this.store.alerts.timeline(alert.id))
-      if (e.kind === 'grouped' && typeof e.detail.worker === 'string') told.add(e.detail.worker);
-    const recipients = [...told]
-      .sort()
-      .map((id) => this.store.escalation.person(id))
-      .filter((p): p is Person => p !== undefined);
-    this.fanout.send({ alert, event, text, recipients, causeId, level: null });
   }
 
   /** Runs a person's action in one transaction and wakes the event feed afterwards. */
@@ -349,20 +174,9 @@ export class AlertService implements AlertActions {
     return result;
   }
 
-  private address(alert: Alert): string {
-    const grid = outageGrid(alert.householdId);
-    if (grid !== null) return this.store.registry.gridName(grid) ?? grid;
-    return this.store.registry.household(alert.householdId)?.address ?? alert.householdId;
-  }
-
   private mustGet(alertId: string): Alert {
     const alert = this.store.alerts.get(alertId);
     if (!alert) throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${alertId}`);
     return alert;
   }
-}
-
-/** Alert ids derive from the opening detection, so replaying history yields the same ids. */
-export function alertId(detectionKey: string): string {
-  return 'al-' + createHash('sha256').update(detectionKey).digest('hex').slice(0, 16);
 }
