@@ -1,9 +1,9 @@
 import type { LocalTime } from '../core/local-time.ts';
-import type { Rule } from './rules/index.ts';
+import { ruleTypeOf, type Rule } from './rules/index.ts';
 import { BASELINE_DAYS, BASELINE_NONE, BASELINE_UNIT, computeBaseline } from './baseline.ts';
 import type { HouseholdState } from './household-state.ts';
-import { configuredPeak, hhmm } from './peak-window.ts';
-import { completeDays, computePeakStart } from './usage-history.ts';
+import type { LearnedPeak } from './rules/rule-type.ts';
+import { completeDays } from './usage-history.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -11,10 +11,7 @@ const DAY_MS = 86_400_000;
 export interface LearnedInfo {
   /** The local day the figures are for: the day of the household's next bucket. */
   day: string;
-  peaks: Record<
-    string,
-    { start: string; end: string; source: 'learned' | 'fallback' | 'fixed'; completeDays: number }
-  >;
+  peaks: Record<string, LearnedPeak>;
   /** Typical liters per hour of day (0–23), weekdays and weekend days; null until 7 complete days exist. */
   baseline: { weekday: number[]; weekend: number[]; completeDays: number } | null;
   /** How often the meter usually sends (minutes; the median of its last three intervals), null until twice. */
@@ -32,23 +29,8 @@ export function learnedInfo(
   const day = Math.floor(localTime.toLocalMs(end) / DAY_MS);
   const peaks: LearnedInfo['peaks'] = {};
   for (const r of rules) {
-    if (r.type !== 'zero-at-peak') continue;
-    const start = r.params.learn ? computePeakStart(s, day, r.params) : -1;
-    const [fs, fe] = configuredPeak(r);
-    peaks[r.id] =
-      start >= 0
-        ? {
-            start: hhmm(start * 60),
-            end: hhmm(start * 60 + r.params.peakHours * 60),
-            source: 'learned',
-            completeDays: completeDays(s, day, r.params.learnDays),
-          }
-        : {
-            start: hhmm(fs),
-            end: hhmm(fe),
-            source: r.params.learn ? 'fallback' : 'fixed',
-            completeDays: r.params.learn ? completeDays(s, day, r.params.learnDays) : 0,
-          };
+    const peak = ruleTypeOf(r).learnedPeak?.(s, r, day);
+    if (peak) peaks[r.id] = peak;
   }
   let baseline: LearnedInfo['baseline'] = null;
   if (s.c.historyDays > BASELINE_DAYS) {

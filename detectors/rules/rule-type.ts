@@ -24,6 +24,14 @@ export interface RuleNeeds {
   historyDays: number;
 }
 
+/** A household's peak window as people read it (`GET /api/rules/effective`, `learned.peaks`). */
+export interface LearnedPeak {
+  start: string;
+  end: string;
+  source: 'learned' | 'fallback' | 'fixed';
+  completeDays: number;
+}
+
 /**
  * One rule type, the way rxjs has one operator per file: a module detectors/rules/<type>.ts exports one of
  * these, with everything about the type — its schema and defaults, when its condition holds and the
@@ -68,6 +76,8 @@ export interface RuleTypeModule<
   ): void;
   /** The service clock ticked. */
   onTick?(hid: string, s: HouseholdState, rule: R, now: number, ctx: StepContext, out: Detection[]): void;
+  /** What the rule learned about the household by local day `day`: its peak window, for a type that has one. */
+  learnedPeak?(s: HouseholdState, rule: R, day: number): LearnedPeak;
   /** The message an alert of this type opens with, from the detection's evidence. */
   openedText(
     audience: Alert['audience'],

@@ -9,10 +9,10 @@ import {
   UNKNOWN_ML,
   type HouseholdState,
 } from '../household-state.ts';
-import { hhmm, peakWindow, type PeakWindow } from '../peak-window.ts';
+import { configuredPeak, hhmm, peakWindow, type PeakWindow } from '../peak-window.ts';
 import type { StepContext } from '../step-context.ts';
 import { awayDays, decide, emit, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
-import { usualShare } from '../usage-history.ts';
+import { completeDays, computePeakStart, usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { localTimeOfDay } from './shared-params.ts';
 import type { RuleTypeModule } from './rule-type.ts';
@@ -183,6 +183,23 @@ export const zeroAtPeakType: RuleTypeModule<ZeroAtPeakRule, typeof ZeroAtPeakRul
   },
   onBucket: (hid, s, rule, b, ctx, out) =>
     peak(hid, s, rule, b, b.ml, b.day, b.endMinute, b.bucketMinutes, ctx, out),
+  learnedPeak(s, r, day) {
+    const start = r.params.learn ? computePeakStart(s, day, r.params) : -1;
+    const [fs, fe] = configuredPeak(r);
+    return start >= 0
+      ? {
+          start: hhmm(start * 60),
+          end: hhmm(start * 60 + r.params.peakHours * 60),
+          source: 'learned',
+          completeDays: completeDays(s, day, r.params.learnDays),
+        }
+      : {
+          start: hhmm(fs),
+          end: hhmm(fe),
+          source: r.params.learn ? 'fallback' : 'fixed',
+          completeDays: r.params.learn ? completeDays(s, day, r.params.learnDays) : 0,
+        };
+  },
   openedText(_audience, address, evidence, localTime) {
     const from = localTime(evidence.windowStart);
     const to = localTime(evidence.windowEnd);
