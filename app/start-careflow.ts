@@ -34,7 +34,7 @@ import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey, resolveVerifierKey } from './admin-token.ts';
 import { observeAlertLatency } from './alert-latency.ts';
 import { assertPortFree, listenError } from './listen-ports.ts';
-import { detectorRoutes } from './backtest.ts';
+import { detectorRoutes } from '../backtest/backtest.ts';
 import { startRetention } from './retention.ts';
 
 export interface CareflowDeps {
