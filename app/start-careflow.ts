@@ -166,7 +166,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   };
   const broker = await (
     config.mqtt.url
-      ? attachBroker(effective, { ingest, logger, now: () => clock.now() })
+      ? attachBroker(effective, { ingest, logger, now: () => clock.now(), workers: notifier.workers })
       : startBroker(effective, {
           store,
           metrics,
