@@ -36,6 +36,8 @@ import { observeAlertLatency } from './alert-latency.ts';
 import { assertPortFree, listenError } from './listen-ports.ts';
 import { detectorRoutes } from '../backtest/backtest.ts';
 import { startRetention } from './retention.ts';
+import { emqxHookRoutes } from '../broker/emqx-hooks.ts';
+import { SecretVerifiers } from '../broker/secret-verifiers.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -242,6 +244,20 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       ...detectorRoutes(detectors, store, localTime),
     ],
     rootRoutes: [
+      // EMQX's HTTP authentication and authorisation hooks, when EMQX has a secret to call them with.
+      ...(config.mqtt.emqxHookSecret
+        ? [
+            emqxHookRoutes({
+              config: effective,
+              store,
+              logger,
+              metrics,
+              verifiers: new SecretVerifiers(store, resolveVerifierKey(config.dataDir), (err) =>
+                logger.error({ err }, 'could not store secret verifiers'),
+              ),
+            }),
+          ]
+        : []),
       metricsRoutes({
         metrics,
         ingest: () => ingest.stats(),
