@@ -8,6 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // Child processes started by tests (`bin/careflow.js`) run the TypeScript sources, never a stale dist/.
-    env: { CAREFLOW_FROM_SOURCE: '1' },
+    // Every JSON answer of the API is checked against its documented response schema (api/define-route.ts).
+    env: { CAREFLOW_FROM_SOURCE: '1', CAREFLOW_CHECK_RESPONSES: '1' },
   },
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { hasPermission, type Permission, type Principal } from '../core/access.ts';
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
@@ -25,6 +25,8 @@ export interface ApiContext {
   catalog: RouteCatalog;
   /** Prometheus metrics: `metrics?.countFailedAuthentication('login' | 'bearer')` for a refused caller. */
   metrics?: ServiceMetrics;
+  /** Check every JSON answer against its documented schema (default: `CAREFLOW_CHECK_RESPONSES=1`, the tests). */
+  checkResponses?: boolean;
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
@@ -39,10 +41,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   query?: Q;
   body?: B;
   /**
-   * Documented responses besides the errors every route may give: a description, or a description with the
-   * zod schema of the JSON body (it becomes the response schema of the OpenAPI document).
+   * Documented responses besides the errors every route may give: a description with the zod schema of the
+   * JSON body (the response schema of the OpenAPI document) and/or the media types of a body that is not
+   * JSON; a bare description for an answer without a body. Every route documents at least one 2xx body.
    */
-  responses?: Record<number, ResponseDoc>;
+  responses: Record<number, ResponseDoc>;
   handler(ctx: HandlerContext<P, Q, B>): Promise<unknown> | unknown;
 }
 
@@ -70,8 +73,12 @@ export interface CatalogEntry {
   responses: Record<number, ResponseDoc>;
 }
 
-/** A documented response: its description, and the zod schema of its JSON body when it has one. */
-export type ResponseDoc = string | { description: string; schema: z.ZodType };
+/**
+ * A documented response: its description, the zod schema of its JSON body when it has one, and the media types
+ * of other bodies it may have (`text/csv`, `text/event-stream`, …) with their schema (usually `z.string()`).
+ */
+export type ResponseDoc =
+  string | { description: string; schema?: z.ZodType; media?: Record<string, z.ZodType> };
 
 /** Every route defined through `defineRoute`, for the OpenAPI document. */
 export class RouteCatalog {
@@ -87,7 +94,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
   ctx: ApiContext,
   spec: RouteSpec<P, Q, B>,
 ): void {
-  ctx.catalog.entries.push({
+  const entry: CatalogEntry = {
     method: spec.method,
     path: joinPath(app.prefix, spec.url),
     summary: spec.summary,
@@ -96,8 +103,10 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     params: spec.params,
     query: spec.query,
     body: spec.body,
-    responses: spec.responses ?? { 200: 'OK' },
-  });
+    responses: spec.responses,
+  };
+  ctx.catalog.entries.push(entry);
+  const checkResponses = ctx.checkResponses ?? process.env.CAREFLOW_CHECK_RESPONSES === '1';
   app.route({
     method: spec.method,
     url: spec.url,
@@ -117,7 +126,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
       const params = spec.params ? parseInput(spec.params, request.params, 'path') : undefined;
       const query = spec.query ? parseInput(spec.query, request.query, 'query string') : undefined;
       const body = spec.body ? parseInput(spec.body, request.body, 'body') : undefined;
-      return spec.handler({
+      const answer = await spec.handler({
         request,
         reply,
         principal,
@@ -135,8 +144,58 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
             ip: request.ip,
           }),
       });
+      if (checkResponses) checkResponse(entry, reply.statusCode, answer);
+      return answer;
     },
   });
+}
+
+/**
+ * Checks an answer against the route's documented schema as a client receives it (after JSON serialisation):
+ * it must parse, and parsing must keep every field (zod drops unknown keys, so an undocumented field shows as
+ * a difference). Used by the tests, so the OpenAPI document cannot drift from what the routes send.
+ */
+export function checkResponse(
+  spec: { method: string; path: string; responses: Record<number, ResponseDoc> },
+  status: number,
+  answer: unknown,
+): void {
+  if (answer === undefined || typeof answer === 'string' || Buffer.isBuffer(answer)) return;
+  const doc = spec.responses[status];
+  const schema = typeof doc === 'object' ? doc.schema : undefined;
+  const where = `${spec.method} ${spec.path} (${status})`;
+  if (!schema) {
+    const message = `The answer of ${where} is JSON but the route documents no schema for it`;
+    process.stderr.write(`careflow response check: ${message}\n`);
+    throw new Error(message);
+  }
+  const sent: unknown = JSON.parse(JSON.stringify(answer));
+  const parsed = schema.safeParse(sent);
+  const problem = !parsed.success
+    ? `does not match its schema: ${z.prettifyError(parsed.error)}`
+    : firstDifference(sent, JSON.parse(JSON.stringify(parsed.data)), '');
+  if (problem === null) return;
+  const message = parsed.success
+    ? `The answer of ${where} has a field its schema does not name: ${problem}`
+    : `The answer of ${where} ${problem}`;
+  // The test sees a 500 (ERR_INTERNAL); the reason goes to stderr, where the test run shows it.
+  process.stderr.write(`careflow response check: ${message}\n`);
+  throw new Error(message);
+}
+
+/** The path of the first place where `a` has something `b` lacks (or differs), or null. */
+function firstDifference(a: unknown, b: unknown, path: string): string | null {
+  if (a === b) return null;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return path || '(root)';
+  if (Array.isArray(a) !== Array.isArray(b)) return path || '(root)';
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const key of Object.keys(ra)) {
+    if (!(key in rb)) return `${path}.${key}`;
+    const d = firstDifference(ra[key], rb[key], `${path}.${key}`);
+    if (d !== null) return d;
+  }
+  return null;
 }
 
 function joinPath(prefix: string, url: string): string {

@@ -50,13 +50,16 @@ function operation(e: CatalogEntry): Record<string, unknown> {
   const parameters = [...objectParameters(e.params, 'path'), ...objectParameters(e.query, 'query')];
   const responses: Record<string, unknown> = {};
   for (const [status, doc] of Object.entries(e.responses)) {
-    responses[status] =
-      typeof doc === 'string'
-        ? { description: doc }
-        : {
-            description: doc.description,
-            content: { 'application/json': { schema: jsonSchema(doc.schema, 'output') } },
-          };
+    if (typeof doc === 'string') {
+      responses[status] = { description: doc };
+      continue;
+    }
+    const content: Record<string, unknown> = {};
+    if (doc.schema) content['application/json'] = { schema: jsonSchema(doc.schema, 'output') };
+    for (const [media, schema] of Object.entries(doc.media ?? {})) {
+      content[media] = { schema: jsonSchema(schema, 'output') };
+    }
+    responses[status] = { description: doc.description, content };
   }
   const errorRef = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
   responses['400'] = { description: 'Invalid request (ERR_API_VALIDATION, ERR_API_BAD_JSON)', ...errorRef };

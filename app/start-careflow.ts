@@ -34,8 +34,10 @@ import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey, resolveVerifierKey } from './admin-token.ts';
 import { observeAlertLatency } from './alert-latency.ts';
 import { assertPortFree, listenError } from './listen-ports.ts';
-import { detectorRoutes } from './backtest.ts';
+import { detectorRoutes } from '../backtest/backtest.ts';
 import { startRetention } from './retention.ts';
+import { emqxHookRoutes } from '../broker/emqx-hooks.ts';
+import { SecretVerifiers } from '../broker/secret-verifiers.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -166,7 +168,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   };
   const broker = await (
     config.mqtt.url
-      ? attachBroker(effective, { ingest, logger, now: () => clock.now() })
+      ? attachBroker(effective, { ingest, logger, now: () => clock.now(), workers: notifier.workers })
       : startBroker(effective, {
           store,
           metrics,
@@ -242,6 +244,20 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       ...detectorRoutes(detectors, store, localTime),
     ],
     rootRoutes: [
+      // EMQX's HTTP authentication and authorisation hooks, when EMQX has a secret to call them with.
+      ...(config.mqtt.emqxHookSecret
+        ? [
+            emqxHookRoutes({
+              config: effective,
+              store,
+              logger,
+              metrics,
+              verifiers: new SecretVerifiers(store, resolveVerifierKey(config.dataDir), (err) =>
+                logger.error({ err }, 'could not store secret verifiers'),
+              ),
+            }),
+          ]
+        : []),
       metricsRoutes({
         metrics,
         ingest: () => ingest.stats(),

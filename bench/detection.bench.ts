@@ -11,11 +11,11 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeScore } from '../app/commands/score.ts';
+import { writeScore } from '../cli/commands/score.ts';
 import { formatNoise } from '../notifier/alert-noise.ts';
-import { scoreRun } from '../app/score.ts';
-import { runSimulation } from '../app/simulate.ts';
-import { progressBar } from '../app/simulate-progress.ts';
+import { scoreRun } from '../testbench/score.ts';
+import { runSimulation } from '../testbench/simulate.ts';
+import { progressBar } from '../testbench/simulate-progress.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { daiadAvailable, loadDaiad } from '../simulators/calibration-data.ts';
 import { HouseholdModel } from '../simulators/household-model.ts';

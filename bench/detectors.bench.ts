@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { runBacktest } from '../app/backtest.ts';
+import { runBacktest } from '../backtest/backtest.ts';
 import { BacktestRequest } from '../core/backtest.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const compiled = join(import.meta.dirname, '..', 'dist', 'app', 'cli.js');
+const compiled = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
 const fromSource = process.env.CAREFLOW_FROM_SOURCE === '1';
 
 async function load() {
@@ -22,7 +22,7 @@ async function load() {
     );
     process.exit(1);
   }
-  return import('../app/cli.ts');
+  return import('../cli/main.ts');
 }
 
 const { main } = await load();

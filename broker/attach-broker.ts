@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { WORKER_ACK_TOPIC, type WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
@@ -17,6 +18,8 @@ export interface AttachDeps {
   ingest: IngestPort;
   logger: Logger;
   now: () => number;
+  /** Acknowledgements from worker apps (`workers/{id}/alerts/{alertId}/ack`), as on the embedded broker. */
+  workers?: WorkerPort;
 }
 
 const READINGS = /^meters\/([^/]+)\/readings$/;
@@ -27,11 +30,17 @@ const READINGS = /^meters\/([^/]+)\/readings$/;
  * acknowledged to the broker only after ingest has committed it (mqtt.js `customHandleAcks`): a crash before that
  * leaves it with the broker, which delivers it again to the session. Worker alerts and meter error replies are
  * published there. The broker authenticates meters and enforces the topics (see the README: Mosquitto files).
+ *
+ * Worker apps acknowledge alerts on `workers/{id}/alerts/{alertId}/ack`, consumed through
+ * `$share/<group>/workers/+/alerts/+/ack` the same way: the acknowledgement is committed before the broker gets
+ * its PUBACK. The worker id is the topic's: the broker's ACL lets each worker write only under its own id, and
+ * the notifier still checks that the alert lies in that worker's grids or area.
  */
 export async function attachBroker(config: Config, deps: AttachDeps): Promise<AttachedBroker> {
   const logger = deps.logger.child({ module: 'attach-broker' });
   const url = config.mqtt.url!;
   const filter = `$share/${config.mqtt.shareGroup}/meters/+/readings`;
+  const ackFilter = `$share/${config.mqtt.shareGroup}/workers/+/alerts/+/ack`;
   let stopping = false;
 
   const options: IClientOptions = {
@@ -48,7 +57,18 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
     ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
     customHandleAcks: (topic, payload, _packet, done) => {
       const meterId = READINGS.exec(topic)?.[1];
-      if (meterId === undefined) return done(0); // not ours; acknowledged and ignored
+      if (meterId === undefined) {
+        const workerId = WORKER_ACK_TOPIC.exec(topic)?.[1];
+        if (workerId !== undefined && deps.workers?.accepts(workerId, topic)) {
+          // Synchronous and committed in one transaction: the PUBACK follows the acknowledgement's commit.
+          const refused = deps.workers.publish(workerId, topic, payload);
+          if (refused) {
+            deps.ingest.deadLetter(workerId, topic, refused.code, refused.message, excerpt(payload));
+            logger.warn({ workerId, topic, code: refused.code }, 'acknowledgement from a worker app refused');
+          }
+        }
+        return done(0); // anything else is not ours; acknowledged and ignored
+      }
       deps.ingest.accept(meterId, topic, payload, (err, result) => {
         if (err) {
           // Not stored: no PUBACK; the connection is dropped and the broker delivers it again.
@@ -71,6 +91,15 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
       if (err || granted?.some((g) => g.qos === 128))
         logger.error({ err: err?.message, filter }, 'the broker refused the readings subscription');
     });
+    if (deps.workers) {
+      client.subscribe(ackFilter, { qos: 1 }, (err, granted) => {
+        if (err || granted?.some((g) => g.qos === 128))
+          logger.error(
+            { err: err?.message, filter: ackFilter },
+            'the broker refused the acknowledgements subscription',
+          );
+      });
+    }
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -114,6 +143,11 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
       await client.endAsync();
     },
   };
+}
+
+/** The start of a payload, for a dead letter. */
+function excerpt(payload: Buffer): string {
+  return payload.subarray(0, 200).toString('utf8');
 }
 
 function redact(url: string): string {

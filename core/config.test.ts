@@ -57,6 +57,7 @@ describe('loadConfig', () => {
       username: null,
       password: null,
       clientId: 'careflow',
+      emqxHookSecret: null,
       shareGroup: 'careflow',
     });
     expect(config.tls).toEqual({ certFile: null, keyFile: null });

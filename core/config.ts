@@ -48,6 +48,11 @@ export const Config = z
         password: z.string().min(1).nullable().default(null),
         /** Client id of careflow's persistent session there (one per careflow instance). */
         clientId: z.string().min(1).max(64).default('careflow'),
+        /**
+         * Shared secret EMQX sends (header `x-careflow-hook-secret`) with its HTTP authentication and authorisation
+         * calls to `/hooks/emqx/authn` and `/hooks/emqx/authz`; null: those hooks are off.
+         */
+        emqxHookSecret: z.string().min(24, 'at least 24 characters').max(256).nullable().default(null),
         /** Shared-subscription group: instances in one group share the readings. */
         shareGroup: z
           .string()
@@ -304,6 +309,7 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MQTT_USERNAME', path: ['mqtt', 'username'], type: 'string' },
   { name: 'CAREFLOW_MQTT_PASSWORD', path: ['mqtt', 'password'], type: 'string' },
   { name: 'CAREFLOW_MQTT_CLIENT_ID', path: ['mqtt', 'clientId'], type: 'string' },
+  { name: 'CAREFLOW_EMQX_HOOK_SECRET', path: ['mqtt', 'emqxHookSecret'], type: 'string' },
   { name: 'CAREFLOW_HTTP_HOST', path: ['http', 'host'], type: 'string' },
   { name: 'CAREFLOW_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { name: 'CAREFLOW_SQLITE_SYNCHRONOUS', path: ['store', 'synchronous'], type: 'string' },

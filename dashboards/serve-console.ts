@@ -63,7 +63,7 @@ export function consoleRoutes(dist = CONSOLE_DIST) {
         summary: 'The web console (HTML; the app loads its data from /api)',
         tags: ['console'],
         permission: 'public',
-        responses: { 200: 'text/html' },
+        responses: { 200: { description: 'The console page', media: { 'text/html': z.string() } } },
         handler: ({ request, reply }) => send(request, reply, index, 'no-cache'),
       });
     }
@@ -74,7 +74,10 @@ export function consoleRoutes(dist = CONSOLE_DIST) {
       tags: ['console'],
       permission: 'public',
       params: AssetParams,
-      responses: { 200: 'The file', 404: 'No such file' },
+      responses: {
+        200: { description: 'The file (script, style sheet, font, image)', media: { '*/*': z.string() } },
+        404: 'No such file',
+      },
       handler: ({ request, reply, params }) => {
         const file = assets.get(params.file);
         if (!file) throw new CareflowError('ERR_API_NOT_FOUND', `No console file ${params.file}`);

@@ -73,9 +73,9 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
       svc.clock.advanceTo(T0 + 2 * HOUR);
       const worker = await connectClient(mosquitto.url, 'w-g1', 'secret-w-g1', false);
       clients.push(worker);
-      const alerts: { event: string; ruleId: string }[] = [];
+      const alerts: { event: string; ruleId: string; alertId: string }[] = [];
       worker.on('message', (_t, m) =>
-        alerts.push(JSON.parse(m.toString()) as { event: string; ruleId: string }),
+        alerts.push(JSON.parse(m.toString()) as { event: string; ruleId: string; alertId: string }),
       );
       await worker.subscribeAsync('workers/w-g1/alerts', { qos: 1 });
 
@@ -129,6 +129,37 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
         10_000,
         'alert',
       );
+      const alertId = alerts.find((a) => a.event === 'opened' && a.ruleId === 'heavy-use')!.alertId;
+      const state = () => svc.cf.store.alerts.get(alertId);
+
+      // The other grid's worker: under w-g1's id Mosquitto's ACL drops the acknowledgement; under its own id
+      // careflow refuses it (the alert is outside its grid) with a dead letter. The alert stays open.
+      const other = await connectClient(mosquitto.url, 'w-g2', 'secret-w-g2');
+      clients.push(other);
+      await other.publishAsync(`workers/w-g1/alerts/${alertId}/ack`, '', { qos: 1 });
+      await other.publishAsync(`workers/w-g2/alerts/${alertId}/ack`, '', { qos: 1 });
+      await eventually(
+        () => svc.cf.store.deadLetters.list({ meterId: 'w-g2' }).length === 1,
+        10_000,
+        "the refused acknowledgement's dead letter",
+      );
+      expect(svc.cf.store.deadLetters.list({ meterId: 'w-g2' })[0]).toMatchObject({
+        code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+        topic: `workers/w-g2/alerts/${alertId}/ack`,
+      });
+      expect(state()?.state).toBe('open');
+
+      // The grid worker acknowledges from the app over Mosquitto, with a note.
+      await worker.publishAsync(`workers/w-g1/alerts/${alertId}/ack`, JSON.stringify({ note: 'on my way' }), {
+        qos: 1,
+      });
+      await eventually(() => state()?.state === 'acknowledged', 10_000, 'the acknowledgement over MQTT');
+      expect(state()?.acknowledgedBy).toBe('w-g1');
+      const timeline = svc.cf.store.alerts.timeline(alertId);
+      expect(timeline.find((e) => e.kind === 'acknowledged')).toMatchObject({ actor: 'w-g1' });
+      expect(
+        timeline.some((e) => e.kind === 'comment' && JSON.stringify(e.detail).includes('on my way')),
+      ).toBe(true);
     } finally {
       await svc.stop();
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { replayDetections } from '../app/replay-detectors.ts';
-import { normalizeRecording } from '../app/replay-mirror.ts';
-import { warmupDaysFor } from '../app/backtest.ts';
+import { replayDetections } from '../testbench/replay-detectors.ts';
+import { normalizeRecording } from '../testbench/replay-mirror.ts';
+import { warmupDaysFor } from '../backtest/backtest.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import type { Detection } from '../core/streams.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createBacktester } from '../app/backtest.ts';
-import { runLockstep } from '../app/lockstep.ts';
+import { createBacktester } from '../backtest/backtest.ts';
+import { runLockstep } from '../testbench/lockstep.ts';
 import { BacktestRequest, type BacktestReport } from '../core/backtest.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { BacktestRepo } from '../core/store/backtest-repo.ts';

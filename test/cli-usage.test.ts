@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { COMMANDS } from '../app/commands/index.ts';
+import { COMMANDS } from '../cli/commands/index.ts';
 import { tempDataDir } from './harness.ts';
 
 const BIN = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));

@@ -31,6 +31,33 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  it.skipIf(!COMPOSE && !REQUIRED)(
+    "fills Mosquitto's auth volume with careflow import before Mosquitto starts, where its configuration reads it",
+    () => {
+      const [bin, ...args] = COMPOSE!;
+      const config = execFileSync(
+        bin!,
+        [...args, '--env-file', '.env.example', '--profile', 'mosquitto', 'config'],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+        },
+      );
+      const service = (name: string) =>
+        new RegExp(`\\n  ${name}:\\n([\\s\\S]*?)(?=\\n  [a-z-]+:\\n|\\nvolumes:|$)`).exec(config)?.[1] ?? '';
+      const files = service('mosquitto-files');
+      const mosquitto = service('mosquitto');
+      expect(files).toMatch(/careflow\.js import \/registry\.json --mosquitto-dir \/mosquitto-auth/);
+      expect(files).toMatch(/mosquitto-auth:\/mosquitto-auth/);
+      expect(files).toMatch(/careflow-data:\/data/);
+      expect(mosquitto).toMatch(/mosquitto-files:\s*\n\s*condition: service_completed_successfully/);
+      expect(mosquitto).toMatch(/mosquitto-auth:\/mosquitto\/auth:ro/);
+      const conf = readFileSync(new URL('../deploy/mosquitto/mosquitto.conf', import.meta.url), 'utf8');
+      expect(conf).toMatch(/^password_file \/mosquitto\/auth\/passwords$/m);
+      expect(conf).toMatch(/^acl_file \/mosquitto\/auth\/acl$/m);
+    },
+  );
+
   it('mounts only files that exist, and commits no secret', () => {
     const text = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
     const mounts = [...text.matchAll(/- (\.\/[^:\s]+):/g)].map((m) => m[1]!);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replayDetections } from '../app/replay-detectors.ts';
+import { replayDetections } from '../testbench/replay-detectors.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import type { Detection } from '../core/streams.ts';
 import { daiadAvailable, defaultDaiadPath } from '../simulators/calibration-data.ts';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ADOPTING, normalizeRecording, sumCounters, type MeterAccount } from '../app/replay-mirror.ts';
+import { ADOPTING, normalizeRecording, sumCounters, type MeterAccount } from '../testbench/replay-mirror.ts';
 import { LocalTime } from '../core/local-time.ts';
 import type { NormalizerParams } from '../ingest/normalizer.ts';
 import { readRecordedFile } from '../simulators/recorded-file.ts';

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runLockstep } from '../app/lockstep.ts';
+import { runLockstep } from '../testbench/lockstep.ts';
 import { ManualClock } from '../core/clock.ts';
 import type { ConfigInput } from '../core/config.ts';
 import { HouseholdModel } from '../simulators/household-model.ts';

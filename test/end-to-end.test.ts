@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerAlertMessage } from '../core/alerts.ts';
-import { runLockstep } from '../app/lockstep.ts';
+import { runLockstep } from '../testbench/lockstep.ts';
 import type { Fleet } from '../simulators/meter-fleet.ts';
 import { connectWorker, eventually, HOUR, startTestService, T0, type TestService } from './harness.ts';
 import { registryFor, startSimulatedFleet, type SimHousehold } from './simulated-community.ts';

@@ -20,25 +20,32 @@ export interface Mosquitto {
   dispose(): Promise<void>;
 }
 
-/** Starts Mosquitto with `dir/passwords` and `dir/acl` (written by `careflow import --mosquitto-dir dir`). */
-export async function startMosquitto(dir: string): Promise<Mosquitto> {
+/**
+ * Starts Mosquitto with `dir/passwords` and `dir/acl` (written by `careflow import --mosquitto-dir dir`), or with
+ * the configuration `configure(port, workDir)` returns.
+ */
+export async function startMosquitto(
+  dir: string,
+  configure?: (port: number, work: string) => string,
+): Promise<Mosquitto> {
   const port = await freePort();
   const work = mkdtempSync(join(tmpdir(), 'careflow-mosquitto-'));
   const conf = join(work, 'mosquitto.conf');
   writeFileSync(
     conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous false',
-      `password_file ${join(dir, 'passwords')}`,
-      `acl_file ${join(dir, 'acl')}`,
-      'persistence false',
-      'max_queued_messages 100000',
-      ...(process.getuid?.() === 0 ? ['user root'] : []),
-      'log_dest stderr',
-      'log_type error',
-      '',
-    ].join('\n'),
+    configure?.(port, work) ??
+      [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous false',
+        `password_file ${join(dir, 'passwords')}`,
+        `acl_file ${join(dir, 'acl')}`,
+        'persistence false',
+        'max_queued_messages 100000',
+        ...(process.getuid?.() === 0 ? ['user root'] : []),
+        'log_dest stderr',
+        'log_type error',
+        '',
+      ].join('\n'),
   );
   const proc: ChildProcess = spawn(MOSQUITTO_BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

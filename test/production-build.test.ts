@@ -28,7 +28,7 @@ describe('the production build', () => {
     expect(health.status).toBe(200);
     expect(await service.stop()).toBe(0);
     const modules = readFileSync(record, 'utf8').split('\n');
-    expect(modules.some((u) => u.endsWith('/dist/app/cli.js'))).toBe(true);
+    expect(modules.some((u) => u.endsWith('/dist/cli/main.js'))).toBe(true);
     expect(modules.some((u) => u.endsWith('/dist/app/start-careflow.js'))).toBe(true);
     expect(modules.filter((u) => u.includes('/node_modules/tsx/') || u.endsWith('.ts'))).toEqual([]);
   }, 300_000);

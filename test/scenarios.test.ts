@@ -1,7 +1,12 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSimulation } from '../app/simulate.ts';
-import type { AlertsFile, GroundTruthFile, HouseholdTruth, RaisedAlert } from '../app/simulate-results.ts';
+import { runSimulation } from '../testbench/simulate.ts';
+import type {
+  AlertsFile,
+  GroundTruthFile,
+  HouseholdTruth,
+  RaisedAlert,
+} from '../testbench/simulate-results.ts';
 import { attribute } from '../simulators/alert-matching.ts';
 import { loadScenarioMix } from '../simulators/scenario-mix.ts';
 import { tempDataDir } from './harness.ts';

@@ -6,6 +6,13 @@ import { CareflowError } from '../../core/errors.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { limitParam } from '../validate.ts';
+import {
+  AlertAnswer,
+  AlertListItemSchema,
+  AlertSchema,
+  Next,
+  TimelineEntrySchema,
+} from '../response-schemas.ts';
 
 /**
  * `/api/alerts`: list, detail with timeline, acknowledge, resolve, comment, reopen — each limited to the
@@ -51,6 +58,12 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     tags: ['alerts'],
     permission: 'alerts:read',
     query: ListQuery,
+    responses: {
+      200: {
+        description: 'A page of alerts',
+        schema: z.object({ alerts: z.array(AlertListItemSchema), next: Next }),
+      },
+    },
     handler: ({ principal, query: q }) => {
       if (q.grid) access.assertGrid(principal, q.grid);
       if (q.household) access.assertHousehold(principal, q.household);
@@ -81,6 +94,12 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     tags: ['alerts'],
     permission: 'alerts:read',
     params: AlertParams,
+    responses: {
+      200: {
+        description: 'The alert and its timeline, oldest first',
+        schema: z.object({ alert: AlertSchema, timeline: z.array(TimelineEntrySchema) }),
+      },
+    },
     handler: ({ principal, params }) => {
       const alert = visibleAlert(principal, params.id);
       return { alert, timeline: store.alerts.timeline(alert.id) };
@@ -95,6 +114,7 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     permission: 'alerts:act',
     params: AlertParams,
     body: AckBody,
+    responses: { 200: { description: 'The acknowledged alert', schema: AlertAnswer } },
     handler: ({ principal, params, body, audit }) => {
       const existing = visibleAlert(principal, params.id);
       const alert = store.transaction(() => {
@@ -122,6 +142,7 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     permission: 'alerts:act',
     params: AlertParams,
     body: ResolveBody,
+    responses: { 200: { description: 'The resolved alert', schema: AlertAnswer } },
     handler: ({ principal, params, body, audit }) => {
       const existing = visibleAlert(principal, params.id);
       const alert = store.transaction(() => {
@@ -144,6 +165,7 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     permission: 'alerts:act',
     params: AlertParams,
     body: CommentBody,
+    responses: { 200: { description: 'The alert (the comment is on its timeline)', schema: AlertAnswer } },
     handler: ({ principal, params, body, audit }) => {
       const existing = visibleAlert(principal, params.id);
       const alert = store.transaction(() => {
@@ -163,7 +185,10 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     permission: 'alerts:act',
     params: AlertParams,
     body: ReopenBody,
-    responses: { 200: 'The reopened alert', 409: 'Already open, or another open alert of the rule exists' },
+    responses: {
+      200: { description: 'The reopened alert', schema: AlertAnswer },
+      409: 'Already open, or another open alert of the rule exists',
+    },
     handler: ({ principal, params, body, audit }) => {
       const existing = visibleAlert(principal, params.id);
       const alert = store.transaction(() => {

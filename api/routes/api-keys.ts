@@ -5,6 +5,7 @@ import { Role } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
 import { API_KEY_PREFIX, sha256 } from '../authenticate.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { ApiKeySchema } from '../response-schemas.ts';
 
 const Code = z.string().min(1).max(64);
 const KeyBody = z.strictObject({
@@ -28,6 +29,12 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['access'],
     permission: 'apikeys:manage',
     body: KeyBody,
+    responses: {
+      200: {
+        description: 'The key record and the key itself (shown only here)',
+        schema: ApiKeySchema.omit({ revokedAt: true }).extend({ key: z.string() }),
+      },
+    },
     handler: ({ body, principal, audit }) => {
       // A monitor key reads only /metrics, which covers every grid: it has no scope to name.
       const all = body.role === 'admin' || body.role === 'monitor';
@@ -74,6 +81,12 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     summary: 'List API keys (never the keys themselves)',
     tags: ['access'],
     permission: 'apikeys:manage',
+    responses: {
+      200: {
+        description: 'Every API key, revoked ones too',
+        schema: z.object({ apiKeys: z.array(ApiKeySchema) }),
+      },
+    },
     handler: () => ({ apiKeys: ctx.store.access.apiKeys() }),
   });
   defineRoute(app, ctx, {
@@ -83,6 +96,7 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['access'],
     permission: 'apikeys:manage',
     params: KeyParams,
+    responses: { 200: { description: 'The key is revoked', schema: z.object({ revoked: z.string() }) } },
     handler: ({ params, audit }) => {
       if (!ctx.store.access.revokeApiKey(params.id, ctx.clock.now())) {
         throw new CareflowError('ERR_API_NOT_FOUND', `No active API key ${params.id}`);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { limitParam } from '../validate.ts';
 import { Instant } from '../time-range.ts';
+import { AuditEntrySchema } from '../response-schemas.ts';
 
 const AuditQuery = z.strictObject({
   from: Instant.optional(),
@@ -21,6 +22,12 @@ export function auditRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['access'],
     permission: 'audit:read',
     query: AuditQuery,
+    responses: {
+      200: {
+        description: 'Audit entries, newest first',
+        schema: z.object({ entries: z.array(AuditEntrySchema) }),
+      },
+    },
     handler: ({ principal, query }) => ({
       entries: ctx.store.audit.list({ ...query, grids: ctx.access.visibleGrids(principal) }),
     }),

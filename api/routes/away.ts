@@ -4,6 +4,7 @@ import { CareflowError } from '../../core/errors.ts';
 import { Timestamp } from '../../core/readings.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { HouseholdParams } from './households.ts';
+import { AwaySpanSchema, Ms } from '../response-schemas.ts';
 
 const MAX_AWAY_DAYS = 366;
 const AwayBody = z.strictObject({
@@ -29,6 +30,12 @@ export function awayRoutes(onChange: (householdId: string) => void) {
       permission: 'households:write',
       params: HouseholdParams,
       body: AwayBody,
+      responses: {
+        200: {
+          description: 'The household is away until then',
+          schema: z.object({ householdId: z.string(), awayFrom: Ms, awayUntil: Ms, reason: z.string() }),
+        },
+      },
       handler: ({ principal, params, body, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         const now = clock.now();
@@ -68,6 +75,12 @@ export function awayRoutes(onChange: (householdId: string) => void) {
       tags: ['households'],
       permission: 'households:write',
       params: HouseholdParams,
+      responses: {
+        200: {
+          description: 'The away mark is ended (`cleared`: whether there was one)',
+          schema: z.object({ householdId: z.string(), awayUntil: z.null(), cleared: z.boolean() }),
+        },
+      },
       handler: ({ principal, params, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         const now = clock.now();
@@ -89,6 +102,12 @@ export function awayRoutes(onChange: (householdId: string) => void) {
       tags: ['households'],
       permission: 'households:read',
       params: HouseholdParams,
+      responses: {
+        200: {
+          description: 'Away marks, oldest first',
+          schema: z.object({ householdId: z.string(), spans: z.array(AwaySpanSchema) }),
+        },
+      },
       handler: ({ principal, params }) => {
         access.assertHousehold(principal, params.id);
         return { householdId: params.id, spans: store.away.ofHousehold(params.id) };

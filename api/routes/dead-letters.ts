@@ -5,6 +5,7 @@ import { CareflowError, ERRORS, type ErrorCode } from '../../core/errors.ts';
 import type { DeadLetterFilter } from '../../core/store/dead-letter-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { Instant } from '../time-range.ts';
+import { DeadLetterSchema } from '../response-schemas.ts';
 
 const CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 
@@ -67,6 +68,15 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['operations'],
     permission: 'deadletters:read',
     query: DeadLetterQuery,
+    responses: {
+      200: {
+        description: 'A page of dead letters; `next.before` asks for the next page',
+        schema: z.object({
+          deadLetters: z.array(DeadLetterSchema),
+          next: z.object({ before: z.number().int() }).nullable(),
+        }),
+      },
+    },
     handler: ({ principal, query }) => {
       const filter = scopedFilter(principal, query);
       const deadLetters = store.deadLetters.list({ ...filter, beforeId: query.before, limit: query.limit });
@@ -85,6 +95,12 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['operations'],
     permission: 'deadletters:read',
     query: DeadLetterCountsQuery,
+    responses: {
+      200: {
+        description: 'Dead letters by reason code, and their total',
+        schema: z.object({ counts: z.record(z.string(), z.number().int()), total: z.number().int() }),
+      },
+    },
     handler: ({ principal, query }) => {
       const counts = store.deadLetters.countsByCode(scopedFilter(principal, query));
       return { counts, total: Object.values(counts).reduce((a, b) => a + b, 0) };

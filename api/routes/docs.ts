@@ -4,6 +4,14 @@ import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { openApiDocument } from '../openapi.ts';
+import { z } from 'zod';
+
+/** The document follows the OpenAPI 3.1 specification; its own schema is that specification's. */
+const OpenApiDocument = z.looseObject({
+  openapi: z.literal('3.1.0'),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.record(z.string(), z.unknown())),
+});
 
 /** The files of Swagger UI (npm package swagger-ui-dist) the page needs: served from here, never a CDN. */
 const ASSETS: Record<string, string> = {
@@ -66,7 +74,7 @@ export function docsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     summary: 'The OpenAPI 3.1 document of this API',
     tags: ['operations'],
     permission: 'public',
-    responses: { 200: 'OpenAPI 3.1 document (JSON)' },
+    responses: { 200: { description: 'OpenAPI 3.1 document (JSON)', schema: OpenApiDocument } },
     handler: () => openApiDocument(ctx.catalog, '0.1.0'),
   });
   defineRoute(app, ctx, {
@@ -75,7 +83,13 @@ export function docsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     summary: 'The API reference page (HTML); JSON clients get the OpenAPI document',
     tags: ['operations'],
     permission: 'public',
-    responses: { 200: 'HTML page, or the OpenAPI document for a client that does not accept text/html' },
+    responses: {
+      200: {
+        description: 'HTML page, or the OpenAPI document for a client that does not accept text/html',
+        schema: OpenApiDocument,
+        media: { 'text/html': z.string() },
+      },
+    },
     handler: ({ request, reply }) => {
       if (!(request.headers.accept ?? '').includes('text/html')) return openApiDocument(ctx.catalog, '0.1.0');
       void reply.type('text/html; charset=utf-8').header('content-security-policy', CSP);

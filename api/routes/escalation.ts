@@ -6,6 +6,7 @@ import { CareflowError } from '../../core/errors.ts';
 import { RuleAudience } from '../../core/rules.ts';
 import type { Store } from '../../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { EffectiveEscalation, EscalationAnswer } from '../response-schemas.ts';
 
 const Code = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a registry code');
 export const ScopeParams = z.strictObject({ scope: EscalationScopeLevel, code: Code });
@@ -28,6 +29,7 @@ export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'escalation:write',
     params: ScopeParams,
     body: EscalationSettings,
+    responses: { 200: { description: 'The chains the scope now sets', schema: EscalationAnswer } },
     handler: ({ principal, params, body, audit }) => {
       const grid = assertCovers(store, principal, params.scope, params.code);
       const old = store.escalation.settings(params.scope, params.code) ?? {};
@@ -47,6 +49,7 @@ export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['escalation'],
     permission: 'alerts:read',
     params: ScopeParams,
+    responses: { 200: { description: 'The chains the scope sets', schema: EscalationAnswer } },
     handler: ({ principal, params }) => {
       assertCovers(store, principal, params.scope, params.code, true);
       return {
@@ -64,6 +67,9 @@ export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['escalation'],
     permission: 'alerts:read',
     query: EffectiveQuery,
+    responses: {
+      200: { description: 'Each audience’s chain and the people of each level', schema: EffectiveEscalation },
+    },
     handler: ({ principal, query }) => {
       const grid = access.assertHousehold(principal, query.household);
       const chains = Object.fromEntries(

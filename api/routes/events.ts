@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AlertEvent, AlertFeed } from '../../core/alerts.ts';
 import { CareflowError } from '../../core/errors.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { AlertEventSchema } from '../response-schemas.ts';
 
 /** A consumer that falls this far behind is disconnected; it resumes with `Last-Event-ID`. */
 const MAX_BUFFERED_BYTES = 1_048_576;
@@ -42,7 +43,18 @@ export function eventRoutes(feed: AlertFeed, heartbeatMs: number) {
       tags: ['alerts'],
       permission: 'events:read',
       query: EventsQuery,
-      responses: { 200: 'A text/event-stream of `alert` events; ids resume with Last-Event-ID' },
+      responses: {
+        200: {
+          description:
+            'A text/event-stream of `alert` events (each `data:` one event as in `events`); ids resume with ' +
+            'Last-Event-ID. With `follow=false`: one JSON answer',
+          schema: z.object({
+            events: z.array(AlertEventSchema),
+            lastEventId: z.number().int().describe('ask again with this lastEventId for what follows'),
+          }),
+          media: { 'text/event-stream': z.string() },
+        },
+      },
       handler: ({ request, reply, principal, query }) => {
         const header = request.headers['last-event-id'];
         let resumeAfter = query.lastEventId;

@@ -2,6 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../core/logger.ts';
 import type { Store } from '../../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { z } from 'zod';
+
+const HealthAnswer = z.object({
+  status: z.enum(['ok', 'degraded']),
+  checks: z.record(z.string(), z.unknown()).describe('each check and what it found'),
+});
 
 export interface HealthReport {
   ok: boolean;
@@ -34,7 +40,10 @@ export function healthRoutes(
     summary: 'Health of the store and the broker',
     tags: ['operations'],
     permission: 'public',
-    responses: { 200: 'Healthy', 503: 'Degraded' },
+    responses: {
+      200: { description: 'Healthy', schema: HealthAnswer },
+      503: { description: 'Degraded', schema: HealthAnswer },
+    },
     handler: ({ reply }) => {
       let report: HealthReport;
       try {

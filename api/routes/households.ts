@@ -6,6 +6,7 @@ import type { Household } from '../../core/registry.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { parseTimeRange, RangeQuery } from '../time-range.ts';
 import { usageSeries } from '../usage-series.ts';
+import { HouseholdSchema, Ms, UsageBucketSchema, WorkerSchema } from '../response-schemas.ts';
 
 /** `/api/households/:id` (the registry record and the grid's workers, no secrets) and its usage buckets. */
 export const HouseholdParams = z.strictObject({ id: z.string().min(1).max(64) });
@@ -26,6 +27,12 @@ export function householdRoutes(app: FastifyInstance, ctx: ApiContext, localTime
     tags: ['households'],
     permission: 'households:read',
     params: HouseholdParams,
+    responses: {
+      200: {
+        description: 'The household and the workers of its grid',
+        schema: z.object({ household: HouseholdSchema, workers: z.array(WorkerSchema) }),
+      },
+    },
     handler: ({ principal, params }) => {
       access.assertHousehold(principal, params.id);
       const h = household(params.id);
@@ -41,6 +48,18 @@ export function householdRoutes(app: FastifyInstance, ctx: ApiContext, localTime
     permission: 'usage:read',
     params: HouseholdParams,
     query: RangeQuery,
+    responses: {
+      200: {
+        description: 'Usage buckets over the range, every bucket present (liters null = unknown)',
+        schema: z.object({
+          householdId: z.string(),
+          bucketMinutes: z.number(),
+          from: Ms,
+          to: Ms,
+          buckets: z.array(UsageBucketSchema),
+        }),
+      },
+    },
     handler: ({ principal, params, request }) => {
       access.assertHousehold(principal, params.id);
       const h = household(params.id);

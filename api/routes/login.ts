@@ -7,6 +7,8 @@ import { hashSecret, SCRYPT_COST, verifySecret } from '../../core/secrets.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { LoginLimiter } from '../login-limiter.ts';
 import { signSession } from '../session-tokens.ts';
+import { Role } from '../../core/access.ts';
+import { Ms } from '../response-schemas.ts';
 
 const LoginBody = z.strictObject({ id: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 
@@ -47,7 +49,17 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
     tags: ['access'],
     permission: 'public',
     body: LoginBody,
-    responses: { 200: 'A session token', 429: 'Too many failed attempts (ERR_API_RATE_LIMITED)' },
+    responses: {
+      200: {
+        description: 'A session token',
+        schema: z.object({
+          token: z.string(),
+          expiresAt: Ms,
+          person: z.object({ id: z.string(), name: z.string(), role: Role }),
+        }),
+      },
+      429: 'Too many failed attempts (ERR_API_RATE_LIMITED)',
+    },
     handler: async ({ body, request, reply }) => {
       // Reserved synchronously, before any await: concurrent attempts see each other's reservations.
       const accountSlot = byAccount.reserve(body.id);

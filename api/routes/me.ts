@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ROLE_PERMISSIONS } from '../../core/access.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { MeAnswer } from '../response-schemas.ts';
 
 /** `GET /api/me`: who the caller is, what they may do and where, and the deployment's time zone (the console). */
 export function meRoutes(timeZone: string) {
@@ -11,6 +12,7 @@ export function meRoutes(timeZone: string) {
       summary: "The caller: id, name, role, permissions and scope; the deployment's time zone and time",
       tags: ['access'],
       permission: null,
+      responses: { 200: { description: 'The caller', schema: MeAnswer } },
       handler: ({ principal }) => {
         const person = principal.kind === 'person' ? ctx.store.access.person(principal.id) : undefined;
         return {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { ERRORS } from '../../core/errors.ts';
 import { DEFAULT_RULES } from '../../detectors/rules/default-rules.ts';
 import type { ServiceMetrics } from '../../core/metrics.ts';
@@ -61,7 +62,12 @@ export function metricsRoutes(sources: MetricsSources) {
         'Prometheus metrics (text format 0.0.4): ingest, dead letters, alerts, outbox, MQTT, archive, process',
       tags: ['operations'],
       permission: 'metrics:read',
-      responses: { 200: 'Prometheus text exposition format 0.0.4' },
+      responses: {
+        200: {
+          description: 'Prometheus text exposition format 0.0.4',
+          media: { 'text/plain; version=0.0.4': z.string() },
+        },
+      },
       handler: async ({ reply }) => {
         void reply.type(CONTENT_TYPE);
         const observed = sources.metrics ? await sources.metrics.text() : processMetrics();

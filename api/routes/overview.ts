@@ -7,6 +7,8 @@ import type { AssessmentFacts } from '../../core/store/console-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { Instant } from '../time-range.ts';
 import { percentile } from './stats.ts';
+import { RuleAudience } from '../../core/rules.ts';
+import { Ms } from '../response-schemas.ts';
 
 /**
  * The street office's one-screen overview (一屏统览) and the grid-work assessment (网格工作在线考评):
@@ -46,6 +48,46 @@ export interface AssessmentRow {
   withinFirstLevel: number | null;
 }
 
+const Count = z.number().int();
+const NullableMsSpan = z.number().nullable();
+const AssessmentRowSchema = z.object({
+  code: z.string(),
+  name: z.string(),
+  grid: z.string(),
+  alerts: Count,
+  acknowledged: Count,
+  acknowledgeP50Ms: NullableMsSpan,
+  acknowledgeP90Ms: NullableMsSpan,
+  resolved: Count,
+  resolveP50Ms: NullableMsSpan,
+  resolveP90Ms: NullableMsSpan,
+  confirmed: Count,
+  falseAlarms: Count,
+  away: Count,
+  withinFirstLevel: z
+    .number()
+    .nullable()
+    .describe('share acknowledged within the first level; null: no alerts'),
+});
+const OverviewAnswer = z.object({
+  now: Ms,
+  timeZone: z.string(),
+  grids: z.array(
+    z.object({
+      grid: z.string(),
+      name: z.string(),
+      community: z.string(),
+      street: z.string(),
+      households: Count,
+      active: z.record(RuleAudience, Count).describe('open or acknowledged alerts by audience'),
+      unacknowledgedByAge: z.tuple([Count, Count, Count]).describe('under 1 h, 1–24 h, over 24 h'),
+      overdue: Count,
+      silentMeters: Count,
+    }),
+  ),
+  trend: z.array(z.object({ day: Ms, raised: Count, acknowledged: Count, acknowledgeP50Ms: NullableMsSpan })),
+});
+
 export function overviewRoutes(localTime: LocalTime) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const { store, clock, access } = ctx;
@@ -78,6 +120,9 @@ export function overviewRoutes(localTime: LocalTime) {
         'Every grid of your area now (active alerts by audience, unacknowledged by age, overdue, silent meters) and 30-day trends',
       tags: ['stats'],
       permission: 'stats:read',
+      responses: {
+        200: { description: 'The grids of your area and the 30-day trend', schema: OverviewAnswer },
+      },
       handler: ({ principal }) => {
         const grids = access.visibleGrids(principal);
         return cached(`overview|${scopeKey(grids)}`, () => overview(grids));
@@ -124,6 +169,18 @@ export function overviewRoutes(localTime: LocalTime) {
       tags: ['stats'],
       permission: 'stats:read',
       query: AssessmentQuery,
+      responses: {
+        200: {
+          description: 'Figures per grid and per grid worker (`format=csv`: the same as a CSV file)',
+          schema: z.object({
+            from: Ms,
+            to: Ms,
+            grids: z.array(AssessmentRowSchema),
+            workers: z.array(AssessmentRowSchema),
+          }),
+          media: { 'text/csv': z.string() },
+        },
+      },
       handler: ({ principal, query, reply }) => {
         const to = query.to ?? clock.now();
         const from = query.from ?? to - TREND_DAYS * DAY_MS;

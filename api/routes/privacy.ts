@@ -5,6 +5,7 @@ import { ConsentPurpose } from '../../core/registry.ts';
 import type { ErasureReport } from '../../core/store/personal-data-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { HouseholdParams } from './households.ts';
+import { ConsentRecordSchema, Ms } from '../response-schemas.ts';
 
 export const ConsentBody = z.strictObject({
   /** The purposes agreed to; `[]` records a refusal or a withdrawal. */
@@ -42,6 +43,16 @@ export function privacyRoutes(hooks: PrivacyHooks) {
       tags: ['privacy'],
       permission: 'households:write',
       params: HouseholdParams,
+      responses: {
+        200: {
+          description: 'The consent in force (null: none recorded) and every record, oldest first',
+          schema: z.object({
+            householdId: z.string(),
+            consent: ConsentRecordSchema.nullable(),
+            history: z.array(ConsentRecordSchema),
+          }),
+        },
+      },
       handler: ({ principal, params }) => {
         access.assertHousehold(principal, params.id);
         return {
@@ -60,6 +71,9 @@ export function privacyRoutes(hooks: PrivacyHooks) {
       permission: 'households:write',
       params: HouseholdParams,
       body: ConsentBody,
+      responses: {
+        200: { description: 'The consent now in force', schema: z.object({ consent: ConsentRecordSchema }) },
+      },
       handler: ({ principal, params, body, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         const now = clock.now();
@@ -99,6 +113,16 @@ export function privacyRoutes(hooks: PrivacyHooks) {
       tags: ['privacy'],
       permission: 'privacy:manage',
       params: HouseholdParams,
+      responses: {
+        200: {
+          description: 'Every stored row about the household, by table (rows as stored)',
+          schema: z.object({
+            householdId: z.string(),
+            exportedAt: Ms,
+            data: z.record(z.string(), z.array(z.record(z.string(), z.unknown()))),
+          }),
+        },
+      },
       handler: ({ principal, params, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         const data = store.personalData.export(params.id);
@@ -117,6 +141,16 @@ export function privacyRoutes(hooks: PrivacyHooks) {
       permission: 'privacy:manage',
       params: HouseholdParams,
       body: EraseBody,
+      responses: {
+        200: {
+          description: 'What was deleted, by table, and what was kept by policy',
+          schema: z.object({
+            householdId: z.string(),
+            deleted: z.record(z.string(), z.number().int()),
+            kept: z.object({ auditEntries: z.number().int(), consentRecords: z.number().int() }),
+          }),
+        },
+      },
       handler: ({ principal, params, body, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         if (body.confirm !== params.id) {

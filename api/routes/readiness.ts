@@ -2,6 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../core/logger.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import type { HealthCheck } from './health.ts';
+import { z } from 'zod';
+
+const ReadyAnswer = z.object({ status: z.enum(['ready', 'not-ready']) });
 
 /**
  * `GET /readyz` (no auth): 200 `{ status: 'ready' }` once the service answers (store open, broker up),
@@ -19,7 +22,10 @@ export function readinessRoutes(
     summary: 'Whether the service is ready to take traffic',
     tags: ['operations'],
     permission: 'public',
-    responses: { 200: 'Ready', 503: 'Not ready' },
+    responses: {
+      200: { description: 'Ready', schema: ReadyAnswer },
+      503: { description: 'Not ready', schema: ReadyAnswer },
+    },
     handler: ({ reply }) => {
       let ok = false;
       try {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { limitParam } from '../validate.ts';
+import { HouseholdListItemSchema, Next } from '../response-schemas.ts';
 
 /**
  * Registry lists for the console, each limited to the caller's grids or area, searchable and paged with a
@@ -27,6 +28,37 @@ export const RegistryQuery = z.strictObject({
 });
 const KeyCursor = z.string().max(200);
 
+const Count = z.number().int();
+/** One row of `/registry/:kind`, by kind (`grids` and `areas` of workers: codes separated by spaces). */
+const RegistryItem = z.union([
+  z.strictObject({ code: z.string(), name: z.string(), communities: Count }).describe('streets'),
+  z
+    .strictObject({ code: z.string(), name: z.string(), street: z.string(), grids: Count })
+    .describe('communities'),
+  z
+    .strictObject({ code: z.string(), name: z.string(), community: z.string(), households: Count })
+    .describe('grids'),
+  z
+    .strictObject({
+      id: z.string(),
+      name: z.string(),
+      role: z.string(),
+      grids: z.string().nullable(),
+      areas: z.string().nullable(),
+    })
+    .describe('workers'),
+  z
+    .strictObject({
+      id: z.string(),
+      household: z.string(),
+      address: z.string(),
+      grid: z.string(),
+      active: Count.describe('1 active, 0 retired'),
+      reportEveryMinutes: z.number().nullable(),
+    })
+    .describe('meters'),
+]);
+
 export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { store, access, clock } = ctx;
 
@@ -38,6 +70,12 @@ export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['households'],
     permission: 'households:read',
     query: HouseholdListQuery,
+    responses: {
+      200: {
+        description: 'A page of households',
+        schema: z.object({ households: z.array(HouseholdListItemSchema), next: Next }),
+      },
+    },
     handler: ({ principal, query }) => {
       if (query.grid) access.assertGrid(principal, query.grid);
       const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, KeyCursor);
@@ -64,6 +102,12 @@ export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'households:read',
     params: RegistryParams,
     query: RegistryQuery,
+    responses: {
+      200: {
+        description: 'A page of the kind asked for (the fields of one of the item shapes)',
+        schema: z.object({ items: z.array(RegistryItem), next: Next }),
+      },
+    },
     handler: ({ principal, params, query }) => {
       const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, KeyCursor);
       const rows = store.console.registryPage(params.kind, access.visibleGrids(principal), {

@@ -73,6 +73,35 @@ export function rollupFigures(alerts: readonly PlacedAlert[]): RollupFigures {
  * unit, building, grid, community, street or district, and of each part one level below it, for alerts
  * opened in `[from, to)` (default the last 30 days, at most 366).
  */
+const Count = z.number().int();
+const RollupFiguresSchema = z.object({
+  alerts: Count,
+  open: Count,
+  acknowledged: Count,
+  resolved: Count,
+  byAudience: z.object({ welfare: Count, leak: Count, maintenance: Count }),
+  outcomes: z.record(z.string(), Count),
+  acknowledgedAlerts: Count,
+  timeToAcknowledgeMsTotal: z.number(),
+  meanTimeToAcknowledgeMs: z.number().nullable(),
+});
+const RollupAnswer = z.object({
+  from: z.number().int(),
+  to: z.number().int(),
+  level: z.enum(REPORT_LEVELS),
+  code: z.string(),
+  name: z.string(),
+  figures: RollupFiguresSchema,
+  parts: z.array(
+    z.object({
+      level: z.enum(REPORT_LEVELS),
+      code: z.string().nullable().describe('null: households placed in no part of this level'),
+      name: z.string(),
+      figures: RollupFiguresSchema,
+    }),
+  ),
+});
+
 export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { store, clock, access } = ctx;
   defineRoute(app, ctx, {
@@ -82,6 +111,7 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['stats'],
     permission: 'stats:read',
     query: RollupQuery,
+    responses: { 200: { description: 'Figures of the whole and of each part', schema: RollupAnswer } },
     handler: ({ principal, query }) => {
       const to = query.to ?? clock.now();
       const from = query.from ?? to - DEFAULT_STATS_RANGE_MS;

@@ -13,6 +13,7 @@ import {
 import type { Store } from '../../core/store/store.ts';
 import type { AccessPolicy } from '../access-policy.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { EffectiveRulesSchema, RuleChangeSchema } from '../response-schemas.ts';
 
 /**
  * `/api/rules`: the rule hierarchy. Effective rules of a household with the source of every value; the
@@ -91,6 +92,7 @@ export function ruleRoutes(admin: RuleAdmin) {
       tags: ['rules'],
       permission: 'rules:read',
       query: EffectiveQuery,
+      responses: { 200: { description: "The household's effective rules", schema: EffectiveRulesSchema } },
       handler: ({ principal, query }) => {
         access.assertHousehold(principal, query.household);
         return admin.effective(query.household);
@@ -104,6 +106,16 @@ export function ruleRoutes(admin: RuleAdmin) {
       tags: ['rules'],
       permission: 'rules:read',
       params: ScopeParams,
+      responses: {
+        200: {
+          description: 'The overrides the scope sets, by rule id',
+          schema: z.object({
+            scope: z.string(),
+            rulesVersion: z.number().int(),
+            rules: z.record(z.string(), RuleOverride),
+          }),
+        },
+      },
       handler: ({ principal, params }) => {
         const scope = scopeOf(params);
         assertScope(store, access, principal, scope);
@@ -120,6 +132,16 @@ export function ruleRoutes(admin: RuleAdmin) {
       permission: 'rules:write',
       params: ScopeParams,
       body: RuleChangeBody,
+      responses: {
+        200: {
+          description: 'The new rules version and what changed',
+          schema: z.object({
+            scope: z.string(),
+            rulesVersion: z.number().int(),
+            changes: z.array(RuleChangeSchema),
+          }),
+        },
+      },
       handler: ({ principal, params, body, audit }) => {
         const scope = scopeOf(params);
         assertScope(store, access, principal, scope);
@@ -143,6 +165,12 @@ export function ruleRoutes(admin: RuleAdmin) {
       permission: 'rules:read',
       params: ScopeParams,
       query: HistoryQuery,
+      responses: {
+        200: {
+          description: 'Changes, newest first',
+          schema: z.object({ scope: z.string(), changes: z.array(RuleChangeSchema) }),
+        },
+      },
       handler: ({ principal, params, query }) => {
         const scope = scopeOf(params);
         assertScope(store, access, principal, scope);

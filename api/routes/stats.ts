@@ -5,6 +5,7 @@ import { CareflowError } from '../../core/errors.ts';
 import type { AlertFacts } from '../../core/store/stats-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { Instant } from '../time-range.ts';
+import { RuleAudience } from '../../core/rules.ts';
 
 const DAY_MS = 24 * 3_600_000;
 export const DEFAULT_STATS_RANGE_MS = 30 * DAY_MS;
@@ -58,6 +59,33 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['stats'],
     permission: 'stats:read',
     query: StatsQuery,
+    responses: {
+      200: {
+        description: 'Figures per rule over the period',
+        schema: z.object({
+          from: z.number().int(),
+          to: z.number().int(),
+          scope: z.string().nullable(),
+          confirmingOutcomes: z.record(RuleAudience, z.array(Outcome)),
+          rules: z.array(
+            z.object({
+              ruleId: z.string(),
+              audience: RuleAudience,
+              alerts: z.number().int(),
+              open: z.number().int(),
+              acknowledged: z.number().int(),
+              resolved: z.number().int(),
+              autoResolved: z.number().int(),
+              timeToAcknowledgeMs: z.object({ p50: z.number().nullable(), p90: z.number().nullable() }),
+              outcomes: z.partialRecord(Outcome, z.number().int()),
+              judged: z.number().int(),
+              confirmed: z.number().int(),
+              precision: z.number().nullable(),
+            }),
+          ),
+        }),
+      },
+    },
     handler: ({ principal, query }) => {
       const to = query.to ?? clock.now();
       const from = query.from ?? to - DEFAULT_STATS_RANGE_MS;

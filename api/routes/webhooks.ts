@@ -4,6 +4,9 @@ import type { Principal } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
 import type { WebhookEndpoint } from '../../core/store/webhook-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
+import { WebhookSchema } from '../response-schemas.ts';
+
+const WebhookAnswer = z.object({ webhook: WebhookSchema });
 
 const Code = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits and . _ : - (1-64)');
 export const WebhookParams = z.strictObject({ id: Code });
@@ -36,7 +39,10 @@ export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'escalation:write',
     params: WebhookParams,
     body: WebhookBody,
-    responses: { 200: 'The endpoint was replaced', 201: 'The endpoint was created' },
+    responses: {
+      200: { description: 'The endpoint was replaced', schema: WebhookAnswer },
+      201: { description: 'The endpoint was created', schema: WebhookAnswer },
+    },
     handler: ({ principal, params, body, reply, audit }) => {
       assertOperator(principal);
       const owner =
@@ -90,6 +96,12 @@ export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
     summary: 'List webhook endpoints (without secrets); admins only',
     tags: ['webhooks'],
     permission: 'escalation:write',
+    responses: {
+      200: {
+        description: 'Every endpoint, without secrets',
+        schema: z.object({ webhooks: z.array(WebhookSchema) }),
+      },
+    },
     handler: ({ principal }) => {
       assertOperator(principal);
       return { webhooks: store.webhooks.list().map(publicView) };
@@ -103,6 +115,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tags: ['webhooks'],
     permission: 'escalation:write',
     params: WebhookParams,
+    responses: { 200: { description: 'The endpoint is removed', schema: z.object({ deleted: z.string() }) } },
     handler: ({ principal, params, audit }) => {
       assertOperator(principal);
       const removed = store.transaction(() => {

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../core/config.ts';
-import { assertPortFree } from '../listen-ports.ts';
+import { assertPortFree } from '../../app/listen-ports.ts';
 
 /**
  * What `careflow start` checks before the rest of careflow is even loaded: the configuration, and that its

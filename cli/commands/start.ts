@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
-import { startCareflow } from '../start-careflow.ts';
+import { startCareflow } from '../../app/start-careflow.ts';
 import type { Command } from './command.ts';
 
 export const startCommand: Command = {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { runDemo } from '../demo.ts';
+import { runDemo } from '../../testbench/demo.ts';
 import type { Command } from './command.ts';
 
 export const demoCommand: Command = {

@@ -9,10 +9,10 @@ import type { RegistryInput } from '../core/registry.ts';
 import { importRegistry } from '../core/registry-import.ts';
 import { openStore } from '../core/store/store.ts';
 import { SimulationApi } from './simulate-api.ts';
-import { startCareflow, type Careflow } from './start-careflow.ts';
+import { startCareflow, type Careflow } from '../app/start-careflow.ts';
 
 /**
- * The careflow a simulation runs against: embedded (started here on a manual clock, like app/lockstep.ts)
+ * The careflow a simulation runs against: embedded (started here on a manual clock, like testbench/lockstep.ts)
  * or a running service (`CAREFLOW_CLOCK=manual`, its time moved by `POST /api/clock`). Either way the
  * meters publish over real MQTT and the results are read over the HTTP API.
  */

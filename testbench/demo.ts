@@ -16,7 +16,7 @@ import { startFleet } from '../simulators/meter-fleet.ts';
 import { Scenario, type ScenarioInput } from '../simulators/scenarios.ts';
 import { SimulatedMeter } from '../simulators/simulated-meter.ts';
 import { runLockstep } from './lockstep.ts';
-import { startCareflow } from './start-careflow.ts';
+import { startCareflow } from '../app/start-careflow.ts';
 import mqtt from 'mqtt';
 
 const HOUR = 3_600_000;

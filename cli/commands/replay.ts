@@ -3,17 +3,17 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
 import { LocalTime } from '../../core/local-time.ts';
 import { defaultRecordingZone, readRecordedFile } from '../../simulators/recorded-file.ts';
-import { progressPrinter } from '../replay-progress.ts';
-import { EmbeddedTarget } from '../replay-embedded.ts';
+import { progressPrinter } from '../../testbench/replay-progress.ts';
+import { EmbeddedTarget } from '../../testbench/replay-embedded.ts';
 import {
   assertCredentials,
   autoRegistry,
   readRegistryCredentials,
   writeRegistryFile,
   type ReplayCredentials,
-} from '../replay-registry.ts';
-import { RemoteTarget, type ReplayTarget } from '../replay-target.ts';
-import { runReplay } from '../replay.ts';
+} from '../../testbench/replay-registry.ts';
+import { RemoteTarget, type ReplayTarget } from '../../testbench/replay-target.ts';
+import { runReplay } from '../../testbench/replay.ts';
 import { formatNoise } from '../../notifier/alert-noise.ts';
 import type { Command } from './command.ts';
 

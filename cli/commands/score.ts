@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { scoreMarkdown } from '../score-report.ts';
-import { type ScoreReport, scoreRun } from '../score.ts';
-import { readRun } from '../simulate-results.ts';
+import { scoreMarkdown } from '../../testbench/score-report.ts';
+import { type ScoreReport, scoreRun } from '../../testbench/score.ts';
+import { readRun } from '../../testbench/simulate-results.ts';
 import type { Command } from './command.ts';
 
 /** Writes `report.md` and `report.json` into `dir`. */

@@ -12,7 +12,7 @@ import {
   type ReplayTarget,
   type ServiceIngestCounts,
 } from './replay-target.ts';
-import { startCareflow, type Careflow } from './start-careflow.ts';
+import { startCareflow, type Careflow } from '../app/start-careflow.ts';
 
 /** Processing settings a user may set for an embedded replay; ports, data dir and clock are the replay's. */
 const PASSED_ENV = [

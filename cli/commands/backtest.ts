@@ -1,4 +1,4 @@
-import { readServiceSettings } from '../service-settings.ts';
+import { readServiceSettings } from '../../app/service-settings.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BacktestRequest, type BacktestReport } from '../../core/backtest.ts';
@@ -9,7 +9,7 @@ import { DEFAULT_RULES } from '../../detectors/rules/default-rules.ts';
 import { openStore } from '../../core/store/store.ts';
 import { ConsentGate } from '../../detectors/consent-gate.ts';
 import { RuleBook } from '../../detectors/rule-book.ts';
-import { runBacktest } from '../backtest.ts';
+import { runBacktest } from '../../backtest/backtest.ts';
 import type { Command } from './command.ts';
 import { etaText } from './eta.ts';
 import { parseValue, ruleFieldPath } from './rules.ts';

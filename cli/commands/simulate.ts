@@ -6,10 +6,10 @@ import { calibrationTable, runCalibration } from '../../simulators/calibration.t
 import { daiadAvailable, defaultDaiadPath } from '../../simulators/calibration-data.ts';
 import { generatePopulation, populationRegistry } from '../../simulators/population.ts';
 import { loadScenarioMix } from '../../simulators/scenario-mix.ts';
-import { scoreRun } from '../score.ts';
+import { scoreRun } from '../../testbench/score.ts';
 import { writeScore } from './score.ts';
-import { type TargetChoice, runSimulation } from '../simulate.ts';
-import { progressBar } from '../simulate-progress.ts';
+import { type TargetChoice, runSimulation } from '../../testbench/simulate.ts';
+import { progressBar } from '../../testbench/simulate-progress.ts';
 import type { Command } from './command.ts';
 
 const USAGE = `careflow simulate [--scenario-mix <name|file>] [--households N] [--days D] [--seed S] [--out dir]
