@@ -174,31 +174,42 @@ async function connectAll(plan: LoadPlan, sockets: Socket[], errors: string[]) {
     while (next < plan.meters.length) {
       const index = next++;
       const meterId = plan.meters[index]!;
-      const socket = connect({ host: plan.host, port: plan.port, noDelay: true });
-      sockets.push(socket);
-      const parser = mqtt.parser();
-      socket.on('data', (chunk: Buffer) => parser.parse(chunk));
-      socket.on('error', (err) => errors.push(`${meterId}: ${err.message}`));
-      await new Promise<void>((resolve, reject) => {
-        parser.once('packet', (packet) => {
-          if (packet.cmd === 'connack' && packet.returnCode === 0) resolve();
-          else reject(new Error(`${meterId}: CONNECT refused (${JSON.stringify(packet)})`));
+      // A first CONNECT may be answered 3 "server unavailable" while the broker's bounded secret checks for
+      // this address are busy: retried after a pause, as a real meter does.
+      for (let attempt = 0; ; attempt++) {
+        const socket = connect({ host: plan.host, port: plan.port, noDelay: true });
+        const parser = mqtt.parser();
+        socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+        socket.on('error', (err) => errors.push(`${meterId}: ${err.message}`));
+        const code = await new Promise<number>((resolve, reject) => {
+          parser.once('packet', (packet) => {
+            if (packet.cmd === 'connack' && (packet.returnCode === 0 || packet.returnCode === 3))
+              resolve(packet.returnCode);
+            else reject(new Error(`${meterId}: CONNECT refused (${JSON.stringify(packet)})`));
+          });
+          socket.once('close', () => reject(new Error(`${meterId}: closed before CONNACK`)));
+          socket.write(
+            mqtt.generate({
+              cmd: 'connect',
+              protocolId: 'MQTT',
+              protocolVersion: 4,
+              clean: true,
+              clientId: meterId,
+              keepalive: 0,
+              username: meterId,
+              password: Buffer.from(plan.secret),
+            }),
+          );
         });
-        socket.once('close', () => reject(new Error(`${meterId}: closed before CONNACK`)));
-        socket.write(
-          mqtt.generate({
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 4,
-            clean: true,
-            clientId: meterId,
-            keepalive: 0,
-            username: meterId,
-            password: Buffer.from(plan.secret),
-          }),
-        );
-      });
-      out[index] = { socket, parser };
+        if (code === 0) {
+          sockets.push(socket);
+          out[index] = { socket, parser };
+          break;
+        }
+        socket.destroy();
+        if (attempt >= 50) throw new Error(`${meterId}: CONNECT refused as busy ${attempt + 1} times`);
+        await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(plan.connectConcurrency, plan.meters.length) }, worker));

@@ -2,8 +2,8 @@ import type { LocalTime } from '../core/local-time.ts';
 import type { Rule } from './rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import {
+  encodeHouseholdState,
   restoreHouseholdState,
-  serializeHouseholdState,
   type SerializedHouseholdState,
 } from './household-checkpoint.ts';
 import { HouseholdState, StateChunk } from './household-state.ts';
@@ -123,16 +123,17 @@ export class DetectorEngine {
     }
   }
 
-  load(states: Map<string, unknown>): void {
+  /** Restores checkpointed households (binary, or the JSON of older checkpoints), one at a time as they come. */
+  load(states: Iterable<[string, unknown]>): void {
     for (const [hid, v] of states)
-      restoreHouseholdState(this.at(this.slotOf(hid)), v as SerializedHouseholdState);
+      restoreHouseholdState(this.at(this.slotOf(hid)), v as Uint8Array | SerializedHouseholdState);
   }
 
-  /** Hands each household changed since the last call to `save`. */
-  drainDirty(save: (householdId: string, state: SerializedHouseholdState) => void): number {
+  /** Hands each household changed since the last call to `save`, in the binary checkpoint form. */
+  drainDirty(save: (householdId: string, state: Uint8Array) => void): number {
     let n = 0;
     for (const slot of this.dirty) {
-      save(this.ids[slot]!, serializeHouseholdState(this.at(slot)));
+      save(this.ids[slot]!, encodeHouseholdState(this.at(slot)));
       n++;
     }
     this.dirty.clear();

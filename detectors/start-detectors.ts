@@ -12,7 +12,6 @@ import type { Detection, DetectorInput } from '../core/streams.ts';
 import { AwayBook } from './away-book.ts';
 import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
-import type { SerializedHouseholdState } from './household-checkpoint.ts';
 import { learnedInfo } from './learned-info.ts';
 import { OutageWatch } from './outage-watch.ts';
 import { RuleBook } from './rule-book.ts';
@@ -42,9 +41,9 @@ export interface Detectors {
   /** A household's consent changed: its rules apply from the next input on. */
   consentChanged(householdId: string): void;
   /** Restores household states from a checkpoint (before inputs flow). */
-  load(states: Map<string, unknown>): void;
+  load(states: Iterable<[string, unknown]>): void;
   /** Hands the states changed since the last checkpoint to `save`. */
-  writeCheckpoint(save: (householdId: string, state: SerializedHouseholdState) => void): number;
+  writeCheckpoint(save: (householdId: string, state: Uint8Array) => void): number;
   stop(): void;
 }
 

@@ -33,11 +33,11 @@ export class UsageStage {
     private readonly emit: (input: DetectorInput) => void,
   ) {}
 
-  /** Restores meter states and the cursor from the last checkpoint. */
+  /**
+   * Restores the cursor from the last checkpoint. Meter states stay in the store until a meter is first heard
+   * from (lazy: a million meters' states are not parsed before the service starts).
+   */
   load(): void {
-    for (const [meterId, state] of this.store.checkpoints.loadMeterStates()) {
-      this.states.set(meterId, state as MeterState);
-    }
     this.cursor = this.store.checkpoints.cursor();
   }
 
@@ -46,7 +46,7 @@ export class UsageStage {
     this.store.transaction(() => {
       for (const r of readings) {
         if (r.seq <= this.cursor) continue;
-        const prev = this.states.get(r.meterId) ?? initialMeterState();
+        const prev = this.meterState(r.meterId) ?? initialMeterState();
         const out = normalize(prev, r, this.params);
         this.states.set(r.meterId, out.state);
         this.dirty.add(r.meterId);
@@ -84,7 +84,13 @@ export class UsageStage {
     this.dirty.clear();
   }
 
+  /** The meter's state: in memory once it was heard from, else as last checkpointed (undefined: none). */
   meterState(meterId: string): MeterState | undefined {
-    return this.states.get(meterId);
+    let state = this.states.get(meterId);
+    if (state === undefined) {
+      state = this.store.checkpoints.meterState(meterId) as MeterState | undefined;
+      if (state !== undefined) this.states.set(meterId, state);
+    }
+    return state;
   }
 }

@@ -17,6 +17,7 @@ export interface ServiceProcess {
 export async function spawnService(
   dataDir: string,
   env: Record<string, string> = {},
+  startTimeoutMs = 20_000,
 ): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, [BIN, 'start'], {
     env: {
@@ -35,7 +36,7 @@ export async function spawnService(
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let stderr = '';
   const ports = await new Promise<{ mqtt: number; http: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start: ${stderr}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`service did not start: ${stderr}`)), startTimeoutMs);
     proc.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       // Embedded broker: its port; attached to an external broker (mqtt.url): 0.

@@ -17,6 +17,7 @@ export class CheckpointRepo {
       meterState: db.prepare(
         'INSERT INTO meter_state (meter_id, state) VALUES (?, ?) ON CONFLICT(meter_id) DO UPDATE SET state = excluded.state',
       ),
+      meterStateOf: db.prepare('SELECT state FROM meter_state WHERE meter_id = ?').pluck(),
       householdState: db.prepare(
         `INSERT INTO household_state (household_id, state) VALUES (?, ?)
          ON CONFLICT(household_id) DO UPDATE SET state = excluded.state`,
@@ -39,24 +40,25 @@ export class CheckpointRepo {
     this.s.meterState.run(meterId, JSON.stringify(state));
   }
 
+  /** Saves a household's detector state: binary as it is (a BLOB), anything else as JSON. */
   saveHouseholdState(householdId: string, state: unknown): void {
-    this.s.householdState.run(householdId, JSON.stringify(state));
+    this.s.householdState.run(householdId, state instanceof Uint8Array ? state : JSON.stringify(state));
   }
 
-  loadMeterStates(): Map<string, unknown> {
-    const rows = this.db.prepare('SELECT meter_id, state FROM meter_state').all() as {
-      meter_id: string;
-      state: string;
-    }[];
-    return new Map(rows.map((r) => [r.meter_id, JSON.parse(r.state) as unknown]));
+  /** One meter's checkpointed state (undefined: none): meter states are loaded when a meter is first heard from. */
+  meterState(meterId: string): unknown {
+    const state = this.s.meterStateOf.get(meterId) as string | undefined;
+    return state === undefined ? undefined : (JSON.parse(state) as unknown);
   }
 
-  loadHouseholdStates(): Map<string, unknown> {
-    const rows = this.db.prepare('SELECT household_id, state FROM household_state').all() as {
-      household_id: string;
-      state: string;
-    }[];
-    return new Map(rows.map((r) => [r.household_id, JSON.parse(r.state) as unknown]));
+  /** Every household's detector state, one row at a time: a binary state as its bytes, older ones parsed. */
+  *householdStates(): Generator<[string, unknown]> {
+    const rows = this.db
+      .prepare('SELECT household_id, state FROM household_state')
+      .raw()
+      .iterate() as Iterable<[string, string | Buffer]>;
+    for (const [id, state] of rows)
+      yield [id, typeof state === 'string' ? (JSON.parse(state) as unknown) : state];
   }
 
   addMeterEvent(e: NormalizerEvent): void {
