@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
-import { DEFAULT_RULES } from '../core/rules.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import { openStore } from '../core/store/store.ts';
 import { DetectorEngine } from '../detectors/detector-engine.ts';
 import { ruleNeeds } from '../detectors/validate-rules.ts';
