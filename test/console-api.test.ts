@@ -175,6 +175,27 @@ describe('console API', () => {
     expect((await get('/api/overview', 'w-g1')).statusCode).toBe(403);
   });
 
+  it('shows a new alert and its acknowledgement in the overview and assessment at once (no stale answer)', async () => {
+    const before = (await get('/api/overview', 'staff-c1')).json() as {
+      grids: { active: { welfare: number }; unacknowledgedByAge: number[] }[];
+    };
+    const assessed = async () =>
+      (
+        (await get('/api/assessment', 'staff-c1')).json() as {
+          grids: { alerts: number; acknowledged: number }[];
+        }
+      ).grids[0]!;
+    const firstAssessment = await assessed();
+    const a = svc.cf.notifier.actions.applyDetection(detection('h1-3', svc.clock.now() - HOUR))!;
+    const opened = (await get('/api/overview', 'staff-c1')).json() as typeof before;
+    expect(opened.grids[0]!.active.welfare).toBe(before.grids[0]!.active.welfare + 1);
+    expect((await assessed()).alerts).toBe(firstAssessment.alerts + 1);
+    svc.cf.notifier.actions.acknowledge(a.id, 'w-g1');
+    const acknowledged = (await get('/api/overview', 'staff-c1')).json() as typeof before;
+    expect(acknowledged.grids[0]!.unacknowledgedByAge).toEqual(before.grids[0]!.unacknowledgedByAge);
+    expect((await assessed()).acknowledged).toBe(firstAssessment.acknowledged + 1);
+  });
+
   it('tells the console who the caller is and the deployment time zone', async () => {
     const me = (await get('/api/me', 'w-g1')).json();
     expect(me).toMatchObject({ id: 'w-g1', role: 'grid-worker', grids: ['g1'], timeZone: 'Asia/Shanghai' });

@@ -50,25 +50,42 @@ export function overviewRoutes(localTime: LocalTime) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const { store, clock, access } = ctx;
     const cache = new Map<string, { at: number; value: unknown }>();
-    /** `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry is unchanged. */
+    let cacheRevision = '';
+    /**
+     * `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry and the alerts are
+     * unchanged: an acknowledgement or a new alert shows at the next request.
+     */
     function cached<T>(key: string, compute: () => T): T {
-      const fullKey = `${store.registry.revision()}|${key}`;
-      const hit = cache.get(fullKey);
+      const revision = `${store.registry.revision()}|${store.console.alertsRevision()}`;
+      if (revision !== cacheRevision) {
+        cache.clear();
+        cacheRevision = revision;
+      }
+      const hit = cache.get(key);
       const now = Date.now();
       if (hit && now - hit.at < CACHE_MS) return hit.value as T;
       const value = compute();
       if (cache.size >= CACHE_ENTRIES) cache.clear();
-      cache.set(fullKey, { at: now, value });
+      cache.set(key, { at: now, value });
       return value;
     }
     const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
-    // Count households per grid once at start, not in the first leader's request.
+    // Count households per grid once at start, not in the first leader's request; then, once the service
+    // is up, read the whole area's overview once in the background, so that the first leader does not pay
+    // for reading its indexes from disk.
     app.addHook('onReady', async () => {
       try {
         store.console.gridPlaces(store.registry.revision());
       } catch {
         // an empty or closed store: the first request counts
       }
+      setTimeout(() => {
+        try {
+          overview(null);
+        } catch {
+          // closed meanwhile: nothing to warm
+        }
+      }, 0).unref();
     });
 
     defineRoute(app, ctx, {
