@@ -98,6 +98,29 @@ async function unlabelled(page: Page): Promise<string[]> {
   );
 }
 
+/** The marks the usage chart's legend names, in order. */
+async function legendMarks(page: Page): Promise<string[]> {
+  return page
+    .locator('[data-testid=chart-legend] li')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-mark') ?? ''));
+}
+
+/** Elements whose text is cut off (wider than their box, or reaching outside the viewport). */
+async function clipped(page: Page, selector: string): Promise<string[]> {
+  return page.locator(selector).evaluateAll((els) =>
+    els
+      .filter((e) => {
+        const r = e.getBoundingClientRect();
+        return e.scrollWidth > e.clientWidth + 1 || r.right > window.innerWidth || r.left < 0;
+      })
+      .map((e) => e.textContent ?? ''),
+  );
+}
+
+async function switchLanguage(page: Page): Promise<void> {
+  await page.click('header button[aria-label]');
+}
+
 /** A screenshot in Chinese and one in English (the language button switches; it is switched back after). */
 async function shoot(page: Page, name: string): Promise<void> {
   expect(await unlabelled(page), `${name}: every control is labelled`).toEqual([]);
@@ -207,7 +230,23 @@ describe.runIf(run)('the console in a real browser', () => {
     expect(await worker.getByTestId('household-notes').textContent()).toBe(HOSTILE_NOTES);
     expect(await worker.locator('img[src="x"]').count()).toBe(0);
     await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    // The header says which time it shows, and it is the timeline's: when the alert was raised.
+    const raisedText = await worker
+      .locator('[data-testid=timeline] li[data-kind=opened] .muted')
+      .first()
+      .textContent();
+    expect(await worker.getByTestId('alert-raised').textContent()).toBe(`警报发出于 ${raisedText}`);
+    // The leak rule's hourly bar and the evidence window are drawn and named in the legend.
+    expect(await legendMarks(worker)).toEqual(['window', 'bar', 'unknown']);
     await shoot(worker, 'worker-alert');
+    await switchLanguage(worker);
+    expect(await worker.getByTestId('alert-raised').textContent()).toMatch(
+      /^Alert raised \d{1,2} [A-Z][a-z]{2} \d\d:\d\d$/,
+    );
+    const windowLabel = worker.locator('[data-testid=chart-legend] li[data-mark=window]');
+    expect(await windowLabel.textContent()).toContain('Evidence window');
+    expect(await clipped(worker, '[data-testid=chart-legend] li')).toEqual([]);
+    await switchLanguage(worker);
 
     svc.clock.advanceTo(svc.clock.now() + 7 * 60_000);
     await worker.getByTestId('ack').click();
@@ -227,6 +266,50 @@ describe.runIf(run)('the console in a real browser', () => {
     expect(dialogs).toEqual([]);
     expect(consoleErrors).toEqual([]);
     expect(await worker.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it('draws the learned peak window and the baseline where the rule uses them', async () => {
+    // 07:00–10:00 local time (T0 is local midnight) of the day before the service clock's.
+    const end = T0 + 34 * HOUR;
+    const peak = svc.cf.notifier.actions.applyDetection({
+      ...lowUse('h2', end),
+      key: `h2|no-water-at-peak|${end}`,
+      ruleId: 'no-water-at-peak',
+      ruleType: 'zero-at-peak',
+      evidence: {
+        windowStart: end - 3 * HOUR,
+        windowEnd: end,
+        totalLiters: 0,
+        thresholds: { start: '07:00', end: '10:00', maxLiters: 1, bucketMinutes: 60, peak: 'learned' },
+        ruleVersion: 1,
+      },
+    })!;
+    await worker.goto(`${base}/alerts/${peak.id}`);
+    await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    expect(await legendMarks(worker)).toEqual(['window', 'peak', 'unknown']);
+    expect(await worker.locator('[data-mark=peak]').textContent()).toContain('学习到的高峰时段 07:00–10:00');
+    // The watched window on every day of the chart (7 days), not only the day it fired.
+    expect(
+      Number(await worker.getByTestId('usage-chart').getAttribute('data-peak-windows')),
+    ).toBeGreaterThanOrEqual(7);
+    await shoot(worker, 'worker-alert-peak');
+
+    const low = svc.cf.notifier.actions.applyDetection({
+      ...lowUse('h2', end),
+      evidence: {
+        windowStart: end - 24 * HOUR,
+        windowEnd: end,
+        totalLiters: 12,
+        thresholds: { windowMinutes: 1440, maxTotalLiters: 60, relativeToBaseline: 0.25, typicalLiters: 240 },
+        ruleVersion: 1,
+      },
+    })!;
+    await worker.goto(`${base}/alerts/${low.id}`);
+    await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    expect(await legendMarks(worker)).toEqual(['window', 'usual', 'limit', 'unknown']);
+    expect(await worker.locator('[data-mark=usual]').textContent()).toContain('每小时平均 10 升');
+    expect(await worker.locator('[data-mark=limit]').textContent()).toContain('每小时平均 2.5 升');
+    for (const a of [peak, low]) svc.cf.notifier.actions.resolve(a.id, 'staff-c1', 'resident-ok', null);
   });
 
   it('explains a conflict when someone else acted first', async () => {
@@ -292,6 +375,32 @@ describe.runIf(run)('the console in a real browser', () => {
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '-5');
     await staff.getByTestId('preview').click();
     await staff.locator('input[name="heavy-use.minLitersPerBucket"][aria-invalid=true]').waitFor();
+    // A change that raises new alerts and drops one: each is openable with its chart.
+    await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '4');
+    await staff.fill('input[name="continuous-flow.windowMinutes"]', '1800');
+    await staff.getByTestId('preview').click();
+    await staff.getByTestId('backtest').waitFor();
+    const appearing = staff.locator('[data-testid=appearing] li[data-household=h1]').first();
+    await appearing.locator('button').click();
+    await appearing.getByTestId('usage-chart').locator('canvas').waitFor();
+    expect(
+      await appearing
+        .locator('[data-testid=chart-legend] li')
+        .evaluateAll((els) => els.map((e) => e.textContent?.trim())),
+    ).toEqual(expect.arrayContaining(['证据时段', '规则阈值 4 升/小时']));
+    expect(await appearing.locator('.addr').textContent()).toBe(HOSTILE_ADDRESS);
+    await shoot(staff, 'staff-rules-appearing');
+    const gone = staff.locator(`[data-testid=disappearing] a[href="/alerts/${leakAlertId}"]`);
+    expect(await gone.textContent()).toContain('持续流水');
+    await gone.click();
+    await staff.getByTestId('alert-detail').waitFor();
+    await staff.getByTestId('usage-chart').locator('canvas').waitFor();
+    await staff.goBack();
+    await staff.getByTestId('rules-table').locator('input[name="heavy-use.minLitersPerBucket"]').waitFor();
+    await staff.selectOption('[data-testid=rules-scope]', 'grid:g1');
+    await staff.getByTestId('rules-table').locator('input[name="heavy-use.minLitersPerBucket"]').waitFor();
+
+    await staff.fill('input[name="continuous-flow.windowMinutes"]', '');
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '90');
     await staff.getByTestId('preview').click();
     await staff.getByTestId('backtest').waitFor();

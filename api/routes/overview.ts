@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { CONFIRMING_OUTCOMES, type Outcome } from '../../core/alerts.ts';
 import { CareflowError } from '../../core/errors.ts';
@@ -69,6 +69,11 @@ export function overviewRoutes(localTime: LocalTime) {
       cache.set(key, { at: now, value });
       return value;
     }
+    /** The JSON text of `compute()`'s answer, kept with it: a repeated request is not serialized again. */
+    function cachedJson(key: string, compute: () => unknown, reply: FastifyReply): string {
+      void reply.type('application/json; charset=utf-8');
+      return cached(`${key}|json`, () => JSON.stringify(compute()));
+    }
     const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
     // Count households per grid once at start, not in the first leader's request; then, once the service
     // is up, read the whole area's overview once in the background, so that the first leader does not pay
@@ -95,9 +100,9 @@ export function overviewRoutes(localTime: LocalTime) {
         'Every grid of your area now (active alerts by audience, unacknowledged by age, overdue, silent meters) and 30-day trends',
       tags: ['stats'],
       permission: 'stats:read',
-      handler: ({ principal }) => {
+      handler: ({ principal, reply }) => {
         const grids = access.visibleGrids(principal);
-        return cached(`overview|${scopeKey(grids)}`, () => overview(grids));
+        return cachedJson(`overview|${scopeKey(grids)}`, () => overview(grids), reply);
       },
     });
 
@@ -153,19 +158,17 @@ export function overviewRoutes(localTime: LocalTime) {
             },
           ]);
         const visible = access.visibleGrids(principal);
-        const { grids, workers } = cached(`assessment|${from}|${to}|${scopeKey(visible)}`, () =>
-          assessment(from, to, visible),
-        );
-        if (query.format === 'csv') {
-          void reply
-            .type('text/csv; charset=utf-8')
-            .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
-          return assessmentCsv([
-            ...grids.map((g) => ['grid', g] as const),
-            ...workers.map((w) => ['worker', w] as const),
-          ]);
-        }
-        return { from, to, grids, workers };
+        const key = `assessment|${from}|${to}|${scopeKey(visible)}`;
+        const figures = () => cached(key, () => assessment(from, to, visible));
+        if (query.format === 'json') return cachedJson(key, () => ({ from, to, ...figures() }), reply);
+        const { grids, workers } = figures();
+        void reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
+        return assessmentCsv([
+          ...grids.map((g) => ['grid', g] as const),
+          ...workers.map((w) => ['worker', w] as const),
+        ]);
       },
     });
 

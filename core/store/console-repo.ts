@@ -152,11 +152,24 @@ export class ConsoleRepo {
   /** Households of the grids (null = all), by id, optionally whose address or id contains `search`. */
   householdPage(
     grids: readonly string[] | null,
-    opts: { grid?: string; search?: string; afterId?: string; limit: number; now: number },
+    opts: {
+      /** Only these households (below the grid level), whatever the grids say. */
+      householdIds?: readonly string[];
+      grid?: string;
+      search?: string;
+      afterId?: string;
+      limit: number;
+      now: number;
+    },
   ): HouseholdListItem[] {
     if (grids && grids.length === 0) return [];
+    if (opts.householdIds && opts.householdIds.length === 0) return [];
     const where: string[] = [];
     const args: (string | number)[] = [];
+    if (opts.householdIds) {
+      where.push('h.id IN (SELECT value FROM json_each(?))');
+      args.push(JSON.stringify(opts.householdIds));
+    }
     if (grids) {
       // Many grids (a street's): walk households in id order and filter, instead of sorting every match.
       where.push(`${grids.length > 20 ? '+' : ''}h.grid IN (${grids.map(() => '?').join(',')})`);
