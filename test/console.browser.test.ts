@@ -3,7 +3,13 @@ import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryInput, WorkerRole } from '../core/registry.ts';
 import type { Detection } from '../core/streams.ts';
-import { chromiumAvailable, launchBrowser, SCREENSHOTS } from './browser.ts';
+import {
+  axeViolations,
+  chromiumAvailable,
+  launchBrowser,
+  overflowAtDoubleZoom,
+  SCREENSHOTS,
+} from './browser.ts';
 import { connectClient, eventually, HOUR, startTestService, T0, type TestService } from './harness.ts';
 
 /**
@@ -98,6 +104,9 @@ async function unlabelled(page: Page): Promise<string[]> {
   );
 }
 
+const CATALOG_KEY =
+  /\b(?:alert|rules?|staff|overview|timeline|outcome|scope|target|audience|state|nav|common|inbox|households|registry|login|lang|duration|ago)\.[a-zA-Z][\w.-]*/;
+
 /** The marks the usage chart's legend names, in order. */
 async function legendMarks(page: Page): Promise<string[]> {
   return page
@@ -124,8 +133,16 @@ async function switchLanguage(page: Page): Promise<void> {
 /** A screenshot in Chinese and one in English (the language button switches; it is switched back after). */
 async function shoot(page: Page, name: string): Promise<void> {
   expect(await unlabelled(page), `${name}: every control is labelled`).toEqual([]);
+  // Every visible string comes from the catalogs: no catalog key shows instead of its text.
+  expect(await page.locator('body').innerText(), `${name}: a catalog key on screen`).not.toMatch(CATALOG_KEY);
+  // axe-core in both languages: no serious or critical WCAG 2.1 AA violation; usable at 200 % zoom.
+  expect.soft(await axeViolations(page), `${name} (zh-CN): axe-core`).toEqual([]);
+  expect
+    .soft(await overflowAtDoubleZoom(page), `${name}: sideways scrolling at 200 %`)
+    .toBeLessThanOrEqual(0);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.zh-CN.png`), fullPage: true });
   await page.click('header button[aria-label]');
+  expect.soft(await axeViolations(page), `${name} (en): axe-core`).toEqual([]);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.en.png`), fullPage: true });
   await page.click('header button[aria-label]');
 }
@@ -414,7 +431,6 @@ describe.runIf(run)('the console in a real browser', () => {
     });
     await expect.poll(() => staff.getByTestId('rules-history').textContent()).toContain('老人多');
     for (const [path, name] of [
-      ['/staff/escalation', 'staff-escalation'],
       ['/staff/meters', 'staff-meters'],
       ['/staff/registry', 'staff-registry'],
     ] as const) {
@@ -422,6 +438,45 @@ describe.runIf(run)('the console in a real browser', () => {
       await staff.locator('main h2').waitFor();
       await shoot(staff, name);
     }
+    await staff.close();
+  });
+
+  it('lets staff edit a grid’s escalation chain: who fills each level today, errors on the field', async () => {
+    const staff = await browser.context.newPage();
+    await staff.setViewportSize(DESKTOP);
+    await login(staff, 'staff-c1');
+    await staff.goto(`${base}/staff/escalation`);
+    await staff
+      .locator('[data-testid=escalation-scope] option[value="grid:g1"]')
+      .waitFor({ state: 'attached' });
+    await staff.selectOption('[data-testid=escalation-scope]', 'grid:g1');
+    // Today: the default welfare chain, its first level filled by the grid's worker.
+    const people = staff.locator('[data-testid=today-welfare] td[data-col=people]').first();
+    await expect.poll(() => people.textContent()).toContain('w-g1');
+    await staff.locator('fieldset[data-audience=welfare] button', { hasText: '为此范围单独设置' }).click();
+    const after = staff.locator('input[name="welfare.levels.0.afterMinutes"]');
+    await after.fill('0');
+    await staff.getByTestId('escalation-save').click();
+    // The API's own validation, shown on the field; nothing stored.
+    await staff.locator('input[name="welfare.levels.0.afterMinutes"][aria-invalid=true]').waitFor();
+    expect(await staff.getByTestId('escalation-error').textContent()).toContain('有输入不符合要求');
+    expect(svc.cf.store.escalation.settings('grid', 'g1')?.welfare).toBeUndefined();
+    await after.fill('20');
+    await staff.getByTestId('escalation-save').click();
+    await staff.getByTestId('escalation-saved').waitFor();
+    // Messages follow a change of language (no mixed-language screen).
+    await switchLanguage(staff);
+    expect(await staff.getByTestId('escalation-saved').textContent()).toContain('Escalation chains saved');
+    await switchLanguage(staff);
+    expect(svc.cf.store.escalation.settings('grid', 'g1')?.welfare?.levels[0]).toEqual({
+      notify: 'grid-workers',
+      afterMinutes: 20,
+    });
+    await expect
+      .poll(() => staff.locator('[data-testid=today-welfare] tbody tr').first().textContent())
+      .toContain('20 分钟');
+    expect(await staff.locator('fieldset[data-audience=welfare] legend').textContent()).toContain('网格 g1');
+    await shoot(staff, 'staff-escalation');
     await staff.close();
   });
 
@@ -437,6 +492,17 @@ describe.runIf(run)('the console in a real browser', () => {
     const w = leader.locator('[data-testid=overview-workers] tr[data-worker=w-g1]');
     await expect.poll(() => w.locator('[data-col=ack-p50]').textContent()).toBe('7 分钟');
     await shoot(leader, 'leader-overview');
+    // Trends over 30 days per grid: the area's, then g1's alone (g2's alert is not in it).
+    const trend = leader.getByTestId('trend');
+    const area = Number(await trend.getAttribute('data-raised'));
+    await grid.locator('th button').click();
+    await leader.locator('[data-testid=trend][data-grid=g1]').waitFor();
+    await expect.poll(async () => Number(await trend.getAttribute('data-raised'))).toBeGreaterThan(0);
+    const g1 = Number(await trend.getAttribute('data-raised'));
+    expect(g1).toBeLessThan(area);
+    expect(await trend.locator('h3').textContent()).toContain('第一网格');
+    await trend.locator('canvas').first().waitFor();
+    await shoot(leader, 'leader-overview-grid-trend');
     await leader.close();
   });
 

@@ -11,6 +11,7 @@ import { percentile } from './stats.ts';
 /**
  * The street office's one-screen overview (一屏统览) and the grid-work assessment (网格工作在线考评):
  * `GET /api/overview` — every grid of the caller's area today, with 30-day trends;
+ * `GET /api/overview/trend?grid=` — one grid's 30-day trend;
  * `GET /api/assessment?from=&to=&format=json|csv` — per grid and per grid worker over a period.
  */
 const DAY_MS = 86_400_000;
@@ -26,6 +27,8 @@ export const AssessmentQuery = z.strictObject({
   to: Instant.optional(),
   format: z.enum(['json', 'csv']).default('json'),
 });
+
+export const TrendQuery = z.strictObject({ grid: z.string().min(1).max(64) });
 
 /** The assessment figures of one grid or worker. Durations in milliseconds. */
 export interface AssessmentRow {
@@ -106,10 +109,39 @@ export function overviewRoutes(localTime: LocalTime) {
       },
     });
 
+    defineRoute(app, ctx, {
+      method: 'GET',
+      url: '/overview/trend',
+      summary:
+        'The 30-day trend of one grid of your area: alerts raised and acknowledged per day, median time to acknowledge',
+      tags: ['stats'],
+      permission: 'stats:read',
+      query: TrendQuery,
+      handler: ({ principal, query, reply }) => {
+        access.assertGrid(principal, query.grid);
+        return cachedJson(
+          `trend|${query.grid}`,
+          () => ({ grid: query.grid, trend: trend(clock.now(), [query.grid]) }),
+          reply,
+        );
+      },
+    });
+
     function overview(grids: readonly string[] | null) {
       const now = clock.now();
+      return {
+        now,
+        timeZone: localTime.timeZone,
+        grids: store.console.gridFigures(grids, now, store.registry.revision()),
+        trend: trend(now, grids),
+      };
+    }
+
+    /** Per local day of the last 30: alerts raised, acknowledged, and the median time to acknowledge. */
+    function trend(now: number, grids: readonly string[] | null) {
       const today = localTime.dayNumber(now);
-      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now, grids);
+      // Up to and including this millisecond: an alert raised just now is in today's figures.
+      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now + 1, grids);
       const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
       for (let d = today - TREND_DAYS + 1; d <= today; d++)
         days.set(d, { raised: 0, acknowledged: 0, ack: [] });
@@ -122,20 +154,15 @@ export function overviewRoutes(localTime: LocalTime) {
           day.ack.push(f.firstAckAt - f.raisedAt);
         }
       }
-      return {
-        now,
-        timeZone: localTime.timeZone,
-        grids: store.console.gridFigures(grids, now, store.registry.revision()),
-        trend: [...days.entries()].map(([day, d]) => ({
-          day: day * DAY_MS,
-          raised: d.raised,
-          acknowledged: d.acknowledged,
-          acknowledgeP50Ms: percentile(
-            d.ack.sort((a, b) => a - b),
-            0.5,
-          ),
-        })),
-      };
+      return [...days.entries()].map(([day, d]) => ({
+        day: day * DAY_MS,
+        raised: d.raised,
+        acknowledged: d.acknowledged,
+        acknowledgeP50Ms: percentile(
+          d.ack.sort((a, b) => a - b),
+          0.5,
+        ),
+      }));
     }
 
     defineRoute(app, ctx, {
