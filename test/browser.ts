@@ -101,8 +101,16 @@ export async function overflowAtDoubleZoom(page: Page): Promise<number> {
     height: Math.round(size.height / 2),
   });
   try {
+    // After the page has handled the resize (charts redraw on it).
     return await page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      () =>
+        new Promise<number>((done) =>
+          requestAnimationFrame(() =>
+            requestAnimationFrame(() =>
+              done(document.documentElement.scrollWidth - document.documentElement.clientWidth),
+            ),
+          ),
+        ),
     );
   } finally {
     await page.setViewportSize(size);

@@ -94,6 +94,17 @@ export interface AssessmentFacts {
 }
 
 const AUDIENCES: RuleAudience[] = ['welfare', 'leak', 'maintenance'];
+/** Timeline kinds that change what the overview and assessment show. */
+const FIGURE_EVENTS = [
+  'opened',
+  'acknowledged',
+  'resolved',
+  'auto-resolved',
+  'reopened',
+  'escalated',
+  'escalation-skipped',
+  'escalation-exhausted',
+] as const;
 
 export class ConsoleRepo {
   constructor(private readonly db: Db) {}
@@ -362,12 +373,13 @@ export class ConsoleRepo {
   }
 
   /**
-   * Changes with every alert event (each opening, delivery, escalation, acknowledgement and closing writes a
-   * timeline entry): answers computed from alerts stay valid while it is unchanged.
+   * Changes with every alert event that changes an alert's state, level or figures (opening, acknowledgement,
+   * escalation, closing, reopening: each writes a timeline entry), not with deliveries, reminders or
+   * comments: answers computed from alerts stay valid while it is unchanged. One index seek per kind.
    */
-  alertsRevision(): number {
-    return (this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM alert_timeline').get() as { id: number })
-      .id;
+  alertsRevision(): string {
+    const latest = this.db.prepare('SELECT max(id) FROM alert_timeline WHERE kind = ?').pluck();
+    return FIGURE_EVENTS.map((kind) => (latest.get(kind) as number | null) ?? 0).join('.');
   }
 
   /** Grid workers of the grids (null = all) with their grids. */

@@ -231,5 +231,6 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX alerts_active ON alerts (state, grid, audience, opened_at, id) WHERE state <> 'resolved';
   CREATE INDEX alert_timeline_by_kind ON alert_timeline (alert_id, kind, id, at, actor);
   CREATE INDEX escalations_level ON escalations (alert_id, level);
+  CREATE INDEX alert_timeline_by_kind_id ON alert_timeline (kind, id);
   `,
 ];
