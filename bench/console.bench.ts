@@ -268,6 +268,7 @@ async function main(): Promise<void> {
       await wall.click('button[type=submit]');
       await wall.waitForURL((u) => u.pathname === '/overview');
       const render: number[] = [];
+      const complete: number[] = [];
       for (let r = 0; r < 5; r++) {
         await wall.goto(`${base}/overview`);
         // The figures are on screen: the totals and the table's first rows (it draws the rows in view).
@@ -277,13 +278,18 @@ async function main(): Promise<void> {
           .waitFor({ timeout: 30_000 });
         await wall.getByTestId('totals').waitFor();
         render.push(await wall.evaluate(() => performance.now()));
+        // And the assessment's columns filled in (its answer comes separately).
+        await wall
+          .locator('[data-testid=overview-grids][data-assessment=loaded]')
+          .waitFor({ timeout: 30_000 });
+        complete.push(await wall.evaluate(() => performance.now()));
       }
       const rows = await wall
         .locator('[data-testid=overview-grids]')
         .getAttribute('aria-rowcount')
         .then((n) => Number(n) - 1);
       out(
-        `leader overview (1920×1080): ${rows} grids rendered in ${med(render).toFixed(0)} ms (median of 5 loads; target ≤ 2000 ms)`,
+        `leader overview (1920×1080): ${rows} grids rendered in ${med(render).toFixed(0)} ms, with the assessment's columns ${med(complete).toFixed(0)} ms (median of 5 loads; target ≤ 2000 ms)`,
       );
       out(
         `\nlargest API response ${(largest / 1024).toFixed(1)} KB (limit 1024 KB), worst p95 ${worstP95.toFixed(1)} ms, worst first call ${worstFirst.toFixed(1)} ms, worst uncached p95 ${worstUncachedP95.toFixed(1)} ms (limit 300 ms)`,
