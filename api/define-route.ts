@@ -144,10 +144,17 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
             ip: request.ip,
           }),
       });
-      if (checkResponses) checkResponse(entry, reply.statusCode, answer);
+      if (checkResponses) checkResponse(entry, reply.statusCode, sentJson(answer, reply));
       return answer;
     },
   });
+}
+
+/** An answer as JSON for the check: a route that sends ready-made JSON text (a cached answer) is parsed. */
+function sentJson(answer: unknown, reply: { getHeader(name: string): unknown }): unknown {
+  if (typeof answer !== 'string') return answer;
+  const type = reply.getHeader('content-type');
+  return typeof type === 'string' && type.startsWith('application/json') ? (JSON.parse(answer) as unknown) : answer;
 }
 
 /**

@@ -55,7 +55,17 @@ export function pairAlerts(
       current.until = Infinity;
       continue;
     }
-    const w: WouldFire = { householdId: d.householdId, ruleId: d.ruleId, at: d.at, alertId: null };
+    const w: WouldFire = {
+      householdId: d.householdId,
+      ruleId: d.ruleId,
+      at: d.at,
+      alertId: null,
+      evidence: {
+        windowStart: d.evidence.windowStart,
+        windowEnd: d.evidence.windowEnd,
+        thresholds: d.evidence.thresholds,
+      },
+    };
     const candidates = live.filter((a) => a.ruleId === d.ruleId && !used.has(a.id));
     const id = alertId(d.key);
     const hit =

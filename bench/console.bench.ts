@@ -22,6 +22,7 @@ const PER_GRID = 300;
 const OPEN_ALERTS = 5000;
 const HANDLED_ALERTS = 2000;
 const ROUNDS = 30;
+const UNCACHED_ROUNDS = 20;
 const HOUR = 3_600_000;
 const out = (line: string) => process.stdout.write(line + '\n');
 const dir = mkdtempSync(join(tmpdir(), 'careflow-bench-console-'));
@@ -127,9 +128,11 @@ async function main(): Promise<void> {
     t = performance.now();
     const now = cf.clock.now();
     // Spread over the grids; the handled ones are acknowledged and resolved so the assessment has figures.
+    const open: { id: string; grid: string }[] = [];
     for (let i = 0; i < OPEN_ALERTS + HANDLED_ALERTS; i++) {
       const n = (i * 60 + (i % 60)) % (GRIDS * PER_GRID);
       const a = cf.notifier.actions.applyDetection(detection(n, now - ((i * 7) % (29 * 24)) * HOUR));
+      if (a && i < OPEN_ALERTS) open.push({ id: a.id, grid: a.gridCode });
       if (a && i >= OPEN_ALERTS) {
         cf.notifier.actions.acknowledge(a.id, `w-${a.gridCode}`);
         cf.notifier.actions.resolve(a.id, `w-${a.gridCode}`, 'resident-ok', null);
@@ -195,6 +198,31 @@ async function main(): Promise<void> {
       );
     }
 
+    // Uncached: an alert is acknowledged before each call (what a wall screen sees while workers work), so
+    // every answer is computed afresh.
+    const uncached: Record<string, number[]> = {};
+    const assessmentPath = routes[1]![1];
+    for (let r = 0; r < UNCACHED_ROUNDS; r++) {
+      for (const path of ['/api/overview', assessmentPath]) {
+        const a = open.pop()!;
+        cf.notifier.actions.acknowledge(a.id, `w-${a.grid}`);
+        const started = performance.now();
+        const res = await fetch(base + path, { headers: { authorization: `Bearer ${leader}` } });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`${path}: ${res.status}`);
+        (uncached[path] ??= []).push(performance.now() - started);
+      }
+    }
+    out(`\nuncached answers (an alert acknowledged before each call; ${UNCACHED_ROUNDS} calls each):`);
+    let worstUncachedP95 = 0;
+    for (const [path, times] of Object.entries(uncached)) {
+      const sorted = [...times].sort((a, b) => a - b);
+      worstUncachedP95 = Math.max(worstUncachedP95, p95(times));
+      out(
+        `  leader ${path.slice(0, 36).padEnd(36)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(6)} / ${p95(times).toFixed(1).padStart(6)} ms (p50 / p95), max ${sorted[sorted.length - 1]!.toFixed(1)} ms`,
+      );
+    }
+
     const browser = await launchBrowser();
     try {
       const page = await browser.context.newPage();
@@ -240,6 +268,7 @@ async function main(): Promise<void> {
       await wall.click('button[type=submit]');
       await wall.waitForURL((u) => u.pathname === '/overview');
       const render: number[] = [];
+      const complete: number[] = [];
       for (let r = 0; r < 5; r++) {
         await wall.goto(`${base}/overview`);
         // The figures are on screen: the totals and the table's first rows (it draws the rows in view).
@@ -249,16 +278,21 @@ async function main(): Promise<void> {
           .waitFor({ timeout: 30_000 });
         await wall.getByTestId('totals').waitFor();
         render.push(await wall.evaluate(() => performance.now()));
+        // And the assessment's columns filled in (its answer comes separately).
+        await wall
+          .locator('[data-testid=overview-grids][data-assessment=loaded]')
+          .waitFor({ timeout: 30_000 });
+        complete.push(await wall.evaluate(() => performance.now()));
       }
       const rows = await wall
         .locator('[data-testid=overview-grids]')
         .getAttribute('aria-rowcount')
         .then((n) => Number(n) - 1);
       out(
-        `leader overview (1920×1080): ${rows} grids rendered in ${med(render).toFixed(0)} ms (median of 5 loads; target ≤ 2000 ms)`,
+        `leader overview (1920×1080): ${rows} grids rendered in ${med(render).toFixed(0)} ms, with the assessment's columns ${med(complete).toFixed(0)} ms (median of 5 loads; target ≤ 2000 ms)`,
       );
       out(
-        `\nlargest API response ${(largest / 1024).toFixed(1)} KB (limit 1024 KB), worst p95 ${worstP95.toFixed(1)} ms (limit 300 ms)`,
+        `\nlargest API response ${(largest / 1024).toFixed(1)} KB (limit 1024 KB), worst p95 ${worstP95.toFixed(1)} ms, worst first call ${worstFirst.toFixed(1)} ms, worst uncached p95 ${worstUncachedP95.toFixed(1)} ms (limit 300 ms)`,
       );
     } finally {
       await browser.close();

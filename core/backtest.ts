@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Outcome } from './alerts.ts';
+import type { Evidence, Outcome } from './alerts.ts';
 import { Timestamp } from './readings.ts';
 import { GLOBAL_CODE, RuleOverride, type RuleChanges, type RuleScope } from './rules.ts';
 
@@ -49,6 +49,8 @@ export interface WouldFire {
   at: number;
   /** The live alert it corresponds to, if any. */
   alertId: string | null;
+  /** What the candidate rule saw when it opened: its window and thresholds (for a chart of it). */
+  evidence: Pick<Evidence, 'windowStart' | 'windowEnd' | 'thresholds'>;
 }
 
 export interface DidFire {

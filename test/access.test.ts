@@ -190,6 +190,7 @@ const samples = (): Record<string, Sample> => ({
   'GET /api/registry/:kind': { method: 'GET', url: '/api/registry/meters', outsiderSees: 'nothing-of-g1' },
   'GET /api/overview': { method: 'GET', url: '/api/overview', outsiderSees: 'nothing-of-g1' },
   'GET /api/assessment': { method: 'GET', url: '/api/assessment', outsiderSees: 'nothing-of-g1' },
+  'GET /api/overview/trend': { method: 'GET', url: '/api/overview/trend?grid=g1' },
 });
 const OPEN_TO_ANY_CALLER = new Set(['GET /api/clock', 'GET /api/me', 'POST /api/login']);
 

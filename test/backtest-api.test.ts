@@ -99,7 +99,18 @@ describe('POST /api/backtest', () => {
       'no-water-at-peak: catches 1 of 1 confirmed welfare cases',
     ]);
     expect(r.wouldFire.filter((w) => w.ruleId === 'continuous-flow' && w.householdId === 'h-g1-1')).toEqual([
-      { householdId: 'h-g1-1', ruleId: 'continuous-flow', at: T0 + 12 * HOUR, alertId: expect.any(String) },
+      {
+        householdId: 'h-g1-1',
+        ruleId: 'continuous-flow',
+        at: T0 + 12 * HOUR,
+        alertId: expect.any(String),
+        // What the candidate saw, for the console's chart of it: its 12-hour window and bar.
+        evidence: {
+          windowStart: T0,
+          windowEnd: T0 + 12 * HOUR,
+          thresholds: expect.objectContaining({ windowMinutes: 720 }),
+        },
+      },
     ]);
     expect(r.rules.find((d) => d.ruleId === 'heavy-use')).toMatchObject({
       wouldFire: 0,

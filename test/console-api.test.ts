@@ -175,6 +175,44 @@ describe('console API', () => {
     expect((await get('/api/overview', 'w-g1')).statusCode).toBe(403);
   });
 
+  it('shows a new alert and its acknowledgement in the overview and assessment at once (no stale answer)', async () => {
+    const before = (await get('/api/overview', 'staff-c1')).json() as {
+      grids: { active: { welfare: number }; unacknowledgedByAge: number[] }[];
+    };
+    const assessed = async () =>
+      (
+        (await get('/api/assessment', 'staff-c1')).json() as {
+          grids: { alerts: number; acknowledged: number }[];
+        }
+      ).grids[0]!;
+    const firstAssessment = await assessed();
+    const a = svc.cf.notifier.actions.applyDetection(detection('h1-3', svc.clock.now() - HOUR))!;
+    const opened = (await get('/api/overview', 'staff-c1')).json() as typeof before;
+    expect(opened.grids[0]!.active.welfare).toBe(before.grids[0]!.active.welfare + 1);
+    expect((await assessed()).alerts).toBe(firstAssessment.alerts + 1);
+    svc.cf.notifier.actions.acknowledge(a.id, 'w-g1');
+    const acknowledged = (await get('/api/overview', 'staff-c1')).json() as typeof before;
+    expect(acknowledged.grids[0]!.unacknowledgedByAge).toEqual(before.grids[0]!.unacknowledgedByAge);
+    expect((await assessed()).acknowledged).toBe(firstAssessment.acknowledged + 1);
+  });
+
+  it('gives one grid’s 30-day trend, within my area only', async () => {
+    const res = await get('/api/overview/trend?grid=g1', 'staff-c1');
+    expect(res.statusCode).toBe(200);
+    const { grid, trend } = res.json() as {
+      grid: string;
+      trend: { day: number; raised: number; acknowledged: number }[];
+    };
+    expect(grid).toBe('g1');
+    expect(trend).toHaveLength(30);
+    // g1's alerts of this file so far, each on its day; g2's alert is not counted.
+    const a = (await get('/api/assessment', 'staff-c1')).json() as { grids: { alerts: number }[] };
+    expect(trend.reduce((n, d) => n + d.raised, 0)).toBe(a.grids[0]!.alerts);
+    expect((await get('/api/overview/trend?grid=g2', 'staff-c1')).statusCode).toBe(403);
+    expect((await get('/api/overview/trend?grid=g1', 'w-g1')).statusCode).toBe(403);
+    expect((await get('/api/overview/trend', 'staff-c1')).statusCode).toBe(400);
+  });
+
   it('tells the console who the caller is and the deployment time zone', async () => {
     const me = (await get('/api/me', 'w-g1')).json();
     expect(me).toMatchObject({ id: 'w-g1', role: 'grid-worker', grids: ['g1'], timeZone: 'Asia/Shanghai' });

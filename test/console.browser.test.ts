@@ -3,7 +3,13 @@ import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryInput, WorkerRole } from '../core/registry.ts';
 import type { Detection } from '../core/streams.ts';
-import { chromiumAvailable, launchBrowser, SCREENSHOTS } from './browser.ts';
+import {
+  axeViolations,
+  chromiumAvailable,
+  launchBrowser,
+  overflowAtDoubleZoom,
+  SCREENSHOTS,
+} from './browser.ts';
 import { connectClient, eventually, HOUR, startTestService, T0, type TestService } from './harness.ts';
 
 /**
@@ -98,11 +104,45 @@ async function unlabelled(page: Page): Promise<string[]> {
   );
 }
 
+const CATALOG_KEY =
+  /\b(?:alert|rules?|staff|overview|timeline|outcome|scope|target|audience|state|nav|common|inbox|households|registry|login|lang|duration|ago)\.[a-zA-Z][\w.-]*/;
+
+/** The marks the usage chart's legend names, in order. */
+async function legendMarks(page: Page): Promise<string[]> {
+  return page
+    .locator('[data-testid=chart-legend] li')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-mark') ?? ''));
+}
+
+/** Elements whose text is cut off (wider than their box, or reaching outside the viewport). */
+async function clipped(page: Page, selector: string): Promise<string[]> {
+  return page.locator(selector).evaluateAll((els) =>
+    els
+      .filter((e) => {
+        const r = e.getBoundingClientRect();
+        return e.scrollWidth > e.clientWidth + 1 || r.right > window.innerWidth || r.left < 0;
+      })
+      .map((e) => e.textContent ?? ''),
+  );
+}
+
+async function switchLanguage(page: Page): Promise<void> {
+  await page.click('header button[aria-label]');
+}
+
 /** A screenshot in Chinese and one in English (the language button switches; it is switched back after). */
 async function shoot(page: Page, name: string): Promise<void> {
   expect(await unlabelled(page), `${name}: every control is labelled`).toEqual([]);
+  // Every visible string comes from the catalogs: no catalog key shows instead of its text.
+  expect(await page.locator('body').innerText(), `${name}: a catalog key on screen`).not.toMatch(CATALOG_KEY);
+  // axe-core in both languages: no serious or critical WCAG 2.1 AA violation; usable at 200 % zoom.
+  expect.soft(await axeViolations(page), `${name} (zh-CN): axe-core`).toEqual([]);
+  expect
+    .soft(await overflowAtDoubleZoom(page), `${name}: sideways scrolling at 200 %`)
+    .toBeLessThanOrEqual(0);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.zh-CN.png`), fullPage: true });
   await page.click('header button[aria-label]');
+  expect.soft(await axeViolations(page), `${name} (en): axe-core`).toEqual([]);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.en.png`), fullPage: true });
   await page.click('header button[aria-label]');
 }
@@ -207,7 +247,23 @@ describe.runIf(run)('the console in a real browser', () => {
     expect(await worker.getByTestId('household-notes').textContent()).toBe(HOSTILE_NOTES);
     expect(await worker.locator('img[src="x"]').count()).toBe(0);
     await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    // The header says which time it shows, and it is the timeline's: when the alert was raised.
+    const raisedText = await worker
+      .locator('[data-testid=timeline] li[data-kind=opened] .muted')
+      .first()
+      .textContent();
+    expect(await worker.getByTestId('alert-raised').textContent()).toBe(`警报发出于 ${raisedText}`);
+    // The leak rule's hourly bar and the evidence window are drawn and named in the legend.
+    expect(await legendMarks(worker)).toEqual(['window', 'bar', 'unknown']);
     await shoot(worker, 'worker-alert');
+    await switchLanguage(worker);
+    expect(await worker.getByTestId('alert-raised').textContent()).toMatch(
+      /^Alert raised \d{1,2} [A-Z][a-z]{2} \d\d:\d\d$/,
+    );
+    const windowLabel = worker.locator('[data-testid=chart-legend] li[data-mark=window]');
+    expect(await windowLabel.textContent()).toContain('Evidence window');
+    expect(await clipped(worker, '[data-testid=chart-legend] li')).toEqual([]);
+    await switchLanguage(worker);
 
     svc.clock.advanceTo(svc.clock.now() + 7 * 60_000);
     await worker.getByTestId('ack').click();
@@ -227,6 +283,50 @@ describe.runIf(run)('the console in a real browser', () => {
     expect(dialogs).toEqual([]);
     expect(consoleErrors).toEqual([]);
     expect(await worker.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it('draws the learned peak window and the baseline where the rule uses them', async () => {
+    // 07:00–10:00 local time (T0 is local midnight) of the day before the service clock's.
+    const end = T0 + 34 * HOUR;
+    const peak = svc.cf.notifier.actions.applyDetection({
+      ...lowUse('h2', end),
+      key: `h2|no-water-at-peak|${end}`,
+      ruleId: 'no-water-at-peak',
+      ruleType: 'zero-at-peak',
+      evidence: {
+        windowStart: end - 3 * HOUR,
+        windowEnd: end,
+        totalLiters: 0,
+        thresholds: { start: '07:00', end: '10:00', maxLiters: 1, bucketMinutes: 60, peak: 'learned' },
+        ruleVersion: 1,
+      },
+    })!;
+    await worker.goto(`${base}/alerts/${peak.id}`);
+    await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    expect(await legendMarks(worker)).toEqual(['window', 'peak', 'unknown']);
+    expect(await worker.locator('[data-mark=peak]').textContent()).toContain('学习到的高峰时段 07:00–10:00');
+    // The watched window on every day of the chart (7 days), not only the day it fired.
+    expect(
+      Number(await worker.getByTestId('usage-chart').getAttribute('data-peak-windows')),
+    ).toBeGreaterThanOrEqual(7);
+    await shoot(worker, 'worker-alert-peak');
+
+    const low = svc.cf.notifier.actions.applyDetection({
+      ...lowUse('h2', end),
+      evidence: {
+        windowStart: end - 24 * HOUR,
+        windowEnd: end,
+        totalLiters: 12,
+        thresholds: { windowMinutes: 1440, maxTotalLiters: 60, relativeToBaseline: 0.25, typicalLiters: 240 },
+        ruleVersion: 1,
+      },
+    })!;
+    await worker.goto(`${base}/alerts/${low.id}`);
+    await worker.getByTestId('usage-chart').locator('canvas').waitFor();
+    expect(await legendMarks(worker)).toEqual(['window', 'usual', 'limit', 'unknown']);
+    expect(await worker.locator('[data-mark=usual]').textContent()).toContain('每小时平均 10 升');
+    expect(await worker.locator('[data-mark=limit]').textContent()).toContain('每小时平均 2.5 升');
+    for (const a of [peak, low]) svc.cf.notifier.actions.resolve(a.id, 'staff-c1', 'resident-ok', null);
   });
 
   it('explains a conflict when someone else acted first', async () => {
@@ -292,6 +392,32 @@ describe.runIf(run)('the console in a real browser', () => {
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '-5');
     await staff.getByTestId('preview').click();
     await staff.locator('input[name="heavy-use.minLitersPerBucket"][aria-invalid=true]').waitFor();
+    // A change that raises new alerts and drops one: each is openable with its chart.
+    await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '4');
+    await staff.fill('input[name="continuous-flow.windowMinutes"]', '1800');
+    await staff.getByTestId('preview').click();
+    await staff.getByTestId('backtest').waitFor();
+    const appearing = staff.locator('[data-testid=appearing] li[data-household=h1]').first();
+    await appearing.locator('button').click();
+    await appearing.getByTestId('usage-chart').locator('canvas').waitFor();
+    expect(
+      await appearing
+        .locator('[data-testid=chart-legend] li')
+        .evaluateAll((els) => els.map((e) => e.textContent?.trim())),
+    ).toEqual(expect.arrayContaining(['证据时段', '规则阈值 4 升/小时']));
+    expect(await appearing.locator('.addr').textContent()).toBe(HOSTILE_ADDRESS);
+    await shoot(staff, 'staff-rules-appearing');
+    const gone = staff.locator(`[data-testid=disappearing] a[href="/alerts/${leakAlertId}"]`);
+    expect(await gone.textContent()).toContain('持续流水');
+    await gone.click();
+    await staff.getByTestId('alert-detail').waitFor();
+    await staff.getByTestId('usage-chart').locator('canvas').waitFor();
+    await staff.goBack();
+    await staff.getByTestId('rules-table').locator('input[name="heavy-use.minLitersPerBucket"]').waitFor();
+    await staff.selectOption('[data-testid=rules-scope]', 'grid:g1');
+    await staff.getByTestId('rules-table').locator('input[name="heavy-use.minLitersPerBucket"]').waitFor();
+
+    await staff.fill('input[name="continuous-flow.windowMinutes"]', '');
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '90');
     await staff.getByTestId('preview').click();
     await staff.getByTestId('backtest').waitFor();
@@ -305,7 +431,6 @@ describe.runIf(run)('the console in a real browser', () => {
     });
     await expect.poll(() => staff.getByTestId('rules-history').textContent()).toContain('老人多');
     for (const [path, name] of [
-      ['/staff/escalation', 'staff-escalation'],
       ['/staff/meters', 'staff-meters'],
       ['/staff/registry', 'staff-registry'],
     ] as const) {
@@ -313,6 +438,45 @@ describe.runIf(run)('the console in a real browser', () => {
       await staff.locator('main h2').waitFor();
       await shoot(staff, name);
     }
+    await staff.close();
+  });
+
+  it('lets staff edit a grid’s escalation chain: who fills each level today, errors on the field', async () => {
+    const staff = await browser.context.newPage();
+    await staff.setViewportSize(DESKTOP);
+    await login(staff, 'staff-c1');
+    await staff.goto(`${base}/staff/escalation`);
+    await staff
+      .locator('[data-testid=escalation-scope] option[value="grid:g1"]')
+      .waitFor({ state: 'attached' });
+    await staff.selectOption('[data-testid=escalation-scope]', 'grid:g1');
+    // Today: the default welfare chain, its first level filled by the grid's worker.
+    const people = staff.locator('[data-testid=today-welfare] td[data-col=people]').first();
+    await expect.poll(() => people.textContent()).toContain('w-g1');
+    await staff.locator('fieldset[data-audience=welfare] button', { hasText: '为此范围单独设置' }).click();
+    const after = staff.locator('input[name="welfare.levels.0.afterMinutes"]');
+    await after.fill('0');
+    await staff.getByTestId('escalation-save').click();
+    // The API's own validation, shown on the field; nothing stored.
+    await staff.locator('input[name="welfare.levels.0.afterMinutes"][aria-invalid=true]').waitFor();
+    expect(await staff.getByTestId('escalation-error').textContent()).toContain('有输入不符合要求');
+    expect(svc.cf.store.escalation.settings('grid', 'g1')?.welfare).toBeUndefined();
+    await after.fill('20');
+    await staff.getByTestId('escalation-save').click();
+    await staff.getByTestId('escalation-saved').waitFor();
+    // Messages follow a change of language (no mixed-language screen).
+    await switchLanguage(staff);
+    expect(await staff.getByTestId('escalation-saved').textContent()).toContain('Escalation chains saved');
+    await switchLanguage(staff);
+    expect(svc.cf.store.escalation.settings('grid', 'g1')?.welfare?.levels[0]).toEqual({
+      notify: 'grid-workers',
+      afterMinutes: 20,
+    });
+    await expect
+      .poll(() => staff.locator('[data-testid=today-welfare] tbody tr').first().textContent())
+      .toContain('20 分钟');
+    expect(await staff.locator('fieldset[data-audience=welfare] legend').textContent()).toContain('网格 g1');
+    await shoot(staff, 'staff-escalation');
     await staff.close();
   });
 
@@ -328,6 +492,17 @@ describe.runIf(run)('the console in a real browser', () => {
     const w = leader.locator('[data-testid=overview-workers] tr[data-worker=w-g1]');
     await expect.poll(() => w.locator('[data-col=ack-p50]').textContent()).toBe('7 分钟');
     await shoot(leader, 'leader-overview');
+    // Trends over 30 days per grid: the area's, then g1's alone (g2's alert is not in it).
+    const trend = leader.getByTestId('trend');
+    const area = Number(await trend.getAttribute('data-raised'));
+    await grid.locator('th button').click();
+    await leader.locator('[data-testid=trend][data-grid=g1]').waitFor();
+    await expect.poll(async () => Number(await trend.getAttribute('data-raised'))).toBeGreaterThan(0);
+    const g1 = Number(await trend.getAttribute('data-raised'));
+    expect(g1).toBeLessThan(area);
+    expect(await trend.locator('h3').textContent()).toContain('第一网格');
+    await trend.locator('canvas').first().waitFor();
+    await shoot(leader, 'leader-overview-grid-trend');
     await leader.close();
   });
 

@@ -404,3 +404,43 @@ describe('rules and escalation chains set for a district or a building', () => {
     });
   });
 });
+
+describe('the console’s household list for people below the grid', () => {
+  it('shows building and unit heads and relatives exactly the households they look after', async () => {
+    const { svc } = await start();
+    const list = async (who: string, query = '') => {
+      const res = await svc.cf.http.inject({
+        method: 'GET',
+        url: `/api/households${query}`,
+        headers: await loginAs(svc, who),
+      });
+      expect(res.statusCode, `${who} ${query}`).toBe(200);
+      return res.json() as {
+        households: { id: string; lastReadingAt: number | null }[];
+        next: string | null;
+      };
+    };
+    const ids = async (who: string, query = '') => (await list(who, query)).households.map((h) => h.id);
+    expect(await ids('uh-b1-u1')).toEqual(['h1']);
+    expect(await ids('uh-b2-u1')).toEqual(['h3']);
+    expect(await ids('bh-b1')).toEqual(['h1', 'h2', 'h5']);
+    expect(await ids('f-h1')).toEqual(['h1']);
+    // Search and paging stay within them.
+    expect(await ids('bh-b1', '?q=h2')).toEqual(['h2']);
+    expect(await ids('bh-b1', '?q=h3')).toEqual([]);
+    const first = await list('bh-b1', '?limit=2');
+    expect(first.households.map((h) => h.id)).toEqual(['h1', 'h2']);
+    expect(await ids('bh-b1', `?limit=2&cursor=${first.next}`)).toEqual(['h5']);
+    // No water use for them, not even when the meter last read; no whole grid, no registry of the area.
+    expect((await list('uh-b1-u1')).households[0]!.lastReadingAt).toBeNull();
+    const unitHead = await loginAs(svc, 'uh-b1-u1');
+    for (const url of ['/api/households?grid=g1', '/api/households/h2']) {
+      const res = await svc.cf.http.inject({ method: 'GET', url, headers: unitHead });
+      expect(res.statusCode, url).toBe(403);
+    }
+    const grids = await svc.cf.http.inject({ method: 'GET', url: '/api/registry/grids', headers: unitHead });
+    expect(grids.json().items).toEqual([]);
+    // A grid worker still sees the whole grid.
+    expect(await ids('w-g1')).toEqual(['h1', 'h2', 'h3', 'h5', 'h6']);
+  });
+});

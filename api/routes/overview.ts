@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { CONFIRMING_OUTCOMES, type Outcome } from '../../core/alerts.ts';
 import { CareflowError } from '../../core/errors.ts';
@@ -13,6 +13,7 @@ import { Ms } from '../response-schemas.ts';
 /**
  * The street office's one-screen overview (一屏统览) and the grid-work assessment (网格工作在线考评):
  * `GET /api/overview` — every grid of the caller's area today, with 30-day trends;
+ * `GET /api/overview/trend?grid=` — one grid's 30-day trend;
  * `GET /api/assessment?from=&to=&format=json|csv` — per grid and per grid worker over a period.
  */
 const DAY_MS = 86_400_000;
@@ -28,6 +29,8 @@ export const AssessmentQuery = z.strictObject({
   to: Instant.optional(),
   format: z.enum(['json', 'csv']).default('json'),
 });
+
+export const TrendQuery = z.strictObject({ grid: z.string().min(1).max(64) });
 
 /** The assessment figures of one grid or worker. Durations in milliseconds. */
 export interface AssessmentRow {
@@ -69,6 +72,9 @@ const AssessmentRowSchema = z.object({
     .nullable()
     .describe('share acknowledged within the first level; null: no alerts'),
 });
+const TrendDay = z.object({ day: Ms, raised: Count, acknowledged: Count, acknowledgeP50Ms: NullableMsSpan });
+const TrendAnswer = z.object({ grid: z.string(), trend: z.array(TrendDay) });
+
 const OverviewAnswer = z.object({
   now: Ms,
   timeZone: z.string(),
@@ -85,32 +91,54 @@ const OverviewAnswer = z.object({
       silentMeters: Count,
     }),
   ),
-  trend: z.array(z.object({ day: Ms, raised: Count, acknowledged: Count, acknowledgeP50Ms: NullableMsSpan })),
+  trend: z.array(TrendDay),
 });
 
 export function overviewRoutes(localTime: LocalTime) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const { store, clock, access } = ctx;
     const cache = new Map<string, { at: number; value: unknown }>();
-    /** `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry is unchanged. */
+    let cacheRevision = '';
+    /**
+     * `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry and the alerts are
+     * unchanged: an acknowledgement or a new alert shows at the next request.
+     */
     function cached<T>(key: string, compute: () => T): T {
-      const fullKey = `${store.registry.revision()}|${key}`;
-      const hit = cache.get(fullKey);
+      const revision = `${store.registry.revision()}|${store.console.alertsRevision()}`;
+      if (revision !== cacheRevision) {
+        cache.clear();
+        cacheRevision = revision;
+      }
+      const hit = cache.get(key);
       const now = Date.now();
       if (hit && now - hit.at < CACHE_MS) return hit.value as T;
       const value = compute();
       if (cache.size >= CACHE_ENTRIES) cache.clear();
-      cache.set(fullKey, { at: now, value });
+      cache.set(key, { at: now, value });
       return value;
     }
+    /** The JSON text of `compute()`'s answer, kept with it: a repeated request is not serialized again. */
+    function cachedJson(key: string, compute: () => unknown, reply: FastifyReply): string {
+      void reply.type('application/json; charset=utf-8');
+      return cached(`${key}|json`, () => JSON.stringify(compute()));
+    }
     const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
-    // Count households per grid once at start, not in the first leader's request.
+    // Count households per grid once at start, not in the first leader's request; then, once the service
+    // is up, read the whole area's overview once in the background, so that the first leader does not pay
+    // for reading its indexes from disk.
     app.addHook('onReady', async () => {
       try {
         store.console.gridPlaces(store.registry.revision());
       } catch {
         // an empty or closed store: the first request counts
       }
+      setTimeout(() => {
+        try {
+          overview(null);
+        } catch {
+          // closed meanwhile: nothing to warm
+        }
+      }, 0).unref();
     });
 
     defineRoute(app, ctx, {
@@ -123,16 +151,48 @@ export function overviewRoutes(localTime: LocalTime) {
       responses: {
         200: { description: 'The grids of your area and the 30-day trend', schema: OverviewAnswer },
       },
-      handler: ({ principal }) => {
+      handler: ({ principal, reply }) => {
         const grids = access.visibleGrids(principal);
-        return cached(`overview|${scopeKey(grids)}`, () => overview(grids));
+        return cachedJson(`overview|${scopeKey(grids)}`, () => overview(grids), reply);
+      },
+    });
+
+    defineRoute(app, ctx, {
+      method: 'GET',
+      url: '/overview/trend',
+      summary:
+        'The 30-day trend of one grid of your area: alerts raised and acknowledged per day, median time to acknowledge',
+      tags: ['stats'],
+      permission: 'stats:read',
+      query: TrendQuery,
+      responses: {
+        200: { description: "The grid's trend, one entry per day of the last 30", schema: TrendAnswer },
+      },
+      handler: ({ principal, query, reply }) => {
+        access.assertGrid(principal, query.grid);
+        return cachedJson(
+          `trend|${query.grid}`,
+          () => ({ grid: query.grid, trend: trend(clock.now(), [query.grid]) }),
+          reply,
+        );
       },
     });
 
     function overview(grids: readonly string[] | null) {
       const now = clock.now();
+      return {
+        now,
+        timeZone: localTime.timeZone,
+        grids: store.console.gridFigures(grids, now, store.registry.revision()),
+        trend: trend(now, grids),
+      };
+    }
+
+    /** Per local day of the last 30: alerts raised, acknowledged, and the median time to acknowledge. */
+    function trend(now: number, grids: readonly string[] | null) {
       const today = localTime.dayNumber(now);
-      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now, grids);
+      // Up to and including this millisecond: an alert raised just now is in today's figures.
+      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now + 1, grids);
       const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
       for (let d = today - TREND_DAYS + 1; d <= today; d++)
         days.set(d, { raised: 0, acknowledged: 0, ack: [] });
@@ -145,20 +205,15 @@ export function overviewRoutes(localTime: LocalTime) {
           day.ack.push(f.firstAckAt - f.raisedAt);
         }
       }
-      return {
-        now,
-        timeZone: localTime.timeZone,
-        grids: store.console.gridFigures(grids, now, store.registry.revision()),
-        trend: [...days.entries()].map(([day, d]) => ({
-          day: day * DAY_MS,
-          raised: d.raised,
-          acknowledged: d.acknowledged,
-          acknowledgeP50Ms: percentile(
-            d.ack.sort((a, b) => a - b),
-            0.5,
-          ),
-        })),
-      };
+      return [...days.entries()].map(([day, d]) => ({
+        day: day * DAY_MS,
+        raised: d.raised,
+        acknowledged: d.acknowledged,
+        acknowledgeP50Ms: percentile(
+          d.ack.sort((a, b) => a - b),
+          0.5,
+        ),
+      }));
     }
 
     defineRoute(app, ctx, {
@@ -193,19 +248,17 @@ export function overviewRoutes(localTime: LocalTime) {
             },
           ]);
         const visible = access.visibleGrids(principal);
-        const { grids, workers } = cached(`assessment|${from}|${to}|${scopeKey(visible)}`, () =>
-          assessment(from, to, visible),
-        );
-        if (query.format === 'csv') {
-          void reply
-            .type('text/csv; charset=utf-8')
-            .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
-          return assessmentCsv([
-            ...grids.map((g) => ['grid', g] as const),
-            ...workers.map((w) => ['worker', w] as const),
-          ]);
-        }
-        return { from, to, grids, workers };
+        const key = `assessment|${from}|${to}|${scopeKey(visible)}`;
+        const figures = () => cached(key, () => assessment(from, to, visible));
+        if (query.format === 'json') return cachedJson(key, () => ({ from, to, ...figures() }), reply);
+        const { grids, workers } = figures();
+        void reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
+        return assessmentCsv([
+          ...grids.map((g) => ['grid', g] as const),
+          ...workers.map((w) => ['worker', w] as const),
+        ]);
       },
     });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { hasPermission } from '../../core/access.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { limitParam } from '../validate.ts';
@@ -66,7 +67,7 @@ export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     method: 'GET',
     url: '/households',
     summary:
-      'Households of your grids with their status (open alerts, silent meter, away) and last reading; `q` searches address and id',
+      'Households of your grids (building and unit heads, family: the households they look after) with their status (open alerts, silent meter, away) and last reading; `q` searches address and id',
     tags: ['households'],
     permission: 'households:read',
     query: HouseholdListQuery,
@@ -79,13 +80,20 @@ export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     handler: ({ principal, query }) => {
       if (query.grid) access.assertGrid(principal, query.grid);
       const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, KeyCursor);
-      const households = store.console.householdPage(access.visibleGrids(principal), {
+      // Building and unit heads and family: exactly the households they look after (no grid at all).
+      const mine = access.visibleHouseholds(principal);
+      const page = store.console.householdPage(mine === null ? access.visibleGrids(principal) : null, {
+        ...(mine !== null ? { householdIds: mine } : {}),
         ...(query.grid ? { grid: query.grid } : {}),
         ...(query.q ? { search: query.q } : {}),
         ...(afterId !== undefined ? { afterId } : {}),
         limit: query.limit,
         now: clock.now(),
       });
+      // Who may not read water use does not learn when the meter last read either.
+      const households = hasPermission(principal, 'usage:read')
+        ? page
+        : page.map((h) => ({ ...h, lastReadingAt: null }));
       const last = households[households.length - 1];
       return {
         households,

@@ -94,6 +94,17 @@ export interface AssessmentFacts {
 }
 
 const AUDIENCES: RuleAudience[] = ['welfare', 'leak', 'maintenance'];
+/** Timeline kinds that change what the overview and assessment show. */
+const FIGURE_EVENTS = [
+  'opened',
+  'acknowledged',
+  'resolved',
+  'auto-resolved',
+  'reopened',
+  'escalated',
+  'escalation-skipped',
+  'escalation-exhausted',
+] as const;
 
 export class ConsoleRepo {
   constructor(private readonly db: Db) {}
@@ -152,11 +163,24 @@ export class ConsoleRepo {
   /** Households of the grids (null = all), by id, optionally whose address or id contains `search`. */
   householdPage(
     grids: readonly string[] | null,
-    opts: { grid?: string; search?: string; afterId?: string; limit: number; now: number },
+    opts: {
+      /** Only these households (below the grid level), whatever the grids say. */
+      householdIds?: readonly string[];
+      grid?: string;
+      search?: string;
+      afterId?: string;
+      limit: number;
+      now: number;
+    },
   ): HouseholdListItem[] {
     if (grids && grids.length === 0) return [];
+    if (opts.householdIds && opts.householdIds.length === 0) return [];
     const where: string[] = [];
     const args: (string | number)[] = [];
+    if (opts.householdIds) {
+      where.push('h.id IN (SELECT value FROM json_each(?))');
+      args.push(JSON.stringify(opts.householdIds));
+    }
     if (grids) {
       // Many grids (a street's): walk households in id order and filter, instead of sorting every match.
       where.push(`${grids.length > 20 ? '+' : ''}h.grid IN (${grids.map(() => '?').join(',')})`);
@@ -301,8 +325,10 @@ export class ConsoleRepo {
     }
     const rows = this.db
       .prepare(
-        `SELECT a.grid, a.audience, a.state, a.opened_at AS openedAt, coalesce(e.level, 0) AS level
-        FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id WHERE a.state IN ('open', 'acknowledged')`,
+        // Both from covering indexes: the active alerts' partial index, each level one seek (no JSON read).
+        `SELECT a.grid, a.audience, a.state, a.opened_at AS openedAt,
+          coalesce((SELECT e.level FROM escalations e INDEXED BY escalations_level WHERE e.alert_id = a.id), 0) AS level
+        FROM alerts a WHERE a.state <> 'resolved' AND a.state IN ('open', 'acknowledged')`,
       )
       .all() as {
       grid: string;
@@ -333,17 +359,27 @@ export class ConsoleRepo {
       return this.assessmentFacts(from, to, null).filter((f) => wanted.has(f.grid));
     }
     const inGrids = grids ? `AND a.grid IN (${grids.map(() => '?').join(',')})` : '';
-    // One pass over the timelines of the period's alerts: the first opening, acknowledgement and escalation.
-    const sql = `SELECT x.id, x.grid, x.audience, x.state, x.outcome, x.resolvedAt, x.raisedAt,
-        f.at AS firstAckAt, f.actor AS firstAckBy, x.firstEscalatedAt
-      FROM (SELECT a.id, a.grid, a.audience, a.state, a.outcome, a.resolved_at AS resolvedAt,
-          coalesce(min(CASE WHEN t.kind = 'opened' THEN t.at END), a.opened_at) AS raisedAt,
-          min(CASE WHEN t.kind = 'acknowledged' THEN t.id END) AS firstAckId,
-          min(CASE WHEN t.kind = 'escalated' THEN t.at END) AS firstEscalatedAt
-        FROM alerts a LEFT JOIN alert_timeline t ON t.alert_id = a.id AND t.kind IN ('opened', 'acknowledged', 'escalated')
-        WHERE a.opened_at >= ? AND a.opened_at < ? ${inGrids} GROUP BY a.id) x
-      LEFT JOIN alert_timeline f ON f.id = x.firstAckId`;
+    // Each alert of the period from the covering index, each first event one seek in the timeline's index.
+    const earliest = (kind: string) =>
+      `(SELECT min(t.at) FROM alert_timeline t WHERE t.alert_id = a.id AND t.kind = '${kind}')`;
+    const firstAck = (column: 'at' | 'actor') =>
+      `(SELECT t.${column} FROM alert_timeline t WHERE t.alert_id = a.id AND t.kind = 'acknowledged' ORDER BY t.id LIMIT 1)`;
+    const sql = `SELECT a.id, a.grid, a.audience, a.state, a.outcome, a.resolved_at AS resolvedAt,
+        coalesce(${earliest('opened')}, a.opened_at) AS raisedAt,
+        ${firstAck('at')} AS firstAckAt, ${firstAck('actor')} AS firstAckBy,
+        ${earliest('escalated')} AS firstEscalatedAt
+      FROM alerts a WHERE a.opened_at >= ? AND a.opened_at < ? ${inGrids}`;
     return this.db.prepare(sql).all(from, to, ...(grids ?? [])) as AssessmentFacts[];
+  }
+
+  /**
+   * Changes with every alert event that changes an alert's state, level or figures (opening, acknowledgement,
+   * escalation, closing, reopening: each writes a timeline entry), not with deliveries, reminders or
+   * comments: answers computed from alerts stay valid while it is unchanged. One index seek per kind.
+   */
+  alertsRevision(): string {
+    const latest = this.db.prepare('SELECT max(id) FROM alert_timeline WHERE kind = ?').pluck();
+    return FIGURE_EVENTS.map((kind) => (latest.get(kind) as number | null) ?? 0).join('.');
   }
 
   /** Grid workers of the grids (null = all) with their grids. */

@@ -224,4 +224,13 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (principal_kind, principal_id)
   ) WITHOUT ROWID;
   `,
+  // Console: the overview and assessment read a period's alerts and their first opening, acknowledgement and
+  // escalation from these covering indexes alone (no alert row or timeline detail is read).
+  `
+  CREATE INDEX alerts_by_opened ON alerts (opened_at, id, grid, audience, state, outcome, resolved_at);
+  CREATE INDEX alerts_active ON alerts (state, grid, audience, opened_at, id) WHERE state <> 'resolved';
+  CREATE INDEX alert_timeline_by_kind ON alert_timeline (alert_id, kind, id, at, actor);
+  CREATE INDEX escalations_level ON escalations (alert_id, level);
+  CREATE INDEX alert_timeline_by_kind_id ON alert_timeline (kind, id);
+  `,
 ];

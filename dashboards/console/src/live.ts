@@ -70,7 +70,7 @@ async function loop(): Promise<void> {
   }
 }
 
-async function read(body: ReadableStream<Uint8Array>): Promise<void> {
+async function read(body: ReadableStream<BufferSource>): Promise<void> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
