@@ -69,6 +69,12 @@ export const SustainedHighParams = z.strictObject({
    */
   holdToleranceShare: z.number().min(0).max(0.5).default(0),
   /**
+   * Household-relative bar: a new alert opens only where every bucket of the window also reaches this
+   * multiple of the household's own 99th-percentile hour over the last 14 days (scaled to the bucket size;
+   * used once a week of hours is known). A family whose evenings always run high is not news. null: off.
+   */
+  relativeToHighHour: z.number().min(0.5).max(10).nullable().default(null),
+  /**
    * Clear-hold: an alert clears only once the condition has stayed false for this long (unknown hours keep
    * the hold running but never clear on their own). 0: it clears at the first known bucket that is not true.
    */
@@ -208,7 +214,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.5 },
+    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.9 },
   },
   {
     id: 'continuous-flow',
@@ -230,7 +236,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     autoResolve: true,
-    params: { windowMinutes: 2 * 60, minLitersPerBucket: 120 },
+    params: { windowMinutes: 2 * 60, minLitersPerBucket: 120, relativeToHighHour: 1 },
   },
   {
     id: 'no-water-at-peak',
@@ -272,7 +278,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
 
 /**
  * The default rules without their noise controls (clear-hold, re-open window, hold tolerance, usual-share
- * gates, learned meter reliability) and without `welfare-silent`: what each rule type does on its own, as
+ * gates, learned meter reliability, the household-relative heavy-use bar) and without `welfare-silent`: what each rule type does on its own, as
  * documented. The tests of the rule mechanics use it; the noise controls have tests of their own.
  */
 export const PLAIN_RULES: Rule[] = RuleSet.parse(
@@ -282,6 +288,7 @@ export const PLAIN_RULES: Rule[] = RuleSet.parse(
       if (k in p) p[k] = 0;
     if ('reliabilityFactor' in p) p.reliabilityFactor = null;
     if ('maxAfterMinutes' in p) p.maxAfterMinutes = null;
+    if ('relativeToHighHour' in p) p.relativeToHighHour = null;
     return { ...r, params: p };
   }),
 );

@@ -65,6 +65,12 @@ export interface Detection {
    * alert (on its timeline) instead of opening a new one.
    */
   reopen?: boolean;
+  /**
+   * A welfare rule became true while another welfare rule of the household already was (one welfare
+   * episode, detectors/welfare-episode.ts): the notifier writes this opening to the timeline of the alert
+   * `ruleId` opened at `since` instead of opening a new alert.
+   */
+  episode?: { ruleId: string; since: number };
 }
 
 /** Sends one message to an MQTT topic; resolves once the broker has taken it. */

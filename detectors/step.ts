@@ -18,6 +18,7 @@ import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS }
 import { onReading, onTick } from './rules/silent.ts';
 import type { HouseholdInput, StepContext } from './step-context.ts';
 import { recordHour, usualShare } from './usage-history.ts';
+import { relativeBar } from './high-hour.ts';
 
 export type { AwayLookup, HouseholdInput, StepContext } from './step-context.ts';
 
@@ -76,7 +77,7 @@ function onBucket(
   for (const rule of rules) {
     if (!rule.enabled) continue;
     if (rule.type === 'sustained-low') low(hid, s, rule, b.end, day, bucketMinutes, ctx, out);
-    else if (rule.type === 'sustained-high') high(hid, s, rule, b.end, bucketMinutes, ctx, out);
+    else if (rule.type === 'sustained-high') high(hid, s, rule, b.end, day, bucketMinutes, ctx, out);
     else if (rule.type === 'zero-at-peak') peak(hid, s, rule, b, ml, day, endMinute, bucketMinutes, ctx, out);
   }
 }
@@ -130,6 +131,7 @@ function high(
   s: HouseholdState,
   rule: RuleOf<'sustained-high'>,
   end: number,
+  day: number,
   bucketMinutes: number,
   ctx: StepContext,
   out: Detection[],
@@ -141,6 +143,10 @@ function high(
   // Once open, a few buckets below the bar do not end it (a slow leak that shows 0 L in an hour now and then).
   const tolerated = active ? Math.floor(n * p.holdToleranceShare + 1e-9) : 0;
   const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
+  // A new alert only above the household's own busiest hours, when the rule is relative to them.
+  const bar = active ? p.minLitersPerBucket : relativeBar(s, p, day, bucketMinutes);
+  if (cond.state === 'true' && bar > p.minLitersPerBucket && sustainedHigh(ring.of(s, n), bar).state !== 'true')
+    return;
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   emit(out, hid, rule, kind, end, {
@@ -150,8 +156,9 @@ function high(
     totalLiters: round(cond.totalLiters),
     thresholds: {
       windowMinutes: p.windowMinutes,
-      minLitersPerBucket: p.minLitersPerBucket,
+      minLitersPerBucket: round(bar),
       bucketMinutes,
+      ...(p.relativeToHighHour === null ? {} : { relativeToHighHour: p.relativeToHighHour }),
       ...holdThresholds(rule),
     },
     ruleVersion: ctx.rulesVersion,

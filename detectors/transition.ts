@@ -4,6 +4,7 @@ import type { Detection, DetectionKind } from '../core/streams.ts';
 import { activeSince, clearActive, setActive, type HouseholdState } from './household-state.ts';
 import type { Condition } from './rules/condition.ts';
 import type { StepContext } from './step-context.ts';
+import { joinWelfareEpisode, type EpisodeRef } from './welfare-episode.ts';
 
 /** How a rule's condition becomes detections: opened / updated / cleared, with away mode applied. */
 export function suppressed(hid: string, rule: Rule, from: number, to: number, ctx: StepContext): boolean {
@@ -50,6 +51,8 @@ export function dropMark(s: HouseholdState, ruleId: string, which: string): void
 
 /** Whether the last `opened` that `decide` returned re-opens an alert that cleared within the window. */
 let reopening = false;
+/** The welfare episode the last `opened` joined (welfare-episode.ts), if any. */
+let joining: EpisodeRef | null = null;
 
 /** Opens a rule (the caller checked it is not active), noting whether this re-opens its last alert. */
 export function openRule(s: HouseholdState, rule: Rule, at: number, hold: Hold): 'opened' {
@@ -57,6 +60,7 @@ export function openRule(s: HouseholdState, rule: Rule, at: number, hold: Hold):
   dropMark(s, rule.id, CLEARED_AT);
   reopening = cleared !== undefined && at - cleared <= hold.reopenWithinMs;
   setActive(s, rule.id, at);
+  joining = joinWelfareEpisode(s, rule, at);
   return 'opened';
 }
 
@@ -124,8 +128,10 @@ export function emit(
     audience: rule.audience,
     autoResolve: rule.autoResolve,
     ...(kind === 'opened' && reopening ? { reopen: true } : {}),
+    ...(kind === 'opened' && joining !== null ? { episode: { ...joining } } : {}),
   });
   reopening = false;
+  joining = null;
 }
 
 export function round(v: number): number {

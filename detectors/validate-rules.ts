@@ -1,5 +1,6 @@
 import type { FieldIssue } from '../core/errors.ts';
 import { minutesOfDay, type Rule } from '../core/rules.ts';
+import { HIGH_HOUR_DAYS } from './high-hour.ts';
 import { BASELINE_DAYS } from './baseline.ts';
 
 /** Checks what the rule schema alone cannot: windows and peak times must fit the bucket size, and more. */
@@ -65,6 +66,8 @@ export function historyDays(rules: readonly Rule[]): number {
       days = Math.max(days, r.params.learnDays + 1);
     if (r.type === 'sustained-low' && (r.params.relativeToBaseline !== null || r.params.minUsualShare > 0))
       days = Math.max(days, BASELINE_DAYS + 1);
+    if (r.type === 'sustained-high' && r.params.relativeToHighHour !== null)
+      days = Math.max(days, HIGH_HOUR_DAYS + 1);
   }
   return days;
 }

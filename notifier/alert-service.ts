@@ -59,6 +59,10 @@ export class AlertService implements AlertActions {
       if (!this.store.alerts.recordDetection(d, open?.id ?? null)) return undefined;
       switch (d.kind) {
         case 'opened':
+          if (d.episode) {
+            const joined = this.joinEpisode(d);
+            if (joined) return joined;
+          }
           if (open) return this.update(open, d);
           return (d.reopen && this.reopenCleared(d)) || this.open(d);
         case 'updated':
@@ -273,6 +277,31 @@ export class AlertService implements AlertActions {
       { alertId: last.id, householdId: last.householdId, ruleId: last.ruleId },
       'alert re-opened',
     );
+    return next;
+  }
+
+  /**
+   * One welfare episode, one alert (detectors/welfare-episode.ts): a welfare rule that became true while
+   * another one of the household already was is written to the timeline of the alert that began the
+   * episode (the alert its opening detection opened or updated) — open, or closed by a person who has
+   * already seen to it — and opens nothing new. Without that alert (never raised here), it opens its own.
+   */
+  private joinEpisode(d: Detection): Alert | undefined {
+    const ep = d.episode!;
+    // The alert the episode's opening detection went to: the one it opened, or the one it updated.
+    const leadKey = `${d.householdId}|${ep.ruleId}|opened|${ep.since}`;
+    const lead = this.store.alerts.get(this.store.alerts.alertOfDetection(leadKey) ?? alertId(leadKey));
+    if (!lead) return undefined;
+    const now = this.clock.now();
+    const next: Alert = { ...lead, updatedAt: now };
+    this.store.alerts.update(next);
+    this.store.alerts.linkDetection(d.key, lead.id);
+    this.store.alerts.addTimeline(lead.id, {
+      at: now,
+      kind: 'detection-updated',
+      actor: null,
+      detail: { detection: d.key, at: d.at, joined: d.ruleId },
+    });
     return next;
   }
 
