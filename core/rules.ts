@@ -278,8 +278,8 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
 
 /**
  * The default rules without their noise controls (clear-hold, re-open window, hold tolerance, usual-share
- * gates, learned meter reliability, the household-relative heavy-use bar) and without `welfare-silent`: what each rule type does on its own, as
- * documented. The tests of the rule mechanics use it; the noise controls have tests of their own.
+ * gates, learned meter reliability, the household-relative heavy-use bar) and without `welfare-silent`: what
+ * each rule type does on its own, as documented. The tests of the rule mechanics use it; the noise controls have tests of their own.
  */
 export const PLAIN_RULES: Rule[] = RuleSet.parse(
   DEFAULT_RULES.filter((r) => r.id !== 'welfare-silent').map((r) => {
