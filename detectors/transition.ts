@@ -4,7 +4,7 @@ import type { Detection, DetectionKind } from '../core/streams.ts';
 import { activeSince, clearActive, setActive, type HouseholdState } from './household-state.ts';
 import type { Condition } from './rules/condition.ts';
 import type { StepContext } from './step-context.ts';
-import { joinWelfareEpisode, type EpisodeRef } from './welfare-episode.ts';
+import { episodeOf, joinWelfareEpisode, type EpisodeRef } from './welfare-episode.ts';
 
 /** How a rule's condition becomes detections: opened / updated / cleared, with away mode applied. */
 export function suppressed(hid: string, rule: Rule, from: number, to: number, ctx: StepContext): boolean {
@@ -51,7 +51,7 @@ export function dropMark(s: HouseholdState, ruleId: string, which: string): void
 
 /** Whether the last `opened` that `decide` returned re-opens an alert that cleared within the window. */
 let reopening = false;
-/** The welfare episode the last `opened` joined (welfare-episode.ts), if any. */
+/** The welfare episode the last detection `decide` or `clearRule` returned belongs to as a joined rule, if any. */
 let joining: EpisodeRef | null = null;
 
 /** Opens a rule (the caller checked it is not active), noting whether this re-opens its last alert. */
@@ -64,8 +64,14 @@ export function openRule(s: HouseholdState, rule: Rule, at: number, hold: Hold):
   return 'opened';
 }
 
+/** For a rule cleared outside `clearRule`: its `cleared` detection names the welfare episode it joined. */
+export function noteEpisode(s: HouseholdState, rule: Rule): void {
+  joining = episodeOf(s, rule, 'cleared');
+}
+
 /** Clears an active rule, remembering when for the re-open window. */
 export function clearRule(s: HouseholdState, rule: Rule, at: number, hold: Hold): 'cleared' {
+  joining = episodeOf(s, rule, 'cleared');
   clearActive(s, rule.id);
   dropMark(s, rule.id, FALSE_SINCE);
   dropMark(s, rule.id, RESUMED_AT);
@@ -93,6 +99,7 @@ export function decide(
     if (suppressed(hid, rule, windowStart, at, ctx)) return null;
     if (active) {
       dropMark(s, rule.id, FALSE_SINCE);
+      joining = episodeOf(s, rule, 'updated');
       return 'updated';
     }
     return openRule(s, rule, at, hold);
@@ -128,7 +135,7 @@ export function emit(
     audience: rule.audience,
     autoResolve: rule.autoResolve,
     ...(kind === 'opened' && reopening ? { reopen: true } : {}),
-    ...(kind === 'opened' && joining !== null ? { episode: { ...joining } } : {}),
+    ...(joining !== null ? { episode: { ...joining } } : {}),
   });
   reopening = false;
   joining = null;

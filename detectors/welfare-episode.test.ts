@@ -60,6 +60,22 @@ describe('one welfare episode, one alert', () => {
     ]);
   });
 
+  it('writes what the joined rule does later to the episode, and ends the episode with its last rule', () => {
+    const hh = household();
+    hh.hours(dry(24));
+    const lead = { ruleId: 'no-water-at-peak', since: T0 + 9 * H };
+    const cleared = hh.hours([2]); // the dry morning is over, the dry day is not: the episode goes on
+    expect(cleared.find((d) => d.ruleId === 'no-water-at-peak')).toMatchObject({
+      kind: 'cleared',
+      episode: lead,
+    });
+    const updated = hh.hours([0]).filter((d) => d.ruleId === 'low-use');
+    expect(updated).toMatchObject([{ kind: 'updated', episode: lead }]);
+    // 10 L more: the day is not dry any more either, and nothing of the episode is still true.
+    const ended = hh.hours([10]).filter((d) => d.ruleId === 'low-use');
+    expect(ended).toMatchObject([{ kind: 'cleared', episode: { ...lead, ends: true } }]);
+  });
+
   it('begins a new episode once water use is back: a later dry morning is news again', () => {
     const hh = household();
     hh.hours(dry(24));

@@ -9,7 +9,7 @@ import {
 } from '../household-state.ts';
 import { hhmm, peakWindow, type PeakWindow } from '../peak-window.ts';
 import type { StepContext } from '../step-context.ts';
-import { awayDays, decide, emit, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
+import { awayDays, decide, emit, noteEpisode, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
 import { usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 
@@ -51,6 +51,7 @@ export function peak(
   const active = activeSince(s, rule.id) !== undefined;
   // Water used again after the detection clears it ("the resident is up").
   if (active && ml !== UNKNOWN_ML && ml > toMl(p.maxLiters)) {
+    noteEpisode(s, rule);
     clearActive(s, rule.id);
     peakWindow(s, rule, day, win);
     emit(out, hid, rule, 'cleared', b.end, {
