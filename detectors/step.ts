@@ -145,7 +145,11 @@ function high(
   const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
   // A new alert only above the household's own busiest hours, when the rule is relative to them.
   const bar = active ? p.minLitersPerBucket : relativeBar(s, p, day, bucketMinutes);
-  if (cond.state === 'true' && bar > p.minLitersPerBucket && sustainedHigh(ring.of(s, n), bar).state !== 'true')
+  if (
+    cond.state === 'true' &&
+    bar > p.minLitersPerBucket &&
+    sustainedHigh(ring.of(s, n), bar).state !== 'true'
+  )
     return;
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;

@@ -96,7 +96,9 @@ describe('away mode', () => {
     // Back home at T0 + 3 days, the leak fixed, and no water from then on.
     await run(T0 + 3 * DAY, T0 + 4 * DAY + 2 * HOUR, () => 0);
     // The first dry morning after the return opens the welfare alert; the dry day joins it at T0 + 4 days.
-    const welfare = svc.cf.store.alerts.list({ householdId: 'h-g1-1' }).filter((a) => a.audience === 'welfare');
+    const welfare = svc.cf.store.alerts
+      .list({ householdId: 'h-g1-1' })
+      .filter((a) => a.audience === 'welfare');
     expect(welfare.map((a) => a.ruleId)).toEqual(['no-water-at-peak']);
     const joined = svc.cf.store.alerts.timeline(welfare[0]!.id).find((e) => e.detail.joined === 'low-use');
     expect(joined?.detail.at).toBe(T0 + 4 * DAY);
