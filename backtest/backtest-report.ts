@@ -49,7 +49,10 @@ export function pairAlerts(
       if (current && d.autoResolve && d.at < current.until) current.until = d.at;
       continue;
     }
-    if (d.kind !== 'opened' || (current && d.at < current.until)) continue;
+    if (d.kind !== 'opened') continue;
+    // One welfare episode, one alert: the opening goes to the timeline of the episode's alert.
+    if (d.episode !== undefined && open.has(d.episode.ruleId)) continue;
+    if (current && d.at < current.until) continue;
     // The re-open window: the alert careflow closed opens again, no new alert.
     if (d.reopen === true && current?.autoResolve === true) {
       current.until = Infinity;

@@ -180,7 +180,7 @@ export const Config = z
          * (`meter-outage`, maintenance) and keeps the silences it explains quiet. 0: off.
          */
         outageMinMeters: z.number().int().min(0).max(1_000_000).default(10),
-        outageMinShare: z.number().gt(0).max(1).default(0.5),
+        outageMinShare: z.number().gt(0).max(1).default(0.3),
         outageWithinMinutes: z
           .number()
           .int()

@@ -68,6 +68,13 @@ export interface Detection {
    * alert (on its timeline) instead of opening a new one.
    */
   reopen?: boolean;
+  /**
+   * A welfare rule became true while another welfare rule of the household already was (one welfare
+   * episode, detectors/welfare-episode.ts): the notifier writes this detection to the timeline of the alert
+   * `ruleId` opened at `since` instead of opening (or updating, or clearing) an alert of its own; `ends`: the
+   * episode is over and that alert clears.
+   */
+  episode?: { ruleId: string; since: number; ends?: boolean };
 }
 
 /** Sends one message to an MQTT topic; resolves once the broker has taken it. */

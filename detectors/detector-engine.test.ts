@@ -191,7 +191,13 @@ describe('DetectorEngine', () => {
     const second = engineWith();
     second.load(drain(first));
     expect(second.householdCount()).toBe(2);
-    expect(second.state('a')!.active).toEqual({ 'no-water-at-peak': T0 + 9 * H, 'low-use': T0 + DAY });
+    // The dry day joined the dry morning's welfare episode; the checkpoint keeps the episode too.
+    expect(second.state('a')!.active).toEqual({
+      'no-water-at-peak': T0 + 9 * H,
+      'low-use': T0 + DAY,
+      '#episode:no-water-at-peak': T0 + 9 * H,
+      '#episode-member:low-use': T0 + DAY,
+    });
     expect(lastBuckets(second.state('a')!, 24)).toEqual(repeat(0, 24));
   });
 

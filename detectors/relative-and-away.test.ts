@@ -123,7 +123,7 @@ describe('away mode in the detectors', () => {
   it('lets a rule that fired before the household left clear while it is away', () => {
     const hh = household([rule('low-use')], away);
     hh.hours(days(0, 1)); // opened at T0 + 1 day, before the away span
-    expect(hh.state.active).toEqual({ 'low-use': T0 + DAY });
+    expect(hh.state.active).toEqual({ 'low-use': T0 + DAY, '#episode:low-use': T0 + DAY });
     hh.hours(days(0, 1)); // updates whose window touches the span are left out
     expect(summary(hh.hours([50]))).toEqual([['low-use', 'cleared', T0 + 2 * DAY + H]]);
   });

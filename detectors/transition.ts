@@ -4,6 +4,7 @@ import type { Detection, DetectionKind } from '../core/streams.ts';
 import { activeSince, clearActive, setActive, type HouseholdState } from './household-state.ts';
 import type { Condition } from './rules/condition.ts';
 import type { StepContext } from './step-context.ts';
+import { episodeOf, joinWelfareEpisode, type EpisodeRef } from './welfare-episode.ts';
 
 /** How a rule's condition becomes detections: opened / updated / cleared, with away mode applied. */
 export function suppressed(
@@ -56,6 +57,8 @@ export function dropMark(s: HouseholdState, ruleId: string, which: string): void
 
 /** Whether the last `opened` that `decide` returned re-opens an alert that cleared within the window. */
 let reopening = false;
+/** The welfare episode the last detection `decide` or `clearRule` returned belongs to as a joined rule, if any. */
+let joining: EpisodeRef | null = null;
 
 /** Opens a rule (the caller checked it is not active), noting whether this re-opens its last alert. */
 export function openRule(s: HouseholdState, rule: RuleEnvelope, at: number, hold: Hold): 'opened' {
@@ -63,11 +66,18 @@ export function openRule(s: HouseholdState, rule: RuleEnvelope, at: number, hold
   dropMark(s, rule.id, CLEARED_AT);
   reopening = cleared !== undefined && at - cleared <= hold.reopenWithinMs;
   setActive(s, rule.id, at);
+  joining = joinWelfareEpisode(s, rule, at);
   return 'opened';
+}
+
+/** For a rule cleared outside `clearRule`: its `cleared` detection names the welfare episode it joined. */
+export function noteEpisode(s: HouseholdState, rule: RuleEnvelope): void {
+  joining = episodeOf(s, rule, 'cleared');
 }
 
 /** Clears an active rule, remembering when for the re-open window. */
 export function clearRule(s: HouseholdState, rule: RuleEnvelope, at: number, hold: Hold): 'cleared' {
+  joining = episodeOf(s, rule, 'cleared');
   clearActive(s, rule.id);
   dropMark(s, rule.id, FALSE_SINCE);
   dropMark(s, rule.id, RESUMED_AT);
@@ -95,6 +105,7 @@ export function decide(
     if (suppressed(hid, rule, windowStart, at, ctx)) return null;
     if (active) {
       dropMark(s, rule.id, FALSE_SINCE);
+      joining = episodeOf(s, rule, 'updated');
       return 'updated';
     }
     return openRule(s, rule, at, hold);
@@ -130,8 +141,10 @@ export function emit(
     audience: rule.audience,
     autoResolve: rule.autoResolve,
     ...(kind === 'opened' && reopening ? { reopen: true } : {}),
+    ...(joining !== null ? { episode: { ...joining } } : {}),
   });
   reopening = false;
+  joining = null;
 }
 
 export function round(v: number): number {

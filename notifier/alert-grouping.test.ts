@@ -156,3 +156,58 @@ describe('the re-open window', () => {
     expect(store.alerts.get(a.id)).toMatchObject({ state: 'resolved', outcome: 'resident-ok' });
   });
 });
+
+describe('one welfare episode, one alert', () => {
+  const episode = { episode: { ruleId: 'no-water-at-peak', since: T0 } };
+
+  it('writes a welfare rule that joined the episode to the episode’s alert: no new alert, no message', () => {
+    const a = service.applyDetection(detection('h1', 'no-water-at-peak', 'opened', T0))!;
+    const sent = outbox().length;
+    clock.advance(15 * 60 * MIN);
+    const joined = service.applyDetection(detection('h1', 'low-use', 'opened', T0 + 15 * 60 * MIN, episode))!;
+    expect(joined.id).toBe(a.id);
+    expect(store.alerts.list({ householdId: 'h1' })).toHaveLength(1);
+    expect(outbox()).toHaveLength(sent);
+    expect(store.alerts.timeline(a.id).at(-1)).toMatchObject({
+      kind: 'detection-updated',
+      detail: { joined: 'low-use', detection: `h1|low-use|opened|${T0 + 15 * 60 * MIN}` },
+    });
+    // What the worker faces: one new problem, not two.
+    const report = noiseReport(
+      store.alerts.list({ householdId: 'h1' }).map((x) => ({ ...x, timeline: store.alerts.timeline(x.id) })),
+      (id) => id === 'w1',
+      1,
+      1,
+    );
+    expect(report.total.conditionOnsets).toBe(1);
+    expect(report.total.gridWorkerAlerts).toBe(1);
+  });
+
+  it('clears the episode’s alert when the episode ends, not when its first rule does', () => {
+    const a = service.applyDetection(detection('h1', 'no-water-at-peak', 'opened', T0))!;
+    service.applyDetection(detection('h1', 'low-use', 'opened', T0 + 15 * 60 * MIN, episode));
+    // The dry morning is over but the dry day is not: written down, the alert stays as it is.
+    service.applyDetection(detection('h1', 'no-water-at-peak', 'cleared', T0 + 16 * 60 * MIN, episode));
+    service.applyDetection(detection('h1', 'low-use', 'updated', T0 + 17 * 60 * MIN, episode));
+    expect(store.alerts.timeline(a.id).some((e) => e.kind === 'condition-cleared')).toBe(false);
+    const sent = outbox().length;
+    const ends = { episode: { ...episode.episode, ends: true } };
+    service.applyDetection(detection('h1', 'low-use', 'cleared', T0 + 20 * 60 * MIN, ends));
+    const cleared = store.alerts.timeline(a.id).filter((e) => e.kind === 'condition-cleared');
+    expect(cleared).toMatchObject([{ detail: { detection: `h1|low-use|cleared|${T0 + 20 * 60 * MIN}` } }]);
+    expect(store.alerts.get(a.id)).toMatchObject({ state: 'open' }); // a person closes a welfare alert
+    expect(JSON.parse(outbox().at(sent)!.payload)).toMatchObject({ event: 'updated', alertId: a.id });
+    expect(store.alerts.list({ householdId: 'h1' })).toHaveLength(1);
+  });
+
+  it('joins the episode’s alert after a person closed it, and opens its own without one', () => {
+    const a = service.applyDetection(detection('h1', 'no-water-at-peak', 'opened', T0))!;
+    service.resolve(a.id, 'w1', 'resident-away', 'at her daughter’s');
+    const joined = service.applyDetection(detection('h1', 'low-use', 'opened', T0 + MIN, episode))!;
+    expect(joined.id).toBe(a.id);
+    expect(store.alerts.get(a.id)).toMatchObject({ state: 'resolved', outcome: 'resident-away' });
+    // h2 never had the episode's alert here: its dry day opens an alert of its own.
+    const own = service.applyDetection(detection('h2', 'low-use', 'opened', T0 + MIN, episode))!;
+    expect(own).toMatchObject({ householdId: 'h2', ruleId: 'low-use', state: 'open' });
+  });
+});

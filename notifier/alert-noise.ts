@@ -9,7 +9,8 @@ import type { RuleAudience } from '../core/rules.ts';
  * - **condition onsets**: each time a rule's condition became true after being false (the opening detection,
  *   and every later `opened` detection written to an alert that was still open). That is what a grid worker
  *   who closes every alert at once would face; in a replay nobody closes alerts, so welfare alerts alone
- *   would undercount;
+ *   would undercount. A welfare rule that became true within another's welfare episode (written to that
+ *   alert's timeline as `joined`) is part of that problem, not a new onset;
  * - **messages to grid workers**: queued messages (any channel) to people whose role is `grid-worker`, by the
  *   event that caused them: opened, re-opened, escalated, reminder, updated, resolved;
  * - **grid-worker alerts**: what reaches a grid worker as a new problem — for welfare rules the condition
@@ -176,7 +177,9 @@ export function alertNoise(
       pendingOpening = true;
     } else {
       pendingOpening = false;
-      if (e.kind === 'detection-updated' && isOpening(e.detail.detection)) c.conditionOnsets++;
+      // A welfare rule that joined another's episode (`joined`) is not a new problem for the worker.
+      if (e.kind === 'detection-updated' && isOpening(e.detail.detection) && e.detail.joined === undefined)
+        c.conditionOnsets++;
     }
   }
   c.gridWorkerAlerts = a.audience === 'welfare' ? (reachedWorker ? c.conditionOnsets : 0) : openingsToWorker;

@@ -29,6 +29,11 @@ export class DetectionApplier {
     return this.store.transaction(() => {
       const open = this.store.alerts.findOpen(d.householdId, d.ruleId);
       if (!this.store.alerts.recordDetection(d, open?.id ?? null)) return undefined;
+      // A welfare rule within another's episode: written to the episode's alert (never opening or clearing it).
+      if (d.episode) {
+        const joined = this.joinEpisode(d);
+        if (joined) return joined;
+      }
       switch (d.kind) {
         case 'opened':
           if (open) return this.update(open, d);
@@ -39,6 +44,37 @@ export class DetectionApplier {
           return open ? this.clear(open, d) : undefined;
       }
     });
+  }
+
+  /**
+   * One welfare episode, one alert (detectors/welfare-episode.ts): a welfare rule that became true while
+   * another one of the household already was — and its later updates and clearing — is written to the
+   * timeline of the alert that began the episode (the alert its opening detection opened or updated), open
+   * or closed by a person who has already seen to it, and opens nothing new. Without that alert (never
+   * raised here), it opens its own.
+   */
+  private joinEpisode(d: Detection): Alert | undefined {
+    const ep = d.episode!;
+    // The alert the episode's opening detection went to: the one it opened, or the one it updated.
+    const leadKey = `${d.householdId}|${ep.ruleId}|opened|${ep.since}`;
+    const lead = this.store.alerts.get(this.store.alerts.alertOfDetection(leadKey) ?? alertId(leadKey));
+    if (!lead) return undefined;
+    if (d.kind === 'cleared' && ep.ends === true && lead.state !== 'resolved') {
+      this.store.alerts.linkDetection(d.key, lead.id);
+      // An episode that held more than one rule is closed by a person, whatever the last rule would do.
+      return this.clear(lead, { ...d, autoResolve: false });
+    }
+    const now = this.clock.now();
+    const next: Alert = { ...lead, updatedAt: now };
+    this.store.alerts.update(next);
+    this.store.alerts.linkDetection(d.key, lead.id);
+    this.store.alerts.addTimeline(lead.id, {
+      at: now,
+      kind: 'detection-updated',
+      actor: null,
+      detail: { detection: d.key, at: d.at, joined: d.ruleId },
+    });
+    return next;
   }
 
   private open(d: Detection): Alert | undefined {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { replayDetections } from '../testbench/replay-detectors.ts';
+import { loadConfig } from '../core/config.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
+import { replayDetections } from '../testbench/replay-detectors.ts';
 import type { Detection } from '../core/streams.ts';
 import { daiadAvailable, defaultDaiadPath } from '../simulators/calibration-data.ts';
 import { readRecordedFile } from '../simulators/recorded-file.ts';
@@ -15,6 +16,13 @@ import { readRecordedFile } from '../simulators/recorded-file.ts';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const available = daiadAvailable();
+/** The service's outage watch as configured by default (`--auto-register` puts every household in one grid). */
+const { detectors: dc } = loadConfig({}, {});
+const outage = {
+  minMeters: dc.outageMinMeters,
+  minShare: dc.outageMinShare,
+  withinMinutes: dc.outageWithinMinutes,
+};
 
 interface FlowRun {
   meterId: string;
@@ -64,7 +72,12 @@ function openSpans(ds: readonly Detection[]): Map<string, [number, number][]> {
 describe.skipIf(!available)(`alert noise on the DAIAD trial (${defaultDaiadPath()})`, () => {
   const recording = available ? readRecordedFile(defaultDaiadPath(), { format: 'daiad' }) : null;
   const detections = recording
-    ? replayDetections(recording, { rules: DEFAULT_RULES, timeZone: 'Europe/Madrid', welfare: () => true })
+    ? replayDetections(recording, {
+        rules: DEFAULT_RULES,
+        timeZone: 'Europe/Madrid',
+        welfare: () => true,
+        outage,
+      })
     : [];
   const first = recording ? Math.min(...[...recording.meters.values()].map((l) => l[0]!.ts)) : 0;
   const last = recording ? Math.max(...[...recording.meters.values()].map((l) => l.at(-1)!.ts)) : 0;
@@ -99,22 +112,36 @@ describe.skipIf(!available)(`alert noise on the DAIAD trial (${defaultDaiadPath(
     expect(detections.some((d) => d.ruleId === 'continuous-flow' && d.reopen === true)).toBe(true);
   });
 
-  it('keeps what reaches grid workers to a figure the README states, per rule, by condition onsets', () => {
-    // Welfare rules by condition onsets (as if every alert were closed at once), leak alerts by openings and
-    // re-openings; maintenance (meter-silent tickets) goes to community staff, not grid workers.
+  it('keeps what reaches grid workers to the figure the README states, reporting onsets per rule', () => {
+    // Welfare rules by condition onsets (as if every alert were closed at once) — an onset within another
+    // welfare rule's episode (\`episode\`) goes to that episode's alert and is no new problem — leak alerts
+    // by openings and re-openings; maintenance (meter-silent tickets, outages) goes to community staff.
     const onsets: Record<string, number> = {};
-    for (const d of detections)
-      if (d.kind === 'opened' && d.audience !== 'maintenance') onsets[d.ruleId] = (onsets[d.ruleId] ?? 0) + 1;
+    const joined: Record<string, number> = {};
+    for (const d of detections) {
+      if (d.kind !== 'opened' || d.audience === 'maintenance') continue;
+      const into = d.episode ? joined : onsets;
+      into[d.ruleId] = (into[d.ruleId] ?? 0) + 1;
+    }
     const perMonth = (n: number) => Math.round((n / householdMonths) * 1000) / 1000;
-    const total = perMonth(Object.values(onsets).reduce((a, b) => a + b, 0));
-    // Measured on this trial (README, "Alert noise"): 2.54 per household-month, from 10.7 with the
-    // previous defaults. The issue's target of 0.5 is not met (the trial's homes are mostly working
-    // households, whose days away are real no-water days); this bound catches any regression.
-    expect(total).toBeLessThanOrEqual(2.6);
-    expect(perMonth(onsets['continuous-flow'] ?? 0)).toBeLessThanOrEqual(0.25);
-    expect(perMonth(onsets['no-water-at-peak'] ?? 0)).toBeLessThanOrEqual(1.0);
-    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.95);
-    expect(perMonth(onsets['heavy-use'] ?? 0)).toBeLessThanOrEqual(0.2);
-    expect(perMonth(onsets['welfare-silent'] ?? 0)).toBeLessThanOrEqual(0.3);
+    const all = Object.values(onsets).reduce((a, b) => a + b, 0);
+    const rows = Object.keys({ ...onsets, ...joined })
+      .sort()
+      .map((r) => `${r}: ${onsets[r] ?? 0} onsets (${perMonth(onsets[r] ?? 0)}), ${joined[r] ?? 0} joined`);
+    console.log(
+      `DAIAD, ${householdMonths.toFixed(1)} household-months, new problems reaching grid workers:\n  ` +
+        [...rows, `all: ${all} (${perMonth(all)} per household-month)`].join('\n  '),
+    );
+    // Measured on this trial (README, "Alert noise"): 1.78 per household-month (2.54 before welfare episodes,
+    // the outage share, the low-use gate and the relative heavy-use bar; 10.7 with the documented defaults). The
+    // issue's target of 0.5 is not met: README, "Why not 0.5 on DAIAD". This bound catches any regression.
+    expect(perMonth(all)).toBeLessThanOrEqual(1.8);
+    // Every welfare rule's onsets within another's episode join it instead of raising a new problem.
+    expect(joined['low-use'] ?? 0).toBeGreaterThan(0);
+    expect(perMonth(onsets['continuous-flow'] ?? 0)).toBeLessThanOrEqual(0.22);
+    expect(perMonth(onsets['heavy-use'] ?? 0)).toBeLessThanOrEqual(0.16);
+    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.4);
+    expect(perMonth(onsets['no-water-at-peak'] ?? 0)).toBeLessThanOrEqual(0.86);
+    expect(perMonth(onsets['welfare-silent'] ?? 0)).toBeLessThanOrEqual(0.15);
   });
 });

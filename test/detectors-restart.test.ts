@@ -155,9 +155,11 @@ describe('abrupt restarts at random points', () => {
     // The restored state must matter: a learned window and a baseline-relative limit fire in this run.
     const thresholds = expected.alerts.map((a) => a.evidence.thresholds);
     expect(thresholds.some((t) => t.peak === 'learned')).toBe(true);
-    expect(thresholds.some((t) => typeof t.typicalLiters === 'number')).toBe(true);
+    // The baseline-relative low-use fires too, within the dry morning's welfare episode: its detection joins
+    // that alert (its opening time depends on the restored baseline, and the detections must match below).
+    expect(expected.detections.some((k) => String(k).includes('|low-use|opened|'))).toBe(true);
     expect(new Set(expected.alerts.map((a) => a.ruleId))).toEqual(
-      new Set(['continuous-flow', 'heavy-use', 'low-use', 'no-water-at-peak', 'meter-silent']),
+      new Set(['continuous-flow', 'heavy-use', 'no-water-at-peak', 'meter-silent']),
     );
 
     const rng = new Random(2026);

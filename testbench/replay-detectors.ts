@@ -2,6 +2,7 @@ import { LocalTime } from '../core/local-time.ts';
 import type { Rule } from '../detectors/rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { DetectorEngine } from '../detectors/detector-engine.ts';
+import { OutageWatch, type OutageParams } from '../detectors/outage-watch.ts';
 import { ruleNeeds } from '../detectors/validate-rules.ts';
 import { initialMeterState, normalize, type NormalizerParams } from '../ingest/normalizer.ts';
 import type { RecordedReadings } from '../simulators/recorded-readings.ts';
@@ -18,6 +19,11 @@ export interface DetectorReplayOptions {
   /** The household of a meter; default the meter id. */
   householdOf?: (meterId: string) => string;
   normalizer?: Partial<Omit<NormalizerParams, 'localTime'>>;
+  /**
+   * Correlated silence, as the service watches for it (its config's `outage*` settings), with every
+   * household in one grid as `--auto-register` registers them; omitted: no outage watch.
+   */
+  outage?: OutageParams;
 }
 
 /**
@@ -41,6 +47,7 @@ export function replayDetections(recording: RecordedReadings, o: DetectorReplayO
   const householdOf = o.householdOf ?? ((m: string) => m);
   const engine = new DetectorEngine(localTime, () => o.rules, ruleNeeds([...o.rules]));
   if (o.welfare) engine.setWelfare(o.welfare);
+  if (o.outage) engine.setOutageWatch(new OutageWatch(o.outage, () => 'replay'));
   const schedule: { at: number; meterId: string; ts: number; totalLiters: number }[] = [];
   for (const [meterId, list] of recording.meters)
     for (const r of list)

@@ -5,7 +5,7 @@ import { assertScope } from './rules.ts';
 import { z } from 'zod';
 import { Outcome } from '../../core/alerts.ts';
 import { RuleOverride } from '../../core/rules.ts';
-import { Ms } from '../response-schemas.ts';
+import { EvidenceSchema, Ms } from '../response-schemas.ts';
 
 const BacktestReportSchema = z.object({
   scope: z.string(),
@@ -18,7 +18,15 @@ const BacktestReportSchema = z.object({
   warmupDays: z.number(),
   excludedRules: z.array(z.string()).describe('rules a backtest cannot replay'),
   wouldFire: z.array(
-    z.object({ householdId: z.string(), ruleId: z.string(), at: Ms, alertId: z.string().nullable() }),
+    z.object({
+      householdId: z.string(),
+      ruleId: z.string(),
+      at: Ms,
+      alertId: z.string().nullable(),
+      evidence: EvidenceSchema.pick({ windowStart: true, windowEnd: true, thresholds: true }).describe(
+        'the window the rule looked at and the thresholds that applied (the console draws them on the chart)',
+      ),
+    }),
   ),
   didFire: z.array(
     z.object({

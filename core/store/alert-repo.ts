@@ -82,6 +82,7 @@ export class AlertRepo {
          FROM alert_timeline t JOIN alerts a ON a.id = t.alert_id WHERE t.id > ? ORDER BY t.id LIMIT ?`,
       ),
       linkDetection: db.prepare('UPDATE detections SET alert_id = ? WHERE key = ?'),
+      alertOfDetection: db.prepare('SELECT alert_id FROM detections WHERE key = ?').pluck(),
       recordDetection: db.prepare(
         'INSERT OR IGNORE INTO detections (key, household_id, rule_id, kind, at, alert_id) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -186,6 +187,11 @@ export class AlertRepo {
 
   /** Records that a detection was applied; false when it already was (re-processing after a restart). */
   /** Names the alert a recorded detection went to (an alert re-opened by it). */
+  /** The alert a recorded detection was written to (null: none, or the alert it opened itself). */
+  alertOfDetection(key: string): string | null {
+    return (this.s.alertOfDetection.get(key) as string | null | undefined) ?? null;
+  }
+
   linkDetection(key: string, alertId: string): void {
     this.s.linkDetection.run(alertId, key);
   }

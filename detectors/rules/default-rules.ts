@@ -13,7 +13,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.5 },
+    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.9 },
   },
   {
     id: 'continuous-flow',
@@ -35,7 +35,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     autoResolve: true,
-    params: { windowMinutes: 2 * 60, minLitersPerBucket: 120 },
+    params: { windowMinutes: 2 * 60, minLitersPerBucket: 120, relativeToHighHour: 1 },
   },
   {
     id: 'no-water-at-peak',
@@ -77,8 +77,8 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
 
 /**
  * The default rules without their noise controls (clear-hold, re-open window, hold tolerance, usual-share
- * gates, learned meter reliability) and without `welfare-silent`: what each rule type does on its own, as
- * documented. The tests of the rule mechanics use it; the noise controls have tests of their own.
+ * gates, learned meter reliability, the household-relative heavy-use bar) and without `welfare-silent`: what
+ * each rule type does on its own, as documented. The tests of the rule mechanics use it; the noise controls have tests of their own.
  */
 export const PLAIN_RULES: Rule[] = RuleSet.parse(
   DEFAULT_RULES.filter((r) => r.id !== 'welfare-silent').map((r) => {
@@ -87,6 +87,7 @@ export const PLAIN_RULES: Rule[] = RuleSet.parse(
       if (k in p) p[k] = 0;
     if ('reliabilityFactor' in p) p.reliabilityFactor = null;
     if ('maxAfterMinutes' in p) p.maxAfterMinutes = null;
+    if ('relativeToHighHour' in p) p.relativeToHighHour = null;
     return { ...r, params: p };
   }),
 );

@@ -4,6 +4,7 @@ import { ruleEnvelope } from '../../core/rules.ts';
 import type { Detection } from '../../core/streams.ts';
 import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
 import type { StepContext } from '../step-context.ts';
+import { HIGH_HOUR_DAYS, relativeBar } from '../high-hour.ts';
 import { decide, emit, holdOf, holdThresholds, round } from '../transition.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { lifecycleParams, windowMinutes } from './shared-params.ts';
@@ -18,6 +19,12 @@ export const SustainedHighParams = z.strictObject({
    * bucket must stay at the bar.
    */
   holdToleranceShare: z.number().min(0).max(0.5).default(0),
+  /**
+   * Household-relative bar: a new alert opens only where every bucket of the window also reaches this
+   * multiple of the household's own 99th-percentile hour over the last 14 days (scaled to the bucket size;
+   * used once a week of hours is known). A family whose evenings always run high is not news. null: off.
+   */
+  relativeToHighHour: z.number().min(0.5).max(10).nullable().default(null),
   ...lifecycleParams,
 });
 
@@ -69,6 +76,7 @@ export function high(
   s: HouseholdState,
   rule: SustainedHighRule,
   end: number,
+  day: number,
   bucketMinutes: number,
   ctx: StepContext,
   out: Detection[],
@@ -80,6 +88,14 @@ export function high(
   // Once open, a few buckets below the bar do not end it (a slow leak that shows 0 L in an hour now and then).
   const tolerated = active ? Math.floor(n * p.holdToleranceShare + 1e-9) : 0;
   const cond = sustainedHigh(ring.of(s, n), p.minLitersPerBucket, active, tolerated);
+  // A new alert only above the household's own busiest hours, when the rule is relative to them.
+  const bar = active ? p.minLitersPerBucket : relativeBar(s, p, day, bucketMinutes);
+  if (
+    cond.state === 'true' &&
+    bar > p.minLitersPerBucket &&
+    sustainedHigh(ring.of(s, n), bar).state !== 'true'
+  )
+    return;
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
   emit(out, hid, rule, kind, end, {
@@ -89,8 +105,9 @@ export function high(
     totalLiters: round(cond.totalLiters),
     thresholds: {
       windowMinutes: p.windowMinutes,
-      minLitersPerBucket: p.minLitersPerBucket,
+      minLitersPerBucket: round(bar),
       bucketMinutes,
+      ...(p.relativeToHighHour === null ? {} : { relativeToHighHour: p.relativeToHighHour }),
       ...holdThresholds(rule),
     },
     ruleVersion: ctx.rulesVersion,
@@ -107,7 +124,10 @@ export const sustainedHighType: RuleTypeModule<SustainedHighRule, typeof Sustain
   schema: SustainedHighRule,
   params: SustainedHighParams,
   clock: 'event',
-  needs: (rule) => ({ windowMinutes: rule.params.windowMinutes, historyDays: 0 }),
+  needs: (rule) => ({
+    windowMinutes: rule.params.windowMinutes,
+    historyDays: rule.params.relativeToHighHour === null ? 0 : HIGH_HOUR_DAYS + 1,
+  }),
   validate: (rule, bucketMinutes, at) =>
     rule.params.windowMinutes % bucketMinutes === 0
       ? []
@@ -117,7 +137,7 @@ export const sustainedHighType: RuleTypeModule<SustainedHighRule, typeof Sustain
             message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
           },
         ],
-  onBucket: (hid, s, rule, b, ctx, out) => high(hid, s, rule, b.end, b.bucketMinutes, ctx, out),
+  onBucket: (hid, s, rule, b, ctx, out) => high(hid, s, rule, b.end, b.day, b.bucketMinutes, ctx, out),
   openedText(audience, address, evidence) {
     const t = evidence.thresholds;
     const w = duration(num(t.windowMinutes));

@@ -11,7 +11,7 @@ import {
 } from '../household-state.ts';
 import { configuredPeak, hhmm, peakWindow, type PeakWindow } from '../peak-window.ts';
 import type { StepContext } from '../step-context.ts';
-import { awayDays, decide, emit, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
+import { awayDays, decide, emit, noteEpisode, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
 import { completeDays, computePeakStart, usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { localTimeOfDay } from './shared-params.ts';
@@ -88,6 +88,7 @@ export function peak(
   const active = activeSince(s, rule.id) !== undefined;
   // Water used again after the detection clears it ("the resident is up").
   if (active && ml !== UNKNOWN_ML && ml > toMl(p.maxLiters)) {
+    noteEpisode(s, rule);
     clearActive(s, rule.id);
     peakWindow(s, rule, day, win);
     emit(out, hid, rule, 'cleared', b.end, {
