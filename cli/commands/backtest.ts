@@ -11,7 +11,7 @@ import { ConsentGate } from '../../detectors/consent-gate.ts';
 import { RuleBook } from '../../detectors/rule-book.ts';
 import { runBacktest } from '../../backtest/backtest.ts';
 import type { Command } from './command.ts';
-import { etaText } from './eta.ts';
+import { etaText } from '../../core/eta.ts';
 import { parseValue, ruleFieldPath } from './rules.ts';
 
 /**

@@ -6,7 +6,7 @@ import { importRegistry } from '../../core/registry-import.ts';
 import { openStore } from '../../core/store/store.ts';
 import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
 import type { Command } from './command.ts';
-import { etaText } from './eta.ts';
+import { etaText } from '../../core/eta.ts';
 
 export const importCommand: Command = {
   name: 'import',
