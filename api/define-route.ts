@@ -154,7 +154,9 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
 function sentJson(answer: unknown, reply: { getHeader(name: string): unknown }): unknown {
   if (typeof answer !== 'string') return answer;
   const type = reply.getHeader('content-type');
-  return typeof type === 'string' && type.startsWith('application/json') ? (JSON.parse(answer) as unknown) : answer;
+  return typeof type === 'string' && type.startsWith('application/json')
+    ? (JSON.parse(answer) as unknown)
+    : answer;
 }
 
 /**
