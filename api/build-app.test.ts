@@ -203,7 +203,9 @@ describe('errors', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe('ERR_API_VALIDATION');
-    expect(res.json().issues).toEqual([{ path: 'note', message: expect.stringMatching(/2000/) }]);
+    expect(res.json().issues).toEqual([
+      { path: 'note', message: expect.stringMatching(/2000/), kind: 'max-length', limit: 2000 },
+    ]);
   });
 
   it('refuses deeply nested JSON with 400 and keeps serving', async () => {

@@ -35,7 +35,19 @@ export function openApiDocument(catalog: RouteCatalog, version: string): Record<
               type: 'array',
               items: {
                 type: 'object',
-                properties: { path: { type: 'string' }, message: { type: 'string' } },
+                required: ['path', 'message'],
+                properties: {
+                  path: { type: 'string' },
+                  message: { type: 'string' },
+                  kind: {
+                    type: 'string',
+                    description: 'what kind of problem, for clients that word it in their own language',
+                  },
+                  limit: {
+                    type: ['number', 'string'],
+                    description: 'the bound, expected type, allowed values or other field the problem names',
+                  },
+                },
               },
             },
           },

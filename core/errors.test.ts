@@ -89,7 +89,12 @@ describe('CareflowError', () => {
     const issues = fieldIssues(result.error!.issues);
 
     expect(issues).toEqual([
-      { path: 'households.1.grid', message: 'Invalid input: expected string, received number' },
+      {
+        path: 'households.1.grid',
+        message: 'Invalid input: expected string, received number',
+        kind: 'type',
+        limit: 'string',
+      },
     ]);
     expect(fieldIssues([{ path: [], message: 'expected object' }])).toEqual([
       { path: '(root)', message: 'expected object' },
@@ -97,5 +102,52 @@ describe('CareflowError', () => {
     expect(describeIssues([...issues, { path: 'x', message: 'bad' }])).toBe(
       'households.1.grid: Invalid input: expected string, received number; x: bad',
     );
+  });
+
+  it('names the kind of each problem and its bound, so that a client can word it in its own language', () => {
+    const schema = z.strictObject({
+      windowMinutes: z.number().int().min(15).max(10_080),
+      bar: z.number().gt(0),
+      share: z.number().lt(1),
+      audience: z.enum(['welfare', 'leak']),
+      name: z.string().min(1).max(4),
+      at: z.string().regex(/^\d\d:\d\d$/),
+      step: z.number().multipleOf(5),
+      need: z.number(),
+    });
+    const kinds = (input: unknown) =>
+      fieldIssues(schema.safeParse(input).error!.issues).map(({ path, kind, limit }) => ({
+        path,
+        kind,
+        limit,
+      }));
+    expect(
+      kinds({ windowMinutes: 1.5, bar: 0, share: 1, audience: 'x', name: '', at: '9', step: 7, extra: 1 }),
+    ).toEqual([
+      { path: 'windowMinutes', kind: 'type', limit: 'int' },
+      { path: 'bar', kind: 'above', limit: 0 },
+      { path: 'share', kind: 'below', limit: 1 },
+      { path: 'audience', kind: 'one-of', limit: 'welfare, leak' },
+      { path: 'name', kind: 'required', limit: undefined },
+      { path: 'at', kind: 'format', limit: undefined },
+      { path: 'step', kind: 'multiple-of', limit: 5 },
+      { path: 'need', kind: 'required', limit: undefined },
+      { path: '(root)', kind: 'unknown-field', limit: undefined },
+    ]);
+    expect(
+      kinds({
+        windowMinutes: 5,
+        bar: 1,
+        share: 0,
+        audience: 'leak',
+        name: 'abcdef',
+        at: '09:00',
+        step: 5,
+        need: 1,
+      }),
+    ).toEqual([
+      { path: 'windowMinutes', kind: 'min', limit: 15 },
+      { path: 'name', kind: 'max-length', limit: 4 },
+    ]);
   });
 });

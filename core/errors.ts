@@ -88,10 +88,32 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * What kind of problem a field has, for clients that word it themselves in the reader's language (the
+ * console): `limit` is the bound, the expected type, the allowed values or the other field it names.
+ */
+export type IssueKind =
+  | 'required'
+  | 'type'
+  | 'min'
+  | 'max'
+  | 'above'
+  | 'below'
+  | 'min-length'
+  | 'max-length'
+  | 'one-of'
+  | 'multiple-of'
+  | 'bucket-boundary'
+  | 'differ'
+  | 'format'
+  | 'unknown-field';
+
 /** One problem with one field, as shown to people (`path` is dotted: `households.3.grid`). */
 export interface FieldIssue {
   path: string;
   message: string;
+  kind?: IssueKind;
+  limit?: number | string;
 }
 
 export class CareflowError extends Error {
@@ -118,12 +140,61 @@ export function isCareflowError(err: unknown): err is CareflowError {
   return err instanceof CareflowError;
 }
 
-/** Turns zod issues into field issues with dotted paths. */
-export function fieldIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): FieldIssue[] {
+/** The parts of a zod issue that say what kind of problem it is. */
+interface ZodIssueLike {
+  path: PropertyKey[];
+  message: string;
+  code?: string;
+  origin?: string;
+  minimum?: unknown;
+  maximum?: unknown;
+  inclusive?: boolean;
+  expected?: string;
+  values?: readonly unknown[];
+  divisor?: unknown;
+}
+
+/** Turns zod issues into field issues with dotted paths, each with its kind where it has one. */
+export function fieldIssues(issues: ReadonlyArray<ZodIssueLike>): FieldIssue[] {
   return issues.map((issue) => ({
     path: issue.path.map(String).join('.') || '(root)',
     message: issue.message,
+    ...issueKind(issue),
   }));
+}
+
+function issueKind(i: ZodIssueLike): Pick<FieldIssue, 'kind' | 'limit'> {
+  const bound = (v: unknown) => (typeof v === 'number' || typeof v === 'bigint' ? Number(v) : undefined);
+  const sized = i.origin === 'string' || i.origin === 'array' || i.origin === 'set';
+  switch (i.code) {
+    case 'invalid_type':
+      return / received undefined$/.test(i.message)
+        ? { kind: 'required' }
+        : { kind: 'type', ...(i.expected ? { limit: i.expected } : {}) };
+    case 'too_small': {
+      const limit = bound(i.minimum);
+      if (limit === undefined) return {};
+      if (sized)
+        return limit === 1 && i.origin === 'string' ? { kind: 'required' } : { kind: 'min-length', limit };
+      return { kind: i.inclusive === false ? 'above' : 'min', limit };
+    }
+    case 'too_big': {
+      const limit = bound(i.maximum);
+      if (limit === undefined) return {};
+      if (sized) return { kind: 'max-length', limit };
+      return { kind: i.inclusive === false ? 'below' : 'max', limit };
+    }
+    case 'invalid_value':
+      return i.values ? { kind: 'one-of', limit: i.values.map(String).join(', ') } : {};
+    case 'not_multiple_of':
+      return bound(i.divisor) === undefined ? {} : { kind: 'multiple-of', limit: bound(i.divisor)! };
+    case 'invalid_format':
+      return { kind: 'format' };
+    case 'unrecognized_keys':
+      return { kind: 'unknown-field' };
+    default:
+      return {};
+  }
 }
 
 export function describeIssues(issues: FieldIssue[]): string {

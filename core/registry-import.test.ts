@@ -279,7 +279,9 @@ describe('importRegistry', () => {
   it('rejects input that is not a registry object', async () => {
     const err = await importFailure([1, 2, 3]);
     expect(err.code).toBe('ERR_REGISTRY_INVALID');
-    expect(err.issues).toEqual([{ path: '(root)', message: expect.stringContaining('expected object') }]);
+    expect(err.issues).toEqual([
+      { path: '(root)', message: expect.stringContaining('expected object'), kind: 'type', limit: 'object' },
+    ]);
   });
 
   it('lists every unknown reference at once and writes nothing', async () => {

@@ -117,8 +117,15 @@ describe('the rule hierarchy', () => {
       {
         path: 'low-use.params.windowMinutes',
         message: expect.stringContaining('multiple of the bucket size (60 minutes); got 90'),
+        kind: 'multiple-of',
+        limit: 60,
       },
-      { path: 'no-water-at-peak.params.minDays', message: 'must be at most learnDays (7); got 10' },
+      {
+        path: 'no-water-at-peak.params.minDays',
+        message: 'must be at most learnDays (7); got 10',
+        kind: 'max',
+        limit: 7,
+      },
     ]);
   });
 });

@@ -392,6 +392,9 @@ describe.runIf(run)('the console in a real browser', () => {
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '-5');
     await staff.getByTestId('preview').click();
     await staff.locator('input[name="heavy-use.minLitersPerBucket"][aria-invalid=true]').waitFor();
+    // In the reader's language, from the kind of problem the API names (not the API's English).
+    const fieldError = staff.locator('td:has(input[name="heavy-use.minLitersPerBucket"]) .error');
+    expect(await fieldError.textContent()).toContain('必须大于 0');
     // A change that raises new alerts and drops one: each is openable with its chart.
     await staff.fill('input[name="heavy-use.minLitersPerBucket"]', '4');
     await staff.fill('input[name="continuous-flow.windowMinutes"]', '1800');
@@ -459,6 +462,7 @@ describe.runIf(run)('the console in a real browser', () => {
     await staff.getByTestId('escalation-save').click();
     // The API's own validation, shown on the field; nothing stored.
     await staff.locator('input[name="welfare.levels.0.afterMinutes"][aria-invalid=true]').waitFor();
+    expect(await staff.locator('#err-welfare-0').textContent()).toContain('不能小于 1');
     expect(await staff.getByTestId('escalation-error').textContent()).toContain('有输入不符合要求');
     expect(svc.cf.store.escalation.settings('grid', 'g1')?.welfare).toBeUndefined();
     await after.fill('20');

@@ -152,8 +152,15 @@ describe('changing rules through the API', () => {
       {
         path: 'rules.low-use.params.windowMinutes',
         message: 'must be a multiple of the bucket size (60 minutes); got 90',
+        kind: 'multiple-of',
+        limit: 60,
       },
-      { path: 'rules.no-water-at-peak.params.minDays', message: 'must be at most learnDays (10); got 14' },
+      {
+        path: 'rules.no-water-at-peak.params.minDays',
+        message: 'must be at most learnDays (10); got 14',
+        kind: 'max',
+        limit: 10,
+      },
     ]);
     const unknown = await api(svc).put('/api/rules/community/c1', {
       rules: { 'low-use': { params: { windowHours: 3 } }, 'no-such-rule': { enabled: false } },

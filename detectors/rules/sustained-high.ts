@@ -134,6 +134,8 @@ export const sustainedHighType: RuleTypeModule<SustainedHighRule, typeof Sustain
       : [
           {
             path: at('windowMinutes'),
+            kind: 'multiple-of',
+            limit: bucketMinutes,
             message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
           },
         ],

@@ -132,6 +132,8 @@ export const sustainedLowType: RuleTypeModule<SustainedLowRule, typeof Sustained
       : [
           {
             path: at('windowMinutes'),
+            kind: 'multiple-of',
+            limit: bucketMinutes,
             message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
           },
         ],

@@ -170,14 +170,21 @@ export const zeroAtPeakType: RuleTypeModule<ZeroAtPeakRule, typeof ZeroAtPeakRul
     const issues: FieldIssue[] = [];
     for (const field of ['start', 'end'] as const) {
       if (minutesOfDay(rule.params[field]) % bucketMinutes !== 0) {
-        issues.push({ path: at(field), message: `must fall on a ${bucketMinutes}-minute bucket boundary` });
+        issues.push({
+          path: at(field),
+          kind: 'bucket-boundary',
+          limit: bucketMinutes,
+          message: `must fall on a ${bucketMinutes}-minute bucket boundary`,
+        });
       }
     }
     if (rule.params.start === rule.params.end)
-      issues.push({ path: at('end'), message: 'must differ from start' });
+      issues.push({ path: at('end'), kind: 'differ', limit: 'start', message: 'must differ from start' });
     if (rule.params.minDays > rule.params.learnDays)
       issues.push({
         path: at('minDays'),
+        kind: 'max',
+        limit: rule.params.learnDays,
         message: `must be at most learnDays (${rule.params.learnDays}); got ${rule.params.minDays}`,
       });
     return issues;

@@ -1,12 +1,20 @@
 import { endSession, session } from './session.ts';
 
+/** One field problem of an error answer: `kind` and `limit` let the screens word it in the reader's language. */
+export interface ApiIssue {
+  path: string;
+  message: string;
+  kind?: string;
+  limit?: number | string;
+}
+
 /** An error answer of the API: its status and stable code (the screens explain it in words). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly issues: { path: string; message: string }[] = [],
+    readonly issues: ApiIssue[] = [],
   ) {
     super(message);
   }
@@ -30,7 +38,7 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   }
   if (res.status === 401 && session.token && path !== '/api/login') endSession('expired');
   if (!res.ok) {
-    let body: { code?: string; message?: string; issues?: { path: string; message: string }[] } = {};
+    let body: { code?: string; message?: string; issues?: ApiIssue[] } = {};
     try {
       body = (await res.json()) as typeof body;
     } catch {

@@ -233,6 +233,27 @@ const zh = {
   'common.error': '出错了：{m}',
   'common.network': '网络连接失败，请检查网络后重试。',
   'common.forbidden': '您无权进行此操作。',
+  'issue.required': '必填',
+  'issue.type': '应为{limit}',
+  'issue.min': '不能小于 {limit}',
+  'issue.max': '不能大于 {limit}',
+  'issue.above': '必须大于 {limit}',
+  'issue.below': '必须小于 {limit}',
+  'issue.min-length': '至少 {limit} 个',
+  'issue.max-length': '最多 {limit} 个',
+  'issue.one-of': '应为以下之一：{limit}',
+  'issue.multiple-of': '必须是 {limit} 的整数倍',
+  'issue.bucket-boundary': '必须落在 {limit} 分钟时段的起点上',
+  'issue.differ': '不能与 {limit} 相同',
+  'issue.format': '格式不对',
+  'issue.unknown-field': '不认识的字段',
+  'issue.other': '此值无效',
+  'issue.type.number': '数字',
+  'issue.type.int': '整数',
+  'issue.type.string': '文字',
+  'issue.type.boolean': '是或否',
+  'issue.type.array': '列表',
+  'issue.type.object': '对象',
   'common.cancel': '取消',
   'common.retry': '重试',
   'common.yes': '是',
@@ -477,6 +498,27 @@ const en: Record<Key, string> = {
   'common.error': 'Something went wrong: {m}',
   'common.network': 'No connection; check the network and try again.',
   'common.forbidden': 'You may not do this.',
+  'issue.required': 'Required',
+  'issue.type': 'Must be {limit}',
+  'issue.min': 'Must be at least {limit}',
+  'issue.max': 'Must be at most {limit}',
+  'issue.above': 'Must be greater than {limit}',
+  'issue.below': 'Must be less than {limit}',
+  'issue.min-length': 'At least {limit}',
+  'issue.max-length': 'At most {limit}',
+  'issue.one-of': 'Must be one of: {limit}',
+  'issue.multiple-of': 'Must be a multiple of {limit}',
+  'issue.bucket-boundary': 'Must fall on the start of a {limit}-minute period',
+  'issue.differ': 'Must differ from {limit}',
+  'issue.format': 'Wrong format',
+  'issue.unknown-field': 'Unknown field',
+  'issue.other': 'This value is not valid',
+  'issue.type.number': 'a number',
+  'issue.type.int': 'a whole number',
+  'issue.type.string': 'text',
+  'issue.type.boolean': 'yes or no',
+  'issue.type.array': 'a list',
+  'issue.type.object': 'an object',
   'common.cancel': 'Cancel',
   'common.retry': 'Retry',
   'common.yes': 'Yes',
@@ -516,4 +558,15 @@ export function t(key: Key | string, params: Record<string, string | number> = {
 /** `t` for a key that may be missing (a rule or timeline kind careflow adds later): `fallback` then. */
 export function tOr(key: string, fallback: string): string {
   return (CATALOGS[locale.value] as Record<string, string>)[key] ?? fallback;
+}
+
+/** A field problem the API reported, in the reader's language (by its kind; the API's English otherwise). */
+export function issueText(issue: { message: string; kind?: string; limit?: number | string }): string {
+  const key = `issue.${issue.kind ?? ''}`;
+  if (issue.kind === undefined || !(key in CATALOGS[locale.value])) {
+    return locale.value === 'en' ? issue.message : t('issue.other');
+  }
+  const limit =
+    issue.kind === 'type' ? tOr(`issue.type.${String(issue.limit)}`, String(issue.limit ?? '')) : issue.limit;
+  return t(key, { limit: limit ?? '' });
 }
