@@ -29,11 +29,8 @@ invalid or a port it must listen on is taken.`,
       cf.mqttTlsPort ? `MQTT/TLS on port ${cf.mqttTlsPort}` : null,
       cf.httpsPort ? `HTTPS on port ${cf.httpsPort}` : null,
     ].filter((l) => l !== null);
-    process.stderr.write(
-      `careflow is running: ${listeners.join(', ')}, data in ${config.dataDir}\n` +
-        (config.adminToken ? '' : `admin token: see ${join(config.dataDir, 'admin-token')}\n`),
-    );
-    // SIGHUP re-reads the TLS certificate and key (they are also reloaded when the files change).
+    // SIGHUP re-reads the TLS certificate and key (they are also reloaded when the files change). Listening
+    // before saying "running": whoever waits for that line may send the signal at once.
     const reload = () => {
       if (!config.tls.certFile) return;
       const ok = cf.reloadTls();
@@ -44,6 +41,10 @@ invalid or a port it must listen on is taken.`,
       );
     };
     process.on('SIGHUP', reload);
+    process.stderr.write(
+      `careflow is running: ${listeners.join(', ')}, data in ${config.dataDir}\n` +
+        (config.adminToken ? '' : `admin token: see ${join(config.dataDir, 'admin-token')}\n`),
+    );
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {
         process.stderr.write(`careflow: ${signal} received, stopping\n`);
