@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FieldIssue } from '../../core/errors.ts';
 
 /**
  * Schema fragments that several rule types share, written once: the sustained-rule lifecycle (clear-hold and
@@ -39,3 +40,21 @@ export const windowMinutes = z
 
 /** A local time of day, `HH:MM`. */
 export const localTimeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected local time as HH:MM');
+
+/** The check every windowed rule type makes: its trailing window must be a whole number of buckets. */
+export function windowFitsBuckets(
+  windowMinutes: number,
+  bucketMinutes: number,
+  at: (field: string) => string,
+): FieldIssue[] {
+  return windowMinutes % bucketMinutes === 0
+    ? []
+    : [
+        {
+          path: at('windowMinutes'),
+          kind: 'multiple-of',
+          limit: bucketMinutes,
+          message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${windowMinutes}`,
+        },
+      ];
+}

@@ -7,7 +7,7 @@ import type { StepContext } from '../step-context.ts';
 import { HIGH_HOUR_DAYS, relativeBar } from '../high-hour.ts';
 import { decide, emit, holdOf, holdThresholds, round } from '../transition.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
-import { lifecycleParams, windowMinutes } from './shared-params.ts';
+import { lifecycleParams, windowFitsBuckets, windowMinutes } from './shared-params.ts';
 import type { RuleTypeModule } from './rule-type.ts';
 
 export const SustainedHighParams = z.strictObject({
@@ -128,17 +128,7 @@ export const sustainedHighType: RuleTypeModule<SustainedHighRule, typeof Sustain
     windowMinutes: rule.params.windowMinutes,
     historyDays: rule.params.relativeToHighHour === null ? 0 : HIGH_HOUR_DAYS + 1,
   }),
-  validate: (rule, bucketMinutes, at) =>
-    rule.params.windowMinutes % bucketMinutes === 0
-      ? []
-      : [
-          {
-            path: at('windowMinutes'),
-            kind: 'multiple-of',
-            limit: bucketMinutes,
-            message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
-          },
-        ],
+  validate: (rule, bucketMinutes, at) => windowFitsBuckets(rule.params.windowMinutes, bucketMinutes, at),
   onBucket: (hid, s, rule, b, ctx, out) => high(hid, s, rule, b.end, b.day, b.bucketMinutes, ctx, out),
   openedText(audience, address, evidence) {
     const t = evidence.thresholds;

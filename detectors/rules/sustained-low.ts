@@ -9,7 +9,7 @@ import type { StepContext } from '../step-context.ts';
 import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from '../transition.ts';
 import { usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
-import { lifecycleParams, windowMinutes } from './shared-params.ts';
+import { lifecycleParams, windowFitsBuckets, windowMinutes } from './shared-params.ts';
 import type { RuleTypeModule } from './rule-type.ts';
 
 export const SustainedLowParams = z.strictObject({
@@ -126,17 +126,7 @@ export const sustainedLowType: RuleTypeModule<SustainedLowRule, typeof Sustained
     historyDays:
       rule.params.relativeToBaseline !== null || rule.params.minUsualShare > 0 ? BASELINE_DAYS + 1 : 0,
   }),
-  validate: (rule, bucketMinutes, at) =>
-    rule.params.windowMinutes % bucketMinutes === 0
-      ? []
-      : [
-          {
-            path: at('windowMinutes'),
-            kind: 'multiple-of',
-            limit: bucketMinutes,
-            message: `must be a multiple of the bucket size (${bucketMinutes} minutes); got ${rule.params.windowMinutes}`,
-          },
-        ],
+  validate: (rule, bucketMinutes, at) => windowFitsBuckets(rule.params.windowMinutes, bucketMinutes, at),
   onBucket: (hid, s, rule, b, ctx, out) => low(hid, s, rule, b.end, b.day, b.bucketMinutes, ctx, out),
   openedText(_audience, address, evidence) {
     const t = evidence.thresholds;
