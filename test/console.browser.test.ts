@@ -480,6 +480,17 @@ describe.runIf(run)('the console in a real browser', () => {
       .poll(() => staff.locator('[data-testid=today-welfare] tbody tr').first().textContent())
       .toContain('20 分钟');
     expect(await staff.locator('fieldset[data-audience=welfare] legend').textContent()).toContain('网格 g1');
+    // A long wait reads in days, not as "4320 分钟".
+    await after.fill('4320');
+    await staff.getByTestId('escalation-save').click();
+    await expect
+      .poll(() => staff.locator('[data-testid=today-welfare] tbody tr').first().textContent())
+      .toContain('3 天');
+    await after.fill('20');
+    await staff.getByTestId('escalation-save').click();
+    await expect
+      .poll(() => staff.locator('[data-testid=today-welfare] tbody tr').first().textContent())
+      .toContain('20 分钟');
     await shoot(staff, 'staff-escalation');
     await staff.close();
   });

@@ -59,3 +59,10 @@ export function duration(ms: number | null): string {
     ? t('duration.minutes', { n: Math.round(m) })
     : t('duration.hours', { n: Math.round(m / 6) / 10 });
 }
+
+/** A configured wait in the largest whole unit: 4320 → "3 天" / "3 d", 90 → "90 分钟" / "90 min". */
+export function waitMinutes(minutes: number): string {
+  if (minutes >= 1440 && minutes % 1440 === 0) return t('duration.days', { n: minutes / 1440 });
+  if (minutes >= 120 && minutes % 60 === 0) return t('duration.hours', { n: minutes / 60 });
+  return t('duration.minutes', { n: minutes });
+}
