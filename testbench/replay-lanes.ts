@@ -12,6 +12,9 @@ export interface ReplayLanesOptions {
   connectTimeoutMs?: number;
 }
 
+/** Tries of one meter's CONNECT while the broker answers "server unavailable" (about 25 s of backoff in all). */
+const CONNECT_ATTEMPTS = 10;
+
 interface Lane {
   client: MqttClient;
   open: boolean;
@@ -41,8 +44,23 @@ export class ReplayLanes {
       const old = this.lanes.get(meterId);
       if (old?.open) return;
       if (old) await old.client.endAsync(true).catch(() => undefined);
-      this.lanes.set(meterId, await this.connectOne(meterId));
+      this.lanes.set(meterId, await this.connectRetrying(meterId));
     });
+  }
+
+  /**
+   * A CONNECT answered 3 "server unavailable" (the broker checks a bounded number of new secrets per address at
+   * once) is tried again a little later, as a meter does; any other refusal is final.
+   */
+  private async connectRetrying(meterId: string): Promise<Lane> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connectOne(meterId);
+      } catch (err) {
+        if (attempt >= CONNECT_ATTEMPTS || !/Server unavailable/i.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(4_000, 125 * 2 ** attempt)));
+      }
+    }
   }
 
   /** Whether every lane is connected. */
