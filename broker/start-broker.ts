@@ -12,10 +12,11 @@ import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
-import { Authenticator, type Principal } from './authenticator.ts';
+import { Authenticator } from './authenticator.ts';
 import { ClientIdOwnership } from './client-id-owner.ts';
 import { ConnectThrottle } from './connect-throttle.ts';
 import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
+import type { Principal } from './principal.ts';
 import { SecretVerifiers } from './secret-verifiers.ts';
 import { SecurityEvents, type RefusalReason } from './security-events.ts';
 
