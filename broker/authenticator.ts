@@ -2,9 +2,8 @@ import type { HashQueue } from '../core/hash-queue.ts';
 import { dummyHash, verifySecret } from '../core/secrets.ts';
 import type { Store } from '../core/store/store.ts';
 import type { ConnectThrottle } from './connect-throttle.ts';
+import type { Principal } from './principal.ts';
 import type { SecretVerifiers } from './secret-verifiers.ts';
-
-export type Principal = { kind: 'meter'; id: string } | { kind: 'worker'; id: string };
 
 /** Why a CONNECT's credentials were not accepted. */
 export type AuthRefusal = 'bad-credentials' | 'throttled' | 'busy';

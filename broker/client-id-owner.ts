@@ -1,5 +1,5 @@
 import type { Store } from '../core/store/store.ts';
-import type { Principal } from './authenticator.ts';
+import type { Principal } from './principal.ts';
 
 /** Client ids one principal may hold; past this its oldest binding is forgotten. */
 const MAX_CLIENT_IDS_PER_PRINCIPAL = 32;

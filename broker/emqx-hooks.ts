@@ -12,7 +12,7 @@ import { dummyHash, verifySecret } from '../core/secrets.ts';
 import type { Store } from '../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../api/define-route.ts';
 import { LoginLimiter } from '../api/login-limiter.ts';
-import type { Principal } from './authenticator.ts';
+import type { Principal } from './principal.ts';
 import type { SecretVerifiers } from './secret-verifiers.ts';
 
 /**

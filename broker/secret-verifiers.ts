@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../core/store/store.ts';
-import type { Principal } from './authenticator.ts';
+import type { Principal } from './principal.ts';
 
 const VERIFIER_BYTES = 32;
 

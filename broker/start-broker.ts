@@ -12,10 +12,12 @@ import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
-import { Authenticator, type Principal } from './authenticator.ts';
+import { Authenticator } from './authenticator.ts';
 import { ClientIdOwnership } from './client-id-owner.ts';
 import { ConnectThrottle } from './connect-throttle.ts';
+import { installLeanConnect } from './lean-connect.ts';
 import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
+import type { Principal } from './principal.ts';
 import { SecretVerifiers } from './secret-verifiers.ts';
 import { SecurityEvents, type RefusalReason } from './security-events.ts';
 
@@ -122,6 +124,46 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
   const withoutId = new WeakSet<object>();
   const persistentWithoutId = new WeakSet<object>();
 
+  /** Client ids that had a persistent session or a will since start (bounded: only authenticated, owned ids). */
+  const mayHaveSession = new Set<string>();
+  function authenticateClient(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: AuthenticateError | null, ok: boolean) => void,
+  ): void {
+    const address = addresses.get(client.conn) ?? 'unknown';
+    const refuse = (reason: RefusalReason, returnCode: 2 | 3 | 4) => {
+      events.record({ reason, address, id: username, clientId: client.id });
+      if (reason === 'bad-credentials') deps.metrics?.countFailedAuthentication('mqtt');
+      const err = new Error(REFUSAL_MESSAGES[reason]) as AuthenticateError;
+      err.returnCode = returnCode;
+      done(err, false);
+    };
+    if (persistentWithoutId.has(client)) return refuse('client-id-empty', 2);
+    auth.authenticate(username, password, address).then(
+      (outcome) => {
+        if (!outcome.ok) return refuse(outcome.reason, outcome.reason === 'bad-credentials' ? 4 : 3);
+        const principal = outcome.principal;
+        // An id aedes generated (empty client id, clean session) is nobody's to bind.
+        if (!withoutId.has(client) && !clientIds.claim(client.id, principal, deps.now()))
+          return refuse('client-id-taken', 2);
+        // Ids that may have session state in aedes' persistence: their clean CONNECTs discard it first.
+        if (client.clean === false || (client as unknown as { _will?: unknown })._will)
+          mayHaveSession.add(client.id);
+        principals.set(client, principal);
+        connPrincipals.set(client.conn, principal);
+        done(null, true);
+      },
+      (err: Error) => {
+        logger.error({ err }, 'authentication failed with an internal error');
+        const e = new Error('server unavailable') as AuthenticateError;
+        e.returnCode = 3;
+        done(e, false);
+      },
+    );
+  }
+
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 128,
     preConnect(client, packet, done) {
@@ -129,35 +171,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       if (!packet.clientId && packet.clean === false) persistentWithoutId.add(client);
       done(null, true);
     },
-    authenticate(client, username, password, done) {
-      const address = addresses.get(client.conn) ?? 'unknown';
-      const refuse = (reason: RefusalReason, returnCode: 2 | 3 | 4) => {
-        events.record({ reason, address, id: username, clientId: client.id });
-        if (reason === 'bad-credentials') deps.metrics?.countFailedAuthentication('mqtt');
-        const err = new Error(REFUSAL_MESSAGES[reason]) as AuthenticateError;
-        err.returnCode = returnCode;
-        done(err, false);
-      };
-      if (persistentWithoutId.has(client)) return refuse('client-id-empty', 2);
-      auth.authenticate(username, password, address).then(
-        (outcome) => {
-          if (!outcome.ok) return refuse(outcome.reason, outcome.reason === 'bad-credentials' ? 4 : 3);
-          const principal = outcome.principal;
-          // An id aedes generated (empty client id, clean session) is nobody's to bind.
-          if (!withoutId.has(client) && !clientIds.claim(client.id, principal, deps.now()))
-            return refuse('client-id-taken', 2);
-          principals.set(client, principal);
-          connPrincipals.set(client.conn, principal);
-          done(null, true);
-        },
-        (err: Error) => {
-          logger.error({ err }, 'authentication failed with an internal error');
-          const e = new Error('server unavailable') as AuthenticateError;
-          e.returnCode = 3;
-          done(e, false);
-        },
-      );
-    },
+    authenticate: authenticateClient,
     // Messages queued in a session (and live ones) only ever go to the principal the topic names.
     authorizeForward(client, packet) {
       const principal = principals.get(client);
@@ -225,6 +239,11 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
   // connection saved, which counts in a reconnect storm.
   const announcements = new Set([`$SYS/${aedes.id}/new/clients`, `$SYS/${aedes.id}/disconnect/clients`]);
   (aedes as unknown as { publish: typeof route }).publish = (packet, client, done) => {
+    // aedes' own calls pass the callback second: `publish(packet, done)`.
+    if (typeof client === 'function') {
+      done = client as (err?: Error) => void;
+      client = null;
+    }
     if (!client && announcements.has(packet.topic)) {
       if (typeof done === 'function') done();
       return;
@@ -284,7 +303,19 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       deps.ingest.deadLetter(principal?.id ?? null, null, 'ERR_INGEST_PACKET_TOO_LARGE', message);
       logger.warn({ principal, announced, remote: address }, 'oversize packet; connection closed');
     });
+    if (
+      !installLeanConnect(client as unknown as Client, {
+        aedes,
+        authenticate: authenticateClient,
+        mayHaveSession: (id) => mayHaveSession.has(id),
+      }) &&
+      !leanConnectMissing
+    ) {
+      leanConnectMissing = true;
+      logger.warn("aedes connections are not as expected: every CONNECT takes aedes' own, slower path");
+    }
   }
+  let leanConnectMissing = false;
 
   const servers: Server[] = [];
   let port = 0;
