@@ -21,6 +21,11 @@ export interface LoadPlan {
   /** Epoch ms of each meter's first reading; readings are 15 minutes apart. */
   firstTs: number;
   connectConcurrency: number;
+  /**
+   * Paced: PUBLISHes per second of this process, spread evenly over time and meters (absent: as fast as the
+   * window allows). A paced message's latency counts from when it was due, so a backlog shows in it.
+   */
+  messagesPerSecond?: number;
 }
 
 export interface LoadResult {
@@ -95,6 +100,11 @@ export async function runLoad(
     secondStart = performance.now();
   }, 1000);
 
+  const rate = plan.messagesPerSecond;
+  const n = connections.length;
+  /** When message `k` of connection `index` is due (paced runs): message k·n + index of the whole run. */
+  const dueAt = (index: number, k: number) => (rate ? started + ((k * n + index) * 1000) / rate : 0);
+  const senders: (() => void)[] = [];
   await new Promise<void>((resolve) => {
     let finished = 0;
     if (connections.length === 0) resolve();
@@ -105,11 +115,12 @@ export async function runLoad(
       let id = 0;
       const send = () => {
         socket.cork();
-        while (inflight < plan.window && next < messagesPerMeter) {
+        const now = performance.now();
+        while (inflight < plan.window && next < messagesPerMeter && (!rate || dueAt(index, next) <= now)) {
           const first = next * plan.batchSize;
           const count = plan.batchSize;
           id = (id % 65_535) + 1;
-          sentAt[id] = performance.now();
+          sentAt[id] = rate ? dueAt(index, next) : now;
           socket.write(
             mqtt.generate({
               cmd: 'publish',
@@ -142,8 +153,21 @@ export async function runLoad(
           if (++finished === connections.length) resolve();
         }
       });
-      send();
+      senders.push(send);
+      if (!rate) send();
     });
+    // Paced: release messages as they fall due (a connection whose window is full sends on its next PUBACK).
+    if (rate && n > 0) {
+      let due = 0; // the run's next message in due order
+      const total = n * messagesPerMeter;
+      const release = () => {
+        const now = performance.now();
+        while (due < total && dueAt(due % n, Math.floor(due / n)) <= now) senders[due++ % n]!();
+        if (due < total)
+          setTimeout(release, Math.max(1, dueAt(due % n, Math.floor(due / n)) - performance.now()));
+      };
+      release();
+    }
   });
   const durationMs = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
@@ -167,6 +191,9 @@ export async function runLoad(
   };
 }
 
+/** How long a meter keeps trying to connect while the broker answers "server unavailable" (or hangs up). */
+const CONNECT_PATIENCE_MS = 180_000;
+
 async function connectAll(plan: LoadPlan, sockets: Socket[], errors: string[]) {
   const out: { socket: Socket; parser: ReturnType<typeof mqtt.parser> }[] = new Array(plan.meters.length);
   let next = 0;
@@ -175,19 +202,24 @@ async function connectAll(plan: LoadPlan, sockets: Socket[], errors: string[]) {
       const index = next++;
       const meterId = plan.meters[index]!;
       // A first CONNECT may be answered 3 "server unavailable" while the broker's bounded secret checks for
-      // this address are busy: retried after a pause, as a real meter does.
+      // this address are busy (or the connection closed before a CONNACK under load): retried after a pause
+      // that grows with each attempt, with jitter, as a real meter does. A refusal (bad secret) is final.
+      const giveUpAt = performance.now() + CONNECT_PATIENCE_MS;
       for (let attempt = 0; ; attempt++) {
         const socket = connect({ host: plan.host, port: plan.port, noDelay: true });
         const parser = mqtt.parser();
+        let abandoned = false;
         socket.on('data', (chunk: Buffer) => parser.parse(chunk));
-        socket.on('error', (err) => errors.push(`${meterId}: ${err.message}`));
-        const code = await new Promise<number>((resolve, reject) => {
+        socket.on('error', (err) => {
+          if (!abandoned) errors.push(`${meterId}: ${err.message}`);
+        });
+        const outcome = await new Promise<'connected' | 'busy' | 'closed'>((resolve, reject) => {
           parser.once('packet', (packet) => {
-            if (packet.cmd === 'connack' && (packet.returnCode === 0 || packet.returnCode === 3))
-              resolve(packet.returnCode);
+            if (packet.cmd === 'connack' && packet.returnCode === 0) resolve('connected');
+            else if (packet.cmd === 'connack' && packet.returnCode === 3) resolve('busy');
             else reject(new Error(`${meterId}: CONNECT refused (${JSON.stringify(packet)})`));
           });
-          socket.once('close', () => reject(new Error(`${meterId}: closed before CONNACK`)));
+          socket.once('close', () => resolve('closed'));
           socket.write(
             mqtt.generate({
               cmd: 'connect',
@@ -201,14 +233,19 @@ async function connectAll(plan: LoadPlan, sockets: Socket[], errors: string[]) {
             }),
           );
         });
-        if (code === 0) {
+        if (outcome === 'connected') {
           sockets.push(socket);
           out[index] = { socket, parser };
           break;
         }
+        abandoned = true;
         socket.destroy();
-        if (attempt >= 50) throw new Error(`${meterId}: CONNECT refused as busy ${attempt + 1} times`);
-        await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
+        if (performance.now() > giveUpAt)
+          throw new Error(
+            `${meterId}: no CONNACK 0 after ${attempt + 1} attempts in ${CONNECT_PATIENCE_MS / 1000} s (last: ${outcome})`,
+          );
+        const pause = Math.min(1_000, 20 * 2 ** Math.min(attempt, 6));
+        await new Promise((r) => setTimeout(r, pause / 2 + Math.random() * pause));
       }
     }
   };

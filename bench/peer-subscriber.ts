@@ -41,8 +41,11 @@ process.once('message', (plan: Plan) => {
     'CREATE TABLE IF NOT EXISTS readings (meter_id TEXT NOT NULL, ts INTEGER NOT NULL, total_liters REAL NOT NULL, PRIMARY KEY (meter_id, ts))',
   );
   const insert = db.prepare('INSERT OR IGNORE INTO readings VALUES (?, ?, ?)');
+  // Counts the readings stored, not the messages seen: a message redelivered after a reconnect is stored once.
   const insertAll = db.transaction((rows: Row[]) => {
-    for (const r of rows) insert.run(r[0], r[1], r[2]);
+    let added = 0;
+    for (const r of rows) added += insert.run(r[0], r[1], r[2]).changes;
+    return added;
   });
   let pending: Row[] = [];
   let scheduled = false;
@@ -51,8 +54,7 @@ process.once('message', (plan: Plan) => {
     scheduled = false;
     const rows = pending;
     pending = [];
-    insertAll(rows);
-    stored += rows.length;
+    stored += insertAll(rows);
   };
 
   const client = mqtt.connect(plan.url, {
@@ -60,6 +62,9 @@ process.once('message', (plan: Plan) => {
     clean: false,
     protocolVersion: 4,
     reconnectPeriod: 500,
+    // Under a heavily loaded machine a 60 s keepalive can lapse while the subscriber commits; the broker would
+    // then drop it and redeliver. The benchmark measures throughput, not keepalive tuning.
+    keepalive: 600,
   });
   client.on('message', (topic, payload) => {
     const meterId = topic.split('/')[1] ?? '';

@@ -1,6 +1,7 @@
 /**
  * Peer benchmark: `npm run bench:peers -- [--meters 2000] [--readings 192] [--window 2] [--batch-size 24]
- * [--clients 2] [--repeats 3] [--systems careflow,mosquitto,aedes] [--phases single,batch]`.
+ * [--clients 2] [--repeats 3] [--systems careflow,mosquitto,aedes] [--phases single,batch,half]
+ * [--half-readings 48] [--half-rate R]`.
  *
  * The same client load against three systems, interleaved, repeated:
  * - careflow as `npm start` runs it (its own process, default durability: a PUBACK only after the reading is
@@ -12,7 +13,9 @@
  *
  * The load is `--clients` processes (bench/load-generator.ts) sharing `--meters` raw MQTT connections, one
  * meter each, QoS 1, `--window` unacknowledged PUBLISHes per connection; phase `single` sends one reading per
- * PUBLISH, phase `batch` `{ readings: [...] }` of `--batch-size`. Prints per system and phase: readings/s,
+ * PUBLISH, phase `batch` `{ readings: [...] }` of `--batch-size`, phase `half` one reading per PUBLISH paced at
+ * half of careflow's peak (its `single` rate in the same repeat, or `--half-rate`) with `--half-readings` per
+ * meter, its latency counted from when each PUBLISH was due. Prints per system and phase: readings/s,
  * PUBACK p50/p99 (the worse of the client processes), CPU µs per reading of the system's processes, their peak
  * RSS, and the ratios against the peer. Every system must have stored (or, for plain Aedes, received) every
  * reading it acknowledged, or the benchmark fails.
@@ -34,7 +37,7 @@ import type { LoadPlan, LoadResult } from './load-generator.ts';
 import { processCpuMicros, processRssBytes } from './process-usage.ts';
 
 type SystemName = 'careflow' | 'mosquitto' | 'aedes';
-type Phase = 'single' | 'batch';
+type Phase = 'single' | 'batch' | 'half';
 const SYSTEM_NAMES: SystemName[] = ['careflow', 'mosquitto', 'aedes'];
 
 const { values } = parseArgs({
@@ -46,7 +49,11 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '2' },
     repeats: { type: 'string', default: '3' },
     systems: { type: 'string', default: 'careflow,mosquitto,aedes' },
-    phases: { type: 'string', default: 'single,batch' },
+    phases: { type: 'string', default: 'single,batch,half' },
+    /** Readings per meter in the paced phase (it runs at half the peak rate, so it takes longer per reading). */
+    'half-readings': { type: 'string', default: '48' },
+    /** The paced phase's rate in readings/s (default: half of careflow's single-reading rate in the same repeat). */
+    'half-rate': { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
   },
 });
@@ -59,14 +66,26 @@ const repeats = Number(values.repeats);
 const systems = values.systems
   .split(',')
   .filter((s): s is SystemName => SYSTEM_NAMES.includes(s as SystemName));
-const phases = values.phases.split(',').filter((p): p is Phase => p === 'single' || p === 'batch');
+const phases = values.phases
+  .split(',')
+  .filter((p): p is Phase => p === 'single' || p === 'batch' || p === 'half');
+const halfReadings = Number(values['half-readings']);
+const halfRate = values['half-rate'] === undefined ? undefined : Number(values['half-rate']);
 
 function fail(message: string): never {
   process.stderr.write(`bench:peers: ${message}\n`);
   process.exit(2);
 }
-if (![meters, readings, window, batchSize, clients, repeats].every((n) => Number.isInteger(n) && n > 0))
-  fail('--meters, --readings, --window, --batch-size, --clients and --repeats are positive integers');
+if (
+  ![meters, readings, window, batchSize, clients, repeats, halfReadings].every(
+    (n) => Number.isInteger(n) && n > 0,
+  )
+)
+  fail(
+    '--meters, --readings, --window, --batch-size, --clients, --repeats and --half-readings are positive integers',
+  );
+if (halfRate !== undefined && !(halfRate > 0))
+  fail('--half-rate is a positive number of readings per second');
 if (readings % batchSize !== 0) fail('--readings must be a multiple of --batch-size');
 if (systems.length === 0 || phases.length === 0) fail('no system or phase to run');
 if (systems.includes('mosquitto') && !existsSync(values.mosquitto))
@@ -263,10 +282,13 @@ async function runPhase(
   system: RunningSystem,
   phase: Phase,
   firstMeter: number,
+  /** The paced phase's rate, readings/s over all client processes. */
+  pacedRate?: number,
 ): Promise<Omit<PhaseResult, 'system' | 'repeat'>> {
   const size = phase === 'batch' ? batchSize : 1;
+  const perMeter = phase === 'half' ? halfReadings : readings;
   const ids = Array.from({ length: meters }, (_, i) => benchMeterId(firstMeter + i));
-  const firstTs = Math.floor((Date.now() - (readings + 8) * 15 * 60_000) / 3_600_000) * 3_600_000;
+  const firstTs = Math.floor((Date.now() - (perMeter + 8) * 15 * 60_000) / 3_600_000) * 3_600_000;
   const storedBefore = await system.stored();
   const generators = Array.from({ length: clients }, () =>
     fork(runTs, [join(root, 'bench/load-generator.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
@@ -290,11 +312,12 @@ async function runPhase(
             port: system.port,
             meters: ids.filter((_, i) => i % clients === c),
             secret: SECRET,
-            readingsPerMeter: readings,
+            readingsPerMeter: perMeter,
             batchSize: size,
             window,
             firstTs,
             connectConcurrency: 50,
+            ...(pacedRate ? { messagesPerSecond: pacedRate / size / clients } : {}),
           };
           child.on(
             'message',
@@ -370,7 +393,20 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     try {
       for (const [p, phase] of phases.entries()) {
         currentPhase = phase;
-        const r = await runPhase(system, phase, p * meters);
+        let paced: number | undefined;
+        if (phase === 'half') {
+          const peak = all.find(
+            (r) => r.system === 'careflow' && r.phase === 'single' && r.repeat === repeat,
+          );
+          paced = halfRate ?? (peak ? peak.perSecond / 2 : undefined);
+          if (paced === undefined) {
+            out(
+              `  repeat ${repeat} ${name.padEnd(9)} half   skipped: no careflow single rate (give --half-rate)`,
+            );
+            continue;
+          }
+        }
+        const r = await runPhase(system, phase, p * meters, paced);
         all.push({ system: name, repeat, ...r });
         out(
           `  repeat ${repeat} ${name.padEnd(9)} ${phase.padEnd(6)} ${Math.round(r.perSecond).toString().padStart(7)} readings/s` +
@@ -414,4 +450,34 @@ for (const phase of phases) {
         (Number.isFinite(peer) && peer > 0 ? `${(rate / peer).toFixed(2)}×` : '-'),
     );
   }
+}
+
+/** The medians of one system and phase (NaN where it did not run). */
+const medianOf = (name: SystemName, phase: Phase, pick: (r: PhaseResult) => number) =>
+  median(all.filter((r) => r.system === name && r.phase === phase).map(pick));
+out('');
+out(
+  'careflow / Mosquitto + subscriber (medians; readings/s higher is better, CPU per reading lower is better)',
+);
+for (const phase of phases.filter((p) => p !== 'half')) {
+  const label = phase === 'single' ? 'single readings' : `batches of ${batchSize}`;
+  const rate =
+    medianOf('careflow', phase, (r) => r.perSecond) / medianOf('mosquitto', phase, (r) => r.perSecond);
+  const cpu =
+    medianOf('careflow', phase, (r) => r.cpuMicrosPerReading) /
+    medianOf('mosquitto', phase, (r) => r.cpuMicrosPerReading);
+  out(
+    `  ${label.padEnd(17)} readings/s ${Number.isFinite(rate) ? `${rate.toFixed(2)}×` : '-'}` +
+      `  CPU per reading ${Number.isFinite(cpu) ? `${cpu.toFixed(2)}×` : '-'}`,
+  );
+}
+if (phases.includes('half')) {
+  const rate = medianOf('careflow', 'half', (r) => r.perSecond);
+  const line = systems
+    .map((name) => `${name} ${medianOf(name, 'half', (r) => r.p99).toFixed(1)} ms`)
+    .join(', ');
+  out(
+    `PUBACK p99 at half of careflow's peak (paced, ${Number.isFinite(rate) ? Math.round(rate) : '-'} readings/s ` +
+      `reached): ${line} (target for careflow ≤ 100 ms)`,
+  );
 }

@@ -95,8 +95,8 @@ export class DetectorEngine {
     this.ctx.outage = (hid, last) => watch.explains(hid, last);
   }
 
-  private *households(): Generator<[string, HouseholdState]> {
-    for (let slot = 0; slot < this.ids.length; slot++) yield [this.ids[slot]!, this.at(slot)];
+  private *households(): Generator<[string, HouseholdState, number]> {
+    for (let slot = 0; slot < this.ids.length; slot++) yield [this.ids[slot]!, this.at(slot), slot];
   }
 
   /** Which households are welfare households (elderly or living alone), for `silent` rules that watch only them. */
@@ -138,6 +138,11 @@ export class DetectorEngine {
     }
     this.dirty.clear();
     return n;
+  }
+
+  /** The household's slot (undefined: never seen); slots are numbered from 0 in the order households came. */
+  slotIndex(householdId: string): number | undefined {
+    return this.slots.get(householdId);
   }
 
   householdCount(): number {

@@ -36,17 +36,17 @@ interface Outage {
  */
 export class OutageWatch {
   private readonly active = new Map<string, Outage>();
-  private readonly gridOfHousehold = new Map<string, string>();
 
   constructor(
     private readonly params: OutageParams,
-    private readonly gridOf: (householdId: string) => string | null,
+    /** The household's grid (null: none); `slot` is the engine's slot of the household, when known. */
+    private readonly gridOf: (householdId: string, slot?: number) => string | null,
   ) {}
 
   /** Which grids are in an outage now, and the detections of outages that began or ended. */
   check(
     now: number,
-    households: Iterable<[string, HouseholdState]>,
+    households: Iterable<[string, HouseholdState, number]>,
     rulesVersion: number,
     out: Detection[],
   ): void {
@@ -54,13 +54,11 @@ export class OutageWatch {
     if (p.minMeters <= 0) return;
     const within = p.withinMinutes * 60_000;
     const perGrid = new Map<string, { reporting: number; quiet: number[] }>();
-    this.gridOfHousehold.clear();
-    for (const [hid, s] of households) {
+    for (const [hid, s, slot] of households) {
       const last = s.lastReceivedAt;
       if (last === null) continue;
-      const grid = this.gridOf(hid);
+      const grid = this.gridOf(hid, slot);
       if (grid === null) continue;
-      this.gridOfHousehold.set(hid, grid);
       let g = perGrid.get(grid);
       if (!g) perGrid.set(grid, (g = { reporting: 0, quiet: [] }));
       g.reporting++;
@@ -100,8 +98,9 @@ export class OutageWatch {
 
   /** Whether an outage of the household's grid explains a silence that began at `lastReadingAt`. */
   explains(householdId: string, lastReadingAt: number): boolean {
-    const grid = this.gridOfHousehold.get(householdId);
-    const o = grid === undefined ? undefined : this.active.get(grid);
+    if (this.active.size === 0) return false;
+    const grid = this.gridOf(householdId);
+    const o = grid === null ? undefined : this.active.get(grid);
     return o !== undefined && Math.abs(lastReadingAt - o.from) <= this.params.withinMinutes * 60_000;
   }
 

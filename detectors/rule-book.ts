@@ -2,6 +2,7 @@ import { CareflowError, describeIssues, type FieldIssue } from '../core/errors.t
 import {
   scopeName,
   type EffectiveRules,
+  type HouseholdPlace,
   type RuleAdmin,
   type RuleChangeRecord,
   type RuleChanges,
@@ -50,6 +51,11 @@ export class RuleBook implements RuleAdmin {
 
   rulesFor(householdId: string): readonly Rule[] {
     return this.resolver.rulesFor(householdId);
+  }
+
+  /** A household's rules when the caller already knows its place (the detectors keep places per household). */
+  rulesForPlace(householdId: string, place: HouseholdPlace | undefined): readonly Rule[] {
+    return this.resolver.rulesForPlace(householdId, place);
   }
 
   needs(): RuleNeeds {

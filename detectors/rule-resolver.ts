@@ -41,7 +41,11 @@ export class RuleResolver {
   ) {}
 
   rulesFor(householdId: string): readonly Rule[] {
-    const place = this.places.household(householdId);
+    return this.rulesForPlace(householdId, this.places.household(householdId));
+  }
+
+  /** A household's rules when its place is already known (undefined: not registered). */
+  rulesForPlace(householdId: string, place: HouseholdPlace | undefined): readonly Rule[] {
     if (!place)
       return (this.globalRules ??= this.firstValid(this.chainOf({ level: 'global', code: GLOBAL_CODE })));
     if (this.overrides.has(`household:${householdId}`)) {

@@ -12,6 +12,7 @@ import type { Detection, DetectorInput } from '../core/streams.ts';
 import { AwayBook } from './away-book.ts';
 import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
+import { HouseholdDirectory } from './household-directory.ts';
 import { learnedInfo } from './learned-info.ts';
 import { OutageWatch } from './outage-watch.ts';
 import { RuleBook } from './rule-book.ts';
@@ -81,10 +82,20 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     : undefined;
   const away = deps.store ? AwayBook.load(deps.store) : undefined;
   const consent = deps.store ? new ConsentGate(deps.store, config.privacy) : undefined;
+  // Each household's place, grid and welfare flag, kept per engine slot (read in one pass when there are many).
+  const directory =
+    deps.store &&
+    new HouseholdDirectory(
+      deps.store,
+      (hid) => engine.slotIndex(hid),
+      () => engine.householdCount(),
+    );
   // The rules a household has not consented to are handed to the engine disabled.
-  const gated = (b: RuleBook, hid: string) =>
-    consent ? consent.apply(hid, b.rulesFor(hid)) : b.rulesFor(hid);
-  const engine = book
+  const gated = (b: RuleBook, hid: string) => {
+    const rules = b.rulesForPlace(hid, directory?.place(hid));
+    return consent ? consent.apply(hid, rules) : rules;
+  };
+  const engine: DetectorEngine = book
     ? new DetectorEngine(
         deps.localTime,
         (hid) => gated(book, hid),
@@ -96,25 +107,9 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
         },
       )
     : new DetectorEngine(deps.localTime, () => configRules, ruleNeeds(configRules));
-  // Welfare households (elderly or living alone): `silent` rules that watch only them. Cached, and read
-  // again when the registry changes.
-  const welfare = new Map<string, boolean>();
-  const onRegistryChange: (() => void)[] = [];
-  if (deps.store) {
-    const store = deps.store;
-    engine.setWelfare((hid) => {
-      let w = welfare.get(hid);
-      if (w === undefined) {
-        const h = store.registry.household(hid);
-        w = h !== undefined && (h.elderly || h.livesAlone);
-        welfare.set(hid, w);
-      }
-      return w;
-    });
-  }
-  if (deps.store && config.detectors.outageMinMeters > 0) {
-    const store = deps.store;
-    const grids = new Map<string, string | null>();
+  // Welfare households (elderly or living alone): `silent` rules that watch only them.
+  if (directory) engine.setWelfare((hid) => directory.welfare(hid));
+  if (directory && config.detectors.outageMinMeters > 0) {
     engine.setOutageWatch(
       new OutageWatch(
         {
@@ -122,14 +117,9 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
           minShare: config.detectors.outageMinShare,
           withinMinutes: config.detectors.outageWithinMinutes,
         },
-        (hid) => {
-          let g = grids.get(hid);
-          if (g === undefined) grids.set(hid, (g = store.registry.household(hid)?.gridCode ?? null));
-          return g;
-        },
+        (hid, slot) => directory.grid(hid, slot),
       ),
     );
-    onRegistryChange.push(() => grids.clear());
   }
   if (book) {
     engine.rulesVersion = book.version();
@@ -147,8 +137,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     if (revision === registryRevision) return;
     registryRevision = revision;
     engine.forgetRules();
-    welfare.clear();
-    for (const f of onRegistryChange) f();
+    directory?.forget();
     if (deps.store) away?.refresh(deps.store);
   };
   const ticks = new Observable<DetectorInput>((sub) => {

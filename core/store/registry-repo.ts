@@ -256,6 +256,18 @@ export class RegistryRepo {
     return row && toHousehold(row);
   }
 
+  /**
+   * Every household's id, grid, building (null: none) and whether it is elderly or lives alone, read in one
+   * pass (the detectors' directory; a million households in about a second).
+   */
+  *householdSpots(): Generator<[string, string, string | null, boolean]> {
+    const rows = this.db
+      .prepare('SELECT id, grid, building, elderly OR lives_alone FROM households')
+      .raw()
+      .iterate() as Iterable<[string, string, string | null, number]>;
+    for (const [id, grid, building, welfare] of rows) yield [id, grid, building, welfare === 1];
+  }
+
   setAway(id: string, until: number | null): void {
     this.s.setAway.run(until, id);
   }
