@@ -174,9 +174,10 @@ export class PgIngestRepository implements IngestRepository<'async'> {
   }
 
   async cursor(): Promise<number> {
-    const { rows } = await this.pool.query<{ seq: number }>('SELECT seq FROM ingest_cursors WHERE name = $1', [
-      this.cursorName,
-    ]);
+    const { rows } = await this.pool.query<{ seq: number }>(
+      'SELECT seq FROM ingest_cursors WHERE name = $1',
+      [this.cursorName],
+    );
     return rows[0]?.seq ?? 0;
   }
 

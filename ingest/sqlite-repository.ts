@@ -10,7 +10,10 @@ import type {
 } from './repository.ts';
 
 /** The tables of the embedded store that ingest owns (the SQLite schema is migrated with the store file). */
-export type IngestTables = Pick<Store, 'db' | 'inbox' | 'usage' | 'deadLetters' | 'checkpoints' | 'transaction'>;
+export type IngestTables = Pick<
+  Store,
+  'db' | 'inbox' | 'usage' | 'deadLetters' | 'checkpoints' | 'transaction'
+>;
 
 /**
  * Ingest's repository on the embedded SQLite store: synchronous prepared statements, no promise on the hot path.

@@ -1,4 +1,10 @@
-import type { AcceptedReading, DetectorInput, NormalizerEvent, NormalizerEventKind, UsageBucket } from '../core/streams.ts';
+import type {
+  AcceptedReading,
+  DetectorInput,
+  NormalizerEvent,
+  NormalizerEventKind,
+  UsageBucket,
+} from '../core/streams.ts';
 import { initialMeterState, normalize, type MeterState, type NormalizerParams } from './normalizer.ts';
 import type { EmbeddedUnitOfWork, IngestRepository } from './repository.ts';
 
