@@ -25,10 +25,12 @@ import { LocalTime } from '../core/local-time.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { ServiceMetrics } from '../core/metrics.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
+import { SqliteDetectorStateRepository } from '../detectors/sqlite-repository.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { TlsFiles } from '../core/tls-files.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
+import { SqliteIngestRepository } from '../ingest/sqlite-repository.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey, resolveVerifierKey } from './admin-token.ts';
@@ -106,9 +108,18 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   writeServiceSettings(config.dataDir, { timezone: config.timezone, bucketMinutes: config.bucketMinutes });
 
   const metrics = new ServiceMetrics(DEFAULT_RULES.map((r) => r.id));
-  const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });
+  const ingestRepo = new SqliteIngestRepository(store, config.store.synchronous === 'FULL');
+  const ingest = startIngest(effective, {
+    repo: ingestRepo,
+    meters: store.registry,
+    clock,
+    localTime,
+    logger,
+    metrics,
+  });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
-  detectors.load(store.checkpoints.householdStates());
+  const detectorStates = new SqliteDetectorStateRepository(store);
+  detectors.load(detectorStates.states());
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
   const brokerSlot: { current?: Broker | AttachedBroker } = {};
@@ -138,7 +149,9 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     if (!store.db.open) return;
     store.transaction(() => {
       ingest.writeCheckpoint();
-      detectors.writeCheckpoint((hid, s) => store.checkpoints.saveHouseholdState(hid, s));
+      const changed: [string, Uint8Array][] = [];
+      detectors.writeCheckpoint((hid, s) => changed.push([hid, s]));
+      detectorStates.saveStates(changed);
     });
   };
 

@@ -61,6 +61,15 @@ export class CheckpointRepo {
       yield [id, typeof state === 'string' ? (JSON.parse(state) as unknown) : state];
   }
 
+  /** The states of the given households that have one (each once). */
+  *householdStatesOf(householdIds: readonly string[]): Generator<[string, unknown]> {
+    const one = this.db.prepare('SELECT state FROM household_state WHERE household_id = ?').pluck();
+    for (const id of new Set(householdIds)) {
+      const state = one.get(id) as string | Buffer | undefined;
+      if (state !== undefined) yield [id, typeof state === 'string' ? (JSON.parse(state) as unknown) : state];
+    }
+  }
+
   addMeterEvent(e: NormalizerEvent): void {
     this.s.event.run(e.meterId, e.householdId, e.ts, e.kind, JSON.stringify(e.detail));
   }

@@ -1,0 +1,23 @@
+import type { Store } from '../core/store/store.ts';
+import type { DetectorStateRepository } from './repository.ts';
+
+/** The embedded store's tables the detectors' checkpoints live in. */
+export type DetectorStateTables = Pick<Store, 'checkpoints' | 'transaction'>;
+
+/** The detectors' checkpoints on the embedded SQLite store (synchronous; joins the caller's transaction). */
+export class SqliteDetectorStateRepository implements DetectorStateRepository<'sync'> {
+  constructor(private readonly t: DetectorStateTables) {}
+
+  saveStates(states: Iterable<readonly [string, unknown]>): void {
+    const { checkpoints } = this.t;
+    this.t.transaction(() => {
+      for (const [id, state] of states) checkpoints.saveHouseholdState(id, state);
+    });
+  }
+
+  states(householdIds?: readonly string[]): Iterable<[string, unknown]> {
+    return householdIds === undefined
+      ? this.t.checkpoints.householdStates()
+      : this.t.checkpoints.householdStatesOf(householdIds);
+  }
+}
