@@ -17,7 +17,8 @@ import { randomBytes } from 'node:crypto';
 /**
  * A private RabbitMQ node (Debian package `rabbitmq-server`, 3.10) for one test: its own node name, AMQP, MQTT,
  * distribution and epmd ports on 127.0.0.1, its own data, log, configuration and Erlang cookie in a temporary
- * directory, and the plugins careflow's cluster mode uses (MQTT, consistent-hash exchange, HTTP auth backend).
+ * directory, and the plugins careflow's cluster mode uses (MQTT, consistent-hash exchange, HTTP auth backend and
+ * its cache).
  * When the test runs as root the node runs as the `rabbitmq` user, which owns that directory.
  */
 export const RABBITMQ_DIR = process.env.RABBITMQ_SCRIPTS_DIR ?? '/usr/lib/rabbitmq/bin';
@@ -33,6 +34,8 @@ export const RABBITMQ_PLUGINS = [
   'rabbitmq_mqtt',
   'rabbitmq_consistent_hash_exchange',
   'rabbitmq_auth_backend_http',
+  // Caches the HTTP backend's answers, so a reconnect storm does not become a storm of calls to careflow.
+  'rabbitmq_auth_backend_cache',
 ] as const;
 
 export interface RabbitMqOptions {
@@ -224,4 +227,25 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * rabbitmq.conf lines that make RabbitMQ check MQTT clients against careflow's HTTP auth backend routes at
+ * `base` (careflow's own user stays in the internal database), with answers cached for `cacheMs`.
+ */
+export function careflowAuthBackend(base: string, secret: string, cacheMs = 60_000): string[] {
+  const { protocol, host } = new URL(base);
+  const at = (route: string) =>
+    `${protocol}//rabbitmq:${encodeURIComponent(secret)}@${host}/hooks/rabbitmq/${route}`;
+  return [
+    'auth_backends.1 = internal',
+    'auth_backends.2 = cache',
+    'auth_cache.cached_backend = http',
+    `auth_cache.cache_ttl = ${cacheMs}`,
+    'auth_http.http_method = post',
+    `auth_http.user_path = ${at('user')}`,
+    `auth_http.vhost_path = ${at('vhost')}`,
+    `auth_http.resource_path = ${at('resource')}`,
+    `auth_http.topic_path = ${at('topic')}`,
+  ];
 }
