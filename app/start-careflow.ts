@@ -29,6 +29,7 @@ import { openStore, type Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import { TlsFiles } from '../core/tls-files.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
+import { SqliteIngestRepository } from '../ingest/sqlite-repository.ts';
 import { startIngest, type Ingest } from '../ingest/start-ingest.ts';
 import { startNotifier, type Notifier } from '../notifier/start-notifier.ts';
 import { resolveAdminToken, resolveSessionKey, resolveVerifierKey } from './admin-token.ts';
@@ -107,7 +108,15 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   writeServiceSettings(config.dataDir, { timezone: config.timezone, bucketMinutes: config.bucketMinutes });
 
   const metrics = new ServiceMetrics(DEFAULT_RULES.map((r) => r.id));
-  const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });
+  const ingestRepo = new SqliteIngestRepository(store, config.store.synchronous === 'FULL');
+  const ingest = startIngest(effective, {
+    repo: ingestRepo,
+    meters: store.registry,
+    clock,
+    localTime,
+    logger,
+    metrics,
+  });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   detectors.load(store.checkpoints.householdStates());
 

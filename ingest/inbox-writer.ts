@@ -1,14 +1,13 @@
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
-import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
-import type { Store } from '../core/store/store.ts';
 import type { AcceptedReading } from '../core/streams.ts';
+import type { IngestRepository, NewDeadLetter } from './repository.ts';
 
 export interface Submission {
   meterId: string;
   householdId: string;
   readings: readonly { ts: number; totalLiters: number }[];
-  deadLetters: readonly Omit<DeadLetter, 'id'>[];
+  deadLetters: readonly NewDeadLetter[];
 }
 
 /**
@@ -51,7 +50,7 @@ export class InboxWriter {
   processingSince: number | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly repo: IngestRepository,
     private readonly clock: Clock,
     private readonly opts: InboxWriterOptions,
     private readonly logger: Logger,
@@ -96,31 +95,30 @@ export class InboxWriter {
     this.pending = [];
     this.pendingReadings = 0;
     const accepted: AcceptedReading[] = [];
-    const { inbox, deadLetters } = this.store;
     const commitStarted = performance.now();
+    let seqs: number[];
     try {
-      this.store.transaction(() => {
-        for (const s of batch) {
-          s.seqs.length = 0;
-          for (const r of s.readings) {
-            const seq = inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt);
-            s.seqs.push(seq);
-            accepted.push({
-              seq,
-              meterId: s.meterId,
-              householdId: s.householdId,
-              ts: r.ts,
-              totalLiters: r.totalLiters,
-              receivedAt: s.receivedAt,
-            });
-          }
-          for (const d of s.deadLetters) deadLetters.add(d);
-        }
-      });
+      seqs = this.repo.commit(batch);
     } catch (err) {
       this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
       for (const s of batch) s.done(err as Error);
       return;
+    }
+    let i = 0;
+    for (const s of batch) {
+      s.seqs.length = 0;
+      for (const r of s.readings) {
+        const seq = seqs[i++]!;
+        s.seqs.push(seq);
+        accepted.push({
+          seq,
+          meterId: s.meterId,
+          householdId: s.householdId,
+          ts: r.ts,
+          totalLiters: r.totalLiters,
+          receivedAt: s.receivedAt,
+        });
+      }
     }
     this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
     this.commits++;

@@ -5,12 +5,11 @@ import type { ErrorCode } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
-import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
-import type { Store } from '../core/store/store.ts';
 import type { AcceptedReading, DetectorInput, NormalizerEventKind } from '../core/streams.ts';
 import { InboxWriter } from './inbox-writer.ts';
 import { MeterRateLimiter } from './meter-rate-limiter.ts';
 import { parsePayload, type ParsedPayload, type PayloadRejection } from './parse-payload.ts';
+import type { EmbeddedUnitOfWork, IngestRepository, MeterDirectory, NewDeadLetter } from './repository.ts';
 import { UsageStage, type IngestCounters } from './usage-stage.ts';
 
 export interface IngestResult {
@@ -23,7 +22,10 @@ export interface IngestResult {
 }
 
 export interface IngestDeps {
-  store: Store;
+  /** Ingest's tables: the embedded store's repository with its unit of work. */
+  repo: IngestRepository & EmbeddedUnitOfWork;
+  /** Which household each meter belongs to (the registry). */
+  meters: MeterDirectory;
   clock: Clock;
   localTime: LocalTime;
   logger: Logger;
@@ -77,7 +79,7 @@ export interface Ingest {
 }
 
 const EXCERPT_CHARS = 200;
-const NO_DEAD_LETTERS: readonly Omit<DeadLetter, 'id'>[] = [];
+const NO_DEAD_LETTERS: readonly NewDeadLetter[] = [];
 
 function toDeadLetters(
   meterId: string,
@@ -85,7 +87,7 @@ function toDeadLetters(
   payload: Buffer,
   parsed: ParsedPayload,
   receivedAt: number,
-): Omit<DeadLetter, 'id'>[] {
+): NewDeadLetter[] {
   const excerpt = payload.toString('utf8', 0, Math.min(payload.length, EXCERPT_CHARS));
   return parsed.rejected.map((r) => ({
     receivedAt,
@@ -102,7 +104,7 @@ function toDeadLetters(
 const REGISTRY_CHECK_MS = 1000;
 
 export function startIngest(config: Config, deps: IngestDeps): Ingest {
-  const { store, clock } = deps;
+  const { repo, meters, clock } = deps;
   const logger = deps.logger.child({ module: 'ingest' });
   const inputs = new Subject<DetectorInput>();
   const readings = new Subject<AcceptedReading[]>();
@@ -118,9 +120,8 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
 
   /** What the normalizer made of each reading of the batch being processed (read by the submitters' callbacks). */
   const verdicts = new Map<number, NormalizerEventKind>();
-  const relaxDerivedWrites = config.store.synchronous === 'FULL';
   const stage = new UsageStage(
-    store,
+    repo,
     {
       localTime: deps.localTime,
       maxGapMs: config.ingest.maxGapMinutes * 60_000,
@@ -132,7 +133,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
   );
 
   const writer = new InboxWriter(
-    store,
+    repo,
     clock,
     {
       commitMaxDelayMs: config.ingest.commitMaxDelayMs,
@@ -141,19 +142,14 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     },
     logger,
     (batch) => {
-      // What processing writes (buckets, meter events, alerts raised on the way) derives from the inbox: with
-      // synchronous=FULL it is committed without an fsync of its own, and becomes durable with the next fsynced
-      // commit (the WAL is replayed as a prefix). After a power loss it is recomputed from the inbox; the
-      // acknowledged readings themselves were fsynced before their PUBACK.
-      if (relaxDerivedWrites) store.db.pragma('synchronous = NORMAL');
+      // What processing writes (buckets, meter events, alerts raised on the way) derives from the inbox: it may
+      // skip its own fsync (see derivedWrites); the acknowledged readings were fsynced before their PUBACK.
       verdicts.clear();
       try {
-        stage.process(batch, verdicts);
+        repo.derivedWrites(() => stage.process(batch, verdicts));
       } catch (err) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
         logger.error({ err }, 'processing failed after commit');
-      } finally {
-        if (relaxDerivedWrites) store.db.pragma('synchronous = FULL');
       }
       readings.next(batch);
     },
@@ -166,7 +162,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     const now = performance.now();
     if (now - registryCheckedAt >= REGISTRY_CHECK_MS) {
       registryCheckedAt = now;
-      const revision = store.registry.revision();
+      const revision = meters.revision();
       if (revision !== registryRevision) {
         if (registryRevision !== '') logger.info('registry changed: meter assignments reloaded');
         registryRevision = revision;
@@ -175,7 +171,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     }
     let h = households.get(meterId);
     if (h === undefined) {
-      const meter = store.registry.meter(meterId);
+      const meter = meters.meter(meterId);
       if (!meter || !meter.active) return undefined;
       h = meter.householdId;
       households.set(meterId, h);
@@ -191,7 +187,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     excerpt?: string,
   ): void {
     deadLetters++;
-    store.deadLetters.add({
+    repo.addDeadLetter({
       receivedAt: clock.now(),
       meterId,
       topic,
@@ -290,11 +286,11 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       stage.load();
       let replayed = 0;
       for (;;) {
-        const rows = store.inbox.after(stage.cursor, 5_000);
+        const rows = repo.readingsAfter(stage.cursor, 5_000);
         if (rows.length === 0) break;
         const batch: AcceptedReading[] = [];
         for (const row of rows) {
-          const householdId = householdOf(row.meterId) ?? store.registry.meter(row.meterId)?.householdId;
+          const householdId = householdOf(row.meterId) ?? meters.meter(row.meterId)?.householdId;
           if (householdId === undefined) continue;
           batch.push({ ...row, householdId });
         }
@@ -307,7 +303,6 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     },
     writeCheckpoint() {
       stage.writeCheckpoint();
-      store.checkpoints.setCursor(stage.cursor);
     },
     cursor: () => stage.cursor,
     processingSince: () => writer.processingSince,

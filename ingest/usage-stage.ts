@@ -1,6 +1,12 @@
-import type { Store } from '../core/store/store.ts';
-import type { AcceptedReading, DetectorInput, NormalizerEventKind } from '../core/streams.ts';
+import type {
+  AcceptedReading,
+  DetectorInput,
+  NormalizerEvent,
+  NormalizerEventKind,
+  UsageBucket,
+} from '../core/streams.ts';
 import { initialMeterState, normalize, type MeterState, type NormalizerParams } from './normalizer.ts';
+import type { EmbeddedUnitOfWork, IngestRepository } from './repository.ts';
 
 const QUIET_EVENTS = new Set<NormalizerEventKind>(['accepted', 'duplicate']);
 
@@ -28,7 +34,7 @@ export class UsageStage {
   };
 
   constructor(
-    private readonly store: Store,
+    private readonly repo: IngestRepository & Pick<EmbeddedUnitOfWork, 'transaction'>,
     private readonly params: NormalizerParams,
     private readonly emit: (input: DetectorInput) => void,
   ) {}
@@ -38,12 +44,15 @@ export class UsageStage {
    * from (lazy: a million meters' states are not parsed before the service starts).
    */
   load(): void {
-    this.cursor = this.store.checkpoints.cursor();
+    this.cursor = this.repo.cursor();
   }
 
   /** Processes committed readings; `verdicts`, when given, is told what each reading (by `seq`) did. */
   process(readings: AcceptedReading[], verdicts?: Map<number, NormalizerEventKind>): void {
-    this.store.transaction(() => {
+    // One transaction: the buckets and events below, and what the detectors write while they take the inputs.
+    this.repo.transaction(() => {
+      const events: NormalizerEvent[] = [];
+      const buckets: UsageBucket[] = [];
       for (const r of readings) {
         if (r.seq <= this.cursor) continue;
         const prev = this.meterState(r.meterId) ?? initialMeterState();
@@ -54,7 +63,7 @@ export class UsageStage {
         this.counters[out.event.kind]++;
         verdicts?.set(r.seq, out.event.kind);
         if (!QUIET_EVENTS.has(out.event.kind)) {
-          this.store.checkpoints.addMeterEvent({
+          events.push({
             meterId: r.meterId,
             householdId: r.householdId,
             kind: out.event.kind,
@@ -64,7 +73,7 @@ export class UsageStage {
         }
         for (const b of out.buckets) {
           const bucket = { householdId: r.householdId, start: b.start, end: b.end, liters: b.liters };
-          this.store.usage.upsert(bucket);
+          buckets.push(bucket);
           this.emit({ kind: 'bucket', bucket });
         }
         this.emit({
@@ -75,12 +84,16 @@ export class UsageStage {
           receivedAt: r.receivedAt,
         });
       }
+      if (events.length > 0 || buckets.length > 0) this.repo.saveProcessed({ events, buckets });
     });
   }
 
-  /** Writes the meter states changed since the last checkpoint (call inside the checkpoint transaction). */
+  /** Saves the cursor with the meter states changed since the last checkpoint (joins the caller's transaction). */
   writeCheckpoint(): void {
-    for (const id of this.dirty) this.store.checkpoints.saveMeterState(id, this.states.get(id));
+    this.repo.saveCheckpoint(
+      this.cursor,
+      [...this.dirty].map((id) => [id, this.states.get(id)] as const),
+    );
     this.dirty.clear();
   }
 
@@ -88,7 +101,7 @@ export class UsageStage {
   meterState(meterId: string): MeterState | undefined {
     let state = this.states.get(meterId);
     if (state === undefined) {
-      state = this.store.checkpoints.meterState(meterId) as MeterState | undefined;
+      state = this.repo.meterState(meterId) as MeterState | undefined;
       if (state !== undefined) this.states.set(meterId, state);
     }
     return state;

@@ -1,0 +1,91 @@
+import type { Io, Mode } from '../core/repository.ts';
+import type { NormalizerEvent, UsageBucket } from '../core/streams.ts';
+
+/** A reading as the durable inbox holds it; `seq` orders the inbox. */
+export interface InboxRow {
+  seq: number;
+  meterId: string;
+  ts: number;
+  totalLiters: number;
+  receivedAt: number;
+}
+
+/** Input rejected with its reason, kept so that nothing is silently dropped. */
+export interface NewDeadLetter {
+  receivedAt: number;
+  meterId: string | null;
+  topic: string | null;
+  code: string;
+  message: string;
+  field: string | null;
+  excerpt: string | null;
+}
+
+/** One payload's accepted readings and rejections, committed together. */
+export interface InboxSubmission {
+  meterId: string;
+  receivedAt: number;
+  readings: readonly { ts: number; totalLiters: number }[];
+  deadLetters: readonly NewDeadLetter[];
+}
+
+/** What processing committed readings produced: closed buckets and notable meter events (both idempotent). */
+export interface ProcessedOutput {
+  buckets: readonly UsageBucket[];
+  events: readonly NormalizerEvent[];
+}
+
+/**
+ * Everything ingest keeps: the inbox, dead letters, usage buckets, meter events, the inbox cursor and each
+ * meter's normalizer state. `M` is 'sync' for the embedded SQLite store, 'async' for PostgreSQL.
+ */
+export interface IngestRepository<M extends Mode = 'sync'> {
+  /**
+   * Appends the submissions' readings and dead letters atomically (all or nothing: an acknowledgement follows
+   * this commit); returns the readings' inbox sequence numbers, in submission and reading order.
+   */
+  commit(submissions: readonly InboxSubmission[]): Io<M, number[]>;
+  /** Records input rejected before it reached a submission (unknown meter, oversize packet, forbidden topic). */
+  addDeadLetter(d: NewDeadLetter): Io<M, void>;
+  /** Dead letters by reason code, optionally of one meter. */
+  deadLetterCounts(filter?: { meterId?: string }): Io<M, Record<string, number>>;
+  /** Inbox rows after `seq`, in order, at most `limit` (recovery re-processes from the cursor with this). */
+  readingsAfter(seq: number, limit: number): Io<M, InboxRow[]>;
+  /** A meter's stored readings between two times (inclusive): `ts` → the register values stored at it (dedupe). */
+  storedReadings(meterId: string, fromTs: number, toTs: number): Io<M, Map<number, number[]>>;
+  /** The newest inbox sequence number (0: empty). */
+  maxSeq(): Io<M, number>;
+  /** Arrival time of the newest reading (0: empty). */
+  lastReceivedAt(): Io<M, number>;
+
+  /** Writes buckets (upsert by household and start) and meter events (once per meter, time and kind). */
+  saveProcessed(out: ProcessedOutput): Io<M, void>;
+  /** A household's buckets starting in [from, to), by start. */
+  usageRange(householdId: string, from: number, to: number): Io<M, UsageBucket[]>;
+  /** A meter's notable events, in the order they were first written. */
+  meterEvents(meterId: string): Io<M, NormalizerEvent[]>;
+
+  /** The inbox sequence number processed up to at the last checkpoint (0: none). */
+  cursor(): Io<M, number>;
+  /** One meter's checkpointed normalizer state (undefined: none). */
+  meterState(meterId: string): Io<M, unknown>;
+  /** Saves the cursor with the meter states changed since the last checkpoint, atomically. */
+  saveCheckpoint(cursor: number, meterStates: Iterable<readonly [string, unknown]>): Io<M, void>;
+}
+
+/**
+ * What only the embedded store offers besides its repository: a synchronous unit of work that the detectors'
+ * and notifier's writes join (the group commit's processing is one transaction), and a scope for writes that
+ * derive from the inbox and may skip their own fsync (they are recomputed from the inbox after a power loss).
+ */
+export interface EmbeddedUnitOfWork {
+  transaction<T>(fn: () => T): T;
+  derivedWrites<T>(fn: () => T): T;
+}
+
+/** The meters ingest accepts readings from (the registry owns them). */
+export interface MeterDirectory {
+  /** Changes whenever meter assignments may have changed. */
+  revision(): string;
+  meter(meterId: string): { householdId: string; active: boolean } | undefined;
+}
