@@ -39,6 +39,7 @@ import { assertPortFree, listenError } from './listen-ports.ts';
 import { detectorRoutes } from '../backtest/backtest.ts';
 import { startRetention } from './retention.ts';
 import { emqxHookRoutes } from '../broker/emqx-hooks.ts';
+import { rabbitMqHookRoutes } from '../broker/rabbitmq-hooks.ts';
 import { SecretVerifiers } from '../broker/secret-verifiers.ts';
 
 export interface CareflowDeps {
@@ -218,6 +219,12 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   });
 
   const passwordChecks = new HashQueue(config.http.passwordHashConcurrency, 100);
+  // The keyed verifiers of device secrets the external brokers' hooks share (one set, whichever hooks are on).
+  let verifiers: SecretVerifiers | undefined;
+  const hookVerifiers = () =>
+    (verifiers ??= new SecretVerifiers(store, resolveVerifierKey(config.dataDir), (err) =>
+      logger.error({ err }, 'could not store secret verifiers'),
+    ));
   const http = await buildApp({
     passwordChecks,
     config: effective,
@@ -259,17 +266,11 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     rootRoutes: [
       // EMQX's HTTP authentication and authorisation hooks, when EMQX has a secret to call them with.
       ...(config.mqtt.emqxHookSecret
-        ? [
-            emqxHookRoutes({
-              config: effective,
-              store,
-              logger,
-              metrics,
-              verifiers: new SecretVerifiers(store, resolveVerifierKey(config.dataDir), (err) =>
-                logger.error({ err }, 'could not store secret verifiers'),
-              ),
-            }),
-          ]
+        ? [emqxHookRoutes({ config: effective, store, logger, metrics, verifiers: hookVerifiers() })]
+        : []),
+      // RabbitMQ's HTTP auth backend, when RabbitMQ has a secret to call it with.
+      ...(config.mqtt.rabbitmqHookSecret
+        ? [rabbitMqHookRoutes({ config: effective, store, logger, metrics, verifiers: hookVerifiers() })]
         : []),
       metricsRoutes({
         metrics,

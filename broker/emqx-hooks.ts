@@ -1,18 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { WORKER_ACK_TOPIC } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import { CareflowError } from '../core/errors.ts';
-import { HashQueue } from '../core/hash-queue.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
-import { TOPICS } from '../core/readings.ts';
-import { dummyHash, verifySecret } from '../core/secrets.ts';
 import type { Store } from '../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../api/define-route.ts';
 import { LoginLimiter } from '../api/login-limiter.ts';
 import type { Principal } from './principal.ts';
+import { createHookAuth, mayUse } from './hook-auth.ts';
 import type { SecretVerifiers } from './secret-verifiers.ts';
 
 /**
@@ -46,8 +43,6 @@ const AuthnAnswer = z.object({
 });
 const AuthzAnswer = z.object({ result: z.enum(['allow', 'deny']) });
 const SECRET_HEADER = 'x-careflow-hook-secret';
-/** A client address may fail this many times more than one username (EMQX itself may be one address). */
-const ADDRESS_FACTOR = 20;
 
 export interface EmqxHookDeps {
   config: Config;
@@ -59,22 +54,16 @@ export interface EmqxHookDeps {
   now?: () => number;
 }
 
-type Who = Principal | { kind: 'careflow'; id: string };
-
 export function emqxHookRoutes(deps: EmqxHookDeps) {
   const secret = deps.config.mqtt.emqxHookSecret;
-  const m = deps.config.mqtt;
   const logger = deps.logger.child({ module: 'emqx-hooks' });
   const now = deps.now ?? Date.now;
   const windowMs = deps.config.http.loginWindowMinutes * 60_000;
   const max = deps.config.http.loginMaxFailures;
-  const byUser = new LoginLimiter(max, windowMs, now);
-  const byAddress = new LoginLimiter(max * ADDRESS_FACTOR, windowMs, now);
   const badSecret = new LoginLimiter(max, windowMs, now);
-  const hashes = new HashQueue(m.hashConcurrency, m.hashQueueMax);
-  const dummy = dummyHash();
   const digest = (s: string) => createHash('sha256').update(s).digest();
   const expected = secret ? digest(secret) : null;
+  const { authenticate, whoIs } = createHookAuth({ ...deps, logger }, 'EMQX');
 
   function assertEmqx(request: FastifyRequest): void {
     const given = request.headers[SECRET_HEADER];
@@ -84,48 +73,6 @@ export function emqxHookRoutes(deps: EmqxHookDeps) {
       throw new CareflowError('ERR_API_RATE_LIMITED', 'Too many calls with a wrong hook secret');
     deps.metrics?.countFailedAuthentication('bearer');
     throw new CareflowError('ERR_API_UNAUTHORIZED', `Missing or wrong ${SECRET_HEADER}`);
-  }
-
-  /** The registry entry behind a username, with its secret's hash. */
-  function credential(id: string): { principal: Principal; hash: string } | null {
-    const meter = deps.store.registry.meter(id);
-    if (meter) return meter.active ? { principal: { kind: 'meter', id }, hash: meter.secretHash } : null;
-    const hash = deps.store.registry.workerSecretHash(id);
-    return hash ? { principal: { kind: 'worker', id }, hash } : null;
-  }
-
-  async function authenticate(username: string, password: string, address: string): Promise<boolean> {
-    if (!username || !password) return false;
-    if (m.username && m.password && username === m.username) {
-      return timingSafeEqual(digest(password), digest(m.password));
-    }
-    const found = credential(username);
-    const secretBytes = Buffer.from(password, 'utf8');
-    if (found && deps.verifiers.matches(found.principal.kind, username, found.hash, secretBytes)) return true;
-    const userSlot = byUser.reserve(username);
-    const addressSlot = userSlot === null ? null : byAddress.reserve(address);
-    if (userSlot === null || addressSlot === null) {
-      if (userSlot !== null) byUser.release(username, userSlot);
-      logger.warn({ username, address }, 'EMQX authentication limited: too many failures');
-      return false;
-    }
-    const check = hashes.run(() => verifySecret(password, found?.hash ?? dummy), address);
-    if (!check) {
-      byUser.release(username, userSlot);
-      byAddress.release(address, addressSlot);
-      return false;
-    }
-    const ok = (await check) && found !== null;
-    if (!ok) return false;
-    byUser.succeed(username);
-    byAddress.release(address, addressSlot);
-    deps.verifiers.remember(found.principal, found.hash, secretBytes, now());
-    return true;
-  }
-
-  function whoIs(username: string): Who | null {
-    if (m.username && username === m.username) return { kind: 'careflow', id: username };
-    return credential(username)?.principal ?? null;
   }
 
   return (app: FastifyInstance, ctx: ApiContext): void => {
@@ -169,20 +116,4 @@ export function emqxHookRoutes(deps: EmqxHookDeps) {
   };
 }
 
-/** The topics of the MQTT contract, per kind of client (as the embedded broker's ACL and Mosquitto's file). */
-export function mayUse(who: Who, action: 'publish' | 'subscribe', topic: string): boolean {
-  switch (who.kind) {
-    case 'meter':
-      return action === 'publish' ? topic === TOPICS.readings(who.id) : topic === TOPICS.meterErrors(who.id);
-    case 'worker':
-      return action === 'publish'
-        ? WORKER_ACK_TOPIC.exec(topic)?.[1] === who.id
-        : topic === TOPICS.workerAlerts(who.id);
-    case 'careflow': {
-      if (action === 'publish')
-        return /^meters\/[^/+#]+\/errors$/.test(topic) || /^workers\/[^/+#]+\/alerts$/.test(topic);
-      const filter = topic.replace(/^\$share\/[A-Za-z0-9_-]+\//, '');
-      return filter === 'meters/+/readings' || filter === 'workers/+/alerts/+/ack';
-    }
-  }
-}
+export { mayUse } from './hook-auth.ts';

@@ -58,6 +58,9 @@ describe('loadConfig', () => {
       password: null,
       clientId: 'careflow',
       emqxHookSecret: null,
+      rabbitmqHookSecret: null,
+      rabbitmqHookSources: ['127.0.0.1', '::1'],
+      rabbitmqVhost: '/',
       shareGroup: 'careflow',
     });
     expect(config.tls).toEqual({ certFile: null, keyFile: null });

@@ -53,6 +53,20 @@ export const Config = z
          * calls to `/hooks/emqx/authn` and `/hooks/emqx/authz`; null: those hooks are off.
          */
         emqxHookSecret: z.string().min(24, 'at least 24 characters').max(256).nullable().default(null),
+        /**
+         * Shared secret RabbitMQ's HTTP auth backend sends (as the password of HTTP Basic authentication in the
+         * backend's URLs, or header `x-careflow-hook-secret`) to `/hooks/rabbitmq/{user,vhost,resource,topic}`;
+         * null: those routes are off.
+         */
+        rabbitmqHookSecret: z.string().min(24, 'at least 24 characters').max(256).nullable().default(null),
+        /** Addresses RabbitMQ's nodes call those routes from; calls from anywhere else are refused. */
+        rabbitmqHookSources: z
+          .array(z.union([z.ipv4(), z.ipv6()]))
+          .min(1)
+          .max(256)
+          .default(['127.0.0.1', '::1']),
+        /** The RabbitMQ virtual host meters and worker apps may use. */
+        rabbitmqVhost: z.string().min(1).max(255).default('/'),
         /** Shared-subscription group: instances in one group share the readings. */
         shareGroup: z
           .string()
@@ -310,6 +324,7 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MQTT_PASSWORD', path: ['mqtt', 'password'], type: 'string' },
   { name: 'CAREFLOW_MQTT_CLIENT_ID', path: ['mqtt', 'clientId'], type: 'string' },
   { name: 'CAREFLOW_EMQX_HOOK_SECRET', path: ['mqtt', 'emqxHookSecret'], type: 'string' },
+  { name: 'CAREFLOW_RABBITMQ_HOOK_SECRET', path: ['mqtt', 'rabbitmqHookSecret'], type: 'string' },
   { name: 'CAREFLOW_HTTP_HOST', path: ['http', 'host'], type: 'string' },
   { name: 'CAREFLOW_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { name: 'CAREFLOW_SQLITE_SYNCHRONOUS', path: ['store', 'synchronous'], type: 'string' },
