@@ -19,7 +19,7 @@ describe('replay lanes', () => {
       registry,
       config: { mqtt: { host: '127.0.0.1', port: 0, hashConcurrency: 1, hashQueueMax: 1 } },
     });
-    const secrets = new Map(registry.meters.map((m) => [m.id, m.secret!]));
+    const secrets = new Map(registry.meters!.map((m) => [m.id, m.secret!]));
     lanes = new ReplayLanes({ url: svc.mqttUrl, secrets, connectConcurrency: 24 });
     await lanes.connect([...secrets.keys()]);
     expect(lanes.allOpen()).toBe(true);
