@@ -7,7 +7,9 @@
  *    reused by later runs; delete it to make new secrets.
  * 2. Starts the service as `careflow start` runs it (a child process, fresh data dir) and connects every
  *    meter once: each a real scrypt check through the bounded hash queue (CONNACK 3 "busy" is retried, as a
- *    meter would). Then stops the service (SIGTERM) and starts it again on the same data dir.
+ *    meter would). Then stops the service (SIGTERM) and starts it again on the same data dir. With
+ *    `--seed-verifiers` this first connect is skipped: what it leaves in the data dir (the verifier key, one
+ *    keyed verifier and one client id binding per meter) is written with the broker's own classes instead.
  * 3. The storm: all meters CONNECT again, `--window` at once, from 16 loopback addresses. Prints CONNECTs/s,
  *    the time until all are in, CONNECT→CONNACK latency p50/p99, and the service's scrypt and verifier counts.
  *

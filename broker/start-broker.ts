@@ -166,6 +166,8 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
 
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 128,
+    // Not called for the CONNECTs the lean path takes (lean-connect.ts: a client id, a clean session, no will):
+    // a check that must hold for every CONNECT belongs in authenticateClient.
     preConnect(client, packet, done) {
       if (!packet.clientId) withoutId.add(client);
       if (!packet.clientId && packet.clean === false) persistentWithoutId.add(client);
