@@ -91,14 +91,14 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       () => engine.householdCount(),
     );
   // The rules a household has not consented to are handed to the engine disabled.
-  const gated = (b: RuleBook, hid: string) => {
-    const rules = b.rulesForPlace(hid, directory?.place(hid));
+  const gated = (b: RuleBook, hid: string, slot?: number) => {
+    const rules = b.rulesForPlace(hid, directory?.place(hid, slot));
     return consent ? consent.apply(hid, rules) : rules;
   };
   const engine: DetectorEngine = book
     ? new DetectorEngine(
         deps.localTime,
-        (hid) => gated(book, hid),
+        (hid, slot) => gated(book, hid, slot),
         book.needs(),
         away?.lookup,
         (meterId) => {
@@ -124,7 +124,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   if (book) {
     engine.rulesVersion = book.version();
     book.onChange((version) => {
-      engine.setRules((hid) => gated(book, hid), book.needs(), version);
+      engine.setRules((hid, slot) => gated(book, hid, slot), book.needs(), version);
       logger.info({ rulesVersion: version }, 'rules changed');
     });
   }
