@@ -108,7 +108,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const metrics = new ServiceMetrics(DEFAULT_RULES.map((r) => r.id));
   const ingest = startIngest(effective, { store, clock, localTime, logger, metrics });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
-  for await (const batch of store.checkpoints.householdStateBatches()) detectors.load(batch);
+  await detectors.loadBatches(store.checkpoints.householdStateBatches());
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
   const brokerSlot: { current?: Broker | AttachedBroker } = {};
