@@ -120,7 +120,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   const detectorStates = new SqliteDetectorStateRepository(store);
-  detectors.load(detectorStates.states());
+  await detectors.loadBatches(detectorStates.stateBatches());
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
   const brokerSlot: { current?: Broker | AttachedBroker } = {};

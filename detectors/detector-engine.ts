@@ -12,7 +12,7 @@ import type { OutageWatch } from './outage-watch.ts';
 import type { RuleNeeds } from './validate-rules.ts';
 
 /** Which rules apply to a household (the rule hierarchy plugs in here). */
-export type RulesFor = (householdId: string) => readonly Rule[];
+export type RulesFor = (householdId: string, slot?: number) => readonly Rule[];
 
 /** A meter's declared interval between messages (ms; the registry), or null. */
 export type DeclaredInterval = (meterId: string) => number | null;
@@ -189,7 +189,7 @@ export class DetectorEngine {
   private rulesOf(slot: number): readonly Rule[] {
     let rules = this.ruleCache[slot];
     if (rules === undefined) {
-      rules = this.rulesFor(this.ids[slot]!);
+      rules = this.rulesFor(this.ids[slot]!, slot);
       this.ruleCache[slot] = rules;
     }
     return rules;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { READER_THREAD_FROM } from '../core/store/checkpoint-reader.ts';
 import { openStore } from '../core/store/store.ts';
 import {
   encodeHouseholdState,
@@ -107,6 +108,48 @@ describe('binary household checkpoint (version 3)', () => {
       expect(serializeHouseholdState(back)).toEqual(serializeHouseholdState(original));
       // Rewritten in binary at its next checkpoint: the same bytes as the household encoded directly.
       expect(Buffer.from(encodeHouseholdState(back))).toEqual(Buffer.from(encodeHouseholdState(original)));
+    }
+  });
+
+  it('reads a large checkpoint in a second thread: every household once, restored exactly, old rows too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'careflow-checkpoint-'));
+    dirs.push(dir);
+    const path = join(dir, 'careflow.db');
+    // Enough households for the reader thread, with states of different lengths and some old JSON rows.
+    const n = READER_THREAD_FROM + 3_000;
+    const templates = Array.from({ length: 16 }, (_, k) => busy(k, 3 + (k % 5)));
+    let store = openStore({ path, synchronous: 'NORMAL' });
+    store.transaction(() => {
+      for (let k = 0; k < n; k++) {
+        const t = templates[k % 16]!;
+        store.checkpoints.saveHouseholdState(
+          `h-${k}`,
+          k % 997 === 0 ? serializeHouseholdState(t) : encodeHouseholdState(t),
+        );
+      }
+    });
+    store.close();
+
+    store = openStore({ path });
+    const seen = new Map<string, string>();
+    let batches = 0;
+    for await (const batch of store.checkpoints.householdStateBatches()) {
+      batches++;
+      // Restored before the next batch is asked for (a binary state is a view the next batch may reuse).
+      for (const [id, state] of batch) {
+        const back = createHouseholdState(24, 7);
+        restoreHouseholdState(back, state as Uint8Array);
+        expect(seen.has(id)).toBe(false);
+        seen.set(id, JSON.stringify(serializeHouseholdState(back)));
+      }
+    }
+    store.close();
+    expect(batches).toBeGreaterThan(1);
+    expect(seen.size).toBe(n);
+    for (const k of [0, 1, 997, 12_345, n - 1]) {
+      const back = createHouseholdState(24, 7);
+      restoreHouseholdState(back, encodeHouseholdState(templates[k % 16]!));
+      expect(seen.get(`h-${k}`)).toBe(JSON.stringify(serializeHouseholdState(back)));
     }
   });
 });

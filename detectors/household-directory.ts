@@ -38,8 +38,8 @@ export class HouseholdDirectory {
   ) {}
 
   /** Where the household sits (undefined: not registered, or its grid is not), as the rule hierarchy wants it. */
-  place(householdId: string): HouseholdPlace | undefined {
-    const code = this.code(householdId);
+  place(householdId: string, slot?: number): HouseholdPlace | undefined {
+    const code = this.code(householdId, slot);
     const p = code < 0 ? undefined : this.spots[code >> 1]!.place;
     return p && { household: householdId, ...p };
   }

@@ -20,4 +20,12 @@ export class SqliteDetectorStateRepository implements DetectorStateRepository<'s
       ? this.t.checkpoints.householdStates()
       : this.t.checkpoints.householdStatesOf(householdIds);
   }
+
+  /**
+   * Every household's state in batches, for the start-up restore: with many households read by a second thread
+   * while the caller restores the batches already read.
+   */
+  stateBatches(): AsyncIterable<Iterable<[string, unknown]>> {
+    return this.t.checkpoints.householdStateBatches();
+  }
 }

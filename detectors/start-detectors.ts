@@ -43,6 +43,12 @@ export interface Detectors {
   consentChanged(householdId: string): void;
   /** Restores household states from a checkpoint (before inputs flow). */
   load(states: Iterable<[string, unknown]>): void;
+  /**
+   * Restores household states arriving in batches (read by another thread): clock ticks that fall due
+   * meanwhile are skipped, so that no silence is judged on a half-restored state or before the inbox is
+   * re-processed; the next tick after start-up looks at the time as it is then.
+   */
+  loadBatches(batches: AsyncIterable<Iterable<[string, unknown]>>): Promise<void>;
   /** Hands the states changed since the last checkpoint to `save`. */
   writeCheckpoint(save: (householdId: string, state: Uint8Array) => void): number;
   stop(): void;
@@ -91,14 +97,14 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       () => engine.householdCount(),
     );
   // The rules a household has not consented to are handed to the engine disabled.
-  const gated = (b: RuleBook, hid: string) => {
-    const rules = b.rulesForPlace(hid, directory?.place(hid));
+  const gated = (b: RuleBook, hid: string, slot?: number) => {
+    const rules = b.rulesForPlace(hid, directory?.place(hid, slot));
     return consent ? consent.apply(hid, rules) : rules;
   };
   const engine: DetectorEngine = book
     ? new DetectorEngine(
         deps.localTime,
-        (hid) => gated(book, hid),
+        (hid, slot) => gated(book, hid, slot),
         book.needs(),
         away?.lookup,
         (meterId) => {
@@ -124,7 +130,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   if (book) {
     engine.rulesVersion = book.version();
     book.onChange((version) => {
-      engine.setRules((hid) => gated(book, hid), book.needs(), version);
+      engine.setRules((hid, slot) => gated(book, hid, slot), book.needs(), version);
       logger.info({ rulesVersion: version }, 'rules changed');
     });
   }
@@ -148,11 +154,15 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     return () => h.cancel();
   });
   const detections = new Subject<Detection>();
+  let restoring = false;
   const subscription: Subscription = merge(deps.inputs, ticks)
     .pipe(
       mergeMap((input) => {
         try {
-          if (input.kind === 'tick') followRegistry();
+          if (input.kind === 'tick') {
+            if (restoring) return [];
+            followRegistry();
+          }
           return engine.apply(input);
         } catch (err) {
           logger.error({ err, input: input.kind }, 'detector step failed');
@@ -186,6 +196,14 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       engine.forgetRules();
     },
     load: (states) => engine.load(states),
+    async loadBatches(batches) {
+      restoring = true;
+      try {
+        for await (const batch of batches) engine.load(batch);
+      } finally {
+        restoring = false;
+      }
+    },
     writeCheckpoint: (save) => engine.drainDirty(save),
     stop() {
       subscription.unsubscribe();

@@ -1,4 +1,5 @@
 import type { NormalizerEvent } from '../streams.ts';
+import { READER_THREAD_FROM, readHouseholdStatesInThread } from './checkpoint-reader.ts';
 import type { Db } from './open-store.ts';
 
 /**
@@ -68,6 +69,29 @@ export class CheckpointRepo {
       const state = one.get(id) as string | Buffer | undefined;
       if (state !== undefined) yield [id, typeof state === 'string' ? (JSON.parse(state) as unknown) : state];
     }
+  }
+
+  /**
+   * Every household's detector state, in batches: with many households (a file database) read by a second
+   * thread while the caller restores the batches already read. Should the thread fail, every state is read
+   * again here (restoring a household twice restores the same state).
+   */
+  async *householdStateBatches(): AsyncGenerator<Iterable<[string, unknown]>> {
+    const many =
+      !this.db.memory &&
+      this.db
+        .prepare('SELECT 1 FROM household_state ORDER BY rowid LIMIT 1 OFFSET ?')
+        .pluck()
+        .get(READER_THREAD_FROM - 1) !== undefined;
+    if (many) {
+      try {
+        yield* readHouseholdStatesInThread(this.db.name);
+        return;
+      } catch {
+        // Read on this thread instead.
+      }
+    }
+    yield this.householdStates();
   }
 
   addMeterEvent(e: NormalizerEvent): void {
