@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
+import type { AlertRepository } from './alert-repository.ts';
 import type { OutboxMessage, OutboxRepository } from './outbox-repository.ts';
 import { DeliveryError, type WebhookChannel } from './webhook-channel.ts';
 
@@ -11,7 +11,7 @@ import { DeliveryError, type WebhookChannel } from './webhook-channel.ts';
  */
 export interface DispatcherStore {
   readonly outbox: OutboxRepository;
-  readonly alerts: Pick<Store['alerts'], 'addTimeline'>;
+  readonly alerts: Pick<AlertRepository, 'addTimeline'>;
   readonly db: { readonly open: boolean };
   transaction<T>(fn: () => T): T;
 }
