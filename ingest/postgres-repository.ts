@@ -79,7 +79,7 @@ export class PgIngestRepository implements IngestRepository<'async'> {
   async deadLetterCounts(filter: { meterId?: string } = {}): Promise<Record<string, number>> {
     const { rows } = await this.pool.query<{ code: string; n: number }>(
       `SELECT code, count(*) AS n FROM dead_letters WHERE ($1::text IS NULL OR meter_id = $1)
-       GROUP BY code ORDER BY code`,
+       GROUP BY code ORDER BY code COLLATE "C"`,
       [filter.meterId ?? null],
     );
     return Object.fromEntries(rows.map((r) => [r.code, r.n]));

@@ -1,9 +1,20 @@
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
-import type { OutboxMessage } from '../core/store/outbox-repo.ts';
-import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
+import type { AlertRepository } from './alert-repository.ts';
+import type { OutboxMessage, OutboxRepository } from './outbox-repository.ts';
 import { DeliveryError, type WebhookChannel } from './webhook-channel.ts';
+
+/**
+ * What the dispatcher needs of the embedded store: the outbox, the alerts' timeline (a failed or delivered
+ * message is written there) and the unit of work both join.
+ */
+export interface DispatcherStore {
+  readonly outbox: OutboxRepository;
+  readonly alerts: Pick<AlertRepository, 'addTimeline'>;
+  readonly db: { readonly open: boolean };
+  transaction<T>(fn: () => T): T;
+}
 
 /** Most deliveries in flight at once (a slow webhook does not hold up the others). */
 const MAX_IN_FLIGHT = 32;
@@ -39,7 +50,7 @@ export class OutboxDispatcher {
   private idle: (() => void)[] = [];
 
   constructor(
-    private readonly store: Store,
+    private readonly store: DispatcherStore,
     private readonly publisher: MqttPublisher,
     private readonly webhooks: WebhookChannel,
     private readonly clock: Clock,

@@ -1,0 +1,42 @@
+/**
+ * The notifier's tables in the shared PostgreSQL store (see migratePg). Never edit a released migration: add a
+ * new one. Times are epoch milliseconds (bigint), as in the embedded store.
+ */
+export const NOTIFIER_PG_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, channel text NOT NULL, target text NOT NULL,
+    topic text NOT NULL, payload text NOT NULL, idempotency_key text NOT NULL UNIQUE, created_at bigint NOT NULL,
+    attempts integer NOT NULL DEFAULT 0, next_attempt_at bigint NOT NULL, state text NOT NULL DEFAULT 'pending',
+    last_error text, delivered_at bigint, alert_id text, level integer, recipient text,
+    sent_at bigint, received_at bigint, failed_at bigint
+  );
+  CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);
+  CREATE INDEX outbox_by_alert ON outbox (alert_id);
+  CREATE INDEX outbox_unreceived ON outbox (channel, target, state, created_at);
+  CREATE INDEX outbox_by_recipient ON outbox (recipient, channel, target, created_at);
+  `,
+  // Alerts, their timelines and the detections applied to them. `seq` keeps the order alerts were inserted in
+  // (SQLite's rowid), which breaks ties between alerts opened at the same time.
+  `
+  CREATE TABLE alerts (
+    id text PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY, household_id text NOT NULL, grid text NOT NULL,
+    rule_id text NOT NULL, severity text NOT NULL, audience text NOT NULL, state text NOT NULL,
+    opened_at bigint NOT NULL, updated_at bigint NOT NULL, acknowledged_at bigint, acknowledged_by text,
+    resolved_at bigint, resolved_by text, outcome text, note text, evidence text NOT NULL
+  );
+  CREATE UNIQUE INDEX alerts_one_open_per_rule ON alerts (household_id, rule_id) WHERE state <> 'resolved';
+  CREATE INDEX alerts_by_rule ON alerts (household_id, rule_id, opened_at DESC, seq DESC);
+  CREATE INDEX alerts_by_opened ON alerts (opened_at DESC, id);
+  CREATE INDEX alerts_by_grid ON alerts (grid, opened_at);
+  CREATE TABLE alert_timeline (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, alert_id text NOT NULL REFERENCES alerts(id),
+    at bigint NOT NULL, kind text NOT NULL, actor text, detail text NOT NULL
+  );
+  CREATE INDEX alert_timeline_by_alert ON alert_timeline (alert_id, id);
+  CREATE TABLE detections (
+    key text PRIMARY KEY, household_id text NOT NULL, rule_id text NOT NULL, kind text NOT NULL,
+    at bigint NOT NULL, alert_id text
+  );
+  `,
+];
