@@ -259,6 +259,39 @@ export const Config = z
       })
       .prefault({}),
     /** The optional InfluxDB archive of raw readings (InfluxDB v2 write API); off while `url` is null. */
+    /**
+     * Cluster mode (`careflow start --cluster`, preview): readings come from RabbitMQ's partitioned work queue
+     * and are committed to PostgreSQL. See the README's "Cluster (preview)".
+     */
+    cluster: z
+      .strictObject({
+        /** careflow's own AMQP login at RabbitMQ (a user of RabbitMQ's internal database). */
+        amqpUrl: z
+          .url({ protocol: /^amqps?$/, error: 'expected an amqp:// or amqps:// URL' })
+          .nullable()
+          .default(null),
+        /** The shared PostgreSQL store. */
+        postgresUrl: z
+          .url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// URL' })
+          .nullable()
+          .default(null),
+        /** Partitions of the readings queue (quorum queues); every worker of a cluster must use the same number. */
+        partitions: z.number().int().min(1).max(1024).default(16),
+        /**
+         * Partitions this worker takes first, as `0-3,8`; it stands by for all the others and takes them over
+         * when their worker goes. null: it takes every partition first.
+         */
+        prefer: z
+          .string()
+          .regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'a list such as 0-3,8')
+          .nullable()
+          .default(null),
+        /** Unacknowledged deliveries per partition (readings committed in one transaction at most this many). */
+        prefetch: z.number().int().min(1).max(10_000).default(500),
+        /** How long a worker waits before it stands by for the partitions it does not prefer. */
+        standbyDelayMs: z.number().int().min(0).max(600_000).default(3_000),
+      })
+      .prefault({}),
     archive: z
       .strictObject({
         url: z
@@ -325,6 +358,10 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_MQTT_CLIENT_ID', path: ['mqtt', 'clientId'], type: 'string' },
   { name: 'CAREFLOW_EMQX_HOOK_SECRET', path: ['mqtt', 'emqxHookSecret'], type: 'string' },
   { name: 'CAREFLOW_RABBITMQ_HOOK_SECRET', path: ['mqtt', 'rabbitmqHookSecret'], type: 'string' },
+  { name: 'CAREFLOW_AMQP_URL', path: ['cluster', 'amqpUrl'], type: 'string' },
+  { name: 'CAREFLOW_POSTGRES_URL', path: ['cluster', 'postgresUrl'], type: 'string' },
+  { name: 'CAREFLOW_CLUSTER_PARTITIONS', path: ['cluster', 'partitions'], type: 'int' },
+  { name: 'CAREFLOW_CLUSTER_PREFER', path: ['cluster', 'prefer'], type: 'string' },
   { name: 'CAREFLOW_HTTP_HOST', path: ['http', 'host'], type: 'string' },
   { name: 'CAREFLOW_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { name: 'CAREFLOW_SQLITE_SYNCHRONOUS', path: ['store', 'synchronous'], type: 'string' },

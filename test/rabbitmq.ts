@@ -9,7 +9,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -43,6 +43,8 @@ export interface RabbitMqOptions {
   config?: string[];
   /** Milliseconds to wait for the node to accept AMQP and MQTT connections (default 60 s). */
   startTimeoutMs?: number;
+  /** Internal: the how-many-th try (a port taken meanwhile by another process makes the harness try again). */
+  attempt?: number;
 }
 
 export interface RabbitMq {
@@ -157,11 +159,24 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
     rmSync(dir, { recursive: true, force: true });
   }
 
+  // Ready when its log says so (a port that merely answers might be another process's: the ports were free
+  // when chosen, but the node takes many seconds to open them).
   const until = Date.now() + (options.startTimeoutMs ?? 60_000);
-  while (!((await listening(ports.amqp)) && (await listening(ports.mqtt)))) {
-    if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > until) {
+  const started = () => {
+    const text = log();
+    return (
+      text.includes('Server startup complete') &&
+      text.includes(`started TCP listener on 127.0.0.1:${ports.amqp}`) &&
+      text.includes(`started MQTT TCP listener on 127.0.0.1:${ports.mqtt}`)
+    );
+  };
+  while (!started()) {
+    const died = proc.exitCode !== null || proc.signalCode !== null || /eaddrinuse/.test(log());
+    if (died || Date.now() > until) {
       const why = `${output}\n${log().slice(-4000)}`;
       await dispose();
+      if (/eaddrinuse/.test(why) && (options.attempt ?? 1) < 3)
+        return startRabbitMq({ ...options, attempt: (options.attempt ?? 1) + 1 });
       throw new Error(`RabbitMQ node ${nodeName} did not start:\n${why}`);
     }
     await sleep(100);
@@ -208,15 +223,6 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-    s.connect(port, '127.0.0.1');
-  });
-}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

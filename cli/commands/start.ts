@@ -3,18 +3,24 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
 import { startCareflow } from '../../app/start-careflow.ts';
 import type { Command } from './command.ts';
+import type { Config } from '../../core/config.ts';
 
 export const startCommand: Command = {
   name: 'start',
-  usage: 'start',
+  usage: 'start [--cluster]',
   summary: 'Run the service (MQTT broker, detectors, notifier, HTTP API)',
   help: `Settings come from CAREFLOW_* environment variables and the JSON file named by CAREFLOW_CONFIG (see the
 README's configuration table), e.g. CAREFLOW_HTTP_PORT=8080 CAREFLOW_DATA_DIR=/var/lib/careflow careflow start.
 Stops cleanly on SIGINT or SIGTERM. Exits with 1 and one line naming the problem when the configuration is
-invalid or a port it must listen on is taken.`,
+invalid or a port it must listen on is taken.
+
+--cluster (preview) runs a cluster worker instead: it consumes RabbitMQ's partitioned readings queue
+(CAREFLOW_AMQP_URL, CAREFLOW_CLUSTER_PARTITIONS, CAREFLOW_CLUSTER_PREFER) and commits to PostgreSQL
+(CAREFLOW_POSTGRES_URL); see the README's "Cluster (preview)".`,
   async run(args) {
-    parseArgs({ args, options: {} }); // no options: anything else is refused with a hint
+    const { values } = parseArgs({ args, options: { cluster: { type: 'boolean' } } }); // others: refused
     const config = loadConfig(process.env);
+    if (values.cluster) return runClusterWorker(config);
     const cf = await startCareflow(config).catch((err: unknown) => {
       // Start-up failed: what was started is stopped; should anything still hold the process, it ends anyway.
       setTimeout(() => process.exit(1), 2_000).unref();
@@ -58,3 +64,29 @@ invalid or a port it must listen on is taken.`,
     return 0;
   },
 };
+
+/** `careflow start --cluster`: one cluster worker, until SIGINT/SIGTERM (0) or until it loses RabbitMQ (1). */
+async function runClusterWorker(config: Config): Promise<number> {
+  const { startClusterWorkerService } = await import('../../app/start-cluster-worker.ts');
+  const { createLogger } = await import('../../core/logger.ts');
+  const logger = createLogger(config.logLevel, process.stderr);
+  const running = await startClusterWorkerService(config, logger);
+  process.stderr.write(
+    `careflow cluster worker is running: ${config.cluster.partitions} partitions` +
+      `${config.cluster.prefer ? ` (preferring ${config.cluster.prefer})` : ''}, HTTP on port ${running.httpPort}\n`,
+  );
+  const outcome = await new Promise<number>((resolve) => {
+    const shutdown = (signal: string) => {
+      process.stderr.write(`careflow: ${signal} received, stopping\n`);
+      resolve(0);
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    void running.lost.then((err) => {
+      process.stderr.write(`careflow: ${err.message}; stopping (a supervisor should start it again)\n`);
+      resolve(1);
+    });
+  });
+  await running.stop().catch(() => {});
+  return outcome;
+}

@@ -1,0 +1,126 @@
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Gauge, Registry } from 'prom-client';
+import { startClusterWorker, type ClusterWorker } from '../cluster/worker.ts';
+import type { Config } from '../core/config.ts';
+import { CareflowError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { openPgPool } from '../core/postgres.ts';
+import { openStore, type Store } from '../core/store/store.ts';
+import { PgIngestRepository } from '../ingest/postgres-repository.ts';
+
+/**
+ * Composes a cluster worker (preview, `careflow start --cluster`): readings from RabbitMQ's partitioned queue,
+ * committed to PostgreSQL through ingest's repository; meter assignments from the registry in the worker's data
+ * directory (`careflow import` there, the same registry on every worker); `/healthz`, `/readyz` and `/metrics`
+ * (partitions owned, consumer lag) on the HTTP port.
+ */
+export interface RunningClusterWorker {
+  worker: ClusterWorker;
+  httpPort: number;
+  /** Resolves when the worker lost RabbitMQ and stopped (the process should exit for its supervisor). */
+  lost: Promise<Error>;
+  stop(): Promise<void>;
+}
+
+export async function startClusterWorkerService(
+  config: Config,
+  logger: Logger,
+): Promise<RunningClusterWorker> {
+  const { amqpUrl, postgresUrl } = config.cluster;
+  if (!amqpUrl || !postgresUrl)
+    throw new CareflowError(
+      'ERR_CONFIG_INVALID',
+      'cluster mode needs cluster.amqpUrl (CAREFLOW_AMQP_URL) and cluster.postgresUrl (CAREFLOW_POSTGRES_URL)',
+    );
+  const pool = openPgPool(postgresUrl);
+  let store: Store | undefined;
+  let app: FastifyInstance | undefined;
+  let worker: ClusterWorker | undefined;
+  try {
+    const ingest = await PgIngestRepository.open(pool);
+    store = openStore({ path: join(config.dataDir, 'careflow.db') });
+    worker = await startClusterWorker({ config, logger, ingest, meters: store.registry });
+    app = Fastify({ logger: false });
+    const metrics = workerMetrics(worker);
+    const w = worker;
+    app.get('/healthz', () => ({ status: 'ok', ...w.stats() }));
+    app.get('/readyz', async (_req, reply) => {
+      const ready = w.stats().ready;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
+    });
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+    await app.listen({ host: config.http.host, port: config.http.port });
+  } catch (err) {
+    await worker?.stop().catch(() => {});
+    await app?.close().catch(() => {});
+    store?.close();
+    await pool.end().catch(() => {});
+    throw err;
+  }
+  const address = app.server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
+  const w = worker;
+  const a = app;
+  const s = store;
+  return {
+    worker: w,
+    httpPort,
+    lost: w.lost,
+    async stop() {
+      await w.stop();
+      await a.close();
+      s.close();
+      await pool.end();
+    },
+  };
+}
+
+function workerMetrics(worker: ClusterWorker): Registry {
+  const registry = new Registry();
+  const stats = () => worker.stats();
+  new Gauge({
+    name: 'careflow_cluster_partitions_owned',
+    help: 'Partitions this worker is the active consumer of (deliveries in the last 10 s)',
+    registers: [registry],
+    collect() {
+      this.set(stats().partitions.filter((p) => p.active).length);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_partitions_subscribed',
+    help: 'Partitions this worker consumes or stands by for',
+    registers: [registry],
+    collect() {
+      this.set(stats().partitions.filter((p) => p.subscribed).length);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_partition_lag',
+    help: 'Readings waiting in a partition owned by this worker (consumer lag)',
+    labelNames: ['partition'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of stats().partitions)
+        if (p.active && p.lag !== null) this.set({ partition: String(p.partition) }, p.lag);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_committed_readings',
+    help: 'Readings this worker committed to the shared store and then acknowledged',
+    registers: [registry],
+    collect() {
+      this.set(stats().committedReadings);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_commit_failures',
+    help: 'Commits to the shared store that failed (and were retried)',
+    registers: [registry],
+    collect() {
+      this.set(stats().commitFailures);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,294 @@
+import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Config } from '../core/config.ts';
+import type { Logger } from '../core/logger.ts';
+import { TOPICS } from '../core/readings.ts';
+import { parsePayload } from '../ingest/parse-payload.ts';
+import type {
+  IngestRepository,
+  InboxSubmission,
+  MeterDirectory,
+  NewDeadLetter,
+} from '../ingest/repository.ts';
+import { routingKeyOf } from '../broker/rabbitmq-hooks.ts';
+import {
+  declareTopology,
+  meterOfRoutingKey,
+  MQTT_EXCHANGE,
+  parsePartitionList,
+  partitionQueue,
+} from './topology.ts';
+
+/**
+ * A careflow cluster worker (preview): consumes partitions of the readings queue, commits each batch of
+ * readings to the shared store and only then acknowledges it to RabbitMQ. A reading RabbitMQ acknowledged to its
+ * meter is in a quorum queue until a worker has committed it, so a worker that dies loses nothing: its
+ * unacknowledged deliveries go back to the queue and the partition's next consumer takes them (a reading
+ * committed just before the death is delivered again; the inbox keeps both copies and the normaliser drops the
+ * second as a duplicate).
+ *
+ * Every worker subscribes to every partition (single active consumer: one consumes, the others wait); to its
+ * preferred partitions at once and to the others after `cluster.standbyDelayMs`, so that workers started together
+ * share the partitions and each takes over the others' when they go.
+ */
+export interface ClusterWorkerDeps {
+  config: Config;
+  logger: Logger;
+  ingest: IngestRepository<'async'>;
+  meters: MeterDirectory;
+  now?: () => number;
+}
+
+export interface PartitionStats {
+  partition: number;
+  preferred: boolean;
+  subscribed: boolean;
+  /** Deliveries arrived in the last `ACTIVE_MS`: this worker is the partition's active consumer. */
+  active: boolean;
+  /** Messages waiting in the partition's queue at the last look (for the active consumer: its lag). */
+  lag: number | null;
+  committed: number;
+  lastDeliveryAt: number | null;
+  /** When this worker last began consuming the partition (its first delivery after a quiet spell). */
+  activeSince: number | null;
+}
+
+export interface ClusterWorkerStats {
+  partitions: PartitionStats[];
+  committedReadings: number;
+  deadLetters: number;
+  commitFailures: number;
+  ready: boolean;
+}
+
+export interface ClusterWorker {
+  stats(): ClusterWorkerStats;
+  /** Resolves when the worker stops on its own (its RabbitMQ connection was lost). */
+  readonly lost: Promise<Error>;
+  stop(): Promise<void>;
+}
+
+const ACTIVE_MS = 10_000;
+const LAG_POLL_MS = 2_000;
+const FLUSH_DELAY_MS = 5;
+const RETRY_MS = 1_000;
+const EXCERPT_CHARS = 200;
+
+interface Partition extends PartitionStats {
+  channel: Channel | null;
+  pending: ConsumeMessage[];
+  flushing: Promise<void> | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<ClusterWorker> {
+  const { config, ingest, meters } = deps;
+  const c = config.cluster;
+  if (!c.amqpUrl) throw new Error('cluster.amqpUrl (CAREFLOW_AMQP_URL) is needed in cluster mode');
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger.child({ module: 'cluster-worker' });
+  const preferred = new Set(parsePartitionList(c.prefer, c.partitions));
+  const conn: ChannelModel = await amqp.connect(c.amqpUrl, {
+    clientProperties: { connection_name: 'careflow-worker' },
+  });
+  let stopping = false;
+  let resolveLost: (e: Error) => void = () => {};
+  const lost = new Promise<Error>((r) => (resolveLost = r));
+  conn.on('error', (err: Error) => logger.error({ err }, 'RabbitMQ connection error'));
+  conn.on('close', () => {
+    if (!stopping) resolveLost(new Error('the RabbitMQ connection was lost'));
+  });
+
+  const setup = await conn.createChannel();
+  await declareTopology(setup, c.partitions);
+  let deadLetters = 0;
+  let commitFailures = 0;
+  let committedReadings = 0;
+  const parts: Partition[] = Array.from({ length: c.partitions }, (_, partition) => ({
+    partition,
+    preferred: preferred.has(partition),
+    subscribed: false,
+    active: false,
+    lag: null,
+    committed: 0,
+    lastDeliveryAt: null,
+    activeSince: null,
+    channel: null,
+    pending: [],
+    flushing: null,
+    timer: null,
+  }));
+
+  async function subscribe(p: Partition): Promise<void> {
+    if (stopping) return;
+    const ch = await conn.createChannel();
+    await ch.prefetch(c.prefetch);
+    p.channel = ch;
+    await ch.consume(
+      partitionQueue(p.partition),
+      (msg) => {
+        if (!msg) return; // cancelled by RabbitMQ (queue deleted): nothing to do until it is declared again
+        const t = now();
+        if (p.lastDeliveryAt === null || t - p.lastDeliveryAt >= ACTIVE_MS) p.activeSince = t;
+        p.lastDeliveryAt = t;
+        p.pending.push(msg);
+        schedule(p);
+      },
+      { noAck: false },
+    );
+    p.subscribed = true;
+  }
+
+  function schedule(p: Partition): void {
+    if (p.timer || p.flushing) return;
+    p.timer = setTimeout(() => {
+      p.timer = null;
+      p.flushing = flush(p).finally(() => {
+        p.flushing = null;
+        if (p.pending.length > 0) schedule(p);
+      });
+    }, FLUSH_DELAY_MS);
+  }
+
+  /** Commits the partition's pending deliveries in one transaction, then acknowledges them all at once. */
+  async function flush(p: Partition): Promise<void> {
+    const batch = p.pending;
+    p.pending = [];
+    if (batch.length === 0 || !p.channel) return;
+    const receivedAt = now();
+    const submissions: InboxSubmission[] = [];
+    const errors: { meterId: string; body: string }[] = [];
+    for (const msg of batch) {
+      const submission = toSubmission(msg, receivedAt);
+      if (!submission) continue;
+      submissions.push(submission);
+      for (const d of submission.deadLetters) {
+        deadLetters++;
+        errors.push({
+          meterId: submission.meterId,
+          body: JSON.stringify({ code: d.code, message: d.message, field: d.field }),
+        });
+      }
+    }
+    for (;;) {
+      try {
+        await ingest.commit(submissions);
+        break;
+      } catch (err) {
+        commitFailures++;
+        logger.error({ err, partition: p.partition }, 'commit to the shared store failed; retrying');
+        if (stopping) return; // not acknowledged: RabbitMQ gives the deliveries to the next consumer
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+    const readings = submissions.reduce((n, s) => n + s.readings.length, 0);
+    p.committed += readings;
+    committedReadings += readings;
+    try {
+      // Only after the commit: acknowledges every delivery of the batch (deliveries on a channel are in order).
+      p.channel.ack(batch[batch.length - 1]!, true);
+      for (const e of errors)
+        p.channel.publish(MQTT_EXCHANGE, routingKeyOf(TOPICS.meterErrors(e.meterId)), Buffer.from(e.body));
+    } catch (err) {
+      // The channel closed: RabbitMQ delivers the batch again to whoever consumes the partition next.
+      logger.warn({ err, partition: p.partition }, 'could not acknowledge a committed batch');
+    }
+  }
+
+  function toSubmission(msg: ConsumeMessage, receivedAt: number): InboxSubmission | null {
+    const meterId = meterOfRoutingKey(msg.fields.routingKey);
+    if (meterId === null) return null; // not a reading (the binding lets only readings through)
+    const topic = TOPICS.readings(meterId);
+    const letter = (
+      code: NewDeadLetter['code'],
+      message: string,
+      field: string | null = null,
+    ): NewDeadLetter => ({
+      receivedAt,
+      meterId,
+      topic,
+      code,
+      message,
+      field,
+      excerpt: msg.content.toString('utf8', 0, Math.min(msg.content.length, EXCERPT_CHARS)),
+    });
+    const meter = meters.meter(meterId);
+    if (!meter || !meter.active)
+      return {
+        meterId,
+        receivedAt,
+        readings: [],
+        deadLetters: [letter('ERR_INGEST_UNKNOWN_METER', 'unknown or retired meter')],
+      };
+    const parsed = parsePayload(msg.content, {
+      maxPayloadBytes: config.mqtt.maxPayloadBytes,
+      maxBatchReadings: config.ingest.maxBatchReadings,
+      now: receivedAt,
+      maxFutureSkewMs: config.ingest.maxFutureSkewMinutes * 60_000,
+    });
+    return {
+      meterId,
+      receivedAt,
+      readings: parsed.readings.map((r) => ({ ts: r.ts, totalLiters: r.totalLiters })),
+      deadLetters: parsed.rejected.map((r) => letter(r.code, r.message, r.field ?? null)),
+    };
+  }
+
+  // Lag: the messages waiting in each partition's queue (a passive declare; cheap).
+  const lagTimer = setInterval(() => {
+    void (async () => {
+      for (const p of parts) {
+        try {
+          p.lag = (await setup.checkQueue(partitionQueue(p.partition))).messageCount;
+        } catch {
+          p.lag = null;
+        }
+      }
+    })();
+  }, LAG_POLL_MS);
+  lagTimer.unref();
+
+  for (const p of parts) if (p.preferred) await subscribe(p);
+  const standby = setTimeout(() => {
+    void Promise.all(parts.filter((p) => !p.preferred).map((p) => subscribe(p))).catch((err: unknown) =>
+      logger.error({ err }, 'could not stand by for the other partitions'),
+    );
+  }, c.standbyDelayMs);
+  standby.unref();
+  logger.info({ partitions: c.partitions, preferred: [...preferred] }, 'cluster worker consuming');
+
+  return {
+    lost,
+    stats() {
+      const t = now();
+      return {
+        partitions: parts.map((p) => ({
+          partition: p.partition,
+          preferred: p.preferred,
+          subscribed: p.subscribed,
+          active: p.lastDeliveryAt !== null && t - p.lastDeliveryAt < ACTIVE_MS,
+          lag: p.lag,
+          committed: p.committed,
+          lastDeliveryAt: p.lastDeliveryAt,
+          activeSince: p.activeSince,
+        })),
+        committedReadings,
+        deadLetters,
+        commitFailures,
+        ready: parts.some((p) => p.subscribed),
+      };
+    },
+    async stop() {
+      stopping = true;
+      clearTimeout(standby);
+      clearInterval(lagTimer);
+      // Stop taking deliveries, finish the batches in hand (commit + ack), then leave.
+      for (const p of parts) {
+        if (p.timer) clearTimeout(p.timer);
+        p.timer = null;
+      }
+      await Promise.all(parts.map((p) => p.flushing));
+      await Promise.all(parts.map((p) => (p.pending.length > 0 ? flush(p) : undefined)));
+      await conn.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,292 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
+import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
+
+/**
+ * The cluster's acceptance test for failover: RabbitMQ (MQTT tier and partitioned queue), PostgreSQL and three
+ * `careflow start --cluster` worker processes; 1,000 meters publish over MQTT with their own registry credentials
+ * (checked by RabbitMQ against careflow's HTTP auth backend); one worker is killed with SIGKILL during the load and
+ * later another. Their partitions must be consumed again within 15 s, and every reading whose PUBACK the meter got
+ * (RabbitMQ took responsibility for it) must be in PostgreSQL's inbox at the end.
+ */
+const BIN = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));
+const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
+const PER_GRID = Number(process.env.CAREFLOW_FAILOVER_PER_GRID ?? 500); // two grids: 1,000 meters
+const progress = (what: string) =>
+  process.stderr.write(`[failover ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
+const PARTITIONS = 6;
+const ROUNDS = 14;
+const ROUND_MS = 1_000;
+const KILLS = [
+  { round: 3, worker: 0 },
+  { round: 8, worker: 1 },
+];
+const T0 = Date.UTC(2026, 0, 4, 16);
+
+interface Worker {
+  proc: ChildProcess;
+  httpPort: number;
+  exited: Promise<void>;
+  dir: string;
+}
+
+let pgServer: Postgres;
+let rabbit: RabbitMq;
+let auth: TestService;
+let db: pg.Pool;
+const workers: Worker[] = [];
+const meters = new Map<string, MqttClient>();
+const registry = testRegistry(PER_GRID);
+const meterIds = (registry.meters ?? []).map((m) => m.id);
+
+const skip = SKIP_RABBITMQ || SKIP_POSTGRES;
+
+beforeAll(async () => {
+  if (skip) return;
+  progress('starting');
+  pgServer = await startPostgres();
+  db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
+  const seeded = tempDataDir();
+  await seedRegistry(seeded, registry);
+  const authDir = tempDataDir();
+  copyFileSync(join(seeded, 'careflow.db'), join(authDir, 'careflow.db'));
+  // careflow serving RabbitMQ's HTTP auth backend from the registry.
+  auth = await startTestService({
+    dataDir: authDir,
+    config: {
+      mqtt: { host: '127.0.0.1', port: 0, rabbitmqHookSecret: SECRET },
+      http: { host: '127.0.0.1', port: 0 },
+    },
+  });
+  rabbit = await startRabbitMq({
+    config: careflowAuthBackend(`http://127.0.0.1:${auth.cf.httpPort}`, SECRET, 60_000),
+  });
+  const prefer = ['0-1', '2-3', '4-5'];
+  workers.push(
+    ...(await Promise.all(
+      prefer.map((p) => {
+        const dir = tempDataDir();
+        copyFileSync(join(seeded, 'careflow.db'), join(dir, 'careflow.db'));
+        return spawnWorker(dir, p);
+      }),
+    )),
+  );
+  rmSync(seeded, { recursive: true, force: true });
+  progress('workers running');
+}, 240_000);
+
+afterAll(async () => {
+  if (process.env.CAREFLOW_FAILOVER_DEBUG)
+    progress(
+      rabbit
+        ?.log()
+        .split('\n')
+        .filter((l) => /mqtt|error|warn/i.test(l) && !/will wait/.test(l))
+        .slice(-30)
+        .join('\n'),
+    );
+  await Promise.all([...meters.values()].map((m) => m.endAsync(true).catch(() => {})));
+  for (const w of workers) {
+    w.proc.kill('SIGTERM');
+    await Promise.race([w.exited, sleep(10_000)]);
+    w.proc.kill('SIGKILL');
+    await w.exited;
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+  await db?.end();
+  await rabbit?.dispose();
+  await pgServer?.dispose();
+  await auth?.dispose();
+}, 120_000);
+
+async function spawnWorker(dir: string, prefer: string): Promise<Worker> {
+  const proc = spawn(process.execPath, [BIN, 'start', '--cluster'], {
+    env: {
+      ...process.env,
+      CAREFLOW_FROM_SOURCE: '1',
+      CAREFLOW_DATA_DIR: dir,
+      CAREFLOW_HTTP_HOST: '127.0.0.1',
+      CAREFLOW_HTTP_PORT: '0',
+      CAREFLOW_ADMIN_TOKEN: 'process-admin-token-0123456789',
+      CAREFLOW_LOG_LEVEL: 'warn',
+      CAREFLOW_AMQP_URL: rabbit.amqpUrl,
+      CAREFLOW_POSTGRES_URL: pgServer.url,
+      CAREFLOW_CLUSTER_PARTITIONS: String(PARTITIONS),
+      CAREFLOW_CLUSTER_PREFER: prefer,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  let stderr = '';
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start: ${stderr}`)), 60_000);
+    proc.stderr!.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-8000);
+      const m = /cluster worker is running: .*HTTP on port (\d+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.once(
+      'exit',
+      (code) => (clearTimeout(timer), reject(new Error(`worker exited with ${code}: ${stderr}`))),
+    );
+  });
+  return { proc, httpPort, exited, dir };
+}
+
+interface Health {
+  partitions: { partition: number; active: boolean; activeSince: number | null; subscribed: boolean }[];
+  committedReadings: number;
+}
+async function health(w: Worker): Promise<Health | null> {
+  try {
+    return (await (await fetch(`http://127.0.0.1:${w.httpPort}/healthz`)).json()) as Health;
+  } catch {
+    return null;
+  }
+}
+
+async function connectMeters(): Promise<void> {
+  const ids = meterIds;
+  for (let i = 0; i < ids.length; i += 50) {
+    await Promise.all(
+      ids.slice(i, i + 50).map(
+        (id) =>
+          new Promise<void>((resolve, reject) => {
+            const c = mqtt.connect(rabbit.mqttUrl, {
+              username: id,
+              password: `secret-${id}`,
+              clientId: id,
+              protocolVersion: 4,
+              clean: true,
+              reconnectPeriod: 0,
+              connectTimeout: 30_000,
+            });
+            c.once('connect', () => (meters.set(id, c), resolve()));
+            c.once('error', (e) => reject(new Error(`${id}: ${e.message}`)));
+          }),
+      ),
+    );
+  }
+}
+
+describe.skipIf(skip)('cluster failover', () => {
+  it('keeps consuming every partition when workers die, and loses no reading RabbitMQ acknowledged', async () => {
+    progress('connecting meters');
+    await connectMeters();
+    progress('meters connected');
+    expect(meters.size).toBe(PER_GRID * 2);
+    // Every worker stands by for every partition before the load begins.
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const hs = await Promise.all(workers.map(health));
+      if (hs.every((h) => h?.partitions.every((p) => p.subscribed))) break;
+      if (Date.now() > until) throw new Error('the workers did not subscribe to every partition');
+      await sleep(200);
+    }
+
+    // A first reading from every meter, before the measured load: RabbitMQ asks careflow's auth backend about
+    // each meter's first publish (then caches the answer), which on a loaded machine takes a while for 1,000.
+    progress('first readings');
+    await Promise.all(
+      meterIds.map((meterId) =>
+        meters
+          .get(meterId)!
+          .publishAsync(
+            `meters/${meterId}/readings`,
+            JSON.stringify({ ts: T0 - 15 * 60_000, totalLiters: 999 }),
+            {
+              qos: 1,
+            },
+          ),
+      ),
+    );
+    const acked: { meterId: string; ts: number }[] = [];
+    const failedPublishes: string[] = [];
+    const kills: { at: number; partitions: number[] }[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const started = Date.now();
+      const kill = KILLS.find((k) => k.round === round);
+      if (kill) {
+        const w = workers[kill.worker]!;
+        const owned = (await health(w))?.partitions.filter((p) => p.active).map((p) => p.partition) ?? [];
+        w.proc.kill('SIGKILL');
+        kills.push({ at: Date.now(), partitions: owned });
+      }
+      progress(`round ${round}`);
+      const ts = T0 + round * 15 * 60_000;
+      await Promise.all(
+        meterIds.map(async (meterId, i) => {
+          const m = meters.get(meterId)!;
+          try {
+            await Promise.race([
+              m.publishAsync(
+                `meters/${meterId}/readings`,
+                JSON.stringify({ ts, totalLiters: 1000 + round * 10 + (i % 7) }),
+                { qos: 1 },
+              ),
+              sleep(30_000).then(() => Promise.reject(new Error('no PUBACK within 30 s'))),
+            ]);
+            acked.push({ meterId, ts });
+          } catch (e) {
+            failedPublishes.push(`${meterId}: ${(e as Error).message}`);
+          }
+        }),
+      );
+      await sleep(Math.max(0, ROUND_MS - (Date.now() - started)));
+    }
+
+    // Each killed worker's partitions are consumed again by a survivor within 15 s of the kill.
+    const takeoverMs: number[] = [];
+    for (const [k, kill] of kills.entries()) {
+      expect(kill.partitions.length).toBeGreaterThan(0);
+      const survivors = workers.filter((_, i) => !KILLS.slice(0, k + 1).some((x) => x.worker === i));
+      for (const p of kill.partitions) {
+        const since: number[] = [];
+        for (const w of survivors) {
+          const part = (await health(w))?.partitions.find((x) => x.partition === p);
+          if (part?.activeSince && part.activeSince >= kill.at) since.push(part.activeSince);
+        }
+        expect(since.length, `partition ${p} consumed again after kill ${k + 1}`).toBeGreaterThan(0);
+        takeoverMs.push(Math.min(...since) - kill.at);
+      }
+    }
+    expect(Math.max(...takeoverMs)).toBeLessThanOrEqual(15_000);
+
+    // Every reading acknowledged by RabbitMQ reaches PostgreSQL.
+    const wanted = new Set(acked.map((a) => `${a.meterId}@${a.ts}`));
+    let stored = new Set<string>();
+    let rows = 0;
+    const end = Date.now() + 60_000;
+    while (Date.now() < end) {
+      const r = await db.query<{ meter_id: string; ts: number }>(
+        'SELECT meter_id, ts::float8 AS ts FROM inbox',
+      );
+      rows = r.rows.length;
+      stored = new Set(r.rows.map((x) => `${x.meter_id}@${x.ts}`));
+      if ([...wanted].every((w) => stored.has(w))) break;
+      await sleep(500);
+    }
+    const lost = [...wanted].filter((w) => !stored.has(w));
+    console.log(
+      `cluster failover (loaded machine): ${acked.length} readings acknowledged, ${failedPublishes.length} publishes failed, ` +
+        `${rows} inbox rows (${rows - stored.size} redelivered duplicates), lost ${lost.length}; ` +
+        `killed workers owned partitions ${kills.map((k) => k.partitions.join('+')).join(' then ')}, ` +
+        `taken over after ${takeoverMs.join(', ')} ms`,
+    );
+    expect(lost).toEqual([]);
+    expect(acked.length).toBeGreaterThanOrEqual(ROUNDS * meterIds.length - failedPublishes.length);
+    expect(failedPublishes).toEqual([]);
+  }, 300_000);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
