@@ -6,7 +6,7 @@ import type { Detection } from '../core/streams.ts';
 import { createHouseholdState } from './household-state.ts';
 import { step, type AwayLookup } from './step.ts';
 import { historyDays } from './validate-rules.ts';
-import { zeroAtPeakType } from './rules/zero-at-peak.ts';
+import { zeroAtPeakType, type ZeroAtPeakRule } from './rules/zero-at-peak.ts';
 
 /** The usual-share gates: a dry morning or a low day is news only where it is unusual for the household. */
 const H = 3_600_000;
@@ -134,8 +134,8 @@ describe('usual-share gates', () => {
   });
 
   it('learns the peak window of weekend days from the weekend days', () => {
-    const apart = rule('no-water-at-peak');
-    const together = rule('no-water-at-peak', { weekendApart: false });
+    const apart = rule('no-water-at-peak') as ZeroAtPeakRule;
+    const together = rule('no-water-at-peak', { weekendApart: false }) as ZeroAtPeakRule;
     const hh = household([apart]);
     // Two weeks from a Monday: up at 07:00 on weekdays, at 10:00 on Saturdays and Sundays.
     for (let d = 0; d < 14; d++) hh.hours(d % 7 >= 5 ? upAt(10) : upAt(7));

@@ -239,6 +239,13 @@ export const zeroAtPeakType: RuleTypeModule<ZeroAtPeakRule, typeof ZeroAtPeakRul
   openedText(_audience, address, evidence, localTime) {
     const from = localTime(evidence.windowStart);
     const to = localTime(evidence.windowEnd);
+    const t = evidence.thresholds;
+    // With a confirmation, the dry span runs on past the usual window: say both.
+    if (typeof t.confirmMinutes === 'number' && t.confirmMinutes > 0)
+      return {
+        'zh-CN': `${address}：今天 ${from}–${to} 没有用水（平时 ${String(t.start)}–${String(t.end)} 会用水），住户可能没有起床，请联系确认。`,
+        en: `${address}: no water used between ${from} and ${to}; this household usually uses water between ${String(t.start)} and ${String(t.end)}. The resident may not have got up; please check on them.`,
+      };
     return {
       'zh-CN': `${address}：今天 ${from}–${to} 平时用水的时段没有用水，住户可能没有起床，请联系确认。`,
       en: `${address}: no water used between ${from} and ${to}, when this household usually uses water. The resident may not have got up; please check on them.`,
