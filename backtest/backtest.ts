@@ -144,9 +144,23 @@ export async function runBacktest(
   };
 }
 
-/** Days each household is replayed before a backtest's `from`: its longest window or history, and a day. */
-export function warmupDaysFor(needs: { windowMinutes: number; historyDays: number }): number {
-  return Math.max(Math.ceil(needs.windowMinutes / 1440), needs.historyDays) + 1;
+/**
+ * Days each household is replayed before a backtest's `from`. Its state at `from` is the live one when every
+ * alert still open then was opened — or held back — with the same history behind it as live: the longest
+ * history, and before that the longest history again, or the longest window with the longest clear-hold (an
+ * alert held open through a long clear-hold is open in the replay too), and a day. What it cannot see: an
+ * alert left open since before that (through a gap, or a household away without using any water).
+ */
+export function warmupDaysFor(needs: {
+  windowMinutes: number;
+  historyDays: number;
+  holdMinutes?: number;
+}): number {
+  return (
+    needs.historyDays +
+    Math.max(Math.ceil((needs.windowMinutes + (needs.holdMinutes ?? 0)) / 1440), needs.historyDays) +
+    1
+  );
 }
 
 /** The detectors' HTTP routes (rules, backtest, away mode), for the composition root to hand to the API. */

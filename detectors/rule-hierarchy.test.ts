@@ -77,11 +77,12 @@ describe('the rule hierarchy', () => {
 
   it('sizes the state for the most demanding scope', () => {
     const r = resolver({
-      'grid:g2': { 'low-use': { params: { windowMinutes: 2880 } } },
+      'grid:g2': { 'low-use': { params: { windowMinutes: 2880, clearHoldMinutes: 14 * 1440 } } },
       'household:h1': { 'no-water-at-peak': { params: { learnDays: 28 } } },
     });
-    expect(r.needs()).toEqual({ windowMinutes: 2880, historyDays: 29 });
-    expect(resolver({}).needs()).toEqual({ windowMinutes: 1440, historyDays: 22 });
+    expect(r.needs()).toEqual({ windowMinutes: 2880, historyDays: 29, holdMinutes: 14 * 1440 });
+    // The default leak clear-hold (a week): a backtest warms up through it.
+    expect(resolver({}).needs()).toEqual({ windowMinutes: 1440, historyDays: 22, holdMinutes: 7 * 1440 });
   });
 
   it('names every bad field of an override: unknown rule, unknown parameter, bad value, bad field', () => {

@@ -111,6 +111,29 @@ export interface LearnParams {
   learnFrom: 'first-use' | 'highest-mean';
   /** An hour with more than this is an hour the household used water in (`first-use`). */
   maxLiters: number;
+  /**
+   * Learn weekdays and weekend days apart: a Saturday's window from the recent Saturdays and Sundays, a
+   * Monday's from the recent weekdays, each once `SAME_KIND_MIN_DAYS` (weekend) or `minDays` (weekdays)
+   * such days are complete; until then from all days.
+   */
+  weekendApart?: boolean;
+}
+
+/** Saturday and Sunday. */
+export function isWeekendDay(day: number): boolean {
+  const dow = dayOfWeek(day);
+  return dow === 0 || dow === 6;
+}
+
+/**
+ * Complete weekend days needed before a weekend day is judged by the weekend days alone (two weekends); with
+ * fewer, by all days. Weekdays need the rule's own `minDays`.
+ */
+export const SAME_KIND_MIN_DAYS = 4;
+
+/** The days of the same kind as `day` (weekday or weekend day). */
+export function sameKindAs(day: number): (d: number) => boolean {
+  return isWeekendDay(day) ? isWeekendDay : (d) => !isWeekendDay(d);
 }
 
 /**
@@ -126,7 +149,8 @@ export function learnedPeakStart(s: HouseholdState, day: number, p: LearnParams)
     (p.learnDays << 4) |
     (p.minDays << 9) |
     ((p.learnFrom === 'first-use' ? 1 : 0) << 14) |
-    (usedCode(p.maxLiters) << 15);
+    (usedCode(p.maxLiters) << 15) |
+    ((p.weekendApart === true ? 1 : 0) << 23);
   if (c.peakDay[i] === day && c.peakKey[i] === key) return c.peakStart[i]!;
   const start = computePeakStart(s, day, p);
   c.peakDay[i] = day;
@@ -149,9 +173,24 @@ export function completeDays(s: HouseholdState, day: number, learnDays: number):
  * - `highest-mean`: the window with the highest mean use; the earliest start wins a tie.
  */
 export function computePeakStart(s: HouseholdState, day: number, p: LearnParams): number {
-  if (p.learnFrom === 'first-use') return firstUseStart(s, day, p);
-  const complete = hourlyMeans(s, day, p.learnDays, means);
-  if (complete < p.minDays) return -1;
+  if (p.weekendApart === true) {
+    const minDays = isWeekendDay(day) ? Math.min(p.minDays, SAME_KIND_MIN_DAYS) : p.minDays;
+    const own = startOf(s, day, p, minDays, sameKindAs(day));
+    if (own >= 0) return own;
+  }
+  return startOf(s, day, p, p.minDays);
+}
+
+function startOf(
+  s: HouseholdState,
+  day: number,
+  p: LearnParams,
+  minDays: number,
+  filter?: (day: number) => boolean,
+): number {
+  if (p.learnFrom === 'first-use') return firstUseStart(s, day, p, minDays, filter);
+  const complete = hourlyMeans(s, day, p.learnDays, means, filter);
+  if (complete < minDays) return -1;
   let best = -1;
   let bestSum = 0;
   for (let start = 0; start < 24; start++) {
@@ -165,7 +204,13 @@ export function computePeakStart(s: HouseholdState, day: number, p: LearnParams)
   return best;
 }
 
-function firstUseStart(s: HouseholdState, day: number, p: LearnParams): number {
+function firstUseStart(
+  s: HouseholdState,
+  day: number,
+  p: LearnParams,
+  minDays: number,
+  filter?: (day: number) => boolean,
+): number {
   const { c, i } = s;
   const held = c.historyDays;
   const newest = c.historyDay[i]!;
@@ -174,7 +219,7 @@ function firstUseStart(s: HouseholdState, day: number, p: LearnParams): number {
   let complete = 0;
   let n = 0;
   for (let d = day - p.learnDays; d < day; d++) {
-    if (d > newest || d <= newest - held) continue;
+    if (d > newest || d <= newest - held || filter?.(d) === false) continue;
     const row = (i * held + mod(d, held)) * 24;
     let first = -1;
     let whole = true;
@@ -190,7 +235,7 @@ function firstUseStart(s: HouseholdState, day: number, p: LearnParams): number {
     complete++;
     if (first >= 0) firsts[n++] = first;
   }
-  if (complete < p.minDays || n === 0) return -1;
+  if (complete < minDays || n === 0) return -1;
   const sorted = firsts.subarray(0, n).sort();
   return sorted[n >> 1]!;
 }
@@ -215,8 +260,8 @@ export function decodeForTest(liters: number): number {
 /**
  * How usual water use is for a household: over the complete days among the `days` local days before `day`,
  * the share on which hours [startHour, startHour + hours) (wrapping within the day) used more than
- * `moreThanLiters` together. Days `skip` names (the household was marked away) are left out. -1 while fewer
- * than `minDays` complete days exist.
+ * `moreThanLiters` together. Days `skip` names (the household was marked away) are left out, and with
+ * `only` the days it does not name. -1 while fewer than `minDays` complete days exist.
  */
 export function usualShare(
   s: HouseholdState,
@@ -227,6 +272,7 @@ export function usualShare(
   hours: number,
   moreThanLiters: number,
   skip?: (day: number) => boolean,
+  only?: (day: number) => boolean,
 ): number {
   const { c, i } = s;
   const held = c.historyDays;
@@ -235,7 +281,7 @@ export function usualShare(
   let complete = 0;
   let used = 0;
   for (let d = day - days; d < day; d++) {
-    if (d > newest || d <= newest - held || skip?.(d) === true) continue;
+    if (d > newest || d <= newest - held || skip?.(d) === true || only?.(d) === false) continue;
     const row = (i * held + mod(d, held)) * 24;
     let whole = true;
     let liters = 0;

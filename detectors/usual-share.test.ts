@@ -6,6 +6,7 @@ import type { Detection } from '../core/streams.ts';
 import { createHouseholdState } from './household-state.ts';
 import { step, type AwayLookup } from './step.ts';
 import { historyDays } from './validate-rules.ts';
+import { zeroAtPeakType, type ZeroAtPeakRule } from './rules/zero-at-peak.ts';
 
 /** The usual-share gates: a dry morning or a low day is news only where it is unusual for the household. */
 const H = 3_600_000;
@@ -23,6 +24,7 @@ function household(rules: Rule[], away?: AwayLookup) {
   let next = T0;
   const ctx = { localTime: shanghai, rulesVersion: 1, away };
   return {
+    state,
     hours(liters: readonly number[]): Detection[] {
       const out: Detection[] = [];
       for (const l of liters) {
@@ -35,6 +37,8 @@ function household(rules: Rule[], away?: AwayLookup) {
 }
 /** A day with water from 07:00 to 21:00 (2 L an hour), dry at night. */
 const lived = () => Array.from({ length: 24 }, (_, h) => (h >= 7 && h < 21 ? 2 : 0));
+/** A day whose first water is at `hour` (2 L an hour until 22:00). */
+const upAt = (hour: number) => Array.from({ length: 24 }, (_, h) => (h >= hour && h < 22 ? 2 : 0));
 const dry = () => new Array<number>(24).fill(0);
 const opened = (ds: Detection[], id: string) => ds.filter((d) => d.ruleId === id && d.kind === 'opened');
 
@@ -50,7 +54,8 @@ describe('usual-share gates', () => {
     const outMostMornings = household([peak]);
     const ds: Detection[] = [];
     for (let d = 0; d < 9; d++) ds.push(...outMostMornings.hours(d % 2 === 0 ? lived() : dry()));
-    expect(opened(ds, 'no-water-at-peak').map((x) => x.at)).toEqual([T0 + DAY + 9 * H]);
+    // (At 11:00: the 06:00–09:00 window and its 2-hour confirmation.)
+    expect(opened(ds, 'no-water-at-peak').map((x) => x.at)).toEqual([T0 + DAY + 11 * H]);
   });
 
   it('low-use stays quiet in a vacant flat and fires where low days are unusual', () => {
@@ -82,5 +87,72 @@ describe('usual-share gates', () => {
     const notMarked = household([peak]);
     for (let d = 0; d < 8; d++) notMarked.hours(d >= 2 && d < 6 ? dry() : lived());
     expect(opened(notMarked.hours(dry()), 'no-water-at-peak')).toEqual([]);
+  });
+
+  it('no-water-at-peak waits two hours after the window before a dry morning counts', () => {
+    const peak = rule('no-water-at-peak', { learn: false });
+    const lateRiser = household([peak]);
+    for (let d = 0; d < 8; d++) lateRiser.hours(lived());
+    // Up at 10:00, an hour after the 06:00–09:00 window: within the confirmation, no news.
+    expect(opened(lateRiser.hours(upAt(10)), 'no-water-at-peak')).toEqual([]);
+    const notUp = household([peak]);
+    for (let d = 0; d < 8; d++) notUp.hours(lived());
+    // Still no water at 11:00: the window and its two hours are dry.
+    const ds = opened(notUp.hours(upAt(12)), 'no-water-at-peak');
+    expect(ds.map((x) => x.at)).toEqual([T0 + 8 * DAY + 11 * H]);
+    expect(ds[0]!.evidence).toMatchObject({ windowStart: T0 + 8 * DAY + 6 * H, buckets: [0, 0, 0, 0, 0] });
+    expect(ds[0]!.evidence.thresholds).toMatchObject({ start: '06:00', end: '09:00', confirmMinutes: 120 });
+    // Without a confirmation the same morning counts at 09:00.
+    const plain = household([rule('no-water-at-peak', { learn: false, confirmMinutes: 0 })]);
+    for (let d = 0; d < 8; d++) plain.hours(lived());
+    expect(opened(plain.hours(upAt(12)), 'no-water-at-peak').map((x) => x.at)).toEqual([
+      T0 + 8 * DAY + 9 * H,
+    ]);
+  });
+
+  it('no-water-at-peak judges a weekend morning by the recent weekend mornings too', () => {
+    // 19 days from a Monday, every morning used but the first Saturday's (away): 18 of 19 days (95 %) used
+    // the window, but only 3 of the 4 weekend days (75 %).
+    const history = (hh: ReturnType<typeof household>) => {
+      for (let d = 0; d < 19; d++) hh.hours(d === 5 ? dry() : lived());
+    };
+    const apart = household([rule('no-water-at-peak', { learn: false })]);
+    history(apart);
+    // Day 19 is a Saturday: a dry Saturday morning is not unusual enough here.
+    expect(opened(apart.hours(dry()), 'no-water-at-peak')).toEqual([]);
+    const together = household([rule('no-water-at-peak', { learn: false, weekendApart: false })]);
+    history(together);
+    expect(opened(together.hours(dry()), 'no-water-at-peak')).toHaveLength(1);
+    // A dry Monday morning is news: every recent weekday morning was used.
+    const monday = household([rule('no-water-at-peak', { learn: false })]);
+    history(monday);
+    monday.hours(lived());
+    monday.hours(lived());
+    expect(opened(monday.hours(dry()), 'no-water-at-peak').map((x) => x.at)).toEqual([
+      T0 + 21 * DAY + 11 * H,
+    ]);
+  });
+
+  it('learns the peak window of weekend days from the weekend days', () => {
+    const apart = rule('no-water-at-peak') as ZeroAtPeakRule;
+    const together = rule('no-water-at-peak', { weekendApart: false }) as ZeroAtPeakRule;
+    const hh = household([apart]);
+    // Two weeks from a Monday: up at 07:00 on weekdays, at 10:00 on Saturdays and Sundays.
+    for (let d = 0; d < 14; d++) hh.hours(d % 7 >= 5 ? upAt(10) : upAt(7));
+    const day = (d: number) => shanghai.dayNumber(T0 + d * DAY);
+    // Day 14 is a Monday, day 19 a Saturday.
+    expect(zeroAtPeakType.learnedPeak!(hh.state, apart, day(14))).toMatchObject({
+      start: '07:00',
+      end: '10:00',
+    });
+    expect(zeroAtPeakType.learnedPeak!(hh.state, apart, day(19))).toMatchObject({
+      start: '10:00',
+      end: '13:00',
+    });
+    expect(zeroAtPeakType.learnedPeak!(hh.state, together, day(19))).toMatchObject({ start: '07:00' });
+    // After one weekend only (2 weekend days), a Saturday still gets the window of all days.
+    const early = household([apart]);
+    for (let d = 0; d < 8; d++) early.hours(d % 7 >= 5 ? upAt(10) : upAt(7));
+    expect(zeroAtPeakType.learnedPeak!(early.state, apart, day(12))).toMatchObject({ start: '07:00' });
   });
 });

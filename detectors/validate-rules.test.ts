@@ -76,8 +76,11 @@ describe('maxWindowMinutes', () => {
     expect(maxWindowMinutes(DEFAULT_RULES)).toBe(1440);
   });
 
-  it('counts a peak window that crosses midnight', () => {
-    expect(maxWindowMinutes([withParams('no-water-at-peak', { start: '22:00', end: '04:00' })])).toBe(360);
+  it('counts a peak window that crosses midnight, and its confirmation', () => {
+    const peak = (confirmMinutes: number) =>
+      withParams('no-water-at-peak', { start: '22:00', end: '04:00', confirmMinutes });
+    expect(maxWindowMinutes([peak(0)])).toBe(360);
+    expect(maxWindowMinutes([peak(120)])).toBe(480);
   });
 
   it('is at least one hour, even for rules without a window', () => {

@@ -36,7 +36,9 @@ export function historyDays(rules: readonly Rule[]): number {
 }
 
 export function ruleNeeds(rules: readonly Rule[]): RuleNeeds {
-  return { windowMinutes: maxWindowMinutes(rules), historyDays: historyDays(rules) };
+  let hold = 0;
+  for (const r of rules) hold = Math.max(hold, ruleTypeOf(r).needs(r).holdMinutes ?? 0);
+  return { windowMinutes: maxWindowMinutes(rules), historyDays: historyDays(rules), holdMinutes: hold };
 }
 
 /** The needs of several rule sets together (every scope's effective rules). */
@@ -44,5 +46,6 @@ export function combineNeeds(needs: readonly RuleNeeds[]): RuleNeeds {
   return {
     windowMinutes: Math.max(60, ...needs.map((n) => n.windowMinutes)),
     historyDays: Math.max(0, ...needs.map((n) => n.historyDays)),
+    holdMinutes: Math.max(0, ...needs.map((n) => n.holdMinutes ?? 0)),
   };
 }

@@ -12,7 +12,10 @@ const DAY = 24 * H;
 /** 2026-01-05 00:00 Asia/Shanghai. */
 const T0 = Date.UTC(2026, 0, 4, 16);
 const shanghai = new LocalTime('Asia/Shanghai', 60);
-/** The default rules without their usual-share gates (a new household is watched from its first hour). */
+/**
+ * The default rules without their usual-share gates (a new household is watched from its first hour): a dry
+ * morning counts at 11:00, the end of the 06:00–09:00 fallback window and its 2-hour confirmation.
+ */
 const rules = DEFAULT_RULES.map((r) =>
   'minUsualShare' in r.params ? Rule.parse({ ...r, params: { ...r.params, minUsualShare: 0 } }) : r,
 );
@@ -42,8 +45,8 @@ describe('one welfare episode, one alert', () => {
     const hh = household();
     const ds = hh.hours(dry(24));
     expect(openings(ds)).toEqual([
-      ['no-water-at-peak', T0 + 9 * H, null],
-      ['low-use', T0 + DAY, { ruleId: 'no-water-at-peak', since: T0 + 9 * H }],
+      ['no-water-at-peak', T0 + 11 * H, null],
+      ['low-use', T0 + DAY, { ruleId: 'no-water-at-peak', since: T0 + 11 * H }],
     ]);
   });
 
@@ -57,14 +60,14 @@ describe('one welfare episode, one alert', () => {
     // The next morning is dry too: still the same episode (low-use never stopped).
     const next = hh.hours(dry(23));
     expect(openings(next)).toEqual([
-      ['no-water-at-peak', T0 + DAY + 9 * H, { ruleId: 'no-water-at-peak', since: T0 + 9 * H }],
+      ['no-water-at-peak', T0 + DAY + 11 * H, { ruleId: 'no-water-at-peak', since: T0 + 11 * H }],
     ]);
   });
 
   it('writes what the joined rule does later to the episode, and ends the episode with its last rule', () => {
     const hh = household();
     hh.hours(dry(24));
-    const lead = { ruleId: 'no-water-at-peak', since: T0 + 9 * H };
+    const lead = { ruleId: 'no-water-at-peak', since: T0 + 11 * H };
     const cleared = hh.hours([2]); // the dry morning is over, the dry day is not: the episode goes on
     expect(cleared.find((d) => d.ruleId === 'no-water-at-peak')).toMatchObject({
       kind: 'cleared',
@@ -81,8 +84,8 @@ describe('one welfare episode, one alert', () => {
     const hh = household();
     hh.hours(dry(24));
     hh.hours(new Array<number>(24).fill(5)); // a normal day: every welfare rule clears
-    const ds = hh.hours(dry(10));
-    expect(openings(ds)).toEqual([['no-water-at-peak', T0 + 2 * DAY + 9 * H, null]]);
+    const ds = hh.hours(dry(12));
+    expect(openings(ds)).toEqual([['no-water-at-peak', T0 + 2 * DAY + 11 * H, null]]);
   });
 
   it('leaves heavy-use and leak alerts out of welfare episodes', () => {

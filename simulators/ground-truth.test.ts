@@ -58,9 +58,9 @@ describe('expectationOf', () => {
     ).toEqual(['heavy-use', 'continuous-flow']);
   });
 
-  it('a fall is observable at the next whole morning peak or after 24 dry buckets, whichever is first', () => {
-    expect(truth({ type: 'fall', start: local(1, 10, 30) }).observableAt).toBe(local(2, 9));
-    expect(truth({ type: 'fall', start: local(1, 5, 30) }).observableAt).toBe(local(1, 9));
+  it('a fall is observable after the next whole morning peak and its 2-hour confirmation, or after 24 dry buckets, whichever is first', () => {
+    expect(truth({ type: 'fall', start: local(1, 10, 30) }).observableAt).toBe(local(2, 11));
+    expect(truth({ type: 'fall', start: local(1, 5, 30) }).observableAt).toBe(local(1, 11));
     expect(truth({ type: 'fall', start: local(1, 6, 30) })).toMatchObject({
       observableAt: local(2, 7),
       rules: ['low-use', 'no-water-at-peak'],
@@ -71,7 +71,7 @@ describe('expectationOf', () => {
     expect(
       truth({ type: 'illness', start: local(1, 11), durationHours: 30, residualLitersPerDay: 12 })
         .observableAt,
-    ).toBe(local(2, 9));
+    ).toBe(local(2, 11));
     // 06:30 to 06:30: no whole 06:00–09:00 peak inside, and 12 L a day is too much for low-use.
     expect(
       truth({ type: 'illness', start: local(1, 6, 30), durationHours: 24, residualLitersPerDay: 12 })
@@ -79,10 +79,15 @@ describe('expectationOf', () => {
     ).toBe('rules-cannot-see');
   });
 
-  it('late waking is an alert only when the resident sleeps past the end of the peak', () => {
-    expect(truth({ type: 'late-waking', day: '2026-03-04', wakeAt: '10:20' })).toMatchObject({
+  it('late waking is an alert only when the resident sleeps past the end of the peak and its confirmation', () => {
+    expect(truth({ type: 'late-waking', day: '2026-03-04', wakeAt: '11:20' })).toMatchObject({
       expect: 'alert',
-      observableAt: local(2, 9),
+      observableAt: local(2, 11),
+    });
+    // Up at 10:20: after the 06:00–09:00 peak, but within the 2 hours the rule waits for confirmation.
+    expect(truth({ type: 'late-waking', day: '2026-03-04', wakeAt: '10:20' })).toMatchObject({
+      expect: 'no-alert',
+      note: 'up before the peak ends',
     });
     expect(truth({ type: 'late-waking', day: '2026-03-04', wakeAt: '08:10' })).toMatchObject({
       expect: 'no-alert',
@@ -93,7 +98,7 @@ describe('expectationOf', () => {
   it('follows the household’s learned peak window when the rule learns one', () => {
     const evening = () => ({ startMinute: 19 * 60, endMinute: 22 * 60 });
     expect(truth({ type: 'fall', start: local(1, 10, 30) }, { peakWindowOn: evening }).observableAt).toBe(
-      local(1, 22),
+      local(2, 0),
     );
     // Up at 11:00, before the household's evening peak: it used water in its usual peak, no alert expected.
     expect(truth({ type: 'no-morning-water', day: '2026-03-04' }, { peakWindowOn: evening })).toMatchObject({

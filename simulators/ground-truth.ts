@@ -166,8 +166,8 @@ function expectationOfData(s: Scenario, ctx: TruthContext): Expectation {
       const span = residentAbsence(s, ctx.localTime)!;
       const dayEnd = span.start + DAY_MS;
       const seen = peakObservable(ctx, rules, span.start, span.end);
-      // Up before the household's (learned or configured) peak window ends: water was used in the usual
-      // peak, which is what the rule asks about, so no alert is expected.
+      // Up before the household's (learned or configured) peak window and the rule's confirmation after it
+      // end: the rule asks whether the resident was up by then, so no alert is expected.
       if (seen === null && peakObservable(ctx, rules, span.start, span.end + DAY_MS) !== null) {
         return none(['no-water-at-peak'], span.start, span.end, dayEnd, 'up before the peak ends');
       }
@@ -281,7 +281,10 @@ function lowObservable(
   return firstRun(ctx, start, Math.min(ctx.runEnd, end), n, (b, e) => b >= start && e <= end);
 }
 
-/** The first whole peak window inside [start, end): when the zero-at-peak rule sees it. */
+/**
+ * The first whole peak window, with the rule's confirmation after it, inside [start, end): when the
+ * zero-at-peak rule sees it.
+ */
 function peakObservable(ctx: TruthContext, rules: readonly Rule[], start: number, end: number) {
   const r = rule(rules, 'no-water-at-peak', 'zero-at-peak');
   if (!r) return null;
@@ -293,7 +296,7 @@ function peakObservable(ctx: TruthContext, rules: readonly Rule[], start: number
     const from = learned ? learned.startMinute : fixedFrom;
     const to = learned ? learned.endMinute : fixedTo > fixedFrom ? fixedTo : fixedTo + 1440;
     const peakStart = localMinuteToUtc(ctx.localTime, day, from);
-    const peakEnd = localMinuteToUtc(ctx.localTime, day, to);
+    const peakEnd = localMinuteToUtc(ctx.localTime, day, to + r.params.confirmMinutes);
     if (peakEnd > limit) return null;
     if (peakStart >= start) return peakEnd;
   }

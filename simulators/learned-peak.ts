@@ -1,14 +1,16 @@
 import type { LocalTime } from '../core/local-time.ts';
 import { FIRST_USE_AFTER_HOUR } from '../core/rules.ts';
 import type { RuleOf } from '../detectors/rules/index.ts';
-import { HOUR_MS, localMinuteToUtc } from './local-day.ts';
+import { SAME_KIND_MIN_DAYS } from '../detectors/usage-history.ts';
+import { HOUR_MS, isWeekend, localMinuteToUtc } from './local-day.ts';
 import { type WaterEvent, litersInRange } from './water-event.ts';
 
 /**
  * An estimate, from a household model's own water use, of the peak window the zero-at-peak rule learns
  * (README, "Learned peak windows"): the `peakHours` hours from the household's usual first use after 04:00
  * (`first-use`: the median over the last `learnDays` days) or with the highest mean use
- * (`highest-mean`), used once `minDays` complete days exist. The ground truth of peak scenarios
+ * (`highest-mean`), used once `minDays` complete days exist (with `weekendApart`, from the days of the same
+ * kind — weekday or weekend day — once enough of them exist). The ground truth of peak scenarios
  * uses it; it is an estimate (the service sees buckets smeared by the reading interval), so close calls
  * between two windows can go the other way.
  */
@@ -39,24 +41,39 @@ export class LearnedPeak {
     const cached = this.windows.get(dayNumber);
     if (cached !== undefined) return cached;
     const from = Math.max(this.firstCompleteDay, dayNumber - this.params.learnDays);
-    const days = dayNumber - from;
-    let window: PeakWindow | null = null;
-    if (days >= this.params.minDays) {
-      const start =
-        this.params.learnFrom === 'first-use'
-          ? this.firstUse(from, dayNumber)
-          : this.highestMean(from, dayNumber);
-      if (start !== null)
-        window = { startMinute: start * 60, endMinute: (start + this.params.peakHours) * 60 };
-    }
+    const all = (_d: number) => true;
+    const weekend = isWeekend(dayNumber);
+    const kind = (d: number) => isWeekend(d) === weekend;
+    // With `weekendApart`, from the days of the same kind once there are enough of them (as the rule does).
+    const own = this.params.weekendApart
+      ? this.startOf(
+          from,
+          dayNumber,
+          weekend ? Math.min(this.params.minDays, SAME_KIND_MIN_DAYS) : this.params.minDays,
+          kind,
+        )
+      : null;
+    const start = own ?? this.startOf(from, dayNumber, this.params.minDays, all);
+    const window =
+      start === null ? null : { startMinute: start * 60, endMinute: (start + this.params.peakHours) * 60 };
     this.windows.set(dayNumber, window);
     return window;
   }
 
+  private startOf(from: number, to: number, minDays: number, kind: (d: number) => boolean): number | null {
+    let days = 0;
+    for (let d = from; d < to; d++) if (kind(d)) days++;
+    if (days < minDays) return null;
+    return this.params.learnFrom === 'first-use'
+      ? this.firstUse(from, to, kind)
+      : this.highestMean(from, to, kind);
+  }
+
   /** The upper median of the days' first hour from 04:00 with more than `maxLiters` (null: none). */
-  private firstUse(from: number, to: number): number | null {
+  private firstUse(from: number, to: number, kind: (d: number) => boolean): number | null {
     const firsts: number[] = [];
     for (let d = from; d < to; d++) {
+      if (!kind(d)) continue;
       const first = this.day(d).findIndex((v, h) => h >= FIRST_USE_AFTER_HOUR && v > this.params.maxLiters);
       if (first >= 0) firsts.push(first);
     }
@@ -64,10 +81,11 @@ export class LearnedPeak {
     return firsts.length > 0 ? firsts[firsts.length >> 1]! : null;
   }
 
-  private highestMean(from: number, to: number): number {
-    const days = to - from;
+  private highestMean(from: number, to: number, kind: (d: number) => boolean): number {
+    let days = 0;
+    for (let d = from; d < to; d++) if (kind(d)) days++;
     const mean = new Float64Array(24);
-    for (let d = from; d < to; d++) this.day(d).forEach((v, h) => (mean[h]! += v / days));
+    for (let d = from; d < to; d++) if (kind(d)) this.day(d).forEach((v, h) => (mean[h]! += v / days));
     let best = -1;
     let bestStart = 0;
     for (let h = 0; h < 24; h++) {

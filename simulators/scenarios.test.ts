@@ -67,15 +67,15 @@ describe('scenarios applied to a household', () => {
     expect(usage(heavy, start - 6 * HOUR_MS, start)).toBe(usage(base, start - 6 * HOUR_MS, start));
   });
 
-  it('no-morning-water leaves no water from local midnight to 11:00 that day and the rest of the day as usual', () => {
+  it('no-morning-water leaves no water from local midnight to noon that day and the rest of the day as usual', () => {
     const base = model();
     const quiet = model([{ type: 'no-morning-water', day: '2026-01-07' }]);
     const day = MONDAY + 2;
-    expect(usage(base, at(day, 0), at(day, 11))).toBeGreaterThan(10);
-    expect(usage(quiet, at(day, 0), at(day, 11))).toBe(0);
-    expect(quiet.events(at(day, 0), at(day, 11))).toEqual([]);
-    expect(usage(quiet, at(day, 11), at(day + 1, 0))).toBeCloseTo(
-      usage(base, at(day, 11), at(day + 1, 0)),
+    expect(usage(base, at(day, 0), at(day, 12))).toBeGreaterThan(10);
+    expect(usage(quiet, at(day, 0), at(day, 12))).toBe(0);
+    expect(quiet.events(at(day, 0), at(day, 12))).toEqual([]);
+    expect(usage(quiet, at(day, 12), at(day + 1, 0))).toBeCloseTo(
+      usage(base, at(day, 12), at(day + 1, 0)),
       9,
     );
     expect(usage(quiet, at(day - 1, 0), at(day, 0))).toBeCloseTo(usage(base, at(day - 1, 0), at(day, 0)), 9);

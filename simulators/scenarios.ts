@@ -22,9 +22,10 @@ export * from './scenario-schema.ts';
  * - `heavy-use` and `burst` need two consecutive buckets with ≥ 120 L from them.
  * - `low-use`, `illness`, `hospital-stay` and `fall` need a whole 24 h of buckets inside the span (or an
  *   empty peak window inside it, for `no-water-at-peak`: 06:00–09:00 until the household's is learned).
- * - `no-morning-water` empties local 00:00–11:00; `late-waking` empties 00:00 to the wake time.
+ * - `no-morning-water` empties local 00:00–12:00 (no water all morning); `late-waking` empties 00:00 to the
+ *   wake time.
  */
-const NO_MORNING_WATER_UNTIL_MINUTE = 11 * 60;
+const NO_MORNING_WATER_UNTIL_MINUTE = 12 * 60;
 /** When an ill resident takes their sips (local minutes): outside the 06:00–09:00 peak. */
 const SIP_MINUTES = [10.5 * 60, 14 * 60, 18.5 * 60, 21 * 60];
 /** A late riser's first water: toilet, basin, kettle, breakfast. */

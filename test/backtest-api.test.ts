@@ -74,13 +74,14 @@ describe('POST /api/backtest', () => {
       ['h-g2-1', 'heavy-use', T0 + 21 * HOUR, 'false-alarm', 'false', true],
       ['h-g2-1', 'heavy-use', T0 + DAY + 21 * HOUR, 'false-alarm', 'false', true],
       ['h-g2-1', 'heavy-use', T0 + 2 * DAY + 21 * HOUR, 'false-alarm', 'false', true],
-      // The dry day (low-use) joined the dry morning's alert: one welfare episode, one alert.
-      ['h-g3-1', 'no-water-at-peak', T0 + 2 * DAY + 9 * HOUR, 'resident-helped', 'confirmed', true],
+      // The dry day (low-use) and the dry morning with its confirmation (no-water-at-peak) end the same hour,
+      // 11:00: one welfare episode, one alert (low-use's, the first of the rules).
+      ['h-g3-1', 'low-use', T0 + 2 * DAY + 11 * HOUR, 'resident-helped', 'confirmed', true],
     ]);
     expect(r.summary).toEqual([
+      'low-use: catches 1 of 1 confirmed welfare cases',
       'continuous-flow: catches 1 of 1 confirmed leaks',
       'heavy-use: the same 3 alerts as live',
-      'no-water-at-peak: catches 1 of 1 confirmed welfare cases',
     ]);
     expect(r.excludedRules).toEqual(['meter-silent', 'welfare-silent']);
   });
@@ -91,10 +92,10 @@ describe('POST /api/backtest', () => {
     expect(r.candidate).toEqual(CANDIDATE);
     expect(r.summary).toEqual([
       // A 12-hour window also catches the other households' daytime use: alerts nobody has judged (one per
-      // household: each day's daytime flow re-opens the alert of the day before, within the re-open window).
+      // household: each day's daytime flow comes back within the clear-hold, on the alert of the day before).
+      'low-use: catches 1 of 1 confirmed welfare cases',
       'continuous-flow: catches 1 of 1 confirmed leaks, 1 alert earlier by 12 h, 2 new alerts (no outcome recorded yet)',
       'heavy-use: 3 fewer false alarms',
-      'no-water-at-peak: catches 1 of 1 confirmed welfare cases',
     ]);
     expect(r.wouldFire.filter((w) => w.ruleId === 'continuous-flow' && w.householdId === 'h-g1-1')).toEqual([
       {

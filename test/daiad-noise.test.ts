@@ -108,8 +108,20 @@ describe.skipIf(!available)(`alert noise on the DAIAD trial (${defaultDaiadPath(
         tooSoon.push(`${d.householdId} ${new Date(d.at).toISOString()}`);
     }
     expect(tooSoon).toEqual([]);
-    // The re-open window is used: flickering leaks come back on their alert's timeline.
-    expect(detections.some((d) => d.ruleId === 'continuous-flow' && d.reopen === true)).toBe(true);
+    // The clear-hold is used: a leak that stopped for more than a day and came back within the week is
+    // written to the alert it already has (an update after a pause of over 24 h, with no clearing between).
+    const lastSeen = new Map<string, number>();
+    let resumed = 0;
+    for (const d of detections) {
+      if (d.ruleId !== 'continuous-flow') continue;
+      if (d.kind === 'cleared') lastSeen.delete(d.householdId);
+      else {
+        const seen = lastSeen.get(d.householdId);
+        if (d.kind === 'updated' && seen !== undefined && d.at - seen > 24 * HOUR) resumed++;
+        lastSeen.set(d.householdId, d.at);
+      }
+    }
+    expect(resumed).toBeGreaterThan(0);
   });
 
   it('keeps what reaches grid workers to the figure the README states, reporting onsets per rule', () => {
@@ -132,16 +144,19 @@ describe.skipIf(!available)(`alert noise on the DAIAD trial (${defaultDaiadPath(
       `DAIAD, ${householdMonths.toFixed(1)} household-months, new problems reaching grid workers:\n  ` +
         [...rows, `all: ${all} (${perMonth(all)} per household-month)`].join('\n  '),
     );
-    // Measured on this trial (README, "Alert noise"): 1.78 per household-month (2.54 before welfare episodes,
-    // the outage share, the low-use gate and the relative heavy-use bar; 10.7 with the documented defaults). The
-    // issue's target of 0.5 is not met: README, "Why not 0.5 on DAIAD". This bound catches any regression.
-    expect(perMonth(all)).toBeLessThanOrEqual(1.8);
+    // Measured on this trial (README, "Alert noise"): 1.16 per household-month (1.78 before no-water-at-peak
+    // was judged by weekdays and weekend days apart and confirmed two hours after its window, and before the
+    // week-long leak clear-hold; 2.54 before welfare episodes, the outage share, the low-use gate and the
+    // relative heavy-use bar; 10.7 with the documented defaults). The issue's target of 0.5 is not met:
+    // README, "Why not 0.5 on DAIAD". This bound catches any regression.
+    expect(perMonth(all)).toBeLessThanOrEqual(1.21);
     // Every welfare rule's onsets within another's episode join it instead of raising a new problem.
     expect(joined['low-use'] ?? 0).toBeGreaterThan(0);
-    expect(perMonth(onsets['continuous-flow'] ?? 0)).toBeLessThanOrEqual(0.22);
+    expect(perMonth(onsets['continuous-flow'] ?? 0)).toBeLessThanOrEqual(0.16);
     expect(perMonth(onsets['heavy-use'] ?? 0)).toBeLessThanOrEqual(0.16);
-    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.4);
-    expect(perMonth(onsets['no-water-at-peak'] ?? 0)).toBeLessThanOrEqual(0.86);
+    // Fewer dry mornings open an episode, so more days without water are the first of theirs.
+    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.5);
+    expect(perMonth(onsets['no-water-at-peak'] ?? 0)).toBeLessThanOrEqual(0.25);
     expect(perMonth(onsets['welfare-silent'] ?? 0)).toBeLessThanOrEqual(0.15);
   });
 });

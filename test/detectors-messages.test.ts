@@ -61,6 +61,23 @@ describe('no-water-at-peak messages', () => {
     const text = openedText(d!.ruleType, d!.audience, '3-2-101', d!.evidence, (ms) => lt.formatTime(ms));
     expect(text.en).toContain('between 06:00 and 09:00');
   });
+
+  it('name the dry span and the usual window when the rule waits for confirmation (the default)', () => {
+    const lt = new LocalTime('Asia/Shanghai', 60);
+    const confirmed = Rule.parse({
+      ...peakRule,
+      params: { ...peakRule.params, learn: false, confirmMinutes: 120 },
+    });
+    const late = Array.from({ length: 24 }, (_, h) => (h >= 6 && h < 11 ? 0 : 2));
+    const [d] = run(lt, T0, [late], [confirmed]);
+    const text = openedText(d!.ruleType, d!.audience, '3-2-101', d!.evidence, (ms) => lt.formatTime(ms));
+    expect(text.en).toBe(
+      '3-2-101: no water used between 06:00 and 11:00; this household usually uses water between 06:00 and 09:00. The resident may not have got up; please check on them.',
+    );
+    expect(text['zh-CN']).toBe(
+      '3-2-101：今天 06:00–11:00 没有用水（平时 06:00–09:00 会用水），住户可能没有起床，请联系确认。',
+    );
+  });
 });
 
 describe('meter-silent messages', () => {

@@ -25,7 +25,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
       windowMinutes: 24 * 60,
       minLitersPerBucket: 1,
       holdToleranceShare: 0.2,
-      clearHoldMinutes: 24 * 60,
+      clearHoldMinutes: 7 * 24 * 60,
       reopenWithinMinutes: 72 * 60,
     },
   },
@@ -43,7 +43,15 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'warning',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { start: '06:00', end: '09:00', maxLiters: 1, learn: true, minUsualShare: 0.9 },
+    params: {
+      start: '06:00',
+      end: '09:00',
+      maxLiters: 1,
+      learn: true,
+      minUsualShare: 0.9,
+      weekendApart: true,
+      confirmMinutes: 2 * 60,
+    },
   },
   {
     id: 'meter-silent',
@@ -83,8 +91,15 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
 export const PLAIN_RULES: Rule[] = RuleSet.parse(
   DEFAULT_RULES.filter((r) => r.id !== 'welfare-silent').map((r) => {
     const p: Record<string, unknown> = { ...r.params };
-    for (const k of ['clearHoldMinutes', 'reopenWithinMinutes', 'holdToleranceShare', 'minUsualShare'])
+    for (const k of [
+      'clearHoldMinutes',
+      'reopenWithinMinutes',
+      'holdToleranceShare',
+      'minUsualShare',
+      'confirmMinutes',
+    ])
       if (k in p) p[k] = 0;
+    if ('weekendApart' in p) p.weekendApart = false;
     if ('reliabilityFactor' in p) p.reliabilityFactor = null;
     if ('maxAfterMinutes' in p) p.maxAfterMinutes = null;
     if ('relativeToHighHour' in p) p.relativeToHighHour = null;

@@ -22,6 +22,11 @@ export interface ClosedBucket {
 export interface RuleNeeds {
   windowMinutes: number;
   historyDays: number;
+  /**
+   * How long an alert can stay open after its condition last held (its clear-hold): a replay that starts
+   * later than this before a period may not know of an alert the live service still holds open. Default 0.
+   */
+  holdMinutes?: number;
 }
 
 /** A household's peak window as people read it (`GET /api/rules/effective`, `learned.peaks`). */

@@ -127,6 +127,7 @@ export const sustainedHighType: RuleTypeModule<SustainedHighRule, typeof Sustain
   needs: (rule) => ({
     windowMinutes: rule.params.windowMinutes,
     historyDays: rule.params.relativeToHighHour === null ? 0 : HIGH_HOUR_DAYS + 1,
+    holdMinutes: rule.params.clearHoldMinutes,
   }),
   validate: (rule, bucketMinutes, at) => windowFitsBuckets(rule.params.windowMinutes, bucketMinutes, at),
   onBucket: (hid, s, rule, b, ctx, out) => high(hid, s, rule, b.end, b.day, b.bucketMinutes, ctx, out),

@@ -125,6 +125,7 @@ export const sustainedLowType: RuleTypeModule<SustainedLowRule, typeof Sustained
     windowMinutes: rule.params.windowMinutes,
     historyDays:
       rule.params.relativeToBaseline !== null || rule.params.minUsualShare > 0 ? BASELINE_DAYS + 1 : 0,
+    holdMinutes: rule.params.clearHoldMinutes,
   }),
   validate: (rule, bucketMinutes, at) => windowFitsBuckets(rule.params.windowMinutes, bucketMinutes, at),
   onBucket: (hid, s, rule, b, ctx, out) => low(hid, s, rule, b.end, b.day, b.bucketMinutes, ctx, out),

@@ -12,7 +12,7 @@ import {
 import { configuredPeak, hhmm, peakWindow, type PeakWindow } from '../peak-window.ts';
 import type { StepContext } from '../step-context.ts';
 import { awayDays, decide, emit, noteEpisode, round, suppressed, USUAL_MIN_DAYS } from '../transition.ts';
-import { completeDays, computePeakStart, usualShare } from '../usage-history.ts';
+import { completeDays, computePeakStart, sameKindAs, usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { localTimeOfDay } from './shared-params.ts';
 import type { RuleTypeModule } from './rule-type.ts';
@@ -40,6 +40,23 @@ export const ZeroAtPeakParams = z.strictObject({
    * A household that is out most mornings has dry mornings that mean nothing. 0: off.
    */
   minUsualShare: z.number().min(0).max(1).default(0),
+  /**
+   * Weekdays and weekend days apart (people get up later on Saturdays and Sundays): a weekend day's window is
+   * learned from the recent weekend days once 4 of them are complete, a weekday's from the recent weekdays
+   * once `minDays` are (until then from all days); and a dry window is news only where the window is usually
+   * used (`minUsualShare`) on all recent days and on the recent days of the same kind.
+   */
+  weekendApart: z.boolean().default(false),
+  /**
+   * Confirmation: the condition holds only once the window and this long after it are dry (a resident who
+   * got up an hour late is not news). Checked when the confirmation ends. 0: at the window's end.
+   */
+  confirmMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(6 * 60)
+    .default(0),
 });
 
 /** A `zero-at-peak` rule: the envelope every rule has, and its parameters. */
@@ -102,9 +119,10 @@ export function peak(
     return;
   }
   peakWindow(s, rule, day, win);
-  if (endMinute !== win.endMinute) return;
-  const n = Math.round(win.minutes / bucketMinutes);
-  const windowStart = b.end - win.minutes * 60_000;
+  if (endMinute !== (win.endMinute + p.confirmMinutes) % 1440) return;
+  // The window and its confirmation, all dry.
+  const n = Math.round((win.minutes + p.confirmMinutes) / bucketMinutes);
+  const windowStart = b.end - (win.minutes + p.confirmMinutes) * 60_000;
   const cond = zeroAtPeak(ring.of(s, n), p.maxLiters);
   if (cond.state === 'unknown' || (cond.state === 'false' && !active)) return;
   if (cond.state === 'true' && suppressed(hid, rule, windowStart, b.end, ctx)) return;
@@ -114,17 +132,26 @@ export function peak(
     const hours = Math.round(win.minutes / 60);
     const start = Math.floor(win.startMinute / 60);
     // Judged from the second complete day on (a new household is watched from its first morning).
-    const share = usualShare(
-      s,
-      day,
-      p.learnDays,
-      Math.min(p.minDays, USUAL_MIN_DAYS),
-      start,
-      hours,
-      p.maxLiters,
-      awayDays(hid, ctx),
-    );
+    const skip = awayDays(hid, ctx);
+    const judge = (only?: (d: number) => boolean) =>
+      usualShare(
+        s,
+        day,
+        p.learnDays,
+        Math.min(p.minDays, USUAL_MIN_DAYS),
+        start,
+        hours,
+        p.maxLiters,
+        skip,
+        only,
+      );
+    // Judged from the second complete day on (a new household is watched from its first morning).
+    const share = judge();
     if (share >= 0 && share < p.minUsualShare) return;
+    // With `weekendApart`, usual on the recent days of today's kind too: a Sunday morning is news only where
+    // Sunday mornings are usually used (from the second such day on).
+    const own = p.weekendApart ? judge(sameKindAs(day)) : -1;
+    if (own >= 0 && own < p.minUsualShare) return;
   }
   const kind = decide(hid, s, rule, cond, b.end, windowStart, ctx);
   if (!kind) return;
@@ -145,6 +172,7 @@ function peakThresholds(rule: ZeroAtPeakRule, w: PeakWindow, bucketMinutes: numb
     maxLiters: rule.params.maxLiters,
     bucketMinutes,
     peak: w.source,
+    ...(rule.params.confirmMinutes > 0 ? { confirmMinutes: rule.params.confirmMinutes } : {}),
   };
 }
 
@@ -162,7 +190,7 @@ export const zeroAtPeakType: RuleTypeModule<ZeroAtPeakRule, typeof ZeroAtPeakRul
     const p = rule.params;
     const len = (minutesOfDay(p.end) - minutesOfDay(p.start) + 1440) % 1440 || 1440;
     return {
-      windowMinutes: Math.max(len, p.learn ? p.peakHours * 60 : 0),
+      windowMinutes: Math.max(len, p.learn ? p.peakHours * 60 : 0) + p.confirmMinutes,
       historyDays: p.learn || p.minUsualShare > 0 ? p.learnDays + 1 : 0,
     };
   },
@@ -211,6 +239,13 @@ export const zeroAtPeakType: RuleTypeModule<ZeroAtPeakRule, typeof ZeroAtPeakRul
   openedText(_audience, address, evidence, localTime) {
     const from = localTime(evidence.windowStart);
     const to = localTime(evidence.windowEnd);
+    const t = evidence.thresholds;
+    // With a confirmation, the dry span runs on past the usual window: say both.
+    if (typeof t.confirmMinutes === 'number' && t.confirmMinutes > 0)
+      return {
+        'zh-CN': `${address}：今天 ${from}–${to} 没有用水（平时 ${String(t.start)}–${String(t.end)} 会用水），住户可能没有起床，请联系确认。`,
+        en: `${address}: no water used between ${from} and ${to}; this household usually uses water between ${String(t.start)} and ${String(t.end)}. The resident may not have got up; please check on them.`,
+      };
     return {
       'zh-CN': `${address}：今天 ${from}–${to} 平时用水的时段没有用水，住户可能没有起床，请联系确认。`,
       en: `${address}: no water used between ${from} and ${to}, when this household usually uses water. The resident may not have got up; please check on them.`,
