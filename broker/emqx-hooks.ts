@@ -8,7 +8,6 @@ import type { ServiceMetrics } from '../core/metrics.ts';
 import type { Store } from '../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../api/define-route.ts';
 import { LoginLimiter } from '../api/login-limiter.ts';
-import type { Principal } from './principal.ts';
 import { createHookAuth, mayUse } from './hook-auth.ts';
 import type { SecretVerifiers } from './secret-verifiers.ts';
 
