@@ -29,7 +29,7 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
   commit(submissions: readonly InboxSubmission[]): number[] {
     const { inbox, deadLetters } = this.t;
     const seqs: number[] = [];
-    this.t.transaction(() => {
+    this.atomically(() => {
       for (const s of submissions) {
         for (const r of s.readings) seqs.push(inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt));
         for (const d of s.deadLetters) deadLetters.add(d);
@@ -64,7 +64,7 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
 
   saveProcessed(out: ProcessedOutput): void {
     const { usage, checkpoints } = this.t;
-    this.t.transaction(() => {
+    this.atomically(() => {
       for (const e of out.events) checkpoints.addMeterEvent(e);
       for (const b of out.buckets) usage.upsert(b);
     });
@@ -88,7 +88,7 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
 
   saveCheckpoint(cursor: number, meterStates: Iterable<readonly [string, unknown]>): void {
     const { checkpoints } = this.t;
-    this.t.transaction(() => {
+    this.atomically(() => {
       for (const [id, state] of meterStates) checkpoints.saveMeterState(id, state);
       checkpoints.setCursor(cursor);
     });
@@ -96,6 +96,12 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
 
   transaction<T>(fn: () => T): T {
     return this.t.transaction(fn);
+  }
+
+  /** Inside the caller's transaction as it is (no savepoint on the hot path), else in a transaction of its own. */
+  private atomically(fn: () => void): void {
+    if (this.t.db.inTransaction) fn();
+    else this.t.transaction(fn);
   }
 
   /**
