@@ -162,7 +162,9 @@ describe('a reading becomes the right grid worker’s alert', () => {
     });
     expect(m.alertId).toMatch(/^al-[0-9a-f]{16}$/);
     expect(Date.parse(m.openedAt)).toBeGreaterThan(T0);
-    expect(m.evidence.buckets).toHaveLength(3);
+    // The 3-hour window and the 2 hours after it that confirm it.
+    expect(m.evidence.buckets).toHaveLength(5);
+    expect(m.evidence.thresholds).toMatchObject({ confirmMinutes: 120 });
     expect(m.evidence.totalLiters).toBeLessThanOrEqual(1);
     expect(m.message['zh-CN']).toContain('住户可能没有起床');
     expect(m.message.en).toContain('please check on them');
