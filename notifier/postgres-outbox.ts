@@ -148,7 +148,7 @@ export class PgOutboxRepository implements OutboxRepository<'async'> {
 
   async recipientsOf(alertId: string): Promise<string[]> {
     const rows = await this.rows<{ target: string }>(
-      `SELECT DISTINCT target FROM outbox WHERE alert_id = $1 AND channel = 'mqtt' ORDER BY target COLLATE "C"`,
+      `SELECT target FROM outbox WHERE alert_id = $1 AND channel = 'mqtt' GROUP BY target ORDER BY target COLLATE "C"`,
       [alertId],
     );
     return rows.map((r) => r.target);
