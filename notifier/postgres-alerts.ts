@@ -1,28 +1,10 @@
-import type { Alert, AlertEvent, AlertState, Evidence, Outcome, TimelineEntry } from '../core/alerts.ts';
+import type { Alert, AlertEvent, AlertState, TimelineEntry } from '../core/alerts.ts';
 import { migratePg, type PgPool } from '../core/postgres.ts';
-import type { RuleAudience, Severity } from '../core/rules.ts';
+import { alertFromRow, type AlertRow } from '../core/store/alert-repo.ts';
+import type { Severity } from '../core/rules.ts';
 import type { Detection } from '../core/streams.ts';
 import type { AlertFilter, AlertRepository } from './alert-repository.ts';
 import { NOTIFIER_PG_MIGRATIONS } from './postgres-migrations.ts';
-
-interface AlertRow {
-  id: string;
-  household_id: string;
-  grid: string;
-  rule_id: string;
-  severity: Severity;
-  audience: RuleAudience;
-  state: AlertState;
-  opened_at: number;
-  updated_at: number;
-  acknowledged_at: number | null;
-  acknowledged_by: string | null;
-  resolved_at: number | null;
-  resolved_by: string | null;
-  outcome: Outcome | null;
-  note: string | null;
-  evidence: string;
-}
 
 const ALERT_COLUMNS = `id, household_id, grid, rule_id, severity, audience, state, opened_at, updated_at,
   acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, note, evidence`;
@@ -39,7 +21,7 @@ export class PgAlertRepository implements AlertRepository<'async'> {
 
   private async one(sql: string, args: unknown[]): Promise<Alert | undefined> {
     const row = (await this.pool.query<AlertRow>(sql, args)).rows[0];
-    return row && fromRow(row);
+    return row && alertFromRow(row);
   }
 
   async insert(a: Alert): Promise<void> {
@@ -95,7 +77,7 @@ export class PgAlertRepository implements AlertRepository<'async'> {
         filter.limit ?? 200,
       ],
     );
-    return rows.map(fromRow);
+    return rows.map(alertFromRow);
   }
 
   async timeline(alertId: string): Promise<TimelineEntry[]> {
@@ -200,25 +182,4 @@ function toArgs(a: Alert): unknown[] {
     a.note,
     JSON.stringify(a.evidence),
   ];
-}
-
-function fromRow(r: AlertRow): Alert {
-  return {
-    id: r.id,
-    householdId: r.household_id,
-    gridCode: r.grid,
-    ruleId: r.rule_id,
-    severity: r.severity,
-    audience: r.audience,
-    state: r.state,
-    openedAt: r.opened_at,
-    updatedAt: r.updated_at,
-    acknowledgedAt: r.acknowledged_at,
-    acknowledgedBy: r.acknowledged_by,
-    resolvedAt: r.resolved_at,
-    resolvedBy: r.resolved_by,
-    outcome: r.outcome,
-    note: r.note,
-    evidence: JSON.parse(r.evidence) as Evidence,
-  };
 }

@@ -3,7 +3,8 @@ import type { RuleAudience, Severity } from '../rules.ts';
 import type { Detection } from '../streams.ts';
 import type { Db } from './open-store.ts';
 
-interface AlertRow {
+/** An alert's row, as both stores hold it (same columns in SQLite and PostgreSQL). */
+export interface AlertRow {
   id: string;
   household_id: string;
   grid: string;
@@ -99,18 +100,18 @@ export class AlertRepo {
 
   get(id: string): Alert | undefined {
     const row = this.s.get.get(id) as AlertRow | undefined;
-    return row && fromRow(row);
+    return row && alertFromRow(row);
   }
 
   findOpen(householdId: string, ruleId: string): Alert | undefined {
     const row = this.s.open.get(householdId, ruleId) as AlertRow | undefined;
-    return row && fromRow(row);
+    return row && alertFromRow(row);
   }
 
   /** The household's most recently opened alert of the rule, in any state (the re-open window). */
   latest(householdId: string, ruleId: string): Alert | undefined {
     const row = this.s.latest.get(householdId, ruleId) as AlertRow | undefined;
-    return row && fromRow(row);
+    return row && alertFromRow(row);
   }
 
   list(filter: AlertFilter = {}): Alert[] {
@@ -140,7 +141,7 @@ export class AlertRepo {
     }
     const sql = `SELECT * FROM alerts ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY opened_at DESC, id LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, filter.limit ?? 200) as AlertRow[]).map(fromRow);
+    return (this.db.prepare(sql).all(...args, filter.limit ?? 200) as AlertRow[]).map(alertFromRow);
   }
 
   timeline(alertId: string): TimelineEntry[] {
@@ -222,7 +223,7 @@ function toRow(a: Alert): AlertRow {
   };
 }
 
-function fromRow(r: AlertRow): Alert {
+export function alertFromRow(r: AlertRow): Alert {
   return {
     id: r.id,
     householdId: r.household_id,
