@@ -1,4 +1,5 @@
 import type { Io, Mode } from '../core/repository.ts';
+import type { DeadLetter } from '../core/store/dead-letter-repo.ts';
 import type { NormalizerEvent, UsageBucket } from '../core/streams.ts';
 
 /** A reading as the durable inbox holds it; `seq` orders the inbox. */
@@ -11,15 +12,7 @@ export interface InboxRow {
 }
 
 /** Input rejected with its reason, kept so that nothing is silently dropped. */
-export interface NewDeadLetter {
-  receivedAt: number;
-  meterId: string | null;
-  topic: string | null;
-  code: string;
-  message: string;
-  field: string | null;
-  excerpt: string | null;
-}
+export type NewDeadLetter = Omit<DeadLetter, 'id'>;
 
 /** One payload's accepted readings and rejections, committed together. */
 export interface InboxSubmission {

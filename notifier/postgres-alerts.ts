@@ -1,7 +1,6 @@
-import type { Alert, AlertEvent, AlertState, TimelineEntry } from '../core/alerts.ts';
+import type { Alert, AlertEvent, TimelineEntry } from '../core/alerts.ts';
 import { migratePg, type PgPool } from '../core/postgres.ts';
-import { alertFromRow, type AlertRow } from '../core/store/alert-repo.ts';
-import type { Severity } from '../core/rules.ts';
+import { alertEventFromRow, alertFromRow, type AlertRow, type FeedRow } from '../core/store/alert-repo.ts';
 import type { Detection } from '../core/streams.ts';
 import type { AlertFilter, AlertRepository } from './alert-repository.ts';
 import { NOTIFIER_PG_MIGRATIONS } from './postgres-migrations.ts';
@@ -106,39 +105,13 @@ export class PgAlertRepository implements AlertRepository<'async'> {
   }
 
   async timelineSince(afterId: number, limit: number): Promise<AlertEvent[]> {
-    const { rows } = await this.pool.query<{
-      id: number;
-      at: number;
-      kind: string;
-      actor: string | null;
-      detail: string;
-      alertId: string;
-      householdId: string;
-      grid: string;
-      ruleId: string;
-      severity: Severity;
-      state: AlertState;
-    }>(
+    const { rows } = await this.pool.query<FeedRow>(
       `SELECT t.id, t.at, t.kind, t.actor, t.detail, a.id AS "alertId", a.household_id AS "householdId", a.grid,
          a.rule_id AS "ruleId", a.severity, a.state
        FROM alert_timeline t JOIN alerts a ON a.id = t.alert_id WHERE t.id > $1 ORDER BY t.id LIMIT $2`,
       [afterId, limit],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      at: r.at,
-      kind: r.kind,
-      actor: r.actor,
-      detail: JSON.parse(r.detail) as Record<string, unknown>,
-      alert: {
-        id: r.alertId,
-        householdId: r.householdId,
-        grid: r.grid,
-        ruleId: r.ruleId,
-        severity: r.severity,
-        state: r.state,
-      },
-    }));
+    return rows.map(alertEventFromRow);
   }
 
   async recordDetection(d: Detection, alertId: string | null): Promise<boolean> {

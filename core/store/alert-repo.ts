@@ -23,7 +23,8 @@ export interface AlertRow {
   evidence: string;
 }
 
-interface FeedRow {
+/** A timeline entry joined with its alert's summary, as both stores return it. */
+export interface FeedRow {
   id: number;
   at: number;
   kind: string;
@@ -169,21 +170,7 @@ export class AlertRepo {
 
   /** Timeline entries of every alert after `afterId`, oldest first, with their alert's current summary. */
   timelineSince(afterId: number, limit: number): AlertEvent[] {
-    return (this.s.timelineSince.all(afterId, limit) as FeedRow[]).map((r) => ({
-      id: r.id,
-      at: r.at,
-      kind: r.kind,
-      actor: r.actor,
-      detail: JSON.parse(r.detail) as Record<string, unknown>,
-      alert: {
-        id: r.alertId,
-        householdId: r.householdId,
-        grid: r.grid,
-        ruleId: r.ruleId,
-        severity: r.severity,
-        state: r.state,
-      },
-    }));
+    return (this.s.timelineSince.all(afterId, limit) as FeedRow[]).map(alertEventFromRow);
   }
 
   /** Records that a detection was applied; false when it already was (re-processing after a restart). */
@@ -220,6 +207,24 @@ function toRow(a: Alert): AlertRow {
     outcome: a.outcome,
     note: a.note,
     evidence: JSON.stringify(a.evidence),
+  };
+}
+
+export function alertEventFromRow(r: FeedRow): AlertEvent {
+  return {
+    id: r.id,
+    at: r.at,
+    kind: r.kind,
+    actor: r.actor,
+    detail: JSON.parse(r.detail) as Record<string, unknown>,
+    alert: {
+      id: r.alertId,
+      householdId: r.householdId,
+      grid: r.grid,
+      ruleId: r.ruleId,
+      severity: r.severity,
+      state: r.state,
+    },
   };
 }
 
