@@ -133,6 +133,28 @@ describe('usual-share gates', () => {
     ]);
   });
 
+  it('low-use judges a dry weekend day by the recent weekend days too', () => {
+    // The same 19 days: every day used but the first Saturday (away), so 18 of 19 days (95 %) reached 10 L,
+    // but only 3 of the 4 weekend days (75 %).
+    const history = (hh: ReturnType<typeof household>) => {
+      for (let d = 0; d < 19; d++) hh.hours(d === 5 ? dry() : lived());
+    };
+    const apart = household([rule('low-use')]);
+    history(apart);
+    // Day 19 is a Saturday: a dry Saturday is not unusual enough in this household.
+    expect(opened(apart.hours(dry()), 'low-use')).toEqual([]);
+    const together = household([rule('low-use', { weekendApart: false })]);
+    history(together);
+    expect(opened(together.hours(dry()), 'low-use')).toHaveLength(1);
+    // A dry Monday is news: every recent weekday was used. It counts once the last 24 h hold less than 10 L:
+    // at 17:00, when only Sunday's 17:00–21:00 (8 L) is left in the window.
+    const monday = household([rule('low-use')]);
+    history(monday);
+    monday.hours(lived());
+    monday.hours(lived());
+    expect(opened(monday.hours(dry()), 'low-use').map((x) => x.at)).toEqual([T0 + 21 * DAY + 17 * H]);
+  });
+
   it('learns the peak window of weekend days from the weekend days', () => {
     const apart = rule('no-water-at-peak') as ZeroAtPeakRule;
     const together = rule('no-water-at-peak', { weekendApart: false }) as ZeroAtPeakRule;

@@ -144,18 +144,19 @@ describe.skipIf(!available)(`alert noise on the DAIAD trial (${defaultDaiadPath(
       `DAIAD, ${householdMonths.toFixed(1)} household-months, new problems reaching grid workers:\n  ` +
         [...rows, `all: ${all} (${perMonth(all)} per household-month)`].join('\n  '),
     );
-    // Measured on this trial (README, "Alert noise"): 1.16 per household-month (1.78 before no-water-at-peak
+    // Measured on this trial (README, "Alert noise"): 1.08 per household-month (1.16 before low-use was judged
+    // by weekdays and weekend days apart; 1.78 before no-water-at-peak
     // was judged by weekdays and weekend days apart and confirmed two hours after its window, and before the
     // week-long leak clear-hold; 2.54 before welfare episodes, the outage share, the low-use gate and the
     // relative heavy-use bar; 10.7 with the documented defaults). The issue's target of 0.5 is not met:
     // README, "Why not 0.5 on DAIAD". This bound catches any regression.
-    expect(perMonth(all)).toBeLessThanOrEqual(1.21);
+    expect(perMonth(all)).toBeLessThanOrEqual(1.13);
     // Every welfare rule's onsets within another's episode join it instead of raising a new problem.
     expect(joined['low-use'] ?? 0).toBeGreaterThan(0);
     expect(perMonth(onsets['continuous-flow'] ?? 0)).toBeLessThanOrEqual(0.16);
     expect(perMonth(onsets['heavy-use'] ?? 0)).toBeLessThanOrEqual(0.16);
     // Fewer dry mornings open an episode, so more days without water are the first of theirs.
-    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.5);
+    expect(perMonth(onsets['low-use'] ?? 0)).toBeLessThanOrEqual(0.45);
     expect(perMonth(onsets['no-water-at-peak'] ?? 0)).toBeLessThanOrEqual(0.25);
     expect(perMonth(onsets['welfare-silent'] ?? 0)).toBeLessThanOrEqual(0.15);
   });

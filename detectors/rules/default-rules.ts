@@ -13,7 +13,7 @@ export const DEFAULT_RULES: Rule[] = RuleSet.parse([
     severity: 'critical',
     audience: 'welfare',
     suppressedWhenAway: true,
-    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.9 },
+    params: { windowMinutes: 24 * 60, maxTotalLiters: 10, minUsualShare: 0.9, weekendApart: true },
   },
   {
     id: 'continuous-flow',

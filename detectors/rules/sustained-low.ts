@@ -7,7 +7,7 @@ import { BASELINE_DAYS, typicalLiters } from '../baseline.ts';
 import { activeSince, lastBuckets, UNKNOWN_ML, type HouseholdState } from '../household-state.ts';
 import type { StepContext } from '../step-context.ts';
 import { awayDays, decide, emit, holdOf, holdThresholds, round, USUAL_MIN_DAYS } from '../transition.ts';
-import { usualShare } from '../usage-history.ts';
+import { sameKindAs, usualShare } from '../usage-history.ts';
 import { asWindow, RingWindow, toMl, type BucketWindow, type Condition } from './condition.ts';
 import { lifecycleParams, windowFitsBuckets, windowMinutes } from './shared-params.ts';
 import type { RuleTypeModule } from './rule-type.ts';
@@ -26,6 +26,11 @@ export const SustainedLowParams = z.strictObject({
    * A vacant flat or a second home is low most days, and its low days tell nobody anything. 0: off.
    */
   minUsualShare: z.number().min(0).max(1).default(0),
+  /**
+   * Judge `minUsualShare` on the recent days of the same kind as well (weekdays, or Saturdays and Sundays):
+   * a dry Saturday is news only where Saturdays and Sundays are usually not dry.
+   */
+  weekendApart: z.boolean().default(false),
   ...lifecycleParams,
 });
 
@@ -86,8 +91,13 @@ export function low(
   const cond = sustainedLow(ring.of(s, n), limit, active);
   // A low day is news only where low days are unusual (not in a vacant flat or a second home).
   if (!active && cond.state === 'true' && p.minUsualShare > 0) {
-    const share = usualShare(s, day, BASELINE_DAYS, USUAL_MIN_DAYS, 0, 24, limit - 0.001, awayDays(hid, ctx));
+    const skip = awayDays(hid, ctx);
+    const judge = (only?: (d: number) => boolean) =>
+      usualShare(s, day, BASELINE_DAYS, USUAL_MIN_DAYS, 0, 24, limit - 0.001, skip, only);
+    const share = judge();
     if (share >= 0 && share < p.minUsualShare) return; // judged from the second complete day on
+    const own = p.weekendApart ? judge(sameKindAs(day)) : -1;
+    if (own >= 0 && own < p.minUsualShare) return;
   }
   const kind = decide(hid, s, rule, cond, end, windowStart, ctx, holdOf(rule));
   if (!kind) return;
