@@ -101,7 +101,10 @@ async function spawnWorker(rabbit: RabbitMq, pgUrl: string, registryDb: string, 
     proc.stderr!.on('data', (c: Buffer) => {
       stderr = (stderr + c.toString()).slice(-8000);
       const m = /cluster worker is running: .*HTTP on port (\d+)/.exec(stderr);
-      if (m) (clearTimeout(timer), resolve(Number(m[1])));
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
     });
     proc.once('exit', (code) => (clearTimeout(timer), reject(new Error(`worker exited ${code}: ${stderr}`))));
   });
@@ -269,11 +272,19 @@ async function main(): Promise<void> {
     rabbit = await startRabbitMq({
       config: careflowAuthBackend(`http://127.0.0.1:${auth.httpPort}`, HOOK_SECRET, 600_000),
     });
+    const rabbitRss = () => rabbitPids(rabbit!).reduce((sum, pid) => sum + processRssBytes(pid), 0);
+    const rssBefore = rabbitRss();
+    const authBefore = cpuOf([auth.proc.pid!]);
     const connectStarted = performance.now();
     meters = await connectMeters(rabbit);
+    const rssAfter = rabbitRss();
+    const authPerConnect = (cpuOf([auth.proc.pid!]) - authBefore) / METERS;
     out(
       `setup: PostgreSQL, RabbitMQ, auth backend up; ${METERS} meters connected over MQTT in ` +
-        `${((performance.now() - connectStarted) / 1000).toFixed(1)} s (setup ${((performance.now() - setupStarted) / 1000).toFixed(0)} s)`,
+        `${((performance.now() - connectStarted) / 1000).toFixed(1)} s (setup ${((performance.now() - setupStarted) / 1000).toFixed(0)} s); ` +
+        `RabbitMQ RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB ` +
+        `(${((rssAfter - rssBefore) / METERS / 1024).toFixed(0)} KiB per MQTT connection); auth backend CPU ` +
+        `${authPerConnect.toFixed(0)} µs per first login (a scrypt check each)`,
     );
 
     let step = 0;
@@ -375,6 +386,14 @@ async function main(): Promise<void> {
           `(its survivors' first delivery); ${acked.size} readings acknowledged during the failover phase, all in PostgreSQL`,
       );
     }
+    const size = await db.query<{ rows: string; bytes: string }>(
+      "SELECT count(*) AS rows, pg_total_relation_size('inbox') AS bytes FROM inbox",
+    );
+    const { rows, bytes } = size.rows[0]!;
+    out(
+      `PostgreSQL: inbox ${rows} rows, ${(Number(bytes) / 2 ** 20).toFixed(1)} MiB with its indexes = ` +
+        `${(Number(bytes) / Number(rows)).toFixed(0)} B per reading`,
+    );
     out('(loaded machine: wall times are upper bounds; CPU per reading is the comparable figure)');
   } finally {
     await Promise.all(meters.map((m) => m.endAsync(true).catch(() => {})));
