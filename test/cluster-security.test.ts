@@ -96,7 +96,10 @@ async function spawnWorker(dir: string) {
     const timer = setTimeout(() => reject(new Error(`worker did not start: ${stderr}`)), 90_000);
     proc.stderr!.on('data', (c: Buffer) => {
       stderr = (stderr + c.toString()).slice(-8000);
-      if (/cluster worker is running/.test(stderr)) (clearTimeout(timer), resolve());
+      if (/cluster worker is running/.test(stderr)) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
     proc.once('exit', (code) => (clearTimeout(timer), reject(new Error(`worker exited ${code}: ${stderr}`))));
   });
