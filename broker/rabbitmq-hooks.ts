@@ -29,6 +29,7 @@ import type { SecretVerifiers } from './secret-verifiers.ts';
  * `*` (`meters/m-1/readings` → `meters.m-1.readings`), and each subscription is a queue named
  * `mqtt-subscription-<client id>qos<0|1>`. A client may use only the queues of its own client ids (a meter: its
  * meter id; a worker app: the worker id or `app-<worker id>`), so nobody can take over another's session queue.
+ * They log in over MQTT only: a login without the client id RabbitMQ's MQTT plugin sends (AMQP, for one) is refused.
  */
 const Field = z.string().max(1024);
 const UserBody = z.looseObject({
@@ -205,7 +206,11 @@ export function rabbitMqHookRoutes(deps: RabbitMqHookDeps) {
           const who = client(body.username);
           const ok =
             who !== null &&
-            (body.client_id === undefined || mayUseClientId(who, body.client_id)) &&
+            // Only RabbitMQ's MQTT plugin sends a client id: without one the login is over AMQP (or another
+            // protocol), which a meter or worker app never needs and which would open more than the MQTT
+            // contract (declaring and binding its own queues, publishing with AMQP properties).
+            body.client_id !== undefined &&
+            mayUseClientId(who, body.client_id) &&
             // 3.10 does not say where the client connects from at login, so failures are limited per username
             // only (one shared allowance for RabbitMQ's address would let one attacker lock everybody out).
             (await auth.authenticate(body.username, body.password, `rabbitmq/${body.username}`));

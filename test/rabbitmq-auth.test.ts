@@ -164,7 +164,7 @@ describe.skipIf(SKIP_RABBITMQ)('RabbitMQ checks MQTT clients against careflow', 
         'content-type': 'application/x-www-form-urlencoded',
         authorization: `Basic ${Buffer.from(`rabbitmq:${SECRET}`).toString('base64')}`,
       },
-      body: 'username=m-g1-1&password=secret-m-g1-1',
+      body: 'username=m-g1-1&password=secret-m-g1-1&client_id=m-g1-1',
     });
     expect(withSecret.status).toBe(200);
     expect(await withSecret.text()).toBe('allow');
