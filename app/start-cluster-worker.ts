@@ -11,7 +11,7 @@ import type { Config } from '../core/config.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { LocalTime } from '../core/local-time.ts';
-import { migratePg, openPgPool } from '../core/postgres.ts';
+import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import { PgDetectorStateRepository } from '../detectors/postgres-repository.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
@@ -47,35 +47,9 @@ export async function startClusterWorkerService(
   let app: FastifyInstance | undefined;
   let worker: ClusterWorker | undefined;
   try {
-    const uow = new PgUnitOfWork(pool);
-    await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
-    const detectorStates = await PgDetectorStateRepository.open(uow.pool);
-    const alerts = await PgAlertRepository.open(uow.pool);
-    const local = openStore({ path: join(config.dataDir, 'careflow.db') });
-    store = local;
-    const localTime = new LocalTime(config.timezone, config.bucketMinutes);
-    const writer = new ClusterAlertWriter(alerts, (hid) => local.registry.household(hid)?.gridCode);
-    const owner = `${hostname()}:${process.pid}`;
-    worker = await startClusterWorker({
-      config,
-      logger,
-      meters: local.registry,
-      openPartition: async (partition) =>
-        PartitionProcessor.restore({
-          partition,
-          owner,
-          config,
-          logger,
-          localTime,
-          store: local,
-          repos: {
-            uow,
-            ingest: await PgIngestRepository.open(uow.pool, { cursorName: `partition-${partition}` }),
-            detectorStates,
-            alerts: writer,
-          },
-        }),
-    });
+    store = openStore({ path: join(config.dataDir, 'careflow.db') });
+    const openPartition = await clusterPartitions(config, logger, pool, store);
+    worker = await startClusterWorker({ config, logger, meters: store.registry, openPartition });
     app = Fastify({ logger: false });
     const metrics = workerMetrics(worker);
     const w = worker;
@@ -109,6 +83,42 @@ export async function startClusterWorkerService(
       await pool.end();
     },
   };
+}
+
+/**
+ * What takes a partition over: the modules' PostgreSQL repositories on one unit of work (a batch commits in one
+ * transaction), the worker's registry and rules, and the partition's checkpoint restored.
+ */
+export async function clusterPartitions(
+  config: Config,
+  logger: Logger,
+  pool: PgPool,
+  store: Store,
+): Promise<(partition: number) => Promise<PartitionProcessor>> {
+  const uow = new PgUnitOfWork(pool);
+  await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
+  const detectorStates = await PgDetectorStateRepository.open(uow.pool);
+  const alerts = new ClusterAlertWriter(
+    await PgAlertRepository.open(uow.pool),
+    (hid) => store.registry.household(hid)?.gridCode,
+  );
+  const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+  const owner = `${hostname()}:${process.pid}`;
+  return async (partition) =>
+    PartitionProcessor.restore({
+      partition,
+      owner,
+      config,
+      logger,
+      localTime,
+      store,
+      repos: {
+        uow,
+        ingest: await PgIngestRepository.open(uow.pool, { cursorName: `partition-${partition}` }),
+        detectorStates,
+        alerts,
+      },
+    });
 }
 
 function workerMetrics(worker: ClusterWorker): Registry {
