@@ -213,16 +213,10 @@ export class PartitionProcessor {
         Math.max(...tss),
       );
       const readings = s.readings.filter((r) => !stored.get(r.ts)?.includes(r.totalLiters));
-      // Its dead letters went with the readings' commit (or with none, and then they go now).
-      out.push(
-        readings.length === s.readings.length
-          ? s
-          : {
-              ...s,
-              readings,
-              deadLetters: readings.length === 0 && s.readings.length > 0 ? [] : s.deadLetters,
-            },
-      );
+      if (readings.length === s.readings.length) out.push(s);
+      // Committed: its readings and its dead letters (they went in the same commit) are dropped.
+      else if (readings.length === 0) out.push({ ...s, readings, deadLetters: [] });
+      else out.push({ ...s, readings });
     }
     return out;
   }
