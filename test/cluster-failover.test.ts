@@ -217,10 +217,11 @@ describe.skipIf(skip)('cluster failover', () => {
     await Promise.all(
       meterIds.map(async (meterId, i) => {
         const first = firstReading(meterId, i, roles);
-        await meters
-          .get(meterId)!
-          .publishAsync(`meters/${meterId}/readings`, JSON.stringify(first), { qos: 1 });
         sent.set(meterId, [first]);
+        await Promise.race([
+          meters.get(meterId)!.publishAsync(`meters/${meterId}/readings`, JSON.stringify(first), { qos: 1 }),
+          sleep(180_000).then(() => Promise.reject(new Error(`${meterId}: no PUBACK within 180 s`))),
+        ]);
       }),
     );
     const acked: { meterId: string; ts: number }[] = [];
