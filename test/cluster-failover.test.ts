@@ -313,10 +313,18 @@ describe.skipIf(skip)('cluster failover', () => {
       (h) => h === fallHousehold,
     );
     const stats = (await Promise.all(workers.map(health))).filter((h) => h !== null);
+    // Where the scenario meters live: those in a killed worker's partitions were carried on from a checkpoint.
+    const { rows: placed } = await db.query<{ meter_id: string; partition: number }>(
+      'SELECT meter_id, partition FROM cluster_partition_meters WHERE meter_id = ANY($1::text[])',
+      [[...roles.leaks, roles.fall, roles.silent]],
+    );
+    const taken = new Set(kills.flatMap((k) => k.partitions));
+    const carried = placed.filter((m) => taken.has(m.partition)).map((m) => m.meter_id);
     console.log(
       `cluster detections: ${alerts.length} alerts in PostgreSQL, ${duplicates.length} duplicates, ` +
         `${embedded.keys.length} from the embedded run; survivors restored ${stats.map((h) => h.restores).join('+')} ` +
-        `partitions and skipped ${stats.map((h) => h.skippedRedeliveries).join('+')} redelivered readings already committed`,
+        `partitions and skipped ${stats.map((h) => h.skippedRedeliveries).join('+')} redelivered readings already committed; ` +
+        `scenario meters in taken-over partitions: ${carried.join(', ') || 'none'}`,
     );
     expect(duplicates).toEqual([]);
     expect(got).toEqual(embedded.keys);
