@@ -1,19 +1,28 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
+import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
+import { PartitionProcessor } from '../cluster/partition.ts';
+import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
+import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import { startClusterWorker, type ClusterWorker } from '../cluster/worker.ts';
 import type { Config } from '../core/config.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { openPgPool } from '../core/postgres.ts';
+import { LocalTime } from '../core/local-time.ts';
+import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
 import { openStore, type Store } from '../core/store/store.ts';
+import { PgDetectorStateRepository } from '../detectors/postgres-repository.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
+import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 
 /**
  * Composes a cluster worker (preview, `careflow start --cluster`): readings from RabbitMQ's partitioned queue,
- * committed to PostgreSQL through ingest's repository; meter assignments from the registry in the worker's data
- * directory (`careflow import` there, the same registry on every worker); `/healthz`, `/readyz` and `/metrics`
- * (partitions owned, consumer lag) on the HTTP port.
+ * run per partition through ingest's normaliser and the detectors, and committed with the partition's checkpoint
+ * and alerts to PostgreSQL through the modules' repositories, in one transaction per batch; meter assignments
+ * and rules from the registry in the worker's data directory (`careflow import` there, the same registry on every
+ * worker); `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
  */
 export interface RunningClusterWorker {
   worker: ClusterWorker;
@@ -38,9 +47,9 @@ export async function startClusterWorkerService(
   let app: FastifyInstance | undefined;
   let worker: ClusterWorker | undefined;
   try {
-    const ingest = await PgIngestRepository.open(pool);
     store = openStore({ path: join(config.dataDir, 'careflow.db') });
-    worker = await startClusterWorker({ config, logger, ingest, meters: store.registry });
+    const openPartition = await clusterPartitions(config, logger, pool, store);
+    worker = await startClusterWorker({ config, logger, meters: store.registry, openPartition });
     app = Fastify({ logger: false });
     const metrics = workerMetrics(worker);
     const w = worker;
@@ -74,6 +83,42 @@ export async function startClusterWorkerService(
       await pool.end();
     },
   };
+}
+
+/**
+ * What takes a partition over: the modules' PostgreSQL repositories on one unit of work (a batch commits in one
+ * transaction), the worker's registry and rules, and the partition's checkpoint restored.
+ */
+export async function clusterPartitions(
+  config: Config,
+  logger: Logger,
+  pool: PgPool,
+  store: Store,
+): Promise<(partition: number) => Promise<PartitionProcessor>> {
+  const uow = new PgUnitOfWork(pool);
+  await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
+  const detectorStates = await PgDetectorStateRepository.open(uow.pool);
+  const alerts = new ClusterAlertWriter(
+    await PgAlertRepository.open(uow.pool),
+    (hid) => store.registry.household(hid)?.gridCode,
+  );
+  const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+  const owner = `${hostname()}:${process.pid}`;
+  return async (partition) =>
+    PartitionProcessor.restore({
+      partition,
+      owner,
+      config,
+      logger,
+      localTime,
+      store,
+      repos: {
+        uow,
+        ingest: await PgIngestRepository.open(uow.pool, { cursorName: `partition-${partition}` }),
+        detectorStates,
+        alerts,
+      },
+    });
 }
 
 function workerMetrics(worker: ClusterWorker): Registry {

@@ -27,7 +27,8 @@ const isHelpFlag = (a: string) => a === '--help' || a === '-h';
 /** Runs one CLI command; returns the process exit code. Never shows a stack trace (CAREFLOW_DEBUG=1 does). */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === 'start' && !rest.some(isHelpFlag)) {
+  // A cluster worker (`start --cluster`) listens on no MQTT port: its own start-up reports what is wrong.
+  if (name === 'start' && !rest.some(isHelpFlag) && !rest.includes('--cluster')) {
     const failed = await (await import('./commands/start-preflight.ts')).startPreflight().then(
       () => undefined,
       (err: unknown) => err,

@@ -3,12 +3,7 @@ import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { TOPICS } from '../core/readings.ts';
 import { parsePayload } from '../ingest/parse-payload.ts';
-import type {
-  IngestRepository,
-  InboxSubmission,
-  MeterDirectory,
-  NewDeadLetter,
-} from '../ingest/repository.ts';
+import type { MeterDirectory, NewDeadLetter } from '../ingest/repository.ts';
 import { routingKeyOf } from '../broker/rabbitmq-hooks.ts';
 import {
   declareTopology,
@@ -17,14 +12,16 @@ import {
   parsePartitionList,
   partitionQueue,
 } from './topology.ts';
+import { PartitionFencedError, type PartitionProcessor, type PartitionSubmission } from './partition.ts';
 
 /**
- * A careflow cluster worker (preview): consumes partitions of the readings queue, commits each batch of
- * readings to the shared store and only then acknowledges it to RabbitMQ. A reading RabbitMQ acknowledged to its
- * meter is in a quorum queue until a worker has committed it, so a worker that dies loses nothing: its
- * unacknowledged deliveries go back to the queue and the partition's next consumer takes them (a reading
- * committed just before the death is delivered again; the inbox keeps both copies and the normaliser drops the
- * second as a duplicate).
+ * A careflow cluster worker (preview): consumes partitions of the readings queue, runs each batch through the
+ * partition's normalisers and detectors (cluster/partition.ts), commits the readings, what they produced and the
+ * partition's checkpoint to the shared store in one transaction, and only then acknowledges the batch to
+ * RabbitMQ. A reading RabbitMQ acknowledged to its meter is in a quorum queue until a worker has committed it, so
+ * a worker that dies loses nothing: its unacknowledged deliveries go back to the queue and the partition's next
+ * consumer restores the partition's checkpoint and takes them (a reading committed just before the death is
+ * delivered again, marked redelivered, and found already committed: it is skipped).
  *
  * Every worker subscribes to every partition (single active consumer: one consumes, the others wait); to its
  * preferred partitions at once and to the others after `cluster.standbyDelayMs`, so that workers started together
@@ -33,8 +30,9 @@ import {
 export interface ClusterWorkerDeps {
   config: Config;
   logger: Logger;
-  ingest: IngestRepository<'async'>;
   meters: MeterDirectory;
+  /** Takes a partition over: restores its checkpoint from the shared store. */
+  openPartition: (partition: number) => Promise<PartitionProcessor>;
   now?: () => number;
 }
 
@@ -55,6 +53,11 @@ export interface PartitionStats {
 export interface ClusterWorkerStats {
   partitions: PartitionStats[];
   committedReadings: number;
+  /** Redelivered readings found already committed (their previous consumer died before acknowledging). */
+  skippedRedeliveries: number;
+  detections: number;
+  /** Partitions this worker restored from their checkpoints (takeovers, first deliveries). */
+  restores: number;
   deadLetters: number;
   commitFailures: number;
   ready: boolean;
@@ -78,10 +81,13 @@ interface Partition extends PartitionStats {
   pending: ConsumeMessage[];
   flushing: Promise<void> | null;
   timer: NodeJS.Timeout | null;
+  processor: PartitionProcessor | null;
+  /** The partition's deliveries resumed after a quiet spell: restore its checkpoint before the next commit. */
+  restoreNeeded: boolean;
 }
 
 export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<ClusterWorker> {
-  const { config, ingest, meters } = deps;
+  const { config, meters } = deps;
   const c = config.cluster;
   if (!c.amqpUrl) throw new Error('cluster.amqpUrl (CAREFLOW_AMQP_URL) is needed in cluster mode');
   const now = deps.now ?? Date.now;
@@ -103,6 +109,9 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
   let deadLetters = 0;
   let commitFailures = 0;
   let committedReadings = 0;
+  let skippedRedeliveries = 0;
+  let detections = 0;
+  let restores = 0;
   const parts: Partition[] = Array.from({ length: c.partitions }, (_, partition) => ({
     partition,
     preferred: preferred.has(partition),
@@ -116,6 +125,8 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     pending: [],
     flushing: null,
     timer: null,
+    processor: null,
+    restoreNeeded: true,
   }));
 
   async function subscribe(p: Partition): Promise<void> {
@@ -128,7 +139,10 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
       (msg) => {
         if (!msg) return; // cancelled by RabbitMQ (queue deleted): nothing to do until it is declared again
         const t = now();
-        if (p.lastDeliveryAt === null || t - p.lastDeliveryAt >= ACTIVE_MS) p.activeSince = t;
+        if (p.lastDeliveryAt === null || t - p.lastDeliveryAt >= ACTIVE_MS) {
+          p.activeSince = t;
+          p.restoreNeeded = true; // another worker may have owned it meanwhile
+        }
         p.lastDeliveryAt = t;
         p.pending.push(msg);
         schedule(p);
@@ -155,7 +169,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     p.pending = [];
     if (batch.length === 0 || !p.channel) return;
     const receivedAt = now();
-    const submissions: InboxSubmission[] = [];
+    const submissions: PartitionSubmission[] = [];
     const errors: { meterId: string; body: string }[] = [];
     for (const msg of batch) {
       const submission = toSubmission(msg, receivedAt);
@@ -169,18 +183,36 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
         });
       }
     }
+    let readings: number;
     for (;;) {
       try {
-        await ingest.commit(submissions);
+        if (!p.processor || p.restoreNeeded) {
+          p.processor?.stop();
+          p.processor = null;
+          p.restoreNeeded = false;
+          p.processor = await deps.openPartition(p.partition);
+          restores++;
+        }
+        const r = await p.processor.commit(submissions);
+        readings = r.readings;
+        skippedRedeliveries += r.skipped;
+        detections += r.detections;
         break;
       } catch (err) {
+        // The partition's state in memory may be ahead of the store: it is restored before the next attempt.
+        p.processor?.stop();
+        p.processor = null;
+        if (err instanceof PartitionFencedError) {
+          // Another worker owns the partition now: leave the batch unacknowledged to it.
+          logger.warn({ partition: p.partition }, err.message);
+          return;
+        }
         commitFailures++;
         logger.error({ err, partition: p.partition }, 'commit to the shared store failed; retrying');
         if (stopping) return; // not acknowledged: RabbitMQ gives the deliveries to the next consumer
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }
-    const readings = submissions.reduce((n, s) => n + s.readings.length, 0);
     p.committed += readings;
     committedReadings += readings;
     try {
@@ -194,7 +226,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     }
   }
 
-  function toSubmission(msg: ConsumeMessage, receivedAt: number): InboxSubmission | null {
+  function toSubmission(msg: ConsumeMessage, receivedAt: number): PartitionSubmission | null {
     const meterId = meterOfRoutingKey(msg.fields.routingKey);
     if (meterId === null) return null; // not a reading (the binding lets only readings through)
     const topic = TOPICS.readings(meterId);
@@ -215,6 +247,8 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     if (!meter || !meter.active)
       return {
         meterId,
+        householdId: undefined,
+        redelivered: msg.fields.redelivered,
         receivedAt,
         readings: [],
         deadLetters: [letter('ERR_INGEST_UNKNOWN_METER', 'unknown or retired meter')],
@@ -227,6 +261,8 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     });
     return {
       meterId,
+      householdId: meter.householdId,
+      redelivered: msg.fields.redelivered,
       receivedAt,
       readings: parsed.readings.map((r) => ({ ts: r.ts, totalLiters: r.totalLiters })),
       deadLetters: parsed.rejected.map((r) => letter(r.code, r.message, r.field ?? null)),
@@ -272,6 +308,9 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
           activeSince: p.activeSince,
         })),
         committedReadings,
+        skippedRedeliveries,
+        detections,
+        restores,
         deadLetters,
         commitFailures,
         ready: parts.some((p) => p.subscribed),
@@ -288,6 +327,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
       }
       await Promise.all(parts.map((p) => p.flushing));
       await Promise.all(parts.map((p) => (p.pending.length > 0 ? flush(p) : undefined)));
+      for (const p of parts) p.processor?.stop();
       await conn.close().catch(() => {});
     },
   };

@@ -34,7 +34,11 @@ export class UsageStage {
   };
 
   constructor(
-    private readonly repo: IngestRepository & Pick<EmbeddedUnitOfWork, 'transaction'>,
+    private readonly repo: Pick<
+      IngestRepository,
+      'cursor' | 'meterState' | 'saveProcessed' | 'saveCheckpoint'
+    > &
+      Pick<EmbeddedUnitOfWork, 'transaction'>,
     private readonly params: NormalizerParams,
     private readonly emit: (input: DetectorInput) => void,
   ) {}

@@ -1,0 +1,18 @@
+/**
+ * The cluster's own tables in the shared PostgreSQL store (see migratePg). Never edit a released migration: add
+ * a new one. `cluster_partitions` fences owners (each takeover raises `epoch`; a commit of an older epoch is
+ * refused) and keeps the partition's clock (event time); `cluster_partition_meters` says which meters (and so
+ * which households' normaliser and detector states) a partition holds, so that a worker taking it over restores
+ * them all, silent ones included.
+ */
+export const CLUSTER_PG_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE cluster_partitions (
+    partition integer PRIMARY KEY, epoch bigint NOT NULL, clock bigint, owner text, taken_at bigint NOT NULL
+  );
+  CREATE TABLE cluster_partition_meters (
+    meter_id text PRIMARY KEY, partition integer NOT NULL, household_id text NOT NULL
+  );
+  CREATE INDEX cluster_partition_meters_by_partition ON cluster_partition_meters (partition);
+  `,
+];
