@@ -17,12 +17,13 @@
  * file limit); the client runs on the same machine as the service.
  */
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import mqttPacket from 'mqtt-packet';
 import { resolveVerifierKey } from '../app/admin-token.ts';
 import { ClientIdOwnership } from '../broker/client-id-owner.ts';
 import { SecretVerifiers } from '../broker/secret-verifiers.ts';
@@ -30,11 +31,15 @@ import { hashSecret } from '../core/secrets.ts';
 import { openStore } from '../core/store/store.ts';
 import { spawnService, type ServiceProcess } from '../test/service-process.ts';
 import { benchMeterId, registerBenchMeters } from './bench-registry.ts';
+import { processCpuMicros } from './process-usage.ts';
+import type { ClientResult } from './reconnect-client.ts';
 
 const { values } = parseArgs({
   options: {
     meters: { type: 'string', default: '100000' },
     window: { type: 'string', default: '512' },
+    /** Load-generator processes (each connects its share of the meters with its share of the window). */
+    clients: { type: 'string', default: '2' },
     /** Directory for a CPU profile (node --cpu-prof) of the restarted service during the storm. */
     'cpu-prof': { type: 'string' },
     /**
@@ -46,19 +51,22 @@ const { values } = parseArgs({
 });
 const METERS = Number(values.meters);
 const WINDOW = Number(values.window);
+const CLIENTS = Math.max(1, Number(values.clients));
+const RUN_TS = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
+const CLIENT = fileURLToPath(new URL('./reconnect-client.ts', import.meta.url));
 const ADMIN = 'process-admin-token-0123456789';
 const out = (line: string) => process.stdout.write(line + '\n');
 const ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 1}`);
 
 /** Secrets and their hashes, from the fixture file or computed (and then saved) for `n` meters. */
-async function fixture(n: number): Promise<{ secrets: string[]; hashes: string[] }> {
+async function fixture(n: number): Promise<{ file: string; secrets: string[]; hashes: string[] }> {
   const file = join(tmpdir(), `careflow-bench-reconnect-${n}.tsv`);
   if (existsSync(file)) {
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     if (lines.length === n) {
       out(`fixture: ${n} secrets and hashes from ${file}`);
       const rows = lines.map((l) => l.split('\t') as [string, string]);
-      return { secrets: rows.map((r) => r[0]), hashes: rows.map((r) => r[1]) };
+      return { file, secrets: rows.map((r) => r[0]), hashes: rows.map((r) => r[1]) };
     }
   }
   const started = performance.now();
@@ -78,66 +86,24 @@ async function fixture(n: number): Promise<{ secrets: string[]; hashes: string[]
   out(
     `fixture: hashed ${n} secrets in ${((performance.now() - started) / 1000).toFixed(1)} s, saved to ${file}`,
   );
-  return { secrets, hashes };
-}
-
-const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
-
-/**
- * One CONNECT on a raw socket: CONNACK return code (-1: closed without one) and its latency in ms. The client
- * is kept lean (no packet parser per connection; a CONNACK is 4 bytes) because it shares the machine's cores
- * with the service it measures.
- */
-function connectOnce(
-  port: number,
-  id: string,
-  secret: string,
-  localAddress: string,
-): Promise<{ code: number; ms: number }> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const socket = connect({ port, host: '127.0.0.1', localAddress });
-    let received: Buffer = Buffer.alloc(0);
-    let done = false;
-    const finish = (code: number) => {
-      if (done) return;
-      done = true;
-      const ms = performance.now() - started;
-      if (code === 0) socket.end(DISCONNECT);
-      else socket.destroy();
-      resolve({ code, ms });
-    };
-    socket.on('data', (chunk: Buffer) => {
-      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-      if (received.length < 4) return;
-      // CONNACK: 0x20, remaining length 2, session-present flags, return code.
-      finish(received[0] === 0x20 && received[1] === 2 ? received[3]! : -1);
-    });
-    socket.on('close', () => finish(-1));
-    socket.on('error', () => finish(-1));
-    socket.setTimeout(30_000, () => finish(-1));
-    socket.on('connect', () =>
-      socket.write(
-        mqttPacket.generate({
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 4,
-          clientId: id,
-          clean: true,
-          keepalive: 60,
-          username: id,
-          password: Buffer.from(secret),
-        }),
-      ),
-    );
-  });
+  return { file, secrets, hashes };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function cpuSeconds(pid: number | undefined): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return processCpuMicros(pid!) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds the whole machine has been busy (all cores, every state but idle and iowait), from /proc/stat. */
+function machineBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return (total - f[3]! - f[4]!) / 100;
   } catch {
     return NaN;
   }
@@ -150,51 +116,71 @@ interface StormResult {
   latencies: number[];
   retries: number;
   failed: number;
+  /** CPU seconds all processes of the machine used during the storm (/proc/stat). */
+  machineBusySeconds: number;
+  /** The one-minute load average at the end of the storm. */
+  loadAverage: number;
 }
 
-/** Connects every meter, `WINDOW` at once; refusals for "busy" (3) and lost connections are retried. */
-async function storm(svc: ServiceProcess, secrets: string[]): Promise<StormResult> {
-  const port = svc.mqttPort;
-  const cpu0 = cpuSeconds(svc.proc.pid);
-  const client0 = process.cpuUsage();
-  const latencies: number[] = [];
-  let retries = 0;
-  let failed = 0;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: WINDOW }, async (_, lane) => {
-      while (next < secrets.length) {
-        const i = next++;
-        for (let attempt = 0; ; attempt++) {
-          const r = await connectOnce(
-            port,
-            benchMeterId(i),
-            secrets[i]!,
-            ADDRESSES[lane % ADDRESSES.length]!,
-          );
-          if (r.code === 0) {
-            latencies.push(r.ms);
-            break;
-          }
-          if ((r.code !== 3 && r.code !== -1) || attempt >= 50) {
-            failed++;
-            break;
-          }
-          retries++;
-          await new Promise((res) => setTimeout(res, 20 + Math.random() * 80));
-        }
-      }
-    }),
+/** One load-generator process (reconnect-client.ts), its packets built, waiting for the start. */
+interface ClientProcess {
+  start(): Promise<ClientResult>;
+}
+
+async function startClient(port: number, fixtureFile: string, from: number, stride: number): Promise<ClientProcess> {
+  const proc = spawn(
+    process.execPath,
+    [
+      RUN_TS,
+      CLIENT,
+      `--port=${port}`,
+      `--fixture=${fixtureFile}`,
+      `--from=${from}`,
+      `--stride=${stride}`,
+      `--window=${Math.ceil(WINDOW / stride)}`,
+      `--addresses=${ADDRESSES.join(',')}`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
-  const client = process.cpuUsage(client0);
+  const lines = createInterface({ input: proc.stdout! });
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      proc.once('exit', (code) => reject(new Error(`load generator exited with ${code}`)));
+    });
+  await next();
   return {
-    seconds: (performance.now() - started) / 1000,
-    serviceCpuSeconds: cpuSeconds(svc.proc.pid) - cpu0,
-    clientCpuSeconds: (client.user + client.system) / 1e6,
-    latencies,
-    retries,
-    failed,
+    async start() {
+      const result = next();
+      proc.stdin!.end('go\n');
+      return JSON.parse(await result) as ClientResult;
+    },
+  };
+}
+
+/**
+ * Connects every meter, `WINDOW` at once, from `--clients` load-generator processes (each its share of the
+ * meters and of the window); refusals for "busy" (3) and lost connections are retried.
+ */
+async function storm(svc: ServiceProcess, fixtureFile: string): Promise<StormResult> {
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, (_, k) => startClient(svc.mqttPort, fixtureFile, k, CLIENTS)),
+  );
+  const cpu0 = cpuSeconds(svc.proc.pid);
+  const busy0 = machineBusySeconds();
+  const results = await Promise.all(clients.map((c) => c.start()));
+  const serviceCpuSeconds = cpuSeconds(svc.proc.pid) - cpu0;
+  const busy = machineBusySeconds() - busy0;
+  return {
+    seconds:
+      (Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1000,
+    serviceCpuSeconds,
+    clientCpuSeconds: results.reduce((s, r) => s + r.cpuMicros, 0) / 1e6,
+    latencies: results.flatMap((r) => r.latencies),
+    retries: results.reduce((s, r) => s + r.retries, 0),
+    failed: results.reduce((s, r) => s + r.failed, 0),
+    machineBusySeconds: busy,
+    loadAverage: loadavg()[0]!,
   };
 }
 
@@ -257,16 +243,29 @@ function report(label: string, r: StormResult, checks: { scrypt: number; fast: n
       `retried ${r.retries}, failed ${r.failed}; scrypt checks ${checks.scrypt}, verifier hits ${checks.fast}`,
   );
   const n = r.latencies.length;
-  const cpu = r.serviceCpuSeconds ?? NaN;
+  const service = ((r.serviceCpuSeconds ?? NaN) / n) * 1e6;
+  const client = ((r.clientCpuSeconds ?? NaN) / n) * 1e6;
   out(
-    `  CPU: service ${cpu.toFixed(1)} s = ${((cpu / n) * 1e6).toFixed(0)} µs per CONNECT ` +
-      `(one free core: ~${Math.round(n / cpu)} CONNECTs/s); client ${(r.clientCpuSeconds ?? NaN).toFixed(1)} s`,
+    `  CPU per CONNECT: service ${service.toFixed(0)} µs, client ${client.toFixed(0)} µs ` +
+      `(service ${(r.serviceCpuSeconds ?? NaN).toFixed(1)} s, ${CLIENTS} client processes ${(r.clientCpuSeconds ?? NaN).toFixed(1)} s)`,
+  );
+  const cores = r.machineBusySeconds / r.seconds;
+  const others = Math.max(0, r.machineBusySeconds - (r.serviceCpuSeconds ?? 0) - (r.clientCpuSeconds ?? 0));
+  out(
+    `  machine during the storm: ${cores.toFixed(2)} of ${availableParallelism()} cores busy, ` +
+      `${(others / r.seconds).toFixed(2)} of them with other work; load average ${r.loadAverage.toFixed(1)}`,
+  );
+  // The service's main thread is one core; service and client together share all of them.
+  const quiet = Math.min(1e6 / service, (availableParallelism() * 1e6) / (service + client));
+  out(
+    `  at these CPU costs, ${availableParallelism()} otherwise idle cores would allow ~${Math.round(quiet)} CONNECTs/s ` +
+      `(${(METERS / quiet).toFixed(0)} s for ${METERS} meters; a derived figure, not a measurement)`,
   );
 }
 
 async function main(): Promise<void> {
   out(`bench:reconnect — ${METERS} meters, ${WINDOW} CONNECTs in flight (client on the same machine)`);
-  const { secrets, hashes } = await fixture(METERS);
+  const { file, secrets, hashes } = await fixture(METERS);
   const dir = mkdtempSync(join(tmpdir(), 'careflow-bench-reconnect-'));
   let svc: ServiceProcess | undefined;
   try {
@@ -280,7 +279,7 @@ async function main(): Promise<void> {
       );
     } else {
       svc = await spawnService(dir);
-      const first = await storm(svc, secrets);
+      const first = await storm(svc, file);
       report('first connect (scrypt each)', first, await deviceChecks(svc));
       await svc.stop();
       svc = undefined;
@@ -290,7 +289,7 @@ async function main(): Promise<void> {
     const profile = values['cpu-prof'];
     svc = await spawnService(dir, profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profile}` } : {});
     out(`restart: service up again in ${((performance.now() - restartStarted) / 1000).toFixed(1)} s`);
-    const again = await storm(svc, secrets);
+    const again = await storm(svc, file);
     report('reconnect after restart', again, await deviceChecks(svc));
   } finally {
     if (svc) await svc.stop();
