@@ -6,7 +6,8 @@
  * raw TCP, every CONNECT packet generated before the storm starts, one shared read buffer for all sockets
  * (`onread`: no Buffer per read), no timer or parser per connection. A CONNACK is four bytes. An accepted
  * meter sends DISCONNECT and closes its socket right away ([MQTT-3.14.4-1]), without waiting for the broker's
- * side of the close. CONNACK 3 ("busy") and a connection closed without CONNACK are retried after 20–100 ms,
+ * side of the close (with `--hold` it keeps them open until the benchmark has read the CPU figures, as
+ * meters stay connected after a storm). CONNACK 3 ("busy") and a connection closed without CONNACK are retried after 20–100 ms,
  * as a meter would.
  *
  * Protocol with the benchmark (stdin/stdout, one JSON line each): prints `{"ready":true}` once its packets are
@@ -14,7 +15,8 @@
  * failures, its own CPU time during the storm and its start and end (epoch ms).
  */
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import mqttPacket from 'mqtt-packet';
 import { benchMeterId } from './bench-registry.ts';
@@ -28,6 +30,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '256' },
     /** Comma-separated loopback source addresses, used in turn. */
     addresses: { type: 'string', default: '127.0.0.1' },
+    /** Keep accepted connections open until told to close them (after the result is printed). */
+    hold: { type: 'boolean', default: false },
   },
 });
 
@@ -36,6 +40,8 @@ export interface ClientResult {
   retries: number;
   failed: number;
   cpuMicros: number;
+  /** The part of it spent in the kernel. */
+  systemMicros: number;
   startedAt: number;
   endedAt: number;
 }
@@ -44,6 +50,9 @@ const PORT = Number(values.port);
 const WINDOW = Number(values.window);
 const ADDRESSES = values.addresses!.split(',');
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
+const HOLD = values.hold;
+/** Accepted connections kept open (with `--hold`). */
+const held: Socket[] = [];
 const MAX_ATTEMPTS = 50;
 const TIMEOUT_MS = 30_000;
 
@@ -97,6 +106,7 @@ function run(): Promise<ClientResult> {
           retries,
           failed,
           cpuMicros: cpu.user + cpu.system,
+          systemMicros: cpu.system,
           startedAt,
           endedAt: epochNow(),
         });
@@ -119,8 +129,11 @@ function run(): Promise<ClientResult> {
         inFlight--;
         if (code === 0) {
           latencies.push(performance.now() - started);
-          socket.write(DISCONNECT);
-          socket.destroy();
+          if (HOLD) held.push(socket);
+          else {
+            socket.write(DISCONNECT);
+            socket.destroy();
+          }
         } else {
           socket.destroy();
           if ((code === 3 || code === -1) && tries < MAX_ATTEMPTS) {
@@ -166,7 +179,19 @@ function run(): Promise<ClientResult> {
 }
 
 process.stdout.write(JSON.stringify({ ready: true }) + '\n');
-process.stdin.once('data', () => {
-  process.stdin.pause();
-  void run().then((result) => process.stdout.write(JSON.stringify(result) + '\n'));
+const commands = createInterface({ input: process.stdin });
+commands.once('line', () => {
+  void run().then((result) => {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    // With --hold: the next line (or the end of stdin) closes the connections held open.
+    const release = () => {
+      for (const socket of held.splice(0)) {
+        socket.write(DISCONNECT);
+        socket.destroy();
+      }
+      commands.close();
+    };
+    commands.once('line', release);
+    commands.once('close', release);
+  });
 });

@@ -10,11 +10,16 @@
  *    meter would). Then stops the service (SIGTERM) and starts it again on the same data dir. With
  *    `--seed-verifiers` this first connect is skipped: what it leaves in the data dir (the verifier key, one
  *    keyed verifier and one client id binding per meter) is written with the broker's own classes instead.
- * 3. The storm: all meters CONNECT again, `--window` at once, from 16 loopback addresses. Prints CONNECTs/s,
- *    the time until all are in, CONNECT→CONNACK latency p50/p99, and the service's scrypt and verifier counts.
+ * 3. The storm: all meters CONNECT again, `--window` at once, from 16 loopback addresses, driven by `--clients`
+ *    load-generator processes (reconnect-client.ts). Prints CONNECTs/s, the time until all are in,
+ *    CONNECT→CONNACK latency p50/p99, the service's scrypt and verifier counts, the CPU per CONNECT of the
+ *    service and of the clients (each with its kernel share), how busy the machine was with other work, and
+ *    what two idle cores would allow at the measured CPU costs (derived, not measured).
  *
- * Each client connects, gets its CONNACK and disconnects (one process cannot hold 100,000 sockets within its
- * file limit); the client runs on the same machine as the service.
+ * Each client connects, gets its CONNACK, sends DISCONNECT and closes (a service cannot hold 100,000 sockets
+ * within a usual file limit), so the CPU figures include the disconnects; `--hold` keeps the connections open
+ * until the figures are taken (as many meters as the file limit allows). The clients run on the same machine
+ * as the service.
  */
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -31,7 +36,6 @@ import { hashSecret } from '../core/secrets.ts';
 import { openStore } from '../core/store/store.ts';
 import { spawnService, type ServiceProcess } from '../test/service-process.ts';
 import { benchMeterId, registerBenchMeters } from './bench-registry.ts';
-import { processCpuMicros } from './process-usage.ts';
 import type { ClientResult } from './reconnect-client.ts';
 
 const { values } = parseArgs({
@@ -40,6 +44,12 @@ const { values } = parseArgs({
     window: { type: 'string', default: '512' },
     /** Load-generator processes (each connects its share of the meters with its share of the window). */
     clients: { type: 'string', default: '2' },
+    /**
+     * Accepted connections stay open until the storm's CPU figures are taken, as meters stay connected: the
+     * figures are then those of the CONNECTs alone, without the disconnects. Every meter needs a file
+     * descriptor in the service for that (limit: `ulimit -n`).
+     */
+    hold: { type: 'boolean', default: false },
     /** Directory for a CPU profile (node --cpu-prof) of the restarted service during the storm. */
     'cpu-prof': { type: 'string' },
     /**
@@ -89,12 +99,14 @@ async function fixture(n: number): Promise<{ file: string; secrets: string[]; ha
   return { file, secrets, hashes };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
+/** CPU seconds a process has used so far in user space and in the kernel, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): { user: number; system: number } {
   try {
-    return processCpuMicros(pid!) / 1e6;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
 }
 
@@ -112,7 +124,10 @@ function machineBusySeconds(): number {
 interface StormResult {
   seconds: number;
   serviceCpuSeconds?: number;
+  /** The part of it spent in the kernel (system time). */
+  serviceSystemSeconds?: number;
   clientCpuSeconds?: number;
+  clientSystemSeconds?: number;
   latencies: number[];
   retries: number;
   failed: number;
@@ -125,9 +140,16 @@ interface StormResult {
 /** One load-generator process (reconnect-client.ts), its packets built, waiting for the start. */
 interface ClientProcess {
   start(): Promise<ClientResult>;
+  /** Closes the connections it holds open (`--hold`) and waits for it to exit. */
+  release(): Promise<void>;
 }
 
-async function startClient(port: number, fixtureFile: string, from: number, stride: number): Promise<ClientProcess> {
+async function startClient(
+  port: number,
+  fixtureFile: string,
+  from: number,
+  stride: number,
+): Promise<ClientProcess> {
   const proc = spawn(
     process.execPath,
     [
@@ -139,6 +161,7 @@ async function startClient(port: number, fixtureFile: string, from: number, stri
       `--stride=${stride}`,
       `--window=${Math.ceil(WINDOW / stride)}`,
       `--addresses=${ADDRESSES.join(',')}`,
+      ...(values.hold ? ['--hold'] : []),
     ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
@@ -149,11 +172,16 @@ async function startClient(port: number, fixtureFile: string, from: number, stri
       proc.once('exit', (code) => reject(new Error(`load generator exited with ${code}`)));
     });
   await next();
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return {
     async start() {
       const result = next();
-      proc.stdin!.end('go\n');
+      proc.stdin!.write('go\n');
       return JSON.parse(await result) as ClientResult;
+    },
+    async release() {
+      proc.stdin!.end('close\n');
+      await exited;
     },
   };
 }
@@ -169,13 +197,16 @@ async function storm(svc: ServiceProcess, fixtureFile: string): Promise<StormRes
   const cpu0 = cpuSeconds(svc.proc.pid);
   const busy0 = machineBusySeconds();
   const results = await Promise.all(clients.map((c) => c.start()));
-  const serviceCpuSeconds = cpuSeconds(svc.proc.pid) - cpu0;
+  const cpu1 = cpuSeconds(svc.proc.pid);
   const busy = machineBusySeconds() - busy0;
+  await Promise.all(clients.map((c) => c.release()));
   return {
     seconds:
       (Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1000,
-    serviceCpuSeconds,
+    serviceCpuSeconds: cpu1.user + cpu1.system - cpu0.user - cpu0.system,
+    serviceSystemSeconds: cpu1.system - cpu0.system,
     clientCpuSeconds: results.reduce((s, r) => s + r.cpuMicros, 0) / 1e6,
+    clientSystemSeconds: results.reduce((s, r) => s + r.systemMicros, 0) / 1e6,
     latencies: results.flatMap((r) => r.latencies),
     retries: results.reduce((s, r) => s + r.retries, 0),
     failed: results.reduce((s, r) => s + r.failed, 0),
@@ -245,8 +276,11 @@ function report(label: string, r: StormResult, checks: { scrypt: number; fast: n
   const n = r.latencies.length;
   const service = ((r.serviceCpuSeconds ?? NaN) / n) * 1e6;
   const client = ((r.clientCpuSeconds ?? NaN) / n) * 1e6;
+  const kernel = (seconds: number | undefined) =>
+    `${(((seconds ?? NaN) / n) * 1e6).toFixed(0)} µs in the kernel`;
   out(
-    `  CPU per CONNECT: service ${service.toFixed(0)} µs, client ${client.toFixed(0)} µs ` +
+    `  CPU per CONNECT: service ${service.toFixed(0)} µs (${kernel(r.serviceSystemSeconds)}), ` +
+      `client ${client.toFixed(0)} µs (${kernel(r.clientSystemSeconds)}) ` +
       `(service ${(r.serviceCpuSeconds ?? NaN).toFixed(1)} s, ${CLIENTS} client processes ${(r.clientCpuSeconds ?? NaN).toFixed(1)} s)`,
   );
   const cores = r.machineBusySeconds / r.seconds;
@@ -264,7 +298,10 @@ function report(label: string, r: StormResult, checks: { scrypt: number; fast: n
 }
 
 async function main(): Promise<void> {
-  out(`bench:reconnect — ${METERS} meters, ${WINDOW} CONNECTs in flight (client on the same machine)`);
+  out(
+    `bench:reconnect — ${METERS} meters, ${WINDOW} CONNECTs in flight from ${CLIENTS} client processes on the ` +
+      `same machine${values.hold ? ', accepted connections held open' : ''}`,
+  );
   const { file, secrets, hashes } = await fixture(METERS);
   const dir = mkdtempSync(join(tmpdir(), 'careflow-bench-reconnect-'));
   let svc: ServiceProcess | undefined;
