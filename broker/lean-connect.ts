@@ -148,7 +148,8 @@ function leanConnect(c: AedesConnection, packet: ConnectPacket, deps: LeanConnec
   let sync = true;
   deps.authenticate(client, packet.username, packet.password, (err, ok) => {
     // Answered at once (a secret recognised by its verifier): continue once the parser, which is still
-    // emitting this CONNECT, has returned (parsing again inside its emit would see the CONNECT twice).
+    // emitting this CONNECT, has returned; `_nextBatch` (below) may read and parse more, which must not
+    // happen inside the parser's own emit.
     if (sync) return queueMicrotask(() => authenticated(err, ok));
     authenticated(err, ok);
   });
