@@ -100,9 +100,9 @@ async function fixture(n: number): Promise<{ file: string; secrets: string[]; ha
 }
 
 /** CPU seconds a process has used so far in user space and in the kernel, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): { user: number; system: number } {
+function cpuSeconds(pid: number | undefined, thread?: number): { user: number; system: number } {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread ? `/proc/${pid}/task/${thread}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
@@ -126,6 +126,8 @@ interface StormResult {
   serviceCpuSeconds?: number;
   /** The part of it spent in the kernel (system time). */
   serviceSystemSeconds?: number;
+  /** The part of it on the service's main thread (the rest: garbage collection and libuv helper threads). */
+  serviceMainThreadSeconds?: number;
   clientCpuSeconds?: number;
   clientSystemSeconds?: number;
   latencies: number[];
@@ -195,9 +197,12 @@ async function storm(svc: ServiceProcess, fixtureFile: string): Promise<StormRes
     Array.from({ length: CLIENTS }, (_, k) => startClient(svc.mqttPort, fixtureFile, k, CLIENTS)),
   );
   const cpu0 = cpuSeconds(svc.proc.pid);
+  // The main thread (its id is the process id): JavaScript, the event loop and the socket system calls.
+  const main0 = cpuSeconds(svc.proc.pid, svc.proc.pid);
   const busy0 = machineBusySeconds();
   const results = await Promise.all(clients.map((c) => c.start()));
   const cpu1 = cpuSeconds(svc.proc.pid);
+  const main1 = cpuSeconds(svc.proc.pid, svc.proc.pid);
   const busy = machineBusySeconds() - busy0;
   await Promise.all(clients.map((c) => c.release()));
   return {
@@ -205,6 +210,7 @@ async function storm(svc: ServiceProcess, fixtureFile: string): Promise<StormRes
       (Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1000,
     serviceCpuSeconds: cpu1.user + cpu1.system - cpu0.user - cpu0.system,
     serviceSystemSeconds: cpu1.system - cpu0.system,
+    serviceMainThreadSeconds: main1.user + main1.system - main0.user - main0.system,
     clientCpuSeconds: results.reduce((s, r) => s + r.cpuMicros, 0) / 1e6,
     clientSystemSeconds: results.reduce((s, r) => s + r.systemMicros, 0) / 1e6,
     latencies: results.flatMap((r) => r.latencies),
@@ -290,7 +296,11 @@ function report(label: string, r: StormResult, checks: { scrypt: number; fast: n
       `${(others / r.seconds).toFixed(2)} of them with other work; load average ${r.loadAverage.toFixed(1)}`,
   );
   // The service's main thread is one core; service and client together share all of them.
-  const quiet = Math.min(1e6 / service, (availableParallelism() * 1e6) / (service + client));
+  const main = ((r.serviceMainThreadSeconds ?? NaN) / n) * 1e6;
+  out(
+    `  service main thread: ${main.toFixed(0)} µs per CONNECT (one core: at most ~${Math.round(1e6 / main)}/s)`,
+  );
+  const quiet = Math.min(1e6 / main, (availableParallelism() * 1e6) / (service + client));
   out(
     `  at these CPU costs, ${availableParallelism()} otherwise idle cores would allow ~${Math.round(quiet)} CONNECTs/s ` +
       `(${(METERS / quiet).toFixed(0)} s for ${METERS} meters; a derived figure, not a measurement)`,
