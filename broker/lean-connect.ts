@@ -23,8 +23,6 @@ interface AedesConnection {
   _keepaliveTimer: NodeJS.Timeout | null;
   _keepaliveInterval: number;
   _nextBatch: (err?: Error) => void;
-  /** Removes aedes' `finished()` watch of the connection (aedes calls it in `close`). */
-  _eos: () => void;
   _parser: PacketParser & {
     listeners(event: 'packet'): ((packet: unknown) => void)[];
     removeAllListeners(event: 'packet'): unknown;
@@ -113,21 +111,6 @@ function isLean(packet: ConnectPacket, c: AedesConnection): boolean {
   );
 }
 
-/**
- * aedes watches each connection with `stream.finished`, whose callback on a socket closed without an orderly
- * end (a meter that sends DISCONNECT and closes, or just goes) first builds an `ERR_STREAM_PREMATURE_CLOSE`
- * error with its stack trace, only for aedes to ignore it. A plain `close` listener closes the client just the
- * same (an orderly end and errors have listeners of their own).
- */
-function useCloseListener(c: AedesConnection): void {
-  if (typeof c._eos !== 'function') return;
-  c._eos();
-  c._eos = noop;
-  c.conn.once('close', () => c.close());
-}
-
-function noop(): void {}
-
 function leanConnect(c: AedesConnection, packet: ConnectPacket, deps: LeanConnectDeps): void {
   const broker = deps.aedes as Aedes & {
     registerClient(client: Client): void;
@@ -144,7 +127,6 @@ function leanConnect(c: AedesConnection, packet: ConnectPacket, deps: LeanConnec
   c.version = MQTT_3_1_1;
   c._will = undefined;
   c.pause();
-  useCloseListener(c);
   let sync = true;
   deps.authenticate(client, packet.username, packet.password, (err, ok) => {
     // Answered at once (a secret recognised by its verifier): continue once the parser, which is still
