@@ -49,8 +49,21 @@ export class Authenticator {
   async authenticate(
     username: string | undefined,
     password: Buffer | undefined,
-    address: string,
+    address: string | (() => string),
   ): Promise<AuthOutcome> {
+    return this.check(username, password, address);
+  }
+
+  /**
+   * `authenticate` without a promise where none is needed: the outcome itself when it is decided at once
+   * (malformed credentials, a secret recognised by its verifier: the CONNECTs of a reconnect storm), a promise
+   * of it when the secret goes through the throttle and scrypt. `address` is only read on that slow path.
+   */
+  check(
+    username: string | undefined,
+    password: Buffer | undefined,
+    address: string | (() => string),
+  ): AuthOutcome | Promise<AuthOutcome> {
     if (!username || !password || password.length === 0 || password.length > 1024)
       return { ok: false, reason: 'bad-credentials' };
     const credential = this.credential(username);
@@ -62,7 +75,15 @@ export class Authenticator {
       password,
     );
     if (fast && credential?.active) return { ok: true, principal: credential.principal };
+    return this.slow(username, password, typeof address === 'function' ? address() : address, credential);
+  }
 
+  private async slow(
+    username: string,
+    password: Buffer,
+    address: string,
+    credential: Credential | null,
+  ): Promise<AuthOutcome> {
     const reservation = this.deps.throttle.reserve(address, username, this.now());
     if (!reservation) return { ok: false, reason: 'throttled' };
     const check = this.deps.hashes.run(

@@ -127,14 +127,24 @@ function leanConnect(c: AedesConnection, packet: ConnectPacket, deps: LeanConnec
   c.version = MQTT_3_1_1;
   c._will = undefined;
   c.pause();
+  let sync = true;
   deps.authenticate(client, packet.username, packet.password, (err, ok) => {
+    // Answered at once (a secret recognised by its verifier): continue once the parser, which is still
+    // emitting this CONNECT, has returned; `_nextBatch` (below) may read and parse more, which must not
+    // happen inside the parser's own emit.
+    if (sync) return queueMicrotask(() => authenticated(err, ok));
+    authenticated(err, ok);
+  });
+  sync = false;
+
+  function authenticated(err: AuthenticateError | null, ok: boolean): void {
     // The connection (or the broker) closed while the credentials were checked: nothing to answer.
     if (c.closed || deps.aedes.closed) return;
     if (err || !ok) return refuse(err);
     c._authorized = true;
     if (deps.mayHaveSession(packet.clientId)) return discardSession(accept);
     accept();
-  });
+  }
 
   function accept(): void {
     if (c.closed || deps.aedes.closed) return;

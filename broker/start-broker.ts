@@ -12,7 +12,7 @@ import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
-import { Authenticator } from './authenticator.ts';
+import { Authenticator, type AuthOutcome } from './authenticator.ts';
 import { ClientIdOwnership } from './client-id-owner.ts';
 import { ConnectThrottle } from './connect-throttle.ts';
 import { installLeanConnect } from './lean-connect.ts';
@@ -118,8 +118,11 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
   );
   const events = new SecurityEvents({ store: deps.store, logger, now: deps.now });
   const connPrincipals = new WeakMap<object, Principal>();
-  /** Remote address of each connection's stream (WebSocket streams do not carry one). */
-  const addresses = new WeakMap<object, string>();
+  /**
+   * Remote address of each connection's stream (WebSocket streams do not carry one), or how to read it: a TCP
+   * socket's address costs a system call, and a CONNECT recognised by its verifier never needs it.
+   */
+  const addresses = new WeakMap<object, string | (() => string)>();
   /** Connections without a client id (aedes makes one up), and those of them asking for a persistent session. */
   const withoutId = new WeakSet<object>();
   const persistentWithoutId = new WeakSet<object>();
@@ -132,36 +135,50 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     password: Buffer | undefined,
     done: (err: AuthenticateError | null, ok: boolean) => void,
   ): void {
-    const address = addresses.get(client.conn) ?? 'unknown';
+    let address: string | undefined;
+    // Read once, while the connection is still open (a refusal may come after it closed).
+    const addressNow = () => (address ??= addressOf(client.conn));
     const refuse = (reason: RefusalReason, returnCode: 2 | 3 | 4) => {
-      events.record({ reason, address, id: username, clientId: client.id });
+      events.record({ reason, address: addressNow(), id: username, clientId: client.id });
       if (reason === 'bad-credentials') deps.metrics?.countFailedAuthentication('mqtt');
       const err = new Error(REFUSAL_MESSAGES[reason]) as AuthenticateError;
       err.returnCode = returnCode;
       done(err, false);
     };
     if (persistentWithoutId.has(client)) return refuse('client-id-empty', 2);
-    auth.authenticate(username, password, address).then(
-      (outcome) => {
-        if (!outcome.ok) return refuse(outcome.reason, outcome.reason === 'bad-credentials' ? 4 : 3);
-        const principal = outcome.principal;
-        // An id aedes generated (empty client id, clean session) is nobody's to bind.
-        if (!withoutId.has(client) && !clientIds.claim(client.id, principal, deps.now()))
-          return refuse('client-id-taken', 2);
-        // Ids that may have session state in aedes' persistence: their clean CONNECTs discard it first.
-        if (client.clean === false || (client as unknown as { _will?: unknown })._will)
-          mayHaveSession.add(client.id);
-        principals.set(client, principal);
-        connPrincipals.set(client.conn, principal);
-        done(null, true);
-      },
-      (err: Error) => {
-        logger.error({ err }, 'authentication failed with an internal error');
-        const e = new Error('server unavailable') as AuthenticateError;
-        e.returnCode = 3;
-        done(e, false);
-      },
-    );
+    const settle = (outcome: AuthOutcome) => {
+      if (!outcome.ok) return refuse(outcome.reason, outcome.reason === 'bad-credentials' ? 4 : 3);
+      const principal = outcome.principal;
+      // An id aedes generated (empty client id, clean session) is nobody's to bind.
+      if (!withoutId.has(client) && !clientIds.claim(client.id, principal, deps.now()))
+        return refuse('client-id-taken', 2);
+      // Ids that may have session state in aedes' persistence: their clean CONNECTs discard it first.
+      if (client.clean === false || (client as unknown as { _will?: unknown })._will)
+        mayHaveSession.add(client.id);
+      principals.set(client, principal);
+      connPrincipals.set(client.conn, principal);
+      done(null, true);
+    };
+    const failed = (err: Error) => {
+      logger.error({ err }, 'authentication failed with an internal error');
+      const e = new Error('server unavailable') as AuthenticateError;
+      e.returnCode = 3;
+      done(e, false);
+    };
+    let outcome: AuthOutcome | Promise<AuthOutcome>;
+    try {
+      outcome = auth.check(username, password, addressNow);
+    } catch (err) {
+      return failed(err as Error);
+    }
+    // A secret recognised by its verifier is decided at once: no promise, no extra turn of the event loop.
+    if (outcome instanceof Promise) outcome.then(settle, failed);
+    else settle(outcome);
+  }
+
+  function addressOf(stream: object): string {
+    const a = addresses.get(stream);
+    return (typeof a === 'function' ? a() : a) ?? 'unknown';
   }
 
   const aedes = await Aedes.createBroker({
@@ -289,7 +306,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     });
   }
 
-  function serve(stream: Duplex, address: string): void {
+  function serve(stream: Duplex, address: string | (() => string)): void {
     addresses.set(stream, address);
     stream.on('error', () => {});
     const client = aedes.handle(stream) as unknown as { _parser?: PacketParser };
@@ -303,7 +320,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       const principal = connPrincipals.get(stream);
       const message = `MQTT packet of ${announced} bytes exceeds the limit of ${m.maxPacketBytes}; connection closed`;
       deps.ingest.deadLetter(principal?.id ?? null, null, 'ERR_INGEST_PACKET_TOO_LARGE', message);
-      logger.warn({ principal, announced, remote: address }, 'oversize packet; connection closed');
+      logger.warn({ principal, announced, remote: addressOf(stream) }, 'oversize packet; connection closed');
     });
     if (
       !installLeanConnect(client as unknown as Client, {
@@ -322,9 +339,9 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
   const servers: Server[] = [];
   let port = 0;
   if (m.plain) {
-    const server = createServer((socket: Socket) => {
-      socket.setNoDelay(true);
-      serve(socket, socket.remoteAddress ?? 'unknown');
+    // noDelay here is set on the accepted handle directly (no per-socket call).
+    const server = createServer({ noDelay: true }, (socket: Socket) => {
+      serve(socket, () => socket.remoteAddress ?? 'unknown');
     });
     port = await listen(server, m.port, m.host, logger);
     servers.push(server);

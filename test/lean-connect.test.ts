@@ -75,6 +75,37 @@ describe('the lean CONNECT path', () => {
     expect(svc.cf.store.inbox.countForMeter('m-g1-1')).toBe(2);
   });
 
+  it('a CONNECT recognised by its verifier is answered at once; readings in its segment follow it, each once', async () => {
+    const svc = await service();
+    const broker = svc.cf.broker as Broker;
+    const first = raw(svc, [meterConnect(), { cmd: 'disconnect' }]);
+    await eventually(() => first.isClosed(), 5_000, 'first connection (scrypt) closed');
+    expect(first.received[0]).toMatchObject({ cmd: 'connack', returnCode: 0 });
+    expect(broker.security().secretFastChecks).toBe(0);
+    const reading = (n: number) => ({
+      cmd: 'publish' as const,
+      topic: 'meters/m-g1-1/readings',
+      payload: JSON.stringify({ ts: T0 - 60_000 * (3 - n), totalLiters: 100 + n }),
+      qos: 1 as const,
+      messageId: n,
+      dup: false,
+      retain: false,
+    });
+    const again = raw(svc, [meterConnect(), reading(1), reading(2)]);
+    await eventually(() => again.received.length >= 3, 5_000, 'CONNACK and two PUBACKs');
+    expect(broker.security().secretFastChecks).toBe(1);
+    expect(again.received.map((p) => [p.cmd, (p as { messageId?: number }).messageId ?? null])).toEqual([
+      ['connack', null],
+      ['puback', 1],
+      ['puback', 2],
+    ]);
+    expect(svc.cf.store.inbox.countForMeter('m-g1-1')).toBe(2);
+    expect(broker.aedes.connectedClients).toBe(1);
+    // Closed without DISCONNECT: the client is gone from the broker all the same.
+    again.socket.destroy();
+    await eventually(() => broker.aedes.connectedClients === 0, 5_000, 'client unregistered after close');
+  });
+
   it('refuses a wrong secret with CONNACK 4 and closes the connection', async () => {
     const svc = await service();
     const c = raw(svc, [{ ...meterConnect(), password: Buffer.from('wrong-secret') }]);
