@@ -132,12 +132,14 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     (input) => inputs.next(input),
   );
 
+  const deferredSync = repo.deferredSync?.();
   const writer = new InboxWriter(
     repo,
     clock,
     {
       commitMaxDelayMs: config.ingest.commitMaxDelayMs,
       commitMaxReadings: config.ingest.commitMaxReadings,
+      ...(deferredSync ? { deferredSync } : {}),
       ...(deps.metrics ? { onCommitSeconds: (s: number) => deps.metrics!.commitSeconds.observe(s) } : {}),
     },
     logger,
