@@ -38,7 +38,8 @@ export interface InboxWriterOptions {
   /**
    * The commit's fsync off the main thread (the embedded store with synchronous=FULL): group commits are then
    * written at once and fsynced together while the event loop takes the next readings; each is processed and
-   * acknowledged, in commit order, once an fsync that started after it has completed.
+   * acknowledged, in commit order, once an fsync that started after it has completed. Submissions arriving
+   * during an fsync are committed together when it completes (they could not be acknowledged earlier).
    */
   deferredSync?: DeferredSync;
 }
@@ -92,7 +93,8 @@ export class InboxWriter {
     });
     this.pendingReadings += s.readings.length;
     if (this.pendingReadings >= this.opts.commitMaxReadings) this.flush();
-    else if (!this.timer) {
+    // While an fsync is in flight, its completion commits what arrived meanwhile (one commit, not one per delay).
+    else if (!this.timer && !this.syncing) {
       this.timer =
         this.opts.commitMaxDelayMs === 0
           ? setImmediate(() => this.flush())
@@ -159,7 +161,10 @@ export class InboxWriter {
       this.syncing = null;
       if (err) this.logger.error({ err }, 'inbox fsync failed; readings not acknowledged');
       for (const c of covered) this.settle(c, err);
-      if (!this.closed) this.startSync(deferred);
+      if (this.closed) return;
+      // What arrived during the fsync waited for it anyway: committed now, in one transaction.
+      if (this.pending.length > 0) this.flush();
+      else this.startSync(deferred);
     });
   }
 
