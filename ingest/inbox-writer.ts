@@ -28,6 +28,8 @@ interface PendingSubmission extends Submission {
 interface CommittedBatch {
   submissions: PendingSubmission[];
   accepted: AcceptedReading[];
+  /** performance.now() when its commit started. */
+  commitStarted: number;
 }
 
 export interface InboxWriterOptions {
@@ -140,11 +142,13 @@ export class InboxWriter {
         });
       }
     }
-    this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
     this.commits++;
     this.committedReadings += accepted.length;
-    const committed: CommittedBatch = { submissions: batch, accepted };
-    if (!deferred) return this.settle(committed, null);
+    const committed: CommittedBatch = { submissions: batch, accepted, commitStarted };
+    if (!deferred) {
+      this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
+      return this.settle(committed, null);
+    }
     this.unsynced.push(committed);
     this.startSync(deferred);
   }
@@ -160,6 +164,9 @@ export class InboxWriter {
       if (this.syncing !== covered) return;
       this.syncing = null;
       if (err) this.logger.error({ err }, 'inbox fsync failed; readings not acknowledged');
+      const synced = performance.now();
+      // A commit's duration includes its fsync, as with one made with synchronous=FULL.
+      for (const c of covered) this.opts.onCommitSeconds?.((synced - c.commitStarted) / 1000);
       for (const c of covered) this.settle(c, err);
       if (this.closed) return;
       // What arrived during the fsync waited for it anyway: committed now, in one transaction.
