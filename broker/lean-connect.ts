@@ -50,6 +50,14 @@ export interface LeanConnectDeps {
    * CONNECT discards that state first, as aedes' own path does.
    */
   mayHaveSession(clientId: string): boolean;
+  /**
+   * What takes the packets after the CONNECT: a wrapper around aedes' own listener (`enqueue`), such as the
+   * lean PUBLISH path (lean-publish.ts); none: aedes' listener.
+   */
+  packetListener?(
+    client: Client,
+    enqueue: (this: unknown, packet: unknown) => void,
+  ): (packet: unknown) => void;
 }
 
 const CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00]);
@@ -86,8 +94,8 @@ export function installLeanConnect(client: Client, deps: LeanConnectDeps): boole
   const enqueue = aedesListeners[0]!;
   parser.removeAllListeners('packet');
   parser.once('packet', function first(this: unknown, raw: unknown) {
-    // Every later packet goes to aedes as before.
-    parser.on('packet', enqueue);
+    // Every later packet goes to aedes as before (or through the given wrapper around it).
+    parser.on('packet', deps.packetListener ? deps.packetListener(client, enqueue) : enqueue);
     const packet = raw as ConnectPacket;
     if (!isLean(packet, c)) return enqueue.call(this, raw);
     leanConnect(c, packet, deps);

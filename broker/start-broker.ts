@@ -16,6 +16,7 @@ import { Authenticator, type AuthOutcome } from './authenticator.ts';
 import { ClientIdOwnership } from './client-id-owner.ts';
 import { ConnectThrottle } from './connect-throttle.ts';
 import { installLeanConnect } from './lean-connect.ts';
+import { leanPublishListener, supportsLeanPublish, type LeanPublishDeps } from './lean-publish.ts';
 import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
 import type { Principal } from './principal.ts';
 import { SecretVerifiers } from './secret-verifiers.ts';
@@ -204,13 +205,8 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       packet.retain = false;
       const topic = packet.topic;
       if (principal.kind === 'meter' && topic === TOPICS.readings(principal.id)) {
-        deps.ingest.accept(principal.id, topic, packet.payload as Buffer, (err, result) => {
-          if (err || !result) {
-            // Not committed: no PUBACK. Closing the connection makes the meter resend the reading later.
-            logger.error({ err, meterId: principal.id }, 'reading not committed; closing connection');
-            return done(err ?? new Error('not committed'));
-          }
-          for (const r of result.rejected) sendMeterError(principal.id, r.code, r.message, r.field);
+        acceptReading(principal.id, topic, packet.payload as Buffer, (err) => {
+          if (err) return done(err);
           consume(packet, client);
           done(null);
         });
@@ -279,6 +275,32 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     logger.debug({ clientId: client.id, err: err.message }, 'client error');
   });
 
+  /** A meter's payload on its own readings topic, to ingest; `done(null)` once committed (PUBACK then). */
+  function acceptReading(
+    meterId: string,
+    topic: string,
+    payload: Buffer,
+    done: (err: Error | null) => void,
+  ): void {
+    deps.ingest.accept(meterId, topic, payload, (err, result) => {
+      if (err || !result) {
+        // Not committed: no PUBACK. Closing the connection makes the meter resend the reading later.
+        logger.error({ err, meterId }, 'reading not committed; closing connection');
+        return done(err ?? new Error('not committed'));
+      }
+      for (const r of result.rejected) sendMeterError(meterId, r.code, r.message, r.field);
+      done(null);
+    });
+  }
+  const leanPublish: LeanPublishDeps = {
+    meterOf(client) {
+      const principal = principals.get(client);
+      return principal?.kind === 'meter' ? principal.id : undefined;
+    },
+    readingsTopic: TOPICS.readings,
+    accept: acceptReading,
+  };
+
   function consume(packet: PublishPacket, client: Client): void {
     consumed.add(packet);
     packet.topic = SINK_PREFIX + client.id;
@@ -327,6 +349,8 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
         aedes,
         authenticate: authenticateClient,
         mayHaveSession: (id) => mayHaveSession.has(id),
+        packetListener: (c, enqueue) =>
+          supportsLeanPublish(c) ? leanPublishListener(c, enqueue, leanPublish) : enqueue,
       }) &&
       !leanConnectMissing
     ) {

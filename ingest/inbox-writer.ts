@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AcceptedReading } from '../core/streams.ts';
-import type { IngestRepository, NewDeadLetter } from './repository.ts';
+import type { DeferredSync, IngestRepository, NewDeadLetter } from './repository.ts';
 
 export interface Submission {
   meterId: string;
@@ -24,20 +24,40 @@ interface PendingSubmission extends Submission {
   done: Committed;
 }
 
+/** A group commit that is in the inbox and waits for its fsync before it is processed and acknowledged. */
+interface CommittedBatch {
+  submissions: PendingSubmission[];
+  accepted: AcceptedReading[];
+  /** performance.now() when its commit started. */
+  commitStarted: number;
+}
+
 export interface InboxWriterOptions {
   commitMaxDelayMs: number;
   commitMaxReadings: number;
   /** Told the duration of each group commit, in seconds. */
   onCommitSeconds?: (seconds: number) => void;
+  /**
+   * The commit's fsync off the main thread (the embedded store with synchronous=FULL): group commits are then
+   * written at once and fsynced together while the event loop takes the next readings; each is processed and
+   * acknowledged, in commit order, once an fsync that started after it has completed. Submissions arriving
+   * during an fsync are committed together when it completes (they could not be acknowledged earlier).
+   */
+  deferredSync?: DeferredSync;
 }
 
 /**
- * Group commit: submissions arriving close together share one SQLite transaction. After the commit the
- * readings are processed (`onCommitted`), then each submitter is told (the broker releases the PUBACK then):
- * an acknowledged reading is stored, and has been through the normalizer and the detectors.
+ * Group commit: submissions arriving close together share one SQLite transaction. After the commit (and its
+ * fsync) the readings are processed (`onCommitted`), then each submitter is told (the broker releases the
+ * PUBACK then): an acknowledged reading is durably stored, and has been through the normalizer and the
+ * detectors. Commits are processed and acknowledged in the order they were made.
  */
 export class InboxWriter {
   private pending: PendingSubmission[] = [];
+  /** Committed, waiting for the next fsync to start. */
+  private unsynced: CommittedBatch[] = [];
+  /** Committed and covered by the fsync in flight (null: none in flight). */
+  private syncing: CommittedBatch[] | null = null;
   private pendingReadings = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closed = false;
@@ -75,7 +95,8 @@ export class InboxWriter {
     });
     this.pendingReadings += s.readings.length;
     if (this.pendingReadings >= this.opts.commitMaxReadings) this.flush();
-    else if (!this.timer) {
+    // While an fsync is in flight, its completion commits what arrived meanwhile (one commit, not one per delay).
+    else if (!this.timer && !this.syncing) {
       this.timer =
         this.opts.commitMaxDelayMs === 0
           ? setImmediate(() => this.flush())
@@ -83,7 +104,7 @@ export class InboxWriter {
     }
   }
 
-  /** Commits everything pending now. */
+  /** Commits everything pending now (processing and acknowledgements follow the commit's fsync). */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer as NodeJS.Timeout);
@@ -96,9 +117,10 @@ export class InboxWriter {
     this.pendingReadings = 0;
     const accepted: AcceptedReading[] = [];
     const commitStarted = performance.now();
+    const deferred = this.opts.deferredSync;
     let seqs: number[];
     try {
-      seqs = this.repo.commit(batch);
+      seqs = deferred ? deferred.commitWithoutSync(batch) : this.repo.commit(batch);
     } catch (err) {
       this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
       for (const s of batch) s.done(err as Error);
@@ -120,25 +142,80 @@ export class InboxWriter {
         });
       }
     }
-    this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
     this.commits++;
     this.committedReadings += accepted.length;
-    if (accepted.length > 0) {
-      this.processingSince = batch[0]!.submittedAt;
+    const committed: CommittedBatch = { submissions: batch, accepted, commitStarted };
+    if (!deferred) {
+      this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
+      return this.settle(committed, null);
+    }
+    this.unsynced.push(committed);
+    this.startSync(deferred);
+  }
+
+  /** One fsync at a time; it covers every commit made before it started. */
+  private startSync(deferred: DeferredSync): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    const covered = this.unsynced;
+    this.unsynced = [];
+    this.syncing = covered;
+    deferred.sync((err) => {
+      // close() settled them already, with a blocking fsync.
+      if (this.syncing !== covered) return;
+      this.syncing = null;
+      if (err) this.logger.error({ err }, 'inbox fsync failed; readings not acknowledged');
+      const synced = performance.now();
+      // A commit's duration includes its fsync, as with one made with synchronous=FULL.
+      for (const c of covered) this.opts.onCommitSeconds?.((synced - c.commitStarted) / 1000);
+      for (const c of covered) this.settle(c, err);
+      if (this.closed) return;
+      // What arrived during the fsync waited for it anyway: committed now, in one transaction.
+      if (this.pending.length > 0) this.flush();
+      else this.startSync(deferred);
+    });
+  }
+
+  /**
+   * Processes a committed batch and tells its submitters. After a failed fsync the readings are in the inbox
+   * (processing follows what it holds) but are not acknowledged: the meters send them again (duplicates).
+   */
+  private settle(c: CommittedBatch, err: Error | null): void {
+    if (c.accepted.length > 0) {
+      this.processingSince = c.submissions[0]!.submittedAt;
       try {
-        this.onCommitted(accepted);
-      } catch (err) {
+        this.onCommitted(c.accepted);
+      } catch (e) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
-        this.logger.error({ err }, 'processing failed after commit');
+        this.logger.error({ err: e }, 'processing failed after commit');
       } finally {
         this.processingSince = undefined;
       }
     }
-    for (const s of batch) s.done(null, s.seqs);
+    for (const s of c.submissions) {
+      if (err) s.done(err);
+      else s.done(null, s.seqs);
+    }
   }
 
+  /** Commits what is pending and settles every commit (a blocking fsync for those still waiting for one). */
   close(): void {
     this.flush();
     this.closed = true;
+    const deferred = this.opts.deferredSync;
+    if (!deferred) return;
+    const waiting = [...(this.syncing ?? []), ...this.unsynced];
+    this.syncing = null;
+    this.unsynced = [];
+    if (waiting.length > 0) {
+      let err: Error | null = null;
+      try {
+        deferred.syncNow();
+      } catch (e) {
+        err = e as Error;
+        this.logger.error({ err }, 'inbox fsync failed; readings not acknowledged');
+      }
+      for (const c of waiting) this.settle(c, err);
+    }
+    deferred.release();
   }
 }

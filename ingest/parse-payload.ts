@@ -59,12 +59,25 @@ export function parsePayload(payload: Buffer, opts: ParseOptions): ParsedPayload
       );
     }
     const out: ParsedPayload = { readings: [], rejected: [] };
-    items.forEach((item, index) => {
-      const r = parseOne(item, opts, `readings.${index}.`);
-      if ('reading' in r) out.readings.push(r.reading);
-      else out.rejected.push({ ...r.rejection, index });
-    });
-    out.readings.sort((a, b) => a.ts - b.ts);
+    const latest = opts.now + opts.maxFutureSkewMs;
+    let sorted = true;
+    for (let index = 0; index < items.length; index++) {
+      const item: unknown = items[index];
+      // The common reading, valid and not ahead of the clock, without the wrappers of parseOne.
+      const fast = fastReading(item);
+      let reading: MeterReading | undefined;
+      if (fast && fast.ts <= latest) reading = fast;
+      else {
+        const r = parseOne(item, opts, `readings.${index}.`);
+        if ('reading' in r) reading = r.reading;
+        else out.rejected.push({ ...r.rejection, index });
+      }
+      if (reading === undefined) continue;
+      const n = out.readings.length;
+      if (n > 0 && out.readings[n - 1]!.ts > reading.ts) sorted = false;
+      out.readings.push(reading);
+    }
+    if (!sorted) out.readings.sort((a, b) => a.ts - b.ts);
     return out;
   }
   const r = parseOne(obj, opts, '');
@@ -98,6 +111,7 @@ export function fastReading(item: unknown): MeterReading | undefined {
   if (typeof ts === 'number') {
     if (!Number.isInteger(ts) || (ts > 946_684_800 && ts < 4_102_444_800)) return undefined;
     ms = ts;
+    if (ms >= EARLIEST_MS && ms < LATEST_MS) return o as unknown as MeterReading;
   } else if (typeof ts === 'string') {
     if (!ISO_WITH_ZONE.test(ts)) return undefined;
     ms = Date.parse(ts);

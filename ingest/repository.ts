@@ -74,6 +74,26 @@ export interface IngestRepository<M extends Mode = 'sync'> {
 export interface EmbeddedUnitOfWork {
   transaction<T>(fn: () => T): T;
   derivedWrites<T>(fn: () => T): T;
+  /**
+   * The inbox commit split from its fsync, when the store can do that (a WAL file with synchronous=FULL):
+   * the commit then does not hold the event loop while the disk flushes.
+   */
+  deferredSync?(): DeferredSync | undefined;
+}
+
+/**
+ * A commit whose fsync runs off the main thread. Whoever acknowledges must wait for `sync`'s callback: until
+ * then the commit is visible and survives a crash of the process, but not yet a power loss.
+ */
+export interface DeferredSync {
+  /** As `IngestRepository.commit`, without waiting for the disk. */
+  commitWithoutSync(submissions: readonly InboxSubmission[]): number[];
+  /** Flushes every commit made so far to disk (on a worker thread of the runtime); `done` runs after. */
+  sync(done: (err: Error | null) => void): void;
+  /** `sync`, blocking (for shutdown). */
+  syncNow(): void;
+  /** Lets go of what `sync` holds open. */
+  release(): void;
 }
 
 /** The meters ingest accepts readings from (the registry owns them). */

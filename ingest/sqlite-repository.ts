@@ -1,6 +1,8 @@
+import { close, fsync, fsyncSync, openSync } from 'node:fs';
 import type { Store } from '../core/store/store.ts';
 import type { NormalizerEvent, UsageBucket } from '../core/streams.ts';
 import type {
+  DeferredSync,
   EmbeddedUnitOfWork,
   InboxRow,
   InboxSubmission,
@@ -20,6 +22,10 @@ export type IngestTables = Pick<
  * Nested transactions join the outer one, so a group commit's processing stays one transaction.
  */
 export class SqliteIngestRepository implements IngestRepository<'sync'>, EmbeddedUnitOfWork {
+  private relaxed: { run(): unknown } | undefined;
+  private full: { run(): unknown } | undefined;
+  private deferred: DeferredSync | null | undefined;
+
   /** `relaxDerivedWrites`: the store runs with synchronous=FULL (see `derivedWrites`). */
   constructor(
     private readonly t: IngestTables,
@@ -112,11 +118,68 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
   derivedWrites<T>(fn: () => T): T {
     if (!this.relaxDerivedWrites) return fn();
     const db = this.t.db;
-    db.pragma('synchronous = NORMAL');
+    (this.relaxed ??= db.prepare('PRAGMA synchronous = NORMAL')).run();
     try {
       return fn();
     } finally {
-      db.pragma('synchronous = FULL');
+      (this.full ??= db.prepare('PRAGMA synchronous = FULL')).run();
     }
+  }
+
+  /**
+   * With synchronous=FULL on a WAL file: the inbox commit is written with synchronous=NORMAL (into the WAL, no
+   * fsync: it survives a crash of the process, as the operating system holds it) and `sync` fsyncs the WAL
+   * file on the runtime's thread pool, which is what FULL would have done inside the commit, on the main
+   * thread. A commit covered by a completed `sync` is as durable as one made with FULL: the WAL is replayed as
+   * a prefix, and checkpoints sync the WAL before they copy it, as in any mode.
+   */
+  deferredSync(): DeferredSync | undefined {
+    if (this.deferred !== undefined) return this.deferred ?? undefined;
+    const db = this.t.db;
+    const walFile = `${db.name}-wal`;
+    if (
+      !this.relaxDerivedWrites ||
+      db.memory ||
+      String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal'
+    ) {
+      this.deferred = null;
+      return undefined;
+    }
+    let fd: number | undefined;
+    let inFlight = 0;
+    let released = false;
+    const walFd = () => (fd ??= openSync(walFile, 'r'));
+    const closeIfIdle = () => {
+      if (!released || inFlight > 0 || fd === undefined) return;
+      const f = fd;
+      fd = undefined;
+      close(f, () => undefined);
+    };
+    this.deferred = {
+      commitWithoutSync: (submissions) => this.derivedWrites(() => this.commit(submissions)),
+      sync(done) {
+        let f: number;
+        try {
+          f = walFd();
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+        inFlight++;
+        fsync(f, (err) => {
+          inFlight--;
+          closeIfIdle();
+          done(err);
+        });
+      },
+      syncNow() {
+        fsyncSync(walFd());
+      },
+      release() {
+        released = true;
+        closeIfIdle();
+      },
+    };
+    return this.deferred;
   }
 }

@@ -17,6 +17,7 @@ export interface IngestResult {
   rejected: PayloadRejection[];
   /**
    * For each committed reading, oldest first: what the meter's normalizer made of it (`accepted`, `duplicate`, `late`…).
+   * Given by `handle`; `accept` leaves it out (the broker has no use for it, and it costs per reading).
    */
   outcomes?: { ts: number; totalLiters: number; kind: NormalizerEventKind }[];
 }
@@ -120,6 +121,8 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
 
   /** What the normalizer made of each reading of the batch being processed (read by the submitters' callbacks). */
   const verdicts = new Map<number, NormalizerEventKind>();
+  /** Submissions waiting for their commit that asked for outcomes (none: the verdicts are not collected). */
+  let wantVerdicts = 0;
   const stage = new UsageStage(
     repo,
     {
@@ -132,12 +135,14 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     (input) => inputs.next(input),
   );
 
+  const deferredSync = repo.deferredSync?.();
   const writer = new InboxWriter(
     repo,
     clock,
     {
       commitMaxDelayMs: config.ingest.commitMaxDelayMs,
       commitMaxReadings: config.ingest.commitMaxReadings,
+      ...(deferredSync ? { deferredSync } : {}),
       ...(deps.metrics ? { onCommitSeconds: (s: number) => deps.metrics!.commitSeconds.observe(s) } : {}),
     },
     logger,
@@ -146,7 +151,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
       // skip its own fsync (see derivedWrites); the acknowledged readings were fsynced before their PUBACK.
       verdicts.clear();
       try {
-        repo.derivedWrites(() => stage.process(batch, verdicts));
+        repo.derivedWrites(() => stage.process(batch, wantVerdicts > 0 ? verdicts : undefined));
       } catch (err) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
         logger.error({ err }, 'processing failed after commit');
@@ -218,67 +223,84 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     }
   }
 
+  /** The parse options; only `now` changes from one payload to the next. */
+  const parseOptions = {
+    maxPayloadBytes: config.mqtt.maxPayloadBytes,
+    maxBatchReadings: config.ingest.maxBatchReadings,
+    now: 0,
+    maxFutureSkewMs: config.ingest.maxFutureSkewMinutes * 60_000,
+  };
+
+  /** `accept`, with what the normalizer made of each reading in the result when `withOutcomes`. */
+  function take(
+    meterId: string,
+    topic: string,
+    payload: Buffer,
+    withOutcomes: boolean,
+    done: (err: Error | null, result?: IngestResult) => void,
+  ): void {
+    const arrived = performance.now();
+    const householdId = householdOf(meterId);
+    if (householdId === undefined) {
+      const rejection: PayloadRejection = {
+        code: 'ERR_INGEST_UNKNOWN_METER',
+        message: `meter ${meterId} is not registered`,
+      };
+      deadLetter(
+        meterId,
+        topic,
+        rejection.code,
+        rejection.message,
+        payload.toString('utf8', 0, EXCERPT_CHARS),
+      );
+      done(null, { accepted: 0, rejected: [rejection] });
+      return;
+    }
+    const now = clock.now();
+    parseOptions.now = now;
+    const parsed = parsePayload(payload, parseOptions);
+    if (parsed.readings.length > 0) limit(meterId, parsed, now);
+    deadLetters += parsed.rejected.length;
+    const result: IngestResult = { accepted: parsed.readings.length, rejected: parsed.rejected };
+    if (withOutcomes) wantVerdicts++;
+    writer.submit(
+      {
+        meterId,
+        householdId,
+        readings: parsed.readings,
+        deadLetters:
+          parsed.rejected.length === 0
+            ? NO_DEAD_LETTERS
+            : toDeadLetters(meterId, topic, payload, parsed, now),
+      },
+      (err, seqs) => {
+        if (withOutcomes) wantVerdicts--;
+        if (err) return done(err);
+        (topic.startsWith('http') ? httpAckSeconds : ackSeconds)?.observe(
+          (performance.now() - arrived) / 1000,
+        );
+        if (withOutcomes && seqs && seqs.length > 0) {
+          result.outcomes = parsed.readings.map((r, i) => ({
+            ts: r.ts,
+            totalLiters: r.totalLiters,
+            kind: verdicts.get(seqs[i]!) ?? 'accepted',
+          }));
+        }
+        done(null, result);
+      },
+    );
+  }
+
   return {
     inputs,
     readings,
     deadLetter,
     accept(meterId, topic, payload, done) {
-      const arrived = performance.now();
-      const householdId = householdOf(meterId);
-      if (householdId === undefined) {
-        const rejection: PayloadRejection = {
-          code: 'ERR_INGEST_UNKNOWN_METER',
-          message: `meter ${meterId} is not registered`,
-        };
-        deadLetter(
-          meterId,
-          topic,
-          rejection.code,
-          rejection.message,
-          payload.toString('utf8', 0, EXCERPT_CHARS),
-        );
-        done(null, { accepted: 0, rejected: [rejection] });
-        return;
-      }
-      const now = clock.now();
-      const parsed = parsePayload(payload, {
-        maxPayloadBytes: config.mqtt.maxPayloadBytes,
-        maxBatchReadings: config.ingest.maxBatchReadings,
-        now,
-        maxFutureSkewMs: config.ingest.maxFutureSkewMinutes * 60_000,
-      });
-      if (parsed.readings.length > 0) limit(meterId, parsed, now);
-      deadLetters += parsed.rejected.length;
-      const result: IngestResult = { accepted: parsed.readings.length, rejected: parsed.rejected };
-      writer.submit(
-        {
-          meterId,
-          householdId,
-          readings: parsed.readings,
-          deadLetters:
-            parsed.rejected.length === 0
-              ? NO_DEAD_LETTERS
-              : toDeadLetters(meterId, topic, payload, parsed, now),
-        },
-        (err, seqs) => {
-          if (err) return done(err);
-          (topic.startsWith('http') ? httpAckSeconds : ackSeconds)?.observe(
-            (performance.now() - arrived) / 1000,
-          );
-          if (seqs && seqs.length > 0) {
-            result.outcomes = parsed.readings.map((r, i) => ({
-              ts: r.ts,
-              totalLiters: r.totalLiters,
-              kind: verdicts.get(seqs[i]!) ?? 'accepted',
-            }));
-          }
-          done(null, result);
-        },
-      );
+      take(meterId, topic, payload, false, done);
     },
     handle(meterId, topic, payload) {
       return new Promise((resolve, reject) =>
-        this.accept(meterId, topic, payload, (err, result) => (err ? reject(err) : resolve(result!))),
+        take(meterId, topic, payload, true, (err, result) => (err ? reject(err) : resolve(result!))),
       );
     },
 
