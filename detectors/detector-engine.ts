@@ -1,8 +1,10 @@
 import type { LocalTime } from '../core/local-time.ts';
 import type { Rule } from './rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
+import type { StateBatch } from '../core/store/checkpoint-reader.ts';
 import {
   encodeHouseholdState,
+  restoreBinary,
   restoreHouseholdState,
   type SerializedHouseholdState,
 } from './household-checkpoint.ts';
@@ -30,6 +32,8 @@ export class DetectorEngine {
   private readonly ids: string[] = [];
   private readonly chunks: StateChunk[] = [];
   private readonly dirty = new Set<number>();
+  /** While a restore runs beside the inputs: a household's checkpointed state, read when first touched. */
+  private pending: ((householdId: string) => unknown) | undefined;
   /** Per slot: its rules for the current version (undefined = resolve again). */
   private ruleCache: (readonly Rule[] | undefined)[] = [];
   private ringCapacity: number;
@@ -123,10 +127,50 @@ export class DetectorEngine {
     }
   }
 
-  /** Restores checkpointed households (binary, or the JSON of older checkpoints), one at a time as they come. */
+  /**
+   * Restores checkpointed households (binary, or the JSON of older checkpoints), one at a time as they come; a
+   * batch of the reader thread is read in place. While a restore is pending (`restorePending`), households the
+   * engine already holds are skipped: they were restored when first touched and may have changed since.
+   */
   load(states: Iterable<[string, unknown]>): void {
-    for (const [hid, v] of states)
+    if (states instanceof Object && 'ends' in states && 'json' in states) {
+      this.loadBatch(states as StateBatch);
+      return;
+    }
+    for (const [hid, v] of states) {
+      if (this.pending && this.slots.has(hid)) continue;
       restoreHouseholdState(this.at(this.slotOf(hid)), v as Uint8Array | SerializedHouseholdState);
+    }
+  }
+
+  private loadBatch(b: StateBatch): void {
+    const { ids, bytes, ends, json } = b;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let from = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const end = ends[k]!;
+      const hid = ids[k]!;
+      if (!(this.pending && this.slots.has(hid))) {
+        const s = this.at(this.slots.get(hid) ?? this.newSlot(hid));
+        const v = json.get(k);
+        if (v === undefined) restoreBinary(s, bytes, view, from, end);
+        else restoreHouseholdState(s, v as SerializedHouseholdState);
+      }
+      from = end;
+    }
+  }
+
+  /**
+   * Starts a restore that runs while inputs flow: until `restoreDone`, a household the engine does not hold yet
+   * is restored from `checkpointOf` (its checkpointed state, undefined: none) when first touched, and `load`
+   * skips households already held. Per household the order stays: its checkpoint first, then its inputs.
+   */
+  restorePending(checkpointOf: (householdId: string) => unknown): void {
+    this.pending = checkpointOf;
+  }
+
+  restoreDone(): void {
+    this.pending = undefined;
   }
 
   /** Hands each household changed since the last call to `save`, in the binary checkpoint form. */
@@ -151,7 +195,7 @@ export class DetectorEngine {
 
   /** A handle on the household's state (its own handle object; undefined if never seen). */
   state(householdId: string): HouseholdState | undefined {
-    const slot = this.slots.get(householdId);
+    const slot = this.slots.get(householdId) ?? this.touchPending(householdId);
     if (slot === undefined) return undefined;
     return new HouseholdState(this.chunks[Math.floor(slot / CHUNK_SIZE)]!, slot % CHUNK_SIZE);
   }
@@ -167,15 +211,26 @@ export class DetectorEngine {
   }
 
   private slotOf(hid: string): number {
-    let slot = this.slots.get(hid);
-    if (slot === undefined) {
-      slot = this.ids.length;
-      if (slot % CHUNK_SIZE === 0)
-        this.chunks.push(new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays));
-      this.slots.set(hid, slot);
-      this.ids.push(hid);
-      this.ruleCache.push(undefined);
-    }
+    return this.slots.get(hid) ?? this.touchPending(hid) ?? this.newSlot(hid);
+  }
+
+  /** While a restore is pending: the household's slot, restored from its checkpoint (undefined: it has none). */
+  private touchPending(hid: string): number | undefined {
+    if (this.pending === undefined) return undefined;
+    const v = this.pending(hid);
+    if (v === undefined) return undefined;
+    const slot = this.newSlot(hid);
+    restoreHouseholdState(this.at(slot), v as Uint8Array | SerializedHouseholdState);
+    return slot;
+  }
+
+  private newSlot(hid: string): number {
+    const slot = this.ids.length;
+    if (slot % CHUNK_SIZE === 0)
+      this.chunks.push(new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays));
+    this.slots.set(hid, slot);
+    this.ids.push(hid);
+    this.ruleCache.push(undefined);
     return slot;
   }
 

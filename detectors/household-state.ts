@@ -293,6 +293,33 @@ export function setSlotTimes(s: HouseholdState, v: SlotTimes): void {
   t[o + T_LONGEST_AT] = v.longestGap?.[1] ?? Number.NaN;
 }
 
+/**
+ * Sets the slot's times straight from a binary checkpoint (`view`, little-endian, see household-checkpoint.ts):
+ * six f64 at `timesAt` (bucket start, bucket end, arrival, reading, longest gap, its end) and `gaps` f64 arrival
+ * gaps at `gapsAt`, newest first. The same as `setSlotTimes` with what they hold, without allocating.
+ */
+export function setSlotTimesFrom(
+  s: HouseholdState,
+  view: DataView,
+  timesAt: number,
+  gapsAt: number,
+  gaps: number,
+): void {
+  const t = s.c.times;
+  const o = s.i * TIMES;
+  t[o + T_BUCKET_START] = view.getFloat64(timesAt, true);
+  t[o + T_BUCKET_END] = view.getFloat64(timesAt + 8, true);
+  t[o + T_RECEIVED] = view.getFloat64(timesAt + 16, true);
+  t[o + T_READING] = view.getFloat64(timesAt + 24, true);
+  for (let k = 0; k < GAPS; k++)
+    t[o + T_GAP + k] = k < gaps ? view.getFloat64(gapsAt + k * 8, true) : Number.NaN;
+  const longest = view.getFloat64(timesAt + 32, true);
+  const longestAt = view.getFloat64(timesAt + 40, true);
+  const both = !Number.isNaN(longest) && !Number.isNaN(longestAt);
+  t[o + T_LONGEST] = both ? longest : Number.NaN;
+  t[o + T_LONGEST_AT] = both ? longestAt : Number.NaN;
+}
+
 function orNull(v: number): number | null {
   return Number.isNaN(v) ? null : v;
 }

@@ -46,9 +46,14 @@ export interface Detectors {
   /**
    * Restores household states arriving in batches (read by another thread): clock ticks that fall due
    * meanwhile are skipped, so that no silence is judged on a half-restored state or before the inbox is
-   * re-processed; the next tick after start-up looks at the time as it is then.
+   * re-processed; the next tick after start-up looks at the time as it is then. With `checkpointOf` (a
+   * household's checkpointed state, undefined: none) inputs may flow meanwhile: a household not restored yet
+   * is restored from it when first touched, and its batch row is skipped later.
    */
-  loadBatches(batches: AsyncIterable<Iterable<[string, unknown]>>): Promise<void>;
+  loadBatches(
+    batches: AsyncIterable<Iterable<[string, unknown]>>,
+    checkpointOf?: (householdId: string) => unknown,
+  ): Promise<void>;
   /** Hands the states changed since the last checkpoint to `save`. */
   writeCheckpoint(save: (householdId: string, state: Uint8Array) => void): number;
   stop(): void;
@@ -94,7 +99,8 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     new HouseholdDirectory(
       deps.store,
       (hid) => engine.slotIndex(hid),
-      () => engine.householdCount(),
+      // Not while a restore runs (the one-pass read of the registry waits until every household is held).
+      () => (restoring ? 0 : engine.householdCount()),
     );
   // The rules a household has not consented to are handed to the engine disabled.
   const gated = (b: RuleBook, hid: string, slot?: number) => {
@@ -155,6 +161,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   });
   const detections = new Subject<Detection>();
   let restoring = false;
+  let stopped = false;
   const subscription: Subscription = merge(deps.inputs, ticks)
     .pipe(
       mergeMap((input) => {
@@ -196,16 +203,24 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       engine.forgetRules();
     },
     load: (states) => engine.load(states),
-    async loadBatches(batches) {
+    async loadBatches(batches, checkpointOf) {
       restoring = true;
+      if (checkpointOf) engine.restorePending(checkpointOf);
       try {
-        for await (const batch of batches) engine.load(batch);
+        for await (const batch of batches) {
+          if (stopped) break;
+          engine.load(batch);
+        }
+        // Should it fail, households not restored yet stay restored when first touched: none is judged or
+        // checkpointed from an empty state over its stored one.
+        engine.restoreDone();
       } finally {
         restoring = false;
       }
     },
     writeCheckpoint: (save) => engine.drainDirty(save),
     stop() {
+      stopped = true;
       subscription.unsubscribe();
       detections.complete();
     },
