@@ -8,7 +8,9 @@
  *    history full, arrival gaps known), each household getting one template's state.
  * 2. Starts the service as `npm start` runs it (a child process) on that data dir and on an empty one (the
  *    fixed base), and prints the time until it listens, its RSS once started and its peak RSS, and the RSS per
- *    household above the base. Targets: start-up ≤ 10 s, ≤ 1 KB per household.
+ *    household above the base. Targets: start-up ≤ 10 s, ≤ 1 KB per household. A large checkpoint is restored
+ *    while the service already listens: it also prints when every household was back (`/healthz`), and the
+ *    service's CPU until then; RSS is measured after that.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -150,8 +150,9 @@ export class DetectorEngine {
     for (let k = 0; k < ids.length; k++) {
       const end = ends[k]!;
       const hid = ids[k]!;
-      if (!(this.pending && this.slots.has(hid))) {
-        const s = this.at(this.slots.get(hid) ?? this.newSlot(hid));
+      const known = this.slots.get(hid);
+      if (known === undefined || this.pending === undefined) {
+        const s = this.at(known ?? this.newSlot(hid));
         const v = json.get(k);
         if (v === undefined) restoreBinary(s, bytes, view, from, end);
         else restoreHouseholdState(s, v as SerializedHouseholdState);
