@@ -8,7 +8,7 @@ import {
   restoreHouseholdState,
   type SerializedHouseholdState,
 } from './household-checkpoint.ts';
-import { HouseholdState, StateChunk } from './household-state.ts';
+import { chunkBytes, HouseholdState, StateChunk } from './household-state.ts';
 import { step, type AwayLookup, type StepContext } from './step.ts';
 import type { OutageWatch } from './outage-watch.ts';
 import type { RuleNeeds } from './validate-rules.ts';
@@ -34,6 +34,8 @@ export class DetectorEngine {
   private readonly dirty = new Set<number>();
   /** While a restore runs beside the inputs: a household's checkpointed state, read when first touched. */
   private pending: ((householdId: string) => unknown) | undefined;
+  /** Memory laid out for the next chunks (`reserve`), for the capacities it was laid out for. */
+  private reserved: { buffer: ArrayBuffer; offset: number; ring: number; days: number } | undefined;
   /** Per slot: its rules for the current version (undefined = resolve again). */
   private ruleCache: (readonly Rule[] | undefined)[] = [];
   private ringCapacity: number;
@@ -145,6 +147,7 @@ export class DetectorEngine {
 
   private loadBatch(b: StateBatch): void {
     const { ids, bytes, ends, json } = b;
+    if (b.total !== undefined) this.reserve(b.total);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let from = 0;
     for (let k = 0; k < ids.length; k++) {
@@ -225,10 +228,42 @@ export class DetectorEngine {
     return slot;
   }
 
+  /**
+   * Lays out the chunks for `households` more households in one allocation: a restore that knows how many
+   * come does not grow the heap's external memory chunk by chunk (each step of it costs a garbage collection).
+   */
+  private reserve(households: number): void {
+    const free = this.chunks.length * CHUNK_SIZE - this.ids.length;
+    const chunks = Math.ceil((households - free) / CHUNK_SIZE);
+    if (chunks <= 1) return;
+    const bytes = chunkBytes(CHUNK_SIZE, this.ringCapacity, this.historyDays);
+    try {
+      this.reserved = {
+        buffer: new ArrayBuffer(chunks * bytes),
+        offset: 0,
+        ring: this.ringCapacity,
+        days: this.historyDays,
+      };
+    } catch {
+      this.reserved = undefined; // no room for it at once: chunk by chunk
+    }
+  }
+
+  private newChunk(): StateChunk {
+    const r = this.reserved;
+    if (r && r.ring === this.ringCapacity && r.days === this.historyDays) {
+      const chunk = new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays, r);
+      r.offset += chunkBytes(CHUNK_SIZE, r.ring, r.days);
+      if (r.offset >= r.buffer.byteLength) this.reserved = undefined;
+      return chunk;
+    }
+    this.reserved = undefined;
+    return new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays);
+  }
+
   private newSlot(hid: string): number {
     const slot = this.ids.length;
-    if (slot % CHUNK_SIZE === 0)
-      this.chunks.push(new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays));
+    if (slot % CHUNK_SIZE === 0) this.chunks.push(this.newChunk());
     this.slots.set(hid, slot);
     this.ids.push(hid);
     this.ruleCache.push(undefined);

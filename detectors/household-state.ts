@@ -48,19 +48,35 @@ export class StateChunk {
   baseDay: Int32Array | null = null;
   readonly active: (Record<string, number> | undefined)[];
 
+  /**
+   * `memory`: where to lay the arrays (`chunkBytes` from `offset`), for chunks allocated many at once;
+   * otherwise each array is allocated on its own.
+   */
   constructor(
     readonly size: number,
     public ringCapacity: number,
     public historyDays: number,
+    memory?: { buffer: ArrayBuffer; offset: number },
   ) {
-    this.ring = new Int32Array(size * ringCapacity).fill(UNKNOWN_ML);
-    this.head = new Uint16Array(size).fill(ringCapacity - 1);
-    this.times = new Float64Array(size * TIMES).fill(Number.NaN);
-    this.history = new Uint8Array(size * historyDays * 24).fill(HOUR_UNKNOWN);
-    this.historyDay = new Int32Array(size).fill(NO_DAY);
-    this.peakDay = new Int32Array(size).fill(NO_DAY);
-    this.peakKey = new Uint32Array(size);
-    this.peakStart = new Int8Array(size).fill(-1);
+    let at = memory?.offset ?? 0;
+    const take = <T>(
+      make: { new (n: number): T; new (b: ArrayBuffer, offset: number, n: number): T },
+      n: number,
+      bytesEach: number,
+    ): T => {
+      if (!memory) return new make(n);
+      const a = new make(memory.buffer, at, n);
+      at += align8(n * bytesEach);
+      return a;
+    };
+    this.times = take(Float64Array, size * TIMES, 8).fill(Number.NaN);
+    this.ring = take(Int32Array, size * ringCapacity, 4).fill(UNKNOWN_ML);
+    this.historyDay = take(Int32Array, size, 4).fill(NO_DAY);
+    this.peakDay = take(Int32Array, size, 4).fill(NO_DAY);
+    this.peakKey = take(Uint32Array, size, 4);
+    this.head = take(Uint16Array, size, 2).fill(ringCapacity - 1);
+    this.peakStart = take(Int8Array, size, 1).fill(-1);
+    this.history = take(Uint8Array, size * historyDays * 24, 1).fill(HOUR_UNKNOWN);
     this.active = new Array<Record<string, number> | undefined>(size);
   }
 
@@ -102,6 +118,20 @@ export class StateChunk {
       this.baseDay?.fill(NO_DAY);
     }
   }
+}
+
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
+
+/** The bytes a chunk's arrays take when laid in one buffer (`StateChunk`'s `memory`). */
+export function chunkBytes(size: number, ringCapacity: number, historyDays: number): number {
+  return (
+    align8(size * TIMES * 8) +
+    align8(size * ringCapacity * 4) +
+    3 * align8(size * 4) +
+    align8(size * 2) +
+    align8(size) +
+    align8(size * historyDays * 24)
+  );
 }
 
 /** A handle on one household's slot. The engine reuses handles; do not keep one past the call you got it in. */

@@ -10,6 +10,8 @@ interface Batch {
   ends: Uint32Array;
   /** Index in `ids` and text of each JSON state, flattened. */
   json: (number | string)[];
+  /** With the first batch: how many states the checkpoint holds. */
+  total?: number;
 }
 
 type Message = { batch: Batch } | { done: true } | { error: string };
@@ -37,6 +39,7 @@ parentPort.on('message', () => {
 (async () => {
   const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
   try {
+    let total = db.prepare('SELECT count(*) FROM household_state').pluck().get();
     const rows = db.prepare('SELECT household_id, state FROM household_state').raw().iterate();
     let slot = -1, view = null, ids = [], ends = [], json = [], at = 0;
     const begin = async () => {
@@ -47,7 +50,8 @@ parentPort.on('message', () => {
       ids = []; ends = []; json = []; at = 0;
     };
     const flush = () => {
-      if (ids.length > 0) parentPort.postMessage({ batch: { ids, slot, ends: Uint32Array.from(ends), json } });
+      if (ids.length > 0) parentPort.postMessage({ batch: { ids, slot, ends: Uint32Array.from(ends), json, total } });
+      total = undefined;
       view = null;
     };
     for (const [id, state] of rows) {
@@ -105,7 +109,13 @@ export async function* readHouseholdStatesInThread(path: string): AsyncGenerator
       if ('done' in m) return;
       if ('error' in m) throw new Error(`reading the household checkpoint failed: ${m.error}`);
       const b = m.batch;
-      yield new StateBatch(b.ids, new Uint8Array(shared, b.slot * SLOT_BYTES, SLOT_BYTES), b.ends, b.json);
+      yield new StateBatch(
+        b.ids,
+        new Uint8Array(shared, b.slot * SLOT_BYTES, SLOT_BYTES),
+        b.ends,
+        b.json,
+        b.total,
+      );
       worker.postMessage('more');
     }
   } finally {
@@ -129,6 +139,8 @@ export class StateBatch implements Iterable<[string, unknown]> {
     /** End offset in `bytes` of each row's binary state (a JSON state takes no bytes). */
     readonly ends: Uint32Array,
     json: readonly (number | string)[],
+    /** With the first batch: how many states the whole checkpoint holds (room is made for them at once). */
+    readonly total?: number,
   ) {
     for (let k = 0; k < json.length; k += 2)
       this.json.set(json[k] as number, JSON.parse(json[k + 1] as string) as unknown);
