@@ -136,7 +136,7 @@ export class DetectorEngine {
    */
   load(states: Iterable<[string, unknown]>): void {
     if (states instanceof Object && 'ends' in states && 'json' in states) {
-      this.loadBatch(states as StateBatch);
+      this.loadRows(states as StateBatch, 0, (states as StateBatch).ids.length);
       return;
     }
     for (const [hid, v] of states) {
@@ -145,12 +145,13 @@ export class DetectorEngine {
     }
   }
 
-  private loadBatch(b: StateBatch): void {
+  /** Restores rows `first` to `last` (excluded) of a reader thread's batch, in place (see `load`). */
+  loadRows(b: StateBatch, first: number, last: number): void {
     const { ids, bytes, ends, json } = b;
-    if (b.total !== undefined) this.reserve(b.total);
+    if (first === 0 && b.total !== undefined) this.reserve(b.total);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let from = 0;
-    for (let k = 0; k < ids.length; k++) {
+    let from = first === 0 ? 0 : ends[first - 1]!;
+    for (let k = first; k < last; k++) {
       const end = ends[k]!;
       const hid = ids[k]!;
       const known = this.slots.get(hid);

@@ -9,6 +9,7 @@ import { applyRuleOverrides, type Rule } from './rules/index.ts';
 import { DEFAULT_RULES } from './rules/default-rules.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
+import { StateBatch } from '../core/store/checkpoint-reader.ts';
 import { AwayBook } from './away-book.ts';
 import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
@@ -58,6 +59,9 @@ export interface Detectors {
   writeCheckpoint(save: (householdId: string, state: Uint8Array) => void): number;
   stop(): void;
 }
+
+/** Households restored between two turns of the event loop while the service takes input (a few ms). */
+const RESTORE_SLICE = 512;
 
 /** The rule set from config: the defaults with `detectors.rules` overrides, validated against the bucket size. */
 export function rulesFromConfig(config: Config): Rule[] {
@@ -209,7 +213,15 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       try {
         for await (const batch of batches) {
           if (stopped) break;
-          engine.load(batch);
+          if (!checkpointOf || !(batch instanceof StateBatch)) {
+            engine.load(batch);
+            continue;
+          }
+          // While the service takes input: a slice at a time, readings and their acknowledgements in between.
+          for (let from = 0; from < batch.ids.length && !stopped; from += RESTORE_SLICE) {
+            engine.loadRows(batch, from, Math.min(batch.ids.length, from + RESTORE_SLICE));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
         }
         // Should it fail, households not restored yet stay restored when first touched: none is judged or
         // checkpointed from an empty state over its stored one.
