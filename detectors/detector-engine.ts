@@ -140,8 +140,9 @@ export class DetectorEngine {
       return;
     }
     for (const [hid, v] of states) {
-      if (this.pending && this.slots.has(hid)) continue;
-      restoreHouseholdState(this.at(this.slotOf(hid)), v as Uint8Array | SerializedHouseholdState);
+      const known = this.slots.get(hid);
+      if (known !== undefined && this.pending !== undefined) continue;
+      restoreHouseholdState(this.at(known ?? this.newSlot(hid)), v as Uint8Array | SerializedHouseholdState);
     }
   }
 
