@@ -73,6 +73,11 @@ export interface Careflow {
   readonly adminToken: string;
   /** Saves meter and household state with the inbox cursor, in one transaction. */
   checkpoint(): void;
+  /**
+   * Resolves once every checkpointed household state is restored: at once for a small checkpoint, while the
+   * service already takes input for a large one (clock ticks wait until then).
+   */
+  readonly restored: Promise<void>;
   /** Orderly shutdown: stop input, flush, checkpoint, close. */
   stop(): Promise<void>;
 }
@@ -120,7 +125,30 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   });
   const detectors = startDetectors(effective, { inputs: ingest.inputs, clock, localTime, logger, store });
   const detectorStates = new SqliteDetectorStateRepository(store);
-  await detectors.loadBatches(detectorStates.stateBatches());
+  // A large checkpoint (a city's households) is restored while the service already takes input: a household
+  // not restored yet is restored when first touched, so its inputs follow its checkpoint; clock ticks wait.
+  const background = detectorStates.many();
+  let householdStates: 'restoring' | 'restored' | 'failed' = 'restoring';
+  const restoreStarted = performance.now();
+  const restored = detectors
+    .loadBatches(detectorStates.stateBatches(), background ? (hid) => detectorStates.state(hid) : undefined)
+    .then(() => {
+      householdStates = 'restored';
+      if (background)
+        logger.info(
+          {
+            households: detectors.engine.householdCount(),
+            seconds: Math.round(performance.now() - restoreStarted) / 1000,
+          },
+          'household states restored',
+        );
+    });
+  if (background)
+    restored.catch((err: unknown) => {
+      householdStates = 'failed';
+      logger.error({ err }, 'restoring household states failed');
+    });
+  else await restored;
 
   // The notifier exists before the broker (recovery may queue messages); it publishes once the broker is up.
   const brokerSlot: { current?: Broker | AttachedBroker } = {};
@@ -241,6 +269,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
         broker: brokerUp() ? 'ok' : config.mqtt.url ? 'disconnected' : 'closed',
         mqttClients: broker.connectedClients(),
         inboxCursor: ingest.cursor(),
+        householdStates,
         outboxPending: store.outbox.pendingCount(),
         archive: archive ? archiveHealth(archive) : 'disabled',
       },
@@ -367,6 +396,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     adminToken: admin.token,
     reloadTls: () => tls?.reload() ?? false,
     checkpoint,
+    restored,
     async stop() {
       if (stopped) return;
       stopped = true;

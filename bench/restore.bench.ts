@@ -8,12 +8,15 @@
  *    history full, arrival gaps known), each household getting one template's state.
  * 2. Starts the service as `npm start` runs it (a child process) on that data dir and on an empty one (the
  *    fixed base), and prints the time until it listens, its RSS once started and its peak RSS, and the RSS per
- *    household above the base. Targets: start-up ≤ 10 s, ≤ 1 KB per household.
+ *    household above the base. Targets: start-up ≤ 10 s, ≤ 1 KB per household. A large checkpoint is restored
+ *    while the service already listens: it also prints when every household was back (`/healthz`), and the
+ *    service's CPU until then; RSS is measured after that.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
 import { loadConfig } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
@@ -34,6 +37,8 @@ const { values } = parseArgs({
     'rewrite-states': { type: 'boolean', default: false },
     /** Also measure RSS and CPU this many seconds after start-up (the first detector ticks have run by then). */
     settle: { type: 'string', default: '0' },
+    /** Meters that send a reading every 200 ms from the moment the service listens until it has restored. */
+    probe: { type: 'string', default: '0' },
   },
 });
 const HOUSEHOLDS = Number(values.households);
@@ -128,18 +133,42 @@ interface StartFigures {
   cpu: number;
   rss: number;
   peak: number;
+  /** When every household's state was restored (the service listens before, with a large checkpoint). */
+  restored: { seconds: number; cpu: number };
   settled?: { cpu: number; rss: number; peak: number };
 }
 
-async function start(dir: string, settleSeconds = 0): Promise<StartFigures> {
+async function start(dir: string, settleSeconds = 0, probeMeters = 0): Promise<StartFigures> {
   const started = performance.now();
   const svc = await spawnService(dir, {}, 600_000);
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpuSeconds(svc.proc.pid);
   try {
+    // A large checkpoint is restored while the service already listens: until every household is back.
+    const probe = await startProbe(svc.mqttPort, probeMeters);
+    let restored: StartFigures['restored'];
+    for (;;) {
+      const health = (await fetch(`http://127.0.0.1:${svc.httpPort}/healthz`).then((r) => r.json())) as {
+        checks: { householdStates?: string };
+      };
+      const state = health.checks.householdStates;
+      if (state !== 'restoring') {
+        if (state === 'failed') throw new Error('restoring the household states failed');
+        restored = { seconds: (performance.now() - started) / 1000, cpu: cpuSeconds(svc.proc.pid) };
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (probe) {
+      out(`${await probe.stop()} while restoring`);
+      // The same meters for 10 s once restored: the latency the service has anyway at this load.
+      const after = (await startProbe(svc.mqttPort, probeMeters))!;
+      await new Promise((r) => setTimeout(r, 10_000));
+      out(`${await after.stop()} once restored`);
+    }
     // Let start-up work that follows the listening line (first checkpoint, timers) settle.
     await new Promise((r) => setTimeout(r, 2_000));
-    const figures: StartFigures = { seconds, cpu, ...status(svc.proc.pid) };
+    const figures: StartFigures = { seconds, cpu, restored, ...status(svc.proc.pid) };
     if (settleSeconds > 0) {
       await new Promise((r) => setTimeout(r, settleSeconds * 1000));
       figures.settled = { cpu: cpuSeconds(svc.proc.pid), ...status(svc.proc.pid) };
@@ -148,6 +177,51 @@ async function start(dir: string, settleSeconds = 0): Promise<StartFigures> {
   } finally {
     await svc.stop();
   }
+}
+
+/**
+ * `meters` meters spread over the households, each sending a reading every 200 ms: the PUBACK latencies while
+ * the service restores (the first CONNECT of each checks its secret with scrypt).
+ */
+async function startProbe(port: number, meters: number) {
+  if (meters <= 0 || HOUSEHOLDS < meters) return undefined;
+  const latencies: number[] = [];
+  const clients = await Promise.all(
+    Array.from({ length: meters }, async (_, k) => {
+      const id = benchMeterId(Math.floor((k * HOUSEHOLDS) / meters) + 7);
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        clientId: id,
+        username: id,
+        password: 'bench-restore-secret-0123456789',
+        reconnectPeriod: 0,
+      });
+      return { id, client };
+    }),
+  );
+  let total = 10_000_000;
+  const timer = setInterval(() => {
+    for (const { id, client } of clients) {
+      const sent = performance.now();
+      const payload = JSON.stringify({ ts: Date.now(), totalLiters: (total += 0.5) });
+      client.publish(`meters/${id}/readings`, payload, { qos: 1 }, (err) => {
+        if (!err) latencies.push(performance.now() - sent);
+      });
+    }
+  }, 200);
+  return {
+    async stop(): Promise<string> {
+      clearInterval(timer);
+      await new Promise((r) => setTimeout(r, 500));
+      await Promise.all(clients.map(({ client }) => client.endAsync()));
+      const sorted = latencies.sort((a, b) => a - b);
+      const at = (q: number) =>
+        (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN).toFixed(0);
+      return (
+        `  probe: ${sorted.length} readings from ${meters} meters acknowledged; PUBACK p50 ${at(0.5)} ms, ` +
+        `p99 ${at(0.99)} ms, max ${at(1)} ms`
+      );
+    },
+  };
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
@@ -181,12 +255,16 @@ async function main(): Promise<void> {
     out(
       `base (empty store): up in ${base.seconds.toFixed(1)} s (CPU ${base.cpu.toFixed(1)} s), RSS ${mb(base.rss)}, peak ${mb(base.peak)}`,
     );
-    const full = await start(dir, Number(values.settle));
+    const full = await start(dir, Number(values.settle), Number(values.probe));
     const per = (bytes: number) => ((bytes - base.rss) / Math.max(1, HOUSEHOLDS)).toFixed(0);
     out(
       `${HOUSEHOLDS} households: up in ${full.seconds.toFixed(1)} s (target ≤ 10 s; CPU ${full.cpu.toFixed(1)} s); ` +
         `RSS ${mb(full.rss)} = ${per(full.rss)} B per household above the base (target ≤ 1,024); ` +
         `peak ${mb(full.peak)} = ${per(full.peak)} B per household`,
+    );
+    out(
+      `  every household restored ${full.restored.seconds.toFixed(1)} s after the start (CPU ${full.restored.cpu.toFixed(1)} s); ` +
+        'before that the service takes input, restoring a household when first touched',
     );
     if (full.settled)
       out(

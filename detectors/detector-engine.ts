@@ -1,12 +1,14 @@
 import type { LocalTime } from '../core/local-time.ts';
 import type { Rule } from './rules/index.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
+import type { StateBatch } from '../core/store/checkpoint-reader.ts';
 import {
   encodeHouseholdState,
+  restoreBinary,
   restoreHouseholdState,
   type SerializedHouseholdState,
 } from './household-checkpoint.ts';
-import { HouseholdState, StateChunk } from './household-state.ts';
+import { chunkBytes, HouseholdState, StateChunk } from './household-state.ts';
 import { step, type AwayLookup, type StepContext } from './step.ts';
 import type { OutageWatch } from './outage-watch.ts';
 import type { RuleNeeds } from './validate-rules.ts';
@@ -30,6 +32,10 @@ export class DetectorEngine {
   private readonly ids: string[] = [];
   private readonly chunks: StateChunk[] = [];
   private readonly dirty = new Set<number>();
+  /** While a restore runs beside the inputs: a household's checkpointed state, read when first touched. */
+  private pending: ((householdId: string) => unknown) | undefined;
+  /** Memory laid out for the next chunks (`reserve`), for the capacities it was laid out for. */
+  private reserved: { buffer: ArrayBuffer; offset: number; ring: number; days: number } | undefined;
   /** Per slot: its rules for the current version (undefined = resolve again). */
   private ruleCache: (readonly Rule[] | undefined)[] = [];
   private ringCapacity: number;
@@ -123,10 +129,54 @@ export class DetectorEngine {
     }
   }
 
-  /** Restores checkpointed households (binary, or the JSON of older checkpoints), one at a time as they come. */
+  /**
+   * Restores checkpointed households (binary, or the JSON of older checkpoints), one at a time as they come; a
+   * batch of the reader thread is read in place. While a restore is pending (`restorePending`), households the
+   * engine already holds are skipped: they were restored when first touched and may have changed since.
+   */
   load(states: Iterable<[string, unknown]>): void {
-    for (const [hid, v] of states)
-      restoreHouseholdState(this.at(this.slotOf(hid)), v as Uint8Array | SerializedHouseholdState);
+    if (states instanceof Object && 'ends' in states && 'json' in states) {
+      this.loadRows(states as StateBatch, 0, (states as StateBatch).ids.length);
+      return;
+    }
+    for (const [hid, v] of states) {
+      const known = this.slots.get(hid);
+      if (known !== undefined && this.pending !== undefined) continue;
+      restoreHouseholdState(this.at(known ?? this.newSlot(hid)), v as Uint8Array | SerializedHouseholdState);
+    }
+  }
+
+  /** Restores rows `first` to `last` (excluded) of a reader thread's batch, in place (see `load`). */
+  loadRows(b: StateBatch, first: number, last: number): void {
+    const { ids, bytes, ends, json } = b;
+    if (first === 0 && b.total !== undefined) this.reserve(b.total);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let from = first === 0 ? 0 : ends[first - 1]!;
+    for (let k = first; k < last; k++) {
+      const end = ends[k]!;
+      const hid = ids[k]!;
+      const known = this.slots.get(hid);
+      if (known === undefined || this.pending === undefined) {
+        const s = this.at(known ?? this.newSlot(hid));
+        const v = json.get(k);
+        if (v === undefined) restoreBinary(s, bytes, view, from, end);
+        else restoreHouseholdState(s, v as SerializedHouseholdState);
+      }
+      from = end;
+    }
+  }
+
+  /**
+   * Starts a restore that runs while inputs flow: until `restoreDone`, a household the engine does not hold yet
+   * is restored from `checkpointOf` (its checkpointed state, undefined: none) when first touched, and `load`
+   * skips households already held. Per household the order stays: its checkpoint first, then its inputs.
+   */
+  restorePending(checkpointOf: (householdId: string) => unknown): void {
+    this.pending = checkpointOf;
+  }
+
+  restoreDone(): void {
+    this.pending = undefined;
   }
 
   /** Hands each household changed since the last call to `save`, in the binary checkpoint form. */
@@ -151,7 +201,7 @@ export class DetectorEngine {
 
   /** A handle on the household's state (its own handle object; undefined if never seen). */
   state(householdId: string): HouseholdState | undefined {
-    const slot = this.slots.get(householdId);
+    const slot = this.slots.get(householdId) ?? this.touchPending(householdId);
     if (slot === undefined) return undefined;
     return new HouseholdState(this.chunks[Math.floor(slot / CHUNK_SIZE)]!, slot % CHUNK_SIZE);
   }
@@ -167,15 +217,58 @@ export class DetectorEngine {
   }
 
   private slotOf(hid: string): number {
-    let slot = this.slots.get(hid);
-    if (slot === undefined) {
-      slot = this.ids.length;
-      if (slot % CHUNK_SIZE === 0)
-        this.chunks.push(new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays));
-      this.slots.set(hid, slot);
-      this.ids.push(hid);
-      this.ruleCache.push(undefined);
+    return this.slots.get(hid) ?? this.touchPending(hid) ?? this.newSlot(hid);
+  }
+
+  /** While a restore is pending: the household's slot, restored from its checkpoint (undefined: it has none). */
+  private touchPending(hid: string): number | undefined {
+    if (this.pending === undefined) return undefined;
+    const v = this.pending(hid);
+    if (v === undefined) return undefined;
+    const slot = this.newSlot(hid);
+    restoreHouseholdState(this.at(slot), v as Uint8Array | SerializedHouseholdState);
+    return slot;
+  }
+
+  /**
+   * Lays out the chunks for `households` more households in one allocation: a restore that knows how many
+   * come does not grow the heap's external memory chunk by chunk (each step of it costs a garbage collection).
+   */
+  private reserve(households: number): void {
+    const free = this.chunks.length * CHUNK_SIZE - this.ids.length;
+    const chunks = Math.ceil((households - free) / CHUNK_SIZE);
+    if (chunks <= 1) return;
+    const bytes = chunkBytes(CHUNK_SIZE, this.ringCapacity, this.historyDays);
+    try {
+      this.reserved = {
+        buffer: new ArrayBuffer(chunks * bytes),
+        offset: 0,
+        ring: this.ringCapacity,
+        days: this.historyDays,
+      };
+    } catch {
+      this.reserved = undefined; // no room for it at once: chunk by chunk
     }
+  }
+
+  private newChunk(): StateChunk {
+    const r = this.reserved;
+    if (r && r.ring === this.ringCapacity && r.days === this.historyDays) {
+      const chunk = new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays, r);
+      r.offset += chunkBytes(CHUNK_SIZE, r.ring, r.days);
+      if (r.offset >= r.buffer.byteLength) this.reserved = undefined;
+      return chunk;
+    }
+    this.reserved = undefined;
+    return new StateChunk(CHUNK_SIZE, this.ringCapacity, this.historyDays);
+  }
+
+  private newSlot(hid: string): number {
+    const slot = this.ids.length;
+    if (slot % CHUNK_SIZE === 0) this.chunks.push(this.newChunk());
+    this.slots.set(hid, slot);
+    this.ids.push(hid);
+    this.ruleCache.push(undefined);
     return slot;
   }
 

@@ -5,6 +5,7 @@ import {
   pushMilliliters,
   resetSlot,
   setSlotTimes,
+  setSlotTimesFrom,
   UNKNOWN_ML,
   type HouseholdState,
 } from './household-state.ts';
@@ -97,7 +98,9 @@ export function restoreHouseholdState(
   s: HouseholdState,
   v: Uint8Array | SerializedHouseholdState | SerializedV1,
 ): void {
-  restoreParts(s, v instanceof Uint8Array ? decodeV3(v) : fromJson(v));
+  if (v instanceof Uint8Array)
+    restoreBinary(s, v, new DataView(v.buffer, v.byteOffset, v.byteLength), 0, v.length);
+  else restoreParts(s, fromJson(v));
 }
 
 function fromJson(v: SerializedHouseholdState | SerializedV1): Parts {
@@ -198,47 +201,55 @@ export function encodeHouseholdState(s: HouseholdState): Uint8Array {
   return bytes;
 }
 
-function decodeV3(bytes: Uint8Array): Parts {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < V3_HEADER || view.getUint8(0) !== V3)
-    throw new Error(`household checkpoint of unknown version ${bytes[0] ?? '(empty)'}`);
-  const n = view.getUint8(1);
-  const r = view.getUint16(2, true);
-  const d = view.getUint16(4, true);
-  const a = view.getUint16(6, true);
-  const ringAt = V3_HEADER + n * 8;
+/**
+ * Restores the binary state (version 3) at `bytes[from, to)` into the slot `s`, straight from the bytes: nothing
+ * is allocated but the firing rules (rare), so a batch of a start-up restore is one `view` over its buffer.
+ * `view` covers the same memory as `bytes`, from the same offset.
+ */
+export function restoreBinary(
+  s: HouseholdState,
+  bytes: Uint8Array,
+  view: DataView,
+  from: number,
+  to: number,
+): void {
+  if (to - from < V3_HEADER || bytes[from] !== V3)
+    throw new Error(`household checkpoint of unknown version ${to > from ? bytes[from] : '(empty)'}`);
+  const n = bytes[from + 1]!;
+  const r = view.getUint16(from + 2, true);
+  const d = view.getUint16(from + 4, true);
+  const a = view.getUint16(from + 6, true);
+  const ringAt = from + V3_HEADER + n * 8;
   const historyAt = ringAt + r * 4;
-  if (bytes.length !== historyAt + d * 24 + a) throw new Error('household checkpoint of the wrong length');
-  const t = (k: number) => orNull(view.getFloat64(12 + k * 8, true));
-  const ring = new Int32Array(r);
-  for (let k = 0; k < r; k++) ring[k] = view.getInt32(ringAt + k * 4, true);
-  const gaps: number[] = [];
-  for (let k = 0; k < n; k++) gaps.push(view.getFloat64(V3_HEADER + k * 8, true));
-  const longest = t(4);
-  const longestAt = t(5);
-  return {
-    ring,
-    lastBucketStart: t(0),
-    lastBucketEnd: t(1),
-    lastReceivedAt: t(2),
-    lastReadingTs: t(3),
-    arrivalGaps: gaps,
-    longestGap: longest === null || longestAt === null ? null : [longest, longestAt],
-    active:
-      a > 0
-        ? (JSON.parse(
-            Buffer.from(bytes.buffer, bytes.byteOffset + historyAt + d * 24, a).toString('utf8'),
-          ) as Record<string, number>)
-        : {},
-    history:
-      d > 0
-        ? { day: view.getInt32(8, true), days: d, rows: bytes.subarray(historyAt, historyAt + d * 24) }
-        : null,
-  };
-}
-
-function orNull(v: number): number | null {
-  return Number.isNaN(v) ? null : v;
+  if (to !== historyAt + d * 24 + a) throw new Error('household checkpoint of the wrong length');
+  resetSlot(s);
+  const { c, i } = s;
+  // The newest `ringCapacity` buckets, oldest first, as pushing them one by one would leave them.
+  for (let k = Math.max(0, r - c.ringCapacity); k < r; k++)
+    pushMilliliters(s, view.getInt32(ringAt + k * 4, true));
+  setSlotTimesFrom(s, view, from + 12, from + V3_HEADER, n);
+  if (a > 0) {
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset + historyAt + d * 24, a).toString('utf8');
+    const active = JSON.parse(text) as Record<string, number>;
+    if (Object.keys(active).length > 0) c.active[i] = active;
+  }
+  const days = c.historyDays;
+  if (d > 0 && days > 0) {
+    // Rows oldest first; the newest `days` of them go to their rows of the slot (day mod days).
+    const day = view.getInt32(from + 8, true);
+    c.historyDay[i] = day;
+    const m = Math.min(d, days);
+    const history = c.history;
+    const base = i * days * 24;
+    let row = mod(day - m + 1, days);
+    let src = historyAt + (d - m) * 24;
+    for (let k = 0; k < m; k++) {
+      const dst = base + row * 24;
+      for (let h = 0; h < 24; h++) history[dst + h] = bytes[src + h]!;
+      src += 24;
+      if (++row === days) row = 0;
+    }
+  }
 }
 
 function int32FromBase64(b64: string): Int32Array {

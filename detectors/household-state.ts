@@ -48,19 +48,35 @@ export class StateChunk {
   baseDay: Int32Array | null = null;
   readonly active: (Record<string, number> | undefined)[];
 
+  /**
+   * `memory`: where to lay the arrays (`chunkBytes` from `offset`), for chunks allocated many at once;
+   * otherwise each array is allocated on its own.
+   */
   constructor(
     readonly size: number,
     public ringCapacity: number,
     public historyDays: number,
+    memory?: { buffer: ArrayBuffer; offset: number },
   ) {
-    this.ring = new Int32Array(size * ringCapacity).fill(UNKNOWN_ML);
-    this.head = new Uint16Array(size).fill(ringCapacity - 1);
-    this.times = new Float64Array(size * TIMES).fill(Number.NaN);
-    this.history = new Uint8Array(size * historyDays * 24).fill(HOUR_UNKNOWN);
-    this.historyDay = new Int32Array(size).fill(NO_DAY);
-    this.peakDay = new Int32Array(size).fill(NO_DAY);
-    this.peakKey = new Uint32Array(size);
-    this.peakStart = new Int8Array(size).fill(-1);
+    let at = memory?.offset ?? 0;
+    const take = <T>(
+      make: { new (n: number): T; new (b: ArrayBuffer, offset: number, n: number): T },
+      n: number,
+      bytesEach: number,
+    ): T => {
+      if (!memory) return new make(n);
+      const a = new make(memory.buffer, at, n);
+      at += align8(n * bytesEach);
+      return a;
+    };
+    this.times = take(Float64Array, size * TIMES, 8).fill(Number.NaN);
+    this.ring = take(Int32Array, size * ringCapacity, 4).fill(UNKNOWN_ML);
+    this.historyDay = take(Int32Array, size, 4).fill(NO_DAY);
+    this.peakDay = take(Int32Array, size, 4).fill(NO_DAY);
+    this.peakKey = take(Uint32Array, size, 4);
+    this.head = take(Uint16Array, size, 2).fill(ringCapacity - 1);
+    this.peakStart = take(Int8Array, size, 1).fill(-1);
+    this.history = take(Uint8Array, size * historyDays * 24, 1).fill(HOUR_UNKNOWN);
     this.active = new Array<Record<string, number> | undefined>(size);
   }
 
@@ -102,6 +118,20 @@ export class StateChunk {
       this.baseDay?.fill(NO_DAY);
     }
   }
+}
+
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
+
+/** The bytes a chunk's arrays take when laid in one buffer (`StateChunk`'s `memory`). */
+export function chunkBytes(size: number, ringCapacity: number, historyDays: number): number {
+  return (
+    align8(size * TIMES * 8) +
+    align8(size * ringCapacity * 4) +
+    3 * align8(size * 4) +
+    align8(size * 2) +
+    align8(size) +
+    align8(size * historyDays * 24)
+  );
 }
 
 /** A handle on one household's slot. The engine reuses handles; do not keep one past the call you got it in. */
@@ -291,6 +321,33 @@ export function setSlotTimes(s: HouseholdState, v: SlotTimes): void {
   for (let k = 0; k < GAPS; k++) t[o + T_GAP + k] = v.arrivalGaps[k] ?? Number.NaN;
   t[o + T_LONGEST] = v.longestGap?.[0] ?? Number.NaN;
   t[o + T_LONGEST_AT] = v.longestGap?.[1] ?? Number.NaN;
+}
+
+/**
+ * Sets the slot's times straight from a binary checkpoint (`view`, little-endian, see household-checkpoint.ts):
+ * six f64 at `timesAt` (bucket start, bucket end, arrival, reading, longest gap, its end) and `gaps` f64 arrival
+ * gaps at `gapsAt`, newest first. The same as `setSlotTimes` with what they hold, without allocating.
+ */
+export function setSlotTimesFrom(
+  s: HouseholdState,
+  view: DataView,
+  timesAt: number,
+  gapsAt: number,
+  gaps: number,
+): void {
+  const t = s.c.times;
+  const o = s.i * TIMES;
+  t[o + T_BUCKET_START] = view.getFloat64(timesAt, true);
+  t[o + T_BUCKET_END] = view.getFloat64(timesAt + 8, true);
+  t[o + T_RECEIVED] = view.getFloat64(timesAt + 16, true);
+  t[o + T_READING] = view.getFloat64(timesAt + 24, true);
+  for (let k = 0; k < GAPS; k++)
+    t[o + T_GAP + k] = k < gaps ? view.getFloat64(gapsAt + k * 8, true) : Number.NaN;
+  const longest = view.getFloat64(timesAt + 32, true);
+  const longestAt = view.getFloat64(timesAt + 40, true);
+  const both = !Number.isNaN(longest) && !Number.isNaN(longestAt);
+  t[o + T_LONGEST] = both ? longest : Number.NaN;
+  t[o + T_LONGEST_AT] = both ? longestAt : Number.NaN;
 }
 
 function orNull(v: number): number | null {

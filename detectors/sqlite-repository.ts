@@ -21,6 +21,16 @@ export class SqliteDetectorStateRepository implements DetectorStateRepository<'s
       : this.t.checkpoints.householdStatesOf(householdIds);
   }
 
+  /** One household's state (undefined: none), for a restore that runs while inputs flow. */
+  state(householdId: string): unknown {
+    return this.t.checkpoints.householdState(householdId);
+  }
+
+  /** Whether the states are many (read by a second thread): worth restoring while the service takes input. */
+  many(): boolean {
+    return this.t.checkpoints.manyHouseholdStates();
+  }
+
   /**
    * Every household's state in batches, for the start-up restore: with many households read by a second thread
    * while the caller restores the batches already read.

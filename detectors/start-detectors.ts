@@ -9,6 +9,7 @@ import { applyRuleOverrides, type Rule } from './rules/index.ts';
 import { DEFAULT_RULES } from './rules/default-rules.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
+import { StateBatch } from '../core/store/checkpoint-reader.ts';
 import { AwayBook } from './away-book.ts';
 import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
@@ -46,13 +47,21 @@ export interface Detectors {
   /**
    * Restores household states arriving in batches (read by another thread): clock ticks that fall due
    * meanwhile are skipped, so that no silence is judged on a half-restored state or before the inbox is
-   * re-processed; the next tick after start-up looks at the time as it is then.
+   * re-processed; the next tick after start-up looks at the time as it is then. With `checkpointOf` (a
+   * household's checkpointed state, undefined: none) inputs may flow meanwhile: a household not restored yet
+   * is restored from it when first touched, and its batch row is skipped later.
    */
-  loadBatches(batches: AsyncIterable<Iterable<[string, unknown]>>): Promise<void>;
+  loadBatches(
+    batches: AsyncIterable<Iterable<[string, unknown]>>,
+    checkpointOf?: (householdId: string) => unknown,
+  ): Promise<void>;
   /** Hands the states changed since the last checkpoint to `save`. */
   writeCheckpoint(save: (householdId: string, state: Uint8Array) => void): number;
   stop(): void;
 }
+
+/** Households restored between two turns of the event loop while the service takes input (a few ms). */
+const RESTORE_SLICE = 512;
 
 /** The rule set from config: the defaults with `detectors.rules` overrides, validated against the bucket size. */
 export function rulesFromConfig(config: Config): Rule[] {
@@ -94,7 +103,8 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
     new HouseholdDirectory(
       deps.store,
       (hid) => engine.slotIndex(hid),
-      () => engine.householdCount(),
+      // Not while a restore runs (the one-pass read of the registry waits until every household is held).
+      () => (restoring ? 0 : engine.householdCount()),
     );
   // The rules a household has not consented to are handed to the engine disabled.
   const gated = (b: RuleBook, hid: string, slot?: number) => {
@@ -155,6 +165,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   });
   const detections = new Subject<Detection>();
   let restoring = false;
+  let stopped = false;
   const subscription: Subscription = merge(deps.inputs, ticks)
     .pipe(
       mergeMap((input) => {
@@ -196,16 +207,32 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
       engine.forgetRules();
     },
     load: (states) => engine.load(states),
-    async loadBatches(batches) {
+    async loadBatches(batches, checkpointOf) {
       restoring = true;
+      if (checkpointOf) engine.restorePending(checkpointOf);
       try {
-        for await (const batch of batches) engine.load(batch);
+        for await (const batch of batches) {
+          if (stopped) break;
+          if (!checkpointOf || !(batch instanceof StateBatch)) {
+            engine.load(batch);
+            continue;
+          }
+          // While the service takes input: a slice at a time, readings and their acknowledgements in between.
+          for (let from = 0; from < batch.ids.length && !stopped; from += RESTORE_SLICE) {
+            engine.loadRows(batch, from, Math.min(batch.ids.length, from + RESTORE_SLICE));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        }
+        // Should it fail, households not restored yet stay restored when first touched: none is judged or
+        // checkpointed from an empty state over its stored one.
+        engine.restoreDone();
       } finally {
         restoring = false;
       }
     },
     writeCheckpoint: (save) => engine.drainDirty(save),
     stop() {
+      stopped = true;
       subscription.unsubscribe();
       detections.complete();
     },

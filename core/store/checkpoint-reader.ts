@@ -10,6 +10,8 @@ interface Batch {
   ends: Uint32Array;
   /** Index in `ids` and text of each JSON state, flattened. */
   json: (number | string)[];
+  /** With the first batch: how many states the checkpoint holds. */
+  total?: number;
 }
 
 type Message = { batch: Batch } | { done: true } | { error: string };
@@ -37,6 +39,7 @@ parentPort.on('message', () => {
 (async () => {
   const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
   try {
+    let total = db.prepare('SELECT count(*) FROM household_state').pluck().get();
     const rows = db.prepare('SELECT household_id, state FROM household_state').raw().iterate();
     let slot = -1, view = null, ids = [], ends = [], json = [], at = 0;
     const begin = async () => {
@@ -47,7 +50,8 @@ parentPort.on('message', () => {
       ids = []; ends = []; json = []; at = 0;
     };
     const flush = () => {
-      if (ids.length > 0) parentPort.postMessage({ batch: { ids, slot, ends: Uint32Array.from(ends), json } });
+      if (ids.length > 0) parentPort.postMessage({ batch: { ids, slot, ends: Uint32Array.from(ends), json, total } });
+      total = undefined;
       view = null;
     };
     for (const [id, state] of rows) {
@@ -78,9 +82,7 @@ export const READER_THREAD_FROM = 20_000;
  * restoring them. Yields batches; a binary state as a view on shared memory that the next batch may
  * overwrite (restore it before asking for the next), an older one parsed.
  */
-export async function* readHouseholdStatesInThread(
-  path: string,
-): AsyncGenerator<Iterable<[string, unknown]>> {
+export async function* readHouseholdStatesInThread(path: string): AsyncGenerator<StateBatch> {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const shared = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
   const worker = new Worker(READER, {
@@ -106,7 +108,14 @@ export async function* readHouseholdStatesInThread(
       const m = queue.shift()!;
       if ('done' in m) return;
       if ('error' in m) throw new Error(`reading the household checkpoint failed: ${m.error}`);
-      yield rowsOf(m.batch, new Uint8Array(shared, m.batch.slot * SLOT_BYTES, SLOT_BYTES));
+      const b = m.batch;
+      yield new StateBatch(
+        b.ids,
+        new Uint8Array(shared, b.slot * SLOT_BYTES, SLOT_BYTES),
+        b.ends,
+        b.json,
+        b.total,
+      );
       worker.postMessage('more');
     }
   } finally {
@@ -115,15 +124,34 @@ export async function* readHouseholdStatesInThread(
   }
 }
 
-/** The batch's rows: binary states as views on the shared slot, valid until the next batch is asked for. */
-function* rowsOf(b: Batch, bytes: Uint8Array): Generator<[string, unknown]> {
-  const json = new Map<number, string>();
-  for (let k = 0; k < b.json.length; k += 2) json.set(b.json[k] as number, b.json[k + 1] as string);
-  let from = 0;
-  for (let k = 0; k < b.ids.length; k++) {
-    const end = b.ends[k]!;
-    const text = json.get(k);
-    yield [b.ids[k]!, text === undefined ? bytes.subarray(from, end) : (JSON.parse(text) as unknown)];
-    from = end;
+/**
+ * A batch of checkpointed household states as the reader thread hands it over: iterable as rows, and open to
+ * a restore that reads the binary states in place (one view over the batch, nothing allocated per row).
+ */
+export class StateBatch implements Iterable<[string, unknown]> {
+  /** Index in `ids` → the parsed JSON state (older checkpoints); every other row's state is binary. */
+  readonly json = new Map<number, unknown>();
+
+  constructor(
+    readonly ids: readonly string[],
+    /** The binary states end to end: a view on shared memory, valid until the next batch is asked for. */
+    readonly bytes: Uint8Array,
+    /** End offset in `bytes` of each row's binary state (a JSON state takes no bytes). */
+    readonly ends: Uint32Array,
+    json: readonly (number | string)[],
+    /** With the first batch: how many states the whole checkpoint holds (room is made for them at once). */
+    readonly total?: number,
+  ) {
+    for (let k = 0; k < json.length; k += 2)
+      this.json.set(json[k] as number, JSON.parse(json[k + 1] as string) as unknown);
+  }
+
+  *[Symbol.iterator](): Generator<[string, unknown]> {
+    let from = 0;
+    for (let k = 0; k < this.ids.length; k++) {
+      const end = this.ends[k]!;
+      yield [this.ids[k]!, this.json.has(k) ? this.json.get(k) : this.bytes.subarray(from, end)];
+      from = end;
+    }
   }
 }

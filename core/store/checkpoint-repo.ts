@@ -23,6 +23,7 @@ export class CheckpointRepo {
         `INSERT INTO household_state (household_id, state) VALUES (?, ?)
          ON CONFLICT(household_id) DO UPDATE SET state = excluded.state`,
       ),
+      householdStateOf: db.prepare('SELECT state FROM household_state WHERE household_id = ?').pluck(),
       event: db.prepare(
         'INSERT OR IGNORE INTO meter_events (meter_id, household_id, ts, kind, detail) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -71,19 +72,30 @@ export class CheckpointRepo {
     }
   }
 
+  /** One household's detector state (undefined: none): a binary state as its bytes, an older one parsed. */
+  householdState(householdId: string): unknown {
+    const state = this.s.householdStateOf.get(householdId) as string | Buffer | undefined;
+    return typeof state === 'string' ? (JSON.parse(state) as unknown) : state;
+  }
+
+  /** Whether a second thread reads the household states (many of them, in a file database). */
+  manyHouseholdStates(): boolean {
+    return (
+      !this.db.memory &&
+      this.db
+        .prepare('SELECT 1 FROM household_state ORDER BY rowid LIMIT 1 OFFSET ?')
+        .pluck()
+        .get(READER_THREAD_FROM - 1) !== undefined
+    );
+  }
+
   /**
    * Every household's detector state, in batches: with many households (a file database) read by a second
    * thread while the caller restores the batches already read. Should the thread fail, every state is read
    * again here (restoring a household twice restores the same state).
    */
   async *householdStateBatches(): AsyncGenerator<Iterable<[string, unknown]>> {
-    const many =
-      !this.db.memory &&
-      this.db
-        .prepare('SELECT 1 FROM household_state ORDER BY rowid LIMIT 1 OFFSET ?')
-        .pluck()
-        .get(READER_THREAD_FROM - 1) !== undefined;
-    if (many) {
+    if (this.manyHouseholdStates()) {
       try {
         yield* readHouseholdStatesInThread(this.db.name);
         return;
