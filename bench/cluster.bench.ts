@@ -394,7 +394,10 @@ async function main(): Promise<void> {
       `PostgreSQL: inbox ${rows} rows, ${(Number(bytes) / 2 ** 20).toFixed(1)} MiB with its indexes = ` +
         `${(Number(bytes) / Number(rows)).toFixed(0)} B per reading`,
     );
-    out('(loaded machine: wall times are upper bounds; CPU per reading is the comparable figure)');
+    out(
+      '(every process shares this machine: wall times depend on what else runs on it; CPU per reading is the ' +
+        'comparable figure)',
+    );
   } finally {
     await Promise.all(meters.map((m) => m.endAsync(true).catch(() => {})));
     while (workers.length) await stopWorker(workers.pop()!);
