@@ -14,6 +14,7 @@ import { LocalTime } from '../core/local-time.ts';
 import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import { PgDetectorStateRepository } from '../detectors/postgres-repository.ts';
+import { INGEST_PG_MIGRATIONS } from '../ingest/postgres-migrations.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 
@@ -96,6 +97,9 @@ export async function clusterPartitions(
   store: Store,
 ): Promise<(partition: number) => Promise<PartitionProcessor>> {
   const uow = new PgUnitOfWork(pool);
+  // Every module's tables exist before the worker says it is running, not only once it owns a partition (the
+  // API, monitoring and the other workers may read them first).
+  await migratePg(pool, 'ingest', INGEST_PG_MIGRATIONS);
   await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
   const detectorStates = await PgDetectorStateRepository.open(uow.pool);
   const alerts = new ClusterAlertWriter(

@@ -19,17 +19,16 @@
  * each of its partitions is consumed again by a survivor (the survivor's first delivery, from its /healthz) is
  * printed, with a check that every reading RabbitMQ acknowledged during it reached PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { startPostgres, type Postgres } from '../test/postgres.ts';
 import { careflowAuthBackend, startRabbitMq, type RabbitMq } from '../test/rabbitmq.ts';
-import { spawnService, type ServiceProcess } from '../test/service-process.ts';
+import { spawnClusterWorker, spawnService, type ServiceProcess } from '../test/service-process.ts';
 import { benchMeterId, registerBenchMeters } from './bench-registry.ts';
 import { processCpuMicros, processRssBytes } from './process-usage.ts';
 
@@ -48,7 +47,6 @@ const PARTITIONS = Number(values.partitions);
 const WORKER_COUNTS = values.workers.split(',').map(Number);
 const SECRET = 'bench-meter-secret-0123456789';
 const HOOK_SECRET = 'bench-rabbitmq-hook-secret-0123456789abcdef';
-const BIN = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));
 const STEP = 15 * 60_000;
 /** Readings are stamped in the past (a phase's own range), so none is "in the future" for the workers. */
 const T_BASE = Date.now() - 400 * 24 * 3_600_000;
@@ -58,7 +56,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Worker {
   proc: ChildProcess;
   httpPort: number;
-  exited: Promise<void>;
+  exited: Promise<unknown>;
   dir: string;
 }
 
@@ -77,38 +75,8 @@ function preferOf(i: number, n: number): string {
 async function spawnWorker(rabbit: RabbitMq, pgUrl: string, registryDb: string, prefer: string) {
   const dir = mkdtempSync(join(tmpdir(), 'careflow-bench-worker-'));
   copyFileSync(registryDb, join(dir, 'careflow.db'));
-  const proc = spawn(process.execPath, [BIN, 'start', '--cluster'], {
-    env: {
-      ...process.env,
-      // The sources as they are (dist/ may be older); tsx compiles them once at start.
-      CAREFLOW_FROM_SOURCE: '1',
-      CAREFLOW_DATA_DIR: dir,
-      CAREFLOW_HTTP_HOST: '127.0.0.1',
-      CAREFLOW_HTTP_PORT: '0',
-      CAREFLOW_ADMIN_TOKEN: 'process-admin-token-0123456789',
-      CAREFLOW_LOG_LEVEL: 'warn',
-      CAREFLOW_AMQP_URL: rabbit.amqpUrl,
-      CAREFLOW_POSTGRES_URL: pgUrl,
-      CAREFLOW_CLUSTER_PARTITIONS: String(PARTITIONS),
-      CAREFLOW_CLUSTER_PREFER: prefer,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  let stderr = '';
-  const httpPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${stderr}`)), 120_000);
-    proc.stderr!.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-8000);
-      const m = /cluster worker is running: .*HTTP on port (\d+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    proc.once('exit', (code) => (clearTimeout(timer), reject(new Error(`worker exited ${code}: ${stderr}`))));
-  });
-  return { proc, httpPort, exited, dir } satisfies Worker;
+  const cluster = { amqpUrl: rabbit.amqpUrl, postgresUrl: pgUrl, partitions: PARTITIONS, prefer };
+  return { ...(await spawnClusterWorker(dir, cluster, 120_000)), dir } satisfies Worker;
 }
 
 async function stopWorker(w: Worker, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

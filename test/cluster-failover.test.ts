@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { spawnClusterWorker } from './service-process.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
 import {
   alertKey,
@@ -26,7 +26,6 @@ import {
  * fall and a silent meter (test/cluster-scenario.ts): the workers' alerts in PostgreSQL must hold no duplicate and
  * equal those one embedded process raises for the same readings.
  */
-const BIN = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));
 const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
 const PER_GRID = Number(process.env.CAREFLOW_FAILOVER_PER_GRID ?? 500); // two grids: 1,000 meters
 const progress = (what: string) =>
@@ -42,7 +41,7 @@ const KILLS = [
 interface Worker {
   proc: ChildProcess;
   httpPort: number;
-  exited: Promise<void>;
+  exited: Promise<unknown>;
   dir: string;
 }
 
@@ -121,40 +120,8 @@ afterAll(async () => {
 }, 120_000);
 
 async function spawnWorker(dir: string, prefer: string): Promise<Worker> {
-  const proc = spawn(process.execPath, [BIN, 'start', '--cluster'], {
-    env: {
-      ...process.env,
-      CAREFLOW_FROM_SOURCE: '1',
-      CAREFLOW_DATA_DIR: dir,
-      CAREFLOW_HTTP_HOST: '127.0.0.1',
-      CAREFLOW_HTTP_PORT: '0',
-      CAREFLOW_ADMIN_TOKEN: 'process-admin-token-0123456789',
-      CAREFLOW_LOG_LEVEL: 'warn',
-      CAREFLOW_AMQP_URL: rabbit.amqpUrl,
-      CAREFLOW_POSTGRES_URL: pgServer.url,
-      CAREFLOW_CLUSTER_PARTITIONS: String(PARTITIONS),
-      CAREFLOW_CLUSTER_PREFER: prefer,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  let stderr = '';
-  const httpPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${stderr}`)), 60_000);
-    proc.stderr!.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-8000);
-      const m = /cluster worker is running: .*HTTP on port (\d+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    proc.once(
-      'exit',
-      (code) => (clearTimeout(timer), reject(new Error(`worker exited with ${code}: ${stderr}`))),
-    );
-  });
-  return { proc, httpPort, exited, dir };
+  const cluster = { amqpUrl: rabbit.amqpUrl, postgresUrl: pgServer.url, partitions: PARTITIONS, prefer };
+  return { ...(await spawnClusterWorker(dir, cluster, 60_000)), dir };
 }
 
 interface Health {

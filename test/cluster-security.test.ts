@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { spawnClusterWorker } from './service-process.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
 
 /**
@@ -16,7 +16,6 @@ import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from
  * consumes, and PostgreSQL behind it. What a meter or worker app may not do must not reach PostgreSQL, another
  * worker's app, or the partition queues — by MQTT or by speaking AMQP to RabbitMQ with the same credentials.
  */
-const BIN = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));
 const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
 const PARTITIONS = 2;
 const registry = testRegistry(2);
@@ -26,7 +25,7 @@ let rabbit: RabbitMq;
 let auth: TestService;
 let base: string;
 let db: pg.Pool;
-let worker: { proc: ChildProcess; exited: Promise<void>; dir: string } | undefined;
+let worker: { proc: ChildProcess; exited: Promise<unknown>; dir: string } | undefined;
 let careflow: ChannelModel;
 let out: Channel;
 const clients: MqttClient[] = [];
@@ -75,35 +74,8 @@ afterAll(async () => {
 }, 120_000);
 
 async function spawnWorker(dir: string) {
-  const proc = spawn(process.execPath, [BIN, 'start', '--cluster'], {
-    env: {
-      ...process.env,
-      CAREFLOW_FROM_SOURCE: '1',
-      CAREFLOW_DATA_DIR: dir,
-      CAREFLOW_HTTP_HOST: '127.0.0.1',
-      CAREFLOW_HTTP_PORT: '0',
-      CAREFLOW_ADMIN_TOKEN: 'process-admin-token-0123456789',
-      CAREFLOW_LOG_LEVEL: 'warn',
-      CAREFLOW_AMQP_URL: rabbit.amqpUrl,
-      CAREFLOW_POSTGRES_URL: pgServer.url,
-      CAREFLOW_CLUSTER_PARTITIONS: String(PARTITIONS),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${stderr}`)), 90_000);
-    proc.stderr!.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-8000);
-      if (/cluster worker is running/.test(stderr)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => (clearTimeout(timer), reject(new Error(`worker exited ${code}: ${stderr}`))));
-  });
-  return { proc, exited, dir };
+  const cluster = { amqpUrl: rabbit.amqpUrl, postgresUrl: pgServer.url, partitions: PARTITIONS };
+  return { ...(await spawnClusterWorker(dir, cluster, 90_000)), dir };
 }
 
 /** Connects over MQTT 3.1.1 to RabbitMQ; resolves with the client, or with the reason it was refused. */

@@ -13,18 +13,19 @@ export interface ServiceProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `careflow start` as its own process (system clock) on ephemeral loopback ports. */
-export async function spawnService(
-  dataDir: string,
-  env: Record<string, string> = {},
-  startTimeoutMs = 20_000,
-): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, [BIN, 'start'], {
+/**
+ * Runs `careflow <args>` as its own process with the test environment and `env`, and waits until its standard
+ * error matches `ready` (the service's "running" line): the match, or an error naming what it wrote.
+ */
+async function spawnUntil(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  startTimeoutMs: number,
+): Promise<{ proc: ChildProcess; match: RegExpExecArray; exited: Promise<number | null> }> {
+  const proc = spawn(process.execPath, [BIN, ...args], {
     env: {
       ...process.env,
-      CAREFLOW_DATA_DIR: dataDir,
-      CAREFLOW_MQTT_HOST: '127.0.0.1',
-      CAREFLOW_MQTT_PORT: '0',
       CAREFLOW_HTTP_HOST: '127.0.0.1',
       CAREFLOW_HTTP_PORT: '0',
       CAREFLOW_ADMIN_TOKEN: 'process-admin-token-0123456789',
@@ -35,26 +36,41 @@ export async function spawnService(
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let stderr = '';
-  const ports = await new Promise<{ mqtt: number; http: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start: ${stderr}`)), startTimeoutMs);
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`careflow did not start: ${stderr}`)), startTimeoutMs);
     proc.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      // Embedded broker: its port; attached to an external broker (mqtt.url): 0.
-      const m = /MQTT (?:on port (\d+)|attached to [^,]+), HTTP on port (\d+)/.exec(stderr);
+      stderr = (stderr + chunk.toString()).slice(-8000);
+      const m = ready.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        resolve({ mqtt: Number(m[1] ?? 0), http: Number(m[2]) });
+        resolve(m);
       }
     });
     proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`service exited with ${code}: ${stderr}`));
+      reject(new Error(`careflow exited with ${code}: ${stderr}`));
     });
   });
+  return { proc, match, exited };
+}
+
+/** Runs `careflow start` as its own process (system clock) on ephemeral loopback ports. */
+export async function spawnService(
+  dataDir: string,
+  env: Record<string, string> = {},
+  startTimeoutMs = 20_000,
+): Promise<ServiceProcess> {
+  // Embedded broker: its port; attached to an external broker (mqtt.url): 0.
+  const { proc, match, exited } = await spawnUntil(
+    ['start'],
+    { CAREFLOW_DATA_DIR: dataDir, CAREFLOW_MQTT_HOST: '127.0.0.1', CAREFLOW_MQTT_PORT: '0', ...env },
+    /MQTT (?:on port (\d+)|attached to [^,]+), HTTP on port (\d+)/,
+    startTimeoutMs,
+  );
   return {
     proc,
-    mqttPort: ports.mqtt,
-    httpPort: ports.http,
+    mqttPort: Number(match[1] ?? 0),
+    httpPort: Number(match[2]),
     async kill() {
       proc.kill('SIGKILL');
       await exited;
@@ -64,4 +80,38 @@ export async function spawnService(
       return exited;
     },
   };
+}
+
+/** A cluster worker (`careflow start --cluster`) as its own process. */
+export interface ClusterWorkerProcess {
+  proc: ChildProcess;
+  httpPort: number;
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Runs `careflow start --cluster` on `dataDir` with the cluster's RabbitMQ and PostgreSQL URLs, its partition
+ * count and (optionally) the partitions it prefers, and waits until it is running.
+ */
+export async function spawnClusterWorker(
+  dataDir: string,
+  cluster: { amqpUrl: string; postgresUrl: string; partitions: number; prefer?: string },
+  startTimeoutMs = 60_000,
+): Promise<ClusterWorkerProcess> {
+  const { proc, match, exited } = await spawnUntil(
+    ['start', '--cluster'],
+    {
+      // The sources as they are (dist/ may be older); tsx compiles them once at start.
+      CAREFLOW_FROM_SOURCE: '1',
+      CAREFLOW_DATA_DIR: dataDir,
+      CAREFLOW_AMQP_URL: cluster.amqpUrl,
+      CAREFLOW_POSTGRES_URL: cluster.postgresUrl,
+      CAREFLOW_CLUSTER_PARTITIONS: String(cluster.partitions),
+      ...(cluster.prefer === undefined ? {} : { CAREFLOW_CLUSTER_PREFER: cluster.prefer }),
+    },
+    /cluster worker is running: .*HTTP on port (\d+)/,
+    startTimeoutMs,
+  );
+  return { proc, httpPort: Number(match[1]), exited };
 }
