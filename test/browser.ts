@@ -19,8 +19,13 @@ export function chromiumAvailable(): boolean {
   return false;
 }
 
-/** A fresh headless Chromium with its own profile directory; `close` removes it. */
-export async function launchBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+/**
+ * A fresh headless Chromium with its own profile directory; `close` removes it. `timezoneId` sets the browser's
+ * own time zone (the console must show and take every time in the service's zone whatever it is).
+ */
+export async function launchBrowser(
+  options: { timezoneId?: string } = {},
+): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'careflow-chromium-'));
   mkdirSync(SCREENSHOTS, { recursive: true });
   const context = await chromium.launchPersistentContext(profile, {
@@ -37,6 +42,7 @@ export async function launchBrowser(): Promise<{ context: BrowserContext; close(
       '--disable-sync',
     ],
     locale: 'zh-CN',
+    ...(options.timezoneId ? { timezoneId: options.timezoneId } : {}),
   });
   return {
     context,

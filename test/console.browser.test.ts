@@ -329,6 +329,34 @@ describe.runIf(run)('the console in a real browser', () => {
     for (const a of [peak, low]) svc.cf.notifier.actions.resolve(a.id, 'staff-c1', 'resident-ok', null);
   });
 
+  it('reads "away until" in the service’s time zone, not the browser’s', async () => {
+    // A staff laptop set to New York; the service runs on Shanghai time (UTC+8, no daylight saving).
+    const elsewhere = await launchBrowser({ timezoneId: 'America/New_York' });
+    const alert = svc.cf.notifier.actions.applyDetection(lowUse('h2', svc.clock.now() - 2 * HOUR))!;
+    try {
+      const page = await elsewhere.context.newPage();
+      await login(page, 'w-g1');
+      await page.goto(`${base}/alerts/${alert.id}`);
+      const until = page.locator('input[name=awayUntil]');
+      await until.waitFor();
+      expect(await page.locator('label', { has: until }).textContent()).toContain('Asia/Shanghai');
+      // Three days after the service clock's day, 08:00 in Shanghai: 00:00 UTC.
+      const day = new Date(svc.clock.now() + 3 * 24 * HOUR).toISOString().slice(0, 10);
+      await until.fill(`${day}T08:00`);
+      await page.fill('input[name=awayReason]', '探亲');
+      await page.locator('form', { has: until }).locator('button[type=submit]').click();
+      await expect
+        .poll(() => svc.cf.store.away.current('h2', svc.clock.now())?.until)
+        .toBe(Date.parse(`${day}T00:00:00Z`));
+    } finally {
+      const span = svc.cf.store.away.current('h2', svc.clock.now());
+      if (span) svc.cf.store.away.clear(span.id, svc.clock.now(), 'test');
+      svc.cf.store.registry.setAway('h2', null);
+      svc.cf.notifier.actions.resolve(alert.id, 'staff-c1', 'resident-ok', null);
+      await elsewhere.close();
+    }
+  });
+
   it('explains a conflict when someone else acted first', async () => {
     const other = svc.cf.notifier.actions.applyDetection(lowUse('h2', svc.clock.now()))!;
     await worker.goto(`${base}/alerts/${other.id}`);
