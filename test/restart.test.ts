@@ -154,5 +154,6 @@ describe('restart safety', () => {
     expect(actual.alerts).toEqual(expected.alerts);
     expect(actual.timelines).toEqual(expected.timelines);
     expect(actual.buckets).toEqual(expected.buckets);
-  });
+    // Three service starts and two replays of 14 days: about 25 s alone, past a minute on a loaded CI machine.
+  }, 180_000);
 });
