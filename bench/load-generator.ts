@@ -59,6 +59,11 @@ export interface LoadResult {
 }
 
 const STEP = 15 * 60_000;
+/**
+ * `LOADGEN_TIMELINE=1`: each generator also writes to stderr the worst PUBACK latency of the messages due in
+ * each 100 ms of the run (by when they fell due): a stall of the broker shows as the same spike in every
+ * generator at the same moment, a warm-up as the first seconds.
+ */
 const TIMELINE = process.env.LOADGEN_TIMELINE === '1';
 const timeline: number[] = [];
 
