@@ -41,6 +41,7 @@ import { startRetention } from './retention.ts';
 import { emqxHookRoutes } from '../broker/emqx-hooks.ts';
 import { rabbitMqHookRoutes } from '../broker/rabbitmq-hooks.ts';
 import { SecretVerifiers } from '../broker/secret-verifiers.ts';
+import { startWalCheckpointer } from '../core/store/wal-checkpointer.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -103,6 +104,11 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   const store = openStore({
     path: join(config.dataDir, 'careflow.db'),
     synchronous: config.store.synchronous,
+  });
+  // WAL checkpoints on a second thread: on the event loop they held every PUBACK up once a second.
+  const walCheckpointer = await startWalCheckpointer(store.db, {
+    synchronous: config.store.synchronous,
+    onError: (message) => logger.warn(message),
   });
   // After a restart, a manual clock resumes at the arrival time of the newest stored reading (time never goes
   // back), so a replay resuming into it neither trips the future-timestamp check nor re-runs years of ticks.
@@ -205,6 +211,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     ingest.stop();
     notifier.stop();
     detectors.stop();
+    await walCheckpointer?.stop();
     store.close();
     return listenError(err, what, env, host, port);
   };
@@ -419,6 +426,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       stopLatency();
       notifier.stop();
       detectors.stop();
+      await walCheckpointer?.stop();
       store.close();
       logger.info('careflow stopped');
     },

@@ -4,6 +4,7 @@
  * QoS 1 with a window of unacknowledged messages. Measures PUBACK latency per message and reports to the parent.
  */
 import { connect, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt from 'mqtt-packet';
 
 export interface LoadPlan {
@@ -26,6 +27,12 @@ export interface LoadPlan {
    * window allows). A paced message's latency counts from when it was due, so a backlog shows in it.
    */
   messagesPerSecond?: number;
+  /**
+   * Paced: the messages due in the first `warmupMs` are sent and acknowledged like every other, but their
+   * latency is reported apart (`warmupLatencyMs`): the freshly started generator and the meters' first
+   * readings are not the steady state the paced figure is about.
+   */
+  warmupMs?: number;
 }
 
 export interface LoadResult {
@@ -35,14 +42,30 @@ export interface LoadResult {
   readings: number;
   durationMs: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Paced runs with a warm-up: the latency of the messages due during it (not in `latencyMs`). */
+  warmupLatencyMs: { count: number; p50: number; p99: number; max: number };
   /** Readings acknowledged per wall second (to see that the rate is sustained). */
   perSecond: number[];
+  /**
+   * Paced runs: how late each PUBLISH was written after it fell due (the generator's own delay, or a window
+   * still full of unacknowledged messages): queueing on the client's side, part of the latency.
+   */
+  sendLagMs: { p50: number; p99: number; max: number };
+  /** The generator's event-loop delay while publishing: when it is large, the client is the bottleneck. */
+  loopDelayMs: { p99: number; max: number };
   /** The load generator's own CPU use while publishing, % of one core (it must not be the bottleneck). */
   cpuPercent: number;
   errors: string[];
 }
 
 const STEP = 15 * 60_000;
+/**
+ * `LOADGEN_TIMELINE=1`: each generator also writes to stderr the worst PUBACK latency of the messages due in
+ * each 100 ms of the run (by when they fell due): a stall of the broker shows as the same spike in every
+ * generator at the same moment, a warm-up as the first seconds.
+ */
+const TIMELINE = process.env.LOADGEN_TIMELINE === '1';
+const timeline: number[] = [];
 
 /**
  * Register of every meter after its k-th reading: water in five of every sixteen quarter hours (2.5–6.5 L), none
@@ -79,6 +102,8 @@ export async function runLoad(
   const totalMessages = messagesPerMeter * plan.meters.length;
   const latencies = new Float64Array(totalMessages);
   let latencyCount = 0;
+  const warmupLatencies = new Float64Array(plan.messagesPerSecond && plan.warmupMs ? totalMessages : 0);
+  let warmupCount = 0;
   let acked = 0;
   let ackedReadings = 0;
   const errors: string[] = [];
@@ -88,9 +113,19 @@ export async function runLoad(
   const connStart = performance.now();
   const connections = await connectAll(plan, sockets, errors);
   const connectMs = performance.now() - connStart;
+  // Each connection's send times, by packet id (ids 1…messagesPerMeter, then they wrap), allocated before the
+  // start: allocating them after it delayed the first messages of a paced run past their due time.
+  const slots = Math.min(65_536, messagesPerMeter + 1);
+  const sentAts = connections.map(() => new Float64Array(slots));
+  /** How late each paced message was written (client-side queueing: the generator's own delay or a full window). */
+  const sendLags = new Float64Array(plan.messagesPerSecond ? totalMessages : 0);
+  let sendLagCount = 0;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
   await ready();
 
+  loop.enable();
   const started = performance.now();
+  const warmupEnds = plan.messagesPerSecond && plan.warmupMs ? started + plan.warmupMs : -Infinity;
   const cpu0 = process.cpuUsage();
   let secondStart = started;
   let secondCount = 0;
@@ -109,7 +144,7 @@ export async function runLoad(
     let finished = 0;
     if (connections.length === 0) resolve();
     connections.forEach(({ socket, parser }, index) => {
-      const sentAt = new Float64Array(65_536);
+      const sentAt = sentAts[index]!;
       let next = 0; // next message index of this meter
       let inflight = 0;
       let id = 0;
@@ -119,8 +154,12 @@ export async function runLoad(
         while (inflight < plan.window && next < messagesPerMeter && (!rate || dueAt(index, next) <= now)) {
           const first = next * plan.batchSize;
           const count = plan.batchSize;
-          id = (id % 65_535) + 1;
-          sentAt[id] = rate ? dueAt(index, next) : now;
+          id = (id % (slots - 1)) + 1;
+          if (rate) {
+            const due = dueAt(index, next);
+            sentAt[id] = due;
+            if (due >= warmupEnds) sendLags[sendLagCount++] = now - due;
+          } else sentAt[id] = now;
           socket.write(
             mqtt.generate({
               cmd: 'publish',
@@ -139,7 +178,14 @@ export async function runLoad(
       };
       parser.on('packet', (packet) => {
         if (packet.cmd !== 'puback') return;
-        latencies[latencyCount++] = performance.now() - sentAt[packet.messageId!]!;
+        const at = performance.now();
+        const from = sentAt[packet.messageId!]!;
+        if (from < warmupEnds) warmupLatencies[warmupCount++] = at - from;
+        else latencies[latencyCount++] = at - from;
+        if (TIMELINE) {
+          const b = Math.floor((from - started) / 100);
+          timeline[b] = Math.max(timeline[b] ?? 0, at - from);
+        }
         inflight--;
         acked++;
         ackedReadings += plan.batchSize;
@@ -171,13 +217,18 @@ export async function runLoad(
   });
   const durationMs = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
+  loop.disable();
+  if (TIMELINE)
+    process.stderr.write(`timeline ${process.pid} ${timeline.map((x) => Math.round(x ?? 0)).join(' ')}\n`);
   clearInterval(tick);
   if (performance.now() - secondStart > 200) perSecond.push(secondCount);
   for (const s of sockets) s.destroy();
 
   const sorted = latencies.subarray(0, latencyCount).sort();
-  const q = (p: number) =>
-    sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  const q = (p: number, s: Float64Array = sorted) =>
+    s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  const lags = sendLags.subarray(0, sendLagCount).sort();
+  const warm = warmupLatencies.subarray(0, warmupCount).sort();
   return {
     connections: connections.length,
     connectMs,
@@ -186,6 +237,9 @@ export async function runLoad(
     durationMs,
     latencyMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: sorted.at(-1) ?? 0 },
     perSecond,
+    warmupLatencyMs: { count: warmupCount, p50: q(0.5, warm), p99: q(0.99, warm), max: warm.at(-1) ?? 0 },
+    sendLagMs: { p50: q(0.5, lags), p99: q(0.99, lags), max: lags.at(-1) ?? 0 },
+    loopDelayMs: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     cpuPercent: Math.round((100 * (cpu.user + cpu.system)) / 1000 / durationMs),
     errors: errors.slice(0, 20),
   };

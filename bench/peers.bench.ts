@@ -1,7 +1,7 @@
 /**
  * Peer benchmark: `npm run bench:peers -- [--meters 2000] [--readings 192] [--window 2] [--batch-size 24]
  * [--clients 2] [--repeats 3] [--systems careflow,mosquitto,aedes] [--phases single,batch,half]
- * [--half-readings 48] [--half-rate R]`.
+ * [--half-readings 72] [--half-rate R] [--warmup-seconds 3]`.
  *
  * The same client load against three systems, interleaved, repeated:
  * - careflow as `npm start` runs it (its own process, default durability: a PUBACK only after the reading is
@@ -51,7 +51,12 @@ const { values } = parseArgs({
     systems: { type: 'string', default: 'careflow,mosquitto,aedes' },
     phases: { type: 'string', default: 'single,batch,half' },
     /** Readings per meter in the paced phase (it runs at half the peak rate, so it takes longer per reading). */
-    'half-readings': { type: 'string', default: '48' },
+    'half-readings': { type: 'string', default: '72' },
+    /**
+     * Paced phase: the first seconds of the schedule are sent and acknowledged like the rest, but their latency
+     * is reported apart (fresh client processes, the meters' first readings): the p99 is the steady state's.
+     */
+    'warmup-seconds': { type: 'string', default: '3' },
     /** The paced phase's rate in readings/s (default: half of careflow's single-reading rate in the same repeat). */
     'half-rate': { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
@@ -71,6 +76,7 @@ const phases = values.phases
   .filter((p): p is Phase => p === 'single' || p === 'batch' || p === 'half');
 const halfReadings = Number(values['half-readings']);
 const halfRate = values['half-rate'] === undefined ? undefined : Number(values['half-rate']);
+const warmupSeconds = Number(values['warmup-seconds']);
 
 function fail(message: string): never {
   process.stderr.write(`bench:peers: ${message}\n`);
@@ -84,6 +90,7 @@ if (
   fail(
     '--meters, --readings, --window, --batch-size, --clients, --repeats and --half-readings are positive integers',
   );
+if (!(warmupSeconds >= 0)) fail('--warmup-seconds is a number of seconds (0: none)');
 if (halfRate !== undefined && !(halfRate > 0))
   fail('--half-rate is a positive number of readings per second');
 if (readings % batchSize !== 0) fail('--readings must be a multiple of --batch-size');
@@ -275,6 +282,12 @@ interface PhaseResult {
   p99: number;
   cpuMicrosPerReading: number;
   peakRssMb: number;
+  /** Paced phase: p99 of how late the clients wrote a PUBLISH after it fell due (their own queueing). */
+  sendLagP99: number;
+  /** The clients' longest event-loop delay while publishing. */
+  clientLoopMaxMs: number;
+  /** Paced phase: PUBACK p99 of the messages due during the warm-up (not in p50/p99). */
+  warmupP99: number;
 }
 
 /** Runs one phase: the client processes connect, then publish together; the system's processes are watched. */
@@ -317,7 +330,9 @@ async function runPhase(
             window,
             firstTs,
             connectConcurrency: 50,
-            ...(pacedRate ? { messagesPerSecond: pacedRate / size / clients } : {}),
+            ...(pacedRate
+              ? { messagesPerSecond: pacedRate / size / clients, warmupMs: warmupSeconds * 1000 }
+              : {}),
           };
           child.on(
             'message',
@@ -366,6 +381,9 @@ async function runPhase(
     p99: Math.max(...results.map((r) => r.latencyMs.p99)),
     cpuMicrosPerReading: cpu / acknowledged,
     peakRssMb: peakRss / 1024 / 1024,
+    sendLagP99: Math.max(...results.map((r) => r.sendLagMs.p99)),
+    clientLoopMaxMs: Math.max(...results.map((r) => r.loopDelayMs.max)),
+    warmupP99: Math.max(...results.map((r) => r.warmupLatencyMs.p99)),
   };
 }
 
@@ -411,7 +429,11 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
         out(
           `  repeat ${repeat} ${name.padEnd(9)} ${phase.padEnd(6)} ${Math.round(r.perSecond).toString().padStart(7)} readings/s` +
             `  PUBACK p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms  ${r.cpuMicrosPerReading.toFixed(1)} µs CPU/reading` +
-            `  RSS ${r.peakRssMb.toFixed(0)} MB  acknowledged ${r.readings} stored ${r.stored}`,
+            `  RSS ${r.peakRssMb.toFixed(0)} MB  acknowledged ${r.readings} stored ${r.stored}` +
+            (phase === 'half'
+              ? `  client send lag p99 ${r.sendLagP99.toFixed(1)} ms  warm-up (${warmupSeconds} s) p99 ${r.warmupP99.toFixed(1)} ms`
+              : '') +
+            `  client loop delay max ${r.clientLoopMaxMs.toFixed(0)} ms`,
         );
         if (r.stored !== r.readings)
           throw new Error(`${name} ${phase}: acknowledged ${r.readings} readings but stored ${r.stored}`);

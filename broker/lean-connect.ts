@@ -17,6 +17,7 @@ interface AedesConnection {
   will: unknown;
   _will: unknown;
   _authorized: boolean;
+  _disconnected: boolean;
   _paused: boolean;
   _parsingBatch: number;
   _connectTimer: NodeJS.Timeout | null;
@@ -84,7 +85,9 @@ export function installLeanConnect(client: Client, deps: LeanConnectDeps): boole
     typeof c._nextBatch !== 'function' ||
     typeof c.pause !== 'function' ||
     typeof c.resume !== 'function' ||
+    typeof c.close !== 'function' ||
     !('_connectTimer' in c) ||
+    !('_disconnected' in c) ||
     !('_parsingBatch' in c) ||
     typeof (deps.aedes as { registerClient?: unknown }).registerClient !== 'function'
   )
@@ -94,13 +97,29 @@ export function installLeanConnect(client: Client, deps: LeanConnectDeps): boole
   const enqueue = aedesListeners[0]!;
   parser.removeAllListeners('packet');
   parser.once('packet', function first(this: unknown, raw: unknown) {
-    // Every later packet goes to aedes as before (or through the given wrapper around it).
-    parser.on('packet', deps.packetListener ? deps.packetListener(client, enqueue) : enqueue);
+    // Every later packet goes to aedes as before (or through the given wrapper around it), but a DISCONNECT.
+    const next = deps.packetListener ? deps.packetListener(client, enqueue) : enqueue;
+    parser.on('packet', function later(this: unknown, p: unknown) {
+      if ((p as { cmd?: string }).cmd === 'disconnect' && c.connackSent && !c.closed) return disconnect(c);
+      next.call(this, p);
+    });
     const packet = raw as ConnectPacket;
     if (!isLean(packet, c)) return enqueue.call(this, raw);
     leanConnect(c, packet, deps);
   });
   return true;
+}
+
+/**
+ * DISCONNECT ([MQTT-3.14.4-1..3]): no will, and the connection closes. aedes destroys the socket and leaves the
+ * client's cleanup to its end-of-stream watch, which on every such close first builds an
+ * `ERR_STREAM_PREMATURE_CLOSE` error with a stack trace (the socket was destroyed before its readable side
+ * ended) only to drop it; closing the client directly runs the same cleanup (unregister, remove the watch,
+ * destroy the socket) without it. Every meter of a reconnect storm that disconnects in order goes this way.
+ */
+function disconnect(c: AedesConnection): void {
+  c._disconnected = true;
+  c.close();
 }
 
 function isLean(packet: ConnectPacket, c: AedesConnection): boolean {

@@ -106,6 +106,36 @@ describe('the lean CONNECT path', () => {
     await eventually(() => broker.aedes.connectedClients === 0, 5_000, 'client unregistered after close');
   });
 
+  it('a DISCONNECT closes the connection and ends the client; what follows it in the segment is ignored', async () => {
+    const svc = await service();
+    const broker = svc.cf.broker as Broker;
+    const reading = (n: number) => ({
+      cmd: 'publish' as const,
+      topic: 'meters/m-g1-1/readings',
+      payload: JSON.stringify({ ts: T0 - 60_000 * (3 - n), totalLiters: 100 + n }),
+      qos: 1 as const,
+      messageId: n,
+      dup: false,
+      retain: false,
+    });
+    const c = raw(svc, [meterConnect(), reading(1)]);
+    await eventually(() => c.received.length >= 2, 5_000, 'CONNACK and PUBACK');
+    expect(broker.aedes.connectedClients).toBe(1);
+    c.socket.write(
+      Buffer.concat([mqttPacket.generate({ cmd: 'disconnect' }), mqttPacket.generate(reading(2))]),
+    );
+    await eventually(() => c.isClosed(), 5_000, 'connection closed by the broker');
+    expect(c.received.map((p) => p.cmd)).toEqual(['connack', 'puback']);
+    expect(broker.aedes.connectedClients).toBe(0);
+    // The same client id connects again at once: nothing of the old connection is left to take over.
+    const again = raw(svc, [meterConnect(), reading(3)]);
+    await eventually(() => again.received.length >= 2, 5_000, 'CONNACK and PUBACK');
+    expect(again.received.map((p) => p.cmd)).toEqual(['connack', 'puback']);
+    expect(broker.aedes.connectedClients).toBe(1);
+    // Readings 1 and 3; reading 2 came after the DISCONNECT.
+    expect(svc.cf.store.inbox.countForMeter('m-g1-1')).toBe(2);
+  });
+
   it('refuses a wrong secret with CONNACK 4 and closes the connection', async () => {
     const svc = await service();
     const c = raw(svc, [{ ...meterConnect(), password: Buffer.from('wrong-secret') }]);
