@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
+import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PartitionProcessor } from '../cluster/partition.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
@@ -16,14 +17,19 @@ import { openStore, type Store } from '../core/store/store.ts';
 import { PgDetectorStateRepository } from '../detectors/postgres-repository.ts';
 import { INGEST_PG_MIGRATIONS } from '../ingest/postgres-migrations.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
+import { systemClock } from '../core/clock.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
+import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
+import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
+import { WebhookChannel } from '../notifier/webhook-channel.ts';
 
 /**
  * Composes a cluster worker (preview, `careflow start --cluster`): readings from RabbitMQ's partitioned queue,
  * run per partition through ingest's normaliser and the detectors, and committed with the partition's checkpoint
  * and alerts to PostgreSQL through the modules' repositories, in one transaction per batch; meter assignments
  * and rules from the registry in the worker's data directory (`careflow import` there, the same registry on every
- * worker); `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
+ * worker); the messages those alerts cause are queued in the same transaction and delivered by every worker's
+ * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
  */
 export interface RunningClusterWorker {
   worker: ClusterWorker;
@@ -47,14 +53,33 @@ export async function startClusterWorkerService(
   let store: Store | undefined;
   let app: FastifyInstance | undefined;
   let worker: ClusterWorker | undefined;
+  let relay: OutboxRelay | undefined;
   try {
     store = openStore({ path: join(config.dataDir, 'careflow.db') });
-    const openPartition = await clusterPartitions(config, logger, pool, store);
-    worker = await startClusterWorker({ config, logger, meters: store.registry, openPartition });
+    const { openPartition, uow } = await clusterPartitions(config, logger, pool, store);
+    relay = await startOutboxRelay({
+      amqpUrl,
+      outbox: await PgOutboxRepository.open(uow.pool),
+      alerts: await PgAlertRepository.open(uow.pool),
+      uow,
+      webhooks: new WebhookChannel(store, systemClock, config.notifier.webhookTimeoutMs),
+      policy: config.notifier,
+      logger,
+    });
+    const r = relay;
+    worker = await startClusterWorker({
+      config,
+      logger,
+      meters: store.registry,
+      openPartition,
+      onCommitted: (b) => {
+        if (b.detections > 0) r.kick();
+      },
+    });
     app = Fastify({ logger: false });
-    const metrics = workerMetrics(worker);
+    const metrics = workerMetrics(worker, relay);
     const w = worker;
-    app.get('/healthz', () => ({ status: 'ok', ...w.stats() }));
+    app.get('/healthz', () => ({ status: 'ok', ...w.stats(), outbox: r.stats() }));
     app.get('/readyz', async (_req, reply) => {
       const ready = w.stats().ready;
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
@@ -63,6 +88,7 @@ export async function startClusterWorkerService(
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     await worker?.stop().catch(() => {});
+    await relay?.stop().catch(() => {});
     await app?.close().catch(() => {});
     store?.close();
     await pool.end().catch(() => {});
@@ -71,14 +97,16 @@ export async function startClusterWorkerService(
   const address = app.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
   const w = worker;
+  const r = relay;
   const a = app;
   const s = store;
   return {
     worker: w,
     httpPort,
-    lost: w.lost,
+    lost: Promise.race([w.lost, r.lost]),
     async stop() {
       await w.stop();
+      await r.stop();
       await a.close();
       s.close();
       await pool.end();
@@ -88,27 +116,32 @@ export async function startClusterWorkerService(
 
 /**
  * What takes a partition over: the modules' PostgreSQL repositories on one unit of work (a batch commits in one
- * transaction), the worker's registry and rules, and the partition's checkpoint restored.
+ * transaction), the worker's registry and rules, and the partition's checkpoint restored. `uow`: the unit of
+ * work, for the worker's other users of the shared store.
  */
 export async function clusterPartitions(
   config: Config,
   logger: Logger,
   pool: PgPool,
   store: Store,
-): Promise<(partition: number) => Promise<PartitionProcessor>> {
+): Promise<{ openPartition: (partition: number) => Promise<PartitionProcessor>; uow: PgUnitOfWork }> {
   const uow = new PgUnitOfWork(pool);
   // Every module's tables exist before the worker says it is running, not only once it owns a partition (the
   // API, monitoring and the other workers may read them first).
   await migratePg(pool, 'ingest', INGEST_PG_MIGRATIONS);
   await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
   const detectorStates = await PgDetectorStateRepository.open(uow.pool);
-  const alerts = new ClusterAlertWriter(
-    await PgAlertRepository.open(uow.pool),
-    (hid) => store.registry.household(hid)?.gridCode,
-  );
+  const alertRepo = await PgAlertRepository.open(uow.pool);
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+  const alerts = new ClusterAlertWriter(
+    alertRepo,
+    (hid) => store.registry.household(hid)?.gridCode,
+    new SharedStoreNotifier(store, alertRepo, await PgOutboxRepository.open(uow.pool)),
+    store,
+    localTime,
+  );
   const owner = `${hostname()}:${process.pid}`;
-  return async (partition) =>
+  const openPartition = async (partition: number) =>
     PartitionProcessor.restore({
       partition,
       owner,
@@ -123,11 +156,28 @@ export async function clusterPartitions(
         alerts,
       },
     });
+  return { openPartition, uow };
 }
 
-function workerMetrics(worker: ClusterWorker): Registry {
+function workerMetrics(worker: ClusterWorker, relay: OutboxRelay): Registry {
   const registry = new Registry();
   const stats = () => worker.stats();
+  new Gauge({
+    name: 'careflow_cluster_outbox_sent',
+    help: 'Outbox messages this worker delivered (MQTT: confirmed by RabbitMQ; webhook: 2xx)',
+    registers: [registry],
+    collect() {
+      this.set(relay.stats().sent);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_outbox_failed',
+    help: 'Outbox messages this worker gave up on (retries exhausted)',
+    registers: [registry],
+    collect() {
+      this.set(relay.stats().failed);
+    },
+  });
   new Gauge({
     name: 'careflow_cluster_partitions_owned',
     help: 'Partitions this worker is the active consumer of (deliveries in the last 10 s)',

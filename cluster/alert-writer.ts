@@ -1,11 +1,24 @@
 import { outageGrid, type Alert } from '../core/alerts.ts';
+import type { LocalTime } from '../core/local-time.ts';
+import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
+import { alertAddress } from '../notifier/alert-audience.ts';
+import {
+  clearedText,
+  openedText,
+  outageText,
+  recurredText,
+  resolvedText,
+} from '../notifier/alert-message.ts';
 import type { AlertRepository } from '../notifier/alert-repository.ts';
 import { alertId } from '../notifier/detection-applier.ts';
+import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 
 /**
- * A partition's detections written to the shared alerts (preview: the alert lifecycle without deliveries and
- * escalation). Idempotent, so that a partition's batch processed again after a worker died cannot add an alert:
+ * A partition's detections written to the shared alerts, with the messages they cause queued in the shared
+ * outbox (notifier/shared-store-notifier.ts: an alert that opens or opens again tells its chain's first level;
+ * one that clears or auto-resolves tells everyone told so far), in the batch's transaction. Preview: the chain's
+ * later steps (reminders, escalation) do not run in the cluster yet. Idempotent, so that a partition's batch processed again after a worker died cannot add an alert:
  * each detection is recorded once by its key (`detections.key` is unique; a key already recorded is skipped), an
  * alert's id derives from the key of the detection that opened it (`alerts.id` is unique) and a household has at
  * most one unresolved alert per rule (a unique index). Opened, updated, cleared and re-opened follow the
@@ -17,7 +30,13 @@ export class ClusterAlertWriter {
     private readonly alerts: AlertRepository<'async'>,
     /** The household's grid (or, for an outage, the grid itself); undefined: not registered. */
     private readonly gridOf: (householdId: string) => string | undefined,
+    private readonly notifier: SharedStoreNotifier,
+    /** Addresses and grid names for the messages' texts. */
+    private readonly registry: Pick<Store, 'registry'>,
+    private readonly localTime: LocalTime,
   ) {}
+
+  private time = (ms: number) => this.localTime.formatTime(ms);
 
   /** Applies one detection at `now` (the partition's clock); returns the alert it opened or changed. */
   async apply(d: Detection, now: number): Promise<Alert | undefined> {
@@ -66,12 +85,18 @@ export class ClusterAlertWriter {
       evidence: d.evidence,
     };
     await this.alerts.insert(alert);
-    await this.alerts.addTimeline(alert.id, {
+    const causeId = await this.alerts.addTimeline(alert.id, {
       at: now,
       kind: 'opened',
       actor: null,
       detail: { detection: d.key },
     });
+    const address = alertAddress(this.registry, alert);
+    const text =
+      outageGrid(d.householdId) === null
+        ? openedText(d.ruleType, d.audience, address, d.evidence, this.time)
+        : outageText(address, d.evidence, this.time);
+    await this.notifier.begin(alert, text, text, causeId, now);
     return alert;
   }
 
@@ -90,12 +115,15 @@ export class ClusterAlertWriter {
     };
     await this.alerts.update(next);
     await this.alerts.linkDetection(d.key, last.id);
-    await this.alerts.addTimeline(last.id, {
+    const causeId = await this.alerts.addTimeline(last.id, {
       at: now,
       kind: 'reopened',
       actor: 'careflow',
       detail: { detection: d.key, at: d.at, reason: 're-open window', from: 'resolved' },
     });
+    const address = this.registry.registry.household(d.householdId)?.address ?? d.householdId;
+    const text = openedText(d.ruleType, d.audience, address, d.evidence, this.time);
+    await this.notifier.begin(next, text, recurredText(text), causeId, now);
     return next;
   }
 
@@ -112,7 +140,7 @@ export class ClusterAlertWriter {
   }
 
   private async clear(alert: Alert, d: Detection, now: number): Promise<Alert> {
-    await this.alerts.addTimeline(alert.id, {
+    const causeId = await this.alerts.addTimeline(alert.id, {
       at: now,
       kind: 'condition-cleared',
       actor: null,
@@ -122,13 +150,22 @@ export class ClusterAlertWriter {
       ? { ...alert, state: 'resolved', resolvedAt: now, resolvedBy: 'careflow', updatedAt: now }
       : { ...alert, updatedAt: now };
     await this.alerts.update(next);
-    if (d.autoResolve)
-      await this.alerts.addTimeline(alert.id, {
+    const address = alertAddress(this.registry, alert);
+    if (d.autoResolve) {
+      const resolvedId = await this.alerts.addTimeline(alert.id, {
         at: now,
         kind: 'auto-resolved',
         actor: 'careflow',
         detail: {},
       });
+      await this.notifier.tellEveryoneSoFar(
+        next,
+        'resolved',
+        resolvedText(address, null, true),
+        resolvedId,
+        now,
+      );
+    } else await this.notifier.tellEveryoneSoFar(next, 'updated', clearedText(address), causeId, now);
     return next;
   }
 }

@@ -12,7 +12,12 @@ import {
   parsePartitionList,
   partitionQueue,
 } from './topology.ts';
-import { PartitionFencedError, type PartitionProcessor, type PartitionSubmission } from './partition.ts';
+import {
+  PartitionFencedError,
+  type BatchResult,
+  type PartitionProcessor,
+  type PartitionSubmission,
+} from './partition.ts';
 
 /**
  * A careflow cluster worker (preview): consumes partitions of the readings queue, runs each batch through the
@@ -33,6 +38,8 @@ export interface ClusterWorkerDeps {
   meters: MeterDirectory;
   /** Takes a partition over: restores its checkpoint from the shared store. */
   openPartition: (partition: number) => Promise<PartitionProcessor>;
+  /** After each batch's commit (before its acknowledgement): e.g. to wake the outbox relay. */
+  onCommitted?: (result: BatchResult) => void;
   now?: () => number;
 }
 
@@ -194,6 +201,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
           restores++;
         }
         const r = await p.processor.commit(submissions);
+        deps.onCommitted?.(r);
         readings = r.readings;
         skippedRedeliveries += r.skipped;
         detections += r.detections;

@@ -1,9 +1,10 @@
-import type { Alert, AlertText, WorkerAlertMessage } from '../core/alerts.ts';
+import type { Alert, AlertText } from '../core/alerts.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EscalationRecord } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import { escalatedText, reminderText } from './alert-message.ts';
+import { escalationInfo, noRecipientEntry, openChain, skippedEntry } from './chain-opening.ts';
 import type { MessageFanout } from './message-fanout.ts';
 
 const MINUTE = 60_000;
@@ -60,49 +61,23 @@ export class EscalationRunner {
    */
   begin(alert: Alert, summary: AlertText, text: AlertText, causeId: number): void {
     const now = this.clock.now();
-    const { chain, source } = this.store.escalation.effectiveChain(
-      alert.gridCode,
-      alert.audience,
-      alert.householdId,
-    );
-    const levels = this.store.escalation.resolveLevels(chain, alert.gridCode, alert.householdId);
-    const first = levels.findIndex((l) => l.people.length > 0);
-    const record: EscalationRecord = {
-      alertId: alert.id,
-      chain,
-      source,
-      summary,
-      startedAt: now,
-      level: Math.max(0, first),
-      levelStartedAt: now,
-      reminders: 0,
-      nextAt: null,
-      state: 'active',
-      stoppedReason: null,
-      updatedAt: now,
-    };
-    if (first === -1) {
-      this.store.alerts.addTimeline(alert.id, {
-        at: now,
-        kind: 'no-recipient',
-        actor: null,
-        detail: { grid: alert.gridCode },
-      });
+    const { record, skipped, level } = openChain(this.store, alert, summary, now);
+    if (!level) {
+      this.store.alerts.addTimeline(alert.id, noRecipientEntry(alert.gridCode, now));
       this.fanout.send({ alert, event: 'opened', text, recipients: [], causeId, level: null });
       this.store.escalation.start({ ...record, state: 'exhausted', stoppedReason: 'no-recipient' });
       this.logger.warn({ alertId: alert.id, grid: alert.gridCode }, 'nobody to notify for the grid');
       return;
     }
-    for (const skipped of levels.slice(0, first)) this.skipped(alert.id, skipped.index, skipped.notify, now);
-    const level = levels[first]!;
+    for (const s of skipped) this.skipped(alert.id, s.index, s.notify, now);
     this.fanout.send({
       alert,
       event: 'opened',
       text,
       recipients: level.people,
       causeId,
-      level: first,
-      escalation: this.info(record),
+      level: level.index,
+      escalation: escalationInfo(record),
     });
     record.nextAt = nextStep(record).at;
     this.store.escalation.start(record);
@@ -221,7 +196,7 @@ export class EscalationRunner {
         [],
       causeId,
       level: r.level,
-      escalation: this.info(r),
+      escalation: escalationInfo(r),
     });
   }
 
@@ -254,7 +229,7 @@ export class EscalationRunner {
         recipients: level.people,
         causeId,
         level: level.index,
-        escalation: this.info(r),
+        escalation: escalationInfo(r),
       });
       this.logger.info({ alertId: alert.id, level: level.index, notify: level.notify }, 'alert escalated');
       return;
@@ -274,21 +249,7 @@ export class EscalationRunner {
   }
 
   private skipped(alertId: string, level: number, notify: string, now: number): void {
-    this.store.alerts.addTimeline(alertId, {
-      at: now,
-      kind: 'escalation-skipped',
-      actor: null,
-      detail: { level, notify, reason: 'nobody holds this role for the grid' },
-    });
-  }
-
-  private info(r: EscalationRecord): NonNullable<WorkerAlertMessage['escalation']> {
-    return {
-      level: r.level,
-      levels: r.chain.levels.length,
-      notify: r.chain.levels[r.level]!.notify,
-      reminder: r.reminders,
-    };
+    this.store.alerts.addTimeline(alertId, skippedEntry(level, notify, now));
   }
 
   /** Re-arms the step timer once the caller's transaction is over. */

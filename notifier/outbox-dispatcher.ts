@@ -1,3 +1,4 @@
+import type { TimelineEntry } from '../core/alerts.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { MqttPublisher } from '../core/streams.ts';
@@ -32,6 +33,54 @@ export interface RetryPolicy {
 export function backoffMs(policy: RetryPolicy, attempts: number, random = Math.random()): number {
   const full = Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** Math.min(attempts, 30));
   return Math.round(full / 2 + random * (full / 2));
+}
+
+/** What follows a failed attempt: the message fails for good, or is retried at `at`. */
+export function afterFailedAttempt(
+  policy: RetryPolicy,
+  m: OutboxMessage,
+  now: number,
+  err: Error,
+): { kind: 'failed' } | { kind: 'retry'; at: number } {
+  const permanent = err instanceof DeliveryError && err.permanent;
+  const tooOld = now - m.createdAt >= policy.maxAgeMinutes * 60_000;
+  if (permanent || tooOld || m.attempts + 1 >= policy.maxAttempts) return { kind: 'failed' };
+  return { kind: 'retry', at: now + backoffMs(policy, m.attempts) };
+}
+
+/** Who a message went to, as its delivery timeline entries name them. */
+function deliveryTarget(m: OutboxMessage): Record<string, string> {
+  return m.channel === 'mqtt'
+    ? { worker: m.target }
+    : { webhook: m.target, ...(m.recipient ? { worker: m.recipient } : {}) };
+}
+
+/** The alert's timeline entry for a message's attempt: delivered, retried later, or failed for good. */
+export function deliveryEntry(
+  m: OutboxMessage,
+  at: number,
+  outcome: { kind: 'delivered' } | { kind: 'retry'; at: number; err: Error } | { kind: 'failed'; err: Error },
+): TimelineEntry {
+  const who = { channel: m.channel, ...deliveryTarget(m) };
+  const attempt = m.attempts + 1;
+  switch (outcome.kind) {
+    case 'delivered':
+      return { at, kind: 'delivered', actor: null, detail: { ...who, attempt } };
+    case 'retry':
+      return {
+        at,
+        kind: 'delivery-retry',
+        actor: null,
+        detail: { ...who, attempt, error: outcome.err.message, nextAttemptAt: outcome.at },
+      };
+    case 'failed':
+      return {
+        at,
+        kind: 'delivery-failed',
+        actor: null,
+        detail: { ...who, attempts: attempt, error: outcome.err.message },
+      };
+  }
 }
 
 /**
@@ -136,12 +185,7 @@ export class OutboxDispatcher {
           ? this.store.outbox.markSent(m.id, at)
           : this.store.outbox.markDelivered(m.id, at);
       if (changed && m.alertId) {
-        this.store.alerts.addTimeline(m.alertId, {
-          at,
-          kind: 'delivered',
-          actor: null,
-          detail: { channel: m.channel, ...this.who(m), attempt: m.attempts + 1 },
-        });
+        this.store.alerts.addTimeline(m.alertId, deliveryEntry(m, at, { kind: 'delivered' }));
       }
     });
     this.onChanged();
@@ -151,18 +195,12 @@ export class OutboxDispatcher {
     if (this.stopped || !this.store.db.open) return;
     const now = this.clock.now();
     const attempt = m.attempts + 1;
-    const permanent = err instanceof DeliveryError && err.permanent;
-    const tooOld = now - m.createdAt >= this.policy.maxAgeMinutes * 60_000;
-    if (permanent || tooOld || attempt >= this.policy.maxAttempts) {
+    const after = afterFailedAttempt(this.policy, m, now, err);
+    if (after.kind === 'failed') {
       const failed = this.store.transaction(() => {
         if (!this.store.outbox.markFailed(m.id, now, err.message)) return false;
         if (m.alertId) {
-          this.store.alerts.addTimeline(m.alertId, {
-            at: now,
-            kind: 'delivery-failed',
-            actor: null,
-            detail: { channel: m.channel, ...this.who(m), attempts: attempt, error: err.message },
-          });
+          this.store.alerts.addTimeline(m.alertId, deliveryEntry(m, now, { kind: 'failed', err }));
         }
         return true;
       });
@@ -176,16 +214,11 @@ export class OutboxDispatcher {
       }
       return;
     }
-    const next = now + backoffMs(this.policy, m.attempts);
+    const next = after.at;
     this.store.transaction(() => {
       this.store.outbox.markRetry(m.id, next, err.message);
       if (m.alertId) {
-        this.store.alerts.addTimeline(m.alertId, {
-          at: now,
-          kind: 'delivery-retry',
-          actor: null,
-          detail: { channel: m.channel, ...this.who(m), attempt, error: err.message, nextAttemptAt: next },
-        });
+        this.store.alerts.addTimeline(m.alertId, deliveryEntry(m, now, { kind: 'retry', at: next, err }));
       }
     });
     this.onChanged();
@@ -193,11 +226,5 @@ export class OutboxDispatcher {
       { outboxId: m.id, channel: m.channel, target: m.target, attempt, err: err.message },
       'delivery failed, will retry',
     );
-  }
-
-  private who(m: OutboxMessage): Record<string, string> {
-    return m.channel === 'mqtt'
-      ? { worker: m.target }
-      : { webhook: m.target, ...(m.recipient ? { worker: m.recipient } : {}) };
   }
 }

@@ -93,6 +93,22 @@ export class PgOutboxRepository implements OutboxRepository<'async'> {
     );
   }
 
+  /**
+   * Claims up to `limit` pending messages due at `now` for one sender among many (cluster workers): each is
+   * moved `leaseMs` into the future, so no other sender takes it meanwhile, and a sender that dies before
+   * marking it leaves it due again once the lease runs out. `SKIP LOCKED`: senders claiming at the same moment
+   * take different messages instead of waiting for each other.
+   */
+  async claimDue(now: number, leaseMs: number, limit = 100): Promise<OutboxMessage[]> {
+    return this.rows<OutboxMessage>(
+      `UPDATE outbox SET next_attempt_at = $2
+       WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
+                    ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+       RETURNING ${COLUMNS}`,
+      [now, now + leaseMs, limit],
+    );
+  }
+
   async markDelivered(id: number, at: number): Promise<boolean> {
     return this.changed(
       `UPDATE outbox SET state = 'delivered', delivered_at = $1, attempts = attempts + 1

@@ -24,7 +24,10 @@ import {
  * later another. Their partitions must be consumed again within 15 s, and every reading whose PUBACK the meter got
  * (RabbitMQ took responsibility for it) must be in PostgreSQL's inbox at the end. The households include leaks, a
  * fall and a silent meter (test/cluster-scenario.ts): the workers' alerts in PostgreSQL must hold no duplicate and
- * equal those one embedded process raises for the same readings.
+ * equal those one embedded process raises for the same readings. Each grid's worker app is connected over MQTT to
+ * RabbitMQ with its own credentials (a persistent session, QoS 1) throughout: it must receive, by messageId, every
+ * message the cluster queued for its worker — among them the opening of each alert of its grid — and nothing else;
+ * transport duplicates (at least once) are counted and reported.
  */
 const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
 const PER_GRID = Number(process.env.CAREFLOW_FAILOVER_PER_GRID ?? 500); // two grids: 1,000 meters
@@ -51,6 +54,14 @@ let auth: TestService;
 let db: pg.Pool;
 const workers: Worker[] = [];
 const meters = new Map<string, MqttClient>();
+/** Each grid worker's app and what it received on its alerts topic. */
+const apps = new Map<string, { client: MqttClient; got: { topic: string; message: AppMessage }[] }>();
+interface AppMessage {
+  event: string;
+  messageId: string;
+  alertId: string;
+  grid: string;
+}
 const registry = testRegistry(PER_GRID);
 const meterIds = (registry.meters ?? []).map((m) => m.id);
 const roles = scenarioRoles(meterIds);
@@ -106,6 +117,7 @@ afterAll(async () => {
         .join('\n'),
     );
   await Promise.all([...meters.values()].map((m) => m.endAsync(true).catch(() => {})));
+  await Promise.all([...apps.values()].map((a) => a.client.endAsync(true).catch(() => {})));
   for (const w of workers) {
     w.proc.kill('SIGTERM');
     await Promise.race([w.exited, sleep(10_000)]);
@@ -162,12 +174,31 @@ async function connectMeters(): Promise<void> {
   }
 }
 
+/** A grid worker's app: its own credentials, client id `app-<id>`, a persistent session, its topic at QoS 1. */
+async function connectApp(workerId: string): Promise<void> {
+  const client = await mqtt.connectAsync(rabbit.mqttUrl, {
+    username: workerId,
+    password: `secret-${workerId}`,
+    clientId: `app-${workerId}`,
+    protocolVersion: 4,
+    clean: false,
+    reconnectPeriod: 1_000,
+    connectTimeout: 30_000,
+  });
+  const got: { topic: string; message: AppMessage }[] = [];
+  client.on('message', (topic, payload) => got.push({ topic, message: JSON.parse(payload.toString()) }));
+  const [granted] = await client.subscribeAsync(`workers/${workerId}/alerts`, { qos: 1 });
+  expect(granted?.qos).toBe(1);
+  apps.set(workerId, { client, got });
+}
+
 describe.skipIf(skip)('cluster failover', () => {
   it('keeps consuming every partition when workers die, and loses no reading RabbitMQ acknowledged', async () => {
     progress('connecting meters');
     await connectMeters();
     progress('meters connected');
     expect(meters.size).toBe(PER_GRID * 2);
+    for (const w of registry.workers ?? []) await connectApp(w.id);
     // Every worker stands by for every partition before the load begins.
     const until = Date.now() + 30_000;
     for (;;) {
@@ -301,7 +332,53 @@ describe.skipIf(skip)('cluster failover', () => {
     for (const leak of roles.leaks) expect(rulesOf(leak)).toContain('continuous-flow');
     expect(rulesOf(roles.silent)).toContain('meter-silent');
     expect(rulesOf(roles.fall).length).toBeGreaterThan(0);
-  }, 300_000);
+
+    // The worker apps: the messages were queued with the alerts; the workers' relays deliver them (a message
+    // claimed by a killed worker goes out once its lease has run out).
+    const pendingUntil = Date.now() + 90_000;
+    const queuedMessages = async () =>
+      (
+        await db.query<{ target: string; message_id: string; state: string }>(
+          `SELECT target, payload::jsonb ->> 'messageId' AS message_id, state FROM outbox WHERE channel = 'mqtt'`,
+        )
+      ).rows;
+    let outbox = await queuedMessages();
+    while (outbox.some((m) => m.state === 'pending') && Date.now() < pendingUntil) {
+      await sleep(500);
+      outbox = await queuedMessages();
+    }
+    expect(outbox.filter((m) => m.state !== 'sent')).toEqual([]);
+    const { rows: openings } = await db.query<{ grid: string; message_id: string }>(
+      `SELECT a.grid, a.id || '.' || t.id AS message_id FROM alerts a
+       JOIN alert_timeline t ON t.alert_id = a.id AND t.kind = 'opened' WHERE a.audience <> 'maintenance'`,
+    );
+    for (const w of registry.workers ?? []) {
+      const app = apps.get(w.id)!;
+      const grid = w.grids![0]!;
+      const queued = new Set(outbox.filter((m) => m.target === w.id).map((m) => m.message_id));
+      // The opening of every alert of the worker's grid (grid workers are the first level of welfare and leak
+      // chains; maintenance goes to community staff, whom this registry has none of).
+      const opened = openings.filter((o) => o.grid === grid).map((o) => o.message_id);
+      expect(opened.length, `alerts opened in ${grid}`).toBeGreaterThan(0);
+      for (const id of opened) expect(queued, `opening ${id} queued for ${w.id}`).toContain(id);
+      const receivedUntil = Date.now() + 30_000;
+      const distinct = () => new Set(app.got.map((g) => g.message.messageId));
+      while ([...queued].some((id) => !distinct().has(id)) && Date.now() < receivedUntil) await sleep(200);
+      const received = distinct();
+      const missing = [...queued].filter((id) => !received.has(id));
+      console.log(
+        `cluster delivery to ${w.id}'s app: ${queued.size} messages queued (${opened.length} openings), ` +
+          `${received.size} distinct messageIds received, ${missing.length} missing, ` +
+          `${app.got.length - received.size} transport duplicates`,
+      );
+      expect(missing).toEqual([]);
+      expect([...received].sort()).toEqual([...queued].sort());
+      for (const id of opened)
+        expect(app.got.find((g) => g.message.messageId === id)?.message.event, id).toBe('opened');
+      expect(new Set(app.got.map((g) => g.topic))).toEqual(new Set([`workers/${w.id}/alerts`]));
+      expect(new Set(app.got.map((g) => g.message.grid))).toEqual(new Set([grid]));
+    }
+  }, 420_000);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -69,7 +69,7 @@ async function open(database: string) {
   const pool = openPgPool(await server.createDatabase(database));
   pools.push(pool);
   const config = loadConfig({}, { dataDir: dir });
-  return { pool, openPartition: await clusterPartitions(config, logger, pool, store) };
+  return { pool, openPartition: (await clusterPartitions(config, logger, pool, store)).openPartition };
 }
 
 async function snapshot(pool: PgPool) {
