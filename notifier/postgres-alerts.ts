@@ -40,6 +40,19 @@ export class PgAlertRepository implements AlertRepository<'async'> {
     );
   }
 
+  /**
+   * Acknowledges the alert if it is open, in one statement (a concurrent acknowledgement through another worker
+   * finds it no longer open); false: it was not open.
+   */
+  async acknowledgeOpen(id: string, actor: string, at: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE alerts SET state = 'acknowledged', acknowledged_at = $3, acknowledged_by = $2, updated_at = $3
+       WHERE id = $1 AND state = 'open'`,
+      [id, actor, at],
+    );
+    return rowCount === 1;
+  }
+
   get(id: string): Promise<Alert | undefined> {
     return this.one(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = $1`, [id]);
   }
