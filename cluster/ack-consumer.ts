@@ -110,6 +110,7 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
       }
       const applied = await uow.run(async () => {
         const at = now();
+        // Locks the alert, then (stop) its record: the order of every writer of both.
         if (!(await alerts.acknowledgeOpen(c.alertId, c.workerId, at))) return false;
         await alerts.addTimeline(c.alertId, {
           at,

@@ -1,5 +1,5 @@
 import type { Logger } from '../core/logger.ts';
-import type { AlertRepository } from '../notifier/alert-repository.ts';
+import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
@@ -7,15 +7,15 @@ import type { PgUnitOfWork } from './unit-of-work.ts';
 /**
  * The cluster's escalation steps: every worker runs this, and any worker may run any chain's due step (a
  * reminder, the next level, the end) — the way the outbox relays share the outbox. A worker claims due records
- * (`claimDue`: `next_at` moves a lease ahead, `SKIP LOCKED`), then runs each in its own transaction: the record
- * is locked and read again, and the step runs only if it is still this claim's (`next_at` is the lease this
+ * (`claimDue`: `next_at` moves a lease ahead, `SKIP LOCKED`), then runs each in its own transaction: the alert
+ * and the record are locked and read again, and the step runs only if it is still this claim's (`next_at` is the lease this
  * worker set; an acknowledgement or another worker's later claim changed it otherwise). The step's timeline
  * entries, its outbox messages (sent by the relays) and the record's new state commit together. A worker that
  * dies after claiming leaves the record due again when the lease runs out, and another worker runs the step.
  */
 export interface EscalationStepsDeps {
   escalations: PgEscalationRepository;
-  alerts: AlertRepository<'async'>;
+  alerts: PgAlertRepository;
   notifier: SharedStoreNotifier;
   uow: PgUnitOfWork;
   logger: Logger;
@@ -49,9 +49,12 @@ export function startEscalationSteps(deps: EscalationStepsDeps): EscalationSteps
 
   async function runClaimed(alertId: string, lease: number): Promise<boolean> {
     return uow.run(async () => {
+      // The alert first, then its record (the order every writer of both keeps): an acknowledgement in flight
+      // commits before the step reads the alert, or waits for the step.
+      const alert = await alerts.lock(alertId);
       const r = await escalations.lock(alertId);
       if (!r || r.state !== 'active' || r.nextAt !== lease) return false;
-      const logs = await notifier.runDue(r, await alerts.get(alertId));
+      const logs = await notifier.runDue(r, alert);
       for (const l of logs) if (l) logger[l.level](l.fields, l.msg);
       return true;
     });
