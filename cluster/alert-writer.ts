@@ -44,7 +44,13 @@ export class ClusterAlertWriter {
     if (!(await this.alerts.recordDetection(d, open?.id ?? null))) return undefined;
     if (d.episode) {
       const leadKey = `${d.householdId}|${d.episode.ruleId}|opened|${d.episode.since}`;
-      const lead = await this.alerts.get((await this.alerts.alertOfDetection(leadKey)) ?? alertId(leadKey));
+      const found = await this.alerts.get((await this.alerts.alertOfDetection(leadKey)) ?? alertId(leadKey));
+      // Read again through findOpen, which locks an unresolved alert for the batch (an acknowledgement through
+      // another worker then waits, instead of being overwritten by this update).
+      const lead =
+        found && found.state !== 'resolved'
+          ? ((await this.alerts.findOpen(found.householdId, found.ruleId)) ?? found)
+          : found;
       if (lead) {
         await this.alerts.linkDetection(d.key, lead.id);
         if (d.kind === 'cleared' && d.episode.ends === true && lead.state !== 'resolved')
