@@ -22,9 +22,13 @@ import type { PgUnitOfWork } from './unit-of-work.ts';
  */
 export const ACK_QUEUE = 'careflow.acks';
 export const ACK_REFUSED_QUEUE = 'careflow.acks.refused';
-/** `workers/<id>/alerts/<alertId>/ack` as the MQTT plugin writes it (alert ids have no dot). */
-export const ACK_BINDING = 'workers.*.alerts.*.ack';
-const ACK_KEY = /^workers\.([^.]+)\.alerts\.([^.]+)\.ack$/;
+/**
+ * `workers/<id>/alerts/<alertId>/ack` as the MQTT plugin writes it. Worker ids may hold dots (so several words);
+ * alert ids never do, and RabbitMQ lets a worker publish only `workers.<its id>.alerts.<one word>.ack`, so the
+ * worker is everything between `workers.` and the last `.alerts.`.
+ */
+export const ACK_BINDING = 'workers.#.ack';
+const ACK_KEY = /^workers\.(.+)\.alerts\.([^.]+)\.ack$/;
 const PREFETCH = 20;
 const RETRY_MS = 1_000;
 
