@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
+import { startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
+import { startEscalationSteps, type EscalationSteps } from '../cluster/escalation-steps.ts';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PartitionProcessor } from '../cluster/partition.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
@@ -19,6 +21,7 @@ import { INGEST_PG_MIGRATIONS } from '../ingest/postgres-migrations.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import { systemClock } from '../core/clock.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
+import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { WebhookChannel } from '../notifier/webhook-channel.ts';
@@ -29,7 +32,9 @@ import { WebhookChannel } from '../notifier/webhook-channel.ts';
  * and alerts to PostgreSQL through the modules' repositories, in one transaction per batch; meter assignments
  * and rules from the registry in the worker's data directory (`careflow import` there, the same registry on every
  * worker); the messages those alerts cause are queued in the same transaction and delivered by every worker's
- * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
+ * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; every worker runs the escalation chains'
+ * due steps (cluster/escalation-steps.ts) and applies the apps' acknowledgements from a shared queue
+ * (cluster/ack-consumer.ts); `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
  */
 export interface RunningClusterWorker {
   worker: ClusterWorker;
@@ -54,9 +59,16 @@ export async function startClusterWorkerService(
   let app: FastifyInstance | undefined;
   let worker: ClusterWorker | undefined;
   let relay: OutboxRelay | undefined;
+  let steps: EscalationSteps | undefined;
+  let acks: AckConsumer | undefined;
   try {
     store = openStore({ path: join(config.dataDir, 'careflow.db') });
-    const { openPartition, uow } = await clusterPartitions(config, logger, pool, store);
+    const { openPartition, uow, notifier, escalations } = await clusterPartitions(
+      config,
+      logger,
+      pool,
+      store,
+    );
     relay = await startOutboxRelay({
       amqpUrl,
       outbox: await PgOutboxRepository.open(uow.pool),
@@ -67,6 +79,23 @@ export async function startClusterWorkerService(
       logger,
     });
     const r = relay;
+    const alertRepo = await PgAlertRepository.open(uow.pool);
+    steps = startEscalationSteps({
+      escalations,
+      alerts: alertRepo,
+      notifier,
+      uow,
+      logger,
+      onQueued: () => r.kick(),
+    });
+    acks = await startAckConsumer({
+      amqpUrl,
+      directory: store,
+      alerts: alertRepo,
+      escalations,
+      uow,
+      logger,
+    });
     worker = await startClusterWorker({
       config,
       logger,
@@ -79,7 +108,14 @@ export async function startClusterWorkerService(
     app = Fastify({ logger: false });
     const metrics = workerMetrics(worker, relay);
     const w = worker;
-    app.get('/healthz', () => ({ status: 'ok', ...w.stats(), outbox: r.stats() }));
+    const [st, ak] = [steps, acks];
+    app.get('/healthz', () => ({
+      status: 'ok',
+      ...w.stats(),
+      outbox: r.stats(),
+      escalation: st.stats(),
+      acknowledgements: ak.stats(),
+    }));
     app.get('/readyz', async (_req, reply) => {
       const ready = w.stats().ready;
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
@@ -88,6 +124,8 @@ export async function startClusterWorkerService(
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     await worker?.stop().catch(() => {});
+    await acks?.stop().catch(() => {});
+    await steps?.stop().catch(() => {});
     await relay?.stop().catch(() => {});
     await app?.close().catch(() => {});
     store?.close();
@@ -98,14 +136,17 @@ export async function startClusterWorkerService(
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
   const w = worker;
   const r = relay;
+  const [st, ak] = [steps!, acks!];
   const a = app;
   const s = store;
   return {
     worker: w,
     httpPort,
-    lost: Promise.race([w.lost, r.lost]),
+    lost: Promise.race([w.lost, r.lost, ak.lost]),
     async stop() {
       await w.stop();
+      await ak.stop();
+      await st.stop();
       await r.stop();
       await a.close();
       s.close();
@@ -117,14 +158,20 @@ export async function startClusterWorkerService(
 /**
  * What takes a partition over: the modules' PostgreSQL repositories on one unit of work (a batch commits in one
  * transaction), the worker's registry and rules, and the partition's checkpoint restored. `uow`: the unit of
- * work, for the worker's other users of the shared store.
+ * work, for the worker's other users of the shared store; `notifier` and `escalations`, for the escalation steps
+ * and acknowledgements.
  */
 export async function clusterPartitions(
   config: Config,
   logger: Logger,
   pool: PgPool,
   store: Store,
-): Promise<{ openPartition: (partition: number) => Promise<PartitionProcessor>; uow: PgUnitOfWork }> {
+): Promise<{
+  openPartition: (partition: number) => Promise<PartitionProcessor>;
+  uow: PgUnitOfWork;
+  notifier: SharedStoreNotifier;
+  escalations: PgEscalationRepository;
+}> {
   const uow = new PgUnitOfWork(pool);
   // Every module's tables exist before the worker says it is running, not only once it owns a partition (the
   // API, monitoring and the other workers may read them first).
@@ -133,10 +180,17 @@ export async function clusterPartitions(
   const detectorStates = await PgDetectorStateRepository.open(uow.pool);
   const alertRepo = await PgAlertRepository.open(uow.pool);
   const localTime = new LocalTime(config.timezone, config.bucketMinutes);
+  const escalations = await PgEscalationRepository.open(uow.pool);
+  const notifier = new SharedStoreNotifier(
+    store,
+    alertRepo,
+    await PgOutboxRepository.open(uow.pool),
+    escalations,
+  );
   const alerts = new ClusterAlertWriter(
     alertRepo,
     (hid) => store.registry.household(hid)?.gridCode,
-    new SharedStoreNotifier(store, alertRepo, await PgOutboxRepository.open(uow.pool)),
+    notifier,
     store,
     localTime,
   );
@@ -156,7 +210,7 @@ export async function clusterPartitions(
         alerts,
       },
     });
-  return { openPartition, uow };
+  return { openPartition, uow, notifier, escalations };
 }
 
 function workerMetrics(worker: ClusterWorker, relay: OutboxRelay): Registry {

@@ -17,8 +17,8 @@ import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 /**
  * A partition's detections written to the shared alerts, with the messages they cause queued in the shared
  * outbox (notifier/shared-store-notifier.ts: an alert that opens or opens again tells its chain's first level;
- * one that clears or auto-resolves tells everyone told so far), in the batch's transaction. Preview: the chain's
- * later steps (reminders, escalation) do not run in the cluster yet. Idempotent, so that a partition's batch processed again after a worker died cannot add an alert:
+ * one that clears or auto-resolves tells everyone told so far and ends its escalation chain), in the batch's
+ * transaction. Idempotent, so that a partition's batch processed again after a worker died cannot add an alert:
  * each detection is recorded once by its key (`detections.key` is unique; a key already recorded is skipped), an
  * alert's id derives from the key of the detection that opened it (`alerts.id` is unique) and a household has at
  * most one unresolved alert per rule (a unique index). Opened, updated, cleared and re-opened follow the
@@ -44,7 +44,13 @@ export class ClusterAlertWriter {
     if (!(await this.alerts.recordDetection(d, open?.id ?? null))) return undefined;
     if (d.episode) {
       const leadKey = `${d.householdId}|${d.episode.ruleId}|opened|${d.episode.since}`;
-      const lead = await this.alerts.get((await this.alerts.alertOfDetection(leadKey)) ?? alertId(leadKey));
+      const found = await this.alerts.get((await this.alerts.alertOfDetection(leadKey)) ?? alertId(leadKey));
+      // Read again through findOpen, which locks an unresolved alert for the batch (an acknowledgement through
+      // another worker then waits, instead of being overwritten by this update).
+      const lead =
+        found && found.state !== 'resolved'
+          ? ((await this.alerts.findOpen(found.householdId, found.ruleId)) ?? found)
+          : found;
       if (lead) {
         await this.alerts.linkDetection(d.key, lead.id);
         if (d.kind === 'cleared' && d.episode.ends === true && lead.state !== 'resolved')
@@ -150,6 +156,8 @@ export class ClusterAlertWriter {
       ? { ...alert, state: 'resolved', resolvedAt: now, resolvedBy: 'careflow', updatedAt: now }
       : { ...alert, updatedAt: now };
     await this.alerts.update(next);
+    // Resolved, or water use is back to normal: the alert no longer climbs the tree (as embedded).
+    await this.notifier.end(alert.id, d.autoResolve ? 'auto-resolved' : 'condition-cleared');
     const address = alertAddress(this.registry, alert);
     if (d.autoResolve) {
       const resolvedId = await this.alerts.addTimeline(alert.id, {

@@ -3,27 +3,19 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EscalationRecord } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
-import { escalatedText, reminderText } from './alert-message.ts';
 import { escalationInfo, noRecipientEntry, openChain, skippedEntry } from './chain-opening.ts';
+import {
+  levelsOnce,
+  nextAtOf,
+  nextStep,
+  planDueSteps,
+  planEscalation,
+  type ChainStep,
+} from './escalation-plan.ts';
 import type { MessageFanout } from './message-fanout.ts';
 
-const MINUTE = 60_000;
 /** Longest single timer (setTimeout overflows past 2^31 ms); a farther step is re-armed on the way. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-export type EscalationReason =
-  { kind: 'no-acknowledgement'; waitingMinutes: number } | { kind: 'delivery-failed' };
-
-/** The next step of a chain: a reminder at the current level, the next level, or the end of the chain. */
-export function nextStep(r: EscalationRecord): { kind: 'reminder' | 'escalate' | 'end'; at: number } {
-  const level = r.chain.levels[r.level]!;
-  const levelEnd = r.levelStartedAt + level.afterMinutes * MINUTE;
-  if (r.chain.reminderMinutes > 0) {
-    const reminderAt = r.levelStartedAt + (r.reminders + 1) * r.chain.reminderMinutes * MINUTE;
-    if (reminderAt < levelEnd) return { kind: 'reminder', at: reminderAt };
-  }
-  return { kind: r.level + 1 < r.chain.levels.length ? 'escalate' : 'end', at: levelEnd };
-}
 
 /**
  * Runs escalation chains on the injected clock. The state of every chain is a row (`escalations`), changed in
@@ -106,12 +98,8 @@ export class EscalationRunner {
       const alert = this.store.alerts.get(alertId);
       if (!r || r.state !== 'active' || r.level !== level || alert?.state !== 'open') return false;
       const now = this.clock.now();
-      this.escalate(r, alert, now, { kind: 'delivery-failed' });
-      this.store.escalation.update({
-        ...r,
-        nextAt: r.state === 'active' ? nextStep(r).at : null,
-        updatedAt: now,
-      });
+      this.run(alert, planEscalation(r, this.levels(r, alert), now, now, { kind: 'delivery-failed' }));
+      this.store.escalation.update({ ...r, nextAt: nextAtOf(r), updatedAt: now });
       return true;
     });
     if (done) {
@@ -154,98 +142,21 @@ export class EscalationRunner {
       });
       return;
     }
-    for (;;) {
-      const step = nextStep(r);
-      if (step.at > now) break;
-      if (step.kind === 'reminder') {
-        r.reminders++;
-        // A reminder overtaken by a later step (the service was down) is not sent.
-        if (nextStep(r).at > now) this.remind(r, alert, step.at);
-      } else if (step.kind === 'escalate') {
-        this.escalate(r, alert, step.at, {
-          kind: 'no-acknowledgement',
-          waitingMinutes: Math.round((step.at - r.startedAt) / MINUTE),
-        });
-      } else {
-        this.exhausted(r, alert.id, now);
-      }
-      if (r.state !== 'active') break;
+    this.run(alert, planDueSteps(r, this.levels(r, alert), now));
+    this.store.escalation.update({ ...r, nextAt: nextAtOf(r), updatedAt: now });
+  }
+
+  private levels(r: EscalationRecord, alert: Alert) {
+    return levelsOnce(() => this.store.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId));
+  }
+
+  /** Writes each step's timeline entry and queues the messages it causes, in the caller's transaction. */
+  private run(alert: Alert, steps: ChainStep[]): void {
+    for (const s of steps) {
+      const causeId = this.store.alerts.addTimeline(alert.id, s.entry);
+      if (s.send) this.fanout.send({ ...s.send, alert, causeId });
+      if (s.log) this.logger[s.log.level](s.log.fields, s.log.msg);
     }
-    this.store.escalation.update({
-      ...r,
-      nextAt: r.state === 'active' ? nextStep(r).at : null,
-      updatedAt: now,
-    });
-  }
-
-  private remind(r: EscalationRecord, alert: Alert, dueAt: number): void {
-    const now = this.clock.now();
-    const notify = r.chain.levels[r.level]!.notify;
-    const causeId = this.store.alerts.addTimeline(alert.id, {
-      at: now,
-      kind: 'reminder',
-      actor: null,
-      detail: { level: r.level, notify, reminder: r.reminders, dueAt },
-    });
-    this.fanout.send({
-      alert,
-      event: 'updated',
-      text: reminderText(r.summary, Math.round((dueAt - r.startedAt) / MINUTE)),
-      recipients:
-        this.store.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId)[r.level]?.people ??
-        [],
-      causeId,
-      level: r.level,
-      escalation: escalationInfo(r),
-    });
-  }
-
-  /** Moves `r` to the next level that has people (skipping empty ones), or ends the chain. */
-  private escalate(r: EscalationRecord, alert: Alert, at: number, reason: EscalationReason): void {
-    const now = this.clock.now();
-    const levels = this.store.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId);
-    for (const level of levels.slice(r.level + 1)) {
-      if (level.people.length === 0) {
-        this.skipped(alert.id, level.index, level.notify, now);
-        continue;
-      }
-      const causeId = this.store.alerts.addTimeline(alert.id, {
-        at: now,
-        kind: 'escalated',
-        actor: null,
-        detail: {
-          level: level.index,
-          notify: level.notify,
-          reason: reason.kind,
-          people: level.people.map((p) => p.id),
-          dueAt: at,
-        },
-      });
-      Object.assign(r, { level: level.index, levelStartedAt: at, reminders: 0 });
-      this.fanout.send({
-        alert,
-        event: 'escalated',
-        text: escalatedText(r.summary, level.notify, reason),
-        recipients: level.people,
-        causeId,
-        level: level.index,
-        escalation: escalationInfo(r),
-      });
-      this.logger.info({ alertId: alert.id, level: level.index, notify: level.notify }, 'alert escalated');
-      return;
-    }
-    this.exhausted(r, alert.id, now);
-  }
-
-  private exhausted(r: EscalationRecord, alertId: string, now: number): void {
-    this.store.alerts.addTimeline(alertId, {
-      at: now,
-      kind: 'escalation-exhausted',
-      actor: null,
-      detail: { level: r.level, notify: r.chain.levels[r.level]!.notify },
-    });
-    Object.assign(r, { state: 'exhausted', stoppedReason: 'chain-exhausted' });
-    this.logger.warn({ alertId, level: r.level }, 'escalation chain exhausted without acknowledgement');
   }
 
   private skipped(alertId: string, level: number, notify: string, now: number): void {

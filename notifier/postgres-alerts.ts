@@ -40,23 +40,49 @@ export class PgAlertRepository implements AlertRepository<'async'> {
     );
   }
 
+  /**
+   * Acknowledges the alert if it is open, in one statement (a concurrent acknowledgement through another worker
+   * finds it no longer open); false: it was not open.
+   */
+  async acknowledgeOpen(id: string, actor: string, at: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE alerts SET state = 'acknowledged', acknowledged_at = $3, acknowledged_by = $2, updated_at = $3
+       WHERE id = $1 AND state = 'open'`,
+      [id, actor, at],
+    );
+    return rowCount === 1;
+  }
+
   get(id: string): Promise<Alert | undefined> {
     return this.one(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = $1`, [id]);
   }
 
+  /**
+   * `FOR UPDATE`: in a transaction (a partition's batch), the row stays locked until it commits, so an
+   * acknowledgement or an escalation step through another worker waits for the batch instead of being
+   * overwritten by its update of the alert; alone (no transaction), the lock ends with the statement. The cluster
+   * locks an alert before its escalation record, everywhere, so these never deadlock.
+   */
   findOpen(householdId: string, ruleId: string): Promise<Alert | undefined> {
     return this.one(
-      `SELECT ${ALERT_COLUMNS} FROM alerts WHERE household_id = $1 AND rule_id = $2 AND state <> 'resolved'`,
+      `SELECT ${ALERT_COLUMNS} FROM alerts WHERE household_id = $1 AND rule_id = $2 AND state <> 'resolved'
+       FOR UPDATE`,
       [householdId, ruleId],
     );
   }
 
+  /** `FOR UPDATE`, as `findOpen`. */
   latest(householdId: string, ruleId: string): Promise<Alert | undefined> {
     return this.one(
       `SELECT ${ALERT_COLUMNS} FROM alerts WHERE household_id = $1 AND rule_id = $2
-       ORDER BY opened_at DESC, seq DESC LIMIT 1`,
+       ORDER BY opened_at DESC, seq DESC LIMIT 1 FOR UPDATE`,
       [householdId, ruleId],
     );
+  }
+
+  /** The alert, locked until the caller's transaction ends (as `findOpen`). */
+  lock(id: string): Promise<Alert | undefined> {
+    return this.one(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = $1 FOR UPDATE`, [id]);
   }
 
   async list(filter: AlertFilter = {}): Promise<Alert[]> {

@@ -39,4 +39,14 @@ export const NOTIFIER_PG_MIGRATIONS: readonly string[] = [
     at bigint NOT NULL, alert_id text
   );
   `,
+  // Escalation chains of cluster alerts (the embedded `escalations` table). A claim moves `next_at` a lease ahead
+  // (cluster/escalation-steps.ts), so no other worker runs the step while the claimer lives.
+  `
+  CREATE TABLE escalations (
+    alert_id text PRIMARY KEY REFERENCES alerts(id), chain text NOT NULL, source text NOT NULL,
+    summary text NOT NULL, started_at bigint NOT NULL, level integer NOT NULL, level_started_at bigint NOT NULL,
+    reminders integer NOT NULL, next_at bigint, state text NOT NULL, stopped_reason text, updated_at bigint NOT NULL
+  );
+  CREATE INDEX escalations_due ON escalations (next_at) WHERE state = 'active';
+  `,
 ];

@@ -1,7 +1,9 @@
 import type { Alert, AlertText } from '../core/alerts.ts';
+import type { EscalationRecord } from '../core/store/escalation-repo.ts';
 import type { AlertRepository } from './alert-repository.ts';
 import { toldSoFar } from './alert-audience.ts';
 import { escalationInfo, noRecipientEntry, openChain, skippedEntry } from './chain-opening.ts';
+import { levelsOnce, nextAtOf, nextStep, planDueSteps, type ChainStep } from './escalation-plan.ts';
 import {
   planFanout,
   queuedDetail,
@@ -10,6 +12,7 @@ import {
   type FanoutEvent,
 } from './fanout-plan.ts';
 import type { OutboxRepository } from './outbox-repository.ts';
+import type { PgEscalationRepository } from './postgres-escalations.ts';
 
 /**
  * The notifier's messages on the shared PostgreSQL store (cluster mode): who is told of an alert event and what
@@ -18,17 +21,21 @@ import type { OutboxRepository } from './outbox-repository.ts';
  * change that caused them or not at all. A batch processed again after a worker died cannot queue a message
  * twice: its detections are skipped (already recorded), and an outbox row's idempotency key is unique.
  *
- * Timeline entries carry the caller's time (a partition's clock); outbox rows carry `wallClock`, since delivery,
- * retries and a message's age run in real time whatever the event time of the readings.
+ * Timeline entries of detections carry the caller's time (a partition's clock); outbox rows and the escalation
+ * chain carry `wallClock`, since delivery, retries, a message's age and how long people leave an alert unanswered
+ * run in real time whatever the event time of the readings. The chain's record is kept in the shared
+ * `escalations` table; its later steps (reminders, the next level, the end) are planned as the embedded runner
+ * plans them (escalation-plan.ts) and run by any worker (`runDue`, from cluster/escalation-steps.ts).
  *
- * Not here yet: grouping (`notifier.groupWindowMs`; each alert is its own message) and the chain's later steps
- * (reminders, escalation): the first level is told when an alert opens, and nobody after.
+ * Not here yet: grouping (`notifier.groupWindowMs`; each alert is its own message) and escalating at once when a
+ * level's delivery finally fails (the embedded `escalateNow`): the chain waits for the level's time instead.
  */
 export class SharedStoreNotifier {
   constructor(
     private readonly dir: FanoutDirectory,
     private readonly alerts: AlertRepository<'async'>,
     private readonly outbox: OutboxRepository<'async'>,
+    private readonly escalations: PgEscalationRepository,
     private readonly wallClock: () => number = Date.now,
   ) {}
 
@@ -40,10 +47,11 @@ export class SharedStoreNotifier {
     causeId: number,
     now: number,
   ): Promise<void> {
-    const { record, skipped, level } = openChain(this.dir, alert, summary, now);
+    const { record, skipped, level } = openChain(this.dir, alert, summary, this.wallClock());
     if (!level) {
       await this.alerts.addTimeline(alert.id, noRecipientEntry(alert.gridCode, now));
       await this.send({ alert, event: 'opened', text, recipients: [], causeId, level: null }, now);
+      await this.escalations.start({ ...record, state: 'exhausted', stoppedReason: 'no-recipient' });
       return;
     }
     for (const s of skipped) await this.alerts.addTimeline(alert.id, skippedEntry(s.index, s.notify, now));
@@ -59,6 +67,40 @@ export class SharedStoreNotifier {
       },
       now,
     );
+    await this.escalations.start({ ...record, nextAt: nextStep(record).at });
+  }
+
+  /** Ends the alert's chain (acknowledged, auto-resolved, condition cleared), if it runs. */
+  async end(alertId: string, reason: string): Promise<void> {
+    await this.escalations.stop(alertId, reason, this.wallClock());
+  }
+
+  /**
+   * Runs every step of the chain `r` due by now (the embedded runner's steps, escalation-plan.ts) and writes the
+   * record back; in the caller's transaction, with `r` locked. A chain whose alert is no longer open stops.
+   */
+  async runDue(r: EscalationRecord, alert: Alert | undefined): Promise<ChainStep['log'][]> {
+    const now = this.wallClock();
+    if (!alert || alert.state !== 'open') {
+      await this.escalations.update({
+        ...r,
+        state: 'stopped',
+        stoppedReason: 'not-open',
+        nextAt: null,
+        updatedAt: now,
+      });
+      return [];
+    }
+    const levels = levelsOnce(() =>
+      this.dir.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId),
+    );
+    const steps = planDueSteps(r, levels, now);
+    for (const step of steps) {
+      const causeId = await this.alerts.addTimeline(alert.id, step.entry);
+      if (step.send) await this.send({ ...step.send, alert, causeId }, now);
+    }
+    await this.escalations.update({ ...r, nextAt: nextAtOf(r), updatedAt: now });
+    return steps.map((s) => s.log);
   }
 
   /** Everyone told about the alert so far gets this event. */

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { belowGrid, scopeCovers, scopeCoversHousehold } from '../core/access.ts';
 import { WORKER_ACK_TOPIC, type WorkerPort } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { isCareflowError, type ErrorCode } from '../core/errors.ts';
@@ -7,8 +6,8 @@ import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
 import type { AlertService } from './alert-service.ts';
+import { mayAcknowledge, parseAckPayload } from './worker-ack.ts';
 
-const AckPayload = z.strictObject({ note: z.string().max(2000).optional() });
 const Delivered = z.looseObject({ messageId: z.string().min(1).max(200) });
 
 /**
@@ -41,24 +40,12 @@ export class WorkerInbox implements WorkerPort {
     payload: Buffer,
   ): { code: ErrorCode; message: string } | undefined {
     const alertId = WORKER_ACK_TOPIC.exec(topic)?.[2] ?? '';
-    let note: string | undefined;
-    if (payload.length > 0) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(payload.toString('utf8'));
-      } catch {
-        return {
-          code: 'ERR_API_VALIDATION',
-          message: 'an acknowledgement payload must be empty or JSON { "note" }',
-        };
-      }
-      const body = AckPayload.safeParse(parsed);
-      if (!body.success) return { code: 'ERR_API_VALIDATION', message: z.prettifyError(body.error) };
-      note = body.data.note;
-    }
+    const body = parseAckPayload(payload);
+    if ('error' in body) return { code: 'ERR_API_VALIDATION', message: body.error };
+    const { note } = body;
     const alert = this.store.alerts.get(alertId);
     if (!alert) return { code: 'ERR_ALERT_NOT_FOUND', message: `No alert ${alertId}` };
-    if (!this.covers(workerId, alert.gridCode, alert.householdId)) {
+    if (!mayAcknowledge(this.store, workerId, alert.gridCode, alert.householdId)) {
       return {
         code: 'ERR_BROKER_TOPIC_FORBIDDEN',
         message: `worker ${workerId} may not acknowledge alert ${alertId}: it is outside their grids or area`,
@@ -130,19 +117,5 @@ export class WorkerInbox implements WorkerPort {
         (err: Error) => this.logger.warn({ err: err.message, workerId }, 'redelivery failed'),
       );
     }
-  }
-
-  /** Whether the person's grids or area cover the grid (community and street staff answer escalations). */
-  private covers(workerId: string, grid: string, householdId: string): boolean {
-    const person = this.store.escalation.person(workerId);
-    const place = this.store.escalation.place(grid);
-    if (!person || !place) return false;
-    const scope = this.store.access.scopeOf(person.id, person.role);
-    // Building and unit heads and relatives answer for their households only.
-    if (belowGrid(scope)) {
-      const home = this.store.access.householdPlace(householdId);
-      return home !== undefined && scopeCoversHousehold(scope, { id: householdId, ...home });
-    }
-    return scopeCovers(scope, place);
   }
 }

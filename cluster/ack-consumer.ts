@@ -1,0 +1,176 @@
+import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Logger } from '../core/logger.ts';
+import type { Store } from '../core/store/store.ts';
+import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
+import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
+import { mayAcknowledge, parseAckPayload } from '../notifier/worker-ack.ts';
+import { MQTT_EXCHANGE } from './topology.ts';
+import type { PgUnitOfWork } from './unit-of-work.ts';
+
+/**
+ * Acknowledgements from worker apps in the cluster. An app publishes `workers/{id}/alerts/{alertId}/ack` over
+ * MQTT to RabbitMQ, which lets it publish only under its own worker id (broker/rabbitmq-hooks.ts), so the routing
+ * key names who acknowledges. The MQTT plugin routes it on `amq.topic` to one shared quorum queue (`ACK_QUEUE`)
+ * that every worker consumes (competing consumers): any worker applies any acknowledgement, and a worker that
+ * dies before acknowledging the delivery leaves it to another (at least once).
+ *
+ * Applying is idempotent, in one transaction: the alert is acknowledged only if it is open, with its timeline
+ * entry (and the note, if any), and its escalation chain stops, so no further reminder or level is told; a
+ * repeat finds the alert no longer open and changes nothing. The embedded rule decides who may: a person whose
+ * grids or area cover the alert (notifier/worker-ack.ts). A refused acknowledgement (unknown alert, not theirs,
+ * bad payload) is logged and dead-lettered to `ACK_REFUSED_QUEUE`, never applied.
+ */
+export const ACK_QUEUE = 'careflow.acks';
+export const ACK_REFUSED_QUEUE = 'careflow.acks.refused';
+/**
+ * `workers/<id>/alerts/<alertId>/ack` as the MQTT plugin writes it. Worker ids may hold dots (so several words);
+ * alert ids never do, and RabbitMQ lets a worker publish only `workers.<its id>.alerts.<one word>.ack`, so the
+ * worker is everything between `workers.` and the last `.alerts.`.
+ */
+export const ACK_BINDING = 'workers.#.ack';
+const ACK_KEY = /^workers\.(.+)\.alerts\.([^.]+)\.ack$/;
+const PREFETCH = 20;
+const RETRY_MS = 1_000;
+
+export interface AckConsumerDeps {
+  amqpUrl: string;
+  /** The registry: who may acknowledge what. */
+  directory: Pick<Store, 'escalation' | 'access'>;
+  /** Opened on `uow.pool`. */
+  alerts: PgAlertRepository;
+  escalations: PgEscalationRepository;
+  uow: PgUnitOfWork;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface AckConsumerStats {
+  applied: number;
+  /** Acknowledgements of alerts no longer open (repeats, or acknowledged or resolved meanwhile). */
+  unchanged: number;
+  refused: number;
+}
+
+export interface AckConsumer {
+  stats(): AckConsumerStats;
+  readonly lost: Promise<Error>;
+  stop(): Promise<void>;
+}
+
+export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsumer> {
+  const { alerts, escalations, uow } = deps;
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger.child({ module: 'ack-consumer' });
+  const conn: ChannelModel = await amqp.connect(deps.amqpUrl, {
+    clientProperties: { connection_name: 'careflow-ack-consumer' },
+  });
+  let stopping = false;
+  let resolveLost: (e: Error) => void = () => {};
+  const lost = new Promise<Error>((r) => (resolveLost = r));
+  conn.on('error', (err: Error) => logger.error({ err }, 'RabbitMQ connection error'));
+  conn.on('close', () => {
+    if (!stopping) resolveLost(new Error('the acknowledgement consumer lost its RabbitMQ connection'));
+  });
+  const stats: AckConsumerStats = { applied: 0, unchanged: 0, refused: 0 };
+  const ch = await conn.createChannel();
+  await ch.assertQueue(ACK_REFUSED_QUEUE, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await ch.assertQueue(ACK_QUEUE, {
+    durable: true,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': ACK_REFUSED_QUEUE,
+    },
+  });
+  await ch.bindQueue(ACK_QUEUE, MQTT_EXCHANGE, ACK_BINDING);
+  await ch.prefetch(PREFETCH);
+
+  /** Why the acknowledgement may not be applied, or what to apply. */
+  async function check(
+    msg: ConsumeMessage,
+  ): Promise<{ refused: string } | { workerId: string; alertId: string; note: string | undefined }> {
+    const key = ACK_KEY.exec(msg.fields.routingKey);
+    if (!key) return { refused: 'not an acknowledgement topic' };
+    const [, workerId, alertId] = key as unknown as [string, string, string];
+    const body = parseAckPayload(msg.content);
+    if ('error' in body) return { refused: body.error };
+    const alert = await alerts.get(alertId);
+    if (!alert) return { refused: `no alert ${alertId}` };
+    if (!mayAcknowledge(deps.directory, workerId, alert.gridCode, alert.householdId))
+      return {
+        refused: `worker ${workerId} may not acknowledge alert ${alertId}: outside their grids or area`,
+      };
+    return { workerId, alertId, note: body.note };
+  }
+
+  async function handle(msg: ConsumeMessage): Promise<void> {
+    try {
+      const c = await check(msg);
+      if ('refused' in c) {
+        stats.refused++;
+        logger.warn({ routingKey: msg.fields.routingKey, reason: c.refused }, 'acknowledgement refused');
+        ch.nack(msg, false, false); // dead-lettered
+        return;
+      }
+      const applied = await uow.run(async () => {
+        const at = now();
+        // Locks the alert, then (stop) its record: the order of every writer of both.
+        if (!(await alerts.acknowledgeOpen(c.alertId, c.workerId, at))) return false;
+        await alerts.addTimeline(c.alertId, {
+          at,
+          kind: 'acknowledged',
+          actor: c.workerId,
+          detail: { via: 'mqtt' },
+        });
+        if (c.note)
+          await alerts.addTimeline(c.alertId, {
+            at,
+            kind: 'comment',
+            actor: c.workerId,
+            detail: { text: c.note },
+          });
+        await escalations.stop(c.alertId, 'acknowledged', at);
+        return true;
+      });
+      if (applied) {
+        stats.applied++;
+        logger.info({ alertId: c.alertId, workerId: c.workerId }, 'alert acknowledged from the worker app');
+      } else stats.unchanged++;
+      ch.ack(msg);
+    } catch (err) {
+      // The shared store failed: give the acknowledgement back (to this or another worker) after a pause.
+      logger.error(
+        { err, routingKey: msg.fields.routingKey },
+        'acknowledgement could not be applied; retrying',
+      );
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+      try {
+        ch.nack(msg, false, true);
+      } catch {
+        // The channel closed: RabbitMQ delivers it again anyway.
+      }
+    }
+  }
+
+  const inFlight = new Set<Promise<void>>();
+  const { consumerTag } = await ch.consume(
+    ACK_QUEUE,
+    (msg) => {
+      if (!msg) return;
+      const p = handle(msg).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    },
+    { noAck: false },
+  );
+
+  return {
+    lost,
+    stats: () => ({ ...stats }),
+    async stop() {
+      stopping = true;
+      await ch.cancel(consumerTag).catch(() => {});
+      await Promise.all(inFlight);
+      await conn.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,313 @@
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACK_REFUSED_QUEUE, startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
+import { startEscalationSteps, type EscalationSteps } from '../cluster/escalation-steps.ts';
+import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
+import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
+import type { Alert } from '../core/alerts.ts';
+import type { RuleAudience } from '../core/rules.ts';
+import { loadConfig } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { openPgPool, type PgPool } from '../core/postgres.ts';
+import { openStore, type Store } from '../core/store/store.ts';
+import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
+import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
+import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
+import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
+import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
+import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
+
+/**
+ * Escalation and acknowledgement in the cluster, on a real PostgreSQL and RabbitMQ with worker apps logged in
+ * over MQTT with their registry credentials (checked by RabbitMQ against careflow's HTTP auth backend). Two
+ * workers run in this process as a worker composes them: outbox relay, escalation steps, acknowledgement consumer,
+ * each on its own unit of work. Chains are set with waits of seconds (written to the registry directly; the API
+ * takes whole minutes).
+ */
+const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
+const logger = createLogger(process.env.DBG ? 'info' : 'silent');
+const policy = loadConfig({}, {}).notifier;
+const skip = SKIP_POSTGRES || SKIP_RABBITMQ;
+const registry = testRegistry(1);
+registry.workers!.push({
+  id: 'lead-g1',
+  name: 'Leader g1',
+  role: 'grid-leader',
+  grids: ['g1'],
+  secret: 'secret-lead-g1',
+});
+
+interface AppMessage {
+  event: string;
+  messageId: string;
+  alertId: string;
+}
+interface Worker {
+  relay: OutboxRelay;
+  steps?: EscalationSteps;
+  acks: AckConsumer;
+  notifier: SharedStoreNotifier;
+  escalations: PgEscalationRepository;
+  alerts: PgAlertRepository;
+  uow: PgUnitOfWork;
+}
+
+let pgServer: Postgres;
+let rabbit: RabbitMq;
+let auth: TestService;
+let pool: PgPool;
+let dir: string;
+let store: Store;
+const workers: Worker[] = [];
+const apps = new Map<string, { client: MqttClient; got: AppMessage[] }>();
+
+beforeAll(async () => {
+  if (skip) return;
+  const seeded = tempDataDir();
+  await seedRegistry(seeded, registry);
+  const authDir = tempDataDir();
+  copyFileSync(join(seeded, 'careflow.db'), join(authDir, 'careflow.db'));
+  [pgServer, auth] = await Promise.all([
+    startPostgres(),
+    startTestService({
+      dataDir: authDir,
+      config: {
+        mqtt: { host: '127.0.0.1', port: 0, rabbitmqHookSecret: SECRET },
+        http: { host: '127.0.0.1', port: 0 },
+      },
+    }),
+  ]);
+  rabbit = await startRabbitMq({
+    config: careflowAuthBackend(`http://127.0.0.1:${auth.cf.httpPort}`, SECRET, 60_000),
+  });
+  dir = seeded;
+  store = openStore({ path: join(dir, 'careflow.db') });
+  const at = Date.now();
+  // leak: seconds per level, no reminders; welfare: 15 s per level, a reminder every 6 s.
+  store.escalation.putSettings(
+    'global',
+    'all',
+    {
+      leak: {
+        levels: [
+          { notify: 'grid-workers', afterMinutes: 0.03 },
+          { notify: 'grid-leader', afterMinutes: 0.03 },
+        ],
+        reminderMinutes: 0,
+      },
+      welfare: {
+        levels: [
+          { notify: 'grid-workers', afterMinutes: 0.25 },
+          { notify: 'grid-leader', afterMinutes: 0.25 },
+        ],
+        reminderMinutes: 0.1,
+      },
+    },
+    at,
+    'test',
+  );
+  pool = openPgPool(pgServer.url);
+  for (let i = 0; i < 2; i++) workers.push(await startWorker());
+  for (const id of ['w-g1', 'lead-g1', 'w-g2']) await connectApp(id);
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([...apps.values()].map((a) => a.client.endAsync(true).catch(() => {})));
+  for (const w of workers) {
+    await w.acks.stop();
+    await w.steps?.stop();
+    await w.relay.stop();
+  }
+  store?.close();
+  await pool?.end();
+  await rabbit?.dispose();
+  await pgServer?.dispose();
+  await auth?.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** A worker's delivery side as app/start-cluster-worker.ts composes it (escalation steps started later). */
+async function startWorker(): Promise<Worker> {
+  const uow = new PgUnitOfWork(pool);
+  const alerts = await PgAlertRepository.open(uow.pool);
+  const outbox = await PgOutboxRepository.open(uow.pool);
+  const escalations = await PgEscalationRepository.open(uow.pool);
+  const relay = await startOutboxRelay({
+    amqpUrl: rabbit.amqpUrl,
+    outbox,
+    alerts,
+    uow,
+    webhooks: { deliver: () => Promise.reject(new Error('no webhooks here')) },
+    policy,
+    logger,
+  });
+  const acks = await startAckConsumer({
+    amqpUrl: rabbit.amqpUrl,
+    directory: store,
+    alerts,
+    escalations,
+    uow,
+    logger,
+  });
+  const notifier = new SharedStoreNotifier(store, alerts, outbox, escalations);
+  return { relay, acks, notifier, escalations, alerts, uow };
+}
+
+function startSteps(w: Worker): void {
+  w.steps = startEscalationSteps({
+    escalations: w.escalations,
+    alerts: w.alerts,
+    notifier: w.notifier,
+    uow: w.uow,
+    logger,
+    onQueued: () => w.relay.kick(),
+    pollMs: 200,
+  });
+}
+
+async function connectApp(workerId: string): Promise<void> {
+  const client = await mqtt.connectAsync(rabbit.mqttUrl, {
+    username: workerId,
+    password: `secret-${workerId}`,
+    clientId: `app-${workerId}`,
+    protocolVersion: 4,
+    clean: false,
+    reconnectPeriod: 1_000,
+    connectTimeout: 30_000,
+  });
+  const got: AppMessage[] = [];
+  client.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString()) as AppMessage));
+  await client.subscribeAsync(`workers/${workerId}/alerts`, { qos: 1 });
+  apps.set(workerId, { client, got });
+}
+
+/** Opens an alert of h-g1-1 through worker 0 as the alert writer does: in one transaction with its chain. */
+async function openAlert(id: string, audience: RuleAudience): Promise<void> {
+  const w = workers[0]!;
+  const at = Date.now();
+  const alert: Alert = {
+    id,
+    householdId: 'h-g1-1',
+    gridCode: 'g1',
+    ruleId: `rule-${id}`,
+    severity: 'critical',
+    audience,
+    state: 'open',
+    openedAt: at,
+    updatedAt: at,
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+    resolvedAt: null,
+    resolvedBy: null,
+    outcome: null,
+    note: null,
+    evidence: { windowStart: at, windowEnd: at, totalLiters: 0, thresholds: {}, ruleVersion: 1 },
+  };
+  const text = { 'zh-CN': `警报 ${id}`, en: `alert ${id}` };
+  await w.uow.run(async () => {
+    await w.alerts.insert(alert);
+    const causeId = await w.alerts.addTimeline(id, { at, kind: 'opened', actor: null, detail: {} });
+    await w.notifier.begin(alert, text, text, causeId, at);
+  });
+  w.relay.kick();
+}
+
+const got = (app: string, alertId: string, event?: string) =>
+  apps.get(app)!.got.filter((m) => m.alertId === alertId && (event === undefined || m.event === event));
+const kinds = async (alertId: string) => (await workers[0]!.alerts.timeline(alertId)).map((e) => e.kind);
+const total = (f: (s: ReturnType<AckConsumer['stats']>) => number) =>
+  workers.reduce((n, w) => n + f(w.acks.stats()), 0);
+
+async function until(ok: () => Promise<boolean> | boolean, ms = 20_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await ok()) return true;
+    await sleep(100);
+  }
+  return ok();
+}
+
+describe.skipIf(skip)('cluster escalation and acknowledgement', () => {
+  it('tells the next level when nobody acknowledges, also when the worker that claimed the step died', async () => {
+    await openAlert('al-esc-1', 'leak');
+    expect(await until(() => got('w-g1', 'al-esc-1', 'opened').length === 1)).toBe(true);
+    // The level's wait (1.8 s) passes; a worker claims the step and dies before running it.
+    const record = await workers[0]!.escalations.get('al-esc-1');
+    await sleep(Math.max(0, record!.nextAt! - Date.now()) + 50);
+    const dying = await PgEscalationRepository.open(pool);
+    expect((await dying.claimDue(Date.now(), 3_000)).map((r) => r.alertId)).toEqual(['al-esc-1']);
+    for (const w of workers) startSteps(w);
+    await sleep(2_000);
+    expect(got('lead-g1', 'al-esc-1')).toEqual([]); // the claim's lease still holds
+    // Once the lease ran out, another worker runs the step: the leader's app is told, once.
+    expect(await until(() => got('lead-g1', 'al-esc-1', 'escalated').length === 1)).toBe(true);
+    // The last level's wait passes too: the chain ends.
+    expect(
+      await until(async () => (await workers[0]!.escalations.get('al-esc-1'))?.state === 'exhausted'),
+    ).toBe(true);
+    await sleep(500);
+    expect(got('lead-g1', 'al-esc-1').map((m) => m.event)).toEqual(['escalated']);
+    expect(got('w-g1', 'al-esc-1').map((m) => m.event)).toEqual(['opened']);
+    const timeline = await kinds('al-esc-1');
+    expect(timeline.filter((k) => k === 'escalated')).toHaveLength(1);
+    expect(timeline).toContain('escalation-exhausted');
+  }, 60_000);
+
+  it('stops the chain when the app acknowledges over MQTT; a repeat changes nothing; another grid may not', async () => {
+    await openAlert('al-esc-2', 'welfare');
+    const app = apps.get('w-g1')!.client;
+    expect(await until(() => got('w-g1', 'al-esc-2', 'opened').length === 1)).toBe(true);
+    await app.publishAsync('workers/w-g1/alerts/al-esc-2/ack', JSON.stringify({ note: 'on my way' }), {
+      qos: 1,
+    });
+    expect(
+      await until(async () => (await workers[0]!.alerts.get('al-esc-2'))?.state === 'acknowledged'),
+    ).toBe(true);
+    const alert = await workers[0]!.alerts.get('al-esc-2');
+    expect(alert?.acknowledgedBy).toBe('w-g1');
+    expect(await workers[0]!.escalations.get('al-esc-2')).toMatchObject({
+      state: 'stopped',
+      stoppedReason: 'acknowledged',
+      nextAt: null,
+    });
+    // A repeat (at least once on the wire, or the person pressing twice) changes nothing.
+    await app.publishAsync('workers/w-g1/alerts/al-esc-2/ack', '', { qos: 1 });
+    expect(await until(() => total((s) => s.unchanged) === 1)).toBe(true);
+    // Past the reminder (6 s) nobody was reminded and the leader was not told.
+    await sleep(7_000);
+    expect(got('w-g1', 'al-esc-2').map((m) => m.event)).toEqual(['opened']);
+    expect(got('lead-g1', 'al-esc-2')).toEqual([]);
+    const timeline = await workers[0]!.alerts.timeline('al-esc-2');
+    expect(timeline.filter((e) => e.kind === 'acknowledged')).toEqual([
+      expect.objectContaining({ actor: 'w-g1', detail: { via: 'mqtt' } }),
+    ]);
+    expect(timeline.filter((e) => e.kind === 'comment').map((e) => e.detail)).toEqual([
+      { text: 'on my way' },
+    ]);
+    expect(timeline.map((e) => e.kind)).not.toContain('reminder');
+    expect(total((s) => s.applied)).toBe(1);
+
+    // Grid g2's worker may publish on its own acknowledgement topic, but g1's alert is not theirs.
+    await openAlert('al-esc-3', 'welfare');
+    await apps.get('w-g2')!.client.publishAsync('workers/w-g2/alerts/al-esc-3/ack', '', { qos: 1 });
+    expect(await until(() => total((s) => s.refused) === 1)).toBe(true);
+    expect((await workers[0]!.alerts.get('al-esc-3'))?.state).toBe('open');
+    expect((await workers[0]!.escalations.get('al-esc-3'))?.state).toBe('active');
+    expect(await kinds('al-esc-3')).not.toContain('acknowledged');
+    const conn = await amqp.connect(rabbit.amqpUrl);
+    const ch = await conn.createChannel();
+    const refused = await ch.get(ACK_REFUSED_QUEUE, { noAck: true });
+    // Dead-lettered: its original routing key is in the x-death header.
+    expect(refused).not.toBe(false);
+    const headers = refused ? refused.properties.headers : undefined;
+    const death = (headers?.['x-death'] as { 'routing-keys': string[] }[] | undefined)?.[0];
+    expect(death?.['routing-keys']).toEqual(['workers.w-g2.alerts.al-esc-3.ack']);
+    await conn.close();
+  }, 60_000);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
