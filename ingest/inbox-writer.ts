@@ -66,6 +66,7 @@ export class InboxWriter {
   private syncing: CommittedBatch[] | null = null;
   /** Handed to the writer thread, not answered yet. */
   private inThread = false;
+  private lastFailure: Error | undefined;
   private pendingReadings = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closed = false;
@@ -158,7 +159,10 @@ export class InboxWriter {
   }
 
   private failed(batch: PendingSubmission[], err: Error): void {
-    this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
+    // A failed writer thread refuses every later commit with the same error: logged once, not once a commit.
+    if (err !== this.lastFailure)
+      this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
+    this.lastFailure = err;
     for (const s of batch) s.done(err);
   }
 
