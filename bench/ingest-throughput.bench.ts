@@ -38,8 +38,8 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '4' },
     synchronous: { type: 'string', default: 'FULL' },
     phases: { type: 'string', default: 'single,batch' },
-    /** `off`: the inbox commits on the main thread (ingest.writerThread false), for an A/B. */
-    'writer-thread': { type: 'string', default: 'on' },
+    /** `on`: the inbox commits on the writer thread (ingest.writerThread), for an A/B. */
+    'writer-thread': { type: 'string', default: 'off' },
   },
 });
 const households = Number(values.households);
@@ -97,7 +97,7 @@ try {
       mqtt: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       store: { synchronous },
-      ingest: { maxReadingsPerMeterPerMinute: 1_000_000, writerThread: values['writer-thread'] !== 'off' },
+      ingest: { maxReadingsPerMeterPerMinute: 1_000_000, writerThread: values['writer-thread'] === 'on' },
     },
   );
   const cf = await startCareflow(config, { logger: createLogger('warn', process.stderr) });
@@ -175,7 +175,7 @@ try {
     const stats = cf.ingest.stats();
     out('');
     out(
-      `synchronous=${synchronous}; writer thread ${values['writer-thread'] !== 'off' ? 'on' : 'off'}; ${stats.commits} commits; normalizer ${JSON.stringify(stats.normalizer)}`,
+      `synchronous=${synchronous}; writer thread ${values['writer-thread'] === 'on' ? 'on' : 'off'}; ${stats.commits} commits; normalizer ${JSON.stringify(stats.normalizer)}`,
     );
   } finally {
     await cf.stop();
