@@ -270,9 +270,10 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     sessionKey: resolveSessionKey(config.dataDir),
     metrics,
     health: () => ({
-      ok: store.db.open && brokerUp(),
+      ok: store.db.open && brokerUp() && !ingest.failure(),
       checks: {
         store: store.db.open ? 'ok' : 'closed',
+        inboxWriter: ingest.failure() ? 'failed' : 'ok',
         broker: brokerUp() ? 'ok' : config.mqtt.url ? 'disconnected' : 'closed',
         mqttClients: broker.connectedClients(),
         inboxCursor: ingest.cursor(),

@@ -1,6 +1,7 @@
 /**
  * Ingest throughput benchmark: `npm run bench:ingest -- [--households 300000] [--connections 1000]
- * [--readings 480] [--window 1] [--batch-size 4] [--synchronous FULL|NORMAL] [--phases single,batch]`.
+ * [--readings 480] [--window 1] [--batch-size 4] [--synchronous FULL|NORMAL] [--phases single,batch]
+ * [--writer-thread on|off]`.
  *
  * Registers `households` households (one meter each) straight into a fresh store, starts the embedded service
  * (system clock, default durability unless --synchronous) and drives it from a separate process (bench/
@@ -9,7 +10,7 @@
  * Phase `single` sends one reading per PUBLISH, phase `batch` `{ readings: [...] }` of `batch-size` readings
  * (default 4: an hour of quarter-hour readings), each phase with its own meters. Latency is in-flight over
  * throughput (Little's law): the defaults keep 1,000 PUBLISHes in flight. Prints readings/s, PUBACK latency (measured by the load generator),
- * service CPU % and RSS.
+ * service CPU % (all its threads, and its main thread alone: the inbox writer thread takes the rest) and RSS.
  *
  * Benchmark shortcuts, stated plainly: every benchmark meter shares one secret, hashed once (scrypt for 300,000
  * meters would take minutes); the per-meter allowance is raised, since each meter sends its whole history as
@@ -37,6 +38,8 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '4' },
     synchronous: { type: 'string', default: 'FULL' },
     phases: { type: 'string', default: 'single,batch' },
+    /** `on`: the inbox commits on the writer thread (ingest.writerThread), for an A/B. */
+    'writer-thread': { type: 'string', default: 'off' },
   },
 });
 const households = Number(values.households);
@@ -94,7 +97,7 @@ try {
       mqtt: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       store: { synchronous },
-      ingest: { maxReadingsPerMeterPerMinute: 1_000_000 },
+      ingest: { maxReadingsPerMeterPerMinute: 1_000_000, writerThread: values['writer-thread'] === 'on' },
     },
   );
   const cf = await startCareflow(config, { logger: createLogger('warn', process.stderr) });
@@ -107,6 +110,7 @@ try {
       let peakRss = process.memoryUsage().rss;
       const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
       let cpu0 = process.cpuUsage();
+      let mainCpu0 = process.threadCpuUsage();
       let wall0 = performance.now();
       const loopDelay = monitorEventLoopDelay({ resolution: 5 });
       const result = await runGenerator(
@@ -123,11 +127,13 @@ try {
         },
         () => {
           cpu0 = process.cpuUsage();
+          mainCpu0 = process.threadCpuUsage();
           wall0 = performance.now();
           loopDelay.enable();
         },
       );
       const cpu = process.cpuUsage(cpu0);
+      const mainCpu = process.threadCpuUsage(mainCpu0);
       const wallMs = performance.now() - wall0;
       loopDelay.disable();
       clearInterval(rssTimer);
@@ -153,6 +159,7 @@ try {
         ['connect all (ms)', Math.round(result.connectMs).toString()],
         ['service CPU % (of one core)', ((100 * (cpu.user + cpu.system)) / 1000 / wallMs).toFixed(0)],
         ['service CPU µs per reading', ((cpu.user + cpu.system) / result.readings).toFixed(1)],
+        ['  of which its main thread', ((mainCpu.user + mainCpu.system) / result.readings).toFixed(1)],
         [
           'service event-loop stall ms p99 / max',
           `${(loopDelay.percentile(99) / 1e6).toFixed(1)} / ${(loopDelay.max / 1e6).toFixed(1)}`,
@@ -168,7 +175,7 @@ try {
     const stats = cf.ingest.stats();
     out('');
     out(
-      `synchronous=${synchronous}; ${stats.commits} commits; normalizer ${JSON.stringify(stats.normalizer)}`,
+      `synchronous=${synchronous}; writer thread ${values['writer-thread'] === 'on' ? 'on' : 'off'}; ${stats.commits} commits; normalizer ${JSON.stringify(stats.normalizer)}`,
     );
   } finally {
     await cf.stop();

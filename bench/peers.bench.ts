@@ -1,7 +1,7 @@
 /**
  * Peer benchmark: `npm run bench:peers -- [--meters 2000] [--readings 192] [--window 2] [--batch-size 24]
  * [--clients 2] [--repeats 3] [--systems careflow,mosquitto,aedes] [--phases single,batch,half]
- * [--half-readings 72] [--half-rate R] [--warmup-seconds 3]`.
+ * [--half-readings 72] [--half-rate R] [--warmup-seconds 3] [--writer-thread on|off]`.
  *
  * The same client load against three systems, interleaved, repeated:
  * - careflow as `npm start` runs it (its own process, default durability: a PUBACK only after the reading is
@@ -60,6 +60,8 @@ const { values } = parseArgs({
     /** The paced phase's rate in readings/s (default: half of careflow's single-reading rate in the same repeat). */
     'half-rate': { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
+    /** careflow's `ingest.writerThread` (on|off; default: its configured default), for an A/B. */
+    'writer-thread': { type: 'string' },
   },
 });
 const meters = Number(values.meters);
@@ -169,7 +171,10 @@ async function startCareflowProcess(dir: string): Promise<RunningSystem> {
       logLevel: 'warn',
       mqtt: { host: '127.0.0.1', port: mqttPort },
       http: { host: '127.0.0.1', port: httpPort },
-      ingest: { maxReadingsPerMeterPerMinute: 1_000_000 },
+      ingest: {
+        maxReadingsPerMeterPerMinute: 1_000_000,
+        ...(values['writer-thread'] ? { writerThread: values['writer-thread'] === 'on' } : {}),
+      },
     }),
   );
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };

@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AcceptedReading } from '../core/streams.ts';
-import type { DeferredSync, IngestRepository, NewDeadLetter } from './repository.ts';
+import type { DeferredSync, InboxCommitter, IngestRepository, NewDeadLetter } from './repository.ts';
 
 export interface Submission {
   meterId: string;
@@ -44,6 +44,12 @@ export interface InboxWriterOptions {
    * during an fsync are committed together when it completes (they could not be acknowledged earlier).
    */
   deferredSync?: DeferredSync;
+  /**
+   * The commit (and its fsync) on the writer thread: the main thread only hands each group commit over. One
+   * commit is with the thread at a time; submissions arriving meanwhile are committed together once it is
+   * answered, after it was processed, so that the thread never writes while this thread's processing does.
+   */
+  committer?: InboxCommitter;
 }
 
 /**
@@ -58,6 +64,9 @@ export class InboxWriter {
   private unsynced: CommittedBatch[] = [];
   /** Committed and covered by the fsync in flight (null: none in flight). */
   private syncing: CommittedBatch[] | null = null;
+  /** Handed to the writer thread, not answered yet. */
+  private inThread = false;
+  private lastFailure: Error | undefined;
   private pendingReadings = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closed = false;
@@ -96,7 +105,7 @@ export class InboxWriter {
     this.pendingReadings += s.readings.length;
     if (this.pendingReadings >= this.opts.commitMaxReadings) this.flush();
     // While an fsync is in flight, its completion commits what arrived meanwhile (one commit, not one per delay).
-    else if (!this.timer && !this.syncing) {
+    else if (!this.timer && !this.syncing && !this.inThread) {
       this.timer =
         this.opts.commitMaxDelayMs === 0
           ? setImmediate(() => this.flush())
@@ -112,20 +121,58 @@ export class InboxWriter {
       this.timer = undefined;
     }
     const batch = this.pending;
-    if (batch.length === 0) return;
+    if (batch.length === 0 || this.inThread) return;
     this.pending = [];
     this.pendingReadings = 0;
-    const accepted: AcceptedReading[] = [];
     const commitStarted = performance.now();
+    if (this.opts.committer) return this.commitInThread(this.opts.committer, batch, commitStarted);
     const deferred = this.opts.deferredSync;
     let seqs: number[];
     try {
       seqs = deferred ? deferred.commitWithoutSync(batch) : this.repo.commit(batch);
     } catch (err) {
-      this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
-      for (const s of batch) s.done(err as Error);
+      this.failed(batch, err as Error);
       return;
     }
+    const committed = this.committed(batch, seqs, commitStarted);
+    if (!deferred) {
+      this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
+      return this.settle(committed, null);
+    }
+    this.unsynced.push(committed);
+    this.startSync(deferred);
+  }
+
+  private commitInThread(committer: InboxCommitter, batch: PendingSubmission[], commitStarted: number): void {
+    this.inThread = true;
+    committer.commit(batch, (err, seqs) => {
+      this.inThread = false;
+      if (!seqs) this.failed(batch, err!);
+      else {
+        if (err) this.logger.error({ err }, 'inbox fsync failed; readings not acknowledged');
+        this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
+        this.settle(this.committed(batch, seqs, commitStarted), err);
+      }
+      // What arrived meanwhile waited for this answer: committed now, in one transaction (close() drains it).
+      if (this.pending.length > 0) this.flush();
+    });
+  }
+
+  private failed(batch: PendingSubmission[], err: Error): void {
+    // A failed writer thread refuses every later commit with the same error: logged once, not once a commit.
+    if (err !== this.lastFailure)
+      this.logger.error({ err, submissions: batch.length }, 'inbox commit failed; readings not acknowledged');
+    this.lastFailure = err;
+    for (const s of batch) s.done(err);
+  }
+
+  /** The committed batch, its readings numbered by the inbox in submission and reading order. */
+  private committed(
+    batch: PendingSubmission[],
+    seqs: ArrayLike<number>,
+    commitStarted: number,
+  ): CommittedBatch {
+    const accepted: AcceptedReading[] = [];
     let i = 0;
     for (const s of batch) {
       s.seqs.length = 0;
@@ -144,13 +191,7 @@ export class InboxWriter {
     }
     this.commits++;
     this.committedReadings += accepted.length;
-    const committed: CommittedBatch = { submissions: batch, accepted, commitStarted };
-    if (!deferred) {
-      this.opts.onCommitSeconds?.((performance.now() - commitStarted) / 1000);
-      return this.settle(committed, null);
-    }
-    this.unsynced.push(committed);
-    this.startSync(deferred);
+    return { submissions: batch, accepted, commitStarted };
   }
 
   /** One fsync at a time; it covers every commit made before it started. */
@@ -201,6 +242,12 @@ export class InboxWriter {
   close(): void {
     this.flush();
     this.closed = true;
+    if (this.opts.committer) {
+      // Answers settle their batches here, synchronously; each flushes what waited for it, drained in turn.
+      this.opts.committer.drain();
+      this.opts.committer.release();
+      return;
+    }
     const deferred = this.opts.deferredSync;
     if (!deferred) return;
     const waiting = [...(this.syncing ?? []), ...this.unsynced];

@@ -79,7 +79,28 @@ export interface EmbeddedUnitOfWork {
    * the commit then does not hold the event loop while the disk flushes.
    */
   deferredSync?(): DeferredSync | undefined;
+  /**
+   * The inbox commit on a thread of its own (a store file in WAL mode), with the fsync when the store runs with
+   * synchronous=FULL; undefined when the store cannot do that (in memory). Told when that thread fails.
+   */
+  writerThread?(onFailure: (err: Error) => void): InboxCommitter | undefined;
 }
+
+/**
+ * Commits submissions off the main thread, in the order they are handed over. `done` is called on the main
+ * thread: with the readings' inbox sequence numbers once the commit is durable (err null); with an error and
+ * the sequence numbers when the commit was made but its fsync failed (stored, not yet durable: process, do not
+ * acknowledge); with an error alone when nothing of it was stored.
+ */
+export interface InboxCommitter {
+  commit(submissions: readonly InboxSubmission[], done: ThreadCommitted): void;
+  /** Blocks until every commit handed over has been answered and its `done` has run (for shutdown). */
+  drain(): void;
+  /** Ends the thread (after `drain`). */
+  release(): void;
+}
+
+export type ThreadCommitted = (err: Error | null, seqs?: ArrayLike<number>) => void;
 
 /**
  * A commit whose fsync runs off the main thread. Whoever acknowledges must wait for `sync`'s callback: until

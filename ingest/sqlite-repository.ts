@@ -1,11 +1,13 @@
 import { close, fsync, fsyncSync, openSync } from 'node:fs';
 import type { Store } from '../core/store/store.ts';
 import type { NormalizerEvent, UsageBucket } from '../core/streams.ts';
+import { InboxThread } from './inbox-thread.ts';
 import type {
   DeferredSync,
   EmbeddedUnitOfWork,
   InboxRow,
   InboxSubmission,
+  InboxCommitter,
   IngestRepository,
   NewDeadLetter,
   ProcessedOutput,
@@ -124,6 +126,17 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
     } finally {
       (this.full ??= db.prepare('PRAGMA synchronous = FULL')).run();
     }
+  }
+
+  /**
+   * A WAL file lets a second connection write while this one reads: the inbox commits move to a thread of their
+   * own (with the store's durability: see InboxThread), and what derives from them stays on this connection.
+   */
+  writerThread(onFailure: (err: Error) => void): InboxCommitter | undefined {
+    const db = this.t.db;
+    if (db.memory || String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal')
+      return undefined;
+    return new InboxThread(db.name, this.relaxDerivedWrites, onFailure);
   }
 
   /**

@@ -69,6 +69,8 @@ export interface Ingest {
    * the oldest payload among them; undefined otherwise (a detection then came from a clock tick).
    */
   processingSince(): number | undefined;
+  /** Why the inbox takes no more readings (its writer thread failed; a restart recovers), or undefined. */
+  failure(): Error | undefined;
   stats(): {
     committedReadings: number;
     commits: number;
@@ -135,13 +137,24 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     (input) => inputs.next(input),
   );
 
-  const deferredSync = repo.deferredSync?.();
+  let failure: Error | undefined;
+  const committer = config.ingest.writerThread
+    ? repo.writerThread?.((err) => {
+        failure = err;
+        logger.error(
+          { err },
+          'inbox writer thread failed: no more readings are acknowledged; restart the service',
+        );
+      })
+    : undefined;
+  const deferredSync = committer ? undefined : repo.deferredSync?.();
   const writer = new InboxWriter(
     repo,
     clock,
     {
       commitMaxDelayMs: config.ingest.commitMaxDelayMs,
       commitMaxReadings: config.ingest.commitMaxReadings,
+      ...(committer ? { committer } : {}),
       ...(deferredSync ? { deferredSync } : {}),
       ...(deps.metrics ? { onCommitSeconds: (s: number) => deps.metrics!.commitSeconds.observe(s) } : {}),
     },
@@ -328,6 +341,7 @@ export function startIngest(config: Config, deps: IngestDeps): Ingest {
     },
     cursor: () => stage.cursor,
     processingSince: () => writer.processingSince,
+    failure: () => failure,
     stats: () => ({
       committedReadings: writer.committedReadings,
       commits: writer.commits,

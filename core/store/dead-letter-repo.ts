@@ -34,15 +34,16 @@ export interface DeadLetterFilter {
 const INNER_JOIN = 'JOIN meters m ON m.id = d.meter_id JOIN households h ON h.id = m.household';
 const OUTER_JOIN = 'LEFT JOIN meters m ON m.id = d.meter_id LEFT JOIN households h ON h.id = m.household';
 
+/** Adds one dead letter; also run by ingest's writer thread on its own connection. */
+export const INSERT_DEAD_LETTER_SQL = `INSERT INTO dead_letters (received_at, meter_id, topic, code, message, field, excerpt)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`;
+
 /** Rejected input, kept with its reason so that nothing is silently dropped. */
 export class DeadLetterRepo {
   private readonly insertStmt;
 
   constructor(private readonly db: Db) {
-    this.insertStmt = db.prepare(
-      `INSERT INTO dead_letters (received_at, meter_id, topic, code, message, field, excerpt)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.insertStmt = db.prepare(INSERT_DEAD_LETTER_SQL);
   }
 
   add(d: Omit<DeadLetter, 'id'>): void {

@@ -8,6 +8,10 @@ export interface InboxRow {
   receivedAt: number;
 }
 
+/** Appends one reading; also run by ingest's writer thread on its own connection. */
+export const INSERT_INBOX_SQL =
+  'INSERT INTO inbox (meter_id, ts, total_liters, received_at) VALUES (?, ?, ?, ?)';
+
 /** The durable inbox: every accepted raw reading, in arrival order. A PUBACK follows its commit. */
 export class InboxRepo {
   private readonly insertStmt;
@@ -17,9 +21,7 @@ export class InboxRepo {
   private readonly storedStmt;
 
   constructor(private readonly db: Db) {
-    this.insertStmt = db.prepare(
-      'INSERT INTO inbox (meter_id, ts, total_liters, received_at) VALUES (?, ?, ?, ?)',
-    );
+    this.insertStmt = db.prepare(INSERT_INBOX_SQL);
     this.afterStmt = db.prepare(
       `SELECT seq, meter_id AS meterId, ts, total_liters AS totalLiters, received_at AS receivedAt
        FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?`,

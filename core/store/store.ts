@@ -79,7 +79,10 @@ export function openStore(opts: StoreOptions): Store {
     reports: new ReportRepo(db),
     console: new ConsoleRepo(db),
     secretVerifiers: new SecretVerifierRepo(db),
-    transaction: <T>(fn: () => T): T => db.transaction(fn)(),
+    // IMMEDIATE: the write lock is taken at BEGIN, waiting (busy_timeout) while another connection writes (ingest's
+    // writer thread). A deferred transaction that read first could not upgrade after that connection committed
+    // (SQLITE_BUSY_SNAPSHOT, no wait). Nested calls join the outer transaction as savepoints.
+    transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     close: () => {
       if (db.open) db.close();
     },
