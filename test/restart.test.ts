@@ -144,13 +144,17 @@ describe('restart safety', () => {
 
     expect(expected.inbox).toBe(readings.length);
     expect(actual.inbox).toBe(readings.length);
-    // Every scenario's rule fired in the reference run (households may raise more than one alert of a rule;
-    // the fall's dry day joins its dry morning's alert: one welfare episode, one alert).
-    expect([...new Set(expected.alerts.map((x) => x.ruleId))].sort()).toEqual([
-      'continuous-flow',
-      'heavy-use',
-      'no-water-at-peak',
-    ]);
+    // Every scenario raised its alert in the reference run. The fall shows as a dry morning or as a dry day,
+    // whichever the detectors see first: that depends on the hour and the date the three days fall on (the
+    // test runs on the system clock), and the other joins the same welfare episode: one alert.
+    const rulesOf = (id: string) => [
+      ...new Set(expected.alerts.filter((a) => a.householdId === id).map((a) => a.ruleId)),
+    ];
+    expect(rulesOf('leak')).toEqual(['continuous-flow']);
+    expect(rulesOf('tap')).toEqual(['heavy-use']);
+    expect(rulesOf('fallen')).toHaveLength(1);
+    expect(['no-water-at-peak', 'low-use']).toContain(rulesOf('fallen')[0]);
+    expect(rulesOf('ordinary')).toEqual([]);
     expect(actual.alerts).toEqual(expected.alerts);
     expect(actual.timelines).toEqual(expected.timelines);
     expect(actual.buckets).toEqual(expected.buckets);
