@@ -1,25 +1,13 @@
-import type { AlertText, EscalationChain } from '../core/alerts.ts';
 import { migratePg, type PgPool } from '../core/postgres.ts';
-import type { EscalationRecord, EscalationState } from '../core/store/escalation-repo.ts';
+import {
+  escalationFromRow,
+  type EscalationRecord,
+  type EscalationRow,
+} from '../core/store/escalation-repo.ts';
 import { NOTIFIER_PG_MIGRATIONS } from './postgres-migrations.ts';
 
 const COLUMNS = `alert_id, chain, source, summary, started_at, level, level_started_at, reminders, next_at, state,
   stopped_reason, updated_at`;
-
-interface Row {
-  alert_id: string;
-  chain: string;
-  source: string;
-  summary: string;
-  started_at: number;
-  level: number;
-  level_started_at: number;
-  reminders: number;
-  next_at: number | null;
-  state: EscalationState;
-  stopped_reason: string | null;
-  updated_at: number;
-}
 
 /**
  * The escalation records of cluster alerts on the shared PostgreSQL store (the embedded `escalations` rows). Any
@@ -66,19 +54,20 @@ export class PgEscalationRepository {
   }
 
   async get(alertId: string): Promise<EscalationRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${COLUMNS} FROM escalations WHERE alert_id = $1`, [
-      alertId,
-    ]);
-    return rows[0] && fromRow(rows[0]);
+    const { rows } = await this.pool.query<EscalationRow>(
+      `SELECT ${COLUMNS} FROM escalations WHERE alert_id = $1`,
+      [alertId],
+    );
+    return rows[0] && escalationFromRow(rows[0]);
   }
 
   /** The record, locked until the caller's transaction ends (call inside one). */
   async lock(alertId: string): Promise<EscalationRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<EscalationRow>(
       `SELECT ${COLUMNS} FROM escalations WHERE alert_id = $1 FOR UPDATE`,
       [alertId],
     );
-    return rows[0] && fromRow(rows[0]);
+    return rows[0] && escalationFromRow(rows[0]);
   }
 
   /**
@@ -87,14 +76,14 @@ export class PgEscalationRepository {
    * different records, and a record whose step is running (locked) is not waited for.
    */
   async claimDue(now: number, leaseMs: number, limit = 100): Promise<EscalationRecord[]> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<EscalationRow>(
       `UPDATE escalations SET next_at = $2
        WHERE alert_id IN (SELECT alert_id FROM escalations WHERE state = 'active' AND next_at <= $1
                           ORDER BY next_at, alert_id LIMIT $3 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}`,
       [now, now + leaseMs, limit],
     );
-    return rows.map(fromRow);
+    return rows.map(escalationFromRow);
   }
 }
 
@@ -113,21 +102,4 @@ function toArgs(r: EscalationRecord): unknown[] {
     r.stoppedReason,
     r.updatedAt,
   ];
-}
-
-function fromRow(r: Row): EscalationRecord {
-  return {
-    alertId: r.alert_id,
-    chain: JSON.parse(r.chain) as EscalationChain,
-    source: r.source,
-    summary: JSON.parse(r.summary) as AlertText,
-    startedAt: r.started_at,
-    level: r.level,
-    levelStartedAt: r.level_started_at,
-    reminders: r.reminders,
-    nextAt: r.next_at,
-    state: r.state,
-    stoppedReason: r.stopped_reason,
-    updatedAt: r.updated_at,
-  };
 }

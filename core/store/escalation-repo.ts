@@ -57,7 +57,8 @@ export interface ResolvedLevel {
   people: Person[];
 }
 
-interface EscalationRow {
+/** An `escalations` row as both stores hold it (the embedded SQLite file and the cluster's PostgreSQL). */
+export interface EscalationRow {
   alert_id: string;
   chain: string;
   source: string;
@@ -210,11 +211,11 @@ export class EscalationRepo {
 
   get(alertId: string): EscalationRecord | undefined {
     const row = this.s.get.get(alertId) as EscalationRow | undefined;
-    return row && fromRow(row);
+    return row && escalationFromRow(row);
   }
 
   due(now: number, limit = 200): EscalationRecord[] {
-    return (this.s.due.all(now, limit) as EscalationRow[]).map(fromRow);
+    return (this.s.due.all(now, limit) as EscalationRow[]).map(escalationFromRow);
   }
 
   /** When the earliest active escalation step is due. */
@@ -288,7 +289,7 @@ function toRow(r: EscalationRecord): EscalationRow {
   };
 }
 
-function fromRow(r: EscalationRow): EscalationRecord {
+export function escalationFromRow(r: EscalationRow): EscalationRecord {
   return {
     alertId: r.alert_id,
     chain: JSON.parse(r.chain) as EscalationChain,
