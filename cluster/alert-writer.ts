@@ -11,7 +11,7 @@ import {
   resolvedText,
 } from '../notifier/alert-message.ts';
 import type { AlertRepository } from '../notifier/alert-repository.ts';
-import { alertId } from '../notifier/detection-applier.ts';
+import { alertId, newAlert } from '../notifier/detection-applier.ts';
 import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 
 /**
@@ -72,24 +72,7 @@ export class ClusterAlertWriter {
   private async open(d: Detection, now: number): Promise<Alert | undefined> {
     const grid = outageGrid(d.householdId) ?? this.gridOf(d.householdId);
     if (grid === undefined) return undefined;
-    const alert: Alert = {
-      id: alertId(d.key),
-      householdId: d.householdId,
-      gridCode: grid,
-      ruleId: d.ruleId,
-      severity: d.severity,
-      audience: d.audience,
-      state: 'open',
-      openedAt: d.at,
-      updatedAt: now,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      resolvedAt: null,
-      resolvedBy: null,
-      outcome: null,
-      note: null,
-      evidence: d.evidence,
-    };
+    const alert = newAlert(d, grid, now);
     await this.alerts.insert(alert);
     const causeId = await this.alerts.addTimeline(alert.id, {
       at: now,

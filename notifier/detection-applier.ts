@@ -89,24 +89,7 @@ export class DetectionApplier {
       return undefined;
     }
     const now = this.clock.now();
-    const alert: Alert = {
-      id: alertId(d.key),
-      householdId: d.householdId,
-      gridCode: household.gridCode,
-      ruleId: d.ruleId,
-      severity: d.severity,
-      audience: d.audience,
-      state: 'open',
-      openedAt: d.at,
-      updatedAt: now,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      resolvedAt: null,
-      resolvedBy: null,
-      outcome: null,
-      note: null,
-      evidence: d.evidence,
-    };
+    const alert = newAlert(d, household.gridCode, now);
     this.store.alerts.insert(alert);
     const causeId = this.store.alerts.addTimeline(alert.id, {
       at: now,
@@ -220,6 +203,28 @@ export class DetectionApplier {
     this.audience.tellEveryoneSoFar(next, 'updated', clearedText(address), causeId);
     return next;
   }
+}
+
+/** The record of the alert a detection opens: open, nobody has answered yet, nothing resolved. */
+export function newAlert(d: Detection, gridCode: string, now: number): Alert {
+  return {
+    id: alertId(d.key),
+    householdId: d.householdId,
+    gridCode,
+    ruleId: d.ruleId,
+    severity: d.severity,
+    audience: d.audience,
+    state: 'open',
+    openedAt: d.at,
+    updatedAt: now,
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+    resolvedAt: null,
+    resolvedBy: null,
+    outcome: null,
+    note: null,
+    evidence: d.evidence,
+  };
 }
 
 /** Alert ids derive from the opening detection, so replaying history yields the same ids. */

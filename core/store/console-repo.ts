@@ -1,5 +1,5 @@
-import type { AlertState, AlertText, Evidence, Outcome } from '../alerts.ts';
-import type { RuleAudience, Severity } from '../rules.ts';
+import type { Alert, AlertState, AlertText, Evidence, Outcome } from '../alerts.ts';
+import type { RuleAudience } from '../rules.ts';
 import type { Db } from './open-store.ts';
 
 /**
@@ -9,23 +9,7 @@ import type { Db } from './open-store.ts';
  */
 
 /** An alert as a list shows it: the record's summary plus its household's address and escalation level. */
-export interface AlertListItem {
-  id: string;
-  householdId: string;
-  gridCode: string;
-  ruleId: string;
-  severity: Severity;
-  audience: RuleAudience;
-  state: AlertState;
-  openedAt: number;
-  updatedAt: number;
-  acknowledgedAt: number | null;
-  acknowledgedBy: string | null;
-  resolvedAt: number | null;
-  resolvedBy: string | null;
-  outcome: Outcome | null;
-  note: string | null;
-  evidence: Evidence;
+export interface AlertListItem extends Alert {
   address: string;
   /** Index of the escalation level the alert has reached (0 = the first); null without an escalation. */
   escalationLevel: number | null;
