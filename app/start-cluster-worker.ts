@@ -6,7 +6,7 @@ import { startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
 import { startEscalationSteps, type EscalationSteps } from '../cluster/escalation-steps.ts';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
-import { PartitionProcessor } from '../cluster/partition.ts';
+import { PartitionProcessor, readPartitionClock } from '../cluster/partition.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import { startClusterWorker, type ClusterWorker } from '../cluster/worker.ts';
@@ -101,6 +101,7 @@ export async function startClusterWorkerService(
       logger,
       meters: store.registry,
       openPartition,
+      partitionClock: (partition) => readPartitionClock(pool, partition),
       onCommitted: (b) => {
         if (b.detections > 0) r.kick();
       },
@@ -273,6 +274,14 @@ function workerMetrics(worker: ClusterWorker, relay: OutboxRelay): Registry {
     registers: [registry],
     collect() {
       this.set(stats().commitFailures);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_floor_advances',
+    help: "Partition clocks moved forward by the wall-clock floor while none of the partition's meters sent",
+    registers: [registry],
+    collect() {
+      this.set(stats().floorAdvances);
     },
   });
   return registry;

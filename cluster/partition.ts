@@ -3,6 +3,7 @@ import { ManualClock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
+import type { PgPool } from '../core/postgres.ts';
 import type { Store } from '../core/store/store.ts';
 import type {
   AcceptedReading,
@@ -136,10 +137,16 @@ export class PartitionProcessor {
     return p;
   }
 
-  /** Processes the batch and commits everything it produced with the partition's checkpoint (one transaction). */
-  async commit(batch: readonly PartitionSubmission[]): Promise<BatchResult> {
+  /**
+   * Processes the batch and commits everything it produced with the partition's checkpoint (one transaction).
+   * `floor`: the event time the partition's clock reaches at least, before the batch (the worker's wall-clock
+   * floor, so that silences are raised while none of the partition's meters sends); ignored before the
+   * partition's first reading.
+   */
+  async commit(batch: readonly PartitionSubmission[], floor?: number): Promise<BatchResult> {
     const { uow, ingest, detectorStates, alerts } = this.deps.repos;
     return uow.run(async () => {
+      if (floor !== undefined && this.clock && floor > this.clock.now()) this.clock.advanceTo(floor);
       const subs = await this.withoutCommitted(batch);
       const skipped =
         batch.reduce((n, s) => n + s.readings.length, 0) - subs.reduce((n, s) => n + s.readings.length, 0);
@@ -179,8 +186,8 @@ export class PartitionProcessor {
         );
       }
       const fenced = await uow.pool.query(
-        'UPDATE cluster_partitions SET clock = $3 WHERE partition = $1 AND epoch = $2',
-        [this.deps.partition, this.epoch, this.clock?.now() ?? null],
+        'UPDATE cluster_partitions SET clock = $3, committed_at = $4 WHERE partition = $1 AND epoch = $2',
+        [this.deps.partition, this.epoch, this.clock?.now() ?? null, Date.now()],
       );
       if (fenced.rowCount !== 1)
         throw new PartitionFencedError(`partition ${this.deps.partition} was taken over by another worker`);
@@ -188,6 +195,11 @@ export class PartitionProcessor {
       this.newMembers.clear();
       return { readings: seqs.length, skipped, detections: detections.length };
     });
+  }
+
+  /** The partition's clock (event time); null before its first reading. */
+  clockNow(): number | null {
+    return this.clock?.now() ?? null;
   }
 
   stop(): void {
@@ -245,6 +257,18 @@ export class PartitionProcessor {
     if (ts > c.now()) c.advanceTo(ts);
     return c.now();
   }
+}
+
+/** A partition's clock and when it last committed (wall time), as the shared store has them. */
+export async function readPartitionClock(
+  pool: PgPool,
+  partition: number,
+): Promise<{ clock: number | null; committedAt: number | null } | undefined> {
+  const { rows } = await pool.query<{ clock: number | null; committedAt: number | null }>(
+    'SELECT clock, committed_at AS "committedAt" FROM cluster_partitions WHERE partition = $1',
+    [partition],
+  );
+  return rows[0];
 }
 
 /** The UsageStage's repository inside a partition: state in memory, writes collected for the batch's commit. */

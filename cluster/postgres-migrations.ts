@@ -15,4 +15,7 @@ export const CLUSTER_PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX cluster_partition_meters_by_partition ON cluster_partition_meters (partition);
   `,
+  // When the partition last committed (wall time): a silent partition whose owner went is taken over by the
+  // worker that finds this stale, so that its clock keeps following the wall clock (cluster/worker.ts).
+  `ALTER TABLE cluster_partitions ADD COLUMN committed_at bigint`,
 ];

@@ -31,6 +31,14 @@ import {
  * Every worker subscribes to every partition (single active consumer: one consumes, the others wait); to its
  * preferred partitions at once and to the others after `cluster.standbyDelayMs`, so that workers started together
  * share the partitions and each takes over the others' when they go.
+ *
+ * A partition's clock is event time (its readings' timestamps), so a partition none of whose meters sends would
+ * stand still and raise no silence. The wall-clock floor keeps it moving: every tick interval, for each partition
+ * whose queue is empty, the worker that holds it commits the clock forward to `cluster.clockFloorLagMs` behind
+ * the wall clock (the ticks fire, silences and outages are raised and committed like any batch's). A silent
+ * partition whose holder went (no commit for three floor intervals) is taken over by the first worker that
+ * notices; the epoch fence keeps two workers from both committing it. The floor does not move a clock that is
+ * more than `cluster.clockFloorMaxJumpMs` behind (a partition replaying older readings).
  */
 export interface ClusterWorkerDeps {
   config: Config;
@@ -38,6 +46,15 @@ export interface ClusterWorkerDeps {
   meters: MeterDirectory;
   /** Takes a partition over: restores its checkpoint from the shared store. */
   openPartition: (partition: number) => Promise<PartitionProcessor>;
+  /**
+   * The partition's clock and last commit (wall time) in the shared store: a worker takes a silent partition
+   * over when its owner has not committed for a while (see the wall-clock floor below).
+   */
+  partitionClock: (
+    partition: number,
+  ) => Promise<{ clock: number | null; committedAt: number | null } | undefined>;
+  /** How often the wall-clock floor is applied (default: the detectors' tick interval). */
+  floorEveryMs?: number;
   /** After each batch's commit (before its acknowledgement): e.g. to wake the outbox relay. */
   onCommitted?: (result: BatchResult) => void;
   now?: () => number;
@@ -65,6 +82,8 @@ export interface ClusterWorkerStats {
   detections: number;
   /** Partitions this worker restored from their checkpoints (takeovers, first deliveries). */
   restores: number;
+  /** Partition clocks moved forward by the wall-clock floor (commits with no readings). */
+  floorAdvances: number;
   deadLetters: number;
   commitFailures: number;
   ready: boolean;
@@ -119,6 +138,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
   let skippedRedeliveries = 0;
   let detections = 0;
   let restores = 0;
+  let floorAdvances = 0;
   const parts: Partition[] = Array.from({ length: c.partitions }, (_, partition) => ({
     partition,
     preferred: preferred.has(partition),
@@ -277,6 +297,52 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     };
   }
 
+  /** Moves the partition's clock to the wall-clock floor (taking a stale silent partition over first). */
+  async function advanceFloor(p: Partition): Promise<void> {
+    const t = now();
+    const floor = t - c.clockFloorLagMs;
+    const near = (clock: number | null) =>
+      clock !== null && clock < floor && clock >= floor - c.clockFloorMaxJumpMs;
+    if (!p.processor || p.restoreNeeded) {
+      // Not held here (or maybe taken over since): take it over only if nobody has committed it for a while.
+      const row = await deps.partitionClock(p.partition);
+      const stale = row?.committedAt == null || row.committedAt < t - 3 * floorEvery;
+      if (!row || !stale || !near(row.clock)) return;
+      p.processor?.stop();
+      p.processor = null;
+      p.restoreNeeded = false;
+      p.processor = await deps.openPartition(p.partition);
+      restores++;
+      logger.info({ partition: p.partition }, 'silent partition taken over to keep its clock moving');
+    }
+    if (!near(p.processor.clockNow())) return;
+    const r = await p.processor.commit([], floor);
+    floorAdvances++;
+    detections += r.detections;
+    deps.onCommitted?.(r);
+  }
+
+  const floorEvery = deps.floorEveryMs ?? config.detectors.tickIntervalMs;
+  const floorTimer = setInterval(() => {
+    if (stopping || c.clockFloorLagMs === 0) return;
+    for (const p of parts) {
+      // Only a partition with nothing waiting: its readings move its clock themselves.
+      if (!p.subscribed || p.flushing || p.timer || p.pending.length > 0 || p.lag !== 0) continue;
+      p.flushing = advanceFloor(p)
+        .catch((err: unknown) => {
+          p.processor?.stop();
+          p.processor = null;
+          if (err instanceof PartitionFencedError) logger.info({ partition: p.partition }, err.message);
+          else logger.error({ err, partition: p.partition }, 'could not move the partition clock forward');
+        })
+        .finally(() => {
+          p.flushing = null;
+          if (p.pending.length > 0) schedule(p);
+        });
+    }
+  }, floorEvery);
+  floorTimer.unref();
+
   // Lag: the messages waiting in each partition's queue (a passive declare; cheap).
   const lagTimer = setInterval(() => {
     void (async () => {
@@ -319,6 +385,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
         skippedRedeliveries,
         detections,
         restores,
+        floorAdvances,
         deadLetters,
         commitFailures,
         ready: parts.some((p) => p.subscribed),
@@ -328,6 +395,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
       stopping = true;
       clearTimeout(standby);
       clearInterval(lagTimer);
+      clearInterval(floorTimer);
       // Stop taking deliveries, finish the batches in hand (commit + ack), then leave.
       for (const p of parts) {
         if (p.timer) clearTimeout(p.timer);

@@ -296,6 +296,18 @@ export const Config = z
         prefetch: z.number().int().min(1).max(10_000).default(500),
         /** How long a worker waits before it stands by for the partitions it does not prefer. */
         standbyDelayMs: z.number().int().min(0).max(600_000).default(3_000),
+        /**
+         * The wall-clock floor of a partition's clock (event time): while a partition's queue is empty, its clock
+         * is kept at least this far behind the wall clock, so that silences and outages are raised even when none
+         * of its meters sends. 0 turns the floor off.
+         */
+        clockFloorLagMs: z.number().int().min(0).max(86_400_000).default(300_000),
+        /**
+         * The floor follows the wall clock only while the partition's clock is at most this far behind it: a
+         * partition replaying older readings (or a cluster back after a longer stop) keeps its own clock until
+         * its readings bring it near the present.
+         */
+        clockFloorMaxJumpMs: z.number().int().min(0).max(30 * 86_400_000).default(6 * 3_600_000),
       })
       .prefault({}),
     archive: z
