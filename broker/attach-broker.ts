@@ -1,5 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { WORKER_ACK_TOPIC, type WorkerPort } from '../core/alerts.ts';
+import { WORKER_ACK_TOPIC, workerError, type WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
@@ -65,6 +65,10 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
           if (refused) {
             deps.ingest.deadLetter(workerId, topic, refused.code, refused.message, excerpt(payload));
             logger.warn({ workerId, topic, code: refused.code }, 'acknowledgement from a worker app refused');
+            const body = workerError(topic, refused.code, refused.message, deps.now());
+            publish(TOPICS.workerErrors(workerId), JSON.stringify(body), 0).catch((err: Error) =>
+              logger.warn({ err: err.message, workerId }, 'error reply not published'),
+            );
           }
         }
         return done(0); // anything else is not ours; acknowledged and ignored

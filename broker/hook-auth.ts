@@ -102,10 +102,10 @@ export function mayUse(who: Who, action: 'publish' | 'subscribe', topic: string)
     case 'worker':
       return action === 'publish'
         ? WORKER_ACK_TOPIC.exec(topic)?.[1] === who.id
-        : topic === TOPICS.workerAlerts(who.id);
+        : topic === TOPICS.workerAlerts(who.id) || topic === TOPICS.workerErrors(who.id);
     case 'careflow': {
       if (action === 'publish')
-        return /^meters\/[^/+#]+\/errors$/.test(topic) || /^workers\/[^/+#]+\/alerts$/.test(topic);
+        return /^meters\/[^/+#]+\/errors$/.test(topic) || /^workers\/[^/+#]+\/(alerts|errors)$/.test(topic);
       const filter = topic.replace(/^\$share\/[A-Za-z0-9_-]+\//, '');
       return filter === 'meters/+/readings' || filter === 'workers/+/alerts/+/ack';
     }

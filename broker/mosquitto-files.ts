@@ -18,7 +18,7 @@ export function mosquittoPasswordHash(password: string, salt: Buffer = randomByt
 export interface MosquittoDevices {
   /** Active meters: each may write its own readings and read its own errors. */
   meters: string[];
-  /** Grid workers' apps: each may read its own alerts and write acknowledgements under its own id. */
+  /** Grid workers' apps: each may read its own alerts and errors and write acknowledgements under its own id. */
   workers: string[];
 }
 
@@ -35,13 +35,24 @@ export function mosquittoAcl(devices: MosquittoDevices, careflowUser?: string): 
   const lines = ['# Written by careflow import from the registry: do not edit, it is rewritten.', ''];
   if (careflowUser) {
     lines.push(`user ${careflowUser}`, 'topic read meters/+/readings', 'topic write meters/+/errors');
-    lines.push('topic write workers/+/alerts', 'topic read workers/+/alerts/+/ack', '');
+    lines.push(
+      'topic write workers/+/alerts',
+      'topic write workers/+/errors',
+      'topic read workers/+/alerts/+/ack',
+      '',
+    );
   }
   for (const id of devices.meters) {
     lines.push(`user ${id}`, `topic write meters/${id}/readings`, `topic read meters/${id}/errors`, '');
   }
   for (const id of devices.workers) {
-    lines.push(`user ${id}`, `topic read workers/${id}/alerts`, `topic write workers/${id}/alerts/+/ack`, '');
+    lines.push(
+      `user ${id}`,
+      `topic read workers/${id}/alerts`,
+      `topic read workers/${id}/errors`,
+      `topic write workers/${id}/alerts/+/ack`,
+      '',
+    );
   }
   return lines.join('\n');
 }

@@ -96,7 +96,7 @@ export function mayUseRoutingKey(who: Who, permission: 'write' | 'read', key: st
       );
     case 'worker': {
       const alerts = routingKeyOf(TOPICS.workerAlerts(who.id));
-      if (permission === 'read') return key === alerts;
+      if (permission === 'read') return key === alerts || key === routingKeyOf(TOPICS.workerErrors(who.id));
       // An acknowledgement: workers.<id>.alerts.<alertId>.ack, one segment for the alert id, no wildcard.
       const prefix = `${alerts}.`;
       if (!key.startsWith(prefix) || !key.endsWith('.ack')) return false;

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
-import type { WorkerPort } from '../core/alerts.ts';
+import { workerError, type WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { HashQueue } from '../core/hash-queue.ts';
@@ -229,8 +229,10 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       }
       if (principal.kind === 'worker' && deps.workers?.accepts(principal.id, topic)) {
         const refused = deps.workers.publish(principal.id, topic, packet.payload as Buffer);
-        if (refused)
+        if (refused) {
           deps.ingest.deadLetter(principal.id, topic, refused.code, refused.message, excerpt(packet));
+          sendWorkerError(principal.id, topic, refused.code, refused.message);
+        }
         consume(packet, client);
         return done(null);
       }
@@ -238,6 +240,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       deps.ingest.deadLetter(principal.id, topic, 'ERR_BROKER_TOPIC_FORBIDDEN', message, excerpt(packet));
       if (principal.kind === 'meter')
         sendMeterError(principal.id, 'ERR_BROKER_TOPIC_FORBIDDEN', message, 'topic');
+      else sendWorkerError(principal.id, topic, 'ERR_BROKER_TOPIC_FORBIDDEN', message);
       logger.warn({ principal, topic }, 'publish refused');
       consume(packet, client);
       done(null);
@@ -331,6 +334,13 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
     if (field) body.field = field;
     publish(TOPICS.meterErrors(meterId), JSON.stringify(body), 0).catch((err: Error) =>
       logger.warn({ err: err.message, meterId }, 'could not send meter error'),
+    );
+  }
+
+  function sendWorkerError(workerId: string, topic: string, code: string, message: string): void {
+    const body = workerError(topic, code, message, deps.now());
+    publish(TOPICS.workerErrors(workerId), JSON.stringify(body), 0).catch((err: Error) =>
+      logger.warn({ err: err.message, workerId }, 'could not send worker error'),
     );
   }
 
@@ -440,7 +450,7 @@ const REFUSAL_MESSAGES: Record<RefusalReason, string> = {
 function mayReceive(principal: Principal, topic: string): boolean {
   return principal.kind === 'meter'
     ? topic === TOPICS.meterErrors(principal.id)
-    : topic === TOPICS.workerAlerts(principal.id);
+    : topic === TOPICS.workerAlerts(principal.id) || topic === TOPICS.workerErrors(principal.id);
 }
 
 async function listen(server: Server, port: number, host: string, logger: Logger): Promise<number> {

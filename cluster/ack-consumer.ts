@@ -4,6 +4,10 @@ import type { Store } from '../core/store/store.ts';
 import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { mayAcknowledge, parseAckPayload } from '../notifier/worker-ack.ts';
+import { routingKeyOf } from '../broker/rabbitmq-hooks.ts';
+import { workerAckTopic, workerError } from '../core/alerts.ts';
+import type { ErrorCode } from '../core/errors.ts';
+import { TOPICS } from '../core/readings.ts';
 import { MQTT_EXCHANGE } from './topology.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
 
@@ -18,7 +22,8 @@ import type { PgUnitOfWork } from './unit-of-work.ts';
  * entry (and the note, if any), and its escalation chain stops, so no further reminder or level is told; a
  * repeat finds the alert no longer open and changes nothing. The embedded rule decides who may: a person whose
  * grids or area cover the alert (notifier/worker-ack.ts). A refused acknowledgement (unknown alert, not theirs,
- * bad payload) is logged and dead-lettered to `ACK_REFUSED_QUEUE`, never applied.
+ * bad payload) is logged and dead-lettered to `ACK_REFUSED_QUEUE`, never applied, and the app is told why on
+ * `workers/{id}/errors` (as the embedded broker tells it).
  */
 export const ACK_QUEUE = 'careflow.acks';
 export const ACK_REFUSED_QUEUE = 'careflow.acks.refused';
@@ -86,21 +91,44 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
   await ch.prefetch(PREFETCH);
 
   /** Why the acknowledgement may not be applied, or what to apply. */
+  type Refusal = { refused: string; code: ErrorCode; workerId?: string; alertId?: string };
   async function check(
     msg: ConsumeMessage,
-  ): Promise<{ refused: string } | { workerId: string; alertId: string; note: string | undefined }> {
+  ): Promise<Refusal | { workerId: string; alertId: string; note: string | undefined }> {
     const key = ACK_KEY.exec(msg.fields.routingKey);
-    if (!key) return { refused: 'not an acknowledgement topic' };
+    if (!key) return { refused: 'not an acknowledgement topic', code: 'ERR_BROKER_TOPIC_FORBIDDEN' };
     const [, workerId, alertId] = key as unknown as [string, string, string];
     const body = parseAckPayload(msg.content);
-    if ('error' in body) return { refused: body.error };
+    if ('error' in body) return { refused: body.error, code: 'ERR_API_VALIDATION', workerId, alertId };
     const alert = await alerts.get(alertId);
-    if (!alert) return { refused: `no alert ${alertId}` };
+    if (!alert) return { refused: `no alert ${alertId}`, code: 'ERR_ALERT_NOT_FOUND', workerId, alertId };
     if (!mayAcknowledge(deps.directory, workerId, alert.gridCode, alert.householdId))
       return {
         refused: `worker ${workerId} may not acknowledge alert ${alertId}: outside their grids or area`,
+        code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+        workerId,
+        alertId,
       };
     return { workerId, alertId, note: body.note };
+  }
+
+  /** Tells the app why (RabbitMQ's MQTT plugin hands `workers.<id>.errors` to `workers/<id>/errors`). */
+  function reply(r: Refusal): void {
+    if (r.workerId === undefined || r.alertId === undefined) return;
+    const topic = workerAckTopic(r.workerId, r.alertId);
+    const body = workerError(topic, r.code, r.refused, now());
+    try {
+      ch.publish(
+        MQTT_EXCHANGE,
+        routingKeyOf(TOPICS.workerErrors(r.workerId)),
+        Buffer.from(JSON.stringify(body)),
+      );
+    } catch (err) {
+      logger.warn(
+        { err, workerId: r.workerId },
+        'could not tell the app why its acknowledgement was refused',
+      );
+    }
   }
 
   async function handle(msg: ConsumeMessage): Promise<void> {
@@ -110,6 +138,7 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
         stats.refused++;
         logger.warn({ routingKey: msg.fields.routingKey, reason: c.refused }, 'acknowledgement refused');
         ch.nack(msg, false, false); // dead-lettered
+        reply(c);
         return;
       }
       const applied = await uow.run(async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.ts';
+import type { WorkerErrorMessage } from './readings.ts';
 import type { RuleAudience, Severity } from './rules.ts';
 
 /** Alert lifecycle vocabulary shared by notifier, API and console. */
@@ -187,6 +188,12 @@ export const CONFIRMING_OUTCOMES: Record<RuleAudience, readonly Outcome[]> = {
 export const WORKER_ACK_TOPIC = /^workers\/([^/]+)\/alerts\/([^/]+)\/ack$/;
 export const workerAckTopic = (workerId: string, alertId: string) =>
   `workers/${workerId}/alerts/${alertId}/ack`;
+
+/** The reply on `workers/{id}/errors` to a refused publish of a worker app on `topic`. */
+export function workerError(topic: string, code: string, message: string, at: number): WorkerErrorMessage {
+  const alertId = WORKER_ACK_TOPIC.exec(topic)?.[2];
+  return { code, message, topic, ...(alertId ? { alertId } : {}), ts: new Date(at).toISOString() };
+}
 
 /** What the broker hands the notifier about worker apps (acknowledgements, receipts, subscriptions). */
 export interface WorkerPort {

@@ -307,7 +307,12 @@ export const Config = z
          * partition replaying older readings (or a cluster back after a longer stop) keeps its own clock until
          * its readings bring it near the present.
          */
-        clockFloorMaxJumpMs: z.number().int().min(0).max(30 * 86_400_000).default(6 * 3_600_000),
+        clockFloorMaxJumpMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(30 * 86_400_000)
+          .default(6 * 3_600_000),
       })
       .prefault({}),
     archive: z

@@ -76,6 +76,19 @@ export interface MeterErrorMessage {
   ts: string;
 }
 
+/**
+ * careflow → worker app on `workers/{workerId}/errors`: why something the app published was refused (an
+ * acknowledgement of an alert outside its grids, of an unknown alert, a payload that is not `{ "note" }`). `topic`
+ * is the topic the app published to; `alertId` the alert it named, when the topic names one.
+ */
+export interface WorkerErrorMessage {
+  code: string;
+  message: string;
+  topic: string;
+  alertId?: string;
+  ts: string;
+}
+
 /** Meter and worker ids appear in topics and usernames: no MQTT wildcards, no separators. */
 export const ClientId = z
   .string()
@@ -85,4 +98,5 @@ export const TOPICS = {
   readings: (meterId: string) => `meters/${meterId}/readings`,
   meterErrors: (meterId: string) => `meters/${meterId}/errors`,
   workerAlerts: (workerId: string) => `workers/${workerId}/alerts`,
+  workerErrors: (workerId: string) => `workers/${workerId}/errors`,
 } as const;

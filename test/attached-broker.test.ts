@@ -136,6 +136,11 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
       // careflow refuses it (the alert is outside its grid) with a dead letter. The alert stays open.
       const other = await connectClient(mosquitto.url, 'w-g2', 'secret-w-g2');
       clients.push(other);
+      const otherErrors: unknown[] = [];
+      other.on('message', (topic, payload) => {
+        if (topic === 'workers/w-g2/errors') otherErrors.push(JSON.parse(payload.toString()));
+      });
+      await other.subscribeAsync('workers/w-g2/errors', { qos: 0 });
       await other.publishAsync(`workers/w-g1/alerts/${alertId}/ack`, '', { qos: 1 });
       await other.publishAsync(`workers/w-g2/alerts/${alertId}/ack`, '', { qos: 1 });
       await eventually(
@@ -148,6 +153,13 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
         topic: `workers/w-g2/alerts/${alertId}/ack`,
       });
       expect(state()?.state).toBe('open');
+      // careflow tells the app why on its errors topic (through Mosquitto's ACL: careflow writes, w-g2 reads).
+      await eventually(() => otherErrors.length === 1, 10_000, 'the error reply');
+      expect(otherErrors[0]).toMatchObject({
+        code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+        topic: `workers/w-g2/alerts/${alertId}/ack`,
+        alertId,
+      });
 
       // The grid worker acknowledges from the app over Mosquitto, with a note.
       await worker.publishAsync(`workers/w-g1/alerts/${alertId}/ack`, JSON.stringify({ note: 'on my way' }), {

@@ -8,6 +8,7 @@ import { startEscalationSteps, type EscalationSteps } from '../cluster/escalatio
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import type { Alert } from '../core/alerts.ts';
+import type { WorkerErrorMessage } from '../core/readings.ts';
 import type { RuleAudience } from '../core/rules.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
@@ -63,7 +64,7 @@ let pool: PgPool;
 let dir: string;
 let store: Store;
 const workers: Worker[] = [];
-const apps = new Map<string, { client: MqttClient; got: AppMessage[] }>();
+const apps = new Map<string, { client: MqttClient; got: AppMessage[]; errors: WorkerErrorMessage[] }>();
 
 beforeAll(async () => {
   if (skip) return;
@@ -180,9 +181,15 @@ async function connectApp(workerId: string): Promise<void> {
     connectTimeout: 30_000,
   });
   const got: AppMessage[] = [];
-  client.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString()) as AppMessage));
+  const errors: WorkerErrorMessage[] = [];
+  client.on('message', (topic, payload) => {
+    const body: unknown = JSON.parse(payload.toString());
+    if (topic.endsWith('/errors')) errors.push(body as WorkerErrorMessage);
+    else got.push(body as AppMessage);
+  });
   await client.subscribeAsync(`workers/${workerId}/alerts`, { qos: 1 });
-  apps.set(workerId, { client, got });
+  await client.subscribeAsync(`workers/${workerId}/errors`, { qos: 0 });
+  apps.set(workerId, { client, got, errors });
 }
 
 /** Opens an alert of h-g1-1 through worker 0 as the alert writer does: in one transaction with its chain. */
@@ -307,6 +314,14 @@ describe.skipIf(skip)('cluster escalation and acknowledgement', () => {
     const death = (headers?.['x-death'] as { 'routing-keys': string[] }[] | undefined)?.[0];
     expect(death?.['routing-keys']).toEqual(['workers.w-g2.alerts.al-esc-3.ack']);
     await conn.close();
+    // The app is told why, on its own errors topic (and nobody else is).
+    expect(await until(() => apps.get('w-g2')!.errors.length === 1)).toBe(true);
+    expect(apps.get('w-g2')!.errors[0]).toMatchObject({
+      code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+      topic: 'workers/w-g2/alerts/al-esc-3/ack',
+      alertId: 'al-esc-3',
+    });
+    expect(apps.get('w-g1')!.errors).toEqual([]);
   }, 60_000);
 });
 

@@ -180,6 +180,15 @@ describe('acknowledgement', () => {
     const svc = await start();
     svc.clock.advanceTo(T0 + 10 * HOUR);
     const stranger = await app(svc, 'w-g2');
+    const errors: unknown[] = [];
+    stranger.client.on('message', (topic, payload) => {
+      if (topic === 'workers/w-g2/errors') errors.push(JSON.parse(payload.toString()));
+    });
+    await stranger.client.subscribeAsync('workers/w-g2/errors', { qos: 0 });
+    // Another worker's errors are not theirs to read (SUBACK 0x80).
+    await expect(stranger.client.subscribeAsync('workers/w-g1/errors', { qos: 0 })).rejects.toThrow(
+      /Subscribe error/,
+    );
     const alert = await raiseHeavyUse(svc, 'h-g1-1');
     await stranger.client.publishAsync(`workers/w-g2/alerts/${alert.id}/ack`, '', { qos: 1 });
     // Publishing under another worker's id is refused by the ACL as well.
@@ -191,6 +200,22 @@ describe('acknowledgement', () => {
       [`workers/w-g2/alerts/${alert.id}/ack`, 'ERR_BROKER_TOPIC_FORBIDDEN'],
     ]);
     expect(svc.cf.store.alerts.get(alert.id)?.state).toBe('open');
+    // The app is told why, for each, on its own errors topic.
+    await eventually(() => errors.length === 2, 5_000, 'two error replies');
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+          topic: `workers/w-g1/alerts/${alert.id}/ack`,
+          alertId: alert.id,
+        }),
+        expect.objectContaining({
+          code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+          topic: `workers/w-g2/alerts/${alert.id}/ack`,
+          alertId: alert.id,
+        }),
+      ]),
+    );
   });
 
   it('through the API stops the chain too, and a reopen starts it over at the first level', async () => {

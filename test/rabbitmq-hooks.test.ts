@@ -18,6 +18,9 @@ describe('RabbitMQ routing keys and resources', () => {
     expect(mayUseRoutingKey(meter, 'read', 'meters.m.1.errors')).toBe(true);
     expect(mayUseRoutingKey(meter, 'read', 'meters.#')).toBe(false);
     expect(mayUseRoutingKey(worker, 'read', 'workers.w-1.alerts')).toBe(true);
+    expect(mayUseRoutingKey(worker, 'read', 'workers.w-1.errors')).toBe(true);
+    expect(mayUseRoutingKey(worker, 'read', 'workers.w-2.errors')).toBe(false);
+    expect(mayUseRoutingKey(worker, 'write', 'workers.w-1.errors')).toBe(false);
     expect(mayUseRoutingKey(worker, 'read', 'workers.*.alerts')).toBe(false);
     expect(mayUseRoutingKey(worker, 'read', 'workers.w-1.alerts.#')).toBe(false);
     expect(mayUseRoutingKey(worker, 'write', 'workers.w-1.alerts.a-7.ack')).toBe(true);
