@@ -4,7 +4,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
 import { startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
-import { startEscalationSteps, type EscalationSteps } from '../cluster/escalation-steps.ts';
+import {
+  escalateOnFailedDelivery,
+  startEscalationSteps,
+  type EscalationSteps,
+} from '../cluster/escalation-steps.ts';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PartitionProcessor, readPartitionClock } from '../cluster/partition.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
@@ -69,17 +73,18 @@ export async function startClusterWorkerService(
       pool,
       store,
     );
+    const alertRepo = await PgAlertRepository.open(uow.pool);
     relay = await startOutboxRelay({
       amqpUrl,
       outbox: await PgOutboxRepository.open(uow.pool),
-      alerts: await PgAlertRepository.open(uow.pool),
+      alerts: alertRepo,
       uow,
       webhooks: new WebhookChannel(store, systemClock, config.notifier.webhookTimeoutMs),
       policy: config.notifier,
       logger,
+      escalation: escalateOnFailedDelivery({ escalations, alerts: alertRepo, notifier, logger }),
     });
     const r = relay;
-    const alertRepo = await PgAlertRepository.open(uow.pool);
     steps = startEscalationSteps({
       escalations,
       alerts: alertRepo,

@@ -2,6 +2,7 @@ import type { Logger } from '../core/logger.ts';
 import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
+import type { OutboxRelayDeps } from './outbox-relay.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
 
 /**
@@ -31,6 +32,36 @@ export interface EscalationStepsDeps {
 export interface EscalationSteps {
   stats(): { claimed: number; ran: number };
   stop(): Promise<void>;
+}
+
+/**
+ * What the outbox relay does when a message of an alert's escalation level fails for good: the next level is
+ * told at once, as the embedded service does (`OutboxRelayDeps.escalation`). Every argument is opened on the
+ * relay's unit of work, so the failure's mark and the escalation commit together.
+ */
+export function escalateOnFailedDelivery(d: {
+  escalations: PgEscalationRepository;
+  alerts: PgAlertRepository;
+  notifier: SharedStoreNotifier;
+  logger: Logger;
+}): NonNullable<OutboxRelayDeps['escalation']> {
+  const logger = d.logger.child({ module: 'escalation-steps' });
+  return {
+    async lock(alertId) {
+      await d.alerts.lock(alertId);
+      await d.escalations.lock(alertId);
+    },
+    async escalateNow(m) {
+      if (!m.alertId) return false;
+      const logs = await d.notifier.escalateNow(
+        await d.escalations.get(m.alertId),
+        await d.alerts.get(m.alertId),
+        m.level,
+      );
+      for (const l of logs ?? []) if (l) logger[l.level](l.fields, l.msg);
+      return logs !== null;
+    },
+  };
 }
 
 /** How long a claim keeps other workers off a chain's step: well above one step's transaction. */

@@ -34,6 +34,15 @@ export interface OutboxRelayDeps {
   now?: () => number;
   /** Default `LEASE_MS`. */
   leaseMs?: number;
+  /**
+   * A message of an alert's escalation level failed for good: the next level is told at once (in the same
+   * transaction as the failure's mark). `lock` takes the alert's and its chain's locks first (the order of every
+   * writer of both); `escalate` returns whether it queued anything.
+   */
+  escalation?: {
+    lock(alertId: string): Promise<void>;
+    escalateNow(m: OutboxMessage): Promise<boolean>;
+  };
 }
 
 export interface OutboxRelayStats {
@@ -146,14 +155,17 @@ export async function startOutboxRelay(deps: OutboxRelayDeps): Promise<OutboxRel
     const after = afterFailedAttempt(policy, m, at, err);
     if (after.kind === 'failed') {
       stats.failed++;
-      await uow.run(async () => {
-        if ((await outbox.markFailed(m.id, at, err.message)) && m.alertId)
-          await alerts.addTimeline(m.alertId, deliveryEntry(m, at, { kind: 'failed', err }));
+      const escalated = await uow.run(async () => {
+        if (m.alertId && deps.escalation) await deps.escalation.lock(m.alertId);
+        if (!(await outbox.markFailed(m.id, at, err.message)) || !m.alertId) return false;
+        await alerts.addTimeline(m.alertId, deliveryEntry(m, at, { kind: 'failed', err }));
+        return deps.escalation ? deps.escalation.escalateNow(m) : false;
       });
       logger.error(
         { outboxId: m.id, channel: m.channel, target: m.target, attempts: m.attempts + 1, err: err.message },
         'delivery failed for good',
       );
+      if (escalated) kick(); // the next level's messages are queued
       return;
     }
     stats.retries++;

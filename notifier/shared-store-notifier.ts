@@ -3,7 +3,14 @@ import type { EscalationRecord } from '../core/store/escalation-repo.ts';
 import type { AlertRepository } from './alert-repository.ts';
 import { toldSoFar } from './alert-audience.ts';
 import { escalationInfo, noRecipientEntry, openChain, skippedEntry } from './chain-opening.ts';
-import { levelsOnce, nextAtOf, nextStep, planDueSteps, type ChainStep } from './escalation-plan.ts';
+import {
+  levelsOnce,
+  nextAtOf,
+  nextStep,
+  planDueSteps,
+  planEscalation,
+  type ChainStep,
+} from './escalation-plan.ts';
 import {
   planFanout,
   queuedDetail,
@@ -27,8 +34,7 @@ import type { PgEscalationRepository } from './postgres-escalations.ts';
  * `escalations` table; its later steps (reminders, the next level, the end) are planned as the embedded runner
  * plans them (escalation-plan.ts) and run by any worker (`runDue`, from cluster/escalation-steps.ts).
  *
- * Not here yet: grouping (`notifier.groupWindowMs`; each alert is its own message) and escalating at once when a
- * level's delivery finally fails (the embedded `escalateNow`): the chain waits for the level's time instead.
+ * Not here yet: grouping (`notifier.groupWindowMs`; each alert is its own message).
  */
 export class SharedStoreNotifier {
   constructor(
@@ -95,6 +101,31 @@ export class SharedStoreNotifier {
       this.dir.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId),
     );
     const steps = planDueSteps(r, levels, now);
+    for (const step of steps) {
+      const causeId = await this.alerts.addTimeline(alert.id, step.entry);
+      if (step.send) await this.send({ ...step.send, alert, causeId }, now);
+    }
+    await this.escalations.update({ ...r, nextAt: nextAtOf(r), updatedAt: now });
+    return steps.map((s) => s.log);
+  }
+
+  /**
+   * A message of `level` failed for good (the embedded runner's `escalateNow`): if the chain still waits at that
+   * level and the alert is open, the next level is told now instead of after the level's wait. The caller holds
+   * the alert's and the record's locks (in that order) in its transaction. Returns whether it escalated.
+   */
+  async escalateNow(
+    r: EscalationRecord | undefined,
+    alert: Alert | undefined,
+    level: number | null,
+  ): Promise<ChainStep['log'][] | null> {
+    if (level === null || !r || r.state !== 'active' || r.level !== level || alert?.state !== 'open')
+      return null;
+    const now = this.wallClock();
+    const levels = levelsOnce(() =>
+      this.dir.escalation.resolveLevels(r.chain, alert.gridCode, alert.householdId),
+    );
+    const steps = planEscalation(r, levels, now, now, { kind: 'delivery-failed' });
     for (const step of steps) {
       const causeId = await this.alerts.addTimeline(alert.id, step.entry);
       if (step.send) await this.send({ ...step.send, alert, causeId }, now);

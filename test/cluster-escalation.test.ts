@@ -4,7 +4,11 @@ import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACK_REFUSED_QUEUE, startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
-import { startEscalationSteps, type EscalationSteps } from '../cluster/escalation-steps.ts';
+import {
+  escalateOnFailedDelivery,
+  startEscalationSteps,
+  type EscalationSteps,
+} from '../cluster/escalation-steps.ts';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import type { Alert } from '../core/alerts.ts';
@@ -18,6 +22,7 @@ import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
+import { DeliveryError } from '../notifier/webhook-channel.ts';
 import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
@@ -34,13 +39,27 @@ const logger = createLogger(process.env.DBG ? 'info' : 'silent');
 const policy = loadConfig({}, {}).notifier;
 const skip = SKIP_POSTGRES || SKIP_RABBITMQ;
 const registry = testRegistry(1);
-registry.workers!.push({
-  id: 'lead-g1',
-  name: 'Leader g1',
-  role: 'grid-leader',
-  grids: ['g1'],
-  secret: 'secret-lead-g1',
-});
+registry.workers!.push(
+  {
+    id: 'lead-g1',
+    name: 'Leader g1',
+    role: 'grid-leader',
+    grids: ['g1'],
+    secret: 'secret-lead-g1',
+  },
+  {
+    id: 'lead-g2',
+    name: 'Leader g2',
+    role: 'grid-leader',
+    grids: ['g2'],
+    secret: 'secret-lead-g2',
+  },
+);
+// g2's worker is also told by SMS through a gateway that refuses every call for good (below).
+registry.workers!.find((w) => w.id === 'w-g2')!.webhook = {
+  url: 'http://127.0.0.1:9/sms',
+  secret: 'sms-gateway-secret-0123456789',
+};
 
 interface AppMessage {
   event: string;
@@ -111,9 +130,25 @@ beforeAll(async () => {
     at,
     'test',
   );
+  // g2: ten minutes before its leader is told — unless the grid worker's message cannot be delivered.
+  store.escalation.putSettings(
+    'grid',
+    'g2',
+    {
+      welfare: {
+        levels: [
+          { notify: 'grid-workers', afterMinutes: 10 },
+          { notify: 'grid-leader', afterMinutes: 10 },
+        ],
+        reminderMinutes: 0,
+      },
+    },
+    at,
+    'test',
+  );
   pool = openPgPool(pgServer.url);
   for (let i = 0; i < 2; i++) workers.push(await startWorker());
-  for (const id of ['w-g1', 'lead-g1', 'w-g2']) await connectApp(id);
+  for (const id of ['w-g1', 'lead-g1', 'w-g2', 'lead-g2']) await connectApp(id);
 }, 180_000);
 
 afterAll(async () => {
@@ -137,14 +172,16 @@ async function startWorker(): Promise<Worker> {
   const alerts = await PgAlertRepository.open(uow.pool);
   const outbox = await PgOutboxRepository.open(uow.pool);
   const escalations = await PgEscalationRepository.open(uow.pool);
+  const notifier = new SharedStoreNotifier(store, alerts, outbox, escalations);
   const relay = await startOutboxRelay({
     amqpUrl: rabbit.amqpUrl,
     outbox,
     alerts,
     uow,
-    webhooks: { deliver: () => Promise.reject(new Error('no webhooks here')) },
+    webhooks: { deliver: () => Promise.reject(new DeliveryError('the gateway refused the call', true)) },
     policy,
     logger,
+    escalation: escalateOnFailedDelivery({ escalations, alerts, notifier, logger }),
   });
   const acks = await startAckConsumer({
     amqpUrl: rabbit.amqpUrl,
@@ -154,7 +191,6 @@ async function startWorker(): Promise<Worker> {
     uow,
     logger,
   });
-  const notifier = new SharedStoreNotifier(store, alerts, outbox, escalations);
   return { relay, acks, notifier, escalations, alerts, uow };
 }
 
@@ -192,14 +228,14 @@ async function connectApp(workerId: string): Promise<void> {
   apps.set(workerId, { client, got, errors });
 }
 
-/** Opens an alert of h-g1-1 through worker 0 as the alert writer does: in one transaction with its chain. */
-async function openAlert(id: string, audience: RuleAudience): Promise<void> {
+/** Opens an alert of h-<grid>-1 through worker 0 as the alert writer does: in one transaction with its chain. */
+async function openAlert(id: string, audience: RuleAudience, grid = 'g1'): Promise<void> {
   const w = workers[0]!;
   const at = Date.now();
   const alert: Alert = {
     id,
-    householdId: 'h-g1-1',
-    gridCode: 'g1',
+    householdId: `h-${grid}-1`,
+    gridCode: grid,
     ruleId: `rule-${id}`,
     severity: 'critical',
     audience,
@@ -322,6 +358,28 @@ describe.skipIf(skip)('cluster escalation and acknowledgement', () => {
       alertId: 'al-esc-3',
     });
     expect(apps.get('w-g1')!.errors).toEqual([]);
+  }, 60_000);
+
+  it("tells the next level at once when the level's message fails for good, not after the level's wait", async () => {
+    for (const w of workers) if (!w.steps) startSteps(w);
+    const t0 = Date.now();
+    await openAlert('al-esc-4', 'welfare', 'g2');
+    // The grid worker's app gets it; the SMS gateway refuses it for good, and the leader is told at once.
+    expect(await until(() => got('w-g2', 'al-esc-4', 'opened').length === 1)).toBe(true);
+    expect(await until(() => got('lead-g2', 'al-esc-4', 'escalated').length === 1)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(60_000); // the level's wait is 10 minutes
+    const timeline = await workers[0]!.alerts.timeline('al-esc-4');
+    expect(timeline.find((e) => e.kind === 'escalated')?.detail).toMatchObject({
+      level: 1,
+      notify: 'grid-leader',
+      reason: 'delivery-failed',
+    });
+    expect(await workers[0]!.escalations.get('al-esc-4')).toMatchObject({ state: 'active', level: 1 });
+    // Once: the failure escalated one level, and nothing else follows before that level's own wait.
+    await sleep(2_000);
+    expect(got('lead-g2', 'al-esc-4')).toHaveLength(1);
+    const later = await workers[0]!.alerts.timeline('al-esc-4');
+    expect(later.filter((e) => e.kind === 'escalated')).toHaveLength(1);
   }, 60_000);
 });
 
