@@ -192,6 +192,8 @@ export async function clusterPartitions(
     alertRepo,
     await PgOutboxRepository.open(uow.pool),
     escalations,
+    Date.now,
+    config.notifier.groupWindowMs,
   );
   const alerts = new ClusterAlertWriter(
     alertRepo,

@@ -1,4 +1,4 @@
-import type { AlertText, WorkerAlertMessage, WorkerGroupedMessage } from '../core/alerts.ts';
+import type { WorkerAlertMessage } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
@@ -9,8 +9,8 @@ import {
   type FanoutEvent,
   type PlannedMessage,
   type WebhookBody,
-  type WebhookRecipient,
 } from './fanout-plan.ts';
+import { groupedEntry, joinGroup, openGroup } from './alert-grouping.ts';
 
 export type { FanoutEvent, WebhookBody, WebhookRecipient } from './fanout-plan.ts';
 
@@ -62,12 +62,7 @@ export class MessageFanout {
     if (queued > 0) queueMicrotask(this.onQueued);
   }
 
-  /**
-   * Grouping, Alertmanager-style: the first new alert for a person goes out at once; further new alerts for
-   * them within `groupWindowMs` of it wait until the window ends and go out together as one `grouped` message
-   * listing the households. Each grouped alert's timeline says so (`grouped`, with the message and the other
-   * alerts in it). Other events (updates, reminders, escalations, resolutions) are never held.
-   */
+  /** Queues one message to a person, grouping new alerts within the window (alert-grouping.ts). */
   private personal(
     e: FanoutEvent,
     person: Person,
@@ -84,13 +79,12 @@ export class MessageFanout {
     }
     const waiting = store.outbox.waitingGroup(person.id, m.channel, m.target, now);
     if (waiting) {
-      const group = JSON.parse(waiting.payload) as WorkerGroupedMessage & { recipients?: WebhookRecipient[] };
-      const { recipients: _r, ...single } = message as WebhookBody;
-      group.alerts.push(single);
-      group.count = group.alerts.length;
-      group.message = groupedText(group.alerts);
+      const group = joinGroup(waiting.payload, message);
       store.outbox.setPayload(waiting.id, JSON.stringify(group));
-      noteGrouped(store, e.alert.id, now, person.id, m.channel, waiting.idempotencyKey, group);
+      store.alerts.addTimeline(
+        e.alert.id,
+        groupedEntry(e.alert.id, now, person.id, m.channel, waiting.idempotencyKey, group),
+      );
       return 'grouped';
     }
     const last = store.outbox.lastOpeningAt(person.id, m.channel, m.target, now - this.groupWindowMs);
@@ -98,53 +92,12 @@ export class MessageFanout {
       store.outbox.enqueue({ ...common, ...m }, now);
       return 'sent';
     }
-    const { recipients, ...single } = message as WebhookBody;
-    const group: WorkerGroupedMessage & { recipients?: WebhookRecipient[] } = {
-      event: 'grouped',
-      messageId: `group:${message.messageId}`,
-      count: 1,
-      alerts: [single],
-      message: groupedText([single]),
-      ...(recipients ? { recipients } : {}),
-    };
-    const key = `group:${m.idempotencyKey}`;
-    store.outbox.enqueue(
-      { ...common, ...m, payload: JSON.stringify(group), idempotencyKey: key },
-      now,
-      last + this.groupWindowMs,
+    const opened = openGroup(message, m, last, this.groupWindowMs);
+    store.outbox.enqueue({ ...common, ...opened.message }, now, opened.notBefore);
+    store.alerts.addTimeline(
+      e.alert.id,
+      groupedEntry(e.alert.id, now, person.id, m.channel, opened.message.idempotencyKey, opened.group),
     );
-    noteGrouped(store, e.alert.id, now, person.id, m.channel, key, group);
     return 'grouped';
   }
-}
-
-function noteGrouped(
-  store: Store,
-  alertId: string,
-  at: number,
-  worker: string,
-  channel: string,
-  message: string,
-  group: WorkerGroupedMessage,
-): void {
-  store.alerts.addTimeline(alertId, {
-    at,
-    kind: 'grouped',
-    actor: null,
-    detail: {
-      worker,
-      channel,
-      message,
-      with: group.alerts.map((a) => a.alertId).filter((id) => id !== alertId),
-    },
-  });
-}
-
-/** "3 new alerts: …" listing each household and what it is about. */
-export function groupedText(alerts: readonly WorkerAlertMessage[]): AlertText {
-  return {
-    'zh-CN':
-      `${alerts.length} 条新警报：` + alerts.map((a) => `${a.address}（${a.message['zh-CN']}）`).join('；'),
-    en: `${alerts.length} new alerts: ` + alerts.map((a) => `${a.address} (${a.message.en})`).join('; '),
-  };
 }

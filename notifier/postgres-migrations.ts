@@ -49,4 +49,7 @@ export const NOTIFIER_PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX escalations_due ON escalations (next_at) WHERE state = 'active';
   `,
+  // When a relay first claimed the message: a group waiting for its window takes more alerts only until then
+  // (a claim moves next_attempt_at a lease ahead, so a claimed group would look as if it still waited).
+  `ALTER TABLE outbox ADD COLUMN claimed_at bigint`,
 ];

@@ -57,8 +57,10 @@ export class PgOutboxRepository implements OutboxRepository<'async'> {
     now: number,
   ): Promise<OutboxMessage | undefined> {
     const [row] = await this.rows<OutboxMessage>(
+      // Locked: two transactions adding to one group wait for each other, and a relay's claim skips it meanwhile.
       `SELECT ${COLUMNS} FROM outbox WHERE recipient = $1 AND channel = $2 AND target = $3 AND state = 'pending'
-         AND attempts = 0 AND next_attempt_at > $4 AND idempotency_key LIKE 'group:%' ORDER BY id DESC LIMIT 1`,
+         AND attempts = 0 AND claimed_at IS NULL AND next_attempt_at > $4 AND idempotency_key LIKE 'group:%'
+         ORDER BY id DESC LIMIT 1 FOR UPDATE`,
       [recipient, channel, target, now],
     );
     return row;
@@ -101,7 +103,7 @@ export class PgOutboxRepository implements OutboxRepository<'async'> {
    */
   async claimDue(now: number, leaseMs: number, limit = 100): Promise<OutboxMessage[]> {
     return this.rows<OutboxMessage>(
-      `UPDATE outbox SET next_attempt_at = $2
+      `UPDATE outbox SET next_attempt_at = $2, claimed_at = coalesce(claimed_at, $1)
        WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
                     ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}`,

@@ -1,4 +1,4 @@
-import type { Alert, AlertText } from '../core/alerts.ts';
+import type { Alert, AlertText, WorkerAlertMessage } from '../core/alerts.ts';
 import type { EscalationRecord } from '../core/store/escalation-repo.ts';
 import type { AlertRepository } from './alert-repository.ts';
 import { toldSoFar } from './alert-audience.ts';
@@ -17,7 +17,10 @@ import {
   scopeQueuedDetail,
   type FanoutDirectory,
   type FanoutEvent,
+  type PlannedMessage,
+  type WebhookBody,
 } from './fanout-plan.ts';
+import { groupedEntry, joinGroup, openGroup } from './alert-grouping.ts';
 import type { OutboxRepository } from './outbox-repository.ts';
 import type { PgEscalationRepository } from './postgres-escalations.ts';
 
@@ -34,7 +37,9 @@ import type { PgEscalationRepository } from './postgres-escalations.ts';
  * `escalations` table; its later steps (reminders, the next level, the end) are planned as the embedded runner
  * plans them (escalation-plan.ts) and run by any worker (`runDue`, from cluster/escalation-steps.ts).
  *
- * Not here yet: grouping (`notifier.groupWindowMs`; each alert is its own message).
+ * New alerts for one person within `groupWindowMs` are grouped as the embedded notifier groups them
+ * (alert-grouping.ts); the waiting group's row is locked while an alert joins it, so that alerts opened at once
+ * by several workers all end up in a message (two groups at worst, never a lost alert).
  */
 export class SharedStoreNotifier {
   constructor(
@@ -43,6 +48,8 @@ export class SharedStoreNotifier {
     private readonly outbox: OutboxRepository<'async'>,
     private readonly escalations: PgEscalationRepository,
     private readonly wallClock: () => number = Date.now,
+    /** Grouping window for new alerts to one person (ms; 0: off; `notifier.groupWindowMs`). */
+    private readonly groupWindowMs = 0,
   ) {}
 
   /** An alert opened or opened again: its chain's first level that has people is told `text`. */
@@ -150,20 +157,64 @@ export class SharedStoreNotifier {
     await this.send({ alert, event, text, recipients, causeId, level: null }, now);
   }
 
+  /** Queues one message to a person, grouping new alerts within the window (alert-grouping.ts). */
+  private async personal(
+    e: FanoutEvent,
+    personId: string,
+    body: WorkerAlertMessage | WebhookBody,
+    m: PlannedMessage,
+    level: number | null,
+    queuedAt: number,
+    now: number,
+  ): Promise<'sent' | 'grouped'> {
+    const common = { alertId: e.alert.id, level, recipient: personId };
+    if (this.groupWindowMs <= 0 || e.event !== 'opened') {
+      await this.outbox.enqueue({ ...common, ...m }, queuedAt);
+      return 'sent';
+    }
+    const waiting = await this.outbox.waitingGroup(personId, m.channel, m.target, queuedAt);
+    if (waiting) {
+      const group = joinGroup(waiting.payload, body);
+      await this.outbox.setPayload(waiting.id, JSON.stringify(group));
+      await this.alerts.addTimeline(
+        e.alert.id,
+        groupedEntry(e.alert.id, now, personId, m.channel, waiting.idempotencyKey, group),
+      );
+      return 'grouped';
+    }
+    const last = await this.outbox.lastOpeningAt(
+      personId,
+      m.channel,
+      m.target,
+      queuedAt - this.groupWindowMs,
+    );
+    if (last === undefined) {
+      await this.outbox.enqueue({ ...common, ...m }, queuedAt);
+      return 'sent';
+    }
+    const opened = openGroup(body, m, last, this.groupWindowMs);
+    await this.outbox.enqueue({ ...common, ...opened.message }, queuedAt, opened.notBefore);
+    await this.alerts.addTimeline(
+      e.alert.id,
+      groupedEntry(e.alert.id, now, personId, m.channel, opened.message.idempotencyKey, opened.group),
+    );
+    return 'grouped';
+  }
+
   private async send(e: FanoutEvent, now: number): Promise<void> {
     const plan = planFanout(this.dir, e);
     const queuedAt = this.wallClock();
     for (const p of plan.people) {
-      for (const d of p.deliveries)
-        await this.outbox.enqueue(
-          { ...d.message, alertId: e.alert.id, level: p.level, recipient: p.person.id },
-          queuedAt,
-        );
+      let grouped = false;
+      for (const d of p.deliveries) {
+        const r = await this.personal(e, p.person.id, d.body, d.message, p.level, queuedAt, now);
+        if (d.message.channel === 'mqtt') grouped = r === 'grouped';
+      }
       await this.alerts.addTimeline(e.alert.id, {
         at: now,
         kind: 'queued',
         actor: null,
-        detail: queuedDetail(e, p),
+        detail: queuedDetail(e, p, grouped),
       });
     }
     for (const s of plan.scope) {

@@ -65,6 +65,9 @@ interface AppMessage {
   event: string;
   messageId: string;
   alertId: string;
+  /** A `grouped` message: the new alerts it carries. */
+  alerts?: AppMessage[];
+  count?: number;
 }
 interface Worker {
   relay: OutboxRelay;
@@ -73,6 +76,7 @@ interface Worker {
   notifier: SharedStoreNotifier;
   escalations: PgEscalationRepository;
   alerts: PgAlertRepository;
+  outbox: PgOutboxRepository;
   uow: PgUnitOfWork;
 }
 
@@ -191,7 +195,7 @@ async function startWorker(): Promise<Worker> {
     uow,
     logger,
   });
-  return { relay, acks, notifier, escalations, alerts, uow };
+  return { relay, acks, notifier, escalations, alerts, outbox, uow };
 }
 
 function startSteps(w: Worker): void {
@@ -229,8 +233,13 @@ async function connectApp(workerId: string): Promise<void> {
 }
 
 /** Opens an alert of h-<grid>-1 through worker 0 as the alert writer does: in one transaction with its chain. */
-async function openAlert(id: string, audience: RuleAudience, grid = 'g1'): Promise<void> {
-  const w = workers[0]!;
+async function openAlert(
+  id: string,
+  audience: RuleAudience,
+  grid = 'g1',
+  w: Worker = workers[0]!,
+  notifier: SharedStoreNotifier = w.notifier,
+): Promise<void> {
   const at = Date.now();
   const alert: Alert = {
     id,
@@ -254,7 +263,7 @@ async function openAlert(id: string, audience: RuleAudience, grid = 'g1'): Promi
   await w.uow.run(async () => {
     await w.alerts.insert(alert);
     const causeId = await w.alerts.addTimeline(id, { at, kind: 'opened', actor: null, detail: {} });
-    await w.notifier.begin(alert, text, text, causeId, at);
+    await notifier.begin(alert, text, text, causeId, at);
   });
   w.relay.kick();
 }
@@ -380,6 +389,43 @@ describe.skipIf(skip)('cluster escalation and acknowledgement', () => {
     expect(got('lead-g2', 'al-esc-4')).toHaveLength(1);
     const later = await workers[0]!.alerts.timeline('al-esc-4');
     expect(later.filter((e) => e.kind === 'escalated')).toHaveLength(1);
+  }, 60_000);
+
+  it('groups new alerts for one person within the window, also when two workers open them at once', async () => {
+    const WINDOW = 3_000;
+    const grouping = workers.map(
+      (w) => new SharedStoreNotifier(store, w.alerts, w.outbox, w.escalations, Date.now, WINDOW),
+    );
+    await sleep(WINDOW + 500); // no opening to w-g1 within a window before this test's
+    const ids = ['al-grp-1', 'al-grp-2', 'al-grp-3', 'al-grp-4'];
+    await openAlert(ids[0]!, 'leak', 'g1', workers[0], grouping[0]);
+    // Two workers open one alert each at the same moment, then one more follows.
+    await Promise.all([
+      openAlert(ids[1]!, 'leak', 'g1', workers[0], grouping[0]),
+      openAlert(ids[2]!, 'leak', 'g1', workers[1], grouping[1]),
+    ]);
+    await openAlert(ids[3]!, 'leak', 'g1', workers[1], grouping[1]);
+    const app = apps.get('w-g1')!;
+    const messages = () => {
+      const seen = new Map<string, AppMessage>();
+      for (const m of app.got) if (m.event === 'opened' || m.event === 'grouped') seen.set(m.messageId, m);
+      return [...seen.values()].filter((m) => (m.alerts ?? [m]).some((a) => ids.includes(a.alertId)));
+    };
+    const carried = () => messages().flatMap((m) => (m.alerts ?? [m]).map((a) => a.alertId));
+    expect(await until(() => ids.every((id) => carried().includes(id)), 20_000)).toBe(true);
+    // The first went out at once on its own; the others waited for the window and came in groups, each alert
+    // exactly once (two groups at most: two workers may each begin one at the same moment).
+    const got = messages();
+    expect(got.find((m) => m.event === 'opened')?.alertId).toBe(ids[0]);
+    const groups = got.filter((m) => m.event === 'grouped');
+    expect(groups.length).toBeGreaterThanOrEqual(1);
+    expect(groups.length).toBeLessThanOrEqual(2);
+    expect(carried().sort()).toEqual([...ids].sort());
+    for (const g of groups) expect(g.count).toBe(g.alerts!.length);
+    // The last one joined a group that was waiting, and its timeline says with which alerts.
+    const joined = (await workers[0]!.alerts.timeline(ids[3]!)).find((e) => e.kind === 'grouped');
+    expect(joined?.detail).toMatchObject({ worker: 'w-g1', channel: 'mqtt' });
+    expect((joined?.detail as { with: string[] }).with.length).toBeGreaterThan(0);
   }, 60_000);
 });
 
