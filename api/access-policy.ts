@@ -65,10 +65,9 @@ export class AccessPolicy {
     return place !== undefined && scopeCoversHousehold(principal.scope, { id: householdId, ...place });
   }
 
-  /** Throws 403 unless the principal may see an alert of this household and grid. */
-  assertAlert(principal: Principal, alert: { householdId: string; gridCode: string }): void {
-    if (!this.householdVisible(principal, alert.householdId, alert.gridCode))
-      throw forbidden(`alert of household ${alert.householdId}`);
+  /** Whether the principal may see an alert of this household and grid. */
+  alertVisible(principal: Principal, alert: { householdId: string; gridCode: string }): boolean {
+    return this.householdVisible(principal, alert.householdId, alert.gridCode);
   }
 
   assertGrid(principal: Principal, grid: string): void {

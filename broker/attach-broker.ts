@@ -65,7 +65,8 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
           if (refused) {
             deps.ingest.deadLetter(workerId, topic, refused.code, refused.message, excerpt(payload));
             logger.warn({ workerId, topic, code: refused.code }, 'acknowledgement from a worker app refused');
-            const body = workerError(topic, refused.code, refused.message, deps.now());
+            const answer = refused.answer ?? refused;
+            const body = workerError(topic, answer.code, answer.message, deps.now());
             publish(TOPICS.workerErrors(workerId), JSON.stringify(body), 0).catch((err: Error) =>
               logger.warn({ err: err.message, workerId }, 'error reply not published'),
             );

@@ -231,7 +231,8 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
         const refused = deps.workers.publish(principal.id, topic, packet.payload as Buffer);
         if (refused) {
           deps.ingest.deadLetter(principal.id, topic, refused.code, refused.message, excerpt(packet));
-          sendWorkerError(principal.id, topic, refused.code, refused.message);
+          const answer = refused.answer ?? refused;
+          sendWorkerError(principal.id, topic, answer.code, answer.message);
         }
         consume(packet, client);
         return done(null);

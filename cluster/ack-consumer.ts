@@ -5,7 +5,7 @@ import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { mayAcknowledge, parseAckPayload } from '../notifier/worker-ack.ts';
 import { routingKeyOf } from '../broker/rabbitmq-hooks.ts';
-import { workerAckTopic, workerError } from '../core/alerts.ts';
+import { notTheirs, workerAckTopic, workerError } from '../core/alerts.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { TOPICS } from '../core/readings.ts';
 import { MQTT_EXCHANGE } from './topology.ts';
@@ -91,7 +91,13 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
   await ch.prefetch(PREFETCH);
 
   /** Why the acknowledgement may not be applied, or what to apply. */
-  type Refusal = { refused: string; code: ErrorCode; workerId?: string; alertId?: string };
+  type Refusal = {
+    refused: string;
+    code: ErrorCode;
+    workerId?: string;
+    alertId?: string;
+    answer?: { code: ErrorCode; message: string };
+  };
   async function check(
     msg: ConsumeMessage,
   ): Promise<Refusal | { workerId: string; alertId: string; note: string | undefined }> {
@@ -101,13 +107,21 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
     const body = parseAckPayload(msg.content);
     if ('error' in body) return { refused: body.error, code: 'ERR_API_VALIDATION', workerId, alertId };
     const alert = await alerts.get(alertId);
-    if (!alert) return { refused: `no alert ${alertId}`, code: 'ERR_ALERT_NOT_FOUND', workerId, alertId };
+    if (!alert)
+      return {
+        refused: `no alert ${alertId}`,
+        code: 'ERR_ALERT_NOT_FOUND',
+        workerId,
+        alertId,
+        answer: notTheirs(alertId),
+      };
     if (!mayAcknowledge(deps.directory, workerId, alert.gridCode, alert.householdId))
       return {
         refused: `worker ${workerId} may not acknowledge alert ${alertId}: outside their grids or area`,
         code: 'ERR_BROKER_TOPIC_FORBIDDEN',
         workerId,
         alertId,
+        answer: notTheirs(alertId),
       };
     return { workerId, alertId, note: body.note };
   }
@@ -116,7 +130,8 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
   function reply(r: Refusal): void {
     if (r.workerId === undefined || r.alertId === undefined) return;
     const topic = workerAckTopic(r.workerId, r.alertId);
-    const body = workerError(topic, r.code, r.refused, now());
+    const answer = r.answer ?? { code: r.code, message: r.refused };
+    const body = workerError(topic, answer.code, answer.message, now());
     try {
       ch.publish(
         MQTT_EXCHANGE,

@@ -189,6 +189,25 @@ export const WORKER_ACK_TOPIC = /^workers\/([^/]+)\/alerts\/([^/]+)\/ack$/;
 export const workerAckTopic = (workerId: string, alertId: string) =>
   `workers/${workerId}/alerts/${alertId}/ack`;
 
+/**
+ * Why a worker app's publish was refused: `code` and `message` are recorded (dead letter, log); `answer` is what
+ * the app is told on `workers/{id}/errors` when that must say less (see `notTheirs`).
+ */
+export interface WorkerRefusal {
+  code: ErrorCode;
+  message: string;
+  answer?: { code: ErrorCode; message: string };
+}
+
+/**
+ * The answer to someone acknowledging an alert outside their grids or area: the same as for an alert that does
+ * not exist (as the API answers 404), so that nobody learns which alerts exist outside their scope.
+ */
+export const notTheirs = (alertId: string): { code: ErrorCode; message: string } => ({
+  code: 'ERR_ALERT_NOT_FOUND',
+  message: `No alert ${alertId}`,
+});
+
 /** The reply on `workers/{id}/errors` to a refused publish of a worker app on `topic`. */
 export function workerError(topic: string, code: string, message: string, at: number): WorkerErrorMessage {
   const alertId = WORKER_ACK_TOPIC.exec(topic)?.[2];
@@ -200,7 +219,7 @@ export interface WorkerPort {
   /** Whether `topic` is a worker-app topic the notifier handles (the ACL: under the worker's own id). */
   accepts(workerId: string, topic: string): boolean;
   /** A publish to an accepted topic; returns why it was refused, if it was. */
-  publish(workerId: string, topic: string, payload: Buffer): { code: ErrorCode; message: string } | undefined;
+  publish(workerId: string, topic: string, payload: Buffer): WorkerRefusal | undefined;
   /** The worker app's client PUBACKed a message of its alert topic (persistent sessions only). */
   received(workerId: string, payload: Buffer): void;
   /** The worker subscribed to its alert topic on a persistent session the broker did not have. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { WORKER_ACK_TOPIC, type WorkerPort } from '../core/alerts.ts';
+import { notTheirs, WORKER_ACK_TOPIC, type WorkerPort, type WorkerRefusal } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
-import { isCareflowError, type ErrorCode } from '../core/errors.ts';
+import { isCareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
@@ -34,21 +34,18 @@ export class WorkerInbox implements WorkerPort {
     return WORKER_ACK_TOPIC.exec(topic)?.[1] === workerId;
   }
 
-  publish(
-    workerId: string,
-    topic: string,
-    payload: Buffer,
-  ): { code: ErrorCode; message: string } | undefined {
+  publish(workerId: string, topic: string, payload: Buffer): WorkerRefusal | undefined {
     const alertId = WORKER_ACK_TOPIC.exec(topic)?.[2] ?? '';
     const body = parseAckPayload(payload);
     if ('error' in body) return { code: 'ERR_API_VALIDATION', message: body.error };
     const { note } = body;
     const alert = this.store.alerts.get(alertId);
-    if (!alert) return { code: 'ERR_ALERT_NOT_FOUND', message: `No alert ${alertId}` };
+    if (!alert) return notTheirs(alertId);
     if (!mayAcknowledge(this.store, workerId, alert.gridCode, alert.householdId)) {
       return {
         code: 'ERR_BROKER_TOPIC_FORBIDDEN',
         message: `worker ${workerId} may not acknowledge alert ${alertId}: it is outside their grids or area`,
+        answer: notTheirs(alertId),
       };
     }
     if (alert.state === 'acknowledged' && alert.acknowledgedBy === workerId) return undefined; // a repeat

@@ -211,16 +211,20 @@ describe('access control', () => {
         expect(JSON.stringify(res.json()), name).not.toContain('"grid":"g1"');
         continue;
       }
-      expect([401, 403], `${name} as ${outsider}: ${res.body}`).toContain(res.statusCode);
-      expect(res.json().code, name).toMatch(/^ERR_API_(FORBIDDEN|UNAUTHORIZED)$/);
+      // An alert of g1 is answered as one that does not exist (404): its existence is not told.
+      expect([401, 403, 404], `${name} as ${outsider}: ${res.body}`).toContain(res.statusCode);
+      expect(res.json().code, name).toMatch(/^ERR_(API_FORBIDDEN|API_UNAUTHORIZED|ALERT_NOT_FOUND)$/);
+      if (res.statusCode === 404) expect(s.url, name).toMatch(/^\/api\/alerts\/al-/);
     }
   });
 
   it('refuses guessed alert ids of other grids, and lists only the caller’s own grids', async () => {
     const guess = await call('GET', `/api/alerts/${alertG3}`, 'w-g1');
-    expect(guess.statusCode).toBe(403);
+    expect(guess.statusCode).toBe(404);
     const acked = await call('POST', `/api/alerts/${alertG3}/ack`, 'staff-c1', {});
-    expect(acked.statusCode).toBe(403);
+    expect(acked.statusCode).toBe(404);
+    expect(acked.json()).toEqual({ code: 'ERR_ALERT_NOT_FOUND', message: `No alert ${alertG3}` });
+    expect(svc.cf.store.alerts.get(alertG3)?.state).toBe('open');
     const list = await call('GET', '/api/alerts', 'w-g1');
     expect(list.json().alerts.map((a: { id: string }) => a.id)).toEqual([alertG1]);
     const street = await call('GET', '/api/alerts', 'street-s1');
@@ -291,7 +295,13 @@ describe('access control', () => {
     expect(key).toMatch(/^cfk_/);
     expect(JSON.stringify((await call('GET', '/api/api-keys', 'admin')).json())).not.toContain(key);
     expect((await call('GET', `/api/alerts/${alertG3}`, key)).statusCode).toBe(200);
-    expect((await call('GET', `/api/alerts/${alertG1}`, key)).statusCode).toBe(403);
+    // Outside the key's scope an alert answers as one that does not exist: its existence is not told.
+    const outside = await call('GET', `/api/alerts/${alertG1}`, key);
+    const missing = await call('GET', '/api/alerts/al-0000000000000000', key);
+    expect(outside.statusCode).toBe(404);
+    expect(outside.json().code).toBe('ERR_ALERT_NOT_FOUND');
+    expect(outside.body).not.toContain('h-');
+    expect(outside.json().message).toBe(missing.json().message.replace('al-0000000000000000', alertG1));
     expect((await call('DELETE', `/api/api-keys/${id}`, 'admin')).statusCode).toBe(200);
     expect((await call('GET', `/api/alerts/${alertG3}`, key)).statusCode).toBe(401);
   });

@@ -362,7 +362,8 @@ describe.skipIf(skip)('cluster escalation and acknowledgement', () => {
     // The app is told why, on its own errors topic (and nobody else is).
     expect(await until(() => apps.get('w-g2')!.errors.length === 1)).toBe(true);
     expect(apps.get('w-g2')!.errors[0]).toMatchObject({
-      code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+      code: 'ERR_ALERT_NOT_FOUND', // as for an alert that does not exist: nothing told about other grids
+      message: 'No alert al-esc-3',
       topic: 'workers/w-g2/alerts/al-esc-3/ack',
       alertId: 'al-esc-3',
     });

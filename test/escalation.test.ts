@@ -200,8 +200,11 @@ describe('acknowledgement', () => {
       [`workers/w-g2/alerts/${alert.id}/ack`, 'ERR_BROKER_TOPIC_FORBIDDEN'],
     ]);
     expect(svc.cf.store.alerts.get(alert.id)?.state).toBe('open');
-    // The app is told why, for each, on its own errors topic.
-    await eventually(() => errors.length === 2, 5_000, 'two error replies');
+    // The app is told why, for each, on its own errors topic: another worker's topic is forbidden; an alert
+    // outside its grids is answered as one that does not exist (as the API answers 404), so that nobody learns
+    // which alerts exist elsewhere.
+    await stranger.client.publishAsync('workers/w-g2/alerts/al-0000000000000000/ack', '', { qos: 1 });
+    await eventually(() => errors.length === 3, 5_000, 'three error replies');
     expect(errors).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -209,11 +212,20 @@ describe('acknowledgement', () => {
           topic: `workers/w-g1/alerts/${alert.id}/ack`,
           alertId: alert.id,
         }),
-        expect.objectContaining({
-          code: 'ERR_BROKER_TOPIC_FORBIDDEN',
+        {
+          code: 'ERR_ALERT_NOT_FOUND',
+          message: `No alert ${alert.id}`,
           topic: `workers/w-g2/alerts/${alert.id}/ack`,
           alertId: alert.id,
-        }),
+          ts: expect.any(String),
+        },
+        {
+          code: 'ERR_ALERT_NOT_FOUND',
+          message: 'No alert al-0000000000000000',
+          topic: 'workers/w-g2/alerts/al-0000000000000000/ack',
+          alertId: 'al-0000000000000000',
+          ts: expect.any(String),
+        },
       ]),
     );
   });

@@ -221,7 +221,7 @@ describe('a welfare alert in a community whose chain tells the unit head first',
     const other = await loginAs(svc, 'uh-b2-u1');
     const get = (url: string, headers: Record<string, string>) =>
       svc.cf.http.inject({ method: 'GET', url, headers });
-    expect((await get(`/api/alerts/${alert.id}`, other)).statusCode).toBe(403);
+    expect((await get(`/api/alerts/${alert.id}`, other)).statusCode).toBe(404); // as if it did not exist
     expect((await get('/api/alerts', other)).json().alerts).toEqual([]);
     expect((await get('/api/households/h1', other)).statusCode).toBe(403);
     const feed = (await get('/api/events?lastEventId=0&follow=false', other)).json() as {
@@ -234,7 +234,7 @@ describe('a welfare alert in a community whose chain tells the unit head first',
       headers: other,
       payload: {},
     });
-    expect(ackByOther.statusCode).toBe(403);
+    expect(ackByOther.statusCode).toBe(404);
     // Nor may the other unit head acknowledge it from the app.
     await otherUnitHead.client.publishAsync(`workers/uh-b2-u1/alerts/${alert.id}/ack`, '', { qos: 1 });
     await settle(50);
@@ -290,7 +290,7 @@ describe('a welfare alert in a community whose chain tells the unit head first',
     expect(hooks.h1.requests).toEqual([]);
     const f1 = await loginAs(svc, 'f-h1');
     const res = await svc.cf.http.inject({ method: 'GET', url: `/api/alerts/${a3.id}`, headers: f1 });
-    expect(res.statusCode).toBe(403);
+    expect(res.statusCode).toBe(404);
     expect(
       (await svc.cf.http.inject({ method: 'GET', url: '/api/alerts', headers: f1 })).json().alerts,
     ).toEqual([]);

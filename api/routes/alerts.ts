@@ -42,11 +42,14 @@ export const ReopenBody = z.strictObject({ reason: Text });
 export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: AlertActions): void {
   const { store, clock, access } = ctx;
 
-  /** The alert, if the caller may see it: 404 when there is none, 403 when it is outside their grids. */
+  /**
+   * The alert, if the caller may see it. One outside their scope answers as if there were none (404): whether
+   * an alert exists, and whose household it concerns, is not told to someone who may not see it.
+   */
   function visibleAlert(principal: Principal, id: string): Alert {
     const alert = store.alerts.get(id);
-    if (!alert) throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${id}`);
-    access.assertAlert(principal, alert);
+    if (!alert || !access.alertVisible(principal, alert))
+      throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${id}`);
     return alert;
   }
 
