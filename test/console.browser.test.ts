@@ -371,13 +371,17 @@ describe.runIf(run)('the console in a real browser', () => {
     await worker.unroute(`**/api/alerts/${other.id}/ack`);
   });
 
-  it('shows a clear "not yours" page, and no data, for another grid’s alert URL', async () => {
+  it('shows a clear "not among yours" page, and no data, for another grid’s alert URL', async () => {
     const foreign = svc.cf.notifier.actions.applyDetection(lowUse('h3', svc.clock.now()))!;
     await worker.goto(`${base}/alerts/${foreign.id}`);
-    await worker.getByTestId('not-yours').waitFor();
+    await worker.getByTestId('not-found').waitFor();
     const text = (await worker.locator('main').textContent()) ?? '';
-    expect(text).toContain('这不是您负责的警报');
+    expect(text).toContain('您负责的警报中没有这一条');
     expect(text).not.toContain('9 栋');
+    // The same page as for an id that does not exist: the worker is not told the alert exists elsewhere.
+    await worker.goto(`${base}/alerts/al-0000000000000000`);
+    await worker.getByTestId('not-found').waitFor();
+    expect((await worker.locator('main').textContent()) ?? '').toBe(text);
     await shoot(worker, 'worker-not-yours');
   });
 
