@@ -65,8 +65,8 @@ async function* readPages(client: PgClient, table: RegistryTable): AsyncGenerato
   let after: Value[] | null = null;
   for (;;) {
     const params: Value[] = after ?? [];
-    const where = after ? `WHERE (${keys}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})` : '';
-    const { rows } = await client.query<Value[]>({
+    const where: string = after ? `WHERE (${keys}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+    const { rows }: { rows: Value[][] } = await client.query<Value[]>({
       text: `SELECT ${names(table)} FROM ${table.name} ${where} ORDER BY ${keys} LIMIT ${PAGE_ROWS}`,
       values: params,
       rowMode: 'array',
@@ -74,8 +74,8 @@ async function* readPages(client: PgClient, table: RegistryTable): AsyncGenerato
     if (rows.length === 0) return;
     yield rows;
     if (rows.length < PAGE_ROWS) return;
-    const last = rows[rows.length - 1]!;
-    after = keyAt.map((i) => last[i]!);
+    const last: Value[] = rows[rows.length - 1]!;
+    after = keyAt.map((i): Value => last[i]!);
   }
 }
 
