@@ -63,7 +63,7 @@ export async function followSharedRegistry(opts: RegistryFollowerOptions): Promi
       // One snapshot: the version and the tables of the same import.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const { rows } = await client.query<{ version: number }>('SELECT version FROM registry_version');
-      const version = rows[0]?.version ?? 0;
+      const version = Number(rows[0]?.version ?? 0);
       if (version === 0) {
         if (!warnedEmpty)
           logger.warn(

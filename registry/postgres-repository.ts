@@ -120,5 +120,5 @@ export class PgRegistryRepository implements RegistryRepository<'async'> {
 /** How many imports the shared store has had (0: none; the workers keep their own registry then). */
 export async function registryVersion(pool: PgPool): Promise<number> {
   const { rows } = await pool.query<{ version: number }>('SELECT version FROM registry_version');
-  return rows[0]?.version ?? 0;
+  return Number(rows[0]?.version ?? 0); // bigint: a string on a pool without careflow's type parser
 }

@@ -57,7 +57,7 @@ export async function importRegistryShared(
           [opts.now ?? Date.now(), opts.actor ?? 'import'],
         );
         await client.query('COMMIT');
-        return { ...report, version: rows[0]!.version };
+        return { ...report, version: Number(rows[0]!.version) };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;

@@ -65,7 +65,9 @@ async function* readPages(client: PgClient, table: RegistryTable): AsyncGenerato
   let after: Value[] | null = null;
   for (;;) {
     const params: Value[] = after ?? [];
-    const where: string = after ? `WHERE (${keys}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+    const where: string = after
+      ? `WHERE (${keys}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})`
+      : '';
     const { rows }: { rows: Value[][] } = await client.query<Value[]>({
       text: `SELECT ${names(table)} FROM ${table.name} ${where} ORDER BY ${keys} LIMIT ${PAGE_ROWS}`,
       values: params,
