@@ -23,7 +23,8 @@ import { systemClock } from '../core/clock.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
-import { followSharedRegistry, type RegistryFollower } from '../registry/follower.ts';
+import type { SharedFollower } from '../core/shared-follower.ts';
+import { followClusterTables } from './shared-registry.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { WebhookChannel } from '../notifier/webhook-channel.ts';
 
@@ -64,17 +65,11 @@ export async function startClusterWorkerService(
   let relay: OutboxRelay | undefined;
   let steps: EscalationSteps | undefined;
   let acks: AckConsumer | undefined;
-  let registry: RegistryFollower | undefined;
+  let registry: SharedFollower | undefined;
   try {
-    const storePath = join(config.dataDir, 'careflow.db');
-    // The registry in force before any partition is taken over (the detectors read it from the store).
-    registry = await followSharedRegistry({
-      pool,
-      storePath,
-      pollMs: config.cluster.registryPollMs,
-      logger,
-    });
-    store = openStore({ path: storePath });
+    // The registry and rules in force before any partition is taken over (the detectors read them from the store).
+    registry = await followClusterTables(config, pool, logger);
+    store = openStore({ path: join(config.dataDir, 'careflow.db') });
     const { openPartition, uow, notifier, escalations } = await clusterPartitions(
       config,
       logger,
@@ -127,7 +122,8 @@ export async function startClusterWorkerService(
       outbox: r.stats(),
       escalation: st.stats(),
       acknowledgements: ak.stats(),
-      registry: rg.stats(),
+      registry: rg.stats().registry,
+      rules: rg.stats().rules,
     }));
     app.get('/readyz', async (_req, reply) => {
       const ready = w.stats().ready;
@@ -228,14 +224,22 @@ export async function clusterPartitions(
   return { openPartition, uow, notifier, escalations };
 }
 
-function workerMetrics(worker: ClusterWorker, relay: OutboxRelay, follower: RegistryFollower): Registry {
+function workerMetrics(worker: ClusterWorker, relay: OutboxRelay, follower: SharedFollower): Registry {
   const registry = new Registry();
   new Gauge({
     name: 'careflow_cluster_registry_version',
     help: 'Version of the shared registry this worker holds (careflow import --cluster raises it; 0: none)',
     registers: [registry],
     collect() {
-      this.set(follower.stats().version);
+      this.set(follower.stats().registry?.version ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_rules_version',
+    help: 'Version of the shared rules this worker holds (careflow rules set --cluster raises it; 0: none)',
+    registers: [registry],
+    collect() {
+      this.set(follower.stats().rules?.version ?? 0);
     },
   });
   const stats = () => worker.stats();

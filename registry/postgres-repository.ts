@@ -1,6 +1,8 @@
 import { migratePg, type PgPool } from '../core/postgres.ts';
 import type { Household, Worker, WorkerRole } from '../core/registry.ts';
+import { sharedVersion } from '../core/shared-follower.ts';
 import { REGISTRY_PG_MIGRATIONS } from './postgres-migrations.ts';
+import { REGISTRY_SET } from './tables.ts';
 import type { MeterRecord, RegistryRepository, WorkerRecord } from './repository.ts';
 
 interface HouseholdRow {
@@ -119,6 +121,5 @@ export class PgRegistryRepository implements RegistryRepository<'async'> {
 
 /** How many imports the shared store has had (0: none; the workers keep their own registry then). */
 export async function registryVersion(pool: PgPool): Promise<number> {
-  const { rows } = await pool.query<{ version: number }>('SELECT version FROM registry_version');
-  return Number(rows[0]?.version ?? 0); // bigint: a string on a pool without careflow's type parser
+  return sharedVersion(pool, REGISTRY_SET);
 }

@@ -10,7 +10,8 @@ import {
 } from '../core/registry-import.ts';
 import { openStore } from '../core/store/store.ts';
 import { REGISTRY_PG_MIGRATIONS } from './postgres-migrations.ts';
-import { copyRegistryFromPg, copyRegistryToPg } from './table-copy.ts';
+import { copyTablesFromPg, copyTablesToPg } from '../core/table-copy.ts';
+import { REGISTRY_TABLES } from './tables.ts';
 
 /** One import into the shared store at a time (an advisory lock; the key is 'registry' in ASCII). */
 const LOCK = 'pg_advisory_lock(8243108395577799289)';
@@ -46,11 +47,11 @@ export async function importRegistryShared(
     const store = openStore({ path: join(dir, 'careflow.db'), synchronous: 'NORMAL' });
     try {
       // Nobody else writes the shared registry while the lock is held: this read is the registry in force.
-      await copyRegistryFromPg(client, store.db);
+      await copyTablesFromPg(REGISTRY_TABLES, client, store.db);
       const report = await importRegistry(store, input, opts);
       await client.query('BEGIN');
       try {
-        await copyRegistryToPg(store.db, client);
+        await copyTablesToPg(REGISTRY_TABLES, store.db, client);
         const { rows } = await client.query<{ version: number }>(
           `UPDATE registry_version SET version = version + 1, imported_at = $1, imported_by = $2
            RETURNING version`,

@@ -1,24 +1,21 @@
-/**
- * The tables `careflow import` writes (the organisation, its people, their places and scopes, consent, family
- * contacts and the people's webhooks), with the same columns in the embedded SQLite store and in PostgreSQL,
- * so that a registry moves between them row for row (registry/shared-import.ts, registry/follower.ts).
- * Integers are bigint in PostgreSQL (epoch ms, flags 0/1, as in SQLite); the rest is text. Parents come
- * before children.
- */
-export interface RegistryTable {
-  name: string;
-  columns: readonly (readonly [name: string, type: 'text' | 'bigint'])[];
-  /** The primary key's columns (rows are read in this order, a page at a time). */
-  key: readonly string[];
-}
+import { migratePg } from '../core/postgres.ts';
+import type { SharedTableSet } from '../core/shared-follower.ts';
+import type { CopiedTable } from '../core/table-copy.ts';
+import { REGISTRY_PG_MIGRATIONS } from './postgres-migrations.ts';
 
-const t = (name: string, key: string[], columns: [string, 'text' | 'bigint'][]): RegistryTable => ({
+const t = (name: string, key: string[], columns: [string, 'text' | 'bigint'][]): CopiedTable => ({
   name,
   key,
   columns,
 });
 
-export const REGISTRY_TABLES: readonly RegistryTable[] = [
+/**
+ * The tables `careflow import` writes (the organisation, its people, their places and scopes, consent, family
+ * contacts and the people's webhooks), with the same columns in the embedded SQLite store and in PostgreSQL,
+ * so that a registry moves between them row for row (registry/shared-import.ts, registry/follower.ts). Parents
+ * come before children.
+ */
+export const REGISTRY_TABLES: readonly CopiedTable[] = [
   t(
     'districts',
     ['code'],
@@ -176,3 +173,11 @@ export const REGISTRY_TABLES: readonly RegistryTable[] = [
     ],
   ),
 ];
+
+/** The registry as a set of shared tables (core/shared-follower.ts), raised by `careflow import --cluster`. */
+export const REGISTRY_SET: SharedTableSet = {
+  name: 'registry',
+  tables: REGISTRY_TABLES,
+  versionTable: 'registry_version',
+  migrate: (pool) => migratePg(pool, 'registry', REGISTRY_PG_MIGRATIONS),
+};

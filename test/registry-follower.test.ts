@@ -9,10 +9,10 @@ import { createLogger } from '../core/logger.ts';
 import { openPgPool, type PgPool } from '../core/postgres.ts';
 import { importRegistry } from '../core/registry-import.ts';
 import { openStore, type Store } from '../core/store/store.ts';
-import { followSharedRegistry, type RegistryFollower } from '../registry/follower.ts';
+import { followSharedTables, type SharedFollower } from '../core/shared-follower.ts';
 import { PgRegistryRepository } from '../registry/postgres-repository.ts';
 import { importRegistryShared } from '../registry/shared-import.ts';
-import { REGISTRY_TABLES } from '../registry/tables.ts';
+import { REGISTRY_SET, REGISTRY_TABLES } from '../registry/tables.ts';
 import { organisationRegistry } from './organisation-registry.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 
@@ -42,7 +42,7 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
   let dir: string;
   let n = 0;
   const open: { close(): unknown }[] = [];
-  const followers: RegistryFollower[] = [];
+  const followers: SharedFollower[] = [];
   beforeAll(async () => {
     server = await startPostgres('careflow_registry');
     dir = mkdtempSync(join(tmpdir(), 'careflow-follow-'));
@@ -66,8 +66,8 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
     open.push(s);
     return { path, store: s };
   }
-  async function follow(p: PgPool, path: string, pollMs = 60_000): Promise<RegistryFollower> {
-    const f = await followSharedRegistry({ pool: p, storePath: path, pollMs, logger });
+  async function follow(p: PgPool, path: string, pollMs = 60_000): Promise<SharedFollower> {
+    const f = await followSharedTables({ pool: p, storePath: path, pollMs, logger, sets: [REGISTRY_SET] });
     followers.push(f);
     return f;
   }
@@ -81,7 +81,7 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
 
     const worker = store('worker');
     const follower = await follow(p, worker.path);
-    expect(follower.stats()).toMatchObject({ version: 1, pulls: 1 });
+    expect(follower.stats().registry!).toMatchObject({ version: 1, pulls: 1 });
     expect(dump(worker.store, { hashes: false })).toEqual(dump(embedded, { hashes: false }));
     expect(worker.store.privacy.consent('h4')?.purposes).toEqual(['leak']);
     expect(worker.store.privacy.familyOf('h1').map((f) => f.id)).toEqual(['f-h1']);
@@ -115,7 +115,7 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
       meters: [{ id: 'm-h1-new', household: 'h1', secret: 'secret-m-h1-new' }],
     });
     expect(report.version).toBe(2);
-    await expect.poll(() => follower.stats().version, { timeout: 5_000 }).toBe(2);
+    await expect.poll(() => follower.stats().registry!.version, { timeout: 5_000 }).toBe(2);
     // The worker's own connection (what its detectors hold) sees the pull.
     expect(worker.store.registry.revision()).not.toBe(revision);
     expect(worker.store.privacy.revision()).not.toBe(consentRevision);
@@ -123,7 +123,7 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
     expect(worker.store.privacy.consent('h6')?.purposes).toEqual(['leak']);
     expect(worker.store.registry.meter('m-h1')?.active).toBe(false);
     expect(worker.store.registry.meter('m-h1-new')).toMatchObject({ householdId: 'h1', active: true });
-    expect(follower.stats().pulls).toBe(2);
+    expect(follower.stats().registry!.pulls).toBe(2);
   });
 
   it('pulls nothing for a refused import, nor again after a restart at the same version', async () => {
@@ -135,12 +135,12 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
       importRegistryShared(p, { meters: [{ id: 'm-x', household: 'h-nowhere', secret: 'secret-m-x' }] }),
     ).rejects.toMatchObject({ code: 'ERR_REGISTRY_REFERENCE' });
     await follower.poll();
-    expect(follower.stats()).toMatchObject({ version: 1, pulls: 1 });
+    expect(follower.stats().registry!).toMatchObject({ version: 1, pulls: 1 });
     expect(worker.store.registry.meter('m-x')).toBeUndefined();
     await follower.stop();
     followers.splice(0);
     const again = await follow(p, worker.path);
-    expect(again.stats()).toMatchObject({ version: 1, pulls: 0 });
+    expect(again.stats().registry!).toMatchObject({ version: 1, pulls: 0 });
     expect(worker.store.registry.counts().households).toBe(6);
   });
 
@@ -198,7 +198,7 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
     const worker = store('worker');
     await importRegistry(worker.store, organisationRegistry(HOOKS), BY);
     const follower = await follow(p, worker.path);
-    expect(follower.stats()).toMatchObject({ version: 0, pulls: 0 });
+    expect(follower.stats().registry!).toMatchObject({ version: 0, pulls: 0 });
     expect(worker.store.registry.counts().households).toBe(6);
     // The first shared import replaces it.
     await importRegistryShared(p, {
@@ -208,7 +208,7 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
       households: [{ id: 'hx', grid: 'gx', address: 'Lane X' }],
     });
     await follower.poll();
-    expect(follower.stats().version).toBe(1);
+    expect(follower.stats().registry!.version).toBe(1);
     expect(worker.store.registry.counts()).toMatchObject({ grids: 1, households: 1, meters: 0 });
     expect(worker.store.registry.household('h1')).toBeUndefined();
   });

@@ -1,6 +1,17 @@
-import type { Db } from '../core/store/store.ts';
-import type { PgClient } from '../core/postgres.ts';
-import { REGISTRY_TABLES, type RegistryTable } from './tables.ts';
+import type { PgClient } from './postgres.ts';
+import type { Db } from './store/store.ts';
+
+/**
+ * A table a module keeps in both stores with the same columns (the registry's, the rules'), so that its rows move
+ * between the embedded SQLite store and PostgreSQL unchanged. Integers are bigint in PostgreSQL (epoch ms, flags
+ * 0/1, as in SQLite); the rest is text.
+ */
+export interface CopiedTable {
+  name: string;
+  columns: readonly (readonly [name: string, type: 'text' | 'bigint'])[];
+  /** The primary key's columns (rows are read in this order, a page at a time). */
+  key: readonly string[];
+}
 
 /** Rows moved per statement (a page read from PostgreSQL, an insert of arrays into it). */
 const PAGE_ROWS = 5_000;
@@ -8,12 +19,16 @@ const PAGE_ROWS = 5_000;
 type Value = string | number | null;
 
 /**
- * Replaces the registry's tables in PostgreSQL with those of an embedded store, on `client` (inside the
- * caller's transaction: readers see the old registry until it commits). DELETE, not TRUNCATE, so that readers
- * are never blocked.
+ * Replaces `tables` (parents first) in PostgreSQL with those of an embedded store, on `client` (inside the
+ * caller's transaction: readers see the old rows until it commits). DELETE, not TRUNCATE, so that readers are
+ * never blocked.
  */
-export async function copyRegistryToPg(db: Db, client: PgClient): Promise<void> {
-  for (const table of REGISTRY_TABLES) {
+export async function copyTablesToPg(
+  tables: readonly CopiedTable[],
+  db: Db,
+  client: PgClient,
+): Promise<void> {
+  for (const table of tables) {
     await client.query(`DELETE FROM ${table.name}`);
     const rows = db
       .prepare(`SELECT ${names(table)} FROM ${table.name}`)
@@ -32,18 +47,23 @@ export async function copyRegistryToPg(db: Db, client: PgClient): Promise<void> 
 }
 
 /**
- * Replaces the registry's tables of an embedded store with those in PostgreSQL, in one SQLite transaction on
- * `db` (a connection of its own: the store's other connections read the old registry until it commits, and see
- * the change through `data_version`, as after `careflow import`). `client` should read one snapshot (a
+ * Replaces `tables` (parents first) of an embedded store with those in PostgreSQL, in one SQLite transaction on
+ * `db` (a connection of its own: the store's other connections read the old rows until it commits, and see the
+ * change through `data_version`, as after `careflow import`). `client` should read one snapshot (a
  * REPEATABLE READ transaction). Pages are read between turns of the event loop. `also` runs in the same SQLite
  * transaction, last.
  */
-export async function copyRegistryFromPg(client: PgClient, db: Db, also?: () => void): Promise<void> {
+export async function copyTablesFromPg(
+  tables: readonly CopiedTable[],
+  client: PgClient,
+  db: Db,
+  also?: () => void,
+): Promise<void> {
   db.exec('BEGIN IMMEDIATE');
   try {
     // Rows come parent first, but a table's old rows go before the new ones arrive: check references at COMMIT.
     db.pragma('defer_foreign_keys = ON');
-    for (const table of [...REGISTRY_TABLES].reverse()) {
+    for (const table of [...tables].reverse()) {
       // A page at a time, between turns of the event loop (one DELETE of 300,000 households held it for 1 s).
       const keys = table.key.join(', ');
       const page = db.prepare(
@@ -51,7 +71,7 @@ export async function copyRegistryFromPg(client: PgClient, db: Db, also?: () => 
       );
       while (page.run().changes > 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    for (const table of REGISTRY_TABLES) {
+    for (const table of tables) {
       const insert = db.prepare(
         `INSERT INTO ${table.name} (${names(table)}) VALUES (${table.columns.map(() => '?').join(', ')})`,
       );
@@ -66,7 +86,7 @@ export async function copyRegistryFromPg(client: PgClient, db: Db, also?: () => 
 }
 
 /** A table's rows in key order, a page at a time (keyset paging: each page starts after the last key read). */
-async function* readPages(client: PgClient, table: RegistryTable): AsyncGenerator<Value[][]> {
+async function* readPages(client: PgClient, table: CopiedTable): AsyncGenerator<Value[][]> {
   const keyAt = table.key.map((k) => table.columns.findIndex(([c]) => c === k));
   const keys = table.key.join(', ');
   let after: Value[] | null = null;
@@ -88,7 +108,7 @@ async function* readPages(client: PgClient, table: RegistryTable): AsyncGenerato
   }
 }
 
-async function insertPage(client: PgClient, table: RegistryTable, page: Value[][]): Promise<void> {
+async function insertPage(client: PgClient, table: CopiedTable, page: Value[][]): Promise<void> {
   const arrays = table.columns.map((_, i) => page.map((row) => row[i] ?? null));
   await client.query(
     `INSERT INTO ${table.name} (${names(table)})
@@ -97,6 +117,6 @@ async function insertPage(client: PgClient, table: RegistryTable, page: Value[][
   );
 }
 
-function names(table: RegistryTable): string {
+function names(table: CopiedTable): string {
   return table.columns.map(([c]) => c).join(', ');
 }
