@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Subject } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.ts';
@@ -142,5 +145,41 @@ describe.skipIf(SKIP_POSTGRES)('shared rules, followed by the workers', () => {
     const w = await worker();
     expect(w.follower.stats().rules).toMatchObject({ version: 0, pulls: 0 });
     expect(w.store.rules.all()).toEqual([]);
+  });
+
+  it('changes the rules once with `careflow rules set --cluster`, and explains a refusal', async () => {
+    const url = await server.createDatabase(`rules_cli_${++n}`);
+    pool = openPgPool(url);
+    cleanup.push(() => pool.end());
+    await importRegistryShared(pool, testRegistry(2));
+    const bin = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));
+    const careflow = (args: string[]) =>
+      promisify(execFile)(process.execPath, [bin, 'rules', ...args], {
+        env: { ...process.env, CAREFLOW_POSTGRES_URL: url, CAREFLOW_DATA_DIR: join(dir, 'cli') },
+        timeout: 90_000,
+      });
+    const ok = await careflow([
+      'set',
+      'grid:g1',
+      'heavy-use.minLitersPerBucket=120',
+      '--reason',
+      'pilot',
+      '--cluster',
+    ]);
+    expect(ok.stdout).toMatch(/^grid:g1: rules version \d+ \(shared rules version 1;/);
+    expect(ok.stdout).toContain('heavy-use: null → {"params":{"minLitersPerBucket":120}}');
+    const bad = await careflow([
+      'set',
+      'grid:g1',
+      'heavy-use.minLitersPerBucket=-1',
+      '--reason',
+      'typo',
+      '--cluster',
+    ]).catch((e: unknown) => e as { code: number; stderr: string });
+    expect(bad).toMatchObject({ code: 1 });
+    expect((bad as { stderr: string }).stderr).toContain('ERR_RULES_INVALID');
+    const w = await worker();
+    expect(heavyBar(w.detectors, 'h-g1-1')).toBe(120);
+    expect(w.follower.stats().rules?.version).toBe(1);
   });
 });
