@@ -34,8 +34,8 @@ import { WebhookChannel } from '../notifier/webhook-channel.ts';
  * and alerts to PostgreSQL through the modules' repositories, in one transaction per batch; the registry (meter
  * assignments, households, people, consent) imported once into PostgreSQL (`careflow import --cluster`) and
  * followed by every worker into the embedded store in its data directory, which its detectors and notifier read
- * synchronously (registry/follower.ts: a re-import reaches every worker within `cluster.registryPollMs`); rules
- * from that store too (`careflow rules` there, the same on every worker); the messages those alerts cause are queued in the same transaction and delivered by every worker's
+ * synchronously (core/shared-follower.ts: a re-import reaches every worker within `cluster.registryPollMs`); the
+ * rule hierarchy the same way (`careflow rules set --cluster`); the messages those alerts cause are queued in the same transaction and delivered by every worker's
  * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; every worker runs the escalation chains'
  * due steps (cluster/escalation-steps.ts) and applies the apps' acknowledgements from a shared queue
  * (cluster/ack-consumer.ts); `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.

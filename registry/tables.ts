@@ -12,7 +12,7 @@ const t = (name: string, key: string[], columns: [string, 'text' | 'bigint'][]):
 /**
  * The tables `careflow import` writes (the organisation, its people, their places and scopes, consent, family
  * contacts and the people's webhooks), with the same columns in the embedded SQLite store and in PostgreSQL,
- * so that a registry moves between them row for row (registry/shared-import.ts, registry/follower.ts). Parents
+ * so that a registry moves between them row for row (registry/shared-import.ts, core/shared-follower.ts). Parents
  * come before children.
  */
 export const REGISTRY_TABLES: readonly CopiedTable[] = [
