@@ -91,7 +91,7 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
         warnedEmpty.add(set.name);
       } else if (version !== st.version) {
         const started = Date.now();
-        await copyTablesFromPg(set.tables, client, db, () =>
+        const rows = await copyTablesFromPg(set.tables, client, db, () =>
           db
             .prepare(
               'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
@@ -101,7 +101,10 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
         st.version = version;
         st.pulls++;
         st.pulledAt = Date.now();
-        logger.info({ set: set.name, version, ms: st.pulledAt - started }, 'pulled from the shared store');
+        logger.info(
+          { set: set.name, version, ...rows, ms: st.pulledAt - started },
+          'pulled from the shared store',
+        );
       }
       await client.query('COMMIT');
     } catch (err) {

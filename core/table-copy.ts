@@ -47,64 +47,130 @@ export async function copyTablesToPg(
 }
 
 /**
- * Replaces `tables` (parents first) of an embedded store with those in PostgreSQL, in one SQLite transaction on
- * `db` (a connection of its own: the store's other connections read the old rows until it commits, and see the
- * change through `data_version`, as after `careflow import`). `client` should read one snapshot (a
- * REPEATABLE READ transaction). Pages are read between turns of the event loop. `also` runs in the same SQLite
- * transaction, last.
+ * Makes `tables` (parents first) of an embedded store equal to those in PostgreSQL; returns the rows written and
+ * deleted. `client` should read one snapshot (a REPEATABLE READ transaction). The rows are read a page at a time,
+ * between turns of the event loop, and compared with the store's rows of the same key range; only what differs
+ * is staged, in temporary tables of `db` (a connection of its own), which take no lock on the store: the
+ * process's other connections go on reading and writing meanwhile (the auth backend records logins). Then one
+ * synchronous transaction applies the difference, so the store's readers see the old rows or the new ones,
+ * never half of each, and notice the change through `data_version`, as after `careflow import`. `also` runs in
+ * that transaction, last. (A first pull into an empty store writes every row in that transaction.)
  */
 export async function copyTablesFromPg(
   tables: readonly CopiedTable[],
   client: PgClient,
   db: Db,
   also?: () => void,
-): Promise<void> {
-  db.exec('BEGIN IMMEDIATE');
+): Promise<{ written: number; deleted: number }> {
+  let written = 0;
+  let deleted = 0;
+  const temps: string[] = [];
   try {
-    // Rows come parent first, but a table's old rows go before the new ones arrive: check references at COMMIT.
-    db.pragma('defer_foreign_keys = ON');
-    for (const table of [...tables].reverse()) {
-      // A page at a time, between turns of the event loop (one DELETE of 300,000 households held it for 1 s).
-      const keys = table.key.join(', ');
-      const page = db.prepare(
-        `DELETE FROM ${table.name} WHERE (${keys}) IN (SELECT ${keys} FROM ${table.name} LIMIT ${PAGE_ROWS})`,
-      );
-      while (page.run().changes > 0) await new Promise((resolve) => setImmediate(resolve));
-    }
     for (const table of tables) {
-      const insert = db.prepare(
-        `INSERT INTO ${table.name} (${names(table)}) VALUES (${table.columns.map(() => '?').join(', ')})`,
+      const keys = table.key.join(', ');
+      const staged = `staged_${table.name}`;
+      const gone = `gone_${table.name}`;
+      temps.push(staged, gone);
+      db.exec(`DROP TABLE IF EXISTS temp.${staged}; DROP TABLE IF EXISTS temp.${gone}`);
+      db.exec(`CREATE TEMP TABLE ${staged} AS SELECT ${names(table)} FROM main.${table.name} WHERE 0`);
+      db.exec(`CREATE TEMP TABLE ${gone} AS SELECT ${keys} FROM main.${table.name} WHERE 0`);
+      const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+      const stage = db.prepare(
+        `INSERT INTO temp.${staged} (${names(table)}) VALUES (${marks(table.columns.length)})`,
       );
-      for await (const page of readPages(client, table)) for (const row of page) insert.run(row);
+      const drop = db.prepare(`INSERT INTO temp.${gone} (${keys}) VALUES (${marks(table.key.length)})`);
+      const keyAt = table.key.map((k) => table.columns.findIndex(([c]) => c === k));
+      const keyOf = (row: Value[]) => keyAt.map((i) => row[i]!);
+      // The store's rows of one page's key range: after the previous page's last key, up to this page's last
+      // (the last page: to the end). SQLite compares text byte by byte, as the pages are ordered (COLLATE "C").
+      const range = (after: Value[] | null, upTo: Value[] | null) => {
+        const where = [
+          ...(after ? [`(${keys}) > (${marks(table.key.length)})`] : []),
+          ...(upTo ? [`(${keys}) <= (${marks(table.key.length)})`] : []),
+        ];
+        return db
+          .prepare(
+            `SELECT ${names(table)} FROM main.${table.name}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`,
+          )
+          .raw()
+          .all(...(after ?? []), ...(upTo ?? [])) as Value[][];
+      };
+      let after: Value[] | null = null;
+      for await (const { rows, last } of readPages(client, table)) {
+        const upTo = last || rows.length === 0 ? null : keyOf(rows[rows.length - 1]!);
+        const held = new Map(range(after, upTo).map((r) => [JSON.stringify(keyOf(r)), JSON.stringify(r)]));
+        db.transaction(() => {
+          for (const row of rows) {
+            const key = JSON.stringify(keyOf(row));
+            if (held.get(key) !== JSON.stringify(row)) {
+              stage.run(row);
+              written++;
+            }
+            held.delete(key);
+          }
+          for (const key of held.keys()) {
+            drop.run(JSON.parse(key) as Value[]);
+            deleted++;
+          }
+        })();
+        after = upTo;
+      }
     }
-    also?.();
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.inTransaction) db.exec('ROLLBACK');
-    throw err;
+    db.transaction(() => {
+      // Children's old rows may go after their parents': check references at COMMIT.
+      db.pragma('defer_foreign_keys = ON');
+      for (const table of [...tables].reverse()) {
+        const keys = table.key.join(', ');
+        db.exec(
+          `DELETE FROM main.${table.name} WHERE (${keys}) IN (SELECT ${keys} FROM temp.gone_${table.name})`,
+        );
+      }
+      for (const table of tables) {
+        const rest = table.columns.map(([c]) => c).filter((c) => !table.key.includes(c));
+        db.exec(
+          `INSERT INTO main.${table.name} (${names(table)}) SELECT ${names(table)} FROM temp.staged_${table.name}
+           WHERE true ON CONFLICT (${table.key.join(', ')}) DO ${
+             rest.length ? `UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(', ')}` : 'NOTHING'
+           }`,
+        );
+      }
+      also?.();
+    }).immediate();
+    return { written, deleted };
+  } finally {
+    for (const t of temps) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
   }
 }
 
-/** A table's rows in key order, a page at a time (keyset paging: each page starts after the last key read). */
-async function* readPages(client: PgClient, table: CopiedTable): AsyncGenerator<Value[][]> {
+/**
+ * A table's rows in key order, byte order for text (as SQLite compares), a page at a time (keyset paging: each
+ * page starts after the last key read); at least one page (empty for an empty table), the last one marked.
+ * bigint values come as numbers whatever the pool's type parsers.
+ */
+async function* readPages(
+  client: PgClient,
+  table: CopiedTable,
+): AsyncGenerator<{ rows: Value[][]; last: boolean }> {
+  const type = new Map(table.columns);
   const keyAt = table.key.map((k) => table.columns.findIndex(([c]) => c === k));
-  const keys = table.key.join(', ');
+  const order = table.key.map((k) => (type.get(k) === 'text' ? `${k} COLLATE "C"` : k)).join(', ');
+  const bigints = table.columns.flatMap(([, t], i) => (t === 'bigint' ? [i] : []));
   let after: Value[] | null = null;
   for (;;) {
-    const params: Value[] = after ?? [];
     const where: string = after
-      ? `WHERE (${keys}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})`
+      ? `WHERE (${order}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})`
       : '';
     const { rows }: { rows: Value[][] } = await client.query<Value[]>({
-      text: `SELECT ${names(table)} FROM ${table.name} ${where} ORDER BY ${keys} LIMIT ${PAGE_ROWS}`,
-      values: params,
+      text: `SELECT ${names(table)} FROM ${table.name} ${where} ORDER BY ${order} LIMIT ${PAGE_ROWS}`,
+      values: after ?? [],
       rowMode: 'array',
     });
-    if (rows.length === 0) return;
-    yield rows;
-    if (rows.length < PAGE_ROWS) return;
-    const last: Value[] = rows[rows.length - 1]!;
-    after = keyAt.map((i): Value => last[i]!);
+    for (const row of rows) for (const i of bigints) if (row[i] !== null) row[i] = Number(row[i]);
+    const last = rows.length < PAGE_ROWS;
+    yield { rows, last };
+    if (last) return;
+    const end: Value[] = rows[rows.length - 1]!;
+    after = keyAt.map((i): Value => end[i]!);
   }
 }
 

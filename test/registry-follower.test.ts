@@ -124,6 +124,41 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
     expect(worker.store.registry.meter('m-h1')?.active).toBe(false);
     expect(worker.store.registry.meter('m-h1-new')).toMatchObject({ householdId: 'h1', active: true });
     expect(follower.stats().registry!.pulls).toBe(2);
+    // What changed was pulled, and only that: the worker holds what a fresh pull gives, row for row.
+    const fresh = store('fresh');
+    await follow(p, fresh.path);
+    expect(dump(worker.store, { hashes: true })).toEqual(dump(fresh.store, { hashes: true }));
+  });
+
+  it('removes what an import removed: a person moved to other grids and places, a webhook taken away', async () => {
+    const p = await pool();
+    await importRegistryShared(p, organisationRegistry(HOOKS), BY);
+    const worker = store('worker');
+    const follower = await follow(p, worker.path);
+    expect(worker.store.webhooks.get('person.bh-b1')?.url).toBe(HOOKS.bh);
+    await importRegistryShared(p, {
+      workers: [
+        { id: 'w-g1', name: 'Person w-g1', role: 'grid-worker', grids: ['g2'], secret: 'secret-w-g1' },
+        {
+          id: 'bh-b1',
+          name: 'Person bh-b1',
+          role: 'building-head',
+          buildings: ['b3'],
+          secret: 'secret-bh-b1',
+        },
+      ],
+    });
+    await follower.poll();
+    expect(worker.store.registry.worker('w-g1')?.grids).toEqual(['g2']);
+    expect(worker.store.registry.workersOfGrid('g1').map((w) => w.id)).toEqual(['l-g1']);
+    expect(worker.store.webhooks.get('person.bh-b1')).toBeUndefined();
+    const places = worker.store.db
+      .prepare("SELECT level, code FROM worker_places WHERE worker_id = 'bh-b1'")
+      .all();
+    expect(places).toEqual([{ level: 'building', code: 'b3' }]);
+    const fresh = store('fresh');
+    await follow(p, fresh.path);
+    expect(dump(worker.store, { hashes: true })).toEqual(dump(fresh.store, { hashes: true }));
   });
 
   it('pulls nothing for a refused import, nor again after a restart at the same version', async () => {
