@@ -42,7 +42,7 @@ import { emqxHookRoutes } from '../broker/emqx-hooks.ts';
 import { rabbitMqHookRoutes } from '../broker/rabbitmq-hooks.ts';
 import { SecretVerifiers } from '../broker/secret-verifiers.ts';
 import { startWalCheckpointer } from '../core/store/wal-checkpointer.ts';
-import { followClusterRegistry } from './shared-registry.ts';
+import { followClusterRegistry } from './follow-cluster-tables.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -102,7 +102,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   if (deps.listenHttp !== false && config.http.plain)
     await assertPortFree('HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
   mkdirSync(config.dataDir, { recursive: true });
-  // Part of a cluster (RabbitMQ's auth backend): the registry is the shared one, pulled before anything reads it.
+  // Part of a cluster (RabbitMQ's auth backend): the registry and rules are the shared ones, pulled first.
   const sharedRegistry = config.cluster.postgresUrl ? await followClusterRegistry(config, logger) : undefined;
   const store = openStore({
     path: join(config.dataDir, 'careflow.db'),

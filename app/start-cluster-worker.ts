@@ -24,7 +24,7 @@ import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import type { SharedFollower } from '../core/shared-follower.ts';
-import { followClusterTables } from './shared-registry.ts';
+import { followClusterTables } from './follow-cluster-tables.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { WebhookChannel } from '../notifier/webhook-channel.ts';
 
