@@ -42,6 +42,7 @@ import { emqxHookRoutes } from '../broker/emqx-hooks.ts';
 import { rabbitMqHookRoutes } from '../broker/rabbitmq-hooks.ts';
 import { SecretVerifiers } from '../broker/secret-verifiers.ts';
 import { startWalCheckpointer } from '../core/store/wal-checkpointer.ts';
+import { followClusterRegistry } from './follow-cluster-tables.ts';
 
 export interface CareflowDeps {
   clock?: Clock;
@@ -101,6 +102,8 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
   if (deps.listenHttp !== false && config.http.plain)
     await assertPortFree('HTTP', 'CAREFLOW_HTTP_PORT', config.http.host, config.http.port);
   mkdirSync(config.dataDir, { recursive: true });
+  // Part of a cluster (RabbitMQ's auth backend): the registry and rules are the shared ones, pulled first.
+  const sharedRegistry = config.cluster.postgresUrl ? await followClusterRegistry(config, logger) : undefined;
   const store = openStore({
     path: join(config.dataDir, 'careflow.db'),
     synchronous: config.store.synchronous,
@@ -212,6 +215,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
     notifier.stop();
     detectors.stop();
     await walCheckpointer?.stop();
+    await sharedRegistry?.stop().catch(() => undefined);
     store.close();
     return listenError(err, what, env, host, port);
   };
@@ -428,6 +432,7 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
       notifier.stop();
       detectors.stop();
       await walCheckpointer?.stop();
+      await sharedRegistry?.stop();
       store.close();
       logger.info('careflow stopped');
     },

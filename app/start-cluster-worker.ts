@@ -27,15 +27,19 @@ import { systemClock } from '../core/clock.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
+import type { SharedFollower } from '../core/shared-follower.ts';
+import { followClusterTables } from './follow-cluster-tables.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { WebhookChannel } from '../notifier/webhook-channel.ts';
 
 /**
  * Composes a cluster worker (preview, `careflow start --cluster`): readings from RabbitMQ's partitioned queue,
  * run per partition through ingest's normaliser and the detectors, and committed with the partition's checkpoint
- * and alerts to PostgreSQL through the modules' repositories, in one transaction per batch; meter assignments
- * and rules from the registry in the worker's data directory (`careflow import` there, the same registry on every
- * worker); the messages those alerts cause are queued in the same transaction and delivered by every worker's
+ * and alerts to PostgreSQL through the modules' repositories, in one transaction per batch; the registry (meter
+ * assignments, households, people, consent) imported once into PostgreSQL (`careflow import --cluster`) and
+ * followed by every worker into the embedded store in its data directory, which its detectors and notifier read
+ * synchronously (core/shared-follower.ts: a re-import reaches every worker within `cluster.registryPollMs`); the
+ * rule hierarchy the same way (`careflow rules set --cluster`); the messages those alerts cause are queued in the same transaction and delivered by every worker's
  * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; every worker runs the escalation chains'
  * due steps (cluster/escalation-steps.ts) and applies the apps' acknowledgements from a shared queue
  * (cluster/ack-consumer.ts); `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
@@ -65,7 +69,10 @@ export async function startClusterWorkerService(
   let relay: OutboxRelay | undefined;
   let steps: EscalationSteps | undefined;
   let acks: AckConsumer | undefined;
+  let registry: SharedFollower | undefined;
   try {
+    // The registry and rules in force before any partition is taken over (the detectors read them from the store).
+    registry = await followClusterTables(config, pool, logger);
     store = openStore({ path: join(config.dataDir, 'careflow.db') });
     const { openPartition, uow, notifier, escalations } = await clusterPartitions(
       config,
@@ -112,15 +119,17 @@ export async function startClusterWorkerService(
       },
     });
     app = Fastify({ logger: false });
-    const metrics = workerMetrics(worker, relay);
+    const metrics = workerMetrics(worker, relay, registry);
     const w = worker;
-    const [st, ak] = [steps, acks];
+    const [st, ak, rg] = [steps, acks, registry];
     app.get('/healthz', () => ({
       status: 'ok',
       ...w.stats(),
       outbox: r.stats(),
       escalation: st.stats(),
       acknowledgements: ak.stats(),
+      registry: rg.stats().registry,
+      rules: rg.stats().rules,
     }));
     app.get('/readyz', async (_req, reply) => {
       const ready = w.stats().ready;
@@ -134,6 +143,7 @@ export async function startClusterWorkerService(
     await steps?.stop().catch(() => {});
     await relay?.stop().catch(() => {});
     await app?.close().catch(() => {});
+    await registry?.stop().catch(() => {});
     store?.close();
     await pool.end().catch(() => {});
     throw err;
@@ -142,7 +152,7 @@ export async function startClusterWorkerService(
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
   const w = worker;
   const r = relay;
-  const [st, ak] = [steps!, acks!];
+  const [st, ak, rg] = [steps!, acks!, registry!];
   const a = app;
   const s = store;
   return {
@@ -155,6 +165,7 @@ export async function startClusterWorkerService(
       await st.stop();
       await r.stop();
       await a.close();
+      await rg.stop();
       s.close();
       await pool.end();
     },
@@ -221,8 +232,24 @@ export async function clusterPartitions(
   return { openPartition, uow, notifier, escalations };
 }
 
-function workerMetrics(worker: ClusterWorker, relay: OutboxRelay): Registry {
+function workerMetrics(worker: ClusterWorker, relay: OutboxRelay, follower: SharedFollower): Registry {
   const registry = new Registry();
+  new Gauge({
+    name: 'careflow_cluster_registry_version',
+    help: 'Version of the shared registry this worker holds (careflow import --cluster raises it; 0: none)',
+    registers: [registry],
+    collect() {
+      this.set(follower.stats().registry?.version ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_rules_version',
+    help: 'Version of the shared rules this worker holds (careflow rules set --cluster raises it; 0: none)',
+    registers: [registry],
+    collect() {
+      this.set(follower.stats().rules?.version ?? 0);
+    },
+  });
   const stats = () => worker.stats();
   new Gauge({
     name: 'careflow_cluster_outbox_sent',

@@ -313,6 +313,11 @@ export const Config = z
           .min(0)
           .max(30 * 86_400_000)
           .default(6 * 3_600_000),
+        /**
+         * How often a worker checks the shared registry's version (`careflow import --cluster`) and pulls a new
+         * one: a re-import reaches every worker within this interval.
+         */
+        registryPollMs: z.number().int().min(100).max(3_600_000).default(5_000),
       })
       .prefault({}),
     archive: z
@@ -385,6 +390,7 @@ export const ENV_VARS: EnvVar[] = [
   { name: 'CAREFLOW_POSTGRES_URL', path: ['cluster', 'postgresUrl'], type: 'string' },
   { name: 'CAREFLOW_CLUSTER_PARTITIONS', path: ['cluster', 'partitions'], type: 'int' },
   { name: 'CAREFLOW_CLUSTER_PREFER', path: ['cluster', 'prefer'], type: 'string' },
+  { name: 'CAREFLOW_CLUSTER_REGISTRY_POLL_MS', path: ['cluster', 'registryPollMs'], type: 'int' },
   { name: 'CAREFLOW_HTTP_HOST', path: ['http', 'host'], type: 'string' },
   { name: 'CAREFLOW_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { name: 'CAREFLOW_SQLITE_SYNCHRONOUS', path: ['store', 'synchronous'], type: 'string' },

@@ -9,4 +9,20 @@ export const DETECTORS_PG_MIGRATIONS: readonly string[] = [
     CONSTRAINT household_state_one_form CHECK ((bytes IS NULL) <> (json IS NULL))
   );
   `,
+  // The rule hierarchy of a cluster (detectors/rule-tables.ts): overrides by scope and their versioned history,
+  // with the embedded store's columns; \`rules_version\` counts the changes published (workers poll it).
+  `
+  CREATE TABLE rule_overrides (
+    level text NOT NULL, code text NOT NULL, rule_id text NOT NULL, override text NOT NULL, version bigint NOT NULL,
+    PRIMARY KEY (level, code, rule_id)
+  );
+  CREATE TABLE rule_changes (
+    id bigint PRIMARY KEY, version bigint NOT NULL, at bigint NOT NULL, actor text NOT NULL, level text NOT NULL,
+    code text NOT NULL, rule_id text NOT NULL, old text, new text, reason text NOT NULL
+  );
+  CREATE TABLE rules_version (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL, changed_at bigint, changed_by text
+  );
+  INSERT INTO rules_version (version) VALUES (0);
+  `,
 ];

@@ -32,13 +32,21 @@ export class RuleBook implements RuleAdmin {
     private readonly config: ScopeOverrides,
     private readonly bucketMinutes: number,
   ) {
-    const map = new Map<string, ScopeOverrides>();
-    for (const o of store.rules.all()) {
-      const name = scopeName(o.scope);
-      map.set(name, { ...map.get(name), [o.ruleId]: o.override });
-    }
-    this.resolver = this.resolverOf(map);
+    this.resolver = this.resolverOf(storedOverrides(store));
     this.current = store.rules.version();
+  }
+
+  /**
+   * Re-reads the overrides if another connection changed them (a cluster worker's pull of the shared rules)
+   * and tells the listeners; returns whether they changed. Cheap when nothing did (one indexed read).
+   */
+  followStore(): boolean {
+    const stored = this.store.rules.version();
+    if (stored === this.current) return false;
+    this.resolver = this.resolverOf(storedOverrides(this.store));
+    this.current = stored;
+    for (const l of this.listeners) l(stored);
+    return true;
   }
 
   static places(store: Store): Places {
@@ -159,6 +167,15 @@ export class RuleBook implements RuleAdmin {
   private resolverOf(map: OverrideMap): RuleResolver {
     return new RuleResolver(this.defaults, this.config, map, RuleBook.places(this.store), this.bucketMinutes);
   }
+}
+
+function storedOverrides(store: Store): Map<string, ScopeOverrides> {
+  const map = new Map<string, ScopeOverrides>();
+  for (const o of store.rules.all()) {
+    const name = scopeName(o.scope);
+    map.set(name, { ...map.get(name), [o.ruleId]: o.override });
+  }
+  return map;
 }
 
 function applyChanges(map: OverrideMap, scope: RuleScope, changes: RuleChanges): Map<string, ScopeOverrides> {

@@ -148,6 +148,9 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   // re-read them when the registry changes while the service runs (`careflow import`), at every tick.
   let registryRevision = deps.store?.registry.revision();
   const followRegistry = () => {
+    // Rules changed through another connection (a cluster worker pulled the shared rules): the book's listener
+    // above hands them to the engine.
+    book?.followStore();
     if (consent?.followStore()) engine.forgetRules();
     const revision = deps.store?.registry.revision();
     if (revision === registryRevision) return;

@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
+import { importRegistryShared } from '../registry/shared-import.ts';
+import { startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 import { spawnClusterWorker } from './service-process.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
@@ -81,16 +81,14 @@ beforeAll(async () => {
   progress('starting');
   pgServer = await startPostgres();
   db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-  const seeded = tempDataDir();
-  await seedRegistry(seeded, registry);
-  const authDir = tempDataDir();
-  copyFileSync(join(seeded, 'careflow.db'), join(authDir, 'careflow.db'));
+  // The registry imported once, into the shared store (careflow import --cluster); everyone else follows it.
+  await importRegistryShared(db, registry);
   // careflow serving RabbitMQ's HTTP auth backend from the registry.
   auth = await startTestService({
-    dataDir: authDir,
     config: {
       mqtt: { host: '127.0.0.1', port: 0, rabbitmqHookSecret: SECRET },
       http: { host: '127.0.0.1', port: 0 },
+      cluster: { postgresUrl: pgServer.url },
     },
   });
   rabbit = await startRabbitMq({
@@ -99,14 +97,10 @@ beforeAll(async () => {
   const prefer = ['0-1', '2-3', '4-5'];
   workers.push(
     ...(await Promise.all(
-      prefer.map((p) => {
-        const dir = tempDataDir();
-        copyFileSync(join(seeded, 'careflow.db'), join(dir, 'careflow.db'));
-        return spawnWorker(dir, p);
-      }),
+      // Empty data directories: each worker pulls the registry from PostgreSQL at start.
+      prefer.map((p) => spawnWorker(tempDataDir(), p)),
     )),
   );
-  rmSync(seeded, { recursive: true, force: true });
   progress('workers running');
 }, 240_000);
 

@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
+import { importRegistryShared } from '../registry/shared-import.ts';
+import { startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 import { spawnClusterWorker } from './service-process.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
@@ -15,17 +15,21 @@ import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from
  * HTTP auth backend, the partitioned readings queue a real `careflow start --cluster` worker declared and
  * consumes, and PostgreSQL behind it. What a meter or worker app may not do must not reach PostgreSQL, another
  * worker's app, or the partition queues — by MQTT or by speaking AMQP to RabbitMQ with the same credentials.
+ * The registry is imported once into PostgreSQL (`careflow import --cluster`): the auth backend and the worker
+ * start with empty data directories and follow it.
  */
 const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
 const PARTITIONS = 2;
 const registry = testRegistry(2);
+/** How often the auth backend and the worker check the shared registry's version. */
+const REGISTRY_POLL_MS = 200;
 
 let pgServer: Postgres;
 let rabbit: RabbitMq;
 let auth: TestService;
 let base: string;
 let db: pg.Pool;
-let worker: { proc: ChildProcess; exited: Promise<unknown>; dir: string } | undefined;
+let worker: { proc: ChildProcess; exited: Promise<unknown>; dir: string; httpPort: number } | undefined;
 let careflow: ChannelModel;
 let out: Channel;
 const clients: MqttClient[] = [];
@@ -35,24 +39,18 @@ beforeAll(async () => {
   if (skip) return;
   pgServer = await startPostgres();
   db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-  const seeded = tempDataDir();
-  await seedRegistry(seeded, registry);
-  const authDir = tempDataDir();
-  copyFileSync(join(seeded, 'careflow.db'), join(authDir, 'careflow.db'));
+  await importRegistryShared(db, registry);
   auth = await startTestService({
-    dataDir: authDir,
     config: {
       mqtt: { host: '127.0.0.1', port: 0, rabbitmqHookSecret: SECRET },
       http: { host: '127.0.0.1', port: 0, loginMaxFailures: 50 },
+      cluster: { postgresUrl: pgServer.url, registryPollMs: REGISTRY_POLL_MS },
     },
   });
   base = `http://127.0.0.1:${auth.cf.httpPort}`;
   // A short cache: each case below asks careflow again rather than reusing an earlier case's answer.
   rabbit = await startRabbitMq({ config: careflowAuthBackend(base, SECRET, 1000) });
-  const dir = tempDataDir();
-  copyFileSync(join(seeded, 'careflow.db'), join(dir, 'careflow.db'));
-  rmSync(seeded, { recursive: true, force: true });
-  worker = await spawnWorker(dir);
+  worker = await spawnWorker(tempDataDir());
   careflow = await amqp.connect(rabbit.amqpUrl);
   out = await careflow.createChannel();
 }, 240_000);
@@ -74,7 +72,12 @@ afterAll(async () => {
 }, 120_000);
 
 async function spawnWorker(dir: string) {
-  const cluster = { amqpUrl: rabbit.amqpUrl, postgresUrl: pgServer.url, partitions: PARTITIONS };
+  const cluster = {
+    amqpUrl: rabbit.amqpUrl,
+    postgresUrl: pgServer.url,
+    partitions: PARTITIONS,
+    registryPollMs: REGISTRY_POLL_MS,
+  };
   return { ...(await spawnClusterWorker(dir, cluster, 90_000)), dir };
 }
 
@@ -158,6 +161,38 @@ describe.skipIf(skip)(
       expect(await until(async () => (await inbox('m-g1-2')).includes(ts + 3))).toBe(true);
       expect(await inbox('m-g1-2')).toEqual([ts + 3]);
       victim.end(true);
+    }, 90_000);
+
+    it('lets a meter imported once into the shared registry log in, and carries its readings', async () => {
+      const secret = 'secret-m-new-0123';
+      // Not in the registry yet: RabbitMQ's auth backend refuses it.
+      expect(await connect('m-new', secret)).toMatchObject({ refused: expect.any(String) });
+      const report = await importRegistryShared(db, {
+        households: [{ id: 'h-new', grid: 'g1', address: 'New Lane 1' }],
+        meters: [{ id: 'm-new', household: 'h-new', secret }],
+      });
+      expect(report.version).toBe(2);
+      // The worker pulls the new version (it would dead-letter the meter's readings as unknown before).
+      const version = async () => {
+        const res = await fetch(`http://127.0.0.1:${worker!.httpPort}/healthz`);
+        return ((await res.json()) as { registry: { version: number } }).registry.version;
+      };
+      expect(await until(async () => (await version()) === 2)).toBe(true);
+      // The auth backend pulls it too (RabbitMQ may answer from its cache for a second).
+      let meter: MqttClient | undefined;
+      expect(
+        await until(async () => {
+          const r = await connect('m-new', secret);
+          if ('client' in r) meter = r.client;
+          return meter !== undefined;
+        }),
+      ).toBe(true);
+      const ts = Date.UTC(2026, 0, 5, 1, 0);
+      await meter!.publishAsync('meters/m-new/readings', JSON.stringify({ ts, totalLiters: 3 }), { qos: 1 });
+      expect(await until(async () => (await inbox('m-new')).includes(ts))).toBe(true);
+      const letters = await db.query('SELECT code FROM dead_letters WHERE meter_id = $1', ['m-new']);
+      expect(letters.rows).toEqual([]);
+      meter!.end(true);
     }, 90_000);
 
     it("does not let a worker app read another worker's alerts", async () => {

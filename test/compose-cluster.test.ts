@@ -96,10 +96,20 @@ describe.skipIf(!CAN_PARSE && !REQUIRED)("docker-compose.yml's cluster profile",
       return Array.from({ length: (b ?? a) - a + 1 }, (_, k) => a + k);
     });
     expect(preferred.sort((x, y) => x - y)).toEqual(Array.from({ length: p }, (_, i) => i));
+    // The registry is imported once, into PostgreSQL; the workers and the auth backend follow it.
+    const registry = services['cluster-registry']!;
+    expect(registry.command).toEqual(['node', 'bin/careflow.js', 'import', '--cluster', '/registry.json']);
+    expect(String(registry.environment?.CAREFLOW_POSTGRES_URL)).toMatch(
+      /^postgres:\/\/careflow:.+@postgres:5432\/careflow$/,
+    );
+    const auth = services['careflow-auth']!;
+    expect(auth.environment?.CAREFLOW_POSTGRES_URL).toBe(registry.environment?.CAREFLOW_POSTGRES_URL);
+    expect((auth.depends_on as Record<string, { condition: string }>)['cluster-registry']?.condition).toBe(
+      'service_completed_successfully',
+    );
     for (const w of workers) {
-      expect(String(w.command)).toMatch(
-        /careflow\.js import \/registry\.json && exec node bin\/careflow\.js start --cluster/,
-      );
+      expect(w.command).toEqual(['node', 'bin/careflow.js', 'start', '--cluster']);
+      expect(w.environment?.CAREFLOW_POSTGRES_URL).toBe(registry.environment?.CAREFLOW_POSTGRES_URL);
       expect(String(w.environment?.CAREFLOW_AMQP_URL)).toMatch(/^amqp:\/\/careflow:.+@rabbitmq:5672$/);
       expect(String(w.environment?.CAREFLOW_POSTGRES_URL)).toMatch(
         /^postgres:\/\/careflow:.+@postgres:5432\/careflow$/,
@@ -107,6 +117,7 @@ describe.skipIf(!CAN_PARSE && !REQUIRED)("docker-compose.yml's cluster profile",
       const deps = w.depends_on as Record<string, { condition: string }>;
       expect(deps.rabbitmq?.condition).toBe('service_healthy');
       expect(deps.postgres?.condition).toBe('service_healthy');
+      expect(deps['cluster-registry']?.condition).toBe('service_completed_successfully');
     }
     // Each worker keeps its own data directory.
     const data = workers.map((w) => mountSources(w).find((m) => /^[a-z0-9][a-z0-9_-]*$/.test(m)));

@@ -96,7 +96,13 @@ export interface ClusterWorkerProcess {
  */
 export async function spawnClusterWorker(
   dataDir: string,
-  cluster: { amqpUrl: string; postgresUrl: string; partitions: number; prefer?: string },
+  cluster: {
+    amqpUrl: string;
+    postgresUrl: string;
+    partitions: number;
+    prefer?: string;
+    registryPollMs?: number;
+  },
   startTimeoutMs = 60_000,
 ): Promise<ClusterWorkerProcess> {
   const { proc, match, exited } = await spawnUntil(
@@ -109,6 +115,9 @@ export async function spawnClusterWorker(
       CAREFLOW_POSTGRES_URL: cluster.postgresUrl,
       CAREFLOW_CLUSTER_PARTITIONS: String(cluster.partitions),
       ...(cluster.prefer === undefined ? {} : { CAREFLOW_CLUSTER_PREFER: cluster.prefer }),
+      ...(cluster.registryPollMs === undefined
+        ? {}
+        : { CAREFLOW_CLUSTER_REGISTRY_POLL_MS: String(cluster.registryPollMs) }),
     },
     /cluster worker is running: .*HTTP on port (\d+)/,
     startTimeoutMs,

@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from './command.ts';
+import type { RuleChanges, ScopeOverrides } from '../../core/rules.ts';
 
 /**
  * `careflow rules …` talks to the running service over HTTP, so that a change is checked, authorised and
- * audited exactly like one made in the console, and reaches the running detectors at once.
+ * audited exactly like one made in the console, and reaches the running detectors at once. `set … --cluster`
+ * changes a cluster's rules in its shared PostgreSQL store instead (the same validation; detectors/shared-rules.ts).
  *
  *   careflow rules effective <household>
  *   careflow rules get <scope>                       scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
@@ -20,6 +22,9 @@ const USAGE = `usage:
   careflow rules get <scope>
   careflow rules set <scope> <rule>.<field>=<value> … --reason "why"
   careflow rules history <scope> [--limit N]
+  careflow rules set <scope> <rule>.<field>=<value> … --reason "why" --cluster
+      changes the rules of a cluster in its shared PostgreSQL store (CAREFLOW_POSTGRES_URL) instead: validated the
+      same way, every worker takes them within cluster.registryPollMs and a detector tick
 scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
 field: a parameter (heavy-use.minLitersPerBucket=150, the same as heavy-use.params.minLitersPerBucket=150),
   or enabled, severity, autoResolve, suppressedWhenAway (low-use.enabled=false); <rule>=null removes the override
@@ -49,10 +54,17 @@ export const rulesCommand: Command = {
         reason: { type: 'string' },
         limit: { type: 'string', default: '20' },
         json: { type: 'boolean', default: false },
+        cluster: { type: 'boolean', default: false },
       },
     });
     const [action, target, ...assignments] = positionals;
     if (!action || !target || !['effective', 'get', 'set', 'history'].includes(action)) return usage();
+    if (values.cluster) {
+      if (action !== 'set')
+        return usage('--cluster works with set (a cluster worker serves no rules API yet)');
+      if (!values.reason) return usage('set needs --reason "why"');
+      return setInCluster(target, assignments, values.reason, values.json);
+    }
     const call = client(values.url, values.token);
     const out = (a: Answer, text: () => string) => {
       if (a.status >= 400) return fail(a);
@@ -79,25 +91,11 @@ export const rulesCommand: Command = {
     }
     if (!values.reason) return usage('set needs --reason "why"');
     if (assignments.length === 0) return usage('set needs at least one <rule>.<field>=<value>');
+    const problem = assignmentProblem(assignments);
+    if (problem) return usage(problem);
     const current = await call('GET', `/api/rules/${path}`);
     if (current.status >= 400) return fail(current);
-    const rules = structuredClone(current.body.rules ?? {}) as Record<string, Record<string, unknown> | null>;
-    const touched: Record<string, Record<string, unknown> | null> = {};
-    for (const assignment of assignments) {
-      const eq = assignment.indexOf('=');
-      if (eq < 0) return usage(`"${assignment}" is not <rule>.<field>=<value>`);
-      const [ruleId, ...fields] = assignment.slice(0, eq).split('.');
-      const value = parseValue(assignment.slice(eq + 1));
-      if (fields.length === 0) {
-        if (value !== null)
-          return usage(`"${assignment}": only <rule>=null (remove the override) is allowed`);
-        touched[ruleId!] = null;
-        continue;
-      }
-      const rule = (touched[ruleId!] ?? rules[ruleId!] ?? {}) as Record<string, unknown>;
-      setPath(rule, ruleFieldPath(fields), value);
-      touched[ruleId!] = rule;
-    }
+    const touched = changesFrom((current.body.rules ?? {}) as ScopeOverrides, assignments);
     const a = await call('PUT', `/api/rules/${path}`, { rules: touched, reason: values.reason });
     return out(a, () => {
       const changes = (a.body.changes as { ruleId: string; old: unknown; new: unknown }[]) ?? [];
@@ -109,6 +107,90 @@ export const rulesCommand: Command = {
     });
   },
 };
+
+/** Why the assignments cannot be applied, or undefined. */
+function assignmentProblem(assignments: string[]): string | undefined {
+  if (assignments.length === 0) return 'set needs at least one <rule>.<field>=<value>';
+  for (const assignment of assignments) {
+    const eq = assignment.indexOf('=');
+    if (eq < 0) return `"${assignment}" is not <rule>.<field>=<value>`;
+    const fields = assignment.slice(0, eq).split('.').slice(1);
+    if (fields.length === 0 && parseValue(assignment.slice(eq + 1)) !== null)
+      return `"${assignment}": only <rule>=null (remove the override) is allowed`;
+  }
+  return undefined;
+}
+
+/** The scope's changes: each named rule's override in force with the assigned fields set (`<rule>=null`: removed). */
+function changesFrom(current: ScopeOverrides, assignments: string[]): RuleChanges {
+  const rules = structuredClone(current) as Record<string, Record<string, unknown> | null>;
+  const touched: Record<string, Record<string, unknown> | null> = {};
+  for (const assignment of assignments) {
+    const eq = assignment.indexOf('=');
+    const [ruleId, ...fields] = assignment.slice(0, eq).split('.');
+    const value = parseValue(assignment.slice(eq + 1));
+    if (fields.length === 0) {
+      touched[ruleId!] = null;
+      continue;
+    }
+    const rule = (touched[ruleId!] ?? rules[ruleId!] ?? {}) as Record<string, unknown>;
+    setPath(rule, ruleFieldPath(fields), value);
+    touched[ruleId!] = rule;
+  }
+  return touched as RuleChanges;
+}
+
+/** `rules set … --cluster`: the change made once in the cluster's shared store (detectors/shared-rules.ts). */
+async function setInCluster(
+  target: string,
+  assignments: string[],
+  reason: string,
+  json: boolean,
+): Promise<number> {
+  const problem = assignmentProblem(assignments);
+  if (problem) return usage(problem);
+  const [{ loadConfig }, { openPgPool }, { setRulesShared }, { parseScopeName }, { REGISTRY_SET }] =
+    await Promise.all([
+      import('../../core/config.ts'),
+      import('../../core/postgres.ts'),
+      import('../../detectors/shared-rules.ts'),
+      import('../../detectors/rule-resolver.ts'),
+      import('../../registry/tables.ts'),
+    ]);
+  const scope = parseScopeName(target);
+  if (!scope) return usage(`"${target}" is not a scope`);
+  const config = loadConfig(process.env);
+  if (!config.cluster.postgresUrl) {
+    process.stderr.write(
+      'careflow rules set --cluster: set cluster.postgresUrl (CAREFLOW_POSTGRES_URL) to the shared PostgreSQL store\n',
+    );
+    return 2;
+  }
+  const pool = openPgPool(config.cluster.postgresUrl, { max: 2 });
+  try {
+    const result = await setRulesShared(pool, {
+      scope,
+      changes: (current) => changesFrom(current, assignments),
+      by: { actor: 'cli', at: Date.now(), reason },
+      config: config.detectors.rules,
+      bucketMinutes: config.bucketMinutes,
+      places: [REGISTRY_SET],
+    });
+    if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else if (result.changes.length === 0) process.stdout.write('nothing changed\n');
+    else
+      process.stdout.write(
+        `${target}: rules version ${result.version} (shared rules version ${result.published}; workers take it ` +
+          `within ${config.cluster.registryPollMs / 1000} s and a detector tick)\n` +
+          result.changes
+            .map((c) => `  ${c.ruleId}: ${JSON.stringify(c.old)} → ${JSON.stringify(c.new)}\n`)
+            .join(''),
+      );
+    return 0;
+  } finally {
+    await pool.end();
+  }
+}
 
 function client(url: string | undefined, token: string | undefined) {
   const base = (

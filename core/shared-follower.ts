@@ -1,0 +1,152 @@
+import type { Logger } from './logger.ts';
+import type { PgPool } from './postgres.ts';
+import { openDatabase } from './store/open-store.ts';
+import { copyTablesFromPg, type CopiedTable } from './table-copy.ts';
+
+/**
+ * Tables a module writes once for the whole cluster into PostgreSQL and every cluster process reads from its
+ * embedded store (the registry, the rules): `versionTable` is a one-row table whose `version` each change raises.
+ */
+export interface SharedTableSet {
+  /** For logs and stats ('registry', 'rules'). */
+  name: string;
+  tables: readonly CopiedTable[];
+  versionTable: string;
+  /** Brings the set's tables in PostgreSQL up to date (its module's migrations). */
+  migrate(pool: PgPool): Promise<void>;
+}
+
+export interface SharedFollowerOptions {
+  pool: PgPool;
+  /** The process's embedded store (its SQLite file): the sets are pulled into it. */
+  storePath: string;
+  sets: readonly SharedTableSet[];
+  /** How often the sets' versions are checked. */
+  pollMs: number;
+  logger: Logger;
+}
+
+export interface SharedSetStats {
+  /** The version this process holds (0: the shared store has none; the process's own tables are used). */
+  version: number;
+  /** Pulls of a new version since start. */
+  pulls: number;
+  /** When the last pull finished (epoch ms), or null. */
+  pulledAt: number | null;
+  /** Polls that failed (PostgreSQL unreachable); the process keeps what it holds and tries again. */
+  failures: number;
+}
+
+export interface SharedFollower {
+  /** By set name. */
+  stats(): Record<string, SharedSetStats>;
+  /** Checks the versions now and pulls what changed (what the timer does); resolves when done. */
+  poll(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The version of a set in PostgreSQL (0: nothing written yet). bigint: a string on a pool without our parser. */
+export async function sharedVersion(
+  pool: PgPool,
+  set: Pick<SharedTableSet, 'versionTable'>,
+): Promise<number> {
+  const { rows } = await pool.query<{ version: number }>(`SELECT version FROM ${set.versionTable}`);
+  return Number(rows[0]?.version ?? 0);
+}
+
+/**
+ * Keeps a cluster process's copy of shared tables equal to PostgreSQL's: the detectors, the notifier and the
+ * acknowledgements keep reading them synchronously from the embedded store, as in the embedded service. Every
+ * `pollMs` the process reads each set's version (one row); when a change raised it, the set's tables are pulled
+ * from one PostgreSQL snapshot into the store in one SQLite transaction on a connection of its own, and the
+ * store's readers see the change as they see a `careflow import` into a running service. A change therefore
+ * reaches every process within `pollMs` plus the pull. Until a set has been written (version 0) the process keeps
+ * its own tables. The first check runs before this resolves (a process starts with what is in force); a failed
+ * check later is logged and retried at the next poll.
+ */
+export async function followSharedTables(opts: SharedFollowerOptions): Promise<SharedFollower> {
+  const logger = opts.logger.child({ module: 'shared-follower' });
+  for (const set of opts.sets) await set.migrate(opts.pool);
+  const db = openDatabase({ path: opts.storePath });
+  const mark = (set: SharedTableSet) => `shared-version:${set.name}`;
+  const held = (set: SharedTableSet) =>
+    Number(db.prepare('SELECT value FROM checkpoints WHERE name = ?').pluck().get(mark(set)) ?? 0);
+  const stats = new Map<string, SharedSetStats>(
+    opts.sets.map((s) => [s.name, { version: held(s), pulls: 0, pulledAt: null, failures: 0 }]),
+  );
+  const warnedEmpty = new Set<string>();
+
+  const pullSet = async (set: SharedTableSet): Promise<void> => {
+    const st = stats.get(set.name)!;
+    if ((await sharedVersion(opts.pool, set)) === st.version) return;
+    const client = await opts.pool.connect();
+    try {
+      // One snapshot: the version and the tables of the same change.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${set.versionTable}`);
+      const version = Number(rows[0]?.version ?? 0);
+      if (version === 0) {
+        if (!warnedEmpty.has(set.name))
+          logger.warn({ set: set.name }, "nothing in the shared store yet; using this process's own");
+        warnedEmpty.add(set.name);
+      } else if (version !== st.version) {
+        const started = Date.now();
+        const rows = await copyTablesFromPg(set.tables, client, db, () =>
+          db
+            .prepare(
+              'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+            )
+            .run(mark(set), String(version)),
+        );
+        st.version = version;
+        st.pulls++;
+        st.pulledAt = Date.now();
+        logger.info(
+          { set: set.name, version, ...rows, ms: st.pulledAt - started },
+          'pulled from the shared store',
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  };
+
+  try {
+    for (const set of opts.sets) await pullSet(set);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+
+  let running: Promise<void> | null = null;
+  const poll = (): Promise<void> => {
+    running ??= (async () => {
+      for (const set of opts.sets) {
+        try {
+          await pullSet(set);
+        } catch (err) {
+          stats.get(set.name)!.failures++;
+          logger.warn({ err, set: set.name }, 'checking the shared store failed; keeping what is held');
+        }
+      }
+    })().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void poll(), opts.pollMs);
+  timer.unref();
+  return {
+    stats: () => Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }])),
+    poll,
+    async stop() {
+      clearInterval(timer);
+      await running;
+      db.close();
+    },
+  };
+}

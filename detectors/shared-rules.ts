@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PgPool } from '../core/postgres.ts';
+import type { RuleChangeRecord, RuleChanges, RuleScope, ScopeOverrides } from '../core/rules.ts';
+import type { SharedTableSet } from '../core/shared-follower.ts';
+import { openStore } from '../core/store/store.ts';
+import { copyTablesFromPg, copyTablesToPg } from '../core/table-copy.ts';
+import { RuleBook } from './rule-book.ts';
+import { RULES_SET } from './rule-tables.ts';
+import { DEFAULT_RULES } from './rules/default-rules.ts';
+
+/** One rule change to the shared store at a time (an advisory lock; the key is 'rules' in ASCII). */
+const LOCK = 'pg_advisory_lock(491596309875)';
+const UNLOCK = 'pg_advisory_unlock(491596309875)';
+
+export interface SharedRuleChange {
+  scope: RuleScope;
+  /** The change, from the scope's overrides in force (so that a field can be set without restating the rest). */
+  changes: (current: ScopeOverrides) => RuleChanges;
+  by: { actor: string; at: number; reason: string };
+  /** The config file's rules and bucket size, as the workers have them (validation resolves with them). */
+  config: ScopeOverrides;
+  bucketMinutes: number;
+  /** What scopes and households exist (the shared registry): read for validation, never written. */
+  places: readonly SharedTableSet[];
+}
+
+/**
+ * `careflow rules set … --cluster`: changes the rule hierarchy once for the whole cluster.
+ *
+ * Steps: `[lock, stage, RuleBook.set, publish]`. Under an advisory lock, the shared rules and the registry (for
+ * the scopes) are copied into a scratch embedded store, the change is made there by the embedded RuleBook (the
+ * same validation of the scope and of every more specific scope below it, the same versioned history), and the
+ * rule tables replace PostgreSQL's in one transaction that raises `rules_version`; every worker pulls them and its
+ * detectors take the new rules at their next tick. A refused change publishes nothing.
+ */
+export async function setRulesShared(
+  pool: PgPool,
+  change: SharedRuleChange,
+): Promise<{ version: number; changes: RuleChangeRecord[]; published: number }> {
+  const sets = [...change.places, RULES_SET];
+  for (const set of sets) await set.migrate(pool);
+  const client = await pool.connect();
+  const dir = mkdtempSync(join(tmpdir(), 'careflow-rules-'));
+  let locked = false;
+  try {
+    await client.query(`SELECT ${LOCK}`);
+    locked = true;
+    const store = openStore({ path: join(dir, 'careflow.db'), synchronous: 'NORMAL' });
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      for (const set of sets) await copyTablesFromPg(set.tables, client, store.db);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM rules_version');
+      await client.query('COMMIT');
+      const book = new RuleBook(store, DEFAULT_RULES, change.config, change.bucketMinutes);
+      const result = book.set(change.scope, change.changes(book.overrides(change.scope)), change.by);
+      if (result.changes.length === 0) return { ...result, published: Number(rows[0]?.version ?? 0) };
+      await client.query('BEGIN');
+      try {
+        await copyTablesToPg(RULES_SET.tables, store.db, client);
+        const raised = await client.query<{ version: number }>(
+          `UPDATE rules_version SET version = version + 1, changed_at = $1, changed_by = $2 RETURNING version`,
+          [change.by.at, change.by.actor],
+        );
+        await client.query('COMMIT');
+        return { ...result, published: Number(raised.rows[0]!.version) };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    if (client) await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    if (locked) await client.query(`SELECT ${UNLOCK}`).catch(() => undefined);
+    client.release();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
