@@ -7,8 +7,18 @@
  * (`onread`: no Buffer per read), no timer or parser per connection. A CONNACK is four bytes. An accepted
  * meter sends DISCONNECT and closes its socket right away ([MQTT-3.14.4-1]), without waiting for the broker's
  * side of the close (with `--hold` it keeps them open until the benchmark has read the CPU figures, as
- * meters stay connected after a storm). CONNACK 3 ("busy") and a connection closed without CONNACK are retried after 20–100 ms,
- * as a meter would.
+ * meters stay connected after a storm). CONNACK 3 ("busy") and a connection closed without CONNACK are retried
+ * as a meter would, after a random wait that doubles with each try (20–100 ms, 40–200 ms, … up to 0.64–3.2 s):
+ * with a fixed 20–100 ms, the first, scrypt-bound connect of 100,000 meters made ~920,000 refused CONNECTs,
+ * and a few hundred meters gave up after 50 tries.
+ *
+ * Every connection names its own source port (`--ports`, split between the processes by `--from`/`--stride`)
+ * besides its source address. A source address without a port makes the kernel search the ephemeral range for
+ * a free port on that address, and the closed connections of earlier meters (each in TIME_WAIT on this side for
+ * a minute, up to the system's limit of such sockets) make that search long: measured on a loopback server that
+ * only answers, 160–330 µs of kernel time per connection once the table is full, against ~25 µs with the port
+ * given. Real meters each connect from their own address and never meet this; here it made the load generator,
+ * not the service, the bound. The service sees the same CONNECTs either way (an address and a port).
  *
  * Protocol with the benchmark (stdin/stdout, one JSON line each): prints `{"ready":true}` once its packets are
  * built, starts on any line on stdin, then prints its result: CONNECT→CONNACK latencies (ms), retries,
@@ -32,6 +42,13 @@ const { values } = parseArgs({
     addresses: { type: 'string', default: '127.0.0.1' },
     /** Keep accepted connections open until told to close them (after the result is printed). */
     hold: { type: 'boolean', default: false },
+    /**
+     * Source ports `first-last` shared by all load-generator processes (each takes those with its own remainder
+     * of `stride`), used in turn with every address. Below the usual ephemeral range (32768–60999), where
+     * listeners with a port the system chose do not sit; a port another socket holds fails the CONNECT, which
+     * is retried with the next one.
+     */
+    ports: { type: 'string', default: '10000-32767' },
   },
 });
 
@@ -51,6 +68,11 @@ const WINDOW = Number(values.window);
 const ADDRESSES = values.addresses!.split(',');
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
 const HOLD = values.hold;
+const FROM = Number(values.from);
+const STRIDE = Number(values.stride);
+const [FIRST_PORT, LAST_PORT] = values.ports!.split('-').map(Number) as [number, number];
+/** This process's share of the source ports: FIRST_PORT + FROM, + STRIDE, … up to LAST_PORT. */
+const PORTS = Math.floor((LAST_PORT - FIRST_PORT - FROM) / STRIDE) + 1;
 /** Accepted connections kept open (with `--hold`). */
 const held: Socket[] = [];
 const MAX_ATTEMPTS = 50;
@@ -61,7 +83,7 @@ const secrets = readFileSync(values.fixture!, 'utf8')
   .split('\n')
   .map((line) => line.slice(0, line.indexOf('\t')));
 const meters: number[] = [];
-for (let i = Number(values.from); i < secrets.length; i += Number(values.stride)) meters.push(i);
+for (let i = FROM; i < secrets.length; i += STRIDE) meters.push(i);
 const packets = meters.map((i) =>
   mqttPacket.generate({
     cmd: 'connect',
@@ -144,16 +166,22 @@ function run(): Promise<ClientResult> {
                 inFlight--;
                 attempt(k, tries + 1);
               },
-              20 + Math.random() * 80,
+              (20 + Math.random() * 80) * 2 ** Math.min(tries, 5),
             );
           } else failed++;
         }
         startNext();
       };
+      // Every address with one port, then every address with the next: (address, port) pairs repeat only
+      // after addresses × ports connections.
+      const address = lane % ADDRESSES.length;
+      const port = FIRST_PORT + FROM + STRIDE * (Math.floor(lane / ADDRESSES.length) % PORTS);
+      lane++;
       const socket = connect({
         port: PORT,
         host: '127.0.0.1',
-        localAddress: ADDRESSES[lane++ % ADDRESSES.length],
+        localAddress: ADDRESSES[address],
+        localPort: port,
         noDelay: true,
         onread: {
           buffer: readBuffer,

@@ -118,6 +118,7 @@ describe('the lean CONNECT path', () => {
       dup: false,
       retain: false,
     });
+    const stackTraceLimit = Error.stackTraceLimit;
     const c = raw(svc, [meterConnect(), reading(1)]);
     await eventually(() => c.received.length >= 2, 5_000, 'CONNACK and PUBACK');
     expect(broker.aedes.connectedClients).toBe(1);
@@ -127,6 +128,9 @@ describe('the lean CONNECT path', () => {
     await eventually(() => c.isClosed(), 5_000, 'connection closed by the broker');
     expect(c.received.map((p) => p.cmd)).toEqual(['connack', 'puback']);
     expect(broker.aedes.connectedClients).toBe(0);
+    // The close ran without stack traces; errors made after it still have theirs.
+    expect(Error.stackTraceLimit).toBe(stackTraceLimit);
+    expect(new Error('after the close').stack).toMatch(/\n\s+at /);
     // The same client id connects again at once: nothing of the old connection is left to take over.
     const again = raw(svc, [meterConnect(), reading(3)]);
     await eventually(() => again.received.length >= 2, 5_000, 'CONNACK and PUBACK');
