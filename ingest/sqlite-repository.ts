@@ -38,10 +38,8 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
     const { inbox, deadLetters } = this.t;
     const seqs: number[] = [];
     this.atomically(() => {
-      for (const s of submissions) {
-        for (const r of s.readings) seqs.push(inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt));
-        for (const d of s.deadLetters) deadLetters.add(d);
-      }
+      inbox.appendAll(submissions, seqs);
+      for (const s of submissions) for (const d of s.deadLetters) deadLetters.add(d);
     });
     return seqs;
   }
