@@ -185,6 +185,23 @@ eachBackend("ingest's repository", (fresh) => {
     expect(await repo.meterEvents('m2')).toEqual([]);
   });
 
+  it('upserts a long run of buckets in order, a bucket given again in the same run ending as the later one', async () => {
+    const repo = await open();
+    const H = 3_600_000;
+    const buckets = Array.from({ length: 70 }, (_, i) => ({
+      householdId: 'h1',
+      start: (i % 50) * H,
+      end: ((i % 50) + 1) * H,
+      liters: i === 3 ? null : i,
+    }));
+    await repo.saveProcessed({ buckets, events: [] });
+    const stored = await repo.usageRange('h1', 0, 100 * H);
+    expect(stored).toHaveLength(50);
+    expect(stored.map((b) => b.liters)).toEqual(
+      Array.from({ length: 50 }, (_, i) => (i < 20 ? i + 50 : i === 3 ? null : i)),
+    );
+  });
+
   it('saves the cursor with the meter states and reads them back as saved', async () => {
     const repo = await open();
     const state = {

@@ -72,7 +72,7 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
     const { usage, checkpoints } = this.t;
     this.atomically(() => {
       for (const e of out.events) checkpoints.addMeterEvent(e);
-      for (const b of out.buckets) usage.upsert(b);
+      usage.upsertAll(out.buckets);
     });
   }
 
