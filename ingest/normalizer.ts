@@ -145,14 +145,25 @@ export function normalize(
   reading: { ts: number; totalLiters: number },
   p: NormalizerParams,
 ): NormalizerOutput {
+  const state: MeterState = { ...prev };
+  if (prev.ledger) state.ledger = { ...prev.ledger };
+  return advance(state, reading, p);
+}
+
+/**
+ * `normalize` that moves the state it is given instead of a copy (`out.state` is `state`): for the owner of a
+ * meter's state, such as the usage stage, which replaced it with the copy anyway. The copy and its ledger's
+ * were two objects and a number box per field for every reading.
+ */
+export function advance(
+  state: MeterState,
+  reading: { ts: number; totalLiters: number },
+  p: NormalizerParams,
+): NormalizerOutput {
   const { ts, totalLiters: total } = reading;
-  const state: MeterState = {
-    ...prev,
-    ledger: prev.ledger
-      ? { ...prev.ledger }
-      : emptyLedger(prev.lastTs === null ? null : prev.lastTotal - prev.bucketLiters),
-  };
-  const ledger = state.ledger!;
+  const ledger = (state.ledger ??= emptyLedger(
+    state.lastTs === null ? null : state.lastTotal - state.bucketLiters,
+  ));
   const buckets: ClosedBucket[] = [];
 
   // Fields are set one by one below (not Object.assign of a literal): this runs for every reading.
