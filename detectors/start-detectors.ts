@@ -167,7 +167,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   let restoring = false;
   let stopped = false;
   // Each input's detections go out in order before the next input is taken. A plain subscriber, not mergeMap
-  // over each input's array: that subscribed an inner observable per input (two per reading), about 6 % of the
+  // over each input's array: that subscribed an inner observable per input (two per reading), about 5 % of the
   // service's CPU under batches of readings, plus its garbage.
   const subscription: Subscription = merge(deps.inputs, ticks).subscribe({
     next(input) {
