@@ -1,4 +1,4 @@
-import { HOUR_UNKNOWN, mod, type HouseholdState } from './household-state.ts';
+import { HOUR_UNKNOWN, mod, NO_DAY, type HouseholdState } from './household-state.ts';
 import { HOUR_LITERS } from './usage-history.ts';
 
 /**
@@ -14,12 +14,49 @@ const QUANTILE = 0.99;
 
 const counts = new Uint32Array(256);
 
+/**
+ * The last answer and what it was computed from. It is asked for every closed bucket, and a household's buckets
+ * come in runs (a batch of readings); the days before `day` do not change while `day` and the newest day held
+ * (not before `day`) stay the same (the history is written only from the newest day on), unless the slot's history is replaced
+ * (`historyVersion`) or re-laid (another array).
+ */
+const last = {
+  history: null as Uint8Array | null,
+  version: -1,
+  slot: -1,
+  day: 0,
+  newest: 0,
+  value: null as number | null,
+};
+
 /** The household's 99th-percentile hour in liters over the days before `day`, or null while too few are known. */
 export function highHourLiters(s: HouseholdState, day: number): number | null {
   const { c, i } = s;
   const days = c.historyDays;
   const newest = c.historyDay[i]!;
   if (days === 0) return null;
+  if (
+    last.history === c.history &&
+    last.slot === i &&
+    last.version === c.historyVersion &&
+    last.day === day &&
+    last.newest === newest
+  )
+    return last.value;
+  const value = computeHighHour(s, day, days, newest);
+  // Only when the rows read are all before the newest day held: that day's row may still be filling.
+  if (newest === NO_DAY || newest < day) return value;
+  last.history = c.history;
+  last.slot = i;
+  last.version = c.historyVersion;
+  last.day = day;
+  last.newest = newest;
+  last.value = value;
+  return value;
+}
+
+function computeHighHour(s: HouseholdState, day: number, days: number, newest: number): number | null {
+  const { c, i } = s;
   counts.fill(0);
   let n = 0;
   for (let d = day - Math.min(HIGH_HOUR_DAYS, days - 1); d < day; d++) {

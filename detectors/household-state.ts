@@ -39,6 +39,8 @@ export class StateChunk {
   history: Uint8Array;
   /** Newest local day the history holds (its row may be partly filled). */
   historyDay: Int32Array;
+  /** Moves whenever a slot's history is replaced wholesale (reset, restore): caches over past days compare it. */
+  historyVersion = 0;
   /** Learned-peak cache: the day and parameters it was computed for, and the start hour (-1 = none). */
   readonly peakDay: Int32Array;
   readonly peakKey: Uint32Array;
@@ -208,6 +210,7 @@ export function resetSlot(s: HouseholdState): void {
   c.head[i] = c.ringCapacity - 1;
   c.times.fill(Number.NaN, i * TIMES, (i + 1) * TIMES);
   c.history.fill(HOUR_UNKNOWN, i * c.historyDays * 24, (i + 1) * c.historyDays * 24);
+  c.historyVersion++;
   c.historyDay[i] = NO_DAY;
   c.peakDay[i] = NO_DAY;
   if (c.baseDay) c.baseDay[i] = NO_DAY;

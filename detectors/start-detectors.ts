@@ -1,4 +1,4 @@
-import { merge, mergeMap, Observable, Subject, type Subscription } from 'rxjs';
+import { merge, Observable, Subject, type Subscription } from 'rxjs';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import { CareflowError, describeIssues, fieldIssues } from '../core/errors.ts';
@@ -169,22 +169,27 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
   const detections = new Subject<Detection>();
   let restoring = false;
   let stopped = false;
-  const subscription: Subscription = merge(deps.inputs, ticks)
-    .pipe(
-      mergeMap((input) => {
-        try {
-          if (input.kind === 'tick') {
-            if (restoring) return [];
-            followRegistry();
-          }
-          return engine.apply(input);
-        } catch (err) {
-          logger.error({ err, input: input.kind }, 'detector step failed');
-          return [];
+  // Each input's detections go out in order before the next input is taken. A plain subscriber, not mergeMap
+  // over each input's array: that subscribed an inner observable per input (two per reading), about 5 % of the
+  // service's CPU under batches of readings, plus its garbage.
+  const subscription: Subscription = merge(deps.inputs, ticks).subscribe({
+    next(input) {
+      let out: Detection[];
+      try {
+        if (input.kind === 'tick') {
+          if (restoring) return;
+          followRegistry();
         }
-      }),
-    )
-    .subscribe(detections);
+        out = engine.apply(input);
+      } catch (err) {
+        logger.error({ err, input: input.kind }, 'detector step failed');
+        return;
+      }
+      for (let i = 0; i < out.length; i++) detections.next(out[i]!);
+    },
+    error: (err: unknown) => detections.error(err),
+    complete: () => detections.complete(),
+  });
   const admin: RuleAdmin | undefined = book && {
     version: () => book.version(),
     overrides: (scope) => book.overrides(scope),

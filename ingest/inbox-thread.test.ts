@@ -157,6 +157,18 @@ describe('the inbox writer thread', () => {
     expect(w.count()).toBe(200);
   });
 
+  it('numbers the readings of a group commit larger than one insert statement in order', async () => {
+    const w = setUp();
+    const sizes = [3, 1, 45, 32, 7];
+    const values = sizes.map((n, k) => Array.from({ length: n }, (_, i) => k * 100 + i));
+    const acked = await Promise.all(values.map((v, k) => w.submit(`m-${k}`, v)));
+    const rows = w.store.inbox.after(0, 1_000);
+    expect(rows.map((r) => r.seq)).toEqual(acked.flat());
+    expect(rows.map((r) => [r.meterId, r.totalLiters])).toEqual(
+      values.flatMap((v, k) => v.map((x) => [`m-${k}`, x])),
+    );
+  });
+
   it('refuses readings loudly once the thread failed, acknowledging none', async () => {
     const failures: Error[] = [];
     const w = setUp('FULL', (path) => new InboxThread(`${path}.missing`, true, (err) => failures.push(err)));

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { INSERT_DEAD_LETTER_SQL } from '../core/store/dead-letter-repo.ts';
-import { INSERT_INBOX_SQL } from '../core/store/inbox-repo.ts';
+import { INBOX_ROWS_PER_INSERT, insertInboxRowsSql } from '../core/store/inbox-repo.ts';
 import type { InboxCommitter, InboxSubmission, NewDeadLetter, ThreadCommitted } from './repository.ts';
 
 /**
@@ -37,23 +37,41 @@ const WRITER = `
 const { workerData } = require('node:worker_threads');
 const { closeSync, fsyncSync, openSync } = require('node:fs');
 const Database = require(workerData.driver);
-const { path, port, signal, syncWal, insertReading, insertDeadLetter } = workerData;
+const { path, port, signal, syncWal, insertReadings, insertDeadLetter } = workerData;
 const db = new Database(path, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
-const reading = db.prepare(insertReading);
+// insertReadings[n - 1] inserts n rows; the rows of one statement are numbered last - n + 1 ... last.
+const rowsPerInsert = insertReadings.length;
+const readings = [];
+const args = new Array(4 * rowsPerInsert);
+const insert = (n, a, seqs, j) => {
+  const stmt = (readings[n - 1] ??= db.prepare(insertReadings[n - 1]));
+  const last = Number(stmt.run(a).lastInsertRowid);
+  for (let i = 0; i < n; i++) seqs[j - n + i] = last - n + 1 + i;
+};
 const deadLetter = db.prepare(insertDeadLetter);
 let walFd = -1;
 const commit = db.transaction((b) => {
   const seqs = new Float64Array(b.values.length / 2);
-  let from = 0, j = 0;
+  let from = 0, j = 0, n = 0;
   for (let i = 0; i < b.counts.length; i++) {
     const meterId = b.ids.slice(from, b.idEnds[i]);
     from = b.idEnds[i];
     const receivedAt = b.receivedAt[i];
-    for (let k = b.counts[i]; k > 0; k--, j++)
-      seqs[j] = Number(reading.run(meterId, b.values[2 * j], b.values[2 * j + 1], receivedAt).lastInsertRowid);
+    for (let k = b.counts[i]; k > 0; k--, j++) {
+      const at = 4 * n;
+      args[at] = meterId;
+      args[at + 1] = b.values[2 * j];
+      args[at + 2] = b.values[2 * j + 1];
+      args[at + 3] = receivedAt;
+      if (++n === rowsPerInsert) {
+        insert(n, args, seqs, j + 1);
+        n = 0;
+      }
+    }
   }
+  if (n > 0) insert(n, args.slice(0, 4 * n), seqs, j);
   if (b.deadLetters)
     for (const d of b.deadLetters)
       deadLetter.run(d.receivedAt, d.meterId, d.topic, d.code, d.message, d.field, d.excerpt);
@@ -146,7 +164,7 @@ export class InboxThread implements InboxCommitter {
         signal: this.signal,
         syncWal,
         driver: createRequire(import.meta.url).resolve('better-sqlite3'),
-        insertReading: INSERT_INBOX_SQL,
+        insertReadings: Array.from({ length: INBOX_ROWS_PER_INSERT }, (_, i) => insertInboxRowsSql(i + 1)),
         insertDeadLetter: INSERT_DEAD_LETTER_SQL,
       },
       transferList: [port2],

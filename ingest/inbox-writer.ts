@@ -27,7 +27,8 @@ interface PendingSubmission extends Submission {
 /** A group commit that is in the inbox and waits for its fsync before it is processed and acknowledged. */
 interface CommittedBatch {
   submissions: PendingSubmission[];
-  accepted: AcceptedReading[];
+  /** Readings committed. */
+  readings: number;
   /** performance.now() when its commit started. */
   commitStarted: number;
 }
@@ -50,6 +51,22 @@ export interface InboxWriterOptions {
    * answered, after it was processed, so that the thread never writes while this thread's processing does.
    */
   committer?: InboxCommitter;
+}
+
+/**
+ * The committed readings as processing takes them, made only once their commit is to be processed: made at the
+ * commit, they lived through its fsync and were copied by the garbage collector with everything else in flight.
+ */
+function accepted(batch: readonly PendingSubmission[]): AcceptedReading[] {
+  const out: AcceptedReading[] = [];
+  for (const s of batch) {
+    const { meterId, householdId, receivedAt } = s;
+    for (let k = 0; k < s.readings.length; k++) {
+      const r = s.readings[k]!;
+      out.push({ seq: s.seqs[k]!, meterId, householdId, ts: r.ts, totalLiters: r.totalLiters, receivedAt });
+    }
+  }
+  return out;
 }
 
 /**
@@ -172,26 +189,14 @@ export class InboxWriter {
     seqs: ArrayLike<number>,
     commitStarted: number,
   ): CommittedBatch {
-    const accepted: AcceptedReading[] = [];
     let i = 0;
     for (const s of batch) {
       s.seqs.length = 0;
-      for (const r of s.readings) {
-        const seq = seqs[i++]!;
-        s.seqs.push(seq);
-        accepted.push({
-          seq,
-          meterId: s.meterId,
-          householdId: s.householdId,
-          ts: r.ts,
-          totalLiters: r.totalLiters,
-          receivedAt: s.receivedAt,
-        });
-      }
+      for (let k = 0; k < s.readings.length; k++) s.seqs.push(seqs[i++]!);
     }
     this.commits++;
-    this.committedReadings += accepted.length;
-    return { submissions: batch, accepted, commitStarted };
+    this.committedReadings += i;
+    return { submissions: batch, readings: i, commitStarted };
   }
 
   /** One fsync at a time; it covers every commit made before it started. */
@@ -221,10 +226,10 @@ export class InboxWriter {
    * (processing follows what it holds) but are not acknowledged: the meters send them again (duplicates).
    */
   private settle(c: CommittedBatch, err: Error | null): void {
-    if (c.accepted.length > 0) {
+    if (c.readings > 0) {
       this.processingSince = c.submissions[0]!.submittedAt;
       try {
-        this.onCommitted(c.accepted);
+        this.onCommitted(accepted(c.submissions));
       } catch (e) {
         // The readings are safe in the inbox; a restart re-processes them from the last checkpoint.
         this.logger.error({ err: e }, 'processing failed after commit');

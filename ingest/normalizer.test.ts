@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { H, M, params, run, T0 } from './normalizer-fixture.ts';
+import { advance, initialMeterState, normalize } from './normalizer.ts';
 import { LocalTime } from '../core/local-time.ts';
 
 describe('normalize', () => {
@@ -152,5 +153,62 @@ describe('normalize', () => {
     expect(buckets.at(-1)).toMatchObject({ liters: 3, start: T0 + 60 * 24 * H });
     expect(buckets.length).toBeLessThan(24 * 4 * 8 + 5);
     expect(buckets.slice(1, -1).every((b) => b.liters === null)).toBe(true);
+  });
+});
+
+describe('advance: normalize in place, for the owner of the state', () => {
+  it('gives what normalize gives, reading after reading, and normalize leaves its input as it was', () => {
+    const p = params({ rolloverLiters: 100_000 });
+    // A meter's life with every kind of step: use, duplicates, late readings, glitches, a jump, a reset, a
+    // rollover and a gap (a fixed pseudo-random walk, so that the run is the same every time).
+    let seed = 7;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const readings: [number, number][] = [];
+    let ts = T0 + 7 * M;
+    let total = 99_000;
+    for (let k = 0; k < 400; k++) {
+      const r = next();
+      if (r < 0.05)
+        readings.push([ts, total]); // duplicate
+      else if (r < 0.08)
+        readings.push([ts - 30 * M, total - 1]); // late
+      else if (r < 0.11)
+        readings.push([ts + 5 * M, total - 500]); // glitch (drop)
+      else if (r < 0.12)
+        readings.push([ts + 5 * M, (total = 3)]); // reset
+      else if (r < 0.13)
+        readings.push([(ts += 9 * H), (total += 40)]); // gap
+      else if (r < 0.15)
+        readings.push([(ts += 20 * M), (total += 50_000)]); // jump, then consistent
+      else
+        readings.push([(ts += Math.round(10 + 20 * next()) * M), (total = (total + 30 * next()) % 100_000)]);
+    }
+    let pure = initialMeterState();
+    const moved = initialMeterState();
+    for (const [t, v] of readings) {
+      const before = JSON.stringify(pure);
+      const a = normalize(pure, { ts: t, totalLiters: v }, p);
+      expect(JSON.stringify(pure)).toBe(before);
+      const b = advance(moved, { ts: t, totalLiters: v }, p);
+      expect(b.state).toBe(moved);
+      expect(b.buckets).toEqual(a.buckets);
+      expect(b.event).toEqual(a.event);
+      expect(moved).toEqual(a.state);
+      pure = a.state;
+    }
+    // The walk went through every kind of step.
+    expect(new Set(run(readings, p).events)).toEqual(
+      new Set([
+        'accepted',
+        'duplicate',
+        'gap',
+        'glitch-drop',
+        'glitch-flow',
+        'late',
+        'rebase',
+        'reset',
+        'rollover',
+      ]),
+    );
   });
 });

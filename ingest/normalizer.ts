@@ -145,25 +145,35 @@ export function normalize(
   reading: { ts: number; totalLiters: number },
   p: NormalizerParams,
 ): NormalizerOutput {
+  const state: MeterState = { ...prev };
+  if (prev.ledger) state.ledger = { ...prev.ledger };
+  return advance(state, reading, p);
+}
+
+/**
+ * `normalize` that moves the state it is given instead of a copy (`out.state` is `state`): for the owner of a
+ * meter's state, such as the usage stage, which replaced it with the copy anyway. The copy and its ledger's
+ * were two objects and a number box per field for every reading.
+ */
+export function advance(
+  state: MeterState,
+  reading: { ts: number; totalLiters: number },
+  p: NormalizerParams,
+): NormalizerOutput {
   const { ts, totalLiters: total } = reading;
-  const state: MeterState = {
-    ...prev,
-    ledger: prev.ledger
-      ? { ...prev.ledger }
-      : emptyLedger(prev.lastTs === null ? null : prev.lastTotal - prev.bucketLiters),
-  };
-  const ledger = state.ledger!;
+  const ledger = (state.ledger ??= emptyLedger(
+    state.lastTs === null ? null : state.lastTotal - state.bucketLiters,
+  ));
   const buckets: ClosedBucket[] = [];
 
+  // Fields are set one by one below (not Object.assign of a literal): this runs for every reading.
   if (state.lastTs === null) {
     const start = p.localTime.bucketStart(ts);
-    Object.assign(state, {
-      lastTs: ts,
-      lastTotal: total,
-      bucketStart: start,
-      bucketLiters: 0,
-      bucketKnown: ts === start,
-    });
+    state.lastTs = ts;
+    state.lastTotal = total;
+    state.bucketStart = start;
+    state.bucketLiters = 0;
+    state.bucketKnown = ts === start;
     ledger.firstTotal = total;
     return { state, buckets, event: { kind: 'accepted', detail: { first: 1 } } };
   }
@@ -178,7 +188,7 @@ export function normalize(
     const detail = adopt(state, state.lastTs, ts, verdict, p, buckets);
     if (verdict.kind !== 'accepted') detail.fromLiters = state.lastTotal;
     const kind = verdict.kind === 'accepted' && verdict.gap ? 'gap' : verdict.kind;
-    Object.assign(state, { lastTs: ts, lastTotal: total, candidateTs: null, candidateTotal: 0 });
+    adopted(state, ts, total);
     return { state, buckets, event: { kind, detail } };
   }
 
@@ -190,16 +200,25 @@ export function normalize(
       ledger.jumpLiters += jump;
       const after = adopt(state, state.candidateTs, ts, fromCandidate, p, buckets);
       const detail = { ...after, jumpLiters: jump, fromTs: state.lastTs, toTs: state.candidateTs };
-      Object.assign(state, { lastTs: ts, lastTotal: total, candidateTs: null, candidateTotal: 0 });
+      adopted(state, ts, total);
       return { state, buckets, event: { kind: 'rebase', detail } };
     }
   }
-  Object.assign(state, { candidateTs: ts, candidateTotal: total });
+  state.candidateTs = ts;
+  state.candidateTotal = total;
   return {
     state,
     buckets,
     event: { kind: verdict.kind, detail: { diffLiters: verdict.diff, totalLiters: total } },
   };
+}
+
+/** The reading at `ts` is the meter's last; no candidate is pending. */
+function adopted(state: MeterState, ts: number, total: number): void {
+  state.lastTs = ts;
+  state.lastTotal = total;
+  state.candidateTs = null;
+  state.candidateTotal = 0;
 }
 
 /** Books an adopted step [a, b): usage spread over buckets (or, across a gap, a gap total) and its jump. */

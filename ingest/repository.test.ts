@@ -65,6 +65,27 @@ eachBackend("ingest's repository", (fresh) => {
     expect(more[0]).toBeGreaterThan(seqs[3]!);
   });
 
+  it('numbers every reading of a large group commit in order, across submissions', async () => {
+    const repo = await open();
+    const T = 1_767_225_600_000;
+    const sizes = [1, 40, 31, 33, 64, 2];
+    const batch = sizes.map((n, k) =>
+      submission(
+        `m${k}`,
+        T + k,
+        Array.from({ length: n }, (_, i) => k * 1_000 + i),
+      ),
+    );
+    const seqs = await repo.commit(batch);
+    const rows = await repo.readingsAfter(0, 1_000);
+    expect(rows.map((r) => r.seq)).toEqual(seqs);
+    expect(rows.map((r) => [r.meterId, r.totalLiters, r.receivedAt])).toEqual(
+      batch.flatMap((s) => s.readings.map((r) => [s.meterId, r.totalLiters, s.receivedAt])),
+    );
+    const more = await repo.commit([submission('m9', T + 10, [1, 2, 3])]);
+    expect(more).toEqual((await repo.readingsAfter(seqs[seqs.length - 1]!, 10)).map((r) => r.seq));
+  });
+
   it('commits the dead letters of a submission with its readings', async () => {
     const repo = await open();
     await repo.commit([
@@ -162,6 +183,23 @@ eachBackend("ingest's repository", (fresh) => {
       { ...event, ts: 600, kind: 'reset', detail: { from: 10, to: 0 } },
     ]);
     expect(await repo.meterEvents('m2')).toEqual([]);
+  });
+
+  it('upserts a long run of buckets in order, a bucket given again in the same run ending as the later one', async () => {
+    const repo = await open();
+    const H = 3_600_000;
+    const buckets = Array.from({ length: 70 }, (_, i) => ({
+      householdId: 'h1',
+      start: (i % 50) * H,
+      end: ((i % 50) + 1) * H,
+      liters: i === 3 ? null : i,
+    }));
+    await repo.saveProcessed({ buckets, events: [] });
+    const stored = await repo.usageRange('h1', 0, 100 * H);
+    expect(stored).toHaveLength(50);
+    expect(stored.map((b) => b.liters)).toEqual(
+      Array.from({ length: 50 }, (_, i) => (i < 20 ? i + 50 : i === 3 ? null : i)),
+    );
   });
 
   it('saves the cursor with the meter states and reads them back as saved', async () => {

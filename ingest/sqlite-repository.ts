@@ -38,10 +38,8 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
     const { inbox, deadLetters } = this.t;
     const seqs: number[] = [];
     this.atomically(() => {
-      for (const s of submissions) {
-        for (const r of s.readings) seqs.push(inbox.append(s.meterId, r.ts, r.totalLiters, s.receivedAt));
-        for (const d of s.deadLetters) deadLetters.add(d);
-      }
+      inbox.appendAll(submissions, seqs);
+      for (const s of submissions) for (const d of s.deadLetters) deadLetters.add(d);
     });
     return seqs;
   }
@@ -74,7 +72,7 @@ export class SqliteIngestRepository implements IngestRepository<'sync'>, Embedde
     const { usage, checkpoints } = this.t;
     this.atomically(() => {
       for (const e of out.events) checkpoints.addMeterEvent(e);
-      for (const b of out.buckets) usage.upsert(b);
+      usage.upsertAll(out.buckets);
     });
   }
 

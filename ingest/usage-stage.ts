@@ -5,7 +5,7 @@ import type {
   NormalizerEventKind,
   UsageBucket,
 } from '../core/streams.ts';
-import { initialMeterState, normalize, type MeterState, type NormalizerParams } from './normalizer.ts';
+import { advance, initialMeterState, type MeterState, type NormalizerParams } from './normalizer.ts';
 import type { EmbeddedUnitOfWork, IngestRepository } from './repository.ts';
 
 const QUIET_EVENTS = new Set<NormalizerEventKind>(['accepted', 'duplicate']);
@@ -59,9 +59,10 @@ export class UsageStage {
       const buckets: UsageBucket[] = [];
       for (const r of readings) {
         if (r.seq <= this.cursor) continue;
-        const prev = this.meterState(r.meterId) ?? initialMeterState();
-        const out = normalize(prev, r, this.params);
-        this.states.set(r.meterId, out.state);
+        let state = this.meterState(r.meterId);
+        if (state === undefined) this.states.set(r.meterId, (state = initialMeterState()));
+        // The stage owns its meters' states: each moves in place (see advance).
+        const out = advance(state, r, this.params);
         this.dirty.add(r.meterId);
         this.cursor = r.seq;
         this.counters[out.event.kind]++;
