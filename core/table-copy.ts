@@ -1,5 +1,8 @@
-import type { PgClient } from './postgres.ts';
-import type { Db } from './store/store.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PgClient, PgPool } from './postgres.ts';
+import { openStore, type Db, type Store } from './store/store.ts';
 
 /**
  * A table a module keeps in both stores with the same columns (the registry's, the rules'), so that its rows move
@@ -185,4 +188,58 @@ async function insertPage(client: PgClient, table: CopiedTable, page: Value[][])
 
 function names(table: CopiedTable): string {
   return table.columns.map(([c]) => c).join(', ');
+}
+
+/**
+ * The shape of every change to a shared table set that reuses the embedded code's validation (`careflow import
+ * --cluster`, `careflow rules set --cluster`): under a session advisory lock (`lockKey`; one such change at a
+ * time), `fn` gets a connection and a scratch embedded store, which is deleted afterwards.
+ */
+export async function withLockedScratchStore<T>(
+  pool: PgPool,
+  lockKey: string,
+  fn: (client: PgClient, store: Store) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  const dir = mkdtempSync(join(tmpdir(), 'careflow-scratch-'));
+  let locked = false;
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [lockKey]);
+    locked = true;
+    const store = openStore({ path: join(dir, 'careflow.db'), synchronous: 'NORMAL' });
+    try {
+      return await fn(client, store);
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock($1)', [lockKey]).catch(() => undefined);
+    client.release();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Publishes `tables` of the scratch store to PostgreSQL and raises the set's version (`raiseVersion`: an UPDATE …
+ * RETURNING version) in one transaction; returns the new version.
+ */
+export async function publishTables(
+  client: PgClient,
+  tables: readonly CopiedTable[],
+  db: Db,
+  raiseVersion: { sql: string; params: unknown[] },
+): Promise<number> {
+  await client.query('BEGIN');
+  try {
+    await copyTablesToPg(tables, db, client);
+    const { rows } = await client.query<{ version: number }>(raiseVersion.sql, raiseVersion.params);
+    await client.query('COMMIT');
+    return Number(rows[0]!.version);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }

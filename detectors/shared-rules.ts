@@ -1,18 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { PgPool } from '../core/postgres.ts';
 import type { RuleChangeRecord, RuleChanges, RuleScope, ScopeOverrides } from '../core/rules.ts';
 import type { SharedTableSet } from '../core/shared-follower.ts';
-import { openStore } from '../core/store/store.ts';
-import { copyTablesFromPg, copyTablesToPg } from '../core/table-copy.ts';
+import { copyTablesFromPg, publishTables, withLockedScratchStore } from '../core/table-copy.ts';
 import { RuleBook } from './rule-book.ts';
 import { RULES_SET } from './rule-tables.ts';
 import { DEFAULT_RULES } from './rules/default-rules.ts';
 
 /** One rule change to the shared store at a time (an advisory lock; the key is 'rules' in ASCII). */
-const LOCK = 'pg_advisory_lock(491596309875)';
-const UNLOCK = 'pg_advisory_unlock(491596309875)';
+const LOCK_KEY = '491596309875';
 
 export interface SharedRuleChange {
   scope: RuleScope;
@@ -41,43 +36,18 @@ export async function setRulesShared(
 ): Promise<{ version: number; changes: RuleChangeRecord[]; published: number }> {
   const sets = [...change.places, RULES_SET];
   for (const set of sets) await set.migrate(pool);
-  const client = await pool.connect();
-  const dir = mkdtempSync(join(tmpdir(), 'careflow-rules-'));
-  let locked = false;
-  try {
-    await client.query(`SELECT ${LOCK}`);
-    locked = true;
-    const store = openStore({ path: join(dir, 'careflow.db'), synchronous: 'NORMAL' });
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      for (const set of sets) await copyTablesFromPg(set.tables, client, store.db);
-      const { rows } = await client.query<{ version: number }>('SELECT version FROM rules_version');
-      await client.query('COMMIT');
-      const book = new RuleBook(store, DEFAULT_RULES, change.config, change.bucketMinutes);
-      const result = book.set(change.scope, change.changes(book.overrides(change.scope)), change.by);
-      if (result.changes.length === 0) return { ...result, published: Number(rows[0]?.version ?? 0) };
-      await client.query('BEGIN');
-      try {
-        await copyTablesToPg(RULES_SET.tables, store.db, client);
-        const raised = await client.query<{ version: number }>(
-          `UPDATE rules_version SET version = version + 1, changed_at = $1, changed_by = $2 RETURNING version`,
-          [change.by.at, change.by.actor],
-        );
-        await client.query('COMMIT');
-        return { ...result, published: Number(raised.rows[0]!.version) };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    } finally {
-      store.close();
-    }
-  } catch (err) {
-    if (client) await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    if (locked) await client.query(`SELECT ${UNLOCK}`).catch(() => undefined);
-    client.release();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    for (const set of sets) await copyTablesFromPg(set.tables, client, store.db);
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM rules_version');
+    await client.query('COMMIT');
+    const book = new RuleBook(store, DEFAULT_RULES, change.config, change.bucketMinutes);
+    const result = book.set(change.scope, change.changes(book.overrides(change.scope)), change.by);
+    if (result.changes.length === 0) return { ...result, published: Number(rows[0]?.version ?? 0) };
+    const published = await publishTables(client, RULES_SET.tables, store.db, {
+      sql: 'UPDATE rules_version SET version = version + 1, changed_at = $1, changed_by = $2 RETURNING version',
+      params: [change.by.at, change.by.actor],
+    });
+    return { ...result, published };
+  });
 }

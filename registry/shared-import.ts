@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { migratePg, type PgPool } from '../core/postgres.ts';
 import {
   importRegistry,
@@ -8,14 +5,12 @@ import {
   type ImportOptions,
   type ImportReport,
 } from '../core/registry-import.ts';
-import { openStore } from '../core/store/store.ts';
 import { REGISTRY_PG_MIGRATIONS } from './postgres-migrations.ts';
-import { copyTablesFromPg, copyTablesToPg } from '../core/table-copy.ts';
+import { copyTablesFromPg, publishTables, withLockedScratchStore } from '../core/table-copy.ts';
 import { REGISTRY_TABLES } from './tables.ts';
 
 /** One import into the shared store at a time (an advisory lock; the key is 'registry' in ASCII). */
-const LOCK = 'pg_advisory_lock(8243108395577799289)';
-const UNLOCK = 'pg_advisory_unlock(8243108395577799289)';
+const LOCK_KEY = '8243108395577799289';
 
 export interface SharedImportReport extends ImportReport {
   /** The shared registry's version after this import (workers pull it when they see it). */
@@ -38,37 +33,15 @@ export async function importRegistryShared(
   opts: ImportOptions & ImportActor = {},
 ): Promise<SharedImportReport> {
   await migratePg(pool, 'registry', REGISTRY_PG_MIGRATIONS);
-  const client = await pool.connect();
-  const dir = mkdtempSync(join(tmpdir(), 'careflow-import-'));
-  let locked = false;
-  try {
-    await client.query(`SELECT ${LOCK}`);
-    locked = true;
-    const store = openStore({ path: join(dir, 'careflow.db'), synchronous: 'NORMAL' });
-    try {
-      // Nobody else writes the shared registry while the lock is held: this read is the registry in force.
-      await copyTablesFromPg(REGISTRY_TABLES, client, store.db);
-      const report = await importRegistry(store, input, opts);
-      await client.query('BEGIN');
-      try {
-        await copyTablesToPg(REGISTRY_TABLES, store.db, client);
-        const { rows } = await client.query<{ version: number }>(
-          `UPDATE registry_version SET version = version + 1, imported_at = $1, imported_by = $2
-           RETURNING version`,
-          [opts.now ?? Date.now(), opts.actor ?? 'import'],
-        );
-        await client.query('COMMIT');
-        return { ...report, version: Number(rows[0]!.version) };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    } finally {
-      store.close();
-    }
-  } finally {
-    if (locked) await client.query(`SELECT ${UNLOCK}`).catch(() => undefined);
-    client.release();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+    // Nobody else writes the shared registry while the lock is held: this read is the registry in force.
+    await copyTablesFromPg(REGISTRY_TABLES, client, store.db);
+    const report = await importRegistry(store, input, opts);
+    const version = await publishTables(client, REGISTRY_TABLES, store.db, {
+      sql: `UPDATE registry_version SET version = version + 1, imported_at = $1, imported_by = $2
+            RETURNING version`,
+      params: [opts.now ?? Date.now(), opts.actor ?? 'import'],
+    });
+    return { ...report, version };
+  });
 }
