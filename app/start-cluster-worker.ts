@@ -9,6 +9,7 @@ import {
   startEscalationSteps,
   type EscalationSteps,
 } from '../cluster/escalation-steps.ts';
+import { ClusterGridShares } from '../cluster/grid-shares.ts';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PartitionProcessor, readPartitionClock } from '../cluster/partition.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
@@ -214,6 +215,8 @@ export async function clusterPartitions(
     localTime,
   );
   const owner = `${hostname()}:${process.pid}`;
+  // One read of every grid's shares a second for all this worker's partitions (the outage watch across them).
+  const gridShares = new ClusterGridShares(pool);
   const openPartition = async (partition: number) =>
     PartitionProcessor.restore({
       partition,
@@ -222,6 +225,7 @@ export async function clusterPartitions(
       logger,
       localTime,
       store,
+      gridShares: gridShares.forPartition(partition),
       repos: {
         uow,
         ingest: await PgIngestRepository.open(uow.pool, { cursorName: `partition-${partition}` }),

@@ -18,6 +18,7 @@ import type { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import type { InboxSubmission, ProcessedOutput } from '../ingest/repository.ts';
 import { UsageStage } from '../ingest/usage-stage.ts';
 import type { ClusterAlertWriter } from './alert-writer.ts';
+import type { PartitionGridShares } from './grid-shares.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
 
 /** One payload of a partition's batch: what ingest commits, the household, and whether RabbitMQ redelivered it. */
@@ -45,6 +46,8 @@ export interface PartitionDeps {
   /** The worker's registry and rules (the same on every worker). */
   store: Store;
   repos: PartitionRepos;
+  /** The partition's view of every grid's shares (the outage watch across partitions); undefined: off. */
+  gridShares?: PartitionGridShares;
 }
 
 export interface BatchResult {
@@ -145,7 +148,11 @@ export class PartitionProcessor {
    */
   async commit(batch: readonly PartitionSubmission[], floor?: number): Promise<BatchResult> {
     const { uow, ingest, detectorStates, alerts } = this.deps.repos;
-    return uow.run(async () => {
+    const shares = this.deps.gridShares;
+    // The other partitions' shares of the grids, as fresh as the worker's last read (for this batch's ticks).
+    await shares?.refresh();
+    let shared: (() => void) | undefined;
+    const result = await uow.run(async () => {
       if (floor !== undefined && this.clock && floor > this.clock.now()) this.clock.advanceTo(floor);
       const subs = await this.withoutCommitted(batch);
       const skipped =
@@ -168,6 +175,7 @@ export class PartitionProcessor {
       }
       const detections = this.found.splice(0);
       const now = this.clock?.now() ?? 0;
+      shared = await shares?.flush(uow.pool);
       await ingest.saveProcessed(this.ledger.takeProcessed());
       for (const d of detections) await alerts.apply(d, now);
       this.stage.writeCheckpoint();
@@ -195,6 +203,8 @@ export class PartitionProcessor {
       this.newMembers.clear();
       return { readings: seqs.length, skipped, detections: detections.length };
     });
+    shared?.();
+    return result;
   }
 
   /** The partition's clock (event time); null before its first reading. */
@@ -243,6 +253,7 @@ export class PartitionProcessor {
       localTime: this.deps.localTime,
       logger: this.deps.logger,
       store: this.deps.store,
+      gridShares: this.deps.gridShares,
     });
     this.detectors.detections.subscribe((d) => this.found.push(d));
     if (this.pendingStates.length > 0) this.detectors.load(this.pendingStates);

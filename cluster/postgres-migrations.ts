@@ -18,4 +18,17 @@ export const CLUSTER_PG_MIGRATIONS: readonly string[] = [
   // When the partition last committed (wall time): a silent partition whose owner went is taken over by the
   // worker that finds this stale, so that its clock keeps following the wall clock (cluster/worker.ts).
   `ALTER TABLE cluster_partitions ADD COLUMN committed_at bigint`,
+  // The outage watch across partitions (cluster/grid-shares.ts): each partition's share of each grid (reporting
+  // meters, and when its quiet meters stopped), and the outages the grids' deciding partitions found.
+  `
+  CREATE TABLE cluster_grid_shares (
+    grid text NOT NULL, partition integer NOT NULL, reporting integer NOT NULL, quiet bigint[] NOT NULL,
+    at bigint NOT NULL, PRIMARY KEY (grid, partition)
+  );
+  CREATE INDEX cluster_grid_shares_by_time ON cluster_grid_shares (at);
+  CREATE TABLE cluster_outages (
+    grid text PRIMARY KEY, from_ts bigint NOT NULL, meters integer NOT NULL, partition integer NOT NULL,
+    at bigint NOT NULL
+  );
+  `,
 ];

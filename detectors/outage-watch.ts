@@ -22,17 +22,44 @@ function quietAfterMs(usualMs: number): number {
   return Math.max(MIN_QUIET_MS, Math.min(2 * usualMs, 1.1 * usualMs + MIN_QUIET_MS));
 }
 
-interface Outage {
+/** An outage a grid is in. */
+export interface Outage {
   /** When the meters stopped (the median last arrival of the quiet ones). */
   from: number;
   meters: number;
+}
+
+/** What one engine sees of a grid at a tick: its reporting meters, and when each of its quiet ones stopped. */
+export interface GridShare {
+  reporting: number;
+  /** Last arrivals of the meters quiet for longer than twice their usual interval. */
+  quiet: number[];
+}
+
+/**
+ * When a grid's households are spread over several engines (a cluster's partitions), each engine sees only its
+ * share of the grid: the shares of the others, and which engine decides the grid's outages, come from here.
+ * Without it (one process) the engine sees whole grids and decides them all.
+ */
+export interface GridShares {
+  /** The other engines' shares of the grid, summed; undefined: none. */
+  others(grid: string): GridShare | undefined;
+  /** Grids other engines hold shares of (a grid none of this engine's households is in may be this one's to decide). */
+  grids(): Iterable<string>;
+  /** Whether this engine decides the grid's outages (`hasLocal`: it holds households of the grid). */
+  decides(grid: string, hasLocal: boolean): boolean;
+  /** The outage the grid's deciding engine has found, for a grid this one does not decide; undefined: none. */
+  decided(grid: string): Outage | undefined;
+  /** This engine's shares at this tick, and the outages it decides (null: none), to be shared with the others. */
+  record(shares: ReadonlyMap<string, GridShare>, decisions: ReadonlyMap<string, Outage | null>): void;
 }
 
 /**
  * Watches, on every clock tick, how many meters of each grid have gone quiet — for longer than twice their
  * usual interval (at least 30 minutes, and before any of them is `meter-silent`) — and when they stopped.
  * Pure bookkeeping over the households' states; an outage is re-derived from them after a restart (same key,
- * so the notifier does not open it twice).
+ * so the notifier does not open it twice). An engine holding only a share of each grid (a cluster partition)
+ * is given the other shares (`GridShares`): one engine decides each grid on the sum, the others follow it.
  */
 export class OutageWatch {
   private readonly active = new Map<string, Outage>();
@@ -41,6 +68,8 @@ export class OutageWatch {
     private readonly params: OutageParams,
     /** The household's grid (null: none); `slot` is the engine's slot of the household, when known. */
     private readonly gridOf: (householdId: string, slot?: number) => string | null,
+    /** The rest of each grid, when this engine holds only a share of its households (cluster partitions). */
+    private readonly shares?: GridShares,
   ) {}
 
   /** Which grids are in an outage now, and the detections of outages that began or ended. */
@@ -66,6 +95,60 @@ export class OutageWatch {
       const usual = s.usualIntervalMs;
       if (usual !== null && now - last > quietAfterMs(usual)) g.quiet.push(last);
     }
+    if (!this.shares) {
+      this.decideGrids(now, perGrid, rulesVersion, out, within);
+      return;
+    }
+    const mine = this.withOtherShares(perGrid, this.shares);
+    this.decideGrids(now, perGrid, rulesVersion, out, within);
+    const decisions = new Map<string, Outage | null>();
+    for (const grid of perGrid.keys()) decisions.set(grid, this.active.get(grid) ?? null);
+    this.shares.record(mine, decisions);
+  }
+
+  /**
+   * Leaves in `perGrid` the grids this engine decides, each summed with the other engines' shares; takes the
+   * other grids' outages as their deciding engines found them. Returns this engine's own shares.
+   */
+  private withOtherShares(
+    perGrid: Map<string, { reporting: number; quiet: number[] }>,
+    shares: GridShares,
+  ): Map<string, GridShare> {
+    const mine = new Map<string, GridShare>();
+    for (const [grid, g] of perGrid) mine.set(grid, { reporting: g.reporting, quiet: [...g.quiet] });
+    for (const grid of shares.grids()) if (!perGrid.has(grid)) perGrid.set(grid, { reporting: 0, quiet: [] });
+    for (const [grid, g] of perGrid) {
+      if (!shares.decides(grid, mine.has(grid))) {
+        // Another engine decides this grid: its finding keeps this engine's silences it explains quiet.
+        const o = shares.decided(grid);
+        if (o) this.active.set(grid, o);
+        else this.active.delete(grid);
+        perGrid.delete(grid);
+        continue;
+      }
+      // An outage found before this engine took the grid's decisions over is still the grid's (raised once).
+      const found = this.active.has(grid) ? undefined : shares.decided(grid);
+      if (found) this.active.set(grid, found);
+      const rest = shares.others(grid);
+      if (rest) {
+        g.reporting += rest.reporting;
+        for (const t of rest.quiet) g.quiet.push(t);
+      }
+    }
+    for (const grid of [...this.active.keys()])
+      if (!perGrid.has(grid) && !mine.has(grid)) this.active.delete(grid);
+    return mine;
+  }
+
+  /** Opens and clears outages of the grids given whole (reporting meters, and their quiet meters' stops). */
+  private decideGrids(
+    now: number,
+    perGrid: Map<string, { reporting: number; quiet: number[] }>,
+    rulesVersion: number,
+    out: Detection[],
+    within: number,
+  ): void {
+    const p = this.params;
     for (const [grid, g] of perGrid) {
       const current = this.active.get(grid);
       // The largest set of quiet meters that stopped within `within` of each other.

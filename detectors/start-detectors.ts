@@ -15,7 +15,7 @@ import { ConsentGate } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
 import { HouseholdDirectory } from './household-directory.ts';
 import { learnedInfo } from './learned-info.ts';
-import { OutageWatch } from './outage-watch.ts';
+import { OutageWatch, type GridShares } from './outage-watch.ts';
 import { RuleBook } from './rule-book.ts';
 import { ruleNeeds, validateRulesForBuckets } from './validate-rules.ts';
 
@@ -26,6 +26,8 @@ export interface DetectorsDeps {
   logger: Logger;
   /** With a store: the rule hierarchy and away mode (without: the config file's rules for everyone). */
   store?: Store;
+  /** This engine holds a share of each grid (a cluster partition): the rest of each grid, for the outage watch. */
+  gridShares?: GridShares;
 }
 
 export interface Detectors {
@@ -134,6 +136,7 @@ export function startDetectors(config: Config, deps: DetectorsDeps): Detectors {
           withinMinutes: config.detectors.outageWithinMinutes,
         },
         (hid, slot) => directory.grid(hid, slot),
+        deps.gridShares,
       ),
     );
   }
