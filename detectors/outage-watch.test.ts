@@ -58,15 +58,18 @@ class Board {
 function engines(shared: boolean): {
   apply: (hid: string, at: number) => void;
   tick: (at: number) => void;
+  /** The deciding engine is replaced by a new one restored from its checkpoint (a partition taken over). */
+  takeOver: () => void;
   out: Detection[];
 } {
   const localTime = new LocalTime('Asia/Shanghai', 60);
   const board = new Board();
-  const parts = [0, 1].map((p) => {
+  const engine = (p: number) => {
     const e = new DetectorEngine(localTime, () => rules, ruleNeeds(rules));
     e.setOutageWatch(new OutageWatch(params, grid, shared ? board.view(p) : undefined));
     return e;
-  });
+  };
+  const parts = [engine(0), engine(1)];
   const out: Detection[] = [];
   // Households h0–h9 and x0 in the first engine, h10–h19 in the second.
   const of = (hid: string) => (hid.startsWith('x') || Number(hid.slice(1)) < 10 ? parts[0]! : parts[1]!);
@@ -78,15 +81,22 @@ function engines(shared: boolean): {
     tick: (at) => {
       for (const e of parts) out.push(...e.apply({ kind: 'tick', now: at }));
     },
+    takeOver: () => {
+      const states: [string, unknown][] = [];
+      parts[0]!.drainDirty((hid, state) => states.push([hid, state]));
+      parts[0] = engine(0);
+      parts[0].load(states);
+    },
     out,
   };
 }
 
-function run(shared: boolean): Detection[] {
+function run(shared: boolean, takeOverAt?: number): Detection[] {
   const all = [...Array.from({ length: 20 }, (_, i) => `h${i}`), 'x0'];
   const stopping = new Set([...all.slice(0, 8), ...all.slice(10, 18), 'x0']);
   const e = engines(shared);
   for (let t = T0; t < T0 + 30 * HOUR; t += 15 * 60_000) {
+    if (t === takeOverAt) e.takeOver();
     e.tick(t);
     if (t % HOUR !== 0) continue;
     // Ten hours of hourly readings from everyone; then 16 of the grid's meters (and x0, alone) stop for 12 hours.
@@ -108,6 +118,13 @@ describe('the outage watch over a grid split between engines', () => {
     // No silence of the grid's meters, from either engine; the meter alone in its grid is paged.
     expect(opened(ds, 'meter-silent').map((d) => d.householdId)).toEqual(['x0']);
     // Over once the meters are back: cleared once.
+    expect(ds.filter((d) => d.kind === 'cleared' && d.ruleId === OUTAGE_RULE_ID)).toHaveLength(1);
+  });
+
+  it('raises it once when the deciding engine is taken over during the outage, and clears it once', () => {
+    const ds = run(true, T0 + 16 * HOUR);
+    expect(opened(ds, OUTAGE_RULE_ID)).toHaveLength(1);
+    expect(opened(ds, 'meter-silent').map((d) => d.householdId)).toEqual(['x0']);
     expect(ds.filter((d) => d.kind === 'cleared' && d.ruleId === OUTAGE_RULE_ID)).toHaveLength(1);
   });
 
