@@ -1,5 +1,6 @@
 import type { PgPool } from '../core/postgres.ts';
 import type { RuleChangeRecord, RuleChanges, RuleScope, ScopeOverrides } from '../core/rules.ts';
+import type { Store } from '../core/store/store.ts';
 import type { SharedTableSet } from '../core/shared-follower.ts';
 import { copyTablesFromPg, publishTables, withLockedScratchStore } from '../core/table-copy.ts';
 import { RuleBook } from './rule-book.ts';
@@ -49,5 +50,34 @@ export async function setRulesShared(
       params: [change.by.at, change.by.actor],
     });
     return { ...result, published };
+  });
+}
+
+export interface SharedRulesView {
+  /** The config file's rules and bucket size, as the workers have them. */
+  config: ScopeOverrides;
+  bucketMinutes: number;
+  /** What scopes and households exist (the shared registry). */
+  places: readonly SharedTableSet[];
+}
+
+/**
+ * `careflow rules get|history|effective … --cluster`: reads the cluster's rule hierarchy as the workers have it.
+ * The shared rules and registry are copied, in one consistent snapshot and under the same advisory lock as a
+ * change (never half a change), into a scratch embedded store, and `read` asks the embedded RuleBook there —
+ * the answers a running service's rules API gives, without what a worker's detectors learned.
+ */
+export async function readRulesShared<T>(
+  pool: PgPool,
+  view: SharedRulesView,
+  read: (book: RuleBook, store: Store) => T,
+): Promise<T> {
+  const sets = [...view.places, RULES_SET];
+  for (const set of sets) await set.migrate(pool);
+  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    for (const set of sets) await copyTablesFromPg(set.tables, client, store.db);
+    await client.query('COMMIT');
+    return read(new RuleBook(store, DEFAULT_RULES, view.config, view.bucketMinutes), store);
   });
 }

@@ -16,6 +16,7 @@ import { followSharedTables, type SharedFollower } from '../core/shared-follower
 import { openStore, type Store } from '../core/store/store.ts';
 import type { DetectorInput } from '../core/streams.ts';
 import { RULES_SET } from '../detectors/rule-tables.ts';
+import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
 import { setRulesShared } from '../detectors/shared-rules.ts';
 import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
 import { importRegistryShared } from '../registry/shared-import.ts';
@@ -43,6 +44,10 @@ const heavyBar = (d: Detectors, household: string) =>
  * embedded RuleBook against the shared registry, pulled by every worker, and taken by its running detectors at
  * their next tick.
  */
+const DEFAULT_HEAVY_BAR = (
+  DEFAULT_RULES.find((r) => r.id === 'heavy-use')!.params as { minLitersPerBucket: number }
+).minLitersPerBucket;
+
 describe.skipIf(SKIP_POSTGRES)('shared rules, followed by the workers', () => {
   let server: Postgres;
   let dir: string;
@@ -147,7 +152,7 @@ describe.skipIf(SKIP_POSTGRES)('shared rules, followed by the workers', () => {
     expect(w.store.rules.all()).toEqual([]);
   });
 
-  it('changes the rules once with `careflow rules set --cluster`, and explains a refusal', async () => {
+  it('changes the rules once with `careflow rules set --cluster`, explains a refusal, and reads them back', async () => {
     const url = await server.createDatabase(`rules_cli_${++n}`);
     pool = openPgPool(url);
     cleanup.push(() => pool.end());
@@ -181,5 +186,31 @@ describe.skipIf(SKIP_POSTGRES)('shared rules, followed by the workers', () => {
     const w = await worker();
     expect(heavyBar(w.detectors, 'h-g1-1')).toBe(120);
     expect(w.follower.stats().rules?.version).toBe(1);
+
+    // Read back from the shared store, as the rules API would answer (no running service needed).
+    const got = await careflow(['get', 'grid:g1', '--cluster', '--json']);
+    expect(JSON.parse(got.stdout)).toMatchObject({
+      scope: 'grid:g1',
+      rules: { 'heavy-use': { params: { minLitersPerBucket: 120 } } },
+    });
+    const history = await careflow(['history', 'grid:g1', '--cluster']);
+    expect(history.stdout).toMatch(
+      /^v\d+ \S+ cli heavy-use: null → \{"params":\{"minLitersPerBucket":120\}\} — pilot\n$/,
+    );
+    const effective = await careflow(['effective', 'h-g1-1', '--cluster']);
+    expect(effective.stdout).toContain('minLitersPerBucket = 120   ← grid:g1');
+    // The other grid keeps the default: no source named.
+    const other = await careflow(['effective', 'h-g2-1', '--cluster', '--json']);
+    const heavy = (
+      JSON.parse(other.stdout) as { rules: { id: string; params: Record<string, unknown> }[] }
+    ).rules.find((r) => r.id === 'heavy-use');
+    expect(heavy?.params.minLitersPerBucket).toBe(DEFAULT_HEAVY_BAR);
+    const missing = await careflow(['get', 'grid:nope', '--cluster']).catch(
+      (e: unknown) => e as { code: number; stderr: string },
+    );
+    expect(missing).toMatchObject({ code: 1 });
+    expect((missing as { stderr: string }).stderr).toBe(
+      'careflow rules: ERR_SCOPE_NOT_FOUND: No grid nope\n',
+    );
   });
 });

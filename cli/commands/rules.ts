@@ -7,7 +7,8 @@ import type { RuleChanges, ScopeOverrides } from '../../core/rules.ts';
 /**
  * `careflow rules …` talks to the running service over HTTP, so that a change is checked, authorised and
  * audited exactly like one made in the console, and reaches the running detectors at once. `set … --cluster`
- * changes a cluster's rules in its shared PostgreSQL store instead (the same validation; detectors/shared-rules.ts).
+ * changes a cluster's rules in its shared PostgreSQL store instead (the same validation; detectors/shared-rules.ts),
+ * and `effective|get|history … --cluster` read them there.
  *
  *   careflow rules effective <household>
  *   careflow rules get <scope>                       scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
@@ -25,6 +26,8 @@ const USAGE = `usage:
   careflow rules set <scope> <rule>.<field>=<value> … --reason "why" --cluster
       changes the rules of a cluster in its shared PostgreSQL store (CAREFLOW_POSTGRES_URL) instead: validated the
       same way, every worker takes them within cluster.registryPollMs and a detector tick
+  careflow rules effective|get|history … --cluster
+      reads them there (effective: without what the workers' detectors learned)
 scope: global | street:<code> | community:<code> | grid:<code> | household:<id>
 field: a parameter (heavy-use.minLitersPerBucket=150, the same as heavy-use.params.minLitersPerBucket=150),
   or enabled, severity, autoResolve, suppressedWhenAway (low-use.enabled=false); <rule>=null removes the override
@@ -60,8 +63,7 @@ export const rulesCommand: Command = {
     const [action, target, ...assignments] = positionals;
     if (!action || !target || !['effective', 'get', 'set', 'history'].includes(action)) return usage();
     if (values.cluster) {
-      if (action !== 'set')
-        return usage('--cluster works with set (a cluster worker serves no rules API yet)');
+      if (action !== 'set') return readInCluster(action, target, Number(values.limit), values.json);
       if (!values.reason) return usage('set needs --reason "why"');
       return setInCluster(target, assignments, values.reason, values.json);
     }
@@ -186,6 +188,85 @@ async function setInCluster(
             .map((c) => `  ${c.ruleId}: ${JSON.stringify(c.old)} → ${JSON.stringify(c.new)}\n`)
             .join(''),
       );
+    return 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
+ * `rules effective|get|history … --cluster`: the cluster's rule hierarchy read from its shared store, answered as
+ * the rules API answers (detectors/shared-rules.ts).
+ */
+async function readInCluster(action: string, target: string, limit: number, json: boolean): Promise<number> {
+  if (action === 'history' && !(Number.isInteger(limit) && limit > 0 && limit <= 1000))
+    return usage('--limit is a whole number from 1 to 1000');
+  const [
+    { loadConfig },
+    { openPgPool },
+    { readRulesShared },
+    { parseScopeName },
+    { scopeName },
+    { REGISTRY_SET },
+  ] = await Promise.all([
+    import('../../core/config.ts'),
+    import('../../core/postgres.ts'),
+    import('../../detectors/shared-rules.ts'),
+    import('../../detectors/rule-resolver.ts'),
+    import('../../core/rules.ts'),
+    import('../../registry/tables.ts'),
+  ]);
+  const scope = action === 'effective' ? undefined : parseScopeName(target);
+  if (action !== 'effective' && !scope) return usage(`"${target}" is not a scope`);
+  const config = loadConfig(process.env);
+  if (!config.cluster.postgresUrl) {
+    process.stderr.write(
+      `careflow rules ${action} --cluster: set cluster.postgresUrl (CAREFLOW_POSTGRES_URL) to the shared PostgreSQL store\n`,
+    );
+    return 2;
+  }
+  const pool = openPgPool(config.cluster.postgresUrl, { max: 2 });
+  try {
+    const view = {
+      config: config.detectors.rules,
+      bucketMinutes: config.bucketMinutes,
+      places: [REGISTRY_SET],
+    };
+    const answer = await readRulesShared(pool, view, (book, store): Answer => {
+      // Refused as the API refuses them.
+      if (action === 'effective') {
+        if (!store.registry.household(target))
+          return {
+            status: 404,
+            body: { code: 'ERR_HOUSEHOLD_NOT_FOUND', message: `No household ${target}` },
+          };
+        return { status: 200, body: { ...book.effective(target) } };
+      }
+      if (!store.rules.scopePlace(scope!)) {
+        const household = scope!.level === 'household';
+        return {
+          status: 404,
+          body: {
+            code: household ? 'ERR_HOUSEHOLD_NOT_FOUND' : 'ERR_SCOPE_NOT_FOUND',
+            message: household ? `No household ${scope!.code}` : `No ${scope!.level} ${scope!.code}`,
+          },
+        };
+      }
+      if (action === 'get')
+        return {
+          status: 200,
+          body: { scope: scopeName(scope!), rulesVersion: book.version(), rules: book.overrides(scope!) },
+        };
+      return { status: 200, body: { scope: scopeName(scope!), changes: book.history(scope!, limit) } };
+    });
+    if (answer.status >= 400) return fail(answer);
+    const text =
+      action === 'effective'
+        ? effectiveText(answer.body)
+        : action === 'get'
+          ? `${answer.body.scope} (rules version ${answer.body.rulesVersion})\n${JSON.stringify(answer.body.rules, null, 2)}\n`
+          : historyText(answer.body);
+    process.stdout.write(json ? JSON.stringify(answer.body, null, 2) + '\n' : text);
     return 0;
   } finally {
     await pool.end();
