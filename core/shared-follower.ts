@@ -12,6 +12,8 @@ export interface SharedTableSet {
   name: string;
   tables: readonly CopiedTable[];
   versionTable: string;
+  /** Where PostgreSQL records the keys each version removed (`rowVersionsMigration`). */
+  removedTable: string;
   /** Brings the set's tables in PostgreSQL up to date (its module's migrations). */
   migrate(pool: PgPool): Promise<void>;
 }
@@ -35,6 +37,11 @@ export interface SharedSetStats {
   pulledAt: number | null;
   /** Polls that failed (PostgreSQL unreachable); the process keeps what it holds and tries again. */
   failures: number;
+  /**
+   * The last pull: rows written and deleted, and whether only what changed after the version held was read
+   * (false: every row was read and compared, as on a first pull).
+   */
+  lastPull: { written: number; deleted: number; incremental: boolean } | null;
 }
 
 export interface SharedFollower {
@@ -72,7 +79,10 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
   const held = (set: SharedTableSet) =>
     Number(db.prepare('SELECT value FROM checkpoints WHERE name = ?').pluck().get(mark(set)) ?? 0);
   const stats = new Map<string, SharedSetStats>(
-    opts.sets.map((s) => [s.name, { version: held(s), pulls: 0, pulledAt: null, failures: 0 }]),
+    opts.sets.map((s) => [
+      s.name,
+      { version: held(s), pulls: 0, pulledAt: null, failures: 0, lastPull: null },
+    ]),
   );
   const warnedEmpty = new Set<string>();
 
@@ -91,18 +101,27 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
         warnedEmpty.add(set.name);
       } else if (version !== st.version) {
         const started = Date.now();
-        const rows = await copyTablesFromPg(set.tables, client, db, () =>
-          db
-            .prepare(
-              'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
-            )
-            .run(mark(set), String(version)),
+        // Holding an older version of this store's set: only what changed since (a lower version means another
+        // store, or one started afresh: everything is compared).
+        const incremental = st.version > 0 && version > st.version;
+        const rows = await copyTablesFromPg(
+          set.tables,
+          client,
+          db,
+          () =>
+            db
+              .prepare(
+                'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+              )
+              .run(mark(set), String(version)),
+          incremental ? { version: st.version, removed: set.removedTable } : undefined,
         );
         st.version = version;
         st.pulls++;
         st.pulledAt = Date.now();
+        st.lastPull = { ...rows, incremental };
         logger.info(
-          { set: set.name, version, ...rows, ms: st.pulledAt - started },
+          { set: set.name, version, ...rows, incremental, ms: st.pulledAt - started },
           'pulled from the shared store',
         );
       }
@@ -141,7 +160,10 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
   const timer = setInterval(() => void poll(), opts.pollMs);
   timer.unref();
   return {
-    stats: () => Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }])),
+    stats: () =>
+      Object.fromEntries(
+        [...stats].map(([k, v]) => [k, { ...v, lastPull: v.lastPull && { ...v.lastPull } }]),
+      ),
     poll,
     async stop() {
       clearInterval(timer);

@@ -22,17 +22,39 @@ const PAGE_ROWS = 5_000;
 type Value = string | number | null;
 
 /**
- * Replaces `tables` (parents first) in PostgreSQL with those of an embedded store, on `client` (inside the
- * caller's transaction: readers see the old rows until it commits). DELETE, not TRUNCATE, so that readers are
- * never blocked.
+ * The row versions of a shared set's tables in PostgreSQL (a migration of the module that owns them): each row
+ * carries `_rv`, the set's version that last wrote it, and `removed` records the keys a version deleted, so that
+ * a process holding version v pulls only what changed after it (`copyTablesFromPg` with `since`). Rows written
+ * before this migration have `_rv` 0: every process that held a version had them already.
+ */
+export function rowVersionsMigration(tables: readonly string[], removed: string): string {
+  return [
+    ...tables.map(
+      (t) =>
+        `ALTER TABLE ${t} ADD COLUMN _rv bigint NOT NULL DEFAULT 0; CREATE INDEX ${t}_by_rv ON ${t} (_rv);`,
+    ),
+    `CREATE TABLE ${removed} (tbl text NOT NULL, key text NOT NULL, rv bigint NOT NULL);`,
+    `CREATE INDEX ${removed}_by_rv ON ${removed} (rv, tbl);`,
+  ].join('\n');
+}
+
+/**
+ * Makes `tables` (parents first) in PostgreSQL equal to those of an embedded store, on `client` (inside the
+ * caller's transaction: readers see the old rows until it commits): the store's rows are staged in a temporary
+ * table; a row that is new or differs is written with `_rv` = `version`, a row the store no longer has is
+ * deleted and its key recorded in `removed` with that version. Rows that did not change keep theirs, so a
+ * follower pulls only what this version changed.
  */
 export async function copyTablesToPg(
   tables: readonly CopiedTable[],
   db: Db,
   client: PgClient,
+  version: number,
+  removed: string,
 ): Promise<void> {
   for (const table of tables) {
-    await client.query(`DELETE FROM ${table.name}`);
+    const staged = `staged_${table.name}`;
+    await client.query(`CREATE TEMP TABLE ${staged} (LIKE ${table.name} INCLUDING DEFAULTS) ON COMMIT DROP`);
     const rows = db
       .prepare(`SELECT ${names(table)} FROM ${table.name}`)
       .raw()
@@ -41,11 +63,35 @@ export async function copyTablesToPg(
     for (const row of rows) {
       page.push(row);
       if (page.length >= PAGE_ROWS) {
-        await insertPage(client, table, page);
+        await insertPage(client, table, page, staged);
         page = [];
       }
     }
-    if (page.length > 0) await insertPage(client, table, page);
+    if (page.length > 0) await insertPage(client, table, page, staged);
+    const keys = table.key.join(', ');
+    const rest = table.columns.map(([c]) => c).filter((c) => !table.key.includes(c));
+    const row = (alias: string) => `(${rest.map((c) => `${alias}.${c}`).join(', ')})`;
+    await client.query(
+      `INSERT INTO ${table.name} (${names(table)}, _rv) SELECT ${names(table)}, $1 FROM ${staged}
+       ON CONFLICT (${keys}) DO ${
+         rest.length
+           ? `UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(', ')}, _rv = excluded._rv
+              WHERE ${rest.length > 1 ? row(table.name) : `${table.name}.${rest[0]}`} IS DISTINCT FROM ${
+                rest.length > 1 ? row('excluded') : `excluded.${rest[0]}`
+              }`
+           : 'NOTHING'
+       }`,
+      [version],
+    );
+    const match = table.key.map((k) => `s.${k} = t.${k}`).join(' AND ');
+    await client.query(
+      `WITH gone AS (
+         DELETE FROM ${table.name} t WHERE NOT EXISTS (SELECT 1 FROM ${staged} s WHERE ${match})
+         RETURNING ${table.key.map((k) => `t.${k}`).join(', ')}
+       )
+       INSERT INTO ${removed} (tbl, key, rv) SELECT $1, json_build_array(${keys})::text, $2 FROM gone`,
+      [table.name, version],
+    );
   }
 }
 
@@ -58,12 +104,17 @@ export async function copyTablesToPg(
  * synchronous transaction applies the difference, so the store's readers see the old rows or the new ones,
  * never half of each, and notice the change through `data_version`, as after `careflow import`. `also` runs in
  * that transaction, last. (A first pull into an empty store writes every row in that transaction.)
+ *
+ * With `since` (the store holds the set at `since.version`, row versions kept: `rowVersionsMigration`), only
+ * the rows written after that version are read, and the keys removed after it dropped: a change of a few rows
+ * costs a few rows, whatever the registry's size.
  */
 export async function copyTablesFromPg(
   tables: readonly CopiedTable[],
   client: PgClient,
   db: Db,
   also?: () => void,
+  since?: { version: number; removed: string },
 ): Promise<{ written: number; deleted: number }> {
   let written = 0;
   let deleted = 0;
@@ -98,6 +149,35 @@ export async function copyTablesFromPg(
           .raw()
           .all(...(after ?? []), ...(upTo ?? [])) as Value[][];
       };
+      if (since) {
+        const one = db.prepare(
+          `SELECT ${names(table)} FROM main.${table.name} WHERE (${keys}) = (${marks(table.key.length)})`,
+        );
+        for await (const { rows } of readPages(client, table, since.version)) {
+          db.transaction(() => {
+            for (const row of rows) {
+              const held = one.raw().get(...keyOf(row)) as Value[] | undefined;
+              if (held && JSON.stringify(held) === JSON.stringify(row)) continue;
+              stage.run(row);
+              written++;
+            }
+          })();
+        }
+        const { rows: gone } = await client.query<{ key: string }>(
+          `SELECT DISTINCT key FROM ${since.removed} WHERE rv > $1 AND tbl = $2`,
+          [since.version, table.name],
+        );
+        db.transaction(() => {
+          for (const { key } of gone) {
+            const k = JSON.parse(key) as Value[];
+            // Removed and written again later: the row read above stays.
+            if (!one.raw().get(...k)) continue;
+            drop.run(k);
+            deleted++;
+          }
+        })();
+        continue;
+      }
       let after: Value[] | null = null;
       for await (const { rows, last } of readPages(client, table)) {
         const upTo = last || rows.length === 0 ? null : keyOf(rows[rows.length - 1]!);
@@ -153,6 +233,8 @@ export async function copyTablesFromPg(
 async function* readPages(
   client: PgClient,
   table: CopiedTable,
+  /** Only the rows written after this version of the set (`_rv`). */
+  afterVersion?: number,
 ): AsyncGenerator<{ rows: Value[][]; last: boolean }> {
   const type = new Map(table.columns);
   const keyAt = table.key.map((k) => table.columns.findIndex(([c]) => c === k));
@@ -160,12 +242,15 @@ async function* readPages(
   const bigints = table.columns.flatMap(([, t], i) => (t === 'bigint' ? [i] : []));
   let after: Value[] | null = null;
   for (;;) {
-    const where: string = after
-      ? `WHERE (${order}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})`
-      : '';
+    const values: Value[] = [...(after ?? []), ...(afterVersion === undefined ? [] : [afterVersion])];
+    const conditions = [
+      ...(after ? [`(${order}) > (${table.key.map((_, i) => `$${i + 1}`).join(', ')})`] : []),
+      ...(afterVersion === undefined ? [] : [`_rv > $${values.length}`]),
+    ];
+    const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
     const { rows }: { rows: Value[][] } = await client.query<Value[]>({
       text: `SELECT ${names(table)} FROM ${table.name} ${where} ORDER BY ${order} LIMIT ${PAGE_ROWS}`,
-      values: after ?? [],
+      values,
       rowMode: 'array',
     });
     for (const row of rows) for (const i of bigints) if (row[i] !== null) row[i] = Number(row[i]);
@@ -177,10 +262,15 @@ async function* readPages(
   }
 }
 
-async function insertPage(client: PgClient, table: CopiedTable, page: Value[][]): Promise<void> {
+async function insertPage(
+  client: PgClient,
+  table: CopiedTable,
+  page: Value[][],
+  into = table.name,
+): Promise<void> {
   const arrays = table.columns.map((_, i) => page.map((row) => row[i] ?? null));
   await client.query(
-    `INSERT INTO ${table.name} (${names(table)})
+    `INSERT INTO ${into} (${names(table)})
      SELECT * FROM unnest(${table.columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})`,
     arrays,
   );
@@ -223,21 +313,28 @@ export async function withLockedScratchStore<T>(
 }
 
 /**
- * Publishes `tables` of the scratch store to PostgreSQL and raises the set's version (`raiseVersion`: an UPDATE …
- * RETURNING version) in one transaction; returns the new version.
+ * Publishes the set's tables of the scratch store to PostgreSQL and raises the set's version (`raiseVersion`: an
+ * UPDATE … RETURNING version, by one) in one transaction; returns the new version. The rows that changed carry
+ * it (`copyTablesToPg`), so that followers pull only them.
  */
 export async function publishTables(
   client: PgClient,
-  tables: readonly CopiedTable[],
+  set: { tables: readonly CopiedTable[]; versionTable: string; removedTable: string },
   db: Db,
   raiseVersion: { sql: string; params: unknown[] },
 ): Promise<number> {
   await client.query('BEGIN');
   try {
-    await copyTablesToPg(tables, db, client);
+    const { rows: held } = await client.query<{ version: number }>(
+      `SELECT version FROM ${set.versionTable} FOR UPDATE`,
+    );
+    const next = Number(held[0]?.version ?? 0) + 1;
+    await copyTablesToPg(set.tables, db, client, next, set.removedTable);
     const { rows } = await client.query<{ version: number }>(raiseVersion.sql, raiseVersion.params);
+    if (Number(rows[0]!.version) !== next)
+      throw new Error(`${set.versionTable} went to ${rows[0]!.version}, not ${next}: raise it by one`);
     await client.query('COMMIT');
-    return Number(rows[0]!.version);
+    return next;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

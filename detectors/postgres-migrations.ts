@@ -1,3 +1,5 @@
+import { rowVersionsMigration } from '../core/table-copy.ts';
+
 /**
  * The detectors' tables in the shared PostgreSQL store (see migratePg). Never edit a released migration: add a
  * new one. A household's state is binary (`bytes`) or, from earlier releases, JSON text (`json`): one of them.
@@ -25,4 +27,6 @@ export const DETECTORS_PG_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO rules_version (version) VALUES (0);
   `,
+  // Row versions of the shared rule tables (core/table-copy.ts): workers pull only what a change wrote.
+  rowVersionsMigration(['rule_overrides', 'rule_changes'], 'rules_removed'),
 ];

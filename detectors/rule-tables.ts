@@ -39,5 +39,6 @@ export const RULES_SET: SharedTableSet = {
     },
   ],
   versionTable: 'rules_version',
+  removedTable: 'rules_removed',
   migrate: (pool) => migratePg(pool, 'detectors', DETECTORS_PG_MIGRATIONS),
 };

@@ -45,7 +45,7 @@ export async function setRulesShared(
     const book = new RuleBook(store, DEFAULT_RULES, change.config, change.bucketMinutes);
     const result = book.set(change.scope, change.changes(book.overrides(change.scope)), change.by);
     if (result.changes.length === 0) return { ...result, published: Number(rows[0]?.version ?? 0) };
-    const published = await publishTables(client, RULES_SET.tables, store.db, {
+    const published = await publishTables(client, RULES_SET, store.db, {
       sql: 'UPDATE rules_version SET version = version + 1, changed_at = $1, changed_by = $2 RETURNING version',
       params: [change.by.at, change.by.actor],
     });

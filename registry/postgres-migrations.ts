@@ -1,3 +1,5 @@
+import { rowVersionsMigration } from '../core/table-copy.ts';
+
 /**
  * The registry's tables in the shared PostgreSQL store, migrated in order (see migratePg). Never edit a released
  * migration: add a new one. The columns are those of the embedded store (registry/tables.ts), so that an import
@@ -56,4 +58,26 @@ export const REGISTRY_PG_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO registry_version (version) VALUES (0);
   `,
+  // Row versions (core/table-copy.ts): a worker holding version v pulls only the rows later versions wrote and the
+  // keys they removed, not the whole registry.
+  rowVersionsMigration(
+    [
+      'districts',
+      'streets',
+      'communities',
+      'grids',
+      'buildings',
+      'units',
+      'workers',
+      'worker_grids',
+      'worker_scopes',
+      'worker_places',
+      'households',
+      'meters',
+      'family_contacts',
+      'consent_records',
+      'webhooks',
+    ],
+    'registry_removed',
+  ),
 ];

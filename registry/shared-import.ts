@@ -7,7 +7,7 @@ import {
 } from '../core/registry-import.ts';
 import { REGISTRY_PG_MIGRATIONS } from './postgres-migrations.ts';
 import { copyTablesFromPg, publishTables, withLockedScratchStore } from '../core/table-copy.ts';
-import { REGISTRY_TABLES } from './tables.ts';
+import { REGISTRY_SET, REGISTRY_TABLES } from './tables.ts';
 
 /** One import into the shared store at a time (an advisory lock; the key is 'registry' in ASCII). */
 const LOCK_KEY = '8243108395577799289';
@@ -37,7 +37,7 @@ export async function importRegistryShared(
     // Nobody else writes the shared registry while the lock is held: this read is the registry in force.
     await copyTablesFromPg(REGISTRY_TABLES, client, store.db);
     const report = await importRegistry(store, input, opts);
-    const version = await publishTables(client, REGISTRY_TABLES, store.db, {
+    const version = await publishTables(client, REGISTRY_SET, store.db, {
       sql: `UPDATE registry_version SET version = version + 1, imported_at = $1, imported_by = $2
             RETURNING version`,
       params: [opts.now ?? Date.now(), opts.actor ?? 'import'],

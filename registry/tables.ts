@@ -179,5 +179,6 @@ export const REGISTRY_SET: SharedTableSet = {
   name: 'registry',
   tables: REGISTRY_TABLES,
   versionTable: 'registry_version',
+  removedTable: 'registry_removed',
   migrate: (pool) => migratePg(pool, 'registry', REGISTRY_PG_MIGRATIONS),
 };

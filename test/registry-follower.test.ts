@@ -197,6 +197,51 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
     expect(worker.store.registry.household('h04999')).toMatchObject({ gridCode: 'g1', address: 'Lane 4999' });
   });
 
+  it('pulls only what a re-import changed, whatever the size of the registry', async () => {
+    const p = await pool();
+    const org = organisationRegistry(HOOKS);
+    const households = Array.from({ length: 12_000 }, (_, i) => ({
+      id: `h${String(i).padStart(5, '0')}`,
+      grid: i % 2 ? 'g1' : 'g2',
+      address: `Lane ${i}`,
+    }));
+    await importRegistryShared(p, { ...org, households: [...org.households!, ...households] });
+    const worker = store('worker');
+    const follower = await follow(p, worker.path);
+    expect(follower.stats().registry!.lastPull).toMatchObject({ incremental: false, deleted: 0 });
+    expect(follower.stats().registry!.lastPull!.written).toBeGreaterThan(12_000);
+
+    // One household moves, a meter is added; then a person loses a grid (a row of worker_grids goes).
+    await importRegistryShared(p, {
+      households: [{ id: 'h00007', grid: 'g2', address: 'Lane 7 (moved)' }],
+      meters: [{ id: 'm-h00007', household: 'h00007', secret: 'secret-m-h00007' }],
+    });
+    await follower.poll();
+    expect(follower.stats().registry!).toMatchObject({
+      version: 2,
+      lastPull: { incremental: true, written: 2, deleted: 0 },
+    });
+    expect(worker.store.registry.household('h00007')).toMatchObject({
+      gridCode: 'g2',
+      address: 'Lane 7 (moved)',
+    });
+    await importRegistryShared(p, {
+      workers: [
+        { id: 'w-g1', name: 'Person w-g1', role: 'grid-worker', grids: ['g2'], secret: 'secret-w-g1' },
+      ],
+    });
+    await follower.poll();
+    const last = follower.stats().registry!.lastPull!;
+    expect(last).toMatchObject({ incremental: true });
+    expect(last.deleted).toBeGreaterThan(0);
+    expect(last.written + last.deleted).toBeLessThan(10);
+    expect(worker.store.registry.worker('w-g1')?.grids).toEqual(['g2']);
+    // Two versions later by increments, it holds exactly what a fresh pull of the whole registry gives.
+    const fresh = store('fresh');
+    await follow(p, fresh.path);
+    expect(dump(worker.store, { hashes: true })).toEqual(dump(fresh.store, { hashes: true }));
+  });
+
   it('publishes a file with `careflow import --cluster`, and explains what is missing', async () => {
     const url = await server.createDatabase(`follow_cli_${++n}`);
     const bin = fileURLToPath(new URL('../bin/careflow.js', import.meta.url));
