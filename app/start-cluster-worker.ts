@@ -216,7 +216,7 @@ export async function clusterPartitions(
   );
   const owner = `${hostname()}:${process.pid}`;
   // One read of every grid's shares a second for all this worker's partitions (the outage watch across them).
-  const gridShares = new ClusterGridShares(pool);
+  const gridShares = new ClusterGridShares(pool, config.cluster.partitions);
   const openPartition = async (partition: number) =>
     PartitionProcessor.restore({
       partition,

@@ -30,6 +30,8 @@ export class ClusterGridShares {
 
   constructor(
     private readonly pool: PgPool,
+    /** The cluster's partitions (`cluster.partitions`): rows of partitions beyond them (fewer now) are left out. */
+    private readonly partitions: number,
     private readonly refreshMs = 1_000,
   ) {}
 
@@ -99,6 +101,7 @@ export class ClusterGridShares {
     ]);
     const shares = full ? new Map<string, Map<number, GridShare>>() : this.shares;
     for (const r of s.rows) {
+      if (r.partition >= this.partitions) continue;
       let byPartition = shares.get(r.grid);
       if (!byPartition) shares.set(r.grid, (byPartition = new Map()));
       byPartition.set(r.partition, { reporting: r.reporting, quiet: r.quiet.map(Number) });
