@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CareflowError } from '../core/errors.ts';
@@ -38,9 +39,16 @@ const TYPES: Record<string, string> = {
 interface Asset {
   type: string;
   raw: Buffer;
-  gzip: Buffer;
-  br: Buffer;
+  /** Compressed once, in the thread pool, on first use or when the warm-up reaches it; kept in memory. */
+  encoded: Map<Encoding, Promise<Buffer>>;
 }
+
+type Encoding = 'br' | 'gzip';
+
+const compress: Record<Encoding, (raw: Buffer) => Promise<Buffer>> = {
+  br: promisify(brotliCompress),
+  gzip: promisify(gzip),
+};
 
 const AssetParams = z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'a file name') });
 
@@ -48,6 +56,9 @@ const AssetParams = z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]{1,1
  * Serves the built console from memory: its pages at `/` (and the app's own paths), its hashed files under
  * `/assets/` (cached for a year: the name changes with the content), gzip or brotli as the browser accepts.
  * Without a build it answers a page that says how to build it. No file is read from a request's path.
+ * Compression happens off the event loop, after start-up: every file is compressed in the thread pool once the
+ * service is listening (a request that comes first waits for its file's, and gets it raw if that fails), so
+ * start-up does not pay for it (brotli at its best quality takes over a second for the console's files).
  */
 export function consoleRoutes(dist = CONSOLE_DIST) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
@@ -84,21 +95,32 @@ export function consoleRoutes(dist = CONSOLE_DIST) {
         return send(request, reply, file, 'public, max-age=31536000, immutable');
       },
     });
+    app.addHook('onListen', (done) => {
+      // Warm-up: one file at a time, so that the thread pool stays free for what the service needs it for.
+      void (async () => {
+        for (const a of [index, ...assets.values()])
+          for (const e of ['br', 'gzip'] as const) await encoded(a, e).catch(() => undefined);
+      })();
+      done();
+    });
   };
 }
 
-function send(request: FastifyRequest, reply: FastifyReply, a: Asset, cache: string): Buffer {
+async function send(request: FastifyRequest, reply: FastifyReply, a: Asset, cache: string): Promise<Buffer> {
   const accepts = String(request.headers['accept-encoding'] ?? '');
   void reply.type(a.type).header('cache-control', cache).header('vary', 'accept-encoding');
-  if (/\bbr\b/.test(accepts)) {
-    void reply.header('content-encoding', 'br');
-    return a.br;
-  }
-  if (/\bgzip\b/.test(accepts)) {
-    void reply.header('content-encoding', 'gzip');
-    return a.gzip;
-  }
-  return a.raw;
+  const e: Encoding | null = /\bbr\b/.test(accepts) ? 'br' : /\bgzip\b/.test(accepts) ? 'gzip' : null;
+  if (e === null) return a.raw;
+  const body = await encoded(a, e).catch(() => null);
+  if (body === null) return a.raw;
+  void reply.header('content-encoding', e);
+  return body;
+}
+
+function encoded(a: Asset, e: Encoding): Promise<Buffer> {
+  let body = a.encoded.get(e);
+  if (!body) a.encoded.set(e, (body = compress[e](a.raw)));
+  return body;
 }
 
 function loadAssets(dir: string): Map<string, Asset> {
@@ -115,8 +137,7 @@ function asset(ext: string, raw: Buffer): Asset {
   return {
     type: TYPES[ext] ?? 'application/octet-stream',
     raw,
-    gzip: gzipSync(raw),
-    br: brotliCompressSync(raw),
+    encoded: new Map(),
   };
 }
 
