@@ -1,6 +1,14 @@
 import type { PgPool } from '../core/postgres.ts';
 import type { GridShare, GridShares, Outage } from '../detectors/outage-watch.ts';
 
+/** How often a worker reads the whole shares table (in between, only the rows written since its last read). */
+const FULL_READ_MS = 60_000;
+/**
+ * Margin for the writing workers' clocks (and their commits' length) when reading the rows written since the
+ * last read.
+ */
+const CLOCK_MARGIN_MS = 10_000;
+
 /**
  * The outage watch across a cluster's partitions. Meters are routed to partitions by meter id, so each
  * partition holds a share of every grid; the outage watch (detectors/outage-watch.ts) of one partition alone
@@ -16,11 +24,6 @@ import type { GridShare, GridShares, Outage } from '../detectors/outage-watch.ts
  * outage is found when its meters have been quiet for twice their usual interval, hours before any of them is
  * `meter-silent`, so the finding reaches every partition long before it is needed.
  */
-/** How often a worker reads the whole shares table (in between, only the rows written since its last read). */
-const FULL_READ_MS = 60_000;
-/** Margin for the writing workers' clocks when reading the rows written since the last read. */
-const CLOCK_MARGIN_MS = 10_000;
-
 export class ClusterGridShares {
   private shares = new Map<string, Map<number, GridShare>>();
   private outages = new Map<string, Outage>();
