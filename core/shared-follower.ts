@@ -52,6 +52,17 @@ export interface SharedFollower {
   stop(): Promise<void>;
 }
 
+/** A set's version in PostgreSQL and the shared store that wrote it (one row). */
+async function sharedVersionOf(
+  pool: PgPool,
+  set: Pick<SharedTableSet, 'versionTable'>,
+): Promise<{ version: number; storeId: string | undefined }> {
+  const { rows } = await pool.query<{ version: number; store_id: string }>(
+    `SELECT version, store_id FROM ${set.versionTable}`,
+  );
+  return { version: Number(rows[0]?.version ?? 0), storeId: rows[0]?.store_id };
+}
+
 /** The version of a set in PostgreSQL (0: nothing written yet). bigint: a string on a pool without our parser. */
 export async function sharedVersion(
   pool: PgPool,
@@ -76,8 +87,12 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
   for (const set of opts.sets) await set.migrate(opts.pool);
   const db = openDatabase({ path: opts.storePath });
   const mark = (set: SharedTableSet) => `shared-version:${set.name}`;
-  const held = (set: SharedTableSet) =>
-    Number(db.prepare('SELECT value FROM checkpoints WHERE name = ?').pluck().get(mark(set)) ?? 0);
+  const storeMark = (set: SharedTableSet) => `shared-store:${set.name}`;
+  const checkpoint = (name: string) =>
+    db.prepare('SELECT value FROM checkpoints WHERE name = ?').pluck().get(name) as string | undefined;
+  const held = (set: SharedTableSet) => Number(checkpoint(mark(set)) ?? 0);
+  /** The shared store the held version came from (undefined: not known, as before row versions). */
+  const heldStore = new Map(opts.sets.map((s) => [s.name, checkpoint(storeMark(s))]));
   const stats = new Map<string, SharedSetStats>(
     opts.sets.map((s) => [
       s.name,
@@ -88,35 +103,42 @@ export async function followSharedTables(opts: SharedFollowerOptions): Promise<S
 
   const pullSet = async (set: SharedTableSet): Promise<void> => {
     const st = stats.get(set.name)!;
-    if ((await sharedVersion(opts.pool, set)) === st.version) return;
+    const now = await sharedVersionOf(opts.pool, set);
+    if (now.version === st.version && (now.version === 0 || now.storeId === heldStore.get(set.name))) return;
     const client = await opts.pool.connect();
     try {
       // One snapshot: the version and the tables of the same change.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${set.versionTable}`);
+      const { rows } = await client.query<{ version: number; store_id: string }>(
+        `SELECT version, store_id FROM ${set.versionTable}`,
+      );
       const version = Number(rows[0]?.version ?? 0);
+      const storeId = rows[0]?.store_id;
+      const sameStore = storeId !== undefined && storeId === heldStore.get(set.name);
       if (version === 0) {
         if (!warnedEmpty.has(set.name))
           logger.warn({ set: set.name }, "nothing in the shared store yet; using this process's own");
         warnedEmpty.add(set.name);
-      } else if (version !== st.version) {
+      } else if (version !== st.version || !sameStore) {
         const started = Date.now();
         // Holding an older version of this store's set: only what changed since (a lower version means another
         // store, or one started afresh: everything is compared).
-        const incremental = st.version > 0 && version > st.version;
+        const incremental = sameStore && st.version > 0 && version > st.version;
         const rows = await copyTablesFromPg(
           set.tables,
           client,
           db,
-          () =>
-            db
-              .prepare(
-                'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
-              )
-              .run(mark(set), String(version)),
+          () => {
+            const save = db.prepare(
+              'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+            );
+            save.run(mark(set), String(version));
+            save.run(storeMark(set), storeId!);
+          },
           incremental ? { version: st.version, removed: set.removedTable } : undefined,
         );
         st.version = version;
+        heldStore.set(set.name, storeId);
         st.pulls++;
         st.pulledAt = Date.now();
         st.lastPull = { ...rows, incremental };

@@ -25,10 +25,18 @@ type Value = string | number | null;
  * The row versions of a shared set's tables in PostgreSQL (a migration of the module that owns them): each row
  * carries `_rv`, the set's version that last wrote it, and `removed` records the keys a version deleted, so that
  * a process holding version v pulls only what changed after it (`copyTablesFromPg` with `since`). Rows written
- * before this migration have `_rv` 0: every process that held a version had them already.
+ * before this migration have `_rv` 0: every process that held a version had them already. `store_id` in the
+ * version table names this shared store.
  */
-export function rowVersionsMigration(tables: readonly string[], removed: string): string {
+export function rowVersionsMigration(
+  tables: readonly string[],
+  removed: string,
+  versionTable: string,
+): string {
   return [
+    // Which shared store wrote the versions: a process whose copy came from another (or from this one before it
+    // was emptied and written again) compares everything instead of trusting its version.
+    `ALTER TABLE ${versionTable} ADD COLUMN store_id text NOT NULL DEFAULT gen_random_uuid()::text;`,
     ...tables.map(
       (t) =>
         `ALTER TABLE ${t} ADD COLUMN _rv bigint NOT NULL DEFAULT 0; CREATE INDEX ${t}_by_rv ON ${t} (_rv);`,

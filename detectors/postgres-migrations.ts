@@ -28,5 +28,5 @@ export const DETECTORS_PG_MIGRATIONS: readonly string[] = [
   INSERT INTO rules_version (version) VALUES (0);
   `,
   // Row versions of the shared rule tables (core/table-copy.ts): workers pull only what a change wrote.
-  rowVersionsMigration(['rule_overrides', 'rule_changes'], 'rules_removed'),
+  rowVersionsMigration(['rule_overrides', 'rule_changes'], 'rules_removed', 'rules_version'),
 ];

@@ -79,5 +79,6 @@ export const REGISTRY_PG_MIGRATIONS: readonly string[] = [
       'webhooks',
     ],
     'registry_removed',
+    'registry_version',
   ),
 ];

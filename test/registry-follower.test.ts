@@ -273,6 +273,32 @@ describe.skipIf(SKIP_POSTGRES)('the shared registry, followed by the workers', (
     expect(await repo.revision()).toBe('1');
   });
 
+  it('compares everything when its copy came from another shared store, whatever its version', async () => {
+    const first = await pool();
+    await importRegistryShared(first, organisationRegistry(HOOKS), BY);
+    const worker = store('worker');
+    const before = await follow(first, worker.path);
+    expect(before.stats().registry!.version).toBe(1);
+    await before.stop();
+    followers.splice(followers.indexOf(before), 1);
+    // Another shared store (or this one emptied and imported into again) that is past the worker's version: its
+    // rows of versions 1 and 2 are not the ones the worker holds.
+    const second = await pool();
+    const other = organisationRegistry(HOOKS);
+    await importRegistryShared(second, {
+      ...other,
+      households: other.households!.map((h) => ({ ...h, address: `${h.address} (B)` })),
+    });
+    await importRegistryShared(second, { households: [{ id: 'h1', grid: 'g1', address: 'h1 in B, moved' }] });
+    const after = await follow(second, worker.path);
+    expect(after.stats().registry!).toMatchObject({ version: 2, lastPull: { incremental: false } });
+    expect(worker.store.registry.household('h2')?.address).toMatch(/\(B\)$/);
+    expect(worker.store.registry.household('h1')?.address).toBe('h1 in B, moved');
+    const fresh = store('fresh');
+    await follow(second, fresh.path);
+    expect(dump(worker.store, { hashes: true })).toEqual(dump(fresh.store, { hashes: true }));
+  });
+
   it("keeps a worker's own registry while the shared store has none", async () => {
     const p = await pool();
     const worker = store('worker');
