@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { AlertActions } from '../core/alerts.ts';
+import type { AlertActions, AlertFeed } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import { CareflowError } from '../core/errors.ts';
@@ -28,6 +28,10 @@ import { readinessRoutes } from './routes/readiness.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { securityHeaders } from './security-headers.ts';
 import { consoleRoutes } from '../dashboards/serve-console.ts';
+import { StoreAlertDesk, type AlertDesk } from '../notifier/alert-desk.ts';
+import { eventRoutes } from './routes/events.ts';
+import type { UsageReader } from './routes/households.ts';
+import type { SharedLoginFailures } from './routes/login.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,7 +43,10 @@ declare module 'fastify' {
 export interface BuildAppOptions {
   config: Config;
   store: Store;
-  alerts: AlertActions;
+  /** People's actions on the embedded store's alerts (one of `alerts` and `cluster` is given). */
+  alerts?: AlertActions;
+  /** A cluster worker's API instead of the embedded one (below). */
+  cluster?: ClusterApi;
   clock: Clock;
   logger: Logger;
   /** Defaults to "the store is open and answers". */
@@ -57,6 +64,23 @@ export interface BuildAppOptions {
 }
 
 /**
+ * What a cluster worker serves (app/start-cluster-worker.ts): its store is the registry and rules it follows from
+ * PostgreSQL, and alerts, timelines, usage and the event feed come from PostgreSQL through these. It serves the
+ * console and the part of the API the console's inbox and alert pages use — login, `/api/me`, `/api/alerts` (list,
+ * detail, acknowledge, resolve, comment, reopen), `/api/households/:id` and its usage, `/api/events` — and its own
+ * `/healthz`, `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (registry, rules,
+ * escalation settings, reports, overview, API keys, audit log) is served by the careflow that holds the registry.
+ */
+export interface ClusterApi {
+  desk: AlertDesk;
+  usage: UsageReader;
+  feed: AlertFeed;
+  /** Failed logins per account, counted across the workers. */
+  loginFailures: SharedLoginFailures;
+  operations: (app: FastifyInstance) => void;
+}
+
+/**
  * Builds the HTTP app without listening (the entry point listens; tests use `inject`).
  *
  * - `GET /healthz`, `GET /docs` (the API reference page) and `GET /docs/openapi.json` — no auth.
@@ -65,7 +89,9 @@ export interface BuildAppOptions {
  * - Every error is `{ code, message, issues? }` with a code from core/errors.ts.
  */
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
-  const { config, store, alerts, clock } = opts;
+  const { config, store, clock, cluster } = opts;
+  if (!cluster && !opts.alerts) throw new Error('buildApp needs the alerts actions or a cluster API');
+  const desk = cluster?.desk ?? new StoreAlertDesk(store, opts.alerts!, clock);
   const logger = opts.logger.child({ module: 'api' });
   const bodyLimitBytes = config.http.bodyLimitBytes;
   const sessionKey = opts.sessionKey ?? randomBytes(32);
@@ -102,9 +128,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setNotFoundHandler(notFoundHandler);
 
   app.addHook('onSend', securityHeaders);
-  healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+  if (cluster) cluster.operations(app);
+  else {
+    healthRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+    readinessRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
+  }
   docsRoutes(app, ctx);
-  readinessRoutes(app, ctx, opts.health ?? storeHealth(store), logger);
   consoleRoutes()(app, ctx);
 
   // The admin token's holder runs the tools (simulate, replay, import) and is never rate-limited.
@@ -154,10 +183,17 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         maxFailures: config.http.loginMaxFailures,
         windowMinutes: config.http.loginWindowMinutes,
         hashes: passwordChecks,
+        ...(cluster ? { shared: cluster.loginFailures } : {}),
       });
-      alertRoutes(api, ctx, alerts);
+      alertRoutes(api, ctx, desk);
       const localTime = new LocalTime(config.timezone, config.bucketMinutes);
-      householdRoutes(api, ctx, localTime);
+      if (cluster) {
+        householdRoutes(api, ctx, localTime, cluster.usage);
+        meRoutes(config.timezone)(api, ctx);
+        eventRoutes(cluster.feed, config.notifier.sseHeartbeatMs)(api, ctx);
+        return;
+      }
+      householdRoutes(api, ctx, localTime, store.usage);
       registryRoutes(api, ctx);
       overviewRoutes(localTime)(api, ctx);
       meRoutes(config.timezone)(api, ctx);

@@ -1,9 +1,15 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
 import { startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
+import { PgAlertDesk } from '../cluster/alert-desk.ts';
+import { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
+import { clusterSessionKey } from '../cluster/session-key.ts';
+import { PgLoginFailures } from '../cluster/login-failures.ts';
+import { buildApp } from '../api/build-app.ts';
+import type { UsageReader } from '../api/routes/households.ts';
 import {
   escalateOnFailedDelivery,
   startEscalationSteps,
@@ -43,8 +49,13 @@ import { WebhookChannel } from '../notifier/webhook-channel.ts';
  * rule hierarchy the same way (`careflow rules set --cluster`); the messages those alerts cause are queued in the same transaction and delivered by every worker's
  * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; every worker runs the escalation chains'
  * due steps (cluster/escalation-steps.ts) and applies the apps' acknowledgements from a shared queue
- * (cluster/ack-consumer.ts); `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag) on the HTTP port.
+ * (cluster/ack-consumer.ts); on the HTTP port, the console and the API its inbox and alert pages use, from
+ * PostgreSQL (api/build-app.ts `ClusterApi`: an acknowledgement through any worker stops the chain, which every
+ * worker runs from the shared record), and `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag).
  */
+/** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
+const FEED_POLL_MS = 1_000;
+
 export interface RunningClusterWorker {
   worker: ClusterWorker;
   httpPort: number;
@@ -71,6 +82,7 @@ export async function startClusterWorkerService(
   let steps: EscalationSteps | undefined;
   let acks: AckConsumer | undefined;
   let registry: SharedFollower | undefined;
+  let feed: PgAlertFeed | undefined;
   try {
     // The registry and rules in force before any partition is taken over (the detectors read them from the store).
     registry = await followClusterTables(config, pool, logger);
@@ -119,24 +131,48 @@ export async function startClusterWorkerService(
         if (b.detections > 0) r.kick();
       },
     });
-    app = Fastify({ logger: false });
     const metrics = workerMetrics(worker, relay, registry);
     const w = worker;
     const [st, ak, rg] = [steps, acks, registry];
-    app.get('/healthz', () => ({
-      status: 'ok',
-      ...w.stats(),
-      outbox: r.stats(),
-      escalation: st.stats(),
-      acknowledgements: ak.stats(),
-      registry: rg.stats().registry,
-      rules: rg.stats().rules,
-    }));
-    app.get('/readyz', async (_req, reply) => {
-      const ready = w.stats().ready;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
+    feed = await PgAlertFeed.start(alertRepo, logger, FEED_POLL_MS);
+    app = await buildApp({
+      config,
+      store,
+      clock: systemClock,
+      logger,
+      sessionKey: await clusterSessionKey(pool),
+      cluster: {
+        desk: new PgAlertDesk({
+          directory: store,
+          alerts: alertRepo,
+          escalations,
+          notifier,
+          uow,
+          onQueued: () => r.kick(),
+        }),
+        usage: await usageOf(pool),
+        feed,
+        loginFailures: new PgLoginFailures(pool),
+        operations: (root) => {
+          root.get('/healthz', () => ({
+            status: 'ok',
+            ...w.stats(),
+            outbox: r.stats(),
+            escalation: st.stats(),
+            acknowledgements: ak.stats(),
+            registry: rg.stats().registry,
+            rules: rg.stats().rules,
+          }));
+          root.get('/readyz', async (_req, reply) => {
+            const ready = w.stats().ready;
+            return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
+          });
+          root.get('/metrics', async (_req, reply) =>
+            reply.type(metrics.contentType).send(await metrics.metrics()),
+          );
+        },
+      },
     });
-    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     await worker?.stop().catch(() => {});
@@ -144,6 +180,7 @@ export async function startClusterWorkerService(
     await steps?.stop().catch(() => {});
     await relay?.stop().catch(() => {});
     await app?.close().catch(() => {});
+    await feed?.stop().catch(() => {});
     await registry?.stop().catch(() => {});
     store?.close();
     await pool.end().catch(() => {});
@@ -156,6 +193,7 @@ export async function startClusterWorkerService(
   const [st, ak, rg] = [steps!, acks!, registry!];
   const a = app;
   const s = store;
+  const f = feed!;
   return {
     worker: w,
     httpPort,
@@ -166,11 +204,18 @@ export async function startClusterWorkerService(
       await st.stop();
       await r.stop();
       await a.close();
+      await f.stop();
       await rg.stop();
       s.close();
       await pool.end();
     },
   };
+}
+
+/** Households' usage buckets for the API, from PostgreSQL. */
+async function usageOf(pool: PgPool): Promise<UsageReader> {
+  const ingest = await PgIngestRepository.open(pool);
+  return { range: (householdId, from, to) => ingest.usageRange(householdId, from, to) };
 }
 
 /**

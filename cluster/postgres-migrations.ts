@@ -31,4 +31,22 @@ export const CLUSTER_PG_MIGRATIONS: readonly string[] = [
     at bigint NOT NULL
   );
   `,
+  // The audit log of people's actions through the workers' API (the embedded store's `audit_log`).
+  `
+  CREATE TABLE audit_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at bigint NOT NULL, actor text NOT NULL,
+    action text NOT NULL, target text, grid text, detail text NOT NULL, ip text
+  );
+  CREATE INDEX audit_log_by_time ON audit_log (at);
+  `,
+  // A secret every worker signs and checks session tokens with, drawn by the first worker: a person logged in
+  // through one worker stays logged in through any other.
+  `CREATE TABLE cluster_secrets (name text PRIMARY KEY, value bytea NOT NULL)`,
+  // Failed logins per account across the workers (cluster/login-failures.ts).
+  `
+  CREATE TABLE login_failures (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account text NOT NULL, at bigint NOT NULL
+  );
+  CREATE INDEX login_failures_by_account ON login_failures (account, at);
+  `,
 ];

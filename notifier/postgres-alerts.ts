@@ -1,4 +1,5 @@
-import type { Alert, AlertEvent, TimelineEntry } from '../core/alerts.ts';
+import type { Alert, AlertEvent, AlertText, TimelineEntry } from '../core/alerts.ts';
+import type { AlertListItem, AlertPageFilter } from '../core/store/console-repo.ts';
 import { migratePg, type PgPool } from '../core/postgres.ts';
 import { alertEventFromRow, alertFromRow, type AlertRow, type FeedRow } from '../core/store/alert-repo.ts';
 import type { Detection } from '../core/streams.ts';
@@ -103,6 +104,39 @@ export class PgAlertRepository implements AlertRepository<'async'> {
       ],
     );
     return rows.map(alertFromRow);
+  }
+
+  /**
+   * A page of the alert list as the embedded console's (core/store/console-repo.ts `alertPage`): newest first, ties
+   * by id, with the escalation level reached and the text the workers were sent; `address` is left to the caller,
+   * who holds the registry.
+   */
+  async page(f: AlertPageFilter): Promise<Omit<AlertListItem, 'address'>[]> {
+    if (f.grids?.length === 0 || f.householdIds?.length === 0) return [];
+    const { rows } = await this.pool.query<AlertRow & { level: number | null; summary: string | null }>(
+      `SELECT ${ALERT_COLUMNS.replace(/(\w+)/g, 'a.$1')}, e.level, e.summary
+       FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id
+       WHERE ($1::text IS NULL OR a.state = $1) AND ($2::text IS NULL OR a.grid = $2)
+         AND ($3::text IS NULL OR a.household_id = $3) AND ($4::text[] IS NULL OR a.grid = ANY($4))
+         AND ($5::text[] IS NULL OR a.household_id = ANY($5))
+         AND ($6::bigint IS NULL OR a.opened_at < $6 OR (a.opened_at = $6 AND a.id COLLATE "C" > $7))
+       ORDER BY a.opened_at DESC, a.id COLLATE "C" LIMIT $8`,
+      [
+        f.state ?? null,
+        f.grid ?? null,
+        f.householdId ?? null,
+        f.grids ? [...f.grids] : null,
+        f.householdIds ? [...f.householdIds] : null,
+        f.after?.openedAt ?? null,
+        f.after?.id ?? '',
+        f.limit,
+      ],
+    );
+    return rows.map((r) => ({
+      ...alertFromRow(r),
+      escalationLevel: r.level,
+      message: r.summary === null ? null : (JSON.parse(r.summary) as AlertText),
+    }));
   }
 
   async timeline(alertId: string): Promise<TimelineEntry[]> {

@@ -21,6 +21,7 @@ import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from
 const SECRET = 'rabbitmq-hook-secret-0123456789abcdef';
 const PARTITIONS = 2;
 const registry = testRegistry(2);
+registry.workers!.find((w) => w.id === 'w-g1')!.password = 'console-password-w-g1';
 /** How often the auth backend and the worker check the shared registry's version. */
 const REGISTRY_POLL_MS = 200;
 
@@ -227,6 +228,40 @@ describe.skipIf(skip)(
       expect(bindings).not.toMatch(/mqtt-subscription-(app-)?w-g1qos\d\s+(workers\.(w-g2|\*)\.alerts|#)/);
       w2.end(true);
     }, 90_000);
+
+    it("serves the console and a grid worker's alerts from PostgreSQL, to that person only", async () => {
+      const web = `http://127.0.0.1:${worker!.httpPort}`;
+      expect((await fetch(`${web}/`)).status).toBe(200);
+      const post = (path: string, body: unknown, token?: string) =>
+        fetch(web + path, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: JSON.stringify(body),
+        });
+      expect((await post('/api/login', { id: 'w-g1', password: 'wrong' })).status).toBe(401);
+      // A person without a console password (a meter's or app's secret is not one) cannot log in.
+      expect((await post('/api/login', { id: 'w-g2', password: 'secret-w-g2' })).status).toBe(401);
+      expect((await fetch(`${web}/api/alerts`)).status).toBe(401);
+      const login = await post('/api/login', { id: 'w-g1', password: 'console-password-w-g1' });
+      expect(login.status).toBe(200);
+      const { token } = (await login.json()) as { token: string };
+      const list = await fetch(`${web}/api/alerts`, { headers: { authorization: `Bearer ${token}` } });
+      expect(list.status).toBe(200);
+      expect(await list.json()).toMatchObject({ alerts: expect.any(Array) });
+      // A token of another careflow (the auth backend's, with its own key) is not this cluster's.
+      const other = await fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'w-g1', password: 'console-password-w-g1' }),
+      });
+      expect(other.status).toBe(200);
+      const foreign = ((await other.json()) as { token: string }).token;
+      const res = await fetch(`${web}/api/alerts`, { headers: { authorization: `Bearer ${foreign}` } });
+      expect(res.status).toBe(401);
+    }, 60_000);
 
     it('refuses wrong credentials and unknown users', async () => {
       const refused = { refused: expect.any(String) };

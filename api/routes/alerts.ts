@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { AlertState, Outcome, type Alert, type AlertActions } from '../../core/alerts.ts';
+import { AlertState, Outcome, type Alert } from '../../core/alerts.ts';
 import type { Principal } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { limitParam } from '../validate.ts';
+import type { ActingPerson, AlertDesk } from '../../notifier/alert-desk.ts';
 import {
   AlertAnswer,
   AlertListItemSchema,
@@ -17,7 +18,8 @@ import {
 /**
  * `/api/alerts`: list, detail with timeline, acknowledge, resolve, comment, reopen — each limited to the
  * caller's grids.
- * State changes go through `AlertActions`, so the API and the worker app follow the same lifecycle rules.
+ * Reads and state changes go through an `AlertDesk` (notifier/alert-desk.ts): the embedded store's, whose actions
+ * are `AlertActions` (the worker app follows the same lifecycle rules), or a cluster worker's on PostgreSQL.
  */
 const NOTE_MAX = 2000;
 const Id = z.string().min(1).max(100);
@@ -39,19 +41,20 @@ const Text = z.string().trim().min(1, 'must not be empty').max(NOTE_MAX, `at mos
 export const CommentBody = z.strictObject({ text: Text });
 export const ReopenBody = z.strictObject({ reason: Text });
 
-export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: AlertActions): void {
-  const { store, clock, access } = ctx;
+export function alertRoutes(app: FastifyInstance, ctx: ApiContext, desk: AlertDesk): void {
+  const { access } = ctx;
 
   /**
    * The alert, if the caller may see it. One outside their scope answers as if there were none (404): whether
    * an alert exists, and whose household it concerns, is not told to someone who may not see it.
    */
-  function visibleAlert(principal: Principal, id: string): Alert {
-    const alert = store.alerts.get(id);
+  async function visibleAlert(principal: Principal, id: string): Promise<Alert> {
+    const alert = await desk.get(id);
     if (!alert || !access.alertVisible(principal, alert))
       throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${id}`);
     return alert;
   }
+  const by = (principal: Principal, ip: string): ActingPerson => ({ actor: principal.id, ip });
 
   defineRoute(app, ctx, {
     method: 'GET',
@@ -67,13 +70,13 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
         schema: z.object({ alerts: z.array(AlertListItemSchema), next: Next }),
       },
     },
-    handler: ({ principal, query: q }) => {
+    handler: async ({ principal, query: q }) => {
       if (q.grid) access.assertGrid(principal, q.grid);
       if (q.household) access.assertHousehold(principal, q.household);
       const grids = access.visibleGrids(principal);
       const households = access.visibleHouseholds(principal);
       const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, AlertCursor);
-      const alerts = store.console.alertPage({
+      const alerts = await desk.page({
         state: q.state,
         grid: q.grid,
         householdId: q.household,
@@ -103,9 +106,9 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
         schema: z.object({ alert: AlertSchema, timeline: z.array(TimelineEntrySchema) }),
       },
     },
-    handler: ({ principal, params }) => {
-      const alert = visibleAlert(principal, params.id);
-      return { alert, timeline: store.alerts.timeline(alert.id) };
+    handler: async ({ principal, params }) => {
+      const alert = await visibleAlert(principal, params.id);
+      return { alert, timeline: await desk.timeline(alert.id) };
     },
   });
 
@@ -118,22 +121,9 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     params: AlertParams,
     body: AckBody,
     responses: { 200: { description: 'The acknowledged alert', schema: AlertAnswer } },
-    handler: ({ principal, params, body, audit }) => {
-      const existing = visibleAlert(principal, params.id);
-      const alert = store.transaction(() => {
-        const acknowledged = alerts.acknowledge(existing.id, principal.id);
-        if (body?.note) {
-          store.alerts.addTimeline(existing.id, {
-            at: clock.now(),
-            kind: 'note',
-            actor: principal.id,
-            detail: { note: body.note },
-          });
-        }
-        audit('alert.acknowledge', existing.id, existing.gridCode, body?.note ? { note: body.note } : {});
-        return acknowledged;
-      });
-      return { alert };
+    handler: async ({ principal, params, body, request }) => {
+      const existing = await visibleAlert(principal, params.id);
+      return { alert: await desk.acknowledge(existing, by(principal, request.ip), body?.note) };
     },
   });
 
@@ -146,16 +136,9 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     params: AlertParams,
     body: ResolveBody,
     responses: { 200: { description: 'The resolved alert', schema: AlertAnswer } },
-    handler: ({ principal, params, body, audit }) => {
-      const existing = visibleAlert(principal, params.id);
-      const alert = store.transaction(() => {
-        const resolved = alerts.resolve(existing.id, principal.id, body.outcome, body.note ?? null);
-        audit('alert.resolve', existing.id, existing.gridCode, {
-          outcome: body.outcome,
-          note: body.note ?? null,
-        });
-        return resolved;
-      });
+    handler: async ({ principal, params, body, request }) => {
+      const existing = await visibleAlert(principal, params.id);
+      const alert = await desk.resolve(existing, by(principal, request.ip), body.outcome, body.note ?? null);
       return { alert };
     },
   });
@@ -169,14 +152,9 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
     params: AlertParams,
     body: CommentBody,
     responses: { 200: { description: 'The alert (the comment is on its timeline)', schema: AlertAnswer } },
-    handler: ({ principal, params, body, audit }) => {
-      const existing = visibleAlert(principal, params.id);
-      const alert = store.transaction(() => {
-        const commented = alerts.comment(existing.id, principal.id, body.text);
-        audit('alert.comment', existing.id, existing.gridCode, { text: body.text });
-        return commented;
-      });
-      return { alert };
+    handler: async ({ principal, params, body, request }) => {
+      const existing = await visibleAlert(principal, params.id);
+      return { alert: await desk.comment(existing, by(principal, request.ip), body.text) };
     },
   });
 
@@ -192,14 +170,9 @@ export function alertRoutes(app: FastifyInstance, ctx: ApiContext, alerts: Alert
       200: { description: 'The reopened alert', schema: AlertAnswer },
       409: 'Already open, or another open alert of the rule exists',
     },
-    handler: ({ principal, params, body, audit }) => {
-      const existing = visibleAlert(principal, params.id);
-      const alert = store.transaction(() => {
-        const reopened = alerts.reopen(existing.id, principal.id, body.reason);
-        audit('alert.reopen', existing.id, existing.gridCode, { reason: body.reason, from: existing.state });
-        return reopened;
-      });
-      return { alert };
+    handler: async ({ principal, params, body, request }) => {
+      const existing = await visibleAlert(principal, params.id);
+      return { alert: await desk.reopen(existing, by(principal, request.ip), body.reason) };
     },
   });
 }

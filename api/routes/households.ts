@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CareflowError } from '../../core/errors.ts';
 import type { LocalTime } from '../../core/local-time.ts';
 import type { Household } from '../../core/registry.ts';
+import type { UsageBucket } from '../../core/streams.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { parseTimeRange, RangeQuery } from '../time-range.ts';
 import { usageSeries } from '../usage-series.ts';
@@ -11,7 +12,17 @@ import { HouseholdSchema, Ms, UsageBucketSchema, WorkerSchema } from '../respons
 /** `/api/households/:id` (the registry record and the grid's workers, no secrets) and its usage buckets. */
 export const HouseholdParams = z.strictObject({ id: z.string().min(1).max(64) });
 
-export function householdRoutes(app: FastifyInstance, ctx: ApiContext, localTime: LocalTime): void {
+/** Where a household's stored usage buckets come from: the embedded store, or the cluster's PostgreSQL. */
+export interface UsageReader {
+  range(householdId: string, from: number, to: number): UsageBucket[] | Promise<UsageBucket[]>;
+}
+
+export function householdRoutes(
+  app: FastifyInstance,
+  ctx: ApiContext,
+  localTime: LocalTime,
+  usage: UsageReader,
+): void {
   const { store, clock, access } = ctx;
 
   function household(id: string): Household {
@@ -60,11 +71,11 @@ export function householdRoutes(app: FastifyInstance, ctx: ApiContext, localTime
         }),
       },
     },
-    handler: ({ principal, params, request }) => {
+    handler: async ({ principal, params, request }) => {
       access.assertHousehold(principal, params.id);
       const h = household(params.id);
       const { from, to } = parseTimeRange(request.query, clock.now());
-      const stored = store.usage.range(h.id, from, to);
+      const stored = await usage.range(h.id, from, to);
       return {
         householdId: h.id,
         bucketMinutes: localTime.bucketMs / 60_000,

@@ -22,6 +22,24 @@ export interface LoginOptions {
   windowMinutes: number;
   /** Bounded queue for people's password checks (scrypt). */
   hashes: HashQueue;
+  /**
+   * Failed logins per account counted across processes (a cluster's workers, cluster/login-failures.ts), on top of
+   * this process's own count: without it, an account behind N workers could be guessed N times as often.
+   */
+  shared?: SharedLoginFailures;
+}
+
+/** An account's failed logins in a store that every process of a cluster shares. */
+export interface SharedLoginFailures {
+  /**
+   * Reserves an attempt for the account (it counts as a failure until released or the account logs in): the
+   * reservation, or how long to wait when the account is over the limit.
+   */
+  reserve(account: string, maxFailures: number, windowMs: number): Promise<{ retryAfterMs: number } | number>;
+  /** Hands back one reservation (the attempt was never checked). */
+  release(account: string, reservation: number): Promise<void>;
+  /** Forgets the account's failures (it logged in). */
+  succeed(account: string): Promise<void>;
 }
 
 /**
@@ -69,6 +87,13 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
         const wait = Math.max(byAccount.retryAfter(body.id), byAddress.retryAfter(request.ip));
         throw limited(reply, wait, 'Too many failed logins');
       }
+      // Then the account's failures across the cluster (its workers share the count).
+      const shared = opts.shared ? await opts.shared.reserve(body.id, opts.maxFailures, windowMs) : null;
+      if (shared !== null && typeof shared === 'object') {
+        byAccount.release(body.id, accountSlot);
+        byAddress.release(request.ip, addressSlot);
+        throw limited(reply, shared.retryAfterMs, 'Too many failed logins');
+      }
       const person = ctx.store.access.person(body.id);
       const check = opts.hashes.run(
         async () => verifySecret(body.password, person?.passwordHash ?? (await dummy)),
@@ -77,6 +102,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
       if (!check) {
         byAccount.release(body.id, accountSlot);
         byAddress.release(request.ip, addressSlot);
+        if (shared !== null) await opts.shared!.release(body.id, shared);
         throw limited(reply, 1000, 'Too many logins are being checked');
       }
       const ok = (await check) && person?.passwordHash != null;
@@ -96,6 +122,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
       }
       byAccount.succeed(body.id);
       byAddress.release(request.ip, addressSlot);
+      if (shared !== null) await opts.shared!.succeed(body.id);
       const exp = at + opts.tokenTtlMinutes * 60_000;
       ctx.store.audit.add({
         at,

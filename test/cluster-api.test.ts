@@ -1,0 +1,391 @@
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../api/build-app.ts';
+import { PgAlertDesk } from '../cluster/alert-desk.ts';
+import { PgAlertFeed } from '../cluster/alert-feed.ts';
+import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
+import { PgLoginFailures } from '../cluster/login-failures.ts';
+import { clusterSessionKey } from '../cluster/session-key.ts';
+import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
+import type { Alert } from '../core/alerts.ts';
+import { systemClock } from '../core/clock.ts';
+import { loadConfig } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
+import { openStore, type Store } from '../core/store/store.ts';
+import { PgIngestRepository } from '../ingest/postgres-repository.ts';
+import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
+import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
+import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
+import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
+import { seedRegistry, tempDataDir, testRegistry } from './harness.ts';
+import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+
+/**
+ * The API and console a cluster worker serves, from a real PostgreSQL: two workers' HTTP apps (each with its own
+ * copy of the registry, as a worker follows it) on one shared store, over real HTTP. A person logged in through
+ * one worker is logged in on the other; alerts, timelines, usage and events are the shared store's; people's
+ * actions through either worker follow the alert lifecycle, stop or restart the shared escalation chain, queue the
+ * messages and write the audit log, and two people acting at once through two workers are put in order.
+ */
+/** Failed logins an account may have in the window, across the workers. */
+const MAX_FAILURES = 4;
+const logger = createLogger(process.env.DBG ? 'info' : 'silent');
+const registry = testRegistry(2);
+for (const w of registry.workers!) w.password = `password-${w.id}`;
+
+interface WorkerApi {
+  app: FastifyInstance;
+  base: string;
+  store: Store;
+  feed: PgAlertFeed;
+  dir: string;
+}
+
+let pgServer: Postgres;
+let pool: PgPool;
+let seeded: string;
+let alerts: PgAlertRepository;
+let escalations: PgEscalationRepository;
+const workers: WorkerApi[] = [];
+
+beforeAll(async () => {
+  if (SKIP_POSTGRES) return;
+  seeded = tempDataDir();
+  await seedRegistry(seeded, registry);
+  pgServer = await startPostgres();
+  pool = openPgPool(pgServer.url);
+  await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
+  alerts = await PgAlertRepository.open(pool);
+  escalations = await PgEscalationRepository.open(pool);
+  for (let i = 0; i < 2; i++) workers.push(await startWorkerApi());
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of workers) {
+    await w.app.close();
+    await w.feed.stop();
+    w.store.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+  await pool?.end();
+  await pgServer?.dispose();
+  if (seeded) rmSync(seeded, { recursive: true, force: true });
+}, 60_000);
+
+/** A worker's HTTP side as app/start-cluster-worker.ts composes it. */
+async function startWorkerApi(): Promise<WorkerApi> {
+  const dir = tempDataDir();
+  copyFileSync(join(seeded, 'careflow.db'), join(dir, 'careflow.db'));
+  const store = openStore({ path: join(dir, 'careflow.db') });
+  const uow = new PgUnitOfWork(pool);
+  const repo = await PgAlertRepository.open(uow.pool);
+  const esc = await PgEscalationRepository.open(uow.pool);
+  const notifier = new SharedStoreNotifier(store, repo, await PgOutboxRepository.open(uow.pool), esc);
+  const ingest = await PgIngestRepository.open(pool);
+  const feed = await PgAlertFeed.start(repo, logger, 60_000);
+  const config = loadConfig(
+    {},
+    {
+      dataDir: dir,
+      logLevel: 'silent',
+      http: { host: '127.0.0.1', port: 0, rateLimitPerMinute: 0, loginMaxFailures: MAX_FAILURES },
+    },
+  );
+  const app = await buildApp({
+    config,
+    store,
+    clock: systemClock,
+    logger,
+    sessionKey: await clusterSessionKey(pool),
+    cluster: {
+      desk: new PgAlertDesk({ directory: store, alerts: repo, escalations: esc, notifier, uow }),
+      usage: { range: (h, from, to) => ingest.usageRange(h, from, to) },
+      feed,
+      loginFailures: new PgLoginFailures(pool),
+      operations: (root) => root.get('/healthz', () => ({ status: 'ok' })),
+    },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { app, base: `http://127.0.0.1:${port}`, store, feed, dir };
+}
+
+async function call(
+  w: WorkerApi,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> & { code?: string } }> {
+  const res = await fetch(w.base + path, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text.startsWith('{') ? JSON.parse(text) : { text } };
+}
+
+async function login(w: WorkerApi, id: string): Promise<string> {
+  const res = await call(w, 'POST', '/api/login', undefined, { id, password: `password-${id}` });
+  expect(res.status).toBe(200);
+  return res.json.token as string;
+}
+
+/** An alert opened as a partition opens one: the alert, its timeline entry and its chain, in one transaction. */
+async function openAlert(id: string, grid = 'g1'): Promise<void> {
+  const at = Date.now();
+  const alert: Alert = {
+    id,
+    householdId: `h-${grid}-1`,
+    gridCode: grid,
+    ruleId: `rule-${id}`,
+    severity: 'critical',
+    audience: 'welfare',
+    state: 'open',
+    openedAt: at,
+    updatedAt: at,
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+    resolvedAt: null,
+    resolvedBy: null,
+    outcome: null,
+    note: null,
+    evidence: { windowStart: at, windowEnd: at, totalLiters: 0, thresholds: {}, ruleVersion: 1 },
+  };
+  const uow = new PgUnitOfWork(pool);
+  const repo = await PgAlertRepository.open(uow.pool);
+  const notifier = new SharedStoreNotifier(
+    workers[0]!.store,
+    repo,
+    await PgOutboxRepository.open(uow.pool),
+    await PgEscalationRepository.open(uow.pool),
+  );
+  const text = { 'zh-CN': `${id} 用水异常`, en: `${id}: unusual water use` };
+  await uow.run(async () => {
+    await repo.insert(alert);
+    const causeId = await repo.addTimeline(id, { at, kind: 'opened', actor: null, detail: {} });
+    await notifier.begin(alert, text, text, causeId, at);
+  });
+}
+
+const kinds = async (id: string) => (await alerts.timeline(id)).map((e) => e.kind);
+
+describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from PostgreSQL", () => {
+  it('serves the console, keeps a login valid on every worker, and refuses strangers', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const page = await fetch(a.base + '/');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="app">');
+    expect((await call(a, 'GET', '/api/alerts')).status).toBe(401);
+    expect((await call(a, 'POST', '/api/login', undefined, { id: 'w-g1', password: 'wrong' })).status).toBe(
+      401,
+    );
+
+    const token = await login(a, 'w-g1');
+    const me = await call(b, 'GET', '/api/me', token);
+    expect(me.status).toBe(200);
+    expect(me.json).toMatchObject({ id: 'w-g1' });
+    // What the workers do not serve (the registry's careflow does) is not found, to a logged-in caller.
+    expect((await call(b, 'GET', '/api/rules', token)).json.code).toBe('ERR_API_NOT_FOUND');
+  });
+
+  it("counts an account's failed logins across the workers, also when they come at once", async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const wrong = (w: WorkerApi) =>
+      call(w, 'POST', '/api/login', undefined, { id: 'w-g2', password: 'guess' });
+    // Eight guesses at once, half through each worker: only the allowance is checked, the rest refused unchecked.
+    const answers = await Promise.all([a, b, a, b, a, b, a, b].map(wrong));
+    const statuses = answers.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 401)).toHaveLength(MAX_FAILURES);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(8 - MAX_FAILURES);
+    // Even the right password waits now, through either worker (each alone would have allowed it).
+    for (const w of [a, b]) {
+      const right = await call(w, 'POST', '/api/login', undefined, { id: 'w-g2', password: 'password-w-g2' });
+      expect(right.status).toBe(429);
+      expect(right.json.code).toBe('ERR_API_RATE_LIMITED');
+    }
+    // Another account is not affected.
+    await login(b, 'w-g1');
+  });
+
+  it("lists and shows alerts of the caller's grids only, with address, message and level", async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    await openAlert('list-g1');
+    await openAlert('list-g2', 'g2');
+    const token = await login(b, 'w-g1');
+    const list = await call(a, 'GET', '/api/alerts?state=open', token);
+    expect(list.status).toBe(200);
+    const items = list.json.alerts as { id: string; address: string; escalationLevel: number | null }[];
+    expect(items.map((i) => i.id)).toContain('list-g1');
+    expect(items.map((i) => i.id)).not.toContain('list-g2');
+    expect(items.find((i) => i.id === 'list-g1')).toMatchObject({
+      address: 'g1 楼 1 号',
+      escalationLevel: 0,
+      message: { en: 'list-g1: unusual water use' },
+    });
+    const one = await call(b, 'GET', '/api/alerts/list-g1', token);
+    expect(one.status).toBe(200);
+    expect((one.json.timeline as { kind: string }[])[0]!.kind).toBe('opened');
+    // Another grid's alert answers as if it did not exist.
+    expect((await call(b, 'GET', '/api/alerts/list-g2', token)).status).toBe(404);
+    expect((await call(b, 'POST', '/api/alerts/list-g2/ack', token, {})).status).toBe(404);
+    expect((await alerts.get('list-g2'))!.state).toBe('open');
+  });
+
+  it('pages the list with its cursor, newest first, none twice', async () => {
+    const [a] = workers as [WorkerApi];
+    for (let i = 0; i < 5; i++) await openAlert(`page-${i}`);
+    const token = await login(a, 'w-g1');
+    const seen: string[] = [];
+    let next: string | null = null;
+    do {
+      const res = await call(
+        a,
+        'GET',
+        `/api/alerts?limit=2${next ? `&cursor=${encodeURIComponent(next)}` : ''}`,
+        token,
+      );
+      expect(res.status).toBe(200);
+      seen.push(...(res.json.alerts as { id: string }[]).map((x) => x.id));
+      next = res.json.next as string | null;
+    } while (next);
+    const all = (await alerts.list({ grid: 'g1', limit: 1000 })).map((x) => x.id);
+    expect(seen).toEqual(all);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it('an acknowledgement through any worker stops the shared chain, with its note and the audit entry', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    await openAlert('ack-1');
+    expect((await escalations.get('ack-1'))!.state).toBe('active');
+    const token = await login(a, 'w-g1');
+    const res = await call(b, 'POST', '/api/alerts/ack-1/ack', token, { note: '已联系住户' });
+    expect(res.status).toBe(200);
+    expect(res.json.alert).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'w-g1' });
+    expect((await escalations.get('ack-1'))!).toMatchObject({
+      state: 'stopped',
+      stoppedReason: 'acknowledged',
+    });
+    expect(await kinds('ack-1')).toEqual(expect.arrayContaining(['opened', 'acknowledged', 'note']));
+    const { rows } = await pool.query<{ actor: string; action: string; ip: string; detail: string }>(
+      `SELECT actor, action, ip, detail FROM audit_log WHERE target = 'ack-1'`,
+    );
+    expect(rows).toEqual([
+      { actor: 'w-g1', action: 'alert.acknowledge', ip: '127.0.0.1', detail: '{"note":"已联系住户"}' },
+    ]);
+    // A second acknowledgement is a conflict, through either worker.
+    const again = await call(a, 'POST', '/api/alerts/ack-1/ack', token, {});
+    expect(again.status).toBe(409);
+    expect(again.json.code).toBe('ERR_ALERT_STATE_CONFLICT');
+  });
+
+  it('two people acknowledging at once through two workers: one succeeds, one is told someone was first', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    for (let round = 0; round < 5; round++) {
+      const id = `race-${round}`;
+      await openAlert(id);
+      const [t1, t2] = [await login(a, 'w-g1'), await login(b, 'w-g1')];
+      const answers = await Promise.all([
+        call(a, 'POST', `/api/alerts/${id}/ack`, t1, {}),
+        call(b, 'POST', `/api/alerts/${id}/ack`, t2, {}),
+        call(a, 'POST', `/api/alerts/${id}/resolve`, t1, { outcome: 'resident-ok' }),
+      ]);
+      const ok = answers.filter((r) => r.status === 200).length;
+      const conflicts = answers.filter((r) => r.status === 409).length;
+      expect(ok + conflicts).toBe(3);
+      const timeline = await kinds(id);
+      // However the three landed: at most one acknowledgement, exactly one resolution.
+      expect(timeline.filter((k) => k === 'acknowledged').length).toBeLessThanOrEqual(1);
+      expect(timeline.filter((k) => k === 'resolved')).toHaveLength(1);
+      expect((await alerts.get(id))!.state).toBe('resolved');
+      expect((await escalations.get(id))!.state).toBe('stopped');
+    }
+  });
+
+  it('resolving tells who was told; reopening starts the chain over; a comment in any state', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    await openAlert('life-1');
+    const token = await login(a, 'w-g1');
+    const resolved = await call(a, 'POST', '/api/alerts/life-1/resolve', token, {
+      outcome: 'resident-ok',
+      note: '水箱漏水，已修好',
+    });
+    expect(resolved.status).toBe(200);
+    expect(resolved.json.alert).toMatchObject({ state: 'resolved', outcome: 'resident-ok' });
+    const messages = async () =>
+      (
+        await pool.query<{ payload: string }>(
+          `SELECT payload FROM outbox WHERE alert_id = 'life-1' AND target = 'w-g1' ORDER BY id`,
+        )
+      ).rows.map((r) => (JSON.parse(r.payload) as { event: string }).event);
+    expect(await messages()).toEqual(['opened', 'resolved']);
+    expect((await escalations.get('life-1'))!.state).toBe('stopped');
+
+    const reopened = await call(b, 'POST', '/api/alerts/life-1/reopen', token, { reason: '又漏了' });
+    expect(reopened.status).toBe(200);
+    expect(reopened.json.alert).toMatchObject({ state: 'open', outcome: null, resolvedAt: null });
+    expect((await escalations.get('life-1'))!).toMatchObject({ state: 'active', level: 0 });
+    expect(await messages()).toEqual(['opened', 'resolved', 'opened']);
+    expect((await call(a, 'POST', '/api/alerts/life-1/reopen', token, { reason: 'x' })).status).toBe(409);
+
+    const commented = await call(b, 'POST', '/api/alerts/life-1/comment', token, { text: '明早再去' });
+    expect(commented.status).toBe(200);
+    expect(await kinds('life-1')).toEqual(
+      expect.arrayContaining(['opened', 'resolved', 'reopened', 'comment']),
+    );
+    // Bad input is refused with the API's own error, nothing written.
+    const bad = await call(b, 'POST', '/api/alerts/life-1/resolve', token, { outcome: 'nonsense' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.code).toBe('ERR_API_VALIDATION');
+    expect((await alerts.get('life-1'))!.state).toBe('open');
+  });
+
+  it("a household's record from the followed registry, its usage from the shared store", async () => {
+    const [a] = workers as [WorkerApi];
+    const hour = 3_600_000;
+    const from = Math.floor(Date.now() / hour) * hour - 3 * hour;
+    await pool.query(
+      `INSERT INTO usage_buckets (household_id, start, "end", liters) VALUES ($1, $2, $3, 12.5), ($1, $3, $4, 0)`,
+      ['h-g1-2', from, from + hour, from + 2 * hour],
+    );
+    const token = await login(a, 'w-g1');
+    const h = await call(a, 'GET', '/api/households/h-g1-2', token);
+    expect(h.status).toBe(200);
+    expect(h.json.household).toMatchObject({ id: 'h-g1-2', address: 'g1 楼 2 号' });
+    const usage = await call(
+      a,
+      'GET',
+      `/api/households/h-g1-2/usage?from=${from}&to=${from + 3 * hour}`,
+      token,
+    );
+    expect(usage.status).toBe(200);
+    expect((usage.json.buckets as { liters: number | null }[]).map((x) => x.liters)).toEqual([12.5, 0, null]);
+    // Another grid's household: refused, as the embedded API refuses it.
+    expect((await call(a, 'GET', '/api/households/h-g2-1/usage', token)).status).toBe(403);
+  });
+
+  it('alert events from every worker reach a console through any worker, scoped to its grids', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const token = await login(b, 'w-g1');
+    const start = await call(b, 'GET', '/api/events?follow=false', token);
+    const after = start.json.lastEventId as number;
+    await openAlert('feed-g1');
+    await openAlert('feed-g2', 'g2');
+    await call(a, 'POST', '/api/alerts/feed-g1/comment', await login(a, 'w-g1'), { text: 'on my way' });
+    await b.feed.poll();
+    const page = await call(b, 'GET', `/api/events?follow=false&lastEventId=${after}`, token);
+    const events = page.json.events as { kind: string; alert: { id: string } }[];
+    expect(events.filter((e) => e.alert.id === 'feed-g1').map((e) => e.kind)).toEqual(
+      expect.arrayContaining(['opened', 'comment']),
+    );
+    expect(events.some((e) => e.alert.id === 'feed-g2')).toBe(false);
+  });
+});
