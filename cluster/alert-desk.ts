@@ -1,4 +1,4 @@
-import type { Alert, Outcome, TimelineEntry } from '../core/alerts.ts';
+import { personAction, type Alert, type Outcome, type TimelineEntry } from '../core/alerts.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { AlertListItem, AlertPageFilter } from '../core/store/console-repo.ts';
 import type { Store } from '../core/store/store.ts';
@@ -58,18 +58,7 @@ export class PgAlertDesk implements AlertDesk {
 
   acknowledge(alert: Alert, by: ActingPerson, note?: string): Promise<Alert> {
     return this.act(alert.id, by, 'alert.acknowledge', note ? { note } : {}, async (current, at) => {
-      if (current.state !== 'open')
-        throw new CareflowError(
-          'ERR_ALERT_STATE_CONFLICT',
-          `Alert ${current.id} is ${current.state}, not open`,
-        );
-      const next: Alert = {
-        ...current,
-        state: 'acknowledged',
-        acknowledgedAt: at,
-        acknowledgedBy: by.actor,
-        updatedAt: at,
-      };
+      const next = personAction.acknowledge(current, by.actor, at);
       await this.deps.alerts.update(next);
       await this.deps.alerts.addTimeline(current.id, {
         at,
@@ -91,17 +80,7 @@ export class PgAlertDesk implements AlertDesk {
 
   resolve(alert: Alert, by: ActingPerson, outcome: Outcome, note: string | null): Promise<Alert> {
     return this.act(alert.id, by, 'alert.resolve', { outcome, note }, async (current, at) => {
-      if (current.state === 'resolved')
-        throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${current.id} is already resolved`);
-      const next: Alert = {
-        ...current,
-        state: 'resolved',
-        resolvedAt: at,
-        resolvedBy: by.actor,
-        outcome,
-        note,
-        updatedAt: at,
-      };
+      const next = personAction.resolve(current, by.actor, outcome, note, at);
       await this.deps.alerts.update(next);
       const causeId = await this.deps.alerts.addTimeline(current.id, {
         at,
@@ -136,25 +115,11 @@ export class PgAlertDesk implements AlertDesk {
 
   reopen(alert: Alert, by: ActingPerson, reason: string): Promise<Alert> {
     return this.act(alert.id, by, 'alert.reopen', { reason, from: alert.state }, async (current, at) => {
-      if (current.state === 'open')
-        throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${current.id} is already open`);
-      const other = await this.deps.alerts.findOpen(current.householdId, current.ruleId);
-      if (other && other.id !== current.id)
-        throw new CareflowError(
-          'ERR_ALERT_STATE_CONFLICT',
-          `Household ${current.householdId} already has an open ${current.ruleId} alert (${other.id})`,
-        );
-      const next: Alert = {
-        ...current,
-        state: 'open',
-        acknowledgedAt: null,
-        acknowledgedBy: null,
-        resolvedAt: null,
-        resolvedBy: null,
-        outcome: null,
-        note: null,
-        updatedAt: at,
-      };
+      const other =
+        current.state === 'open'
+          ? undefined
+          : await this.deps.alerts.findOpen(current.householdId, current.ruleId);
+      const next = personAction.reopen(current, other, at);
       await this.deps.alerts.update(next);
       const causeId = await this.deps.alerts.addTimeline(current.id, {
         at,

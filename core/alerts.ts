@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ErrorCode } from './errors.ts';
+import { CareflowError, type ErrorCode } from './errors.ts';
 import type { WorkerErrorMessage } from './readings.ts';
 import type { RuleAudience, Severity } from './rules.ts';
 
@@ -94,6 +94,44 @@ export interface WorkerAlertMessage {
   /** Where the alert stands in its escalation chain; `reminder` > 0 on reminders (event `updated`). */
   escalation?: { level: number; levels: number; notify: EscalationTarget; reminder: number };
 }
+
+/**
+ * People's actions as changes of the alert row, with the lifecycle's refusals (`ERR_ALERT_STATE_CONFLICT`): the
+ * embedded service (notifier/alert-service.ts) and a cluster worker (cluster/alert-desk.ts) apply the same.
+ */
+export const personAction = {
+  acknowledge(a: Alert, actor: string, at: number): Alert {
+    if (a.state !== 'open')
+      throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${a.id} is ${a.state}, not open`);
+    return { ...a, state: 'acknowledged', acknowledgedAt: at, acknowledgedBy: actor, updatedAt: at };
+  },
+  resolve(a: Alert, actor: string, outcome: Outcome, note: string | null, at: number): Alert {
+    if (a.state === 'resolved')
+      throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${a.id} is already resolved`);
+    return { ...a, state: 'resolved', resolvedAt: at, resolvedBy: actor, outcome, note, updatedAt: at };
+  },
+  /** `otherOpen`: another unresolved alert of the household and rule, which a reopen may not double. */
+  reopen(a: Alert, otherOpen: Alert | undefined, at: number): Alert {
+    if (a.state === 'open')
+      throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${a.id} is already open`);
+    if (otherOpen && otherOpen.id !== a.id)
+      throw new CareflowError(
+        'ERR_ALERT_STATE_CONFLICT',
+        `Household ${a.householdId} already has an open ${a.ruleId} alert (${otherOpen.id})`,
+      );
+    return {
+      ...a,
+      state: 'open',
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+      resolvedAt: null,
+      resolvedBy: null,
+      outcome: null,
+      note: null,
+      updatedAt: at,
+    };
+  },
+};
 
 /** What people (API, console, worker app) can do with an alert. Errors are CareflowErrors with codes. */
 export interface AlertActions {

@@ -1,4 +1,4 @@
-import type { Alert, AlertActions, Outcome } from '../core/alerts.ts';
+import { personAction, type Alert, type AlertActions, type Outcome } from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
@@ -60,18 +60,8 @@ export class AlertService implements AlertActions {
   /** `via` is how the person acknowledged: the API (default) or the worker app over MQTT. */
   acknowledge(alertId: string, actor: string, via: 'api' | 'mqtt' = 'api'): Alert {
     return this.act(() => {
-      const alert = this.mustGet(alertId);
-      if (alert.state !== 'open') {
-        throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is ${alert.state}, not open`);
-      }
       const now = this.clock.now();
-      const next: Alert = {
-        ...alert,
-        state: 'acknowledged',
-        acknowledgedAt: now,
-        acknowledgedBy: actor,
-        updatedAt: now,
-      };
+      const next = personAction.acknowledge(this.mustGet(alertId), actor, now);
       this.store.alerts.update(next);
       this.store.alerts.addTimeline(alertId, {
         at: now,
@@ -87,19 +77,8 @@ export class AlertService implements AlertActions {
   resolve(alertId: string, actor: string, outcome: Outcome, note: string | null): Alert {
     return this.act(() => {
       const alert = this.mustGet(alertId);
-      if (alert.state === 'resolved') {
-        throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is already resolved`);
-      }
       const now = this.clock.now();
-      const next: Alert = {
-        ...alert,
-        state: 'resolved',
-        resolvedAt: now,
-        resolvedBy: actor,
-        outcome,
-        note,
-        updatedAt: now,
-      };
+      const next = personAction.resolve(alert, actor, outcome, note, now);
       this.store.alerts.update(next);
       const causeId = this.store.alerts.addTimeline(alertId, {
         at: now,
@@ -130,28 +109,10 @@ export class AlertService implements AlertActions {
   reopen(alertId: string, actor: string, reason: string): Alert {
     return this.act(() => {
       const alert = this.mustGet(alertId);
-      if (alert.state === 'open') {
-        throw new CareflowError('ERR_ALERT_STATE_CONFLICT', `Alert ${alertId} is already open`);
-      }
-      const other = this.store.alerts.findOpen(alert.householdId, alert.ruleId);
-      if (other && other.id !== alert.id) {
-        throw new CareflowError(
-          'ERR_ALERT_STATE_CONFLICT',
-          `Household ${alert.householdId} already has an open ${alert.ruleId} alert (${other.id})`,
-        );
-      }
       const now = this.clock.now();
-      const next: Alert = {
-        ...alert,
-        state: 'open',
-        acknowledgedAt: null,
-        acknowledgedBy: null,
-        resolvedAt: null,
-        resolvedBy: null,
-        outcome: null,
-        note: null,
-        updatedAt: now,
-      };
+      const other =
+        alert.state === 'open' ? undefined : this.store.alerts.findOpen(alert.householdId, alert.ruleId);
+      const next = personAction.reopen(alert, other, now);
       this.store.alerts.update(next);
       const causeId = this.store.alerts.addTimeline(alertId, {
         at: now,
