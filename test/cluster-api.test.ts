@@ -9,7 +9,6 @@ import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { clusterSessionKey } from '../cluster/session-key.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
-import type { Alert } from '../core/alerts.ts';
 import { systemClock } from '../core/clock.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
@@ -21,6 +20,7 @@ import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { seedRegistry, tempDataDir, testRegistry } from './harness.ts';
+import { openAlertRow } from './open-alert.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 
 /**
@@ -142,24 +142,7 @@ async function login(w: WorkerApi, id: string): Promise<string> {
 /** An alert opened as a partition opens one: the alert, its timeline entry and its chain, in one transaction. */
 async function openAlert(id: string, grid = 'g1'): Promise<void> {
   const at = Date.now();
-  const alert: Alert = {
-    id,
-    householdId: `h-${grid}-1`,
-    gridCode: grid,
-    ruleId: `rule-${id}`,
-    severity: 'critical',
-    audience: 'welfare',
-    state: 'open',
-    openedAt: at,
-    updatedAt: at,
-    acknowledgedAt: null,
-    acknowledgedBy: null,
-    resolvedAt: null,
-    resolvedBy: null,
-    outcome: null,
-    note: null,
-    evidence: { windowStart: at, windowEnd: at, totalLiters: 0, thresholds: {}, ruleVersion: 1 },
-  };
+  const alert = openAlertRow({ id, householdId: `h-${grid}-1`, gridCode: grid, ruleId: `rule-${id}` }, at);
   const uow = new PgUnitOfWork(pool);
   const repo = await PgAlertRepository.open(uow.pool);
   const notifier = new SharedStoreNotifier(

@@ -11,7 +11,6 @@ import {
 } from '../cluster/escalation-steps.ts';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
-import type { Alert } from '../core/alerts.ts';
 import type { WorkerErrorMessage } from '../core/readings.ts';
 import type { RuleAudience } from '../core/rules.ts';
 import { loadConfig } from '../core/config.ts';
@@ -25,6 +24,7 @@ import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { DeliveryError } from '../notifier/webhook-channel.ts';
 import { seedRegistry, startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { openAlertRow } from './open-alert.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
 
 /**
@@ -241,24 +241,10 @@ async function openAlert(
   notifier: SharedStoreNotifier = w.notifier,
 ): Promise<void> {
   const at = Date.now();
-  const alert: Alert = {
-    id,
-    householdId: `h-${grid}-1`,
-    gridCode: grid,
-    ruleId: `rule-${id}`,
-    severity: 'critical',
-    audience,
-    state: 'open',
-    openedAt: at,
-    updatedAt: at,
-    acknowledgedAt: null,
-    acknowledgedBy: null,
-    resolvedAt: null,
-    resolvedBy: null,
-    outcome: null,
-    note: null,
-    evidence: { windowStart: at, windowEnd: at, totalLiters: 0, thresholds: {}, ruleVersion: 1 },
-  };
+  const alert = openAlertRow(
+    { id, householdId: `h-${grid}-1`, gridCode: grid, ruleId: `rule-${id}`, audience },
+    at,
+  );
   const text = { 'zh-CN': `警报 ${id}`, en: `alert ${id}` };
   await w.uow.run(async () => {
     await w.alerts.insert(alert);

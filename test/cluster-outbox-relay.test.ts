@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOutboxRelay, type OutboxRelay } from '../cluster/outbox-relay.ts';
 import { MQTT_EXCHANGE } from '../cluster/topology.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
-import type { Alert } from '../core/alerts.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { openPgPool, type PgPool } from '../core/postgres.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { openAlertRow } from './open-alert.ts';
 import { SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
 
 /**
@@ -140,24 +140,10 @@ describe.skipIf(skip)('cluster outbox relays', () => {
 
   it('sends a message claimed by a relay that died, once its lease has run out, and writes it to the timeline', async () => {
     const at = Date.now();
-    const alert: Alert = {
-      id: 'al-relay-test',
-      householdId: 'h-1',
-      gridCode: 'g1',
-      ruleId: 'low-use',
-      severity: 'critical',
-      audience: 'welfare',
-      state: 'open',
-      openedAt: at,
-      updatedAt: at,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      resolvedAt: null,
-      resolvedBy: null,
-      outcome: null,
-      note: null,
-      evidence: { windowStart: at, windowEnd: at, totalLiters: 0, thresholds: {}, ruleVersion: 1 },
-    };
+    const alert = openAlertRow(
+      { id: 'al-relay-test', householdId: 'h-1', gridCode: 'g1', ruleId: 'low-use' },
+      at,
+    );
     await alerts.insert(alert);
     await enqueue('orphan-1', 'w-1', alert.id);
     // A worker claimed it and died before sending: nobody else may take it during the lease.
