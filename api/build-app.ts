@@ -32,6 +32,8 @@ import { StoreAlertDesk, type AlertDesk } from '../notifier/alert-desk.ts';
 import { eventRoutes } from './routes/events.ts';
 import type { UsageReader } from './routes/households.ts';
 import type { SharedLoginFailures } from './routes/login.ts';
+import { escalationRoutes, type EscalationWriter } from './routes/escalation.ts';
+import type { HouseholdFacts } from './routes/registry.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -66,10 +68,11 @@ export interface BuildAppOptions {
 /**
  * What a cluster worker serves (app/start-cluster-worker.ts): its store is the registry and rules it follows from
  * PostgreSQL, and alerts, timelines, usage and the event feed come from PostgreSQL through these. It serves the
- * console and the part of the API the console's inbox and alert pages use — login, `/api/me`, `/api/alerts` (list,
- * detail, acknowledge, resolve, comment, reopen), `/api/households/:id` and its usage, `/api/events` — and its own
- * `/healthz`, `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (registry, rules,
- * escalation settings, reports, overview, API keys, audit log) is served by the careflow that holds the registry.
+ * console and the API of its inbox, alert, household, registry and escalation pages — login, `/api/me`,
+ * `/api/alerts` (list, detail, acknowledge, resolve, comment, reopen), `/api/households` (list, one, usage),
+ * `/api/registry/:kind`, `/api/escalation` (read, and set for the whole cluster), `/api/events` — and its own
+ * `/healthz`, `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (rules, reports,
+ * overview, API keys, audit log, away marks) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -77,6 +80,10 @@ export interface ClusterApi {
   feed: AlertFeed;
   /** Failed logins per account, counted across the workers. */
   loginFailures: SharedLoginFailures;
+  /** Escalation chains are set for the whole cluster. */
+  escalation: EscalationWriter;
+  /** The household list's readings and alerts. */
+  householdFacts: (householdIds: readonly string[]) => Promise<Map<string, HouseholdFacts>>;
   operations: (app: FastifyInstance) => void;
 }
 
@@ -191,6 +198,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         householdRoutes(api, ctx, localTime, cluster.usage);
         meRoutes(config.timezone)(api, ctx);
         eventRoutes(cluster.feed, config.notifier.sseHeartbeatMs)(api, ctx);
+        registryRoutes(api, ctx, cluster.householdFacts);
+        escalationRoutes(api, ctx, cluster.escalation);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

@@ -4,16 +4,20 @@ import type { Logger } from '../core/logger.ts';
 import type { PgPool } from '../core/postgres.ts';
 import type { SharedFollower, SharedSetStats, SharedTableSet } from '../core/shared-follower.ts';
 
-/** What every careflow of a cluster follows from PostgreSQL: the registry and the rule hierarchy. */
+/**
+ * What every careflow of a cluster follows from PostgreSQL: the registry, the rule hierarchy and the escalation
+ * chains.
+ */
 export async function clusterSharedSets(): Promise<SharedTableSet[]> {
-  const [{ REGISTRY_SET }, { RULES_SET }] = await Promise.all([
+  const [{ REGISTRY_SET }, { RULES_SET }, { ESCALATION_SET }] = await Promise.all([
     import('../registry/tables.ts'),
     import('../detectors/rule-tables.ts'),
+    import('../notifier/escalation-tables.ts'),
   ]);
-  return [REGISTRY_SET, RULES_SET];
+  return [REGISTRY_SET, RULES_SET, ESCALATION_SET];
 }
 
-/** Follows the cluster's shared registry and rules into the embedded store in `config.dataDir`. */
+/** Follows the cluster's shared registry, rules and escalation chains into the embedded store in `config.dataDir`. */
 export async function followClusterTables(
   config: Config,
   pool: PgPool,

@@ -8,6 +8,9 @@ import { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
 import { clusterSessionKey } from '../cluster/session-key.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
+import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
+import { householdFactsOf } from '../cluster/household-facts.ts';
+import { REGISTRY_SET } from '../registry/tables.ts';
 import { buildApp } from '../api/build-app.ts';
 import type { UsageReader } from '../api/routes/households.ts';
 import {
@@ -153,6 +156,8 @@ export async function startClusterWorkerService(
         usage: await usageOf(pool),
         feed,
         loginFailures: new PgLoginFailures(pool),
+        escalation: sharedEscalationWriter(pool, [REGISTRY_SET], rg),
+        householdFacts: (ids) => householdFactsOf(pool, ids),
         operations: (root) => {
           root.get('/healthz', () => ({
             status: 'ok',
@@ -162,6 +167,7 @@ export async function startClusterWorkerService(
             acknowledgements: ak.stats(),
             registry: rg.stats().registry,
             rules: rg.stats().rules,
+            escalationSettings: rg.stats().escalation,
           }));
           root.get('/readyz', async (_req, reply) => {
             const ready = w.stats().ready;
@@ -297,6 +303,14 @@ function workerMetrics(worker: ClusterWorker, relay: OutboxRelay, follower: Shar
     registers: [registry],
     collect() {
       this.set(follower.stats().rules?.version ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'careflow_cluster_escalation_settings_version',
+    help: 'Version of the shared escalation chains this worker holds (set through any worker; 0: none)',
+    registers: [registry],
+    collect() {
+      this.set(follower.stats().escalation?.version ?? 0);
     },
   });
   const stats = () => worker.stats();

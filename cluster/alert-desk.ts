@@ -8,6 +8,7 @@ import { genericText, reopenedText, resolvedText } from '../notifier/alert-messa
 import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
+import { writeAudit } from './audit-log.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
 
 export interface PgAlertDeskDeps {
@@ -155,10 +156,15 @@ export class PgAlertDesk implements AlertDesk {
         if (!current) throw new CareflowError('ERR_ALERT_NOT_FOUND', `No alert ${alertId}`);
         const at = this.now();
         const changed = await run(current, at);
-        await uow.pool.query(
-          'INSERT INTO audit_log (at, actor, action, target, grid, detail, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-          [at, by.actor, action, alertId, current.gridCode, JSON.stringify(detail), by.ip],
-        );
+        await writeAudit(uow.pool, {
+          at,
+          actor: by.actor,
+          action,
+          target: alertId,
+          grid: current.gridCode,
+          detail,
+          ip: by.ip,
+        });
         return changed;
       });
     } catch (err) {

@@ -1,3 +1,5 @@
+import { rowVersionsMigration } from '../core/table-copy.ts';
+
 /**
  * The notifier's tables in the shared PostgreSQL store (see migratePg). Never edit a released migration: add a
  * new one. Times are epoch milliseconds (bigint), as in the embedded store.
@@ -52,4 +54,17 @@ export const NOTIFIER_PG_MIGRATIONS: readonly string[] = [
   // When a relay first claimed the message: a group waiting for its window takes more alerts only until then
   // (a claim moves next_attempt_at a lease ahead, so a claimed group would look as if it still waited).
   `ALTER TABLE outbox ADD COLUMN claimed_at bigint`,
+  // Escalation chains per scope, shared by a cluster's workers (notifier/escalation-tables.ts): the embedded
+  // store's columns; \`escalation_settings_version\` counts the changes published (workers poll it).
+  `
+  CREATE TABLE escalation_settings (
+    level text NOT NULL, code text NOT NULL, settings text NOT NULL, updated_at bigint NOT NULL,
+    updated_by text NOT NULL, PRIMARY KEY (level, code)
+  );
+  CREATE TABLE escalation_settings_version (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL, changed_at bigint, changed_by text
+  );
+  INSERT INTO escalation_settings_version (version) VALUES (0);
+  `,
+  rowVersionsMigration(['escalation_settings'], 'escalation_settings_removed', 'escalation_settings_version'),
 ];

@@ -6,7 +6,13 @@ import { buildApp } from '../api/build-app.ts';
 import { PgAlertDesk } from '../cluster/alert-desk.ts';
 import { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
+import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
+import { householdFactsOf } from '../cluster/household-facts.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
+import { followSharedTables, type SharedFollower } from '../core/shared-follower.ts';
+import { ESCALATION_SET } from '../notifier/escalation-tables.ts';
+import { REGISTRY_SET } from '../registry/tables.ts';
+import { importRegistryShared } from '../registry/shared-import.ts';
 import { clusterSessionKey } from '../cluster/session-key.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import { systemClock } from '../core/clock.ts';
@@ -34,6 +40,21 @@ import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 const MAX_FAILURES = 4;
 const logger = createLogger(process.env.DBG ? 'info' : 'silent');
 const registry = testRegistry(2);
+registry.workers!.push({
+  id: 'staff-c1',
+  name: 'Community staff c1',
+  role: 'community-staff',
+  communities: ['c1'],
+  secret: 'secret-staff-c1',
+});
+// The account the failed-login case guesses at (locked for the rest of the file).
+registry.workers!.push({
+  id: 'w-guessed',
+  name: 'Guessed',
+  role: 'grid-worker',
+  grids: ['g1'],
+  secret: 's-guessed',
+});
 for (const w of registry.workers!) w.password = `password-${w.id}`;
 
 interface WorkerApi {
@@ -41,6 +62,7 @@ interface WorkerApi {
   base: string;
   store: Store;
   feed: PgAlertFeed;
+  follower: SharedFollower;
   dir: string;
 }
 
@@ -58,6 +80,8 @@ beforeAll(async () => {
   pgServer = await startPostgres();
   pool = openPgPool(pgServer.url);
   await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
+  // The registry imported once into the shared store (`careflow import --cluster`), as the workers follow it.
+  await importRegistryShared(pool, registry);
   alerts = await PgAlertRepository.open(pool);
   escalations = await PgEscalationRepository.open(pool);
   for (let i = 0; i < 2; i++) workers.push(await startWorkerApi());
@@ -67,6 +91,7 @@ afterAll(async () => {
   for (const w of workers) {
     await w.app.close();
     await w.feed.stop();
+    await w.follower.stop();
     w.store.close();
     rmSync(w.dir, { recursive: true, force: true });
   }
@@ -79,6 +104,13 @@ afterAll(async () => {
 async function startWorkerApi(): Promise<WorkerApi> {
   const dir = tempDataDir();
   copyFileSync(join(seeded, 'careflow.db'), join(dir, 'careflow.db'));
+  const follower = await followSharedTables({
+    pool,
+    storePath: join(dir, 'careflow.db'),
+    sets: [REGISTRY_SET, ESCALATION_SET],
+    pollMs: 60_000,
+    logger,
+  });
   const store = openStore({ path: join(dir, 'careflow.db') });
   const uow = new PgUnitOfWork(pool);
   const repo = await PgAlertRepository.open(uow.pool);
@@ -105,13 +137,15 @@ async function startWorkerApi(): Promise<WorkerApi> {
       usage: { range: (h, from, to) => ingest.usageRange(h, from, to) },
       feed,
       loginFailures: new PgLoginFailures(pool),
+      escalation: sharedEscalationWriter(pool, [REGISTRY_SET], follower),
+      householdFacts: (ids) => householdFactsOf(pool, ids),
       operations: (root) => root.get('/healthz', () => ({ status: 'ok' })),
     },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { app, base: `http://127.0.0.1:${port}`, store, feed, dir };
+  return { app, base: `http://127.0.0.1:${port}`, store, feed, follower, dir };
 }
 
 async function call(
@@ -140,13 +174,13 @@ async function login(w: WorkerApi, id: string): Promise<string> {
 }
 
 /** An alert opened as a partition opens one: the alert, its timeline entry and its chain, in one transaction. */
-async function openAlert(id: string, grid = 'g1'): Promise<void> {
+async function openAlert(id: string, grid = 'g1', w: WorkerApi = workers[0]!): Promise<void> {
   const at = Date.now();
   const alert = openAlertRow({ id, householdId: `h-${grid}-1`, gridCode: grid, ruleId: `rule-${id}` }, at);
   const uow = new PgUnitOfWork(pool);
   const repo = await PgAlertRepository.open(uow.pool);
   const notifier = new SharedStoreNotifier(
-    workers[0]!.store,
+    w.store,
     repo,
     await PgOutboxRepository.open(uow.pool),
     await PgEscalationRepository.open(uow.pool),
@@ -176,14 +210,14 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     const me = await call(b, 'GET', '/api/me', token);
     expect(me.status).toBe(200);
     expect(me.json).toMatchObject({ id: 'w-g1' });
-    // What the workers do not serve (the registry's careflow does) is not found, to a logged-in caller.
-    expect((await call(b, 'GET', '/api/rules', token)).json.code).toBe('ERR_API_NOT_FOUND');
+    // What the workers do not serve is not found, to a logged-in caller.
+    expect((await call(b, 'GET', '/api/overview', token)).json.code).toBe('ERR_API_NOT_FOUND');
   });
 
   it("counts an account's failed logins across the workers, also when they come at once", async () => {
     const [a, b] = workers as [WorkerApi, WorkerApi];
     const wrong = (w: WorkerApi) =>
-      call(w, 'POST', '/api/login', undefined, { id: 'w-g2', password: 'guess' });
+      call(w, 'POST', '/api/login', undefined, { id: 'w-guessed', password: 'guess' });
     // Eight guesses at once, half through each worker: only the allowance is checked, the rest refused unchecked.
     const answers = await Promise.all([a, b, a, b, a, b, a, b].map(wrong));
     const statuses = answers.map((r) => r.status).sort();
@@ -191,7 +225,10 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     expect(statuses.filter((s) => s === 429)).toHaveLength(8 - MAX_FAILURES);
     // Even the right password waits now, through either worker (each alone would have allowed it).
     for (const w of [a, b]) {
-      const right = await call(w, 'POST', '/api/login', undefined, { id: 'w-g2', password: 'password-w-g2' });
+      const right = await call(w, 'POST', '/api/login', undefined, {
+        id: 'w-guessed',
+        password: 'password-w-guessed',
+      });
       expect(right.status).toBe(429);
       expect(right.json.code).toBe('ERR_API_RATE_LIMITED');
     }
@@ -370,5 +407,63 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
       expect.arrayContaining(['opened', 'comment']),
     );
     expect(events.some((e) => e.alert.id === 'feed-g2')).toBe(false);
+  });
+
+  it('lists households with their open alerts and last reading from the shared store', async () => {
+    const [, b] = workers as [WorkerApi, WorkerApi];
+    await openAlert('list-h', 'g2');
+    const hour = 3_600_000;
+    const start = Math.floor(Date.now() / hour) * hour - 2 * hour;
+    await pool.query(
+      `INSERT INTO usage_buckets (household_id, start, "end", liters) VALUES ('h-g2-2', $1, $2, 3)`,
+      [start, start + hour],
+    );
+    const token = await login(b, 'w-g2');
+    const res = await call(b, 'GET', '/api/households?grid=g2', token);
+    expect(res.status).toBe(200);
+    const rows = res.json.households as { id: string; openAlerts: number; lastReadingAt: number | null }[];
+    const open = (await alerts.list({ householdId: 'h-g2-1', limit: 100 })).filter(
+      (x) => x.state !== 'resolved',
+    );
+    expect(rows.find((h) => h.id === 'h-g2-1')).toMatchObject({ openAlerts: open.length });
+    expect(open.length).toBeGreaterThan(0);
+    expect(rows.find((h) => h.id === 'h-g2-2')).toMatchObject({ openAlerts: 0, lastReadingAt: start + hour });
+    const grids = await call(b, 'GET', '/api/registry/grids', token);
+    expect((grids.json.items as { code: string }[]).map((g) => g.code)).toEqual(['g2']);
+  });
+
+  it('sets escalation chains for the whole cluster through any worker; chains opened after follow them', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const staff = await login(a, 'staff-c1');
+    const chain = {
+      welfare: {
+        levels: [
+          { notify: 'grid-leader', afterMinutes: 5 },
+          { notify: 'community-staff', afterMinutes: 10 },
+        ],
+        reminderMinutes: 0,
+      },
+    };
+    // A grid worker may not; a grid outside the registry is not found.
+    expect((await call(a, 'PUT', '/api/escalation/grid/g1', await login(a, 'w-g1'), chain)).status).toBe(403);
+    expect((await call(a, 'PUT', '/api/escalation/grid/nowhere', staff, chain)).status).toBe(404);
+    const put = await call(a, 'PUT', '/api/escalation/grid/g1', staff, chain);
+    expect(put.status).toBe(200);
+    // Read back at once through the worker that took it; through the other once it has pulled (its poll).
+    expect((await call(a, 'GET', '/api/escalation/grid/g1', staff)).json.settings).toEqual(chain);
+    await b.follower.poll();
+    expect((await call(b, 'GET', '/api/escalation/grid/g1', staff)).json.settings).toEqual(chain);
+    const effective = await call(b, 'GET', '/api/escalation/effective?household=h-g1-1', staff);
+    expect(effective.json.chains).toMatchObject({ welfare: { source: 'grid:g1' } });
+    const { rows } = await pool.query<{ version: number }>('SELECT version FROM escalation_settings_version');
+    expect(Number(rows[0]!.version)).toBe(1);
+    const audit = await pool.query<{ action: string; target: string }>(
+      `SELECT action, target FROM audit_log WHERE action = 'escalation.set'`,
+    );
+    expect(audit.rows).toEqual([{ action: 'escalation.set', target: 'grid:g1' }]);
+    // A chain opened now (through the other worker's registry) starts at the grid's leader level.
+    await openAlert('chain-after', 'g1', b);
+    const record = await escalations.get('chain-after');
+    expect(JSON.parse(JSON.stringify(record!.chain))).toEqual(chain.welfare);
   });
 });

@@ -18,7 +18,45 @@ export const EffectiveQuery = z.strictObject({ household: z.string().min(1).max(
  * `GET /api/escalation/effective?household=` shows the chain each audience follows for a household, where it
  * comes from, and who fills each level. The global scope's code is `all`.
  */
-export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/** Where a scope's new chains are written: the embedded store (default), or the cluster's shared one. */
+export interface EscalationWriter {
+  /** Writes the scope's settings with the audit entry (`old`: what it set before); returns when (epoch ms). */
+  put(
+    change: {
+      level: EscalationScopeLevel;
+      code: string;
+      settings: EscalationSettings;
+      old: EscalationSettings;
+    },
+    by: { actor: string; ip: string | null },
+    grid: string | null,
+  ): Promise<number>;
+}
+
+/** The embedded store's writer: the settings and the audit entry in one transaction. */
+function storeWriter(ctx: ApiContext): EscalationWriter {
+  const { store, clock } = ctx;
+  return {
+    put(change, by, grid) {
+      const at = clock.now();
+      store.transaction(() => {
+        store.escalation.putSettings(change.level, change.code, change.settings, at, by.actor);
+        store.audit.add({
+          at,
+          actor: by.actor,
+          action: 'escalation.set',
+          target: `${change.level}:${change.code}`,
+          grid,
+          detail: { old: change.old, new: change.settings },
+          ip: by.ip,
+        });
+      });
+      return Promise.resolve(at);
+    },
+  };
+}
+
+export function escalationRoutes(app: FastifyInstance, ctx: ApiContext, writer = storeWriter(ctx)): void {
   const { store, access } = ctx;
 
   defineRoute(app, ctx, {
@@ -30,14 +68,14 @@ export function escalationRoutes(app: FastifyInstance, ctx: ApiContext): void {
     params: ScopeParams,
     body: EscalationSettings,
     responses: { 200: { description: 'The chains the scope now sets', schema: EscalationAnswer } },
-    handler: ({ principal, params, body, audit }) => {
+    handler: async ({ principal, params, body, request }) => {
       const grid = assertCovers(store, principal, params.scope, params.code);
       const old = store.escalation.settings(params.scope, params.code) ?? {};
-      const at = ctx.clock.now();
-      store.transaction(() => {
-        store.escalation.putSettings(params.scope, params.code, body, at, principal.id);
-        audit('escalation.set', `${params.scope}:${params.code}`, grid, { old, new: body });
-      });
+      const at = await writer.put(
+        { level: params.scope, code: params.code, settings: body, old },
+        { actor: principal.id, ip: request.ip },
+        grid,
+      );
       return { scope: params.scope, code: params.code, settings: body, updatedAt: at };
     },
   });

@@ -5,6 +5,7 @@ import { defineRoute, type ApiContext } from '../define-route.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { limitParam } from '../validate.ts';
 import { HouseholdListItemSchema, Next } from '../response-schemas.ts';
+import type { HouseholdListItem } from '../../core/store/console-repo.ts';
 
 /**
  * Registry lists for the console, each limited to the caller's grids or area, searchable and paged with a
@@ -60,7 +61,18 @@ const RegistryItem = z.union([
     .describe('meters'),
 ]);
 
-export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/** What a household list shows besides the registry: its last reading and its open alerts. */
+export type HouseholdFacts = Pick<HouseholdListItem, 'lastReadingAt' | 'openAlerts' | 'meterSilent'>;
+
+/**
+ * `facts`: where the list's readings and alerts come from when they are not in the embedded store (a cluster
+ * worker's: PostgreSQL); by default the store's own.
+ */
+export function registryRoutes(
+  app: FastifyInstance,
+  ctx: ApiContext,
+  facts?: (householdIds: readonly string[]) => Promise<Map<string, HouseholdFacts>>,
+): void {
   const { store, access, clock } = ctx;
 
   defineRoute(app, ctx, {
@@ -77,12 +89,12 @@ export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
         schema: z.object({ households: z.array(HouseholdListItemSchema), next: Next }),
       },
     },
-    handler: ({ principal, query }) => {
+    handler: async ({ principal, query }) => {
       if (query.grid) access.assertGrid(principal, query.grid);
       const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, KeyCursor);
       // Building and unit heads and family: exactly the households they look after (no grid at all).
       const mine = access.visibleHouseholds(principal);
-      const page = store.console.householdPage(mine === null ? access.visibleGrids(principal) : null, {
+      const listed = store.console.householdPage(mine === null ? access.visibleGrids(principal) : null, {
         ...(mine !== null ? { householdIds: mine } : {}),
         ...(query.grid ? { grid: query.grid } : {}),
         ...(query.q ? { search: query.q } : {}),
@@ -90,6 +102,8 @@ export function registryRoutes(app: FastifyInstance, ctx: ApiContext): void {
         limit: query.limit,
         now: clock.now(),
       });
+      const known = facts ? await facts(listed.map((h) => h.id)) : undefined;
+      const page = known ? listed.map((h) => ({ ...h, ...known.get(h.id) })) : listed;
       // Who may not read water use does not learn when the meter last read either.
       const households = hasPermission(principal, 'usage:read')
         ? page
