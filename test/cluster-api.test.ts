@@ -1,33 +1,10 @@
-import { copyFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../api/build-app.ts';
-import { PgAlertDesk } from '../cluster/alert-desk.ts';
-import { PgAlertFeed } from '../cluster/alert-feed.ts';
-import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
-import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
-import { householdFactsOf } from '../cluster/household-facts.ts';
-import { PgLoginFailures } from '../cluster/login-failures.ts';
-import { followSharedTables, type SharedFollower } from '../core/shared-follower.ts';
-import { ESCALATION_SET } from '../notifier/escalation-tables.ts';
-import { REGISTRY_SET } from '../registry/tables.ts';
-import { importRegistryShared } from '../registry/shared-import.ts';
-import { clusterSessionKey } from '../cluster/session-key.ts';
-import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
-import { systemClock } from '../core/clock.ts';
-import { loadConfig } from '../core/config.ts';
-import { createLogger } from '../core/logger.ts';
-import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
-import { openStore, type Store } from '../core/store/store.ts';
-import { PgIngestRepository } from '../ingest/postgres-repository.ts';
-import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
-import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
-import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
-import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
-import { seedRegistry, tempDataDir, testRegistry } from './harness.ts';
-import { openAlertRow } from './open-alert.ts';
-import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import type { PgPool } from '../core/postgres.ts';
+import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
+import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
+import { startClusterApis, type ClusterApis, type WorkerApi } from './cluster-api-harness.ts';
+import { testRegistry } from './harness.ts';
+import { SKIP_POSTGRES } from './postgres.ts';
 
 /**
  * The API and console a cluster worker serves, from a real PostgreSQL: two workers' HTTP apps (each with its own
@@ -38,7 +15,6 @@ import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
  */
 /** Failed logins an account may have in the window, across the workers. */
 const MAX_FAILURES = 4;
-const logger = createLogger(process.env.DBG ? 'info' : 'silent');
 const registry = testRegistry(2);
 registry.workers!.push({
   id: 'staff-c1',
@@ -57,96 +33,23 @@ registry.workers!.push({
 });
 for (const w of registry.workers!) w.password = `password-${w.id}`;
 
-interface WorkerApi {
-  app: FastifyInstance;
-  base: string;
-  store: Store;
-  feed: PgAlertFeed;
-  follower: SharedFollower;
-  dir: string;
-}
-
-let pgServer: Postgres;
+let cluster: ClusterApis;
 let pool: PgPool;
-let seeded: string;
 let alerts: PgAlertRepository;
 let escalations: PgEscalationRepository;
-const workers: WorkerApi[] = [];
+let workers: WorkerApi[] = [];
 
 beforeAll(async () => {
   if (SKIP_POSTGRES) return;
-  seeded = tempDataDir();
-  await seedRegistry(seeded, registry);
-  pgServer = await startPostgres();
-  pool = openPgPool(pgServer.url);
-  await migratePg(pool, 'cluster', CLUSTER_PG_MIGRATIONS);
-  // The registry imported once into the shared store (`careflow import --cluster`), as the workers follow it.
-  await importRegistryShared(pool, registry);
-  alerts = await PgAlertRepository.open(pool);
-  escalations = await PgEscalationRepository.open(pool);
-  for (let i = 0; i < 2; i++) workers.push(await startWorkerApi());
+  cluster = await startClusterApis(registry, {
+    workers: 2,
+    feedPollMs: 60_000,
+    loginMaxFailures: MAX_FAILURES,
+  });
+  ({ pool, alerts, escalations, workers } = cluster);
 }, 120_000);
 
-afterAll(async () => {
-  for (const w of workers) {
-    await w.app.close();
-    await w.feed.stop();
-    await w.follower.stop();
-    w.store.close();
-    rmSync(w.dir, { recursive: true, force: true });
-  }
-  await pool?.end();
-  await pgServer?.dispose();
-  if (seeded) rmSync(seeded, { recursive: true, force: true });
-}, 60_000);
-
-/** A worker's HTTP side as app/start-cluster-worker.ts composes it. */
-async function startWorkerApi(): Promise<WorkerApi> {
-  const dir = tempDataDir();
-  copyFileSync(join(seeded, 'careflow.db'), join(dir, 'careflow.db'));
-  const follower = await followSharedTables({
-    pool,
-    storePath: join(dir, 'careflow.db'),
-    sets: [REGISTRY_SET, ESCALATION_SET],
-    pollMs: 60_000,
-    logger,
-  });
-  const store = openStore({ path: join(dir, 'careflow.db') });
-  const uow = new PgUnitOfWork(pool);
-  const repo = await PgAlertRepository.open(uow.pool);
-  const esc = await PgEscalationRepository.open(uow.pool);
-  const notifier = new SharedStoreNotifier(store, repo, await PgOutboxRepository.open(uow.pool), esc);
-  const ingest = await PgIngestRepository.open(pool);
-  const feed = await PgAlertFeed.start(repo, logger, 60_000);
-  const config = loadConfig(
-    {},
-    {
-      dataDir: dir,
-      logLevel: 'silent',
-      http: { host: '127.0.0.1', port: 0, rateLimitPerMinute: 0, loginMaxFailures: MAX_FAILURES },
-    },
-  );
-  const app = await buildApp({
-    config,
-    store,
-    clock: systemClock,
-    logger,
-    sessionKey: await clusterSessionKey(pool),
-    cluster: {
-      desk: new PgAlertDesk({ directory: store, alerts: repo, escalations: esc, notifier, uow }),
-      usage: { range: (h, from, to) => ingest.usageRange(h, from, to) },
-      feed,
-      loginFailures: new PgLoginFailures(pool),
-      escalation: sharedEscalationWriter(pool, [REGISTRY_SET], follower),
-      householdFacts: (ids) => householdFactsOf(pool, ids),
-      operations: (root) => root.get('/healthz', () => ({ status: 'ok' })),
-    },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { app, base: `http://127.0.0.1:${port}`, store, feed, follower, dir };
-}
+afterAll(() => cluster?.dispose(), 60_000);
 
 async function call(
   w: WorkerApi,
@@ -173,25 +76,8 @@ async function login(w: WorkerApi, id: string): Promise<string> {
   return res.json.token as string;
 }
 
-/** An alert opened as a partition opens one: the alert, its timeline entry and its chain, in one transaction. */
-async function openAlert(id: string, grid = 'g1', w: WorkerApi = workers[0]!): Promise<void> {
-  const at = Date.now();
-  const alert = openAlertRow({ id, householdId: `h-${grid}-1`, gridCode: grid, ruleId: `rule-${id}` }, at);
-  const uow = new PgUnitOfWork(pool);
-  const repo = await PgAlertRepository.open(uow.pool);
-  const notifier = new SharedStoreNotifier(
-    w.store,
-    repo,
-    await PgOutboxRepository.open(uow.pool),
-    await PgEscalationRepository.open(uow.pool),
-  );
-  const text = { 'zh-CN': `${id} 用水异常`, en: `${id}: unusual water use` };
-  await uow.run(async () => {
-    await repo.insert(alert);
-    const causeId = await repo.addTimeline(id, { at, kind: 'opened', actor: null, detail: {} });
-    await notifier.begin(alert, text, text, causeId, at);
-  });
-}
+const openAlert = (id: string, grid = 'g1', via?: WorkerApi) =>
+  cluster.openAlert(id, { grid, ...(via ? { via } : {}) });
 
 const kinds = async (id: string) => (await alerts.timeline(id)).map((e) => e.kind);
 
