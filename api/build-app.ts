@@ -34,6 +34,11 @@ import type { UsageReader } from './routes/households.ts';
 import type { SharedLoginFailures } from './routes/login.ts';
 import { escalationRoutes, type EscalationWriter } from './routes/escalation.ts';
 import type { HouseholdFacts } from './routes/registry.ts';
+import type { AlertFigures } from './routes/overview.ts';
+import { awayRoutes, type AwayWriter } from './routes/away.ts';
+import { ruleRoutes } from './routes/rules.ts';
+import type { RuleAdmin } from '../core/rules.ts';
+import type { AuditEntry } from '../core/store/audit-repo.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -68,11 +73,13 @@ export interface BuildAppOptions {
 /**
  * What a cluster worker serves (app/start-cluster-worker.ts): its store is the registry and rules it follows from
  * PostgreSQL, and alerts, timelines, usage and the event feed come from PostgreSQL through these. It serves the
- * console and the API of its inbox, alert, household, registry and escalation pages — login, `/api/me`,
- * `/api/alerts` (list, detail, acknowledge, resolve, comment, reopen), `/api/households` (list, one, usage),
- * `/api/registry/:kind`, `/api/escalation` (read, and set for the whole cluster), `/api/events` — and its own
- * `/healthz`, `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (rules, reports,
- * overview, API keys, audit log, away marks) is not served by the workers.
+ * console and the API of its inbox, alert, household, registry, escalation and overview pages — login,
+ * `/api/me`, `/api/alerts` (list, detail, acknowledge, resolve, comment, reopen), `/api/households` (list, one,
+ * usage), `/api/registry/:kind`, `/api/escalation` (read, and set for the whole cluster), `/api/overview`,
+ * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` (set for the whole cluster), `/api/events`
+ * `/api/rules…` (read, and changed for the whole cluster) — and its own `/healthz`, `/readyz` and `/metrics`
+ * (`operations`, unauthenticated as before). The rest (backtests, reports, dead letters, API keys, reading the
+ * audit log) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -82,6 +89,14 @@ export interface ClusterApi {
   loginFailures: SharedLoginFailures;
   /** Escalation chains are set for the whole cluster. */
   escalation: EscalationWriter;
+  /** The rule hierarchy the worker follows; a change is published for the whole cluster. */
+  rules: RuleAdmin;
+  /** Where the API's audit entries go (PostgreSQL's audit log). */
+  writeAudit: (entry: Omit<AuditEntry, 'id'>) => void;
+  /** Away marks are set for the whole cluster. */
+  away: AwayWriter;
+  /** The overview's and the assessment's alerts. */
+  figures: AlertFigures;
   /** The household list's readings and alerts. */
   householdFacts: (householdIds: readonly string[]) => Promise<Map<string, HouseholdFacts>>;
   operations: (app: FastifyInstance) => void;
@@ -108,6 +123,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     access: new AccessPolicy(store),
     catalog: new RouteCatalog(),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(cluster ? { writeAudit: cluster.writeAudit } : {}),
   };
 
   const app = Fastify({
@@ -200,6 +216,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         eventRoutes(cluster.feed, config.notifier.sseHeartbeatMs)(api, ctx);
         registryRoutes(api, ctx, cluster.householdFacts);
         escalationRoutes(api, ctx, cluster.escalation);
+        overviewRoutes(localTime, cluster.figures)(api, ctx);
+        // The detectors of each worker read the pulled spans again at their next tick (the store changed).
+        awayRoutes(() => {}, cluster.away)(api, ctx);
+        ruleRoutes(cluster.rules)(api, ctx);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

@@ -4,6 +4,7 @@ import { hasPermission, type Permission, type Principal } from '../core/access.t
 import type { Clock } from '../core/clock.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Store } from '../core/store/store.ts';
+import type { AuditEntry } from '../core/store/audit-repo.ts';
 import type { AccessPolicy } from './access-policy.ts';
 import { parseInput } from './validate.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
@@ -27,6 +28,14 @@ export interface ApiContext {
   metrics?: ServiceMetrics;
   /** Check every JSON answer against its documented schema (default: `CAREFLOW_CHECK_RESPONSES=1`, the tests). */
   checkResponses?: boolean;
+  /** Where audit entries go; by default the embedded store's audit log (a cluster worker: PostgreSQL's). */
+  writeAudit?: (entry: Omit<AuditEntry, 'id'>) => void;
+}
+
+/** Writes an audit entry where the API keeps them. */
+export function auditEntry(ctx: ApiContext, entry: Omit<AuditEntry, 'id'>): void {
+  if (ctx.writeAudit) ctx.writeAudit(entry);
+  else ctx.store.audit.add(entry);
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
@@ -134,7 +143,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
         query: query as z.output<Q>,
         body: body as z.output<B>,
         audit: (action, target, grid, detail = {}) =>
-          ctx.store.audit.add({
+          auditEntry(ctx, {
             at: ctx.clock.now(),
             actor: principal?.id ?? 'anonymous',
             action,

@@ -5,19 +5,20 @@ import type { PgPool } from '../core/postgres.ts';
 import type { SharedFollower, SharedSetStats, SharedTableSet } from '../core/shared-follower.ts';
 
 /**
- * What every careflow of a cluster follows from PostgreSQL: the registry, the rule hierarchy and the escalation
- * chains.
+ * What every careflow of a cluster follows from PostgreSQL: the registry, the rule hierarchy, the escalation
+ * chains and the away marks.
  */
 export async function clusterSharedSets(): Promise<SharedTableSet[]> {
-  const [{ REGISTRY_SET }, { RULES_SET }, { ESCALATION_SET }] = await Promise.all([
+  const [{ REGISTRY_SET }, { RULES_SET }, { ESCALATION_SET }, { AWAY_SET }] = await Promise.all([
     import('../registry/tables.ts'),
     import('../detectors/rule-tables.ts'),
     import('../notifier/escalation-tables.ts'),
+    import('../detectors/away-tables.ts'),
   ]);
-  return [REGISTRY_SET, RULES_SET, ESCALATION_SET];
+  return [REGISTRY_SET, RULES_SET, ESCALATION_SET, AWAY_SET];
 }
 
-/** Follows the cluster's shared registry, rules and escalation chains into the embedded store in `config.dataDir`. */
+/** Follows the cluster's shared registry, rules, escalation chains and away marks into the embedded store in `config.dataDir`. */
 export async function followClusterTables(
   config: Config,
   pool: PgPool,

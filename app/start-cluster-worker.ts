@@ -10,6 +10,10 @@ import { clusterSessionKey } from '../cluster/session-key.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
 import { householdFactsOf } from '../cluster/household-facts.ts';
+import { pgAlertFigures } from '../cluster/alert-figures.ts';
+import { sharedAwayWriter } from '../cluster/away-writer.ts';
+import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { writeAudit } from '../cluster/audit-log.ts';
 import { REGISTRY_SET } from '../registry/tables.ts';
 import { buildApp } from '../api/build-app.ts';
 import type { UsageReader } from '../api/routes/households.ts';
@@ -158,6 +162,13 @@ export async function startClusterWorkerService(
         loginFailures: new PgLoginFailures(pool),
         escalation: sharedEscalationWriter(pool, [REGISTRY_SET], rg),
         householdFacts: (ids) => householdFactsOf(pool, ids),
+        figures: pgAlertFigures(pool),
+        away: sharedAwayWriter(pool, rg),
+        rules: sharedRuleAdmin(store, config, pool, rg),
+        writeAudit: (entry) =>
+          void writeAudit(pool, entry).catch((err: unknown) =>
+            logger.error({ err }, 'could not write an audit entry'),
+          ),
         operations: (root) => {
           root.get('/healthz', () => ({
             status: 'ok',
@@ -168,6 +179,7 @@ export async function startClusterWorkerService(
             registry: rg.stats().registry,
             rules: rg.stats().rules,
             escalationSettings: rg.stats().escalation,
+            awayMarks: rg.stats().away,
           }));
           root.get('/readyz', async (_req, reply) => {
             const ready = w.stats().ready;

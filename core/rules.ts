@@ -135,13 +135,16 @@ export interface RuleAdmin<R extends RuleEnvelope = RuleEnvelope> {
   overrides(scope: RuleScope): ScopeOverrides;
   /**
    * Validates the whole change (field-level issues), stores it as one new version — calling `stored` in the
-   * same transaction (the audit entry) — and applies it to the running detectors once committed.
+   * same transaction (the audit entry) — and applies it to the running detectors once committed. A cluster
+   * worker's (cluster/rule-admin.ts) publishes it to the shared rules, and answers when published.
    */
   set(
     scope: RuleScope,
     changes: RuleChanges,
     by: { actor: string; at: number; reason: string },
     stored?: (result: { version: number; changes: RuleChangeRecord[] }) => void,
-  ): { version: number; changes: RuleChangeRecord[] };
+  ):
+    | { version: number; changes: RuleChangeRecord[] }
+    | Promise<{ version: number; changes: RuleChangeRecord[] }>;
   history(scope: RuleScope, limit: number): RuleChangeRecord[];
 }

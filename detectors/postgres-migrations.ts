@@ -29,4 +29,17 @@ export const DETECTORS_PG_MIGRATIONS: readonly string[] = [
   `,
   // Row versions of the shared rule tables (core/table-copy.ts): workers pull only what a change wrote.
   rowVersionsMigration(['rule_overrides', 'rule_changes'], 'rules_removed', 'rules_version'),
+  // Away marks of a cluster (detectors/away-tables.ts): the embedded store's spans, set through any worker's
+  // \`PUT /api/households/:id/away\`; \`away_version\` counts the changes published (workers poll it).
+  `
+  CREATE TABLE away_periods (
+    id bigint PRIMARY KEY, household_id text NOT NULL, from_at bigint NOT NULL, until bigint NOT NULL,
+    reason text, set_by text NOT NULL, set_at bigint NOT NULL, cleared_at bigint, cleared_by text
+  );
+  CREATE TABLE away_version (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL, changed_at bigint, changed_by text
+  );
+  INSERT INTO away_version (version) VALUES (0);
+  `,
+  rowVersionsMigration(['away_periods'], 'away_removed', 'away_version'),
 ];

@@ -67,4 +67,6 @@ export const NOTIFIER_PG_MIGRATIONS: readonly string[] = [
   INSERT INTO escalation_settings_version (version) VALUES (0);
   `,
   rowVersionsMigration(['escalation_settings'], 'escalation_settings_removed', 'escalation_settings_version'),
+  // The overview's revision (cluster/alert-figures.ts): the newest entry of each kind, one index seek each.
+  `CREATE INDEX alert_timeline_by_kind ON alert_timeline (kind, id)`,
 ];

@@ -6,6 +6,10 @@ import { PgAlertDesk } from '../cluster/alert-desk.ts';
 import { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
 import { householdFactsOf } from '../cluster/household-facts.ts';
+import { pgAlertFigures } from '../cluster/alert-figures.ts';
+import { sharedAwayWriter } from '../cluster/away-writer.ts';
+import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { writeAudit } from '../cluster/audit-log.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
 import { clusterSessionKey } from '../cluster/session-key.ts';
@@ -20,6 +24,7 @@ import { followSharedTables, type SharedFollower } from '../core/shared-follower
 import { openStore, type Store } from '../core/store/store.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import { ESCALATION_SET } from '../notifier/escalation-tables.ts';
+import { AWAY_SET } from '../detectors/away-tables.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
@@ -96,7 +101,7 @@ export async function startClusterApis(
     const follower = await followSharedTables({
       pool,
       storePath: join(dir, 'careflow.db'),
-      sets: [REGISTRY_SET, ESCALATION_SET],
+      sets: [REGISTRY_SET, ESCALATION_SET, AWAY_SET],
       pollMs: 60_000,
       logger,
     });
@@ -133,6 +138,13 @@ export async function startClusterApis(
         loginFailures: new PgLoginFailures(pool),
         escalation: sharedEscalationWriter(pool, [REGISTRY_SET], follower),
         householdFacts: (ids) => householdFactsOf(pool, ids),
+        figures: pgAlertFigures(pool),
+        away: sharedAwayWriter(pool, follower),
+        rules: sharedRuleAdmin(store, config, pool, follower),
+        writeAudit: (entry) =>
+          void writeAudit(pool, entry).catch((err: unknown) =>
+            logger.error({ err }, 'could not write an audit entry'),
+          ),
         operations: (root) => root.get('/healthz', () => ({ status: 'ok' })),
       },
     });

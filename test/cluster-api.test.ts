@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgPool } from '../core/postgres.ts';
 import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
+import { AwayBook } from '../detectors/away-book.ts';
 import { startClusterApis, type ClusterApis, type WorkerApi } from './cluster-api-harness.ts';
 import { testRegistry } from './harness.ts';
 import { SKIP_POSTGRES } from './postgres.ts';
@@ -97,7 +98,7 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     expect(me.status).toBe(200);
     expect(me.json).toMatchObject({ id: 'w-g1' });
     // What the workers do not serve is not found, to a logged-in caller.
-    expect((await call(b, 'GET', '/api/overview', token)).json.code).toBe('ERR_API_NOT_FOUND');
+    expect((await call(b, 'GET', '/api/rules', token)).json.code).toBe('ERR_API_NOT_FOUND');
   });
 
   it("counts an account's failed logins across the workers, also when they come at once", async () => {
@@ -351,5 +352,118 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     await openAlert('chain-after', 'g1', b);
     const record = await escalations.get('chain-after');
     expect(JSON.parse(JSON.stringify(record!.chain))).toEqual(chain.welfare);
+  });
+
+  it("gives the street's one screen and the assessment from the shared store, fresh after an action", async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    await openAlert('screen-1', 'g2');
+    const staff = await login(a, 'staff-c1');
+    type Grid = { grid: string; active: Record<string, number>; unacknowledgedByAge: number[] };
+    const expected = async () => {
+      const { rows } = await pool.query<{ grid: string; audience: string; state: string; n: number }>(
+        `SELECT grid, audience, state, count(*)::int AS n FROM alerts WHERE state IN ('open', 'acknowledged')
+         GROUP BY grid, audience, state`,
+      );
+      const sum = (grid: string, f: (r: (typeof rows)[number]) => boolean) =>
+        rows.filter((r) => r.grid === grid && f(r)).reduce((n, r) => n + r.n, 0);
+      return ['g1', 'g2'].map((grid) => ({
+        grid,
+        welfare: sum(grid, (r) => r.audience === 'welfare'),
+        open: sum(grid, (r) => r.state === 'open'),
+      }));
+    };
+    const shown = async () => {
+      const res = await call(a, 'GET', '/api/overview', staff);
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      return (res.json.grids as Grid[]).map((g) => ({
+        grid: g.grid,
+        welfare: g.active.welfare,
+        open: g.unacknowledgedByAge.reduce((x, y) => x + y, 0),
+      }));
+    };
+    const before = await expected();
+    expect(before.find((g) => g.grid === 'g2')!.open).toBeGreaterThan(0);
+    expect(await shown()).toEqual(before);
+    // Acknowledged through the other worker: the next answer counts it (the figures' revision moved).
+    const w2 = await login(b, 'w-g2');
+    expect((await call(b, 'POST', '/api/alerts/screen-1/ack', w2, {})).status).toBe(200);
+    const after = await expected();
+    expect(after.find((g) => g.grid === 'g2')!.open).toBe(before.find((g) => g.grid === 'g2')!.open - 1);
+    expect(await shown()).toEqual(after);
+
+    const assessment = await call(b, 'GET', '/api/assessment', staff);
+    expect(assessment.status).toBe(200);
+    const raised = await pool.query<{ grid: string; n: number }>(
+      `SELECT grid, count(*)::int AS n FROM alerts WHERE opened_at >= $1 GROUP BY grid ORDER BY grid`,
+      [Date.now() - 30 * 86_400_000],
+    );
+    const counted = new Map(raised.rows.map((r) => [r.grid, r.n]));
+    const perGrid = (assessment.json.grids as { code: string; alerts: number }[]).map((g) => [
+      g.code,
+      g.alerts,
+    ]);
+    expect(perGrid).toEqual(['g1', 'g2'].map((grid) => [grid, counted.get(grid) ?? 0]));
+    const acked = (assessment.json.workers as { code: string; acknowledged: number }[]).find(
+      (w) => w.code === 'w-g2',
+    );
+    expect(acked!.acknowledged).toBeGreaterThanOrEqual(1);
+    // The one screen is the leaders' and staff's: a grid worker has no statistics permission.
+    expect((await call(a, 'GET', '/api/overview', w2)).status).toBe(403);
+    const trend = await call(a, 'GET', '/api/overview/trend?grid=g2', staff);
+    const days = trend.json.trend as { raised: number }[];
+    expect(days).toHaveLength(30);
+    expect(days.at(-1)!.raised).toBe(counted.get('g2'));
+  });
+
+  it('marks a household away for the whole cluster through any worker, one mark in force at a time', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const token = await login(a, 'w-g1');
+    const until = Date.now() + 3 * 86_400_000;
+    const mark = (w: WorkerApi, reason: string) =>
+      call(w, 'PUT', '/api/households/h-g1-2/away', token, { until, reason });
+    // Another grid's worker may not; two marks at once through both workers: both taken, one in force.
+    expect(
+      (await call(b, 'PUT', '/api/households/h-g1-2/away', await login(b, 'w-g2'), { until, reason: 'x' }))
+        .status,
+    ).toBe(403);
+    const both = await Promise.all([mark(a, '探亲'), mark(b, '住院')]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    for (const w of [a, b]) await w.follower.poll();
+    const spans = async (w: WorkerApi) =>
+      (await call(w, 'GET', '/api/households/h-g1-2/away', token)).json.spans as {
+        reason: string;
+        clearedAt: number | null;
+      }[];
+    for (const w of [a, b]) {
+      const s = await spans(w);
+      expect(s).toHaveLength(2);
+      expect(s.filter((x) => x.clearedAt === null)).toHaveLength(1);
+    }
+    // What the detectors read: the household is away now, on both workers.
+    for (const w of [a, b])
+      expect(AwayBook.load(w.store).lookup('h-g1-2', Date.now(), Date.now() + 1)).toBe(true);
+    const list = await call(b, 'GET', '/api/households?grid=g1', token);
+    expect(
+      (list.json.households as { id: string; away: boolean }[]).find((h) => h.id === 'h-g1-2')!.away,
+    ).toBe(true);
+
+    // Ended through the other worker; a second end finds nothing in force.
+    const cleared = await call(b, 'DELETE', '/api/households/h-g1-2/away', token);
+    expect(cleared.json).toMatchObject({ cleared: true });
+    expect((await call(a, 'DELETE', '/api/households/h-g1-2/away', token)).json).toMatchObject({
+      cleared: false,
+    });
+    await a.follower.poll();
+    expect((await spans(a)).every((x) => x.clearedAt !== null)).toBe(true);
+    expect(AwayBook.load(a.store).lookup('h-g1-2', Date.now(), Date.now() + 1)).toBe(false);
+    const { rows } = await pool.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE target = 'h-g1-2' ORDER BY id`,
+    );
+    expect(rows.map((r) => r.action)).toEqual([
+      'household.away',
+      'household.away',
+      'household.away-cleared',
+      'household.away-cleared',
+    ]);
   });
 });

@@ -18,9 +18,78 @@ const AwayBody = z.strictObject({
  * default) stay quiet in the detectors themselves; leak and silence rules still fire. Every mark is kept
  * as a span, so backtests see who was away when.
  */
-export function awayRoutes(onChange: (householdId: string) => void) {
+/**
+ * Where away marks are written: the embedded store (default: the span, the registry's `awayUntil` and the audit
+ * entry in one transaction), or the cluster's shared spans (cluster/away-writer.ts).
+ */
+export interface AwayWriter {
+  /** A new mark from `at` (the one in force ends); returns when the previous mark would have ended. */
+  mark(
+    householdId: string,
+    mark: { from: number; until: number; reason: string },
+    by: { actor: string; ip: string | null },
+    grid: string,
+  ): Promise<{ previousUntil: number | null }>;
+  /** Ends the mark in force at `at`; whether there was one. */
+  clear(
+    householdId: string,
+    at: number,
+    by: { actor: string; ip: string | null },
+    grid: string,
+  ): Promise<boolean>;
+}
+
+function storeWriter(ctx: ApiContext, onChange: (householdId: string) => void): AwayWriter {
+  const { store } = ctx;
+  const audit = (
+    by: { actor: string; ip: string | null },
+    at: number,
+    action: string,
+    hid: string,
+    grid: string,
+    detail: Record<string, unknown>,
+  ) => store.audit.add({ at, actor: by.actor, action, target: hid, grid, detail, ip: by.ip });
+  return {
+    mark(householdId, m, by, grid) {
+      const previous = store.away.current(householdId, m.from);
+      store.transaction(() => {
+        if (previous) store.away.clear(previous.id, m.from, by.actor);
+        store.away.add({
+          householdId,
+          from: m.from,
+          until: m.until,
+          reason: m.reason,
+          setBy: by.actor,
+          setAt: m.from,
+        });
+        store.registry.setAway(householdId, m.until);
+        audit(by, m.from, 'household.away', householdId, grid, {
+          from: m.from,
+          until: m.until,
+          reason: m.reason,
+          previousUntil: previous?.until ?? null,
+        });
+      });
+      onChange(householdId);
+      return Promise.resolve({ previousUntil: previous?.until ?? null });
+    },
+    clear(householdId, at, by, grid) {
+      const current = store.away.current(householdId, at);
+      store.transaction(() => {
+        if (current) store.away.clear(current.id, at, by.actor);
+        store.registry.setAway(householdId, null);
+        audit(by, at, 'household.away-cleared', householdId, grid, { until: current?.until ?? null });
+      });
+      onChange(householdId);
+      return Promise.resolve(current !== undefined);
+    },
+  };
+}
+
+export function awayRoutes(onChange: (householdId: string) => void, writer?: AwayWriter) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const { store, clock, access } = ctx;
+    const write = writer ?? storeWriter(ctx, onChange);
 
     defineRoute(app, ctx, {
       method: 'PUT',
@@ -36,7 +105,7 @@ export function awayRoutes(onChange: (householdId: string) => void) {
           schema: z.object({ householdId: z.string(), awayFrom: Ms, awayUntil: Ms, reason: z.string() }),
         },
       },
-      handler: ({ principal, params, body, audit }) => {
+      handler: async ({ principal, params, body, request }) => {
         const grid = access.assertHousehold(principal, params.id);
         const now = clock.now();
         if (body.until <= now || body.until > now + MAX_AWAY_DAYS * 86_400_000) {
@@ -44,26 +113,12 @@ export function awayRoutes(onChange: (householdId: string) => void) {
             { path: 'until', message: `must lie after now and within ${MAX_AWAY_DAYS} days` },
           ]);
         }
-        const previous = store.away.current(params.id, now);
-        store.transaction(() => {
-          if (previous) store.away.clear(previous.id, now, principal.id);
-          store.away.add({
-            householdId: params.id,
-            from: now,
-            until: body.until,
-            reason: body.reason,
-            setBy: principal.id,
-            setAt: now,
-          });
-          store.registry.setAway(params.id, body.until);
-          audit('household.away', params.id, grid, {
-            from: now,
-            until: body.until,
-            reason: body.reason,
-            previousUntil: previous?.until ?? null,
-          });
-        });
-        onChange(params.id);
+        await write.mark(
+          params.id,
+          { from: now, until: body.until, reason: body.reason },
+          { actor: principal.id, ip: request.ip },
+          grid,
+        );
         return { householdId: params.id, awayFrom: now, awayUntil: body.until, reason: body.reason };
       },
     });
@@ -81,17 +136,11 @@ export function awayRoutes(onChange: (householdId: string) => void) {
           schema: z.object({ householdId: z.string(), awayUntil: z.null(), cleared: z.boolean() }),
         },
       },
-      handler: ({ principal, params, audit }) => {
+      handler: async ({ principal, params, request }) => {
         const grid = access.assertHousehold(principal, params.id);
         const now = clock.now();
-        const current = store.away.current(params.id, now);
-        store.transaction(() => {
-          if (current) store.away.clear(current.id, now, principal.id);
-          store.registry.setAway(params.id, null);
-          audit('household.away-cleared', params.id, grid, { until: current?.until ?? null });
-        });
-        onChange(params.id);
-        return { householdId: params.id, awayUntil: null, cleared: current !== undefined };
+        const cleared = await write.clear(params.id, now, { actor: principal.id, ip: request.ip }, grid);
+        return { householdId: params.id, awayUntil: null, cleared };
       },
     });
 

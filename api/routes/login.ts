@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CareflowError } from '../../core/errors.ts';
 import type { HashQueue } from '../../core/hash-queue.ts';
 import { hashSecret, SCRYPT_COST, verifySecret } from '../../core/secrets.ts';
-import { defineRoute, type ApiContext } from '../define-route.ts';
+import { auditEntry, defineRoute, type ApiContext } from '../define-route.ts';
 import { LoginLimiter } from '../login-limiter.ts';
 import { signSession } from '../session-tokens.ts';
 import { Role } from '../../core/access.ts';
@@ -109,7 +109,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
       const at = ctx.clock.now();
       if (!ok || !person) {
         ctx.metrics?.countFailedAuthentication('login');
-        ctx.store.audit.add({
+        auditEntry(ctx, {
           at,
           actor: body.id,
           action: 'login.failed',
@@ -124,7 +124,7 @@ export function loginRoutes(app: FastifyInstance, ctx: ApiContext, opts: LoginOp
       byAddress.release(request.ip, addressSlot);
       if (shared !== null) await opts.shared!.succeed(body.id);
       const exp = at + opts.tokenTtlMinutes * 60_000;
-      ctx.store.audit.add({
+      auditEntry(ctx, {
         at,
         actor: person.id,
         action: 'login',

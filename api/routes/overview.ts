@@ -3,7 +3,12 @@ import { z } from 'zod';
 import { CONFIRMING_OUTCOMES, type Outcome } from '../../core/alerts.ts';
 import { CareflowError } from '../../core/errors.ts';
 import type { LocalTime } from '../../core/local-time.ts';
-import type { AssessmentFacts } from '../../core/store/console-repo.ts';
+import {
+  gridFiguresOf,
+  type ActiveAlert,
+  type AssessmentFacts,
+} from '../../core/store/console-repo.ts';
+import type { Store } from '../../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { Instant } from '../time-range.ts';
 import { percentile } from './stats.ts';
@@ -94,17 +99,37 @@ const OverviewAnswer = z.object({
   trend: z.array(TrendDay),
 });
 
-export function overviewRoutes(localTime: LocalTime) {
+/**
+ * Where the overview's and the assessment's alerts come from: the embedded store (default), or a cluster's
+ * PostgreSQL (cluster/alert-figures.ts). The grids, their households and their workers come from the registry.
+ */
+export interface AlertFigures {
+  /** Changes whenever an alert's state, level or figures change (see ConsoleRepo.alertsRevision). */
+  revision(): Promise<string>;
+  activeAlerts(): Promise<ActiveAlert[]>;
+  assessmentFacts(from: number, to: number, grids: readonly string[] | null): Promise<AssessmentFacts[]>;
+}
+
+function storeFigures(store: Store): AlertFigures {
+  return {
+    revision: () => Promise.resolve(store.console.alertsRevision()),
+    activeAlerts: () => Promise.resolve(store.console.activeAlerts()),
+    assessmentFacts: (from, to, grids) => Promise.resolve(store.console.assessmentFacts(from, to, grids)),
+  };
+}
+
+export function overviewRoutes(localTime: LocalTime, source?: AlertFigures) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const { store, clock, access } = ctx;
+    const alerts = source ?? storeFigures(store);
     const cache = new Map<string, { at: number; value: unknown }>();
     let cacheRevision = '';
     /**
      * `compute()`'s answer for `key`, reused for CACHE_MS (wall-clock) while the registry and the alerts are
      * unchanged: an acknowledgement or a new alert shows at the next request.
      */
-    function cached<T>(key: string, compute: () => T): T {
-      const revision = `${store.registry.revision()}|${store.console.alertsRevision()}`;
+    async function cached<T>(key: string, compute: () => Promise<T>): Promise<T> {
+      const revision = `${store.registry.revision()}|${await alerts.revision()}`;
       if (revision !== cacheRevision) {
         cache.clear();
         cacheRevision = revision;
@@ -112,15 +137,15 @@ export function overviewRoutes(localTime: LocalTime) {
       const hit = cache.get(key);
       const now = Date.now();
       if (hit && now - hit.at < CACHE_MS) return hit.value as T;
-      const value = compute();
+      const value = await compute();
       if (cache.size >= CACHE_ENTRIES) cache.clear();
       cache.set(key, { at: now, value });
       return value;
     }
     /** The JSON text of `compute()`'s answer, kept with it: a repeated request is not serialized again. */
-    function cachedJson(key: string, compute: () => unknown, reply: FastifyReply): string {
+    function cachedJson(key: string, compute: () => Promise<unknown>, reply: FastifyReply): Promise<string> {
       void reply.type('application/json; charset=utf-8');
-      return cached(`${key}|json`, () => JSON.stringify(compute()));
+      return cached(`${key}|json`, async () => JSON.stringify(await compute()));
     }
     const scopeKey = (grids: readonly string[] | null) => (grids === null ? '*' : grids.join(','));
     // Count households per grid once at start, not in the first leader's request; then, once the service
@@ -133,11 +158,9 @@ export function overviewRoutes(localTime: LocalTime) {
         // an empty or closed store: the first request counts
       }
       setTimeout(() => {
-        try {
-          overview(null);
-        } catch {
+        overview(null).catch(() => {
           // closed meanwhile: nothing to warm
-        }
+        });
       }, 0).unref();
     });
 
@@ -172,27 +195,28 @@ export function overviewRoutes(localTime: LocalTime) {
         access.assertGrid(principal, query.grid);
         return cachedJson(
           `trend|${query.grid}`,
-          () => ({ grid: query.grid, trend: trend(clock.now(), [query.grid]) }),
+          async () => ({ grid: query.grid, trend: await trend(clock.now(), [query.grid]) }),
           reply,
         );
       },
     });
 
-    function overview(grids: readonly string[] | null) {
+    async function overview(grids: readonly string[] | null) {
       const now = clock.now();
+      const places = grids?.length === 0 ? [] : store.console.gridPlaces(store.registry.revision());
       return {
         now,
         timeZone: localTime.timeZone,
-        grids: store.console.gridFigures(grids, now, store.registry.revision()),
-        trend: trend(now, grids),
+        grids: places.length === 0 ? [] : gridFiguresOf(places, await alerts.activeAlerts(), grids, now),
+        trend: await trend(now, grids),
       };
     }
 
     /** Per local day of the last 30: alerts raised, acknowledged, and the median time to acknowledge. */
-    function trend(now: number, grids: readonly string[] | null) {
+    async function trend(now: number, grids: readonly string[] | null) {
       const today = localTime.dayNumber(now);
       // Up to and including this millisecond: an alert raised just now is in today's figures.
-      const facts = store.console.assessmentFacts(now - TREND_DAYS * DAY_MS, now + 1, grids);
+      const facts = await alerts.assessmentFacts(now - TREND_DAYS * DAY_MS, now + 1, grids);
       const days = new Map<number, { raised: number; acknowledged: number; ack: number[] }>();
       for (let d = today - TREND_DAYS + 1; d <= today; d++)
         days.set(d, { raised: 0, acknowledged: 0, ack: [] });
@@ -236,7 +260,7 @@ export function overviewRoutes(localTime: LocalTime) {
           media: { 'text/csv': z.string() },
         },
       },
-      handler: ({ principal, query, reply }) => {
+      handler: async ({ principal, query, reply }) => {
         const to = query.to ?? clock.now();
         const from = query.from ?? to - TREND_DAYS * DAY_MS;
         if (from >= to || to - from > MAX_ASSESSMENT_DAYS * DAY_MS)
@@ -250,8 +274,9 @@ export function overviewRoutes(localTime: LocalTime) {
         const visible = access.visibleGrids(principal);
         const key = `assessment|${from}|${to}|${scopeKey(visible)}`;
         const figures = () => cached(key, () => assessment(from, to, visible));
-        if (query.format === 'json') return cachedJson(key, () => ({ from, to, ...figures() }), reply);
-        const { grids, workers } = figures();
+        if (query.format === 'json')
+          return cachedJson(key, async () => ({ from, to, ...(await figures()) }), reply);
+        const { grids, workers } = await figures();
         void reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', 'attachment; filename="careflow-assessment.csv"');
@@ -262,8 +287,8 @@ export function overviewRoutes(localTime: LocalTime) {
       },
     });
 
-    function assessment(from: number, to: number, visible: readonly string[] | null) {
-      const facts = store.console.assessmentFacts(from, to, visible);
+    async function assessment(from: number, to: number, visible: readonly string[] | null) {
+      const facts = await alerts.assessmentFacts(from, to, visible);
       const wanted = visible ? new Set(visible) : null;
       const gridNames = new Map(
         store.console

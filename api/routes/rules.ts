@@ -142,11 +142,11 @@ export function ruleRoutes(admin: RuleAdmin) {
           }),
         },
       },
-      handler: ({ principal, params, body, audit }) => {
+      handler: async ({ principal, params, body, audit }) => {
         const scope = scopeOf(params);
         assertScope(store, access, principal, scope);
         const by = { actor: principal.id, at: clock.now(), reason: body.reason };
-        const result = admin.set(scope, body.rules, by, (r) =>
+        const result = await admin.set(scope, body.rules, by, (r) =>
           audit('rules.change', scopeName(scope), store.rules.scopePlace(scope)?.grid ?? null, {
             version: r.version,
             reason: body.reason,

@@ -64,6 +64,50 @@ export interface GridFigures {
 }
 
 /** One alert as the assessment needs it. */
+/** An alert open or acknowledged now (the overview's figures are counted from these). */
+export interface ActiveAlert {
+  grid: string;
+  audience: RuleAudience;
+  state: AlertState;
+  openedAt: number;
+  level: number;
+}
+
+/**
+ * Today's figures of the grids (null = all) from their places and the active alerts: by audience, the
+ * unacknowledged by age, the overdue (past their chain's first level), the silent meters.
+ */
+export function gridFiguresOf(
+  places: readonly Pick<GridFigures, 'grid' | 'name' | 'community' | 'street' | 'households'>[],
+  active: readonly ActiveAlert[],
+  grids: readonly string[] | null,
+  now: number,
+): GridFigures[] {
+  const wanted = grids ? new Set(grids) : null;
+  const byGrid = new Map<string, GridFigures>();
+  for (const p of places) {
+    if (wanted && !wanted.has(p.grid)) continue;
+    byGrid.set(p.grid, {
+      ...p,
+      active: { welfare: 0, leak: 0, maintenance: 0 },
+      unacknowledgedByAge: [0, 0, 0],
+      overdue: 0,
+      silentMeters: 0,
+    });
+  }
+  for (const r of active) {
+    const g = byGrid.get(r.grid);
+    if (!g || !AUDIENCES.includes(r.audience)) continue;
+    g.active[r.audience]++;
+    if (r.audience === 'maintenance') g.silentMeters++;
+    if (r.state !== 'open') continue;
+    const age = now - r.openedAt;
+    g.unacknowledgedByAge[age < 3_600_000 ? 0 : age < 86_400_000 ? 1 : 2]++;
+    if (r.level > 0) g.overdue++;
+  }
+  return [...byGrid.values()];
+}
+
 export interface AssessmentFacts {
   id: string;
   grid: string;
@@ -79,7 +123,7 @@ export interface AssessmentFacts {
 
 const AUDIENCES: RuleAudience[] = ['welfare', 'leak', 'maintenance'];
 /** Timeline kinds that change what the overview and assessment show. */
-const FIGURE_EVENTS = [
+export const FIGURE_EVENTS = [
   'opened',
   'acknowledged',
   'resolved',
@@ -295,43 +339,19 @@ export class ConsoleRepo {
   /** Today's figures of every grid (null = all) for the overview. */
   gridFigures(grids: readonly string[] | null, now: number, revision: string): GridFigures[] {
     if (grids && grids.length === 0) return [];
-    const wanted = grids ? new Set(grids) : null;
-    const byGrid = new Map<string, GridFigures>();
-    for (const p of this.gridPlaces(revision)) {
-      if (wanted && !wanted.has(p.grid)) continue;
-      byGrid.set(p.grid, {
-        ...p,
-        active: { welfare: 0, leak: 0, maintenance: 0 },
-        unacknowledgedByAge: [0, 0, 0],
-        overdue: 0,
-        silentMeters: 0,
-      });
-    }
-    const rows = this.db
+    return gridFiguresOf(this.gridPlaces(revision), this.activeAlerts(), grids, now);
+  }
+
+  /** The alerts open or acknowledged now, with the escalation level each has reached. */
+  activeAlerts(): ActiveAlert[] {
+    return this.db
       .prepare(
         // Both from covering indexes: the active alerts' partial index, each level one seek (no JSON read).
         `SELECT a.grid, a.audience, a.state, a.opened_at AS openedAt,
           coalesce((SELECT e.level FROM escalations e INDEXED BY escalations_level WHERE e.alert_id = a.id), 0) AS level
         FROM alerts a WHERE a.state <> 'resolved' AND a.state IN ('open', 'acknowledged')`,
       )
-      .all() as {
-      grid: string;
-      audience: RuleAudience;
-      state: AlertState;
-      openedAt: number;
-      level: number;
-    }[];
-    for (const r of rows) {
-      const g = byGrid.get(r.grid);
-      if (!g || !AUDIENCES.includes(r.audience)) continue;
-      g.active[r.audience]++;
-      if (r.audience === 'maintenance') g.silentMeters++;
-      if (r.state !== 'open') continue;
-      const age = now - r.openedAt;
-      g.unacknowledgedByAge[age < 3_600_000 ? 0 : age < 86_400_000 ? 1 : 2]++;
-      if (r.level > 0) g.overdue++;
-    }
-    return [...byGrid.values()];
+      .all() as ActiveAlert[];
   }
 
   /** The alerts raised in `[from, to)` in the grids (null = all), with acknowledgement and escalation times. */
