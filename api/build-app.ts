@@ -37,6 +37,7 @@ import type { HouseholdFacts } from './routes/registry.ts';
 import type { AlertFigures } from './routes/overview.ts';
 import { awayRoutes, type AwayWriter } from './routes/away.ts';
 import { ruleRoutes } from './routes/rules.ts';
+import { deadLetterRoutes, type DeadLetterReader } from './routes/dead-letters.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
 
@@ -77,9 +78,9 @@ export interface BuildAppOptions {
  * `/api/me`, `/api/alerts` (list, detail, acknowledge, resolve, comment, reopen), `/api/households` (list, one,
  * usage), `/api/registry/:kind`, `/api/escalation` (read, and set for the whole cluster), `/api/overview`,
  * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` (set for the whole cluster), `/api/events`
- * `/api/rules…` (read, and changed for the whole cluster) — and its own `/healthz`, `/readyz` and `/metrics`
- * (`operations`, unauthenticated as before). The rest (backtests, reports, dead letters, API keys, reading the
- * audit log) is not served by the workers.
+ * `/api/rules…` (read, and changed for the whole cluster), `/api/deadletters` — and its own `/healthz`,
+ * `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (backtests, reports, API keys,
+ * reading the audit log) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -93,6 +94,8 @@ export interface ClusterApi {
   rules: RuleAdmin;
   /** Where the API's audit entries go (PostgreSQL's audit log). */
   writeAudit: (entry: Omit<AuditEntry, 'id'>) => void;
+  /** Dead letters (ingest's, in PostgreSQL). */
+  deadLetters: DeadLetterReader;
   /** Away marks are set for the whole cluster. */
   away: AwayWriter;
   /** The overview's and the assessment's alerts. */
@@ -220,6 +223,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         // The detectors of each worker read the pulled spans again at their next tick (the store changed).
         awayRoutes(() => {}, cluster.away)(api, ctx);
         ruleRoutes(cluster.rules)(api, ctx);
+        deadLetterRoutes(api, ctx, cluster.deadLetters);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

@@ -11,6 +11,7 @@ import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
 import { householdFactsOf } from '../cluster/household-facts.ts';
 import { pgAlertFigures } from '../cluster/alert-figures.ts';
+import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
 import { writeAudit } from '../cluster/audit-log.ts';
@@ -163,6 +164,7 @@ export async function startClusterWorkerService(
         escalation: sharedEscalationWriter(pool, [REGISTRY_SET], rg),
         householdFacts: (ids) => householdFactsOf(pool, ids),
         figures: pgAlertFigures(pool),
+        deadLetters: new PgDeadLetterReader(pool),
         away: sharedAwayWriter(pool, rg),
         rules: sharedRuleAdmin(store, config, pool, rg),
         writeAudit: (entry) =>

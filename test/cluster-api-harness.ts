@@ -2,11 +2,13 @@ import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/build-app.ts';
+import { clusterSharedSets } from '../app/follow-cluster-tables.ts';
 import { PgAlertDesk } from '../cluster/alert-desk.ts';
 import { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
 import { householdFactsOf } from '../cluster/household-facts.ts';
 import { pgAlertFigures } from '../cluster/alert-figures.ts';
+import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
 import { writeAudit } from '../cluster/audit-log.ts';
@@ -23,8 +25,6 @@ import type { RegistryInput } from '../core/registry.ts';
 import { followSharedTables, type SharedFollower } from '../core/shared-follower.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
-import { ESCALATION_SET } from '../notifier/escalation-tables.ts';
-import { AWAY_SET } from '../detectors/away-tables.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
@@ -61,7 +61,7 @@ export interface ClusterApis {
 
 /**
  * A real PostgreSQL with `registry` imported once into it (`careflow import --cluster`) and `workers` cluster
- * workers' HTTP apps on it, each with its own data directory following the shared registry and escalation chains,
+ * workers' HTTP apps on it, each with its own data directory following the shared tables a worker follows,
  * listening on 127.0.0.1. No RabbitMQ: the apps' alerts are written to PostgreSQL as a partition writes them.
  */
 export async function startClusterApis(
@@ -101,7 +101,7 @@ export async function startClusterApis(
     const follower = await followSharedTables({
       pool,
       storePath: join(dir, 'careflow.db'),
-      sets: [REGISTRY_SET, ESCALATION_SET, AWAY_SET],
+      sets: await clusterSharedSets(),
       pollMs: 60_000,
       logger,
     });
@@ -139,6 +139,7 @@ export async function startClusterApis(
         escalation: sharedEscalationWriter(pool, [REGISTRY_SET], follower),
         householdFacts: (ids) => householdFactsOf(pool, ids),
         figures: pgAlertFigures(pool),
+        deadLetters: new PgDeadLetterReader(pool),
         away: sharedAwayWriter(pool, follower),
         rules: sharedRuleAdmin(store, config, pool, follower),
         writeAudit: (entry) =>

@@ -466,4 +466,69 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
       'household.away-cleared',
     ]);
   });
+
+  it('reads the rules every worker follows and changes them once for the cluster through any worker', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const staff = await login(a, 'staff-c1');
+    const bar = { 'heavy-use': { params: { minLitersPerBucket: 4 } } };
+    // A grid worker may not read rules; a change outside the staff's area or with an unknown rule is refused.
+    expect((await call(a, 'GET', '/api/rules/grid/g1', await login(a, 'w-g1'))).status).toBe(403);
+    const bad = await call(a, 'PUT', '/api/rules/grid/g1', staff, {
+      rules: { 'no-such-rule': { enabled: false } },
+      reason: 'try',
+    });
+    expect(bad.status).toBe(400);
+    expect((bad.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['rules.no-such-rule']);
+    const put = await call(b, 'PUT', '/api/rules/grid/g1', staff, { rules: bar, reason: '试行' });
+    expect(put.status).toBe(200);
+    expect(put.json.changes).toHaveLength(1);
+    // Back at once through the worker that took it; through the other after its pull.
+    expect((await call(b, 'GET', '/api/rules/grid/g1', staff)).json.rules).toEqual(bar);
+    await a.follower.poll();
+    const read = await call(a, 'GET', '/api/rules/grid/g1', staff);
+    expect(read.json).toMatchObject({ rules: bar, rulesVersion: put.json.rulesVersion });
+    const effective = await call(a, 'GET', '/api/rules/effective?household=h-g1-1', staff);
+    const heavy = (effective.json.rules as { id: string; params: { minLitersPerBucket: number } }[]).find(
+      (r) => r.id === 'heavy-use',
+    );
+    expect(heavy!.params.minLitersPerBucket).toBe(4);
+    const history = await call(a, 'GET', '/api/rules/grid/g1/history', staff);
+    expect((history.json.changes as { reason: string }[])[0]!.reason).toBe('试行');
+    const { rows } = await pool.query<{ version: number }>('SELECT version FROM rules_version');
+    expect(Number(rows[0]!.version)).toBe(1);
+    await expect
+      .poll(async () => (await pool.query(`SELECT 1 FROM audit_log WHERE action = 'rules.change'`)).rowCount)
+      .toBe(1);
+  });
+
+  it("shows ingest's dead letters from the shared store, within the caller's grids", async () => {
+    const [a] = workers as [WorkerApi];
+    const at = Date.now();
+    for (const [meter, code] of [
+      ['m-g1-1', 'ERR_READING_INVALID'],
+      ['m-g2-1', 'ERR_READING_INVALID'],
+      ['m-g2-2', 'ERR_PAYLOAD_JSON'],
+      ['m-ghost', 'ERR_METER_UNKNOWN'],
+    ] as const)
+      await pool.query(
+        `INSERT INTO dead_letters (received_at, meter_id, topic, code, message, field, excerpt)
+         VALUES ($1, $2, $3, $4, 'rejected', NULL, '{"ts":')`,
+        [at, meter, `meters/${meter}/readings`, code],
+      );
+    const staff = await login(a, 'staff-c1');
+    const list = await call(a, 'GET', '/api/deadletters?limit=2', staff);
+    expect(list.status).toBe(200);
+    const first = list.json.deadLetters as { meterId: string; grid: string }[];
+    expect(first.map((d) => [d.meterId, d.grid])).toEqual([
+      ['m-g2-2', 'g2'],
+      ['m-g2-1', 'g2'],
+    ]);
+    const next = list.json.next as { before: number };
+    const rest = await call(a, 'GET', `/api/deadletters?limit=2&before=${next.before}`, staff);
+    expect((rest.json.deadLetters as { meterId: string }[]).map((d) => d.meterId)).toEqual(['m-g1-1']);
+    const counts = await call(a, 'GET', '/api/deadletters/counts', staff);
+    expect(counts.json).toEqual({ counts: { ERR_PAYLOAD_JSON: 1, ERR_READING_INVALID: 2 }, total: 3 });
+    // An unknown meter's letters are not in any grid: not shown, not named.
+    expect((await call(a, 'GET', '/api/deadletters?meter=m-ghost', staff)).status).toBe(403);
+  });
 });

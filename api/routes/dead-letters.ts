@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Principal } from '../../core/access.ts';
 import { CareflowError, ERRORS, type ErrorCode } from '../../core/errors.ts';
-import type { DeadLetterFilter } from '../../core/store/dead-letter-repo.ts';
+import type { DeadLetterFilter, DeadLetterView } from '../../core/store/dead-letter-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { Instant } from '../time-range.ts';
 import { DeadLetterSchema } from '../response-schemas.ts';
@@ -42,8 +42,18 @@ export const DeadLetterCountsQuery = z.strictObject(Filters);
  * counts by reason. A dead letter belongs to its meter's household's grid: a caller with a scope sees only
  * the letters of meters in their grids; letters of unknown meters (or none) only admins see.
  */
-export function deadLetterRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/** Where dead letters are read: the embedded store (default), or a cluster's PostgreSQL (ingest's). */
+export interface DeadLetterReader {
+  list(filter: DeadLetterFilter): Promise<DeadLetterView[]>;
+  countsByCode(filter: DeadLetterFilter): Promise<Record<string, number>>;
+}
+
+export function deadLetterRoutes(app: FastifyInstance, ctx: ApiContext, source?: DeadLetterReader): void {
   const { store, access } = ctx;
+  const letters: DeadLetterReader = source ?? {
+    list: (f) => Promise.resolve(store.deadLetters.list(f)),
+    countsByCode: (f) => Promise.resolve(store.deadLetters.countsByCode(f)),
+  };
 
   /** The store filter for this caller; 403 for a named meter outside their grids (or not registered). */
   function scopedFilter(principal: Principal, q: z.output<typeof DeadLetterCountsQuery>): DeadLetterFilter {
@@ -77,9 +87,9 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ApiContext): void {
         }),
       },
     },
-    handler: ({ principal, query }) => {
+    handler: async ({ principal, query }) => {
       const filter = scopedFilter(principal, query);
-      const deadLetters = store.deadLetters.list({ ...filter, beforeId: query.before, limit: query.limit });
+      const deadLetters = await letters.list({ ...filter, beforeId: query.before, limit: query.limit });
       const last = deadLetters[deadLetters.length - 1];
       return {
         deadLetters,
@@ -101,8 +111,8 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ApiContext): void {
         schema: z.object({ counts: z.record(z.string(), z.number().int()), total: z.number().int() }),
       },
     },
-    handler: ({ principal, query }) => {
-      const counts = store.deadLetters.countsByCode(scopedFilter(principal, query));
+    handler: async ({ principal, query }) => {
+      const counts = await letters.countsByCode(scopedFilter(principal, query));
       return { counts, total: Object.values(counts).reduce((a, b) => a + b, 0) };
     },
   });
