@@ -38,6 +38,7 @@ import type { AlertFigures } from './routes/overview.ts';
 import { awayRoutes, type AwayWriter } from './routes/away.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { deadLetterRoutes, type DeadLetterReader } from './routes/dead-letters.ts';
+import type { AuditReader } from './routes/audit.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
 
@@ -78,9 +79,9 @@ export interface BuildAppOptions {
  * `/api/me`, `/api/alerts` (list, detail, acknowledge, resolve, comment, reopen), `/api/households` (list, one,
  * usage), `/api/registry/:kind`, `/api/escalation` (read, and set for the whole cluster), `/api/overview`,
  * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` (set for the whole cluster), `/api/events`
- * `/api/rules…` (read, and changed for the whole cluster), `/api/deadletters` — and its own `/healthz`,
- * `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (backtests, reports, API keys,
- * reading the audit log) is not served by the workers.
+ * `/api/rules…` (read, and changed for the whole cluster), `/api/deadletters`, `/api/audit` — and its own
+ * `/healthz`, `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (backtests, reports,
+ * API keys, the clock) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -94,6 +95,8 @@ export interface ClusterApi {
   rules: RuleAdmin;
   /** Where the API's audit entries go (PostgreSQL's audit log). */
   writeAudit: (entry: Omit<AuditEntry, 'id'>) => void;
+  /** The audit log's reading (PostgreSQL's). */
+  readAudit: AuditReader;
   /** Dead letters (ingest's, in PostgreSQL). */
   deadLetters: DeadLetterReader;
   /** Away marks are set for the whole cluster. */
@@ -224,6 +227,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         awayRoutes(() => {}, cluster.away)(api, ctx);
         ruleRoutes(cluster.rules)(api, ctx);
         deadLetterRoutes(api, ctx, cluster.deadLetters);
+        auditRoutes(api, ctx, cluster.readAudit);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

@@ -14,7 +14,7 @@ import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
-import { writeAudit } from '../cluster/audit-log.ts';
+import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { REGISTRY_SET } from '../registry/tables.ts';
 import { buildApp } from '../api/build-app.ts';
 import type { UsageReader } from '../api/routes/households.ts';
@@ -165,6 +165,7 @@ export async function startClusterWorkerService(
         householdFacts: (ids) => householdFactsOf(pool, ids),
         figures: pgAlertFigures(pool),
         deadLetters: new PgDeadLetterReader(pool),
+        readAudit: (f) => readAudit(pool, f),
         away: sharedAwayWriter(pool, rg),
         rules: sharedRuleAdmin(store, config, pool, rg),
         writeAudit: (entry) =>

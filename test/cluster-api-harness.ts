@@ -11,7 +11,7 @@ import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
-import { writeAudit } from '../cluster/audit-log.ts';
+import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
 import { clusterSessionKey } from '../cluster/session-key.ts';
@@ -140,6 +140,7 @@ export async function startClusterApis(
         householdFacts: (ids) => householdFactsOf(pool, ids),
         figures: pgAlertFigures(pool),
         deadLetters: new PgDeadLetterReader(pool),
+        readAudit: (f) => readAudit(pool, f),
         away: sharedAwayWriter(pool, follower),
         rules: sharedRuleAdmin(store, config, pool, follower),
         writeAudit: (entry) =>

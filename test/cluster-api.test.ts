@@ -531,4 +531,22 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     // An unknown meter's letters are not in any grid: not shown, not named.
     expect((await call(a, 'GET', '/api/deadletters?meter=m-ghost', staff)).status).toBe(403);
   });
+
+  it("reads the cluster's audit log within the caller's grids", async () => {
+    const [, b] = workers as [WorkerApi, WorkerApi];
+    const staff = await login(b, 'staff-c1');
+    const acks = await call(b, 'GET', '/api/audit?action=alert.acknowledge', staff);
+    expect(acks.status).toBe(200);
+    const entries = acks.json.entries as { target: string; actor: string; grid: string; detail: unknown }[];
+    expect(entries.find((e) => e.target === 'ack-1')).toMatchObject({
+      actor: 'w-g1',
+      grid: 'g1',
+      detail: { note: '已联系住户' },
+    });
+    // Logins (through every worker, in PostgreSQL) name no grid: an admin's to read, not a community's.
+    const { rowCount } = await pool.query(`SELECT 1 FROM audit_log WHERE action = 'login'`);
+    expect(rowCount).toBeGreaterThan(0);
+    expect((await call(b, 'GET', '/api/audit?action=login', staff)).json.entries).toEqual([]);
+    expect((await call(b, 'GET', '/api/audit', await login(b, 'w-g1'))).status).toBe(403);
+  });
 });

@@ -4,6 +4,7 @@ import { defineRoute, type ApiContext } from '../define-route.ts';
 import { limitParam } from '../validate.ts';
 import { Instant } from '../time-range.ts';
 import { AuditEntrySchema } from '../response-schemas.ts';
+import type { AuditEntry, AuditFilter } from '../../core/store/audit-repo.ts';
 
 const AuditQuery = z.strictObject({
   from: Instant.optional(),
@@ -13,8 +14,12 @@ const AuditQuery = z.strictObject({
   limit: limitParam(),
 });
 
+/** Where the audit log is read: the embedded store (default), or a cluster's PostgreSQL (cluster/audit-log.ts). */
+export type AuditReader = (filter: AuditFilter) => Promise<AuditEntry[]>;
+
 /** `GET /api/audit`: who did what, when — limited to the caller's grids (admins see everything). */
-export function auditRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function auditRoutes(app: FastifyInstance, ctx: ApiContext, source?: AuditReader): void {
+  const read: AuditReader = source ?? ((f) => Promise.resolve(ctx.store.audit.list(f)));
   defineRoute(app, ctx, {
     method: 'GET',
     url: '/audit',
@@ -28,8 +33,8 @@ export function auditRoutes(app: FastifyInstance, ctx: ApiContext): void {
         schema: z.object({ entries: z.array(AuditEntrySchema) }),
       },
     },
-    handler: ({ principal, query }) => ({
-      entries: ctx.store.audit.list({ ...query, grids: ctx.access.visibleGrids(principal) }),
+    handler: async ({ principal, query }) => ({
+      entries: await read({ ...query, grids: ctx.access.visibleGrids(principal) }),
     }),
   });
 }
