@@ -11,7 +11,8 @@ import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import { AccessPolicy } from './access-policy.ts';
 import { authenticate } from './authenticate.ts';
-import { RouteCatalog, type ApiContext } from './define-route.ts';
+import { defineRoute, RouteCatalog, type ApiContext } from './define-route.ts';
+import { z } from 'zod';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { alertRoutes } from './routes/alerts.ts';
@@ -39,6 +40,7 @@ import { awayRoutes, type AwayWriter } from './routes/away.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { deadLetterRoutes, type DeadLetterReader } from './routes/dead-letters.ts';
 import type { AuditReader } from './routes/audit.ts';
+import type { ApiKeyWriter } from './routes/api-keys.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
 
@@ -78,10 +80,11 @@ export interface BuildAppOptions {
  * console and the API of its inbox, alert, household, registry, escalation and overview pages — login,
  * `/api/me`, `/api/alerts` (list, detail, acknowledge, resolve, comment, reopen), `/api/households` (list, one,
  * usage), `/api/registry/:kind`, `/api/escalation` (read, and set for the whole cluster), `/api/overview`,
- * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` (set for the whole cluster), `/api/events`
- * `/api/rules…` (read, and changed for the whole cluster), `/api/deadletters`, `/api/audit` — and its own
- * `/healthz`, `/readyz` and `/metrics` (`operations`, unauthenticated as before). The rest (backtests, reports,
- * API keys, the clock) is not served by the workers.
+ * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` and `/api/rules…` (read, and changed for
+ * the whole cluster), `/api/deadletters`, `/api/audit`, `/api/api-keys` (made and revoked for the whole cluster),
+ * `/api/events` — its own `/healthz` and `/readyz` (`operations`, unauthenticated, for supervisors and load
+ * balancers), and `/metrics` for callers with `metrics:read` (`metricsText`). The rest (backtests, reports, the
+ * clock) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -95,6 +98,10 @@ export interface ClusterApi {
   rules: RuleAdmin;
   /** Where the API's audit entries go (PostgreSQL's audit log). */
   writeAudit: (entry: Omit<AuditEntry, 'id'>) => void;
+  /** API keys are made and revoked for the whole cluster. */
+  apiKeys: ApiKeyWriter;
+  /** The worker's `/metrics` (Prometheus text), for callers with `metrics:read`. */
+  metricsText: () => Promise<{ contentType: string; body: string }>;
   /** The audit log's reading (PostgreSQL's). */
   readAudit: AuditReader;
   /** Dead letters (ingest's, in PostgreSQL). */
@@ -228,6 +235,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         ruleRoutes(cluster.rules)(api, ctx);
         deadLetterRoutes(api, ctx, cluster.deadLetters);
         auditRoutes(api, ctx, cluster.readAudit);
+        apiKeyRoutes(api, ctx, cluster.apiKeys);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);
@@ -253,6 +261,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       }),
     );
     for (const register of opts.rootRoutes ?? []) register(root, ctx);
+    if (cluster) workerMetricsRoute(root, ctx, cluster.metricsText);
   });
 
   await app.ready();
@@ -268,4 +277,27 @@ function isLoopback(ip: string): boolean {
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
+}
+
+/** A cluster worker's `/metrics`, for callers with `metrics:read` (a monitor's API key, an admin). */
+function workerMetricsRoute(app: FastifyInstance, ctx: ApiContext, text: ClusterApi['metricsText']): void {
+  defineRoute(app, ctx, {
+    method: 'GET',
+    url: '/metrics',
+    summary:
+      "Prometheus metrics of this cluster worker: partitions owned, consumer lag, shared tables' versions",
+    tags: ['operations'],
+    permission: 'metrics:read',
+    responses: {
+      200: {
+        description: 'Prometheus text exposition format 0.0.4',
+        media: { 'text/plain; version=0.0.4': z.string() },
+      },
+    },
+    handler: async ({ reply }) => {
+      const { contentType, body } = await text();
+      void reply.type(contentType);
+      return body;
+    },
+  });
 }

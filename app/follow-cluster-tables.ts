@@ -6,16 +6,18 @@ import type { SharedFollower, SharedSetStats, SharedTableSet } from '../core/sha
 
 /**
  * What every careflow of a cluster follows from PostgreSQL: the registry, the rule hierarchy, the escalation
- * chains and the away marks.
+ * chains, the away marks and the API keys.
  */
 export async function clusterSharedSets(): Promise<SharedTableSet[]> {
-  const [{ REGISTRY_SET }, { RULES_SET }, { ESCALATION_SET }, { AWAY_SET }] = await Promise.all([
-    import('../registry/tables.ts'),
-    import('../detectors/rule-tables.ts'),
-    import('../notifier/escalation-tables.ts'),
-    import('../detectors/away-tables.ts'),
-  ]);
-  return [REGISTRY_SET, RULES_SET, ESCALATION_SET, AWAY_SET];
+  const [{ REGISTRY_SET }, { RULES_SET }, { ESCALATION_SET }, { AWAY_SET }, { API_KEYS_SET }] =
+    await Promise.all([
+      import('../registry/tables.ts'),
+      import('../detectors/rule-tables.ts'),
+      import('../notifier/escalation-tables.ts'),
+      import('../detectors/away-tables.ts'),
+      import('../registry/api-key-tables.ts'),
+    ]);
+  return [REGISTRY_SET, RULES_SET, ESCALATION_SET, AWAY_SET, API_KEYS_SET];
 }
 
 /** Follows the cluster's shared registry, rules, escalation chains and away marks into the embedded store in `config.dataDir`. */

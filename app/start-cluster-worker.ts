@@ -14,6 +14,7 @@ import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
 import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { REGISTRY_SET } from '../registry/tables.ts';
 import { buildApp } from '../api/build-app.ts';
@@ -166,6 +167,8 @@ export async function startClusterWorkerService(
         figures: pgAlertFigures(pool),
         deadLetters: new PgDeadLetterReader(pool),
         readAudit: (f) => readAudit(pool, f),
+        apiKeys: sharedApiKeyWriter(pool, rg),
+        metricsText: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
         away: sharedAwayWriter(pool, rg),
         rules: sharedRuleAdmin(store, config, pool, rg),
         writeAudit: (entry) =>
@@ -183,14 +186,12 @@ export async function startClusterWorkerService(
             rules: rg.stats().rules,
             escalationSettings: rg.stats().escalation,
             awayMarks: rg.stats().away,
+            apiKeys: rg.stats().apiKeys,
           }));
           root.get('/readyz', async (_req, reply) => {
             const ready = w.stats().ready;
             return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
           });
-          root.get('/metrics', async (_req, reply) =>
-            reply.type(metrics.contentType).send(await metrics.metrics()),
-          );
         },
       },
     });

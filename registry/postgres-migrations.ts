@@ -81,4 +81,17 @@ export const REGISTRY_PG_MIGRATIONS: readonly string[] = [
     'registry_removed',
     'registry_version',
   ),
+  // API keys of a cluster (registry/api-key-tables.ts): the embedded store's columns (the key's hash, never the
+  // key), made and revoked through any worker's API; \`api_keys_version\` counts the changes (workers poll it).
+  `
+  CREATE TABLE api_keys (
+    id text PRIMARY KEY, name text NOT NULL, role text NOT NULL, scope text NOT NULL, key_hash text NOT NULL UNIQUE,
+    created_at bigint NOT NULL, created_by text NOT NULL, revoked_at bigint
+  );
+  CREATE TABLE api_keys_version (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL, changed_at bigint, changed_by text
+  );
+  INSERT INTO api_keys_version (version) VALUES (0);
+  `,
+  rowVersionsMigration(['api_keys'], 'api_keys_removed', 'api_keys_version'),
 ];

@@ -11,6 +11,7 @@ import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
 import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
@@ -31,7 +32,7 @@ import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { importRegistryShared } from '../registry/shared-import.ts';
 import { REGISTRY_SET } from '../registry/tables.ts';
-import { seedRegistry, tempDataDir } from './harness.ts';
+import { ADMIN_TOKEN, seedRegistry, tempDataDir } from './harness.ts';
 import { openAlertRow } from './open-alert.ts';
 import { startPostgres, type Postgres } from './postgres.ts';
 
@@ -116,6 +117,7 @@ export async function startClusterApis(
       {},
       {
         dataDir: dir,
+        adminToken: ADMIN_TOKEN,
         logLevel: 'silent',
         http: {
           host: '127.0.0.1',
@@ -141,6 +143,9 @@ export async function startClusterApis(
         figures: pgAlertFigures(pool),
         deadLetters: new PgDeadLetterReader(pool),
         readAudit: (f) => readAudit(pool, f),
+        apiKeys: sharedApiKeyWriter(pool, follower),
+        metricsText: () =>
+          Promise.resolve({ contentType: 'text/plain; version=0.0.4', body: 'careflow_cluster_test 1\n' }),
         away: sharedAwayWriter(pool, follower),
         rules: sharedRuleAdmin(store, config, pool, follower),
         writeAudit: (entry) =>

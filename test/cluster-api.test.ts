@@ -4,7 +4,7 @@ import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { AwayBook } from '../detectors/away-book.ts';
 import { startClusterApis, type ClusterApis, type WorkerApi } from './cluster-api-harness.ts';
-import { testRegistry } from './harness.ts';
+import { ADMIN_TOKEN, testRegistry } from './harness.ts';
 import { SKIP_POSTGRES } from './postgres.ts';
 
 /**
@@ -548,5 +548,40 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     expect(rowCount).toBeGreaterThan(0);
     expect((await call(b, 'GET', '/api/audit?action=login', staff)).json.entries).toEqual([]);
     expect((await call(b, 'GET', '/api/audit', await login(b, 'w-g1'))).status).toBe(403);
+  });
+
+  it("makes API keys once for the cluster: a monitor's key reads every worker's /metrics until revoked", async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const metrics = (w: WorkerApi, key?: string) =>
+      fetch(`${w.base}/metrics`, key ? { headers: { authorization: `Bearer ${key}` } } : {});
+    expect((await metrics(a)).status).toBe(401);
+    const made = await call(a, 'POST', '/api/api-keys', ADMIN_TOKEN, { name: 'prometheus', role: 'monitor' });
+    expect(made.status).toBe(200);
+    const key = made.json.key as string;
+    const id = made.json.id as string;
+    // At once on the worker that made it; on the other once it has pulled.
+    expect((await metrics(a, key)).status).toBe(200);
+    await b.follower.poll();
+    const scraped = await metrics(b, key);
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain('careflow_cluster_test 1');
+    // A monitor's key reads metrics only; a grid worker may not manage keys.
+    expect((await call(b, 'GET', '/api/alerts', key)).status).toBe(403);
+    expect((await call(b, 'GET', '/api/api-keys', await login(b, 'w-g1'))).status).toBe(403);
+    const { rows } = await pool.query<{ key_hash: string }>('SELECT key_hash FROM api_keys WHERE id = $1', [
+      id,
+    ]);
+    expect(rows[0]!.key_hash).not.toContain(key.slice(8));
+
+    const revoked = await call(b, 'DELETE', `/api/api-keys/${id}`, ADMIN_TOKEN);
+    expect(revoked.json).toEqual({ revoked: id });
+    expect((await call(b, 'DELETE', `/api/api-keys/${id}`, ADMIN_TOKEN)).status).toBe(404);
+    await a.follower.poll();
+    expect((await metrics(a, key)).status).toBe(401);
+    expect((await metrics(b, key)).status).toBe(401);
+    const listed = await call(a, 'GET', '/api/api-keys', ADMIN_TOKEN);
+    expect(
+      (listed.json.apiKeys as { id: string; revokedAt: number | null }[]).find((k) => k.id === id)!.revokedAt,
+    ).toBeGreaterThan(0);
   });
 });

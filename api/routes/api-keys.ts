@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { Role } from '../../core/access.ts';
 import { CareflowError } from '../../core/errors.ts';
+import type { ApiKeyRecord } from '../../core/store/access-repo.ts';
 import { API_KEY_PREFIX, sha256 } from '../authenticate.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { ApiKeySchema } from '../response-schemas.ts';
@@ -20,8 +21,19 @@ const KeyBody = z.strictObject({
 });
 const KeyParams = z.strictObject({ id: z.string().min(1).max(64) });
 
+/** Where API keys are made and revoked: the embedded store (default), or a cluster's shared keys. */
+export interface ApiKeyWriter {
+  create(record: Omit<ApiKeyRecord, 'revokedAt'>, keyHash: string): Promise<void>;
+  /** False: no active key of that id. */
+  revoke(id: string, at: number, by: string): Promise<boolean>;
+}
+
 /** API keys for integrations (SMS gateways, city dashboards): created once, shown once, stored hashed. */
-export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext, writer?: ApiKeyWriter): void {
+  const keys: ApiKeyWriter = writer ?? {
+    create: (record, hash) => Promise.resolve(ctx.store.access.createApiKey(record, hash)),
+    revoke: (id, at) => Promise.resolve(ctx.store.access.revokeApiKey(id, at)),
+  };
   defineRoute(app, ctx, {
     method: 'POST',
     url: '/api-keys',
@@ -35,7 +47,7 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         schema: ApiKeySchema.omit({ revokedAt: true }).extend({ key: z.string() }),
       },
     },
-    handler: ({ body, principal, audit }) => {
+    handler: async ({ body, principal, audit }) => {
       // A monitor key reads only /metrics, which covers every grid: it has no scope to name.
       const all = body.role === 'admin' || body.role === 'monitor';
       if (body.meters.length > 0 && body.role !== 'ingest') {
@@ -70,7 +82,7 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         createdAt: ctx.clock.now(),
         createdBy: principal.id,
       };
-      ctx.store.access.createApiKey(record, sha256(key).toString('hex'));
+      await keys.create(record, sha256(key).toString('hex'));
       audit('apikey.create', id, null, { name: body.name, role: body.role, scope });
       return { ...record, key };
     },
@@ -97,8 +109,8 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'apikeys:manage',
     params: KeyParams,
     responses: { 200: { description: 'The key is revoked', schema: z.object({ revoked: z.string() }) } },
-    handler: ({ params, audit }) => {
-      if (!ctx.store.access.revokeApiKey(params.id, ctx.clock.now())) {
+    handler: async ({ params, principal, audit }) => {
+      if (!(await keys.revoke(params.id, ctx.clock.now(), principal.id))) {
         throw new CareflowError('ERR_API_NOT_FOUND', `No active API key ${params.id}`);
       }
       audit('apikey.revoke', params.id, null);

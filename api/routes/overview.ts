@@ -3,11 +3,7 @@ import { z } from 'zod';
 import { CONFIRMING_OUTCOMES, type Outcome } from '../../core/alerts.ts';
 import { CareflowError } from '../../core/errors.ts';
 import type { LocalTime } from '../../core/local-time.ts';
-import {
-  gridFiguresOf,
-  type ActiveAlert,
-  type AssessmentFacts,
-} from '../../core/store/console-repo.ts';
+import { gridFiguresOf, type ActiveAlert, type AssessmentFacts } from '../../core/store/console-repo.ts';
 import type { Store } from '../../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { Instant } from '../time-range.ts';
