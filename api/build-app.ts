@@ -38,6 +38,8 @@ import type { HouseholdFacts } from './routes/registry.ts';
 import type { AlertFigures } from './routes/overview.ts';
 import { awayRoutes, type AwayWriter } from './routes/away.ts';
 import { ruleRoutes } from './routes/rules.ts';
+import { backtestRoutes } from './routes/backtest.ts';
+import type { Backtester } from '../core/backtest.ts';
 import { deadLetterRoutes, type DeadLetterReader } from './routes/dead-letters.ts';
 import type { AuditReader } from './routes/audit.ts';
 import type { ApiKeyWriter } from './routes/api-keys.ts';
@@ -83,8 +85,8 @@ export interface BuildAppOptions {
  * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` and `/api/rules…` (read, and changed for
  * the whole cluster), `/api/deadletters`, `/api/audit`, `/api/api-keys` (made and revoked for the whole cluster),
  * `/api/events` — its own `/healthz` and `/readyz` (`operations`, unauthenticated, for supervisors and load
- * balancers), and `/metrics` for callers with `metrics:read` (`metricsText`). The rest (backtests, reports, the
- * clock) is not served by the workers.
+ * balancers), and `/metrics` for callers with `metrics:read` (`metricsText`), and `/api/backtest`. The rest
+ * (reports, the clock) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -96,6 +98,8 @@ export interface ClusterApi {
   escalation: EscalationWriter;
   /** The rule hierarchy the worker follows; a change is published for the whole cluster. */
   rules: RuleAdmin;
+  /** Backtests on the buckets and alerts in PostgreSQL. */
+  backtester: Backtester;
   /** Where the API's audit entries go (PostgreSQL's audit log). */
   writeAudit: (entry: Omit<AuditEntry, 'id'>) => void;
   /** API keys are made and revoked for the whole cluster. */
@@ -233,6 +237,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         // The detectors of each worker read the pulled spans again at their next tick (the store changed).
         awayRoutes(() => {}, cluster.away)(api, ctx);
         ruleRoutes(cluster.rules)(api, ctx);
+        backtestRoutes(cluster.backtester)(api, ctx);
         deadLetterRoutes(api, ctx, cluster.deadLetters);
         auditRoutes(api, ctx, cluster.readAudit);
         apiKeyRoutes(api, ctx, cluster.apiKeys);

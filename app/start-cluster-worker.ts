@@ -13,7 +13,10 @@ import { householdFactsOf } from '../cluster/household-facts.ts';
 import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
-import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { followedRuleBook, sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { pgBacktestHistory } from '../cluster/backtest-history.ts';
+import { createBacktester } from '../backtest/backtest.ts';
+import { ConsentGate } from '../detectors/consent-gate.ts';
 import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
 import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { REGISTRY_SET } from '../registry/tables.ts';
@@ -144,6 +147,7 @@ export async function startClusterWorkerService(
     const w = worker;
     const [st, ak, rg] = [steps, acks, registry];
     feed = await PgAlertFeed.start(alertRepo, logger, FEED_POLL_MS);
+    const book = followedRuleBook(store, config);
     app = await buildApp({
       config,
       store,
@@ -170,7 +174,14 @@ export async function startClusterWorkerService(
         apiKeys: sharedApiKeyWriter(pool, rg),
         metricsText: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
         away: sharedAwayWriter(pool, rg),
-        rules: sharedRuleAdmin(store, config, pool, rg),
+        rules: sharedRuleAdmin(book, config, pool, rg),
+        backtester: createBacktester({
+          store,
+          book,
+          localTime: new LocalTime(config.timezone, config.bucketMinutes),
+          consent: new ConsentGate(store, config.privacy),
+          history: pgBacktestHistory(pool),
+        }),
         writeAudit: (entry) =>
           void writeAudit(pool, entry).catch((err: unknown) =>
             logger.error({ err }, 'could not write an audit entry'),

@@ -7,7 +7,7 @@ import type { BacktestReport, BacktestRequest, Backtester, DidFire, WouldFire } 
 import { MAX_BACKTEST_DAYS, scopeOfRef } from '../core/backtest.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { LocalTime } from '../core/local-time.ts';
-import { BacktestRepo } from '../core/store/backtest-repo.ts';
+import { BacktestRepo, type LiveAlert } from '../core/store/backtest-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
 import { AwayBook } from '../detectors/away-book.ts';
@@ -32,7 +32,17 @@ export interface BacktestDeps {
   localTime: LocalTime;
   /** Consent as the live detectors apply it (the rules a household has not consented to stay disabled). */
   consent?: ConsentGate;
+  /** Where stored buckets and live alerts are read: the embedded store (default), or a cluster's PostgreSQL. */
+  history?: BacktestHistory;
 }
+
+/** What a backtest replays and compares with: a household's stored buckets and the alerts the live service raised. */
+export interface BacktestHistory {
+  /** [start, end, liters | null] rows, oldest first. */
+  buckets(householdId: string, from: number, to: number): BucketRows | Promise<BucketRows>;
+  alerts(householdId: string, from: number, to: number): LiveAlert[] | Promise<LiveAlert[]>;
+}
+type BucketRows = [number, number, number | null][];
 
 export function createBacktester(deps: BacktestDeps): Backtester {
   return { run: (request, opts) => runBacktest(deps, request, opts) };
@@ -51,6 +61,9 @@ export async function runBacktest(
 ): Promise<BacktestReport> {
   const started = Date.now();
   const { store, book, localTime } = deps;
+  // Rules and consent as stored now (a cluster worker's store follows the shared ones through another connection).
+  book.followStore();
+  deps.consent?.followStore();
   if (!(req.from < req.to))
     throw new CareflowError('ERR_API_VALIDATION', 'to must be after from', [
       { path: 'to', message: 'must be after from' },
@@ -74,7 +87,7 @@ export async function runBacktest(
     rulesVersion: req.rulesVersion ?? book.version(),
     away: AwayBook.load(store).lookup,
   };
-  const repo = new BacktestRepo(store.db);
+  const repo: BacktestHistory = deps.history ?? new BacktestRepo(store.db);
   const households = store.rules.householdsIn(scope);
   const state = createHouseholdState(
     Math.max(1, Math.ceil((Math.max(60, needs.windowMinutes) * 60_000) / localTime.bucketMs)),
@@ -92,17 +105,9 @@ export async function runBacktest(
     // Wall-clock rules (`silent`) run on the arrival of readings, which stored buckets do not replay.
     for (const r of rules) if (ruleTypeOf(r).clock === 'wall') excluded.add(r.id);
     const mine: Detection[] = [];
-    buckets += replayHousehold(
-      hid,
-      state,
-      repo.buckets(hid, warmFrom, req.to),
-      rules,
-      ctx,
-      warmFrom,
-      req.to,
-      mine,
-    );
-    const live = repo.alerts(hid, warmFrom, req.to).filter((a) => !excluded.has(a.ruleId));
+    const rows = await repo.buckets(hid, warmFrom, req.to);
+    buckets += replayHousehold(hid, state, rows, rules, ctx, warmFrom, req.to, mine);
+    const live = (await repo.alerts(hid, warmFrom, req.to)).filter((a) => !excluded.has(a.ruleId));
     const m = pairAlerts(mine, live, req.matchWithinHours * HOUR_MS, req);
     wouldFire.push(...m.wouldFire);
     didFire.push(...m.didFire);

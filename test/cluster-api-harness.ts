@@ -10,7 +10,10 @@ import { householdFactsOf } from '../cluster/household-facts.ts';
 import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
-import { sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { followedRuleBook, sharedRuleAdmin } from '../cluster/rule-admin.ts';
+import { pgBacktestHistory } from '../cluster/backtest-history.ts';
+import { createBacktester } from '../backtest/backtest.ts';
+import { ConsentGate } from '../detectors/consent-gate.ts';
 import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
 import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { PgLoginFailures } from '../cluster/login-failures.ts';
@@ -20,6 +23,7 @@ import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import type { Alert } from '../core/alerts.ts';
 import { systemClock } from '../core/clock.ts';
 import { loadConfig } from '../core/config.ts';
+import { LocalTime } from '../core/local-time.ts';
 import { createLogger } from '../core/logger.ts';
 import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
 import type { RegistryInput } from '../core/registry.ts';
@@ -127,6 +131,7 @@ export async function startClusterApis(
         },
       },
     );
+    const book = followedRuleBook(store, config);
     const app = await buildApp({
       config,
       store,
@@ -147,7 +152,14 @@ export async function startClusterApis(
         metricsText: () =>
           Promise.resolve({ contentType: 'text/plain; version=0.0.4', body: 'careflow_cluster_test 1\n' }),
         away: sharedAwayWriter(pool, follower),
-        rules: sharedRuleAdmin(store, config, pool, follower),
+        rules: sharedRuleAdmin(book, config, pool, follower),
+        backtester: createBacktester({
+          store,
+          book,
+          localTime: new LocalTime(config.timezone, config.bucketMinutes),
+          consent: new ConsentGate(store, config.privacy),
+          history: pgBacktestHistory(pool),
+        }),
         writeAudit: (entry) =>
           void writeAudit(pool, entry).catch((err: unknown) =>
             logger.error({ err }, 'could not write an audit entry'),
