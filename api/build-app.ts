@@ -42,6 +42,8 @@ import { backtestRoutes } from './routes/backtest.ts';
 import type { Backtester } from '../core/backtest.ts';
 import { deadLetterRoutes, type DeadLetterReader } from './routes/dead-letters.ts';
 import type { AuditReader } from './routes/audit.ts';
+import { statsRoutes, type AlertFactsReader } from './routes/stats.ts';
+import { reportRoutes, type PlacedAlertsReader } from './routes/reports.ts';
 import type { ApiKeyWriter } from './routes/api-keys.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
@@ -85,8 +87,9 @@ export interface BuildAppOptions {
  * `/api/overview/trend`, `/api/assessment`, `/api/households/:id/away` and `/api/rules…` (read, and changed for
  * the whole cluster), `/api/deadletters`, `/api/audit`, `/api/api-keys` (made and revoked for the whole cluster),
  * `/api/events` — its own `/healthz` and `/readyz` (`operations`, unauthenticated, for supervisors and load
- * balancers), and `/metrics` for callers with `metrics:read` (`metricsText`), and `/api/backtest`. The rest
- * (reports, the clock) is not served by the workers.
+ * balancers), `/metrics` for callers with `metrics:read` (`metricsText`), `/api/backtest`, `/api/stats/rules` and
+ * `/api/reports/rollup`. The rest (the manual clock, webhooks set through the API, a household's personal data
+ * export and erasure) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -106,6 +109,9 @@ export interface ClusterApi {
   apiKeys: ApiKeyWriter;
   /** The worker's `/metrics` (Prometheus text), for callers with `metrics:read`. */
   metricsText: () => Promise<{ contentType: string; body: string }>;
+  /** The statistics' and the roll-up's alerts (PostgreSQL's). */
+  alertFacts: AlertFactsReader;
+  placedAlerts: PlacedAlertsReader;
   /** The audit log's reading (PostgreSQL's). */
   readAudit: AuditReader;
   /** Dead letters (ingest's, in PostgreSQL). */
@@ -241,6 +247,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         deadLetterRoutes(api, ctx, cluster.deadLetters);
         auditRoutes(api, ctx, cluster.readAudit);
         apiKeyRoutes(api, ctx, cluster.apiKeys);
+        statsRoutes(api, ctx, cluster.alertFacts);
+        reportRoutes(api, ctx, cluster.placedAlerts);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

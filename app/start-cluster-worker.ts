@@ -15,6 +15,7 @@ import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { followedRuleBook, sharedRuleAdmin } from '../cluster/rule-admin.ts';
 import { pgBacktestHistory } from '../cluster/backtest-history.ts';
+import { pgAlertFacts, pgPlacedAlerts } from '../cluster/report-facts.ts';
 import { createBacktester } from '../backtest/backtest.ts';
 import { ConsentGate } from '../detectors/consent-gate.ts';
 import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
@@ -171,6 +172,8 @@ export async function startClusterWorkerService(
         figures: pgAlertFigures(pool),
         deadLetters: new PgDeadLetterReader(pool),
         readAudit: (f) => readAudit(pool, f),
+        alertFacts: pgAlertFacts(pool),
+        placedAlerts: pgPlacedAlerts(pool),
         apiKeys: sharedApiKeyWriter(pool, rg),
         metricsText: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
         away: sharedAwayWriter(pool, rg),

@@ -12,6 +12,7 @@ import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { followedRuleBook, sharedRuleAdmin } from '../cluster/rule-admin.ts';
 import { pgBacktestHistory } from '../cluster/backtest-history.ts';
+import { pgAlertFacts, pgPlacedAlerts } from '../cluster/report-facts.ts';
 import { createBacktester } from '../backtest/backtest.ts';
 import { ConsentGate } from '../detectors/consent-gate.ts';
 import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
@@ -148,6 +149,8 @@ export async function startClusterApis(
         figures: pgAlertFigures(pool),
         deadLetters: new PgDeadLetterReader(pool),
         readAudit: (f) => readAudit(pool, f),
+        alertFacts: pgAlertFacts(pool),
+        placedAlerts: pgPlacedAlerts(pool),
         apiKeys: sharedApiKeyWriter(pool, follower),
         metricsText: () =>
           Promise.resolve({ contentType: 'text/plain; version=0.0.4', body: 'careflow_cluster_test 1\n' }),

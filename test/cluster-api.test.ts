@@ -10,6 +10,7 @@ import { loadConfig } from '../core/config.ts';
 import { LocalTime } from '../core/local-time.ts';
 import { openStore } from '../core/store/store.ts';
 import { AwayBook } from '../detectors/away-book.ts';
+import { pgAlertFacts, pgPlacedAlerts } from '../cluster/report-facts.ts';
 import { ConsentGate } from '../detectors/consent-gate.ts';
 import { RuleBook } from '../detectors/rule-book.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
@@ -648,6 +649,51 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
           rulesVersion: 0,
         });
         expect(fromWorker.wouldFire.length).toBeGreaterThan(0);
+      } finally {
+        store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("gives the rules' statistics and the roll-up from PostgreSQL as the embedded store gives them", async () => {
+    const [a] = workers as [WorkerApi];
+    const staff = await login(a, 'staff-c1');
+    const to = Date.now() + 1;
+    const from = to - 30 * 86_400_000;
+    const stats = await call(a, 'GET', `/api/stats/rules?from=${from}&to=${to}`, staff);
+    expect(stats.status).toBe(200);
+    const rollup = await call(
+      a,
+      'GET',
+      `/api/reports/rollup?level=community&code=c1&from=${from}&to=${to}`,
+      staff,
+    );
+    expect(rollup.status).toBe(200);
+    const all = await alerts.list({ limit: 10_000 });
+    expect((rollup.json.figures as { alerts: number }).alerts).toBe(all.length);
+    expect((stats.json.rules as { alerts: number }[]).reduce((n, r) => n + r.alerts, 0)).toBe(all.length);
+    // The same facts as the embedded statements on a store holding the same alerts, timelines and registry.
+    const dir = tempDataDir();
+    try {
+      await seedRegistry(dir, registry);
+      const store = openStore({ path: join(dir, 'careflow.db') });
+      try {
+        for (const alert of all) {
+          store.alerts.insert(alert);
+          for (const e of await alerts.timeline(alert.id)) store.alerts.addTimeline(alert.id, e);
+        }
+        expect(await pgAlertFacts(pool)(from, to, null)).toEqual(store.stats.alertFacts(from, to, null));
+        expect(await pgAlertFacts(pool)(from, to, ['g2'])).toEqual(store.stats.alertFacts(from, to, ['g2']));
+        for (const [level, code] of [
+          ['community', 'c1'],
+          ['grid', 'g1'],
+          ['street', 's1'],
+        ] as const)
+          expect(await pgPlacedAlerts(pool)(level, code, from, to)).toEqual(
+            store.reports.placedAlerts(level, code, from, to),
+          );
       } finally {
         store.close();
       }

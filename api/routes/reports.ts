@@ -102,8 +102,18 @@ const RollupAnswer = z.object({
   ),
 });
 
-export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/** Where the roll-up's alerts come from: the embedded store (default), or a cluster's PostgreSQL. */
+export type PlacedAlertsReader = (
+  level: ReportLevel,
+  code: string,
+  from: number,
+  to: number,
+) => Promise<PlacedAlert[]>;
+
+export function reportRoutes(app: FastifyInstance, ctx: ApiContext, source?: PlacedAlertsReader): void {
   const { store, clock, access } = ctx;
+  const placed: PlacedAlertsReader =
+    source ?? ((level, code, from, to) => Promise.resolve(store.reports.placedAlerts(level, code, from, to)));
   defineRoute(app, ctx, {
     method: 'GET',
     url: '/reports/rollup',
@@ -112,7 +122,7 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'stats:read',
     query: RollupQuery,
     responses: { 200: { description: 'Figures of the whole and of each part', schema: RollupAnswer } },
-    handler: ({ principal, query }) => {
+    handler: async ({ principal, query }) => {
       const to = query.to ?? clock.now();
       const from = query.from ?? to - DEFAULT_STATS_RANGE_MS;
       if (from >= to || to - from > MAX_STATS_RANGE_MS) {
@@ -123,7 +133,7 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const entry = store.reports.entry(query.level, query.code);
       if (!entry) throw new CareflowError('ERR_SCOPE_NOT_FOUND', `No ${query.level} ${query.code}`);
       assertCovers(store, access, principal, query.level, query.code, entry);
-      const alerts = store.reports.placedAlerts(query.level, query.code, from, to);
+      const alerts = await placed(query.level, query.code, from, to);
       const children = store.reports.children(query.level, query.code);
       const childLevel = children[0]?.level ?? childOf(query.level);
       const parts: RollupNode[] = children.map((c) => ({

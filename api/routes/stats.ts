@@ -49,8 +49,17 @@ export interface RuleStats {
  * days) in the caller's grids — or in `scope`, which the caller must cover entirely — with acknowledgement
  * times, outcomes and observed precision.
  */
-export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/** Where the alerts of the statistics come from: the embedded store (default), or a cluster's PostgreSQL. */
+export type AlertFactsReader = (
+  from: number,
+  to: number,
+  grids: readonly string[] | null,
+) => Promise<AlertFacts[]>;
+
+export function statsRoutes(app: FastifyInstance, ctx: ApiContext, source?: AlertFactsReader): void {
   const { store, clock, access } = ctx;
+  const facts: AlertFactsReader =
+    source ?? ((from, to, grids) => Promise.resolve(store.stats.alertFacts(from, to, grids)));
 
   defineRoute(app, ctx, {
     method: 'GET',
@@ -86,7 +95,7 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
         }),
       },
     },
-    handler: ({ principal, query }) => {
+    handler: async ({ principal, query }) => {
       const to = query.to ?? clock.now();
       const from = query.from ?? to - DEFAULT_STATS_RANGE_MS;
       if (from >= to || to - from > MAX_STATS_RANGE_MS) {
@@ -112,7 +121,7 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
         to,
         scope: query.scope ?? null,
         confirmingOutcomes: CONFIRMING_OUTCOMES,
-        rules: ruleStats(store.stats.alertFacts(from, to, grids)),
+        rules: ruleStats(await facts(from, to, grids)),
       };
     },
   });
