@@ -3,26 +3,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
 import { startAckConsumer, type AckConsumer } from '../cluster/ack-consumer.ts';
-import { PgAlertDesk } from '../cluster/alert-desk.ts';
 import { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { ClusterAlertWriter } from '../cluster/alert-writer.ts';
-import { clusterSessionKey } from '../cluster/session-key.ts';
-import { PgLoginFailures } from '../cluster/login-failures.ts';
-import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
-import { householdFactsOf } from '../cluster/household-facts.ts';
-import { pgAlertFigures } from '../cluster/alert-figures.ts';
-import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
-import { sharedAwayWriter } from '../cluster/away-writer.ts';
-import { followedRuleBook, sharedRuleAdmin } from '../cluster/rule-admin.ts';
-import { pgBacktestHistory } from '../cluster/backtest-history.ts';
-import { pgAlertFacts, pgPlacedAlerts } from '../cluster/report-facts.ts';
-import { createBacktester } from '../backtest/backtest.ts';
-import { ConsentGate } from '../detectors/consent-gate.ts';
-import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
-import { readAudit, writeAudit } from '../cluster/audit-log.ts';
-import { REGISTRY_SET } from '../registry/tables.ts';
-import { buildApp } from '../api/build-app.ts';
-import type { UsageReader } from '../api/routes/households.ts';
 import {
   escalateOnFailedDelivery,
   startEscalationSteps,
@@ -51,6 +33,10 @@ import type { SharedFollower } from '../core/shared-follower.ts';
 import { followClusterTables } from './follow-cluster-tables.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { WebhookChannel } from '../notifier/webhook-channel.ts';
+import { buildClusterApp } from './cluster-api.ts';
+
+/** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
+const FEED_POLL_MS = 1_000;
 
 /**
  * Composes a cluster worker (preview, `careflow start --cluster`): readings from RabbitMQ's partitioned queue,
@@ -62,13 +48,10 @@ import { WebhookChannel } from '../notifier/webhook-channel.ts';
  * rule hierarchy the same way (`careflow rules set --cluster`); the messages those alerts cause are queued in the same transaction and delivered by every worker's
  * outbox relay (cluster/outbox-relay.ts) through RabbitMQ's MQTT topics; every worker runs the escalation chains'
  * due steps (cluster/escalation-steps.ts) and applies the apps' acknowledgements from a shared queue
- * (cluster/ack-consumer.ts); on the HTTP port, the console and the API its inbox and alert pages use, from
- * PostgreSQL (api/build-app.ts `ClusterApi`: an acknowledgement through any worker stops the chain, which every
- * worker runs from the shared record), and `/healthz`, `/readyz` and `/metrics` (partitions owned, consumer lag).
+ * (cluster/ack-consumer.ts); on the HTTP port, the console and its API from PostgreSQL and the tables it follows
+ * (app/cluster-api.ts: an acknowledgement through any worker stops the chain, which every worker runs from the
+ * shared record), `/healthz` and `/readyz`, and `/metrics` (partitions owned, consumer lag) for `metrics:read`.
  */
-/** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
-const FEED_POLL_MS = 1_000;
-
 export interface RunningClusterWorker {
   worker: ClusterWorker;
   httpPort: number;
@@ -148,65 +131,36 @@ export async function startClusterWorkerService(
     const w = worker;
     const [st, ak, rg] = [steps, acks, registry];
     feed = await PgAlertFeed.start(alertRepo, logger, FEED_POLL_MS);
-    const book = followedRuleBook(store, config);
-    app = await buildApp({
+    app = await buildClusterApp({
       config,
-      store,
-      clock: systemClock,
       logger,
-      sessionKey: await clusterSessionKey(pool),
-      cluster: {
-        desk: new PgAlertDesk({
-          directory: store,
-          alerts: alertRepo,
-          escalations,
-          notifier,
-          uow,
-          onQueued: () => r.kick(),
-        }),
-        usage: await usageOf(pool),
-        feed,
-        loginFailures: new PgLoginFailures(pool),
-        escalation: sharedEscalationWriter(pool, [REGISTRY_SET], rg),
-        householdFacts: (ids) => householdFactsOf(pool, ids),
-        figures: pgAlertFigures(pool),
-        deadLetters: new PgDeadLetterReader(pool),
-        readAudit: (f) => readAudit(pool, f),
-        alertFacts: pgAlertFacts(pool),
-        placedAlerts: pgPlacedAlerts(pool),
-        apiKeys: sharedApiKeyWriter(pool, rg),
-        metricsText: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
-        away: sharedAwayWriter(pool, rg),
-        rules: sharedRuleAdmin(book, config, pool, rg),
-        backtester: createBacktester({
-          store,
-          book,
-          localTime: new LocalTime(config.timezone, config.bucketMinutes),
-          consent: new ConsentGate(store, config.privacy),
-          history: pgBacktestHistory(pool),
-        }),
-        writeAudit: (entry) =>
-          void writeAudit(pool, entry).catch((err: unknown) =>
-            logger.error({ err }, 'could not write an audit entry'),
-          ),
-        operations: (root) => {
-          root.get('/healthz', () => ({
-            status: 'ok',
-            ...w.stats(),
-            outbox: r.stats(),
-            escalation: st.stats(),
-            acknowledgements: ak.stats(),
-            registry: rg.stats().registry,
-            rules: rg.stats().rules,
-            escalationSettings: rg.stats().escalation,
-            awayMarks: rg.stats().away,
-            apiKeys: rg.stats().apiKeys,
-          }));
-          root.get('/readyz', async (_req, reply) => {
-            const ready = w.stats().ready;
-            return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
-          });
-        },
+      pool,
+      store,
+      follower: rg,
+      uow,
+      alerts: alertRepo,
+      escalations,
+      notifier,
+      feed,
+      onQueued: () => r.kick(),
+      metricsText: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
+      operations: (root) => {
+        root.get('/healthz', () => ({
+          status: 'ok',
+          ...w.stats(),
+          outbox: r.stats(),
+          escalation: st.stats(),
+          acknowledgements: ak.stats(),
+          registry: rg.stats().registry,
+          rules: rg.stats().rules,
+          escalationSettings: rg.stats().escalation,
+          awayMarks: rg.stats().away,
+          apiKeys: rg.stats().apiKeys,
+        }));
+        root.get('/readyz', async (_req, reply) => {
+          const ready = w.stats().ready;
+          return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting' });
+        });
       },
     });
     await app.listen({ host: config.http.host, port: config.http.port });
@@ -246,12 +200,6 @@ export async function startClusterWorkerService(
       await pool.end();
     },
   };
-}
-
-/** Households' usage buckets for the API, from PostgreSQL. */
-async function usageOf(pool: PgPool): Promise<UsageReader> {
-  const ingest = await PgIngestRepository.open(pool);
-  return { range: (householdId, from, to) => ingest.usageRange(householdId, from, to) };
 }
 
 /**

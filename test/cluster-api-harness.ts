@@ -1,51 +1,32 @@
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../api/build-app.ts';
 import { clusterSharedSets } from '../app/follow-cluster-tables.ts';
-import { PgAlertDesk } from '../cluster/alert-desk.ts';
 import { PgAlertFeed } from '../cluster/alert-feed.ts';
-import { sharedEscalationWriter } from '../cluster/escalation-writer.ts';
-import { householdFactsOf } from '../cluster/household-facts.ts';
-import { pgAlertFigures } from '../cluster/alert-figures.ts';
-import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
-import { sharedAwayWriter } from '../cluster/away-writer.ts';
-import { followedRuleBook, sharedRuleAdmin } from '../cluster/rule-admin.ts';
-import { pgBacktestHistory } from '../cluster/backtest-history.ts';
-import { pgAlertFacts, pgPlacedAlerts } from '../cluster/report-facts.ts';
-import { createBacktester } from '../backtest/backtest.ts';
-import { ConsentGate } from '../detectors/consent-gate.ts';
-import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
-import { readAudit, writeAudit } from '../cluster/audit-log.ts';
-import { PgLoginFailures } from '../cluster/login-failures.ts';
 import { CLUSTER_PG_MIGRATIONS } from '../cluster/postgres-migrations.ts';
-import { clusterSessionKey } from '../cluster/session-key.ts';
 import { PgUnitOfWork } from '../cluster/unit-of-work.ts';
 import type { Alert } from '../core/alerts.ts';
-import { systemClock } from '../core/clock.ts';
 import { loadConfig } from '../core/config.ts';
-import { LocalTime } from '../core/local-time.ts';
 import { createLogger } from '../core/logger.ts';
 import { migratePg, openPgPool, type PgPool } from '../core/postgres.ts';
 import type { RegistryInput } from '../core/registry.ts';
 import { followSharedTables, type SharedFollower } from '../core/shared-follower.ts';
 import { openStore, type Store } from '../core/store/store.ts';
-import { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { importRegistryShared } from '../registry/shared-import.ts';
-import { REGISTRY_SET } from '../registry/tables.ts';
 import { ADMIN_TOKEN, seedRegistry, tempDataDir } from './harness.ts';
 import { openAlertRow } from './open-alert.ts';
 import { startPostgres, type Postgres } from './postgres.ts';
+import { buildClusterApp } from '../app/cluster-api.ts';
 
-/** One worker's HTTP side, composed as app/start-cluster-worker.ts composes it. */
+/** One worker's HTTP side (app/cluster-api.ts, as `careflow start --cluster` composes it). */
 export interface WorkerApi {
   app: FastifyInstance;
   base: string;
-  /** The worker's embedded store: the registry and escalation chains it follows. */
+  /** The worker's embedded store: the shared tables it follows. */
   store: Store;
   feed: PgAlertFeed;
   follower: SharedFollower;
@@ -116,7 +97,6 @@ export async function startClusterApis(
     const repo = await PgAlertRepository.open(uow.pool);
     const esc = await PgEscalationRepository.open(uow.pool);
     const notifier = new SharedStoreNotifier(store, repo, await PgOutboxRepository.open(uow.pool), esc);
-    const ingest = await PgIngestRepository.open(pool);
     const feed = await PgAlertFeed.start(repo, logger, opts.feedPollMs);
     const config = loadConfig(
       {},
@@ -132,43 +112,20 @@ export async function startClusterApis(
         },
       },
     );
-    const book = followedRuleBook(store, config);
-    const app = await buildApp({
+    const app = await buildClusterApp({
       config,
-      store,
-      clock: systemClock,
       logger,
-      sessionKey: await clusterSessionKey(pool),
-      cluster: {
-        desk: new PgAlertDesk({ directory: store, alerts: repo, escalations: esc, notifier, uow }),
-        usage: { range: (h, from, to) => ingest.usageRange(h, from, to) },
-        feed,
-        loginFailures: new PgLoginFailures(pool),
-        escalation: sharedEscalationWriter(pool, [REGISTRY_SET], follower),
-        householdFacts: (ids) => householdFactsOf(pool, ids),
-        figures: pgAlertFigures(pool),
-        deadLetters: new PgDeadLetterReader(pool),
-        readAudit: (f) => readAudit(pool, f),
-        alertFacts: pgAlertFacts(pool),
-        placedAlerts: pgPlacedAlerts(pool),
-        apiKeys: sharedApiKeyWriter(pool, follower),
-        metricsText: () =>
-          Promise.resolve({ contentType: 'text/plain; version=0.0.4', body: 'careflow_cluster_test 1\n' }),
-        away: sharedAwayWriter(pool, follower),
-        rules: sharedRuleAdmin(book, config, pool, follower),
-        backtester: createBacktester({
-          store,
-          book,
-          localTime: new LocalTime(config.timezone, config.bucketMinutes),
-          consent: new ConsentGate(store, config.privacy),
-          history: pgBacktestHistory(pool),
-        }),
-        writeAudit: (entry) =>
-          void writeAudit(pool, entry).catch((err: unknown) =>
-            logger.error({ err }, 'could not write an audit entry'),
-          ),
-        operations: (root) => root.get('/healthz', () => ({ status: 'ok' })),
-      },
+      pool,
+      store,
+      follower,
+      uow,
+      alerts: repo,
+      escalations: esc,
+      notifier,
+      feed,
+      metricsText: () =>
+        Promise.resolve({ contentType: 'text/plain; version=0.0.4', body: 'careflow_cluster_test 1\n' }),
+      operations: (root) => root.get('/healthz', () => ({ status: 'ok' })),
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
