@@ -1,7 +1,7 @@
 import type { PlacedAlertsReader } from '../api/routes/reports.ts';
 import type { AlertFactsReader } from '../api/routes/stats.ts';
 import type { PgPool } from '../core/postgres.ts';
-import type { PlacedAlert, ReportLevel } from '../core/store/report-repo.ts';
+import { REPORT_COLUMN, type PlacedAlert } from '../core/store/report-repo.ts';
 import type { AlertFacts } from '../core/store/stats-repo.ts';
 
 const RAISED = `coalesce((SELECT min(t.at) FROM alert_timeline t WHERE t.alert_id = a.id AND t.kind = 'opened'),
@@ -31,15 +31,6 @@ export function pgAlertFacts(pool: PgPool): AlertFactsReader {
   };
 }
 
-const COLUMN: Record<ReportLevel, string> = {
-  district: 'st.district',
-  street: 'c.street',
-  community: 'g.community',
-  grid: 'a.grid',
-  building: 'h.building',
-  unit: 'h.unit',
-};
-
 /**
  * The roll-up's alerts (`GET /api/reports/rollup` in a cluster worker) from PostgreSQL, each placed in the
  * organisation by the shared registry's tables: the embedded statement (core/store/report-repo.ts).
@@ -55,7 +46,7 @@ export function pgPlacedAlerts(pool: PgPool): PlacedAlertsReader {
        LEFT JOIN grids g ON g.code = a.grid
        LEFT JOIN communities c ON c.code = g.community
        LEFT JOIN streets st ON st.code = c.street
-       WHERE ${COLUMN[level]} = $1 AND a.opened_at >= $2 AND a.opened_at < $3 ORDER BY a.opened_at, a.id COLLATE "C"`,
+       WHERE ${REPORT_COLUMN[level]} = $1 AND a.opened_at >= $2 AND a.opened_at < $3 ORDER BY a.opened_at, a.id COLLATE "C"`,
       [code, from, to],
     );
     return rows.map((r) => ({

@@ -22,7 +22,8 @@ export interface PlacedAlert {
   unit: string | null;
 }
 
-const COLUMN: Record<ReportLevel, string> = {
+/** The column of the roll-up's statement that names an alert's place at each level. */
+export const REPORT_COLUMN: Record<ReportLevel, string> = {
   district: 'st.district',
   street: 'c.street',
   community: 'g.community',
@@ -49,7 +50,7 @@ export class ReportRepo {
       LEFT JOIN grids g ON g.code = a.grid
       LEFT JOIN communities c ON c.code = g.community
       LEFT JOIN streets st ON st.code = c.street
-      WHERE ${COLUMN[level]} = ? AND a.opened_at >= ? AND a.opened_at < ? ORDER BY a.opened_at, a.id`;
+      WHERE ${REPORT_COLUMN[level]} = ? AND a.opened_at >= ? AND a.opened_at < ? ORDER BY a.opened_at, a.id`;
     return this.db.prepare(sql).all(code, from, to) as PlacedAlert[];
   }
 
