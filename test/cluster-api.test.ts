@@ -453,6 +453,11 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     // What the detectors read: the household is away now, on both workers.
     for (const w of [a, b])
       expect(AwayBook.load(w.store).lookup('h-g1-2', Date.now(), Date.now() + 1)).toBe(true);
+    const shown = async (w: WorkerApi) =>
+      ((await call(w, 'GET', '/api/households/h-g1-2', token)).json.household as { awayUntil: number | null })
+        .awayUntil;
+    expect(await shown(a)).toBe(until);
+    expect(await shown(b)).toBe(until);
     const list = await call(b, 'GET', '/api/households?grid=g1', token);
     expect(
       (list.json.households as { id: string; away: boolean }[]).find((h) => h.id === 'h-g1-2')!.away,
@@ -467,6 +472,7 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     await a.follower.poll();
     expect((await spans(a)).every((x) => x.clearedAt !== null)).toBe(true);
     expect(AwayBook.load(a.store).lookup('h-g1-2', Date.now(), Date.now() + 1)).toBe(false);
+    expect(await shown(a)).toBeNull();
     const { rows } = await pool.query<{ action: string }>(
       `SELECT action FROM audit_log WHERE target = 'h-g1-2' ORDER BY id`,
     );

@@ -47,7 +47,11 @@ export function householdRoutes(
     handler: ({ principal, params }) => {
       access.assertHousehold(principal, params.id);
       const h = household(params.id);
-      return { household: h, workers: store.registry.workersOfGrid(h.gridCode) };
+      // Marked away through the API: the span in force (a cluster's shared spans leave the registry's own mark,
+      // from the registry file, as it is); else the registry's mark.
+      const span = store.away.current(h.id, clock.now());
+      const marked = span ? { ...h, awayUntil: span.until } : h;
+      return { household: marked, workers: store.registry.workersOfGrid(h.gridCode) };
     },
   });
 
