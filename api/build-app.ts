@@ -45,6 +45,7 @@ import type { AuditReader } from './routes/audit.ts';
 import { statsRoutes, type AlertFactsReader } from './routes/stats.ts';
 import { reportRoutes, type PlacedAlertsReader } from './routes/reports.ts';
 import type { ApiKeyWriter } from './routes/api-keys.ts';
+import { webhookRoutes, type WebhookWriter } from './routes/webhooks.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
 
@@ -88,8 +89,8 @@ export interface BuildAppOptions {
  * the whole cluster), `/api/deadletters`, `/api/audit`, `/api/api-keys` (made and revoked for the whole cluster),
  * `/api/events` — its own `/healthz` and `/readyz` (`operations`, unauthenticated, for supervisors and load
  * balancers), `/metrics` for callers with `metrics:read` (`metricsText`), `/api/backtest`, `/api/stats/rules` and
- * `/api/reports/rollup`. The rest (the manual clock, webhooks set through the API, a household's personal data
- * export and erasure) is not served by the workers.
+ * `/api/reports/rollup`, `/api/webhooks` (set for the whole cluster). The rest (the manual clock, a household's
+ * consent, personal data export and erasure) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -112,6 +113,8 @@ export interface ClusterApi {
   /** The statistics' and the roll-up's alerts (PostgreSQL's). */
   alertFacts: AlertFactsReader;
   placedAlerts: PlacedAlertsReader;
+  /** Webhook endpoints are registry rows written for the whole cluster. */
+  webhooks: WebhookWriter;
   /** The audit log's reading (PostgreSQL's). */
   readAudit: AuditReader;
   /** Dead letters (ingest's, in PostgreSQL). */
@@ -249,6 +252,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         apiKeyRoutes(api, ctx, cluster.apiKeys);
         statsRoutes(api, ctx, cluster.alertFacts);
         reportRoutes(api, ctx, cluster.placedAlerts);
+        webhookRoutes(api, ctx, cluster.webhooks);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

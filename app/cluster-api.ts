@@ -5,6 +5,7 @@ import { PgAlertDesk } from '../cluster/alert-desk.ts';
 import type { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
+import { sharedWebhookWriter } from '../cluster/webhook-writer.ts';
 import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { pgBacktestHistory } from '../cluster/backtest-history.ts';
@@ -81,6 +82,7 @@ export async function buildClusterApp(p: ClusterApiParts): Promise<FastifyInstan
       away: sharedAwayWriter(pool, follower),
       rules: sharedRuleAdmin(book, config, pool, follower),
       apiKeys: sharedApiKeyWriter(pool, follower),
+      webhooks: sharedWebhookWriter(pool, store, follower),
       backtester: createBacktester({
         store,
         book,

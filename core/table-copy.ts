@@ -348,3 +348,57 @@ export async function publishTables(
     throw err;
   }
 }
+
+/**
+ * Writes a few rows of one shared table (and removes a few keys) in PostgreSQL and raises the set's version, in
+ * one transaction on `client`: the rows carry the new version as `_rv` and the removed keys are recorded with it,
+ * so followers pull exactly them — a change of one row without staging the whole set (`publishTables`). The
+ * caller has validated the rows against what it follows. `rows` are in `table.columns` order. Returns the new
+ * version.
+ */
+export async function writeSharedRows(
+  client: PgClient,
+  set: { versionTable: string; removedTable: string },
+  table: CopiedTable,
+  change: { rows: readonly Value[][]; removeKeys: readonly Value[][] },
+  raiseVersion: { sql: string; params: unknown[] },
+): Promise<number> {
+  await client.query('BEGIN');
+  try {
+    const { rows: held } = await client.query<{ version: number }>(
+      `SELECT version FROM ${set.versionTable} FOR UPDATE`,
+    );
+    const next = Number(held[0]?.version ?? 0) + 1;
+    const columns = table.columns.map(([c]) => c);
+    const keys = table.key.join(', ');
+    const rest = columns.filter((c) => !table.key.includes(c));
+    for (const row of change.rows) {
+      await client.query(
+        `INSERT INTO ${table.name} (${columns.join(', ')}, _rv)
+         VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}, $${columns.length + 1})
+         ON CONFLICT (${keys}) DO UPDATE SET ${[...rest, '_rv'].map((c) => `${c} = excluded.${c}`).join(', ')}`,
+        [...row, next],
+      );
+    }
+    for (const key of change.removeKeys) {
+      const match = table.key.map((k, i) => `${k} = $${i + 1}`).join(' AND ');
+      const { rowCount } = await client.query(`DELETE FROM ${table.name} WHERE ${match}`, [...key]);
+      if (rowCount)
+        await client.query(
+          `INSERT INTO ${set.removedTable} (tbl, key, rv)
+           VALUES ($1, json_build_array(${table.key
+             .map((k, i) => `$${i + 3}::${table.columns.find(([c]) => c === k)![1]}`)
+             .join(', ')})::text, $2)`,
+          [table.name, next, ...key],
+        );
+    }
+    const { rows } = await client.query<{ version: number }>(raiseVersion.sql, raiseVersion.params);
+    if (Number(rows[0]!.version) !== next)
+      throw new Error(`${set.versionTable} went to ${rows[0]!.version}, not ${next}: raise it by one`);
+    await client.query('COMMIT');
+    return next;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

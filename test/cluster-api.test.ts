@@ -707,4 +707,53 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('sets webhook endpoints once for the cluster: one registry row, pulled by every worker', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const version = async () =>
+      Number(
+        (await pool.query<{ version: number }>('SELECT version FROM registry_version')).rows[0]!.version,
+      );
+    const before = await version();
+    const endpoint = {
+      url: 'http://127.0.0.1:9/sms',
+      secret: 'gateway-secret-0123456789',
+      owner: { kind: 'grid', code: 'g1' },
+    };
+    // Operators only; an unknown grid is refused before anything is written.
+    expect((await call(a, 'PUT', '/api/webhooks/sms-g1', await login(a, 'staff-c1'), endpoint)).status).toBe(
+      403,
+    );
+    const nowhere = { ...endpoint, owner: { kind: 'grid', code: 'g9' } };
+    expect((await call(a, 'PUT', '/api/webhooks/sms-g1', ADMIN_TOKEN, nowhere)).status).toBe(404);
+    const put = await call(a, 'PUT', '/api/webhooks/sms-g1', ADMIN_TOKEN, endpoint);
+    expect(put.status).toBe(201);
+    expect(put.json.webhook).toMatchObject({ id: 'sms-g1', owner: { kind: 'grid', code: 'g1' } });
+    expect(JSON.stringify(put.json)).not.toContain(endpoint.secret);
+    expect(await version()).toBe(before + 1);
+    await b.follower.poll();
+    const place = { grid: 'g1', community: 'c1', street: 's1', district: null };
+    // The other worker's notifier finds it for the grid, secret and all.
+    expect(b.store.webhooks.forPlace(place).map((w) => [w.id, w.secret])).toEqual([
+      ['sms-g1', endpoint.secret],
+    ]);
+    // Replaced through the other worker (the secret kept when omitted), then removed.
+    const { secret: _secret, ...noSecret } = endpoint;
+    const replaced = await call(b, 'PUT', '/api/webhooks/sms-g1', ADMIN_TOKEN, {
+      ...noSecret,
+      enabled: false,
+    });
+    expect(replaced.status).toBe(200);
+    await a.follower.poll();
+    expect(a.store.webhooks.get('sms-g1')).toMatchObject({ enabled: false, secret: endpoint.secret });
+    expect((await call(a, 'DELETE', '/api/webhooks/sms-g1', ADMIN_TOKEN)).json).toEqual({
+      deleted: 'sms-g1',
+    });
+    expect((await call(a, 'DELETE', '/api/webhooks/sms-g1', ADMIN_TOKEN)).status).toBe(404);
+    await b.follower.poll();
+    expect(b.store.webhooks.get('sms-g1')).toBeUndefined();
+    expect((b.follower.stats().registry as { lastPull: { incremental: boolean } }).lastPull.incremental).toBe(
+      true,
+    );
+  });
 });

@@ -28,7 +28,40 @@ export const WebhookBody = z.strictObject({
  * lists them (secrets are never returned), `DELETE /api/webhooks/{id}` removes one. An endpoint makes careflow
  * call a URL of the operator's choosing from inside the network, so only admins (operators) manage them.
  */
-export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/**
+ * Where endpoints are written: the embedded store (default; the row and the audit entry in one transaction), or a
+ * cluster's shared registry (registry/shared-webhooks.ts). `audit` writes the action's audit entry.
+ */
+export interface WebhookWriter {
+  /** Creates or replaces the endpoint; whether it is new. */
+  put(e: Omit<WebhookEndpoint, 'createdAt'>, at: number, audit: () => void): Promise<boolean>;
+  /** Removes it; false when there was none. */
+  delete(id: string, by: { actor: string; at: number }, audit: () => void): Promise<boolean>;
+}
+
+function storeWriter(ctx: ApiContext): WebhookWriter {
+  const { store } = ctx;
+  return {
+    put: (e, at, audit) =>
+      Promise.resolve(
+        store.transaction(() => {
+          const isNew = store.webhooks.put(e, at);
+          audit();
+          return isNew;
+        }),
+      ),
+    delete: (id, _by, audit) =>
+      Promise.resolve(
+        store.transaction(() => {
+          const ok = store.webhooks.delete(id);
+          if (ok) audit();
+          return ok;
+        }),
+      ),
+  };
+}
+
+export function webhookRoutes(app: FastifyInstance, ctx: ApiContext, writer = storeWriter(ctx)): void {
   const { store, clock } = ctx;
 
   defineRoute(app, ctx, {
@@ -43,7 +76,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
       200: { description: 'The endpoint was replaced', schema: WebhookAnswer },
       201: { description: 'The endpoint was created', schema: WebhookAnswer },
     },
-    handler: ({ principal, params, body, reply, audit }) => {
+    handler: async ({ principal, params, body, reply, audit }) => {
       assertOperator(principal);
       const owner =
         body.owner.kind === 'worker'
@@ -64,27 +97,25 @@ export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
         ]);
       }
       const at = clock.now();
-      const created = store.transaction(() => {
-        const isNew = store.webhooks.put(
-          {
-            id: params.id,
-            url: body.url,
-            secret,
-            owner,
-            enabled: body.enabled,
-            updatedAt: at,
-            updatedBy: principal.id,
-          },
-          at,
-        );
-        audit('webhook.put', params.id, owner.kind === 'grid' ? owner.code : null, {
+      const created = await writer.put(
+        {
+          id: params.id,
           url: body.url,
+          secret,
           owner,
           enabled: body.enabled,
-          secretChanged: body.secret !== undefined && body.secret !== previous?.secret,
-        });
-        return isNew;
-      });
+          updatedAt: at,
+          updatedBy: principal.id,
+        },
+        at,
+        () =>
+          audit('webhook.put', params.id, owner.kind === 'grid' ? owner.code : null, {
+            url: body.url,
+            owner,
+            enabled: body.enabled,
+            secretChanged: body.secret !== undefined && body.secret !== previous?.secret,
+          }),
+      );
       void reply.code(created ? 201 : 200);
       return { webhook: publicView(store.webhooks.get(params.id)!) };
     },
@@ -116,13 +147,11 @@ export function webhookRoutes(app: FastifyInstance, ctx: ApiContext): void {
     permission: 'escalation:write',
     params: WebhookParams,
     responses: { 200: { description: 'The endpoint is removed', schema: z.object({ deleted: z.string() }) } },
-    handler: ({ principal, params, audit }) => {
+    handler: async ({ principal, params, audit }) => {
       assertOperator(principal);
-      const removed = store.transaction(() => {
-        const ok = store.webhooks.delete(params.id);
-        if (ok) audit('webhook.delete', params.id, null, {});
-        return ok;
-      });
+      const removed = await writer.delete(params.id, { actor: principal.id, at: clock.now() }, () =>
+        audit('webhook.delete', params.id, null, {}),
+      );
       if (!removed) throw new CareflowError('ERR_WEBHOOK_NOT_FOUND', `No webhook endpoint ${params.id}`);
       return { deleted: params.id };
     },
