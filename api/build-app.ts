@@ -46,6 +46,7 @@ import { statsRoutes, type AlertFactsReader } from './routes/stats.ts';
 import { reportRoutes, type PlacedAlertsReader } from './routes/reports.ts';
 import type { ApiKeyWriter } from './routes/api-keys.ts';
 import { webhookRoutes, type WebhookWriter } from './routes/webhooks.ts';
+import { privacyRoutes, type PrivacyHooks } from './routes/privacy.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
 
@@ -89,8 +90,8 @@ export interface BuildAppOptions {
  * the whole cluster), `/api/deadletters`, `/api/audit`, `/api/api-keys` (made and revoked for the whole cluster),
  * `/api/events` — its own `/healthz` and `/readyz` (`operations`, unauthenticated, for supervisors and load
  * balancers), `/metrics` for callers with `metrics:read` (`metricsText`), `/api/backtest`, `/api/stats/rules` and
- * `/api/reports/rollup`, `/api/webhooks` (set for the whole cluster). The rest (the manual clock, a household's
- * consent, personal data export and erasure) is not served by the workers.
+ * `/api/reports/rollup`, `/api/webhooks` and `/api/households/:id/consent` (set for the whole cluster). The rest
+ * (the manual clock, the export and erasure of a household's personal data) is not served by the workers.
  */
 export interface ClusterApi {
   desk: AlertDesk;
@@ -113,6 +114,8 @@ export interface ClusterApi {
   /** The statistics' and the roll-up's alerts (PostgreSQL's). */
   alertFacts: AlertFactsReader;
   placedAlerts: PlacedAlertsReader;
+  /** Consent records are registry rows written for the whole cluster (no export or erasure). */
+  privacy: PrivacyHooks;
   /** Webhook endpoints are registry rows written for the whole cluster. */
   webhooks: WebhookWriter;
   /** The audit log's reading (PostgreSQL's). */
@@ -253,6 +256,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         statsRoutes(api, ctx, cluster.alertFacts);
         reportRoutes(api, ctx, cluster.placedAlerts);
         webhookRoutes(api, ctx, cluster.webhooks);
+        privacyRoutes(cluster.privacy)(api, ctx);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

@@ -6,6 +6,7 @@ import type { PgAlertFeed } from '../cluster/alert-feed.ts';
 import { pgAlertFigures } from '../cluster/alert-figures.ts';
 import { sharedApiKeyWriter } from '../cluster/api-key-writer.ts';
 import { sharedWebhookWriter } from '../cluster/webhook-writer.ts';
+import { clusterPrivacy } from '../cluster/consent-writer.ts';
 import { readAudit, writeAudit } from '../cluster/audit-log.ts';
 import { sharedAwayWriter } from '../cluster/away-writer.ts';
 import { pgBacktestHistory } from '../cluster/backtest-history.ts';
@@ -83,6 +84,7 @@ export async function buildClusterApp(p: ClusterApiParts): Promise<FastifyInstan
       rules: sharedRuleAdmin(book, config, pool, follower),
       apiKeys: sharedApiKeyWriter(pool, follower),
       webhooks: sharedWebhookWriter(pool, store, follower),
+      privacy: clusterPrivacy(pool, follower),
       backtester: createBacktester({
         store,
         book,

@@ -353,22 +353,29 @@ export async function publishTables(
  * Writes a few rows of one shared table (and removes a few keys) in PostgreSQL and raises the set's version, in
  * one transaction on `client`: the rows carry the new version as `_rv` and the removed keys are recorded with it,
  * so followers pull exactly them — a change of one row without staging the whole set (`publishTables`). The
- * caller has validated the rows against what it follows. `rows` are in `table.columns` order. Returns the new
- * version.
+ * caller has validated the rows against what it follows. `rows` are in `table.columns` order; given as a function,
+ * they are built inside the transaction, once the set's version is locked. Returns the new version.
  */
 export async function writeSharedRows(
   client: PgClient,
-  set: { versionTable: string; removedTable: string },
+  set: { versionTable: string; removedTable: string; lockKey?: string },
   table: CopiedTable,
-  change: { rows: readonly Value[][]; removeKeys: readonly Value[][] },
+  changeOf:
+    | { rows: readonly Value[][]; removeKeys: readonly Value[][] }
+    | ((client: PgClient) => Promise<{ rows: readonly Value[][]; removeKeys: readonly Value[][] }>),
   raiseVersion: { sql: string; params: unknown[] },
 ): Promise<number> {
   await client.query('BEGIN');
   try {
+    // The advisory lock of the set's whole-set writer (an import staging a copy would otherwise publish over the
+    // rows written meanwhile, removing them).
+    if (set.lockKey) await client.query('SELECT pg_advisory_xact_lock($1)', [set.lockKey]);
     const { rows: held } = await client.query<{ version: number }>(
       `SELECT version FROM ${set.versionTable} FOR UPDATE`,
     );
     const next = Number(held[0]?.version ?? 0) + 1;
+    // Built under the version's lock (a new row's id may depend on what the table holds).
+    const change = typeof changeOf === 'function' ? await changeOf(client) : changeOf;
     const columns = table.columns.map(([c]) => c);
     const keys = table.key.join(', ');
     const rest = columns.filter((c) => !table.key.includes(c));

@@ -10,7 +10,8 @@ import { copyTablesFromPg, publishTables, withLockedScratchStore } from '../core
 import { REGISTRY_SET, REGISTRY_TABLES } from './tables.ts';
 
 /** One import into the shared store at a time (an advisory lock; the key is 'registry' in ASCII). */
-const LOCK_KEY = '8243108395577799289';
+/** One writer of the shared registry at a time: imports, and the API's writes of single rows (webhooks, consent). */
+export const REGISTRY_LOCK_KEY = '8243108395577799289';
 
 export interface SharedImportReport extends ImportReport {
   /** The shared registry's version after this import (workers pull it when they see it). */
@@ -33,7 +34,7 @@ export async function importRegistryShared(
   opts: ImportOptions & ImportActor = {},
 ): Promise<SharedImportReport> {
   await migratePg(pool, 'registry', REGISTRY_PG_MIGRATIONS);
-  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+  return withLockedScratchStore(pool, REGISTRY_LOCK_KEY, async (client, store) => {
     // Nobody else writes the shared registry while the lock is held: this read is the registry in force.
     await copyTablesFromPg(REGISTRY_TABLES, client, store.db);
     const report = await importRegistry(store, input, opts);

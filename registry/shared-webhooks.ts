@@ -1,6 +1,7 @@
 import type { PgPool } from '../core/postgres.ts';
 import type { WebhookEndpoint } from '../core/store/webhook-repo.ts';
 import { writeSharedRows } from '../core/table-copy.ts';
+import { REGISTRY_LOCK_KEY } from './shared-import.ts';
 import { REGISTRY_SET, REGISTRY_TABLES } from './tables.ts';
 
 const WEBHOOKS = REGISTRY_TABLES.find((t) => t.name === 'webhooks')!;
@@ -33,7 +34,7 @@ export async function putWebhookShared(
     ];
     await writeSharedRows(
       client,
-      REGISTRY_SET,
+      { ...REGISTRY_SET, lockKey: REGISTRY_LOCK_KEY },
       WEBHOOKS,
       { rows: [row], removeKeys: [] },
       {
@@ -59,7 +60,7 @@ export async function deleteWebhookShared(
   try {
     await writeSharedRows(
       client,
-      REGISTRY_SET,
+      { ...REGISTRY_SET, lockKey: REGISTRY_LOCK_KEY },
       WEBHOOKS,
       { rows: [], removeKeys: [[id]] },
       {

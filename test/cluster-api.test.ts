@@ -756,4 +756,36 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
       true,
     );
   });
+
+  it("records a household's consent once for the cluster; personal data stays with the embedded service", async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const token = await login(a, 'w-g1');
+    const version = async () =>
+      Number(
+        (await pool.query<{ version: number }>('SELECT version FROM registry_version')).rows[0]!.version,
+      );
+    const before = await version();
+    // Two records at once through both workers: both kept, with their own ids, in order.
+    const [first, second] = await Promise.all([
+      call(a, 'PUT', '/api/households/h-g1-1/consent', token, { purposes: ['welfare'], givenBy: '住户本人' }),
+      call(b, 'PUT', '/api/households/h-g1-1/consent', token, {
+        purposes: ['welfare', 'leak'],
+        givenBy: '女儿',
+      }),
+    ]);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(await version()).toBe(before + 2);
+    for (const w of [a, b]) await w.follower.poll();
+    const history = (await call(b, 'GET', '/api/households/h-g1-1/consent', token)).json.history as {
+      id: number;
+    }[];
+    expect(history).toHaveLength(2);
+    expect(new Set(history.map((h) => h.id)).size).toBe(2);
+    // What the detectors' consent gate reads on both workers: the newest record.
+    const inForce = (w: WorkerApi) => w.store.privacy.consent('h-g1-1')?.id;
+    expect(inForce(a)).toBe(inForce(b));
+    expect((await call(a, 'GET', '/api/households/h-g2-1/consent', token)).status).toBe(403);
+    // Export and erasure reach every partition's state and table: not served by a worker.
+    expect((await call(a, 'GET', '/api/households/h-g1-1/export', ADMIN_TOKEN)).status).toBe(404);
+  });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CareflowError } from '../../core/errors.ts';
 import { ConsentPurpose } from '../../core/registry.ts';
 import type { ErasureReport } from '../../core/store/personal-data-repo.ts';
+import type { ConsentRecord } from '../../core/store/privacy-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { HouseholdParams } from './households.ts';
 import { ConsentRecordSchema, Ms } from '../response-schemas.ts';
@@ -26,6 +27,13 @@ export interface PrivacyHooks {
   consentChanged(householdId: string): void;
   /** After an erasure: flush state in flight and delete what a checkpoint wrote again. */
   erased(householdId: string, meterIds: readonly string[]): void;
+  /**
+   * Where a consent record is written (default: the embedded store, with the audit entry in its transaction);
+   * returns the record's id. A cluster worker's writes it to the shared registry (registry/shared-consent.ts).
+   */
+  addConsent?: (record: Omit<ConsentRecord, 'id'>, audit: () => void) => Promise<number>;
+  /** false: only consent is served, not the export and erasure of personal data (a cluster worker). */
+  personalData?: boolean;
 }
 
 /**
@@ -74,7 +82,7 @@ export function privacyRoutes(hooks: PrivacyHooks) {
       responses: {
         200: { description: 'The consent now in force', schema: z.object({ consent: ConsentRecordSchema }) },
       },
-      handler: ({ principal, params, body, audit }) => {
+      handler: async ({ principal, params, body, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         const now = clock.now();
         const givenAt =
@@ -83,28 +91,40 @@ export function privacyRoutes(hooks: PrivacyHooks) {
             : typeof body.givenAt === 'number'
               ? body.givenAt
               : Date.parse(body.givenAt);
-        const record = store.transaction(() => {
-          const before = store.privacy.consent(params.id);
-          const id = store.privacy.addConsent({
-            householdId: params.id,
-            purposes: body.purposes,
-            givenBy: body.givenBy,
-            givenAt,
-            recordedBy: principal.id,
-            recordedAt: now,
-            note: body.note ?? null,
-          });
+        const before = store.privacy.consent(params.id);
+        const audited = () =>
           audit('consent.record', params.id, grid, {
             purposes: body.purposes,
             before: before?.purposes ?? null,
             givenBy: body.givenBy,
           });
-          return store.privacy.consent(params.id) ?? { id };
-        });
+        const entry = {
+          householdId: params.id,
+          purposes: body.purposes,
+          givenBy: body.givenBy,
+          givenAt,
+          recordedBy: principal.id,
+          recordedAt: now,
+          note: body.note ?? null,
+        };
+        const add =
+          hooks.addConsent ??
+          ((r: Omit<ConsentRecord, 'id'>, done: () => void) =>
+            Promise.resolve(
+              store.transaction(() => {
+                const id = store.privacy.addConsent(r);
+                done();
+                return id;
+              }),
+            ));
+        const id = await add(entry, audited);
+        const record = store.privacy.consent(params.id) ?? { id, ...entry };
         hooks.consentChanged(params.id);
         return { consent: record };
       },
     });
+
+    if (hooks.personalData === false) return;
 
     defineRoute(app, ctx, {
       method: 'GET',
