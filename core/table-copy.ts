@@ -331,13 +331,30 @@ export async function publishTables(
   db: Db,
   raiseVersion: { sql: string; params: unknown[] },
 ): Promise<number> {
+  return versionedChange(client, set, raiseVersion, (next) =>
+    copyTablesToPg(set.tables, db, client, next, set.removedTable),
+  );
+}
+
+/**
+ * One change of a shared set, in one transaction on `client`: the set's version locked (after the set's advisory
+ * lock, if it names one), `write` given the next version, and the version raised to it (`raiseVersion`: an UPDATE
+ * … RETURNING version, by one). Returns the new version.
+ */
+async function versionedChange(
+  client: PgClient,
+  set: { versionTable: string; lockKey?: string },
+  raiseVersion: { sql: string; params: unknown[] },
+  write: (next: number) => Promise<void>,
+): Promise<number> {
   await client.query('BEGIN');
   try {
+    if (set.lockKey) await client.query('SELECT pg_advisory_xact_lock($1)', [set.lockKey]);
     const { rows: held } = await client.query<{ version: number }>(
       `SELECT version FROM ${set.versionTable} FOR UPDATE`,
     );
     const next = Number(held[0]?.version ?? 0) + 1;
-    await copyTablesToPg(set.tables, db, client, next, set.removedTable);
+    await write(next);
     const { rows } = await client.query<{ version: number }>(raiseVersion.sql, raiseVersion.params);
     if (Number(rows[0]!.version) !== next)
       throw new Error(`${set.versionTable} went to ${rows[0]!.version}, not ${next}: raise it by one`);
@@ -365,15 +382,9 @@ export async function writeSharedRows(
     | ((client: PgClient) => Promise<{ rows: readonly Value[][]; removeKeys: readonly Value[][] }>),
   raiseVersion: { sql: string; params: unknown[] },
 ): Promise<number> {
-  await client.query('BEGIN');
-  try {
-    // The advisory lock of the set's whole-set writer (an import staging a copy would otherwise publish over the
-    // rows written meanwhile, removing them).
-    if (set.lockKey) await client.query('SELECT pg_advisory_xact_lock($1)', [set.lockKey]);
-    const { rows: held } = await client.query<{ version: number }>(
-      `SELECT version FROM ${set.versionTable} FOR UPDATE`,
-    );
-    const next = Number(held[0]?.version ?? 0) + 1;
+  // The advisory lock is the set's whole-set writer's (an import staging a copy would otherwise publish over the
+  // rows written meanwhile, removing them).
+  return versionedChange(client, set, raiseVersion, async (next) => {
     // Built under the version's lock (a new row's id may depend on what the table holds).
     const change = typeof changeOf === 'function' ? await changeOf(client) : changeOf;
     const columns = table.columns.map(([c]) => c);
@@ -399,13 +410,5 @@ export async function writeSharedRows(
           [table.name, next, ...key],
         );
     }
-    const { rows } = await client.query<{ version: number }>(raiseVersion.sql, raiseVersion.params);
-    if (Number(rows[0]!.version) !== next)
-      throw new Error(`${set.versionTable} went to ${rows[0]!.version}, not ${next}: raise it by one`);
-    await client.query('COMMIT');
-    return next;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
