@@ -13,6 +13,7 @@ import { webhookRoutes } from '../api/routes/webhooks.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { privacyRoutes } from '../api/routes/privacy.ts';
 import { reportRoutes } from '../api/routes/reports.ts';
+import { SqliteArchiveRepository } from '../archive/sqlite-repository.ts';
 import { startArchive, type Archive } from '../archive/start-archive.ts';
 import { attachBroker, type AttachedBroker } from '../broker/attach-broker.ts';
 import { startBroker, type Broker, type BrokerSecurityStats } from '../broker/start-broker.ts';
@@ -199,7 +200,12 @@ export async function startCareflow(config: Config, deps: CareflowDeps = {}): Pr
 
   // The archive follows the inbox from its own cursor; committed readings only wake it up.
   const archive = config.archive.url
-    ? startArchive(effective, { store, clock, logger, readings: ingest.readings })
+    ? await startArchive(effective, {
+        repository: new SqliteArchiveRepository(store),
+        clock,
+        logger,
+        readings: ingest.readings,
+      })
     : undefined;
 
   const tls =

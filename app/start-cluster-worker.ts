@@ -34,9 +34,16 @@ import { followClusterTables } from './follow-cluster-tables.ts';
 import { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
 import { WebhookChannel } from '../notifier/webhook-channel.ts';
 import { buildClusterApp } from './cluster-api.ts';
+import { PgArchiveRepository } from '../archive/postgres-repository.ts';
+import { startArchive, type Archive, type ArchiveStats } from '../archive/start-archive.ts';
+import { SingletonLease } from '../cluster/singleton-lease.ts';
 
 /** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
 const FEED_POLL_MS = 1_000;
+/** The archive's advisory lock ('archive' in ASCII, shortened to fit a bigint). */
+const ARCHIVE_LOCK_KEY = '97114099104105';
+/** How often a worker tries to take the archive over, and the holder checks its lock's connection. */
+const ARCHIVE_LEASE_CHECK_MS = 5_000;
 
 /**
  * Composes a cluster worker (preview, `careflow start --cluster`): readings from RabbitMQ's partitioned queue,
@@ -79,6 +86,8 @@ export async function startClusterWorkerService(
   let acks: AckConsumer | undefined;
   let registry: SharedFollower | undefined;
   let feed: PgAlertFeed | undefined;
+  let archiveLease: SingletonLease | undefined;
+  let archive: Archive | undefined;
   try {
     // The registry and rules in force before any partition is taken over (the detectors read them from the store).
     registry = await followClusterTables(config, pool, logger);
@@ -127,7 +136,29 @@ export async function startClusterWorkerService(
         if (b.detections > 0) r.kick();
       },
     });
-    const metrics = workerMetrics(worker, relay, registry);
+    if (config.archive.url) {
+      // One worker at a time writes the archive, from the shared inbox; another takes over when it goes.
+      const repository = await PgArchiveRepository.open(pool);
+      archiveLease = new SingletonLease(
+        pool,
+        async () => {
+          const running = await startArchive(config, { repository, clock: systemClock, logger });
+          archive = running;
+          return {
+            stop: async () => {
+              archive = undefined;
+              await running.stop();
+            },
+          };
+        },
+        { key: ARCHIVE_LOCK_KEY, name: 'archive', checkMs: ARCHIVE_LEASE_CHECK_MS, logger },
+      );
+      archiveLease.begin();
+    }
+    const lease = archiveLease;
+    const archiveStats = () =>
+      lease ? { held: lease.held(), ...(archive ? archive.stats() : {}) } : undefined;
+    const metrics = workerMetrics(worker, relay, registry, archiveStats);
     const w = worker;
     const [st, ak, rg] = [steps, acks, registry];
     feed = await PgAlertFeed.start(alertRepo, logger, FEED_POLL_MS);
@@ -156,6 +187,7 @@ export async function startClusterWorkerService(
           escalationSettings: rg.stats().escalation,
           awayMarks: rg.stats().away,
           apiKeys: rg.stats().apiKeys,
+          ...(lease ? { archive: archiveStats() } : {}),
         }));
         root.get('/readyz', async (_req, reply) => {
           const ready = w.stats().ready;
@@ -165,6 +197,7 @@ export async function startClusterWorkerService(
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
+    await archiveLease?.stop().catch(() => {});
     await worker?.stop().catch(() => {});
     await acks?.stop().catch(() => {});
     await steps?.stop().catch(() => {});
@@ -184,11 +217,13 @@ export async function startClusterWorkerService(
   const a = app;
   const s = store;
   const f = feed!;
+  const ar = archiveLease;
   return {
     worker: w,
     httpPort,
     lost: Promise.race([w.lost, r.lost, ak.lost]),
     async stop() {
+      await ar?.stop();
       await w.stop();
       await ak.stop();
       await st.stop();
@@ -265,7 +300,12 @@ export async function clusterPartitions(
   return { openPartition, uow, notifier, escalations };
 }
 
-function workerMetrics(worker: ClusterWorker, relay: OutboxRelay, follower: SharedFollower): Registry {
+function workerMetrics(
+  worker: ClusterWorker,
+  relay: OutboxRelay,
+  follower: SharedFollower,
+  archive: () => ({ held: boolean } & Partial<ArchiveStats>) | undefined,
+): Registry {
   const registry = new Registry();
   new Gauge({
     name: 'careflow_cluster_registry_version',
@@ -359,5 +399,44 @@ function workerMetrics(worker: ClusterWorker, relay: OutboxRelay, follower: Shar
       this.set(stats().floorAdvances);
     },
   });
+  const archiveGauge = (
+    name: string,
+    help: string,
+    value: (a: Partial<ArchiveStats>) => number | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const a = archive();
+        const v = a?.held ? value(a) : undefined;
+        if (v === undefined) this.reset();
+        else this.set(v);
+      },
+    });
+  new Gauge({
+    name: 'careflow_cluster_archive_held',
+    help: '1 while this worker writes the archive (one worker of the cluster does), 0 on the others; absent without one',
+    registers: [registry],
+    collect() {
+      const a = archive();
+      if (a === undefined) this.reset();
+      else this.set(a.held ? 1 : 0);
+    },
+  });
+  archiveGauge('careflow_archive_up', '0 while archive writes are failing (on the worker writing it)', (a) =>
+    a.up === undefined ? undefined : a.up ? 1 : 0,
+  );
+  archiveGauge(
+    'careflow_archive_spool_readings',
+    'Committed readings not yet written to the archive (on the worker writing it)',
+    (a) => a.spoolReadings,
+  );
+  archiveGauge(
+    'careflow_archive_lag_seconds',
+    'Age of the oldest reading not yet archived (on the worker writing it)',
+    (a) => a.lagSeconds,
+  );
   return registry;
 }

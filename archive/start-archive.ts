@@ -4,13 +4,15 @@ import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Store } from '../core/store/store.ts';
+import type { Mode } from '../core/repository.ts';
 import type { AcceptedReading } from '../core/streams.ts';
 import { failureAction, failureStatus, InfluxWriter } from './influx-writer.ts';
+import type { ArchiveBacklog, ArchiveCursor, ArchiveRepository } from './repository.ts';
 import { Wakeup } from './wakeup.ts';
 
 export interface ArchiveDeps {
-  store: Store;
+  /** The cursor and the inbox it follows: the embedded store's (synchronous) or the shared store's. */
+  repository: ArchiveRepository<Mode>;
   clock: Clock;
   logger: Logger;
   /** Committed readings (ingest's `readings`): wakes the archive; what it writes comes from the inbox. */
@@ -18,7 +20,7 @@ export interface ArchiveDeps {
 }
 
 export interface ArchiveStats {
-  /** Last inbox `seq` written to the database. */
+  /** Inbox `seq` of the last reading written to the database. */
   cursor: number;
   /** Readings committed to the inbox but not yet written: the spool. */
   spoolReadings: number;
@@ -41,6 +43,9 @@ export interface Archive {
   stop(): Promise<void>;
 }
 
+/** How often the backlog figures are refreshed when reading them is asynchronous (the shared store). */
+const BACKLOG_REFRESH_MS = 1_000;
+
 /** Idle re-check of the inbox, for rows that arrive without a `readings` signal. */
 const IDLE_POLL_MS = 5_000;
 const ERROR_CHARS = 500;
@@ -52,7 +57,7 @@ const ERROR_CHARS = 500;
  * they drain in order when it returns, across restarts. Flush and retry timers are wall-clock (they pace
  * I/O); lag is measured on the service clock, like the readings' arrival times.
  */
-export function startArchive(config: Config, deps: ArchiveDeps): Archive {
+export async function startArchive(config: Config, deps: ArchiveDeps): Promise<Archive> {
   const opts = config.archive;
   if (opts.url === null || opts.org === null || opts.bucket === null) {
     throw new CareflowError(
@@ -60,7 +65,7 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
       'The archive needs archive.url, archive.org and archive.bucket',
     );
   }
-  const { store, clock } = deps;
+  const { repository, clock } = deps;
   const logger = deps.logger.child({ module: 'archive' });
   const previousClientLogger = setLogger({
     error: (message, err) => logger.debug({ err, text: message }, 'influxdb client error'),
@@ -78,8 +83,10 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
   const retryMaxMs = Math.max(opts.retryMinMs, opts.retryMaxMs);
 
   // From the first start on, inbox retention must keep what the archive has not written (pruneLimit).
-  if (!store.archive.hasCursor()) store.archive.setCursor(0);
-  let cursor = store.archive.cursor();
+  let cursor: ArchiveCursor = await repository.start();
+  const initial = repository.backlog(cursor);
+  const asyncStore = initial instanceof Promise;
+  let backlogNow: ArchiveBacklog = await initial;
   const counters = { writtenReadings: 0, writes: 0, writeFailures: 0, rejectedBatches: 0 };
   let consecutiveFailures = 0;
   let failingSince: number | null = null;
@@ -89,15 +96,27 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
   const wakeup = new Wakeup();
   const subscription = deps.readings?.subscribe(() => wakeup.signal());
 
-  function spool(): number {
-    return store.archive.spool(cursor);
+  /** The backlog now: read at once from the embedded store, from the last refresh for the shared one. */
+  function currentBacklog(): ArchiveBacklog {
+    if (!asyncStore) backlogNow = repository.backlog(cursor) as ArchiveBacklog;
+    return backlogNow;
   }
 
+  async function refreshBacklog(): Promise<number> {
+    backlogNow = await repository.backlog(cursor);
+    return backlogNow.readings;
+  }
+  const refresher = asyncStore
+    ? setInterval(() => {
+        refreshBacklog().catch(() => undefined);
+      }, BACKLOG_REFRESH_MS)
+    : undefined;
+  refresher?.unref();
+
   function stats(): ArchiveStats {
-    const spoolReadings = spool();
-    const oldest = spoolReadings > 0 ? store.archive.oldestPendingReceivedAt(cursor) : undefined;
+    const { readings: spoolReadings, oldestReceivedAt: oldest } = currentBacklog();
     return {
-      cursor,
+      cursor: cursor.seq,
       spoolReadings,
       lagSeconds: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest) / 1000,
       up: consecutiveFailures === 0,
@@ -119,7 +138,7 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
 
   /** Writes the next batch; returns how many rows it held (0: nothing pending), or throws. */
   async function writeNextBatch(): Promise<number> {
-    const rows = store.archive.pending(cursor, opts.batchReadings);
+    const { rows, next } = await repository.pending(cursor, opts.batchReadings);
     if (rows.length === 0) return 0;
     const last = rows[rows.length - 1]!.seq;
     try {
@@ -140,22 +159,23 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
         'archive batch rejected by the database; moving on',
       );
     }
+    await repository.advance(next);
+    cursor = next;
+    await refreshBacklog();
     counters.writes++;
-    store.archive.setCursor(last);
-    cursor = last;
     if (consecutiveFailures > 0) {
       logger.info(
         {
           failedAttempts: consecutiveFailures,
           downMs: Date.now() - (failingSince ?? Date.now()),
-          spool: spool(),
+          spool: backlogNow.readings,
         },
         'archive writes recovered',
       );
     }
     consecutiveFailures = 0;
     failingSince = null;
-    logger.debug({ readings: rows.length, cursor }, 'archive batch written');
+    logger.debug({ readings: rows.length, cursor: cursor.seq }, 'archive batch written');
     return rows.length;
   }
 
@@ -166,9 +186,9 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
 
   /** Waits until something is pending, then up to `flushIntervalMs` for more (a full batch goes at once). */
   async function awaitBatch(): Promise<void> {
-    while (!stopping && spool() === 0) await wakeup.wait(IDLE_POLL_MS);
+    while (!stopping && (await refreshBacklog()) === 0) await wakeup.wait(IDLE_POLL_MS);
     const deadline = Date.now() + opts.flushIntervalMs;
-    while (!stopping && Date.now() < deadline && spool() < opts.batchReadings) {
+    while (!stopping && Date.now() < deadline && (await refreshBacklog()) < opts.batchReadings) {
       await wakeup.wait(deadline - Date.now());
     }
   }
@@ -206,7 +226,13 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
 
   const s0 = stats();
   logger.info(
-    { url: new URL(opts.url).origin, org: opts.org, bucket: opts.bucket, cursor, spool: s0.spoolReadings },
+    {
+      url: new URL(opts.url).origin,
+      org: opts.org,
+      bucket: opts.bucket,
+      cursor: cursor.seq,
+      spool: s0.spoolReadings,
+    },
     'archive started',
   );
   const running = run();
@@ -216,6 +242,7 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
     async stop() {
       if (stopping) return;
       stopping = true;
+      clearInterval(refresher);
       subscription?.unsubscribe();
       wakeup.interrupt();
       await running;
@@ -228,7 +255,7 @@ export function startArchive(config: Config, deps: ArchiveDeps): Archive {
       }
       writer.dispose();
       setLogger(previousClientLogger);
-      logger.info({ cursor, ...backlog() }, 'archive stopped');
+      logger.info({ cursor: cursor.seq, ...backlog() }, 'archive stopped');
     },
   };
 }

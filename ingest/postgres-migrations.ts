@@ -28,4 +28,11 @@ export const INGEST_PG_MIGRATIONS: readonly string[] = [
   CREATE TABLE ingest_cursors (name text PRIMARY KEY, seq bigint NOT NULL);
   CREATE TABLE meter_state (meter_id text PRIMARY KEY, state text NOT NULL);
   `,
+  // The committing transaction of each reading: readers that follow the inbox (the archive) go in commit order
+  // and stop before any transaction still in flight, which `seq` alone cannot tell (identity values are drawn
+  // at insert, and a later insert may commit first).
+  `
+  ALTER TABLE inbox ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
+  CREATE INDEX inbox_by_commit ON inbox (tx, seq);
+  `,
 ];

@@ -104,6 +104,8 @@ export async function spawnClusterWorker(
     registryPollMs?: number;
   },
   startTimeoutMs = 60_000,
+  /** More settings by environment (the archive's, for example). */
+  env: Record<string, string> = {},
 ): Promise<ClusterWorkerProcess> {
   const { proc, match, exited } = await spawnUntil(
     ['start', '--cluster'],
@@ -118,6 +120,7 @@ export async function spawnClusterWorker(
       ...(cluster.registryPollMs === undefined
         ? {}
         : { CAREFLOW_CLUSTER_REGISTRY_POLL_MS: String(cluster.registryPollMs) }),
+      ...env,
     },
     /cluster worker is running: .*HTTP on port (\d+)/,
     startTimeoutMs,

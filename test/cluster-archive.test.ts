@@ -1,0 +1,164 @@
+import { rmSync } from 'node:fs';
+import amqp from 'amqplib';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MQTT_EXCHANGE } from '../cluster/topology.ts';
+import { importRegistryShared } from '../registry/shared-import.ts';
+import { eventually, HOUR, tempDataDir, testRegistry } from './harness.ts';
+import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
+import { SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
+import { spawnClusterWorker, type ClusterWorkerProcess } from './service-process.ts';
+import { SKIP_VICTORIA_METRICS, startVictoriaMetrics, type VictoriaMetrics } from './victoria-metrics.ts';
+
+/**
+ * The archive in a cluster: two real workers (`careflow start --cluster`) on RabbitMQ and PostgreSQL, each with
+ * the archive configured against a real VictoriaMetrics. One of them holds the archive's lease and writes every
+ * reading of every partition from the shared inbox; killed with SIGKILL, the other takes the archive over from
+ * the cursor in PostgreSQL, and every reading is in the archive — each once (VictoriaMetrics deduplicates
+ * samples of one series and time, so a batch written again after a lost cursor update is not counted twice).
+ */
+const PARTITIONS = 4;
+const SERIES = '{__name__="water_reading_total_liters"}';
+const BASE = Math.floor(Date.now() / HOUR) * HOUR - 3 * 24 * HOUR;
+const registry = testRegistry(20);
+const meterIds = (registry.meters ?? []).map((m) => m.id);
+const skip = SKIP_POSTGRES || SKIP_RABBITMQ || SKIP_VICTORIA_METRICS;
+
+interface Worker extends ClusterWorkerProcess {
+  dir: string;
+}
+let pgServer: Postgres;
+let rabbit: RabbitMq;
+let vm: VictoriaMetrics;
+let db: pg.Pool;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  if (skip) return;
+  [pgServer, rabbit, vm] = await Promise.all([
+    startPostgres(),
+    startRabbitMq(),
+    startVictoriaMetrics({ dedup: true }),
+  ]);
+  db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
+  await importRegistryShared(db, registry);
+  const env = {
+    CAREFLOW_INFLUX_URL: vm.url,
+    CAREFLOW_INFLUX_TOKEN: 'test-influx-token',
+    CAREFLOW_INFLUX_ORG: 'careflow',
+    CAREFLOW_INFLUX_BUCKET: 'readings',
+  };
+  const cluster = { amqpUrl: rabbit.amqpUrl, postgresUrl: pgServer.url, partitions: PARTITIONS };
+  for (const prefer of ['0-1', '2-3']) {
+    const dir = tempDataDir();
+    workers.push({ ...(await spawnClusterWorker(dir, { ...cluster, prefer }, 60_000, env)), dir });
+  }
+}, 240_000);
+
+afterAll(async () => {
+  for (const w of workers) {
+    w.proc.kill('SIGTERM');
+    await Promise.race([w.exited, new Promise((r) => setTimeout(r, 10_000))]);
+    w.proc.kill('SIGKILL');
+    await w.exited;
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+  await db?.end();
+  await vm?.dispose();
+  await rabbit?.dispose();
+  await pgServer?.dispose();
+}, 120_000);
+
+interface ArchiveHealth {
+  held: boolean;
+  spoolReadings?: number;
+  up?: boolean;
+}
+async function archiveOf(w: Worker): Promise<ArchiveHealth | null> {
+  try {
+    const body = (await (await fetch(`http://127.0.0.1:${w.httpPort}/healthz`)).json()) as {
+      archive?: ArchiveHealth;
+    };
+    return body.archive ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Publishes `hours` hourly readings of every meter from hour `from`, confirmed by RabbitMQ. */
+async function publish(from: number, hours: number): Promise<Map<string, number>> {
+  const conn = await amqp.connect(rabbit.amqpUrl);
+  const ch = await conn.createConfirmChannel();
+  const sent = new Map<string, number>();
+  for (let h = from; h < from + hours; h++) {
+    meterIds.forEach((meterId, i) => {
+      const ts = BASE + h * HOUR;
+      const reading = { ts: new Date(ts).toISOString(), totalLiters: 1000 + i + h * 3 };
+      ch.publish(MQTT_EXCHANGE, `meters.${meterId}.readings`, Buffer.from(JSON.stringify(reading)));
+      sent.set(`${meterId}@${ts}`, reading.totalLiters);
+    });
+  }
+  await ch.waitForConfirms();
+  await conn.close();
+  return sent;
+}
+
+/** Every stored sample as meter@time → liters, and how many samples there are. */
+async function archived(): Promise<{ samples: Map<string, number>; count: number; tagged: boolean }> {
+  const samples = new Map<string, number>();
+  let count = 0;
+  let tagged = true;
+  for (const s of await vm.exportSeries(SERIES)) {
+    tagged &&= s.metric.household !== undefined && s.metric.grid !== undefined;
+    s.timestamps.forEach((t, i) => {
+      samples.set(`${s.metric.meter}@${t}`, s.values[i]!);
+      count++;
+    });
+  }
+  return { samples, count, tagged };
+}
+
+async function archivedExactly(expected: Map<string, number>): Promise<void> {
+  let got = await archived();
+  const until = Date.now() + 30_000;
+  while (got.count < expected.size && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 500));
+    got = await archived();
+  }
+  expect(got.count).toBe(expected.size);
+  expect(got.samples).toEqual(expected);
+  expect(got.tagged).toBe(true);
+}
+
+describe.skipIf(skip)('the archive of a cluster', () => {
+  it('is written by one worker at a time, and by another from where it stopped when that one is killed', async () => {
+    const holders = async () => (await Promise.all(workers.map(archiveOf))).map((a) => a?.held === true);
+    await eventually(
+      async () => (await holders()).filter(Boolean).length === 1,
+      20_000,
+      'one archive holder',
+    );
+    const holderIndex = (await holders()).indexOf(true);
+    const [holder, other] = [workers[holderIndex]!, workers[1 - holderIndex]!];
+    expect((await archiveOf(other))?.held).toBe(false);
+
+    const expected = await publish(0, 12);
+    await archivedExactly(expected);
+
+    // The holder goes without a word; readings keep arriving meanwhile.
+    holder.proc.kill('SIGKILL');
+    await holder.exited;
+    const killedAt = Date.now();
+    for (const [k, v] of await publish(12, 12)) expected.set(k, v);
+    await eventually(
+      async () => (await archiveOf(other))?.held === true,
+      30_000,
+      'the other worker to take over',
+    );
+    const takeover = Date.now() - killedAt;
+    await archivedExactly(expected);
+    await eventually(async () => (await archiveOf(other))?.spoolReadings === 0, 20_000, 'an empty spool');
+    expect(takeover).toBeLessThan(15_000);
+    expect(expected.size).toBe(meterIds.length * 24);
+  }, 180_000);
+});
