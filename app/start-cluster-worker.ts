@@ -40,6 +40,8 @@ import { SingletonLease } from '../cluster/singleton-lease.ts';
 
 /** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
 const FEED_POLL_MS = 1_000;
+/** Between pulls while a partition's restore waits for the registry an erasure published. */
+const REGISTRY_WAIT_MS = 200;
 /** The archive's advisory lock ('archive' in ASCII, shortened to fit a bigint). */
 const ARCHIVE_LOCK_KEY = '97114099104105';
 /** How often a worker tries to take the archive over, and the holder checks its lock's connection. */
@@ -92,11 +94,13 @@ export async function startClusterWorkerService(
     // The registry and rules in force before any partition is taken over (the detectors read them from the store).
     registry = await followClusterTables(config, pool, logger);
     store = openStore({ path: join(config.dataDir, 'careflow.db') });
+    const follower = registry;
     const { openPartition, uow, notifier, escalations } = await clusterPartitions(
       config,
       logger,
       pool,
       store,
+      (version) => registryReached(follower, version),
     );
     const alertRepo = await PgAlertRepository.open(uow.pool);
     relay = await startOutboxRelay({
@@ -248,6 +252,8 @@ export async function clusterPartitions(
   logger: Logger,
   pool: PgPool,
   store: Store,
+  /** Resolves once this worker's registry has reached a version (after an erasure); see PartitionDeps. */
+  registryAtLeast?: (version: number) => Promise<void>,
 ): Promise<{
   openPartition: (partition: number) => Promise<PartitionProcessor>;
   uow: PgUnitOfWork;
@@ -290,6 +296,7 @@ export async function clusterPartitions(
       localTime,
       store,
       gridShares: gridShares.forPartition(partition),
+      ...(registryAtLeast ? { registryAtLeast } : {}),
       repos: {
         uow,
         ingest: await PgIngestRepository.open(uow.pool, { cursorName: `partition-${partition}` }),
@@ -298,6 +305,16 @@ export async function clusterPartitions(
       },
     });
   return { openPartition, uow, notifier, escalations };
+}
+
+/** Pulls the shared sets until this worker's registry is at `version` or later. */
+async function registryReached(follower: SharedFollower, version: number): Promise<void> {
+  for (;;) {
+    if ((follower.stats().registry?.version ?? 0) >= version) return;
+    await follower.poll();
+    if ((follower.stats().registry?.version ?? 0) >= version) return;
+    await new Promise((r) => setTimeout(r, REGISTRY_WAIT_MS));
+  }
 }
 
 function workerMetrics(

@@ -48,6 +48,8 @@ export interface PartitionDeps {
   repos: PartitionRepos;
   /** The partition's view of every grid's shares (the outage watch across partitions); undefined: off. */
   gridShares?: PartitionGridShares;
+  /** Resolves once the worker's registry has reached `version` (it pulls meanwhile); undefined: not waited for. */
+  registryAtLeast?: (version: number) => Promise<void>;
 }
 
 export interface BatchResult {
@@ -60,6 +62,12 @@ export interface BatchResult {
 
 /** The partition's takeover was fenced: another worker took it over since this one restored it. */
 export class PartitionFencedError extends Error {}
+
+/**
+ * The partition was reset (a household of it was erased) since this object restored it: its state in memory
+ * may hold what was erased. The owner restores the partition and commits the batch again.
+ */
+export class PartitionResetError extends Error {}
 
 /**
  * A partition's households, owned by one worker at a time: their normalisers (ingest's UsageStage) and
@@ -89,6 +97,7 @@ export class PartitionProcessor {
   private constructor(
     private readonly deps: PartitionDeps,
     private readonly epoch: number,
+    private readonly resets: number,
     restoredClock: number | null,
   ) {
     const i = deps.config.ingest;
@@ -109,19 +118,26 @@ export class PartitionProcessor {
   /** Takes the partition over: raises its epoch and loads its checkpoint. */
   static async restore(deps: PartitionDeps): Promise<PartitionProcessor> {
     const { uow, ingest, detectorStates } = deps.repos;
-    const { rows } = await uow.pool.query<{ epoch: number; clock: number | null }>(
+    const { rows } = await uow.pool.query<{
+      epoch: number;
+      clock: number | null;
+      resets: number;
+      registry_at_least: number;
+    }>(
       `INSERT INTO cluster_partitions (partition, epoch, clock, owner, taken_at) VALUES ($1, 1, NULL, $2, $3)
        ON CONFLICT (partition) DO UPDATE
          SET epoch = cluster_partitions.epoch + 1, owner = excluded.owner, taken_at = excluded.taken_at
-       RETURNING epoch, clock`,
+       RETURNING epoch, clock, resets, registry_at_least`,
       [deps.partition, deps.owner, Date.now()],
     );
-    const { epoch, clock } = rows[0]!;
+    const { epoch, clock, resets } = rows[0]!;
+    // After an erasure: the registry without the household first (its meters' readings are then unknown).
+    if (rows[0]!.registry_at_least > 0) await deps.registryAtLeast?.(rows[0]!.registry_at_least);
     const members = await uow.pool.query<{ meter_id: string; household_id: string }>(
       'SELECT meter_id, household_id FROM cluster_partition_meters WHERE partition = $1',
       [deps.partition],
     );
-    const p = new PartitionProcessor(deps, epoch, clock);
+    const p = new PartitionProcessor(deps, epoch, resets, clock);
     p.ledger.cursorValue = await ingest.cursor();
     const households = new Set<string>();
     for (const m of members.rows) {
@@ -193,18 +209,34 @@ export class PartitionProcessor {
           [this.deps.partition, [...this.newMembers.keys()], [...this.newMembers.values()]],
         );
       }
-      const fenced = await uow.pool.query(
-        'UPDATE cluster_partitions SET clock = $3, committed_at = $4 WHERE partition = $1 AND epoch = $2',
-        [this.deps.partition, this.epoch, this.clock?.now() ?? null, Date.now()],
-      );
-      if (fenced.rowCount !== 1)
-        throw new PartitionFencedError(`partition ${this.deps.partition} was taken over by another worker`);
+      await this.fence(uow.pool);
       for (const [m] of this.newMembers) this.members.add(m);
       this.newMembers.clear();
       return { readings: seqs.length, skipped, detections: detections.length };
     });
     shared?.();
     return result;
+  }
+
+  /**
+   * Saves the partition's clock, in the commit's transaction, if this object still owns the partition as it
+   * restored it; otherwise the commit is rolled back (taken over: fenced; erased from: reset).
+   */
+  private async fence(pool: PartitionRepos['uow']['pool']): Promise<void> {
+    const saved = await pool.query(
+      `UPDATE cluster_partitions SET clock = $4, committed_at = $5
+       WHERE partition = $1 AND epoch = $2 AND resets = $3`,
+      [this.deps.partition, this.epoch, this.resets, this.clock?.now() ?? null, Date.now()],
+    );
+    if (saved.rowCount === 1) return;
+    // A new statement sees what was committed meanwhile: the same epoch means only an erasure happened.
+    const { rows } = await pool.query<{ epoch: number }>(
+      'SELECT epoch FROM cluster_partitions WHERE partition = $1',
+      [this.deps.partition],
+    );
+    if (rows[0] && Number(rows[0].epoch) === this.epoch)
+      throw new PartitionResetError(`partition ${this.deps.partition} was reset by an erasure; restoring it`);
+    throw new PartitionFencedError(`partition ${this.deps.partition} was taken over by another worker`);
   }
 
   /** The partition's clock (event time); null before its first reading. */

@@ -49,4 +49,11 @@ export const CLUSTER_PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX login_failures_by_account ON login_failures (account, at);
   `,
+  // A household's erasure resets the partitions holding its meters (`resets`): the owner's next commit is refused
+  // and it restores the partition from PostgreSQL, without the erased state, once its registry has reached
+  // `registry_at_least` (the version without the household), so that no reading of it is processed again.
+  `
+  ALTER TABLE cluster_partitions ADD COLUMN resets bigint NOT NULL DEFAULT 0;
+  ALTER TABLE cluster_partitions ADD COLUMN registry_at_least bigint NOT NULL DEFAULT 0;
+  `,
 ];

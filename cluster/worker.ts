@@ -14,6 +14,7 @@ import {
 } from './topology.ts';
 import {
   PartitionFencedError,
+  PartitionResetError,
   type BatchResult,
   type PartitionProcessor,
   type PartitionSubmission,
@@ -85,6 +86,8 @@ export interface ClusterWorkerStats {
   /** Partition clocks moved forward by the wall-clock floor (commits with no readings). */
   floorAdvances: number;
   deadLetters: number;
+  /** Batches committed again after an erasure reset their partition (restored without the erased state). */
+  resets: number;
   commitFailures: number;
   ready: boolean;
 }
@@ -138,6 +141,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
   let skippedRedeliveries = 0;
   let detections = 0;
   let restores = 0;
+  let resets = 0;
   let floorAdvances = 0;
   const parts: Partition[] = Array.from({ length: c.partitions }, (_, partition) => ({
     partition,
@@ -196,20 +200,24 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
     p.pending = [];
     if (batch.length === 0 || !p.channel) return;
     const receivedAt = now();
-    const submissions: PartitionSubmission[] = [];
-    const errors: { meterId: string; body: string }[] = [];
-    for (const msg of batch) {
-      const submission = toSubmission(msg, receivedAt);
-      if (!submission) continue;
-      submissions.push(submission);
-      for (const d of submission.deadLetters) {
-        deadLetters++;
-        errors.push({
-          meterId: submission.meterId,
-          body: JSON.stringify({ code: d.code, message: d.message, field: d.field }),
-        });
+    let submissions: PartitionSubmission[] = [];
+    let errors: { meterId: string; body: string }[] = [];
+    /** The batch as the registry now has it (again after an erasure: an erased meter is unknown). */
+    const prepare = () => {
+      submissions = [];
+      errors = [];
+      for (const msg of batch) {
+        const submission = toSubmission(msg, receivedAt);
+        if (!submission) continue;
+        submissions.push(submission);
+        for (const d of submission.deadLetters)
+          errors.push({
+            meterId: submission.meterId,
+            body: JSON.stringify({ code: d.code, message: d.message, field: d.field }),
+          });
       }
-    }
+    };
+    prepare();
     let readings: number;
     for (;;) {
       try {
@@ -235,6 +243,13 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
           logger.warn({ partition: p.partition }, err.message);
           return;
         }
+        if (err instanceof PartitionResetError) {
+          // A household was erased: restored (with the registry that no longer has it), the batch goes again.
+          logger.info({ partition: p.partition }, err.message);
+          resets++;
+          prepare();
+          continue;
+        }
         commitFailures++;
         logger.error({ err, partition: p.partition }, 'commit to the shared store failed; retrying');
         if (stopping) return; // not acknowledged: RabbitMQ gives the deliveries to the next consumer
@@ -242,6 +257,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
       }
     }
     p.committed += readings;
+    deadLetters += errors.length;
     committedReadings += readings;
     try {
       // Only after the commit: acknowledges every delivery of the batch (deliveries on a channel are in order).
@@ -385,6 +401,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
         skippedRedeliveries,
         detections,
         restores,
+        resets,
         floorAdvances,
         deadLetters,
         commitFailures,

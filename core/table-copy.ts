@@ -398,17 +398,65 @@ export async function writeSharedRows(
         [...row, next],
       );
     }
-    for (const key of change.removeKeys) {
-      const match = table.key.map((k, i) => `${k} = $${i + 1}`).join(' AND ');
-      const { rowCount } = await client.query(`DELETE FROM ${table.name} WHERE ${match}`, [...key]);
-      if (rowCount)
-        await client.query(
-          `INSERT INTO ${set.removedTable} (tbl, key, rv)
-           VALUES ($1, json_build_array(${table.key
-             .map((k, i) => `$${i + 3}::${table.columns.find(([c]) => c === k)![1]}`)
-             .join(', ')})::text, $2)`,
-          [table.name, next, ...key],
-        );
-    }
+    await removeRows(client, set, table, change.removeKeys, next);
   });
+}
+
+/**
+ * Removes rows of several tables of one shared set — those `where` selects, read under the set's version lock —
+ * and raises the set's version, in one transaction on `client`; the removed keys are recorded with the new
+ * version so that followers delete exactly them. Returns the version (unchanged, with nothing raised, when no
+ * row matched) and how many rows each table lost.
+ */
+export async function removeSharedRows(
+  client: PgClient,
+  set: { versionTable: string; removedTable: string; lockKey?: string },
+  removals: readonly { table: CopiedTable; where: string; params: unknown[] }[],
+  raiseVersion: { sql: string; params: unknown[] },
+): Promise<{ version: number | null; removed: Record<string, number> }> {
+  const removed: Record<string, number> = {};
+  const found: { table: CopiedTable; keys: Value[][] }[] = [];
+  try {
+    const version = await versionedChange(client, set, raiseVersion, async (next) => {
+      for (const { table, where, params } of removals) {
+        const { rows } = await client.query<Record<string, Value>>(
+          `SELECT ${table.key.join(', ')} FROM ${table.name} WHERE ${where}`,
+          params,
+        );
+        const keys = rows.map((r) => table.key.map((k) => r[k]!));
+        found.push({ table, keys });
+        removed[table.name] = keys.length;
+      }
+      if (found.every((f) => f.keys.length === 0)) throw NOTHING_TO_REMOVE;
+      for (const { table, keys } of found) await removeRows(client, set, table, keys, next);
+    });
+    return { version, removed };
+  } catch (err) {
+    if (err === NOTHING_TO_REMOVE) return { version: null, removed };
+    throw err;
+  }
+}
+
+const NOTHING_TO_REMOVE = new Error('nothing to remove');
+
+/** Deletes rows by key and records each removed key with the version `next` (for the followers). */
+async function removeRows(
+  client: PgClient,
+  set: { removedTable: string },
+  table: CopiedTable,
+  keys: readonly Value[][],
+  next: number,
+): Promise<void> {
+  const match = table.key.map((k, i) => `${k} = $${i + 1}`).join(' AND ');
+  for (const key of keys) {
+    const { rowCount } = await client.query(`DELETE FROM ${table.name} WHERE ${match}`, [...key]);
+    if (rowCount)
+      await client.query(
+        `INSERT INTO ${set.removedTable} (tbl, key, rv)
+         VALUES ($1, json_build_array(${table.key
+           .map((k, i) => `$${i + 3}::${table.columns.find(([c]) => c === k)![1]}`)
+           .join(', ')})::text, $2)`,
+        [table.name, next, ...key],
+      );
+  }
 }

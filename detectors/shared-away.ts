@@ -4,7 +4,7 @@ import { copyTablesFromPg, publishTables, withLockedScratchStore } from '../core
 import { AWAY_SET } from './away-tables.ts';
 
 /** One away change to the shared store at a time (an advisory lock; 'away' in ASCII). */
-const LOCK_KEY = '97119097121';
+export const AWAY_LOCK_KEY = '97119097121';
 
 export interface SharedAwayChange {
   householdId: string;
@@ -26,7 +26,7 @@ export async function setAwayShared(
   change: SharedAwayChange,
 ): Promise<{ previous: AwaySpan | undefined; version: number }> {
   await AWAY_SET.migrate(pool);
-  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+  return withLockedScratchStore(pool, AWAY_LOCK_KEY, async (client, store) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await copyTablesFromPg(AWAY_SET.tables, client, store.db);
     await client.query('COMMIT');

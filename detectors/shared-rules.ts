@@ -8,7 +8,7 @@ import { RULES_SET } from './rule-tables.ts';
 import { DEFAULT_RULES } from './rules/default-rules.ts';
 
 /** One rule change to the shared store at a time (an advisory lock; the key is 'rules' in ASCII). */
-const LOCK_KEY = '491596309875';
+export const RULES_LOCK_KEY = '491596309875';
 
 export interface SharedRuleChange {
   scope: RuleScope;
@@ -37,7 +37,7 @@ export async function setRulesShared(
 ): Promise<{ version: number; changes: RuleChangeRecord[]; published: number }> {
   const sets = [...change.places, RULES_SET];
   for (const set of sets) await set.migrate(pool);
-  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+  return withLockedScratchStore(pool, RULES_LOCK_KEY, async (client, store) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     for (const set of sets) await copyTablesFromPg(set.tables, client, store.db);
     const { rows } = await client.query<{ version: number }>('SELECT version FROM rules_version');
@@ -74,7 +74,7 @@ export async function readRulesShared<T>(
 ): Promise<T> {
   const sets = [...view.places, RULES_SET];
   for (const set of sets) await set.migrate(pool);
-  return withLockedScratchStore(pool, LOCK_KEY, async (client, store) => {
+  return withLockedScratchStore(pool, RULES_LOCK_KEY, async (client, store) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     for (const set of sets) await copyTablesFromPg(set.tables, client, store.db);
     await client.query('COMMIT');

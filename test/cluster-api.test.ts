@@ -11,6 +11,7 @@ import { LocalTime } from '../core/local-time.ts';
 import { openStore } from '../core/store/store.ts';
 import { AwayBook } from '../detectors/away-book.ts';
 import { pgAlertFacts, pgPlacedAlerts } from '../cluster/report-facts.ts';
+import { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import { ConsentGate } from '../detectors/consent-gate.ts';
 import { RuleBook } from '../detectors/rule-book.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
@@ -757,7 +758,7 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     );
   });
 
-  it("records a household's consent once for the cluster; personal data stays with the embedded service", async () => {
+  it("records a household's consent once for the cluster through any worker", async () => {
     const [a, b] = workers as [WorkerApi, WorkerApi];
     const token = await login(a, 'w-g1');
     const version = async () =>
@@ -785,7 +786,136 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     const inForce = (w: WorkerApi) => w.store.privacy.consent('h-g1-1')?.id;
     expect(inForce(a)).toBe(inForce(b));
     expect((await call(a, 'GET', '/api/households/h-g2-1/consent', token)).status).toBe(403);
-    // Export and erasure reach every partition's state and table: not served by a worker.
-    expect((await call(a, 'GET', '/api/households/h-g1-1/export', ADMIN_TOKEN)).status).toBe(404);
+  });
+
+  it('exports a household from the shared store and erases it once for the cluster through any worker', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const [hid, meter] = ['h-g2-2', 'm-g2-2'];
+    const HOUR = 3_600_000;
+    const t = Math.floor(Date.now() / HOUR) * HOUR;
+    // Its rows in every module: readings and a bucket, an alert with its chain, a partition's state of it, an away
+    // mark, a rule of its own, consent — and a neighbour's reading, which stays.
+    const ingest = await PgIngestRepository.open(pool);
+    await ingest.commit([
+      {
+        meterId: meter,
+        receivedAt: t,
+        deadLetters: [],
+        readings: [1, 2].map((h) => ({ ts: t - h * HOUR, totalLiters: 10 + h })),
+      },
+      { meterId: 'm-g2-1', receivedAt: t, deadLetters: [], readings: [{ ts: t - HOUR, totalLiters: 5 }] },
+    ]);
+    await ingest.saveProcessed({
+      buckets: [{ householdId: hid, start: t - HOUR, end: t, liters: 1 }],
+      events: [],
+    });
+    await cluster.openAlert('erase-1', { grid: 'g2', household: hid });
+    await pool.query(
+      `INSERT INTO cluster_partitions (partition, epoch, clock, owner, taken_at) VALUES (3, 1, NULL, 'w', 0)`,
+    );
+    await pool.query(
+      'INSERT INTO cluster_partition_meters (meter_id, partition, household_id) VALUES ($1, 3, $2)',
+      [meter, hid],
+    );
+    const staff = await login(a, 'w-g2');
+    expect(
+      (await call(a, 'PUT', `/api/households/${hid}/away`, staff, { until: t + 86_400_000, reason: '探亲' }))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await call(a, 'PUT', `/api/households/${hid}/consent`, staff, {
+          purposes: ['welfare'],
+          givenBy: '住户本人',
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await call(a, 'PUT', `/api/rules/household/${hid}`, ADMIN_TOKEN, {
+          rules: { 'heavy-use': { params: { minLitersPerBucket: 6 } } },
+          reason: '独居老人',
+        })
+      ).status,
+    ).toBe(200);
+
+    // The export: every kind of row, from PostgreSQL, and no secret; only for who manages privacy.
+    expect((await call(b, 'GET', `/api/households/${hid}/export`, staff)).status).toBe(403);
+    const exported = await call(b, 'GET', `/api/households/${hid}/export`, ADMIN_TOKEN);
+    expect(exported.status).toBe(200);
+    const data = exported.json.data as Record<string, Record<string, unknown>[]>;
+    expect(Object.fromEntries(Object.entries(data).map(([k, rows]) => [k, rows.length]))).toMatchObject({
+      households: 1,
+      meters: 1,
+      readings: 2,
+      alerts: 1,
+      alertTimeline: 2, // opened, and the first message queued
+      partitionMeters: 1,
+      awayPeriods: 1,
+      ruleOverrides: 1,
+      consentRecords: 1,
+    });
+    expect(data.households![0]).toMatchObject({ id: hid, grid: 'g2' });
+    expect(JSON.stringify(data)).not.toMatch(/secret|password|_rv/);
+
+    // The erasure: confirmed by repeating the id; through one worker, for every worker.
+    const versions = async () =>
+      (
+        await pool.query<{ registry: number; rules: number; away: number }>(
+          `SELECT (SELECT version FROM registry_version) AS registry, (SELECT version FROM rules_version) AS rules,
+                  (SELECT version FROM away_version) AS away`,
+        )
+      ).rows[0]!;
+    const before = await versions();
+    const body = { reason: '住户 2026-12-01 书面申请删除', confirm: 'h-g2-1' };
+    expect((await call(b, 'POST', `/api/households/${hid}/erase`, ADMIN_TOKEN, body)).status).toBe(400);
+    const erased = await call(b, 'POST', `/api/households/${hid}/erase`, ADMIN_TOKEN, {
+      ...body,
+      confirm: hid,
+    });
+    expect(erased.status).toBe(200);
+    // Every row the export showed is deleted, but the consent records and the audit log, kept by policy.
+    const shown = Object.entries(data).filter(([k]) => k !== 'consentRecords' && k !== 'audit');
+    expect(erased.json.deleted).toEqual(Object.fromEntries(shown.map(([k, rows]) => [k, rows.length])));
+    expect((erased.json.kept as { consentRecords: number }).consentRecords).toBe(1);
+    const after = await versions();
+    expect([after.registry, after.rules, after.away]).toEqual([
+      before.registry + 1,
+      before.rules + 1,
+      before.away + 1,
+    ]);
+    // The partition holding its meter is reset: its owner restores it once its registry has that version.
+    const part = await pool.query(
+      'SELECT resets, registry_at_least FROM cluster_partitions WHERE partition = 3',
+    );
+    expect(part.rows[0]).toEqual({ resets: 1, registry_at_least: after.registry });
+
+    // Gone through the worker that erased it at once, through the other after its pull; the neighbour stays.
+    expect((await call(b, 'GET', `/api/households/${hid}`, ADMIN_TOKEN)).status).toBe(404);
+    await a.follower.poll();
+    expect((await call(a, 'GET', `/api/households/${hid}`, ADMIN_TOKEN)).status).toBe(404);
+    expect(a.store.registry.meter(meter)).toBeUndefined();
+    expect(a.store.away.current(hid, Date.now())).toBeUndefined();
+    // Nothing of it is left in the shared store but its consent records and the audit log.
+    expect((await call(a, 'GET', `/api/households/${hid}/export`, ADMIN_TOKEN)).status).toBe(404);
+    const count = async (sql: string) => (await pool.query<{ n: number }>(sql, [hid, meter])).rows[0]!.n;
+    expect(
+      await count(
+        `SELECT ((SELECT count(*) FROM inbox WHERE meter_id = $2) + (SELECT count(*) FROM usage_buckets WHERE household_id = $1)
+          + (SELECT count(*) FROM alerts WHERE household_id = $1) + (SELECT count(*) FROM households WHERE id = $1)
+          + (SELECT count(*) FROM away_periods WHERE household_id = $1)
+          + (SELECT count(*) FROM rule_overrides WHERE code = $1))::int AS n`,
+      ),
+    ).toBe(0);
+    expect(
+      await count(
+        'SELECT count(*)::int AS n FROM consent_records WHERE household_id = $1 AND $2::text IS NOT NULL',
+      ),
+    ).toBe(1);
+    const neighbour = await pool.query(`SELECT count(*)::int AS n FROM inbox WHERE meter_id = 'm-g2-1'`);
+    expect(neighbour.rows[0]).toEqual({ n: 1 });
+    // The erasure is in the audit log, with what it deleted.
+    const audit = await call(a, 'GET', `/api/audit?action=household.erase`, ADMIN_TOKEN);
+    expect(JSON.stringify(audit.json)).toContain(hid);
   });
 });

@@ -2,7 +2,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPartitions } from '../app/start-cluster-worker.ts';
-import { PartitionFencedError, type PartitionSubmission } from '../cluster/partition.ts';
+import { eraseHouseholdShared } from '../cluster/household-data.ts';
+import { PartitionFencedError, PartitionResetError, type PartitionSubmission } from '../cluster/partition.ts';
+import { importRegistryShared } from '../registry/shared-import.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { openPgPool, type PgPool } from '../core/postgres.ts';
@@ -65,11 +67,12 @@ function batch(r: number, redelivered = false): PartitionSubmission[] {
   }));
 }
 
-async function open(database: string) {
+async function open(database: string, registryAtLeast?: (version: number) => Promise<void>) {
   const pool = openPgPool(await server.createDatabase(database));
   pools.push(pool);
   const config = loadConfig({}, { dataDir: dir });
-  return { pool, openPartition: (await clusterPartitions(config, logger, pool, store)).openPartition };
+  const { openPartition } = await clusterPartitions(config, logger, pool, store, registryAtLeast);
+  return { pool, openPartition };
 }
 
 async function snapshot(pool: PgPool) {
@@ -110,5 +113,46 @@ describe.skipIf(SKIP_POSTGRES)('a partition taken over', () => {
     for (let r = 6; r < ROUNDS; r++) await second.commit(batch(r));
     second.stop();
     expect(await snapshot(takeover.pool)).toEqual(expected);
+  }, 120_000);
+
+  it("an erasure resets the partition: the household's state and rows are gone, the others go on unchanged", async () => {
+    const ERASED = 'm-g1-1';
+    const household = householdOf.get(ERASED)!;
+    const without = (b: PartitionSubmission[]) => b.filter((s) => s.meterId !== ERASED);
+    // The same input with the household's meter, then without it (its readings unknown after the erasure).
+    const reference = await open('erase_reference');
+    const ref = await reference.openPartition(0);
+    for (let r = 0; r < ROUNDS; r++) await ref.commit(r < 5 ? batch(r) : without(batch(r)));
+    ref.stop();
+    const expected = await snapshot(reference.pool);
+    const mentions = (v: unknown) =>
+      JSON.stringify(v).includes(household) || JSON.stringify(v).includes(ERASED);
+    expect(Object.values(expected).some((rows) => rows.some(mentions))).toBe(true);
+
+    const waited: number[] = [];
+    const erasing = await open('erasing', async (version) => {
+      waited.push(version);
+    });
+    await importRegistryShared(erasing.pool, registry);
+    const first = await erasing.openPartition(0);
+    for (let r = 0; r < 5; r++) await first.commit(batch(r));
+    const erased = await eraseHouseholdShared(erasing.pool, household, { actor: 'admin', at: Date.now() });
+    expect(erased.partitions).toEqual([0]);
+    expect(erased.deleted).toMatchObject({ households: 1, meters: 1, readings: 5 * 4, partitionMeters: 1 });
+    expect(erased.deleted.detectorState).toBe(1);
+    // The owner's next commit is refused and leaves nothing; restored, it waits for the registry without them.
+    await expect(first.commit(without(batch(5)))).rejects.toBeInstanceOf(PartitionResetError);
+    first.stop();
+    const second = await erasing.openPartition(0);
+    expect(waited).toEqual([erased.registryVersion]);
+    for (let r = 5; r < ROUNDS; r++) await second.commit(without(batch(r)));
+    second.stop();
+    const got = await snapshot(erasing.pool);
+    // Nothing of the household is left anywhere, and everything else is as if the erasure had not happened.
+    expect(Object.values(got).some((rows) => rows.some(mentions))).toBe(false);
+    const others = Object.fromEntries(
+      Object.entries(expected).map(([k, rows]) => [k, rows.filter((row) => !mentions(row))]),
+    );
+    expect(got).toEqual(others);
   }, 120_000);
 });

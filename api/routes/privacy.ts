@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { CareflowError } from '../../core/errors.ts';
 import { ConsentPurpose } from '../../core/registry.ts';
-import type { ErasureReport } from '../../core/store/personal-data-repo.ts';
+import type { ErasureReport, HouseholdExport } from '../../core/store/personal-data-repo.ts';
 import type { ConsentRecord } from '../../core/store/privacy-repo.ts';
 import { defineRoute, type ApiContext } from '../define-route.ts';
 import { HouseholdParams } from './households.ts';
@@ -32,8 +32,17 @@ export interface PrivacyHooks {
    * returns the record's id. A cluster worker's writes it to the shared registry (registry/shared-consent.ts).
    */
   addConsent?: (record: Omit<ConsentRecord, 'id'>, audit: () => void) => Promise<number>;
-  /** false: only consent is served, not the export and erasure of personal data (a cluster worker). */
-  personalData?: boolean;
+  /** Where the export reads (default: the embedded store). A cluster worker's reads PostgreSQL. */
+  exportData?: (householdId: string) => Promise<HouseholdExport>;
+  /**
+   * Where the erasure runs (default: the embedded store, the audit entry in its transaction); `audit` is called
+   * with the report once it is done. A cluster worker's erases from PostgreSQL (cluster/household-data.ts).
+   */
+  erase?: (
+    householdId: string,
+    actor: string,
+    audit: (report: ErasureReport) => void,
+  ) => Promise<ErasureReport>;
 }
 
 /**
@@ -124,8 +133,6 @@ export function privacyRoutes(hooks: PrivacyHooks) {
       },
     });
 
-    if (hooks.personalData === false) return;
-
     defineRoute(app, ctx, {
       method: 'GET',
       url: '/households/:id/export',
@@ -143,9 +150,11 @@ export function privacyRoutes(hooks: PrivacyHooks) {
           }),
         },
       },
-      handler: ({ principal, params, audit }) => {
+      handler: async ({ principal, params, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
-        const data = store.personalData.export(params.id);
+        const data = hooks.exportData
+          ? await hooks.exportData(params.id)
+          : store.personalData.export(params.id);
         audit('household.export', params.id, grid, {
           rows: Object.values(data).reduce((n, rows) => n + rows.length, 0),
         });
@@ -171,17 +180,24 @@ export function privacyRoutes(hooks: PrivacyHooks) {
           }),
         },
       },
-      handler: ({ principal, params, body, audit }) => {
+      handler: async ({ principal, params, body, audit }) => {
         const grid = access.assertHousehold(principal, params.id);
         if (body.confirm !== params.id) {
           throw new CareflowError('ERR_API_VALIDATION', 'confirm must repeat the household id', [
             { path: 'confirm', message: `must be "${params.id}"` },
           ]);
         }
+        const audited = (r: ErasureReport) =>
+          audit('household.erase', params.id, grid, { reason: body.reason, ...r });
+        if (hooks.erase) {
+          const { deleted, kept } = await hooks.erase(params.id, principal.id, audited);
+          hooks.consentChanged(params.id);
+          return { householdId: params.id, deleted, kept };
+        }
         const meterIds = store.personalData.meterIds(params.id);
         const report: ErasureReport = store.transaction(() => {
           const r = store.personalData.erase(params.id);
-          audit('household.erase', params.id, grid, { reason: body.reason, ...r });
+          audited(r);
           return r;
         });
         hooks.erased(params.id, meterIds);

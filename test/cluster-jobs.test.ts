@@ -16,12 +16,15 @@ import { SKIP_VICTORIA_METRICS, startVictoriaMetrics, type VictoriaMetrics } fro
  * reading of every partition from the shared inbox; killed with SIGKILL, the other takes the archive over from
  * the cursor in PostgreSQL, and every reading is in the archive — each once (VictoriaMetrics deduplicates
  * samples of one series and time, so a batch written again after a lost cursor update is not counted twice).
+ * Then a household is erased through the surviving worker while readings keep coming: the partition holding it is
+ * reset and restored without it, and its meter's readings are unknown from then on.
  */
 const PARTITIONS = 4;
 const SERIES = '{__name__="water_reading_total_liters"}';
 const BASE = Math.floor(Date.now() / HOUR) * HOUR - 3 * 24 * HOUR;
 const registry = testRegistry(20);
 const meterIds = (registry.meters ?? []).map((m) => m.id);
+const ADMIN = 'cluster-archive-admin-token-0123456789';
 const skip = SKIP_POSTGRES || SKIP_RABBITMQ || SKIP_VICTORIA_METRICS;
 
 interface Worker extends ClusterWorkerProcess {
@@ -47,6 +50,7 @@ beforeAll(async () => {
     CAREFLOW_INFLUX_TOKEN: 'test-influx-token',
     CAREFLOW_INFLUX_ORG: 'careflow',
     CAREFLOW_INFLUX_BUCKET: 'readings',
+    CAREFLOW_ADMIN_TOKEN: ADMIN,
   };
   const cluster = { amqpUrl: rabbit.amqpUrl, postgresUrl: pgServer.url, partitions: PARTITIONS };
   for (const prefer of ['0-1', '2-3']) {
@@ -130,7 +134,7 @@ async function archivedExactly(expected: Map<string, number>): Promise<void> {
   expect(got.tagged).toBe(true);
 }
 
-describe.skipIf(skip)('the archive of a cluster', () => {
+describe.skipIf(skip)("a cluster's running workers: the archive and an erasure", () => {
   it('is written by one worker at a time, and by another from where it stopped when that one is killed', async () => {
     const holders = async () => (await Promise.all(workers.map(archiveOf))).map((a) => a?.held === true);
     await eventually(
@@ -161,4 +165,42 @@ describe.skipIf(skip)('the archive of a cluster', () => {
     expect(takeover).toBeLessThan(15_000);
     expect(expected.size).toBe(meterIds.length * 24);
   }, 180_000);
+
+  it('erases a household through a running worker: the partition restarts without it, its readings are unknown', async () => {
+    const survivor = workers.find((w) => w.proc.exitCode === null && w.proc.signalCode === null)!;
+    const [hid, meter] = ['h-g1-3', 'm-g1-3'];
+    const health = async () =>
+      (await (await fetch(`http://127.0.0.1:${survivor.httpPort}/healthz`)).json()) as {
+        resets: number;
+        committedReadings: number;
+      };
+    const erase = await fetch(`http://127.0.0.1:${survivor.httpPort}/api/households/${hid}/erase`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'the resident asked in writing', confirm: hid }),
+    });
+    expect(erase.status).toBe(200);
+    const { deleted } = (await erase.json()) as { deleted: Record<string, number> };
+    expect(deleted).toMatchObject({ households: 1, meters: 1, readings: 24, partitionMeters: 1 });
+    // Readings keep coming from every meter, the erased one too: the owner of its partition restores it once.
+    const before = await health();
+    await publish(24, 2);
+    const others = (meterIds.length - 1) * 2;
+    await eventually(
+      async () => (await health()).committedReadings >= before.committedReadings + others,
+      30_000,
+      'the next readings committed',
+    );
+    expect((await health()).resets).toBeGreaterThanOrEqual(1);
+    const rows = async (sql: string) => (await db.query<{ n: number }>(sql, [meter])).rows[0]!.n;
+    expect(await rows('SELECT count(*)::int AS n FROM inbox WHERE meter_id = $1')).toBe(0);
+    expect(await rows('SELECT count(*)::int AS n FROM meter_state WHERE meter_id = $1')).toBe(0);
+    expect(
+      await rows(
+        `SELECT count(*)::int AS n FROM dead_letters WHERE meter_id = $1 AND code = 'ERR_INGEST_UNKNOWN_METER'`,
+      ),
+    ).toBe(2);
+    const state = await db.query('SELECT 1 FROM household_state WHERE household_id = $1', [hid]);
+    expect(state.rowCount).toBe(0);
+  }, 120_000);
 });
