@@ -126,6 +126,7 @@ export async function startClusterWorkerService(
       amqpUrl,
       directory: store,
       alerts: alertRepo,
+      outbox: await PgOutboxRepository.open(uow.pool),
       escalations,
       uow,
       logger,

@@ -1,5 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { WORKER_ACK_TOPIC, workerError, type WorkerPort } from '../core/alerts.ts';
+import { workerError, workerOfAppTopic, type WorkerPort } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
@@ -34,13 +34,15 @@ const READINGS = /^meters\/([^/]+)\/readings$/;
  * Worker apps acknowledge alerts on `workers/{id}/alerts/{alertId}/ack`, consumed through
  * `$share/<group>/workers/+/alerts/+/ack` the same way: the acknowledgement is committed before the broker gets
  * its PUBACK. The worker id is the topic's: the broker's ACL lets each worker write only under its own id, and
- * the notifier still checks that the alert lies in that worker's grids or area.
+ * the notifier still checks that the alert lies in that worker's grids or area. Their receipts
+ * (`workers/{id}/received`, `{ "messageId" }`) come through `$share/<group>/workers/+/received`.
  */
 export async function attachBroker(config: Config, deps: AttachDeps): Promise<AttachedBroker> {
   const logger = deps.logger.child({ module: 'attach-broker' });
   const url = config.mqtt.url!;
   const filter = `$share/${config.mqtt.shareGroup}/meters/+/readings`;
   const ackFilter = `$share/${config.mqtt.shareGroup}/workers/+/alerts/+/ack`;
+  const receiptFilter = `$share/${config.mqtt.shareGroup}/workers/+/received`;
   let stopping = false;
 
   const options: IClientOptions = {
@@ -58,7 +60,7 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
     customHandleAcks: (topic, payload, _packet, done) => {
       const meterId = READINGS.exec(topic)?.[1];
       if (meterId === undefined) {
-        const workerId = WORKER_ACK_TOPIC.exec(topic)?.[1];
+        const workerId = workerOfAppTopic(topic);
         if (workerId !== undefined && deps.workers?.accepts(workerId, topic)) {
           // Synchronous and committed in one transaction: the PUBACK follows the acknowledgement's commit.
           const refused = deps.workers.publish(workerId, topic, payload);
@@ -97,13 +99,14 @@ export async function attachBroker(config: Config, deps: AttachDeps): Promise<At
         logger.error({ err: err?.message, filter }, 'the broker refused the readings subscription');
     });
     if (deps.workers) {
-      client.subscribe(ackFilter, { qos: 1 }, (err, granted) => {
-        if (err || granted?.some((g) => g.qos === 128))
-          logger.error(
-            { err: err?.message, filter: ackFilter },
-            'the broker refused the acknowledgements subscription',
-          );
-      });
+      for (const f of [ackFilter, receiptFilter])
+        client.subscribe(f, { qos: 1 }, (err, granted) => {
+          if (err || granted?.some((g) => g.qos === 128))
+            logger.error(
+              { err: err?.message, filter: f },
+              'the broker refused the subscription to worker apps’ acknowledgements or receipts',
+            );
+        });
     }
   });
 

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { WORKER_ACK_TOPIC } from '../core/alerts.ts';
+import { workerOfAppTopic } from '../core/alerts.ts';
 import type { Config } from '../core/config.ts';
 import { HashQueue } from '../core/hash-queue.ts';
 import type { Logger } from '../core/logger.ts';
@@ -101,13 +101,17 @@ export function mayUse(who: Who, action: 'publish' | 'subscribe', topic: string)
       return action === 'publish' ? topic === TOPICS.readings(who.id) : topic === TOPICS.meterErrors(who.id);
     case 'worker':
       return action === 'publish'
-        ? WORKER_ACK_TOPIC.exec(topic)?.[1] === who.id
+        ? workerOfAppTopic(topic) === who.id
         : topic === TOPICS.workerAlerts(who.id) || topic === TOPICS.workerErrors(who.id);
     case 'careflow': {
       if (action === 'publish')
         return /^meters\/[^/+#]+\/errors$/.test(topic) || /^workers\/[^/+#]+\/(alerts|errors)$/.test(topic);
       const filter = topic.replace(/^\$share\/[A-Za-z0-9_-]+\//, '');
-      return filter === 'meters/+/readings' || filter === 'workers/+/alerts/+/ack';
+      return (
+        filter === 'meters/+/readings' ||
+        filter === 'workers/+/alerts/+/ack' ||
+        filter === 'workers/+/received'
+      );
     }
   }
 }

@@ -39,6 +39,7 @@ export function mosquittoAcl(devices: MosquittoDevices, careflowUser?: string): 
       'topic write workers/+/alerts',
       'topic write workers/+/errors',
       'topic read workers/+/alerts/+/ack',
+      'topic read workers/+/received',
       '',
     );
   }
@@ -51,6 +52,7 @@ export function mosquittoAcl(devices: MosquittoDevices, careflowUser?: string): 
       `topic read workers/${id}/alerts`,
       `topic read workers/${id}/errors`,
       `topic write workers/${id}/alerts/+/ack`,
+      `topic write workers/${id}/received`,
       '',
     );
   }

@@ -1,3 +1,4 @@
+import { workerReceiptTopic } from '../core/alerts.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -97,6 +98,8 @@ export function mayUseRoutingKey(who: Who, permission: 'write' | 'read', key: st
     case 'worker': {
       const alerts = routingKeyOf(TOPICS.workerAlerts(who.id));
       if (permission === 'read') return key === alerts || key === routingKeyOf(TOPICS.workerErrors(who.id));
+      // A receipt: workers.<id>.received, exactly.
+      if (key === routingKeyOf(workerReceiptTopic(who.id))) return true;
       // An acknowledgement: workers.<id>.alerts.<alertId>.ack, one segment for the alert id, no wildcard.
       const prefix = `${alerts}.`;
       if (!key.startsWith(prefix) || !key.endsWith('.ack')) return false;

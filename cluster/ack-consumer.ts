@@ -5,7 +5,9 @@ import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import { mayAcknowledge, parseAckPayload } from '../notifier/worker-ack.ts';
 import { routingKeyOf } from '../broker/rabbitmq-hooks.ts';
-import { notTheirs, workerAckTopic, workerError } from '../core/alerts.ts';
+import { notTheirs, workerAckTopic, workerError, workerReceiptTopic } from '../core/alerts.ts';
+import type { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
+import { receiptOf } from '../notifier/worker-inbox.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { TOPICS } from '../core/readings.ts';
 import { MQTT_EXCHANGE } from './topology.ts';
@@ -24,6 +26,10 @@ import type { PgUnitOfWork } from './unit-of-work.ts';
  * grids or area cover the alert (notifier/worker-ack.ts). A refused acknowledgement (unknown alert, not theirs,
  * bad payload) is logged and dead-lettered to `ACK_REFUSED_QUEUE`, never applied, and the app is told why on
  * `workers/{id}/errors` (as the embedded broker tells it).
+ *
+ * Receipts come on the same queue: an app publishes `{ "messageId" }` on `workers/{id}/received` when a message
+ * arrived (RabbitMQ does not tell careflow about the app's PUBACK), and the worker's own message with that id is
+ * marked `received`, with `received` on its alert's timeline — once; a repeat or a stranger's id changes nothing.
  */
 export const ACK_QUEUE = 'careflow.acks';
 export const ACK_REFUSED_QUEUE = 'careflow.acks.refused';
@@ -34,6 +40,9 @@ export const ACK_REFUSED_QUEUE = 'careflow.acks.refused';
  */
 export const ACK_BINDING = 'workers.#.ack';
 const ACK_KEY = /^workers\.(.+)\.alerts\.([^.]+)\.ack$/;
+/** `workers/<id>/received` (an app's receipt of a message) as a routing key, on the same queue. */
+export const RECEIPT_BINDING = 'workers.#.received';
+const RECEIPT_KEY = /^workers\.(.+)\.received$/;
 const PREFETCH = 20;
 const RETRY_MS = 1_000;
 
@@ -43,6 +52,8 @@ export interface AckConsumerDeps {
   directory: Pick<Store, 'escalation' | 'access'>;
   /** Opened on `uow.pool`. */
   alerts: PgAlertRepository;
+  /** Opened on `uow.pool`: receipts mark the person's message `received`. */
+  outbox: PgOutboxRepository;
   escalations: PgEscalationRepository;
   uow: PgUnitOfWork;
   logger: Logger;
@@ -54,6 +65,8 @@ export interface AckConsumerStats {
   /** Acknowledgements of alerts no longer open (repeats, or acknowledged or resolved meanwhile). */
   unchanged: number;
   refused: number;
+  /** Receipts that marked a message received (repeats and unknown messages are not counted). */
+  receipts: number;
 }
 
 export interface AckConsumer {
@@ -76,7 +89,7 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
   conn.on('close', () => {
     if (!stopping) resolveLost(new Error('the acknowledgement consumer lost its RabbitMQ connection'));
   });
-  const stats: AckConsumerStats = { applied: 0, unchanged: 0, refused: 0 };
+  const stats: AckConsumerStats = { applied: 0, unchanged: 0, refused: 0, receipts: 0 };
   const ch = await conn.createChannel();
   await ch.assertQueue(ACK_REFUSED_QUEUE, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   await ch.assertQueue(ACK_QUEUE, {
@@ -88,6 +101,7 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
     },
   });
   await ch.bindQueue(ACK_QUEUE, MQTT_EXCHANGE, ACK_BINDING);
+  await ch.bindQueue(ACK_QUEUE, MQTT_EXCHANGE, RECEIPT_BINDING);
   await ch.prefetch(PREFETCH);
 
   /** Why the acknowledgement may not be applied, or what to apply. */
@@ -95,7 +109,8 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
     refused: string;
     code: ErrorCode;
     workerId?: string;
-    alertId?: string;
+    /** The app's topic the refusal answers. */
+    topic?: string;
     answer?: { code: ErrorCode; message: string };
   };
   async function check(
@@ -105,14 +120,20 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
     if (!key) return { refused: 'not an acknowledgement topic', code: 'ERR_BROKER_TOPIC_FORBIDDEN' };
     const [, workerId, alertId] = key as unknown as [string, string, string];
     const body = parseAckPayload(msg.content);
-    if ('error' in body) return { refused: body.error, code: 'ERR_API_VALIDATION', workerId, alertId };
+    if ('error' in body)
+      return {
+        refused: body.error,
+        code: 'ERR_API_VALIDATION',
+        workerId,
+        topic: workerAckTopic(workerId, alertId),
+      };
     const alert = await alerts.get(alertId);
     if (!alert)
       return {
         refused: `no alert ${alertId}`,
         code: 'ERR_ALERT_NOT_FOUND',
         workerId,
-        alertId,
+        topic: workerAckTopic(workerId, alertId),
         answer: notTheirs(alertId),
       };
     if (!mayAcknowledge(deps.directory, workerId, alert.gridCode, alert.householdId))
@@ -120,7 +141,7 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
         refused: `worker ${workerId} may not acknowledge alert ${alertId}: outside their grids or area`,
         code: 'ERR_BROKER_TOPIC_FORBIDDEN',
         workerId,
-        alertId,
+        topic: workerAckTopic(workerId, alertId),
         answer: notTheirs(alertId),
       };
     return { workerId, alertId, note: body.note };
@@ -128,8 +149,8 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
 
   /** Tells the app why (RabbitMQ's MQTT plugin hands `workers.<id>.errors` to `workers/<id>/errors`). */
   function reply(r: Refusal): void {
-    if (r.workerId === undefined || r.alertId === undefined) return;
-    const topic = workerAckTopic(r.workerId, r.alertId);
+    if (r.workerId === undefined || r.topic === undefined) return;
+    const topic = r.topic;
     const answer = r.answer ?? { code: r.code, message: r.refused };
     const body = workerError(topic, answer.code, answer.message, now());
     try {
@@ -146,8 +167,46 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
     }
   }
 
+  /**
+   * A receipt: the worker's own message (the key names the worker, and RabbitMQ lets an app publish only under
+   * its own id) marked `received`, with its timeline entry, once.
+   */
+  async function receipt(msg: ConsumeMessage, workerId: string): Promise<void> {
+    const messageId = receiptOf(msg.content);
+    if (messageId === undefined) {
+      stats.refused++;
+      logger.warn({ routingKey: msg.fields.routingKey }, 'receipt refused: no messageId');
+      ch.nack(msg, false, false); // dead-lettered
+      reply({
+        refused: 'a receipt is {"messageId": "<the message\'s messageId>"}',
+        code: 'ERR_API_VALIDATION',
+        workerId,
+        topic: workerReceiptTopic(workerId),
+      });
+      return;
+    }
+    const key = `${messageId}:mqtt:${workerId}`;
+    const marked = await uow.run(async () => {
+      const at = now();
+      if (!(await deps.outbox.markReceived(key, at))) return false;
+      const m = await deps.outbox.byKey(key);
+      if (m?.alertId)
+        await alerts.addTimeline(m.alertId, {
+          at,
+          kind: 'received',
+          actor: null,
+          detail: { channel: 'mqtt', worker: workerId },
+        });
+      return true;
+    });
+    if (marked) stats.receipts++;
+    ch.ack(msg);
+  }
+
   async function handle(msg: ConsumeMessage): Promise<void> {
     try {
+      const receiptOfWorker = RECEIPT_KEY.exec(msg.fields.routingKey)?.[1];
+      if (receiptOfWorker !== undefined) return await receipt(msg, receiptOfWorker);
       const c = await check(msg);
       if ('refused' in c) {
         stats.refused++;

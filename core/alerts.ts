@@ -226,6 +226,17 @@ export const CONFIRMING_OUTCOMES: Record<RuleAudience, readonly Outcome[]> = {
 export const WORKER_ACK_TOPIC = /^workers\/([^/]+)\/alerts\/([^/]+)\/ack$/;
 export const workerAckTopic = (workerId: string, alertId: string) =>
   `workers/${workerId}/alerts/${alertId}/ack`;
+/**
+ * ... and confirming that a message arrived (`{ "messageId" }`): the receipt where the broker does not tell
+ * careflow about the app's PUBACK (RabbitMQ, an external broker). On the embedded broker the PUBACK is enough.
+ */
+export const WORKER_RECEIPT_TOPIC = /^workers\/([^/]+)\/received$/;
+export const workerReceiptTopic = (workerId: string) => `workers/${workerId}/received`;
+
+/** The worker whose app topic (acknowledgement or receipt) this is; undefined for any other topic. */
+export function workerOfAppTopic(topic: string): string | undefined {
+  return WORKER_ACK_TOPIC.exec(topic)?.[1] ?? WORKER_RECEIPT_TOPIC.exec(topic)?.[1];
+}
 
 /**
  * Why a worker app's publish was refused: `code` and `message` are recorded (dead letter, log); `answer` is what

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { notTheirs, WORKER_ACK_TOPIC, type WorkerPort, type WorkerRefusal } from '../core/alerts.ts';
+import {
+  notTheirs,
+  WORKER_ACK_TOPIC,
+  WORKER_RECEIPT_TOPIC,
+  workerOfAppTopic,
+  type WorkerPort,
+  type WorkerRefusal,
+} from '../core/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { isCareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -10,12 +17,24 @@ import { mayAcknowledge, parseAckPayload } from './worker-ack.ts';
 
 const Delivered = z.looseObject({ messageId: z.string().min(1).max(200) });
 
+/** The messageId of a delivered message or of an app's receipt; undefined when there is none. */
+export function receiptOf(payload: Buffer): string | undefined {
+  try {
+    const parsed = Delivered.safeParse(JSON.parse(payload.toString('utf8')));
+    return parsed.success ? parsed.data.messageId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * What worker apps send and confirm over MQTT:
  *
  * - `workers/{id}/alerts/{alertId}/ack` (empty payload or `{ "note" }`) acknowledges an alert of the
  *   worker's grids or area, like `POST /api/alerts/:id/ack`;
- * - the PUBACK of a message on `workers/{id}/alerts` (persistent session) is its delivery receipt;
+ * - the PUBACK of a message on `workers/{id}/alerts` (persistent session) is its delivery receipt, and so is a
+ *   `{ "messageId" }` the app publishes on `workers/{id}/received` (what apps send where the broker does not tell
+ *   careflow about PUBACKs: an external broker, a cluster's RabbitMQ);
  * - a resubscription on a persistent session the broker did not have (it restarted, or the app is new) gets
  *   every message the app never confirmed again, up to `redeliverMaxAgeMinutes` old.
  */
@@ -31,10 +50,20 @@ export class WorkerInbox implements WorkerPort {
   ) {}
 
   accepts(workerId: string, topic: string): boolean {
-    return WORKER_ACK_TOPIC.exec(topic)?.[1] === workerId;
+    return workerOfAppTopic(topic) === workerId;
   }
 
   publish(workerId: string, topic: string, payload: Buffer): WorkerRefusal | undefined {
+    if (WORKER_RECEIPT_TOPIC.test(topic)) {
+      const messageId = receiptOf(payload);
+      if (messageId === undefined)
+        return {
+          code: 'ERR_API_VALIDATION',
+          message: 'a receipt is {"messageId": "<the message\'s messageId>"}',
+        };
+      this.receivedId(workerId, messageId);
+      return undefined;
+    }
     const alertId = WORKER_ACK_TOPIC.exec(topic)?.[2] ?? '';
     const body = parseAckPayload(payload);
     if ('error' in body) return { code: 'ERR_API_VALIDATION', message: body.error };
@@ -66,14 +95,12 @@ export class WorkerInbox implements WorkerPort {
   }
 
   received(workerId: string, payload: Buffer): void {
-    let messageId: string;
-    try {
-      const parsed = Delivered.safeParse(JSON.parse(payload.toString('utf8')));
-      if (!parsed.success) return;
-      messageId = parsed.data.messageId;
-    } catch {
-      return;
-    }
+    const messageId = receiptOf(payload);
+    if (messageId !== undefined) this.receivedId(workerId, messageId);
+  }
+
+  /** Records that the worker's app has the message (its first receipt; repeats change nothing). */
+  private receivedId(workerId: string, messageId: string): void {
     if (!this.store.db.open) return;
     const key = `${messageId}:mqtt:${workerId}`;
     const at = this.clock.now();

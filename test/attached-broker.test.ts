@@ -73,9 +73,11 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
       svc.clock.advanceTo(T0 + 2 * HOUR);
       const worker = await connectClient(mosquitto.url, 'w-g1', 'secret-w-g1', false);
       clients.push(worker);
-      const alerts: { event: string; ruleId: string; alertId: string }[] = [];
+      const alerts: { event: string; ruleId: string; alertId: string; messageId: string }[] = [];
       worker.on('message', (_t, m) =>
-        alerts.push(JSON.parse(m.toString()) as { event: string; ruleId: string; alertId: string }),
+        alerts.push(
+          JSON.parse(m.toString()) as { event: string; ruleId: string; alertId: string; messageId: string },
+        ),
       );
       await worker.subscribeAsync('workers/w-g1/alerts', { qos: 1 });
 
@@ -160,6 +162,17 @@ describe.skipIf(SKIP_MOSQUITTO)('careflow attached to Mosquitto', () => {
         topic: `workers/w-g2/alerts/${alertId}/ack`,
         alertId,
       });
+
+      // Mosquitto does not tell careflow about the app's PUBACK: the app confirms the message on its receipt
+      // topic. The same receipt under w-g1's id from the other app is dropped by Mosquitto's ACL.
+      const { messageId } = alerts.find((a) => a.alertId === alertId)!;
+      const received = () => svc.cf.store.alerts.timeline(alertId).filter((e) => e.kind === 'received');
+      await other.publishAsync('workers/w-g1/received', JSON.stringify({ messageId }), { qos: 1 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(received()).toEqual([]);
+      await worker.publishAsync('workers/w-g1/received', JSON.stringify({ messageId }), { qos: 1 });
+      await eventually(() => received().length === 1, 10_000, 'the receipt over MQTT');
+      expect(received()[0]!.detail).toEqual({ channel: 'mqtt', worker: 'w-g1' });
 
       // The grid worker acknowledges from the app over Mosquitto, with a note.
       await worker.publishAsync(`workers/w-g1/alerts/${alertId}/ack`, JSON.stringify({ note: 'on my way' }), {

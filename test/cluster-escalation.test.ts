@@ -191,6 +191,7 @@ async function startWorker(): Promise<Worker> {
     amqpUrl: rabbit.amqpUrl,
     directory: store,
     alerts,
+    outbox,
     escalations,
     uow,
     logger,
@@ -413,6 +414,46 @@ describe.skipIf(skip)('cluster escalation and acknowledgement', () => {
     const joined = (await workers[0]!.alerts.timeline(ids[3]!)).find((e) => e.kind === 'grouped');
     expect(joined?.detail).toMatchObject({ worker: 'w-g1', channel: 'mqtt' });
     expect((joined?.detail as { with: string[] }).with.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("marks a message received by the app's receipt, once; a receipt of another's message changes nothing", async () => {
+    await openAlert('al-rcpt-1', 'welfare');
+    expect(await until(() => got('w-g1', 'al-rcpt-1', 'opened').length === 1)).toBe(true);
+    const { messageId } = got('w-g1', 'al-rcpt-1', 'opened')[0]!;
+    const state = async (worker: string) =>
+      (
+        await workers[0]!.uow.pool.query<{ state: string }>(
+          'SELECT state FROM outbox WHERE idempotency_key = $1',
+          [`${messageId}:mqtt:${worker}`],
+        )
+      ).rows[0]?.state;
+    expect(await state('w-g1')).toBe('sent');
+    const receipts = total((s) => s.receipts);
+    // Another grid's app names the message on its own receipt topic: it is not theirs, nothing changes.
+    await apps
+      .get('w-g2')!
+      .client.publishAsync('workers/w-g2/received', JSON.stringify({ messageId }), { qos: 1 });
+    // The app it went to confirms it, twice (at least once on the wire).
+    const app = apps.get('w-g1')!.client;
+    for (let i = 0; i < 2; i++)
+      await app.publishAsync('workers/w-g1/received', JSON.stringify({ messageId }), { qos: 1 });
+    expect(await until(async () => (await state('w-g1')) === 'received')).toBe(true);
+    await sleep(500);
+    expect(total((s) => s.receipts)).toBe(receipts + 1);
+    const timeline = await workers[0]!.alerts.timeline('al-rcpt-1');
+    expect(timeline.filter((e) => e.kind === 'received').map((e) => e.detail)).toEqual([
+      { channel: 'mqtt', worker: 'w-g1' },
+    ]);
+    // A receipt without a messageId is refused, and the app is told on its errors topic.
+    const refused = total((s) => s.refused);
+    await app.publishAsync('workers/w-g1/received', JSON.stringify({ id: messageId }), { qos: 1 });
+    expect(await until(() => total((s) => s.refused) === refused + 1)).toBe(true);
+    expect(await until(() => apps.get('w-g1')!.errors.some((e) => e.topic === 'workers/w-g1/received'))).toBe(
+      true,
+    );
+    expect(apps.get('w-g1')!.errors.find((e) => e.topic === 'workers/w-g1/received')?.code).toBe(
+      'ERR_API_VALIDATION',
+    );
   }, 60_000);
 });
 

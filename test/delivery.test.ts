@@ -111,4 +111,31 @@ describe('a worker app on a persistent session', () => {
     expect(svc.cf.store.outbox.pendingCount()).toBe(0);
     expect(svc.cf.store.outbox.countsByState()).toMatchObject({ sent: 1 });
   });
+
+  it('takes an explicit receipt on workers/{id}/received as the PUBACK: its own message, once', async () => {
+    const svc = await startTestService({ registry: escalationRegistry(), config: ONE_BY_ONE });
+    services.push(svc);
+    svc.clock.advanceTo(T0 + 10 * HOUR);
+    const alert = await raiseHeavyUse(svc, 'h-g1-3');
+    await eventually(() => mqttRows(svc, alert.id)[0]?.state === 'sent', 5_000, 'the broker to take it');
+    const messageId = mqttRows(svc, alert.id)[0]!.idempotencyKey.split(':')[0]!;
+    // An app that names someone else's message on its own receipt topic changes nothing; a receipt without a
+    // messageId is refused with a dead letter.
+    const stranger = await persistentApp(svc, 'w-g2', false);
+    await stranger.client.publishAsync('workers/w-g2/received', JSON.stringify({ messageId }), { qos: 1 });
+    await stranger.client.publishAsync('workers/w-g2/received', '{"id": 1}', { qos: 1 });
+    await settle(100);
+    expect(mqttRows(svc, alert.id)[0]!.state).toBe('sent');
+    expect(svc.cf.store.deadLetters.list({ meterId: 'w-g2' })).toEqual([
+      expect.objectContaining({ code: 'ERR_API_VALIDATION', topic: 'workers/w-g2/received' }),
+    ]);
+    // Its own app confirms it, twice: received once, with one timeline entry.
+    const app = await persistentApp(svc, 'w-g1', false);
+    for (let i = 0; i < 2; i++)
+      await app.client.publishAsync('workers/w-g1/received', JSON.stringify({ messageId }), { qos: 1 });
+    await eventually(() => mqttRows(svc, alert.id)[0]!.state === 'received', 5_000, 'the receipt');
+    await settle(100);
+    const received = svc.cf.store.alerts.timeline(alert.id).filter((e) => e.kind === 'received');
+    expect(received.map((e) => e.detail)).toEqual([{ channel: 'mqtt', worker: 'w-g1' }]);
+  });
 });

@@ -101,6 +101,10 @@ describe('EMQX HTTP authorisation', () => {
     expect(await authz('w-g1', 'subscribe', 'workers/#')).toBe('deny');
     expect(await authz('w-g1', 'publish', 'workers/w-g1/alerts/a-1/ack')).toBe('allow');
     expect(await authz('w-g1', 'publish', 'workers/w-g2/alerts/a-1/ack')).toBe('deny');
+    expect(await authz('w-g1', 'publish', 'workers/w-g1/received')).toBe('allow');
+    expect(await authz('w-g1', 'publish', 'workers/w-g2/received')).toBe('deny');
+    expect(await authz('w-g1', 'publish', 'workers/+/received')).toBe('deny');
+    expect(await authz('careflow', 'subscribe', '$share/careflow/workers/+/received')).toBe('allow');
     expect(await authz('w-g1', 'publish', 'meters/m-g1-1/readings')).toBe('deny');
     expect(await authz('careflow', 'subscribe', '$share/careflow/meters/+/readings')).toBe('allow');
     expect(await authz('careflow', 'subscribe', '$share/careflow/workers/+/alerts/+/ack')).toBe('allow');

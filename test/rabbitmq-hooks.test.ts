@@ -28,6 +28,13 @@ describe('RabbitMQ routing keys and resources', () => {
     expect(mayUseRoutingKey(worker, 'write', 'workers.w-1.alerts.x.y.ack')).toBe(false);
     expect(mayUseRoutingKey(worker, 'write', 'workers.w-2.alerts.a-7.ack')).toBe(false);
     expect(mayUseRoutingKey(worker, 'write', 'workers.w-1.alerts')).toBe(false);
+    // Receipts: on its own topic only, exactly.
+    expect(mayUseRoutingKey(worker, 'write', 'workers.w-1.received')).toBe(true);
+    expect(mayUseRoutingKey(worker, 'write', 'workers.w-2.received')).toBe(false);
+    expect(mayUseRoutingKey(worker, 'write', 'workers.*.received')).toBe(false);
+    expect(mayUseRoutingKey(worker, 'write', 'workers.#.received')).toBe(false);
+    expect(mayUseRoutingKey(worker, 'read', 'workers.w-1.received')).toBe(false);
+    expect(mayUseRoutingKey(meter, 'write', 'workers.m.1.received')).toBe(false);
   });
 
   it('lets a client use amq.topic and only the session queues of its own client ids', () => {
