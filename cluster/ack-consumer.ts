@@ -10,7 +10,7 @@ import type { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
 import { receiptOf } from '../notifier/worker-inbox.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { TOPICS } from '../core/readings.ts';
-import { MQTT_EXCHANGE } from './topology.ts';
+import { MQTT_EXCHANGE, closeConnection } from './topology.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
 
 /**
@@ -86,7 +86,9 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
   let resolveLost: (e: Error) => void = () => {};
   const lost = new Promise<Error>((r) => (resolveLost = r));
   conn.on('error', (err: Error) => logger.error({ err }, 'RabbitMQ connection error'));
+  let connClosed = false;
   conn.on('close', () => {
+    connClosed = true;
     if (!stopping) resolveLost(new Error('the acknowledgement consumer lost its RabbitMQ connection'));
   });
   const stats: AckConsumerStats = { applied: 0, unchanged: 0, refused: 0, receipts: 0 };
@@ -273,7 +275,7 @@ export async function startAckConsumer(deps: AckConsumerDeps): Promise<AckConsum
       stopping = true;
       await ch.cancel(consumerTag).catch(() => {});
       await Promise.all(inFlight);
-      await conn.close().catch(() => {});
+      await closeConnection(conn, connClosed);
     },
   };
 }

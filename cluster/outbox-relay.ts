@@ -5,7 +5,7 @@ import type { AlertRepository } from '../notifier/alert-repository.ts';
 import { afterFailedAttempt, deliveryEntry, type RetryPolicy } from '../notifier/outbox-dispatcher.ts';
 import type { OutboxMessage } from '../notifier/outbox-repository.ts';
 import type { PgOutboxRepository } from '../notifier/postgres-outbox.ts';
-import { MQTT_EXCHANGE } from './topology.ts';
+import { MQTT_EXCHANGE, closeConnection } from './topology.ts';
 import type { PgUnitOfWork } from './unit-of-work.ts';
 
 /**
@@ -84,7 +84,9 @@ export async function startOutboxRelay(deps: OutboxRelayDeps): Promise<OutboxRel
   let resolveLost: (e: Error) => void = () => {};
   const lost = new Promise<Error>((r) => (resolveLost = r));
   conn.on('error', (err: Error) => logger.error({ err }, 'RabbitMQ connection error'));
+  let connClosed = false;
   conn.on('close', () => {
+    connClosed = true;
     if (!stopping) resolveLost(new Error('the outbox relay lost its RabbitMQ connection'));
   });
   let channel: Promise<ConfirmChannel> | null = null;
@@ -213,7 +215,7 @@ export async function startOutboxRelay(deps: OutboxRelayDeps): Promise<OutboxRel
       stopping = true;
       clearInterval(poll);
       await running;
-      await conn.close().catch(() => {});
+      await closeConnection(conn, connClosed);
     },
   };
 }

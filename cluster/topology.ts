@@ -60,3 +60,20 @@ export function parsePartitionList(list: string | null, partitions: number): num
   }
   return [...out].sort((x, y) => x - y);
 }
+
+/** How long closing a RabbitMQ connection may wait for the broker's answer. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
+/**
+ * Closes a RabbitMQ connection without waiting forever: a connection whose socket is gone (or goes while it
+ * closes) never gets the broker's close-ok. `gone`: the connection has already closed.
+ */
+export async function closeConnection(conn: { close(): Promise<void> }, gone: boolean): Promise<void> {
+  if (gone) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    conn.close().catch(() => {}),
+    new Promise<void>((r) => (timer = setTimeout(r, CLOSE_TIMEOUT_MS))),
+  ]);
+  clearTimeout(timer);
+}

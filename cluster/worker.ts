@@ -11,6 +11,7 @@ import {
   MQTT_EXCHANGE,
   parsePartitionList,
   partitionQueue,
+  closeConnection,
 } from './topology.ts';
 import {
   PartitionFencedError,
@@ -129,7 +130,9 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
   let resolveLost: (e: Error) => void = () => {};
   const lost = new Promise<Error>((r) => (resolveLost = r));
   conn.on('error', (err: Error) => logger.error({ err }, 'RabbitMQ connection error'));
+  let connClosed = false;
   conn.on('close', () => {
+    connClosed = true;
     if (!stopping) resolveLost(new Error('the RabbitMQ connection was lost'));
   });
 
@@ -421,7 +424,7 @@ export async function startClusterWorker(deps: ClusterWorkerDeps): Promise<Clust
       await Promise.all(parts.map((p) => p.flushing));
       await Promise.all(parts.map((p) => (p.pending.length > 0 ? flush(p) : undefined)));
       for (const p of parts) p.processor?.stop();
-      await conn.close().catch(() => {});
+      await closeConnection(conn, connClosed);
     },
   };
 }
