@@ -76,9 +76,11 @@ describe.skipIf(skip)('a cluster worker that loses RabbitMQ', () => {
     await eventually(async () => (await stored()) === sent, 30_000, 'the first readings');
 
     rabbit.ctl('stop_app');
-    await eventually(() => /starting again/.test(stderr), 30_000, 'the worker to notice').catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}: ${stderr.slice(-3000)}`);
-    });
+    await eventually(() => /starting again/.test(stderr), 30_000, 'the worker to notice').catch(
+      (e: unknown) => {
+        throw new Error(`${(e as Error).message}: ${stderr.slice(-3000)}`);
+      },
+    );
     await new Promise((r) => setTimeout(r, 2_000)); // a try or two while RabbitMQ is down
     rabbit.ctl('start_app');
     await eventually(() => /started again, 1/.test(stderr), 60_000, 'the worker to start again').catch(
