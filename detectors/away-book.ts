@@ -2,6 +2,9 @@ import type { AwaySpan } from '../core/store/away-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { AwayLookup } from './step.ts';
 
+/** The parts of the embedded store the away book reads: away spans and marks. */
+export type AwayTables = Pick<Store, 'away'>;
+
 /**
  * Who is away when, for the detectors: each household's away spans [from, until) from the store's history
  * (a span cleared early ends when it was cleared). A household marked away by `careflow import` alone
@@ -12,14 +15,14 @@ export class AwayBook {
   private readonly spans = new Map<string, number[]>();
 
   /** Loads every span (at start, or for a backtest). */
-  static load(store: Store): AwayBook {
+  static load(store: AwayTables): AwayBook {
     const book = new AwayBook();
     book.refresh(store);
     return book;
   }
 
   /** Re-reads every household (the registry changed: `careflow import` may have set `awayUntil`). */
-  refresh(store: Store): void {
+  refresh(store: AwayTables): void {
     this.spans.clear();
     const byHousehold = new Map<string, AwaySpan[]>();
     for (const s of store.away.all())
@@ -31,7 +34,7 @@ export class AwayBook {
   }
 
   /** Re-reads one household after its away mark changed. */
-  reload(store: Store, householdId: string): void {
+  reload(store: AwayTables, householdId: string): void {
     this.put(householdId, store.away.ofHousehold(householdId), store.away.mark(householdId));
   }
 

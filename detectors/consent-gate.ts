@@ -4,6 +4,9 @@ import type { RuleAudience } from '../core/rules.ts';
 import type { Rule } from './rules/index.ts';
 import type { Store } from '../core/store/store.ts';
 
+/** The parts of the embedded store the consent gate reads: the residents' consent. */
+export type ConsentTables = Pick<Store, 'privacy'>;
+
 /**
  * Which rules may watch a household, from the resident's consent in force: welfare rules only with consent
  * to `welfare`; leak rules by `privacy.leakBasis` (without consent by default, a burst pipe harms the home);
@@ -21,7 +24,7 @@ export class ConsentGate {
   private readonly gated = new WeakMap<readonly Rule[], Map<string, readonly Rule[]>>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ConsentTables,
     private readonly policy: Config['privacy'],
   ) {
     this.load();

@@ -4,6 +4,9 @@ import type { Store } from '../core/store/store.ts';
 /** A household's place without the household itself: shared by every household of a grid (and building). */
 type SharedPlace = Omit<HouseholdPlace, 'household'>;
 
+/** The parts of the embedded store the household directory reads: households, and the places of grids. */
+export type DirectoryTables = Pick<Store, 'registry' | 'rules'>;
+
 interface Spot {
   grid: string;
   /** The grid's street and community (and the building) for the rule hierarchy; undefined if the grid is gone. */
@@ -31,7 +34,7 @@ export class HouseholdDirectory {
   private scanned = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: DirectoryTables,
     /** The engine's slot of a household (undefined: not seen), and how many slots there are. */
     private readonly slotOf: (householdId: string) => number | undefined,
     private readonly slots: () => number,

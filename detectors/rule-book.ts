@@ -16,6 +16,12 @@ import { checkOverrides } from './rule-hierarchy.ts';
 import { parseScopeName, RuleResolver, type OverrideMap, type Places } from './rule-resolver.ts';
 import type { RuleNeeds } from './validate-rules.ts';
 
+/** The rule overrides and their history, and the places of scopes and households: what the rule hierarchy reads. */
+export type RuleReadTables = Pick<Store, 'rules'>;
+
+/** The parts of the embedded store the rule book uses: the rule tables, and a transaction to store a change. */
+export type RuleBookTables = Pick<Store, 'rules' | 'transaction'>;
+
 /**
  * The live rule hierarchy: overrides by scope in the store, a resolver over the current snapshot, and
  * listeners (the detectors) told of each new version. Every change is validated as a whole — the scope's
@@ -27,7 +33,7 @@ export class RuleBook implements RuleAdmin {
   private readonly listeners: ((version: number) => void)[] = [];
 
   constructor(
-    private readonly store: Store,
+    private readonly store: RuleBookTables,
     private readonly defaults: readonly Rule[],
     private readonly config: ScopeOverrides,
     private readonly bucketMinutes: number,
@@ -49,7 +55,7 @@ export class RuleBook implements RuleAdmin {
     return true;
   }
 
-  static places(store: Store): Places {
+  static places(store: RuleReadTables): Places {
     return { household: (id) => store.rules.place(id), scope: (s) => store.rules.scopePlace(s) };
   }
 
@@ -169,7 +175,7 @@ export class RuleBook implements RuleAdmin {
   }
 }
 
-function storedOverrides(store: Store): Map<string, ScopeOverrides> {
+function storedOverrides(store: RuleReadTables): Map<string, ScopeOverrides> {
   const map = new Map<string, ScopeOverrides>();
   for (const o of store.rules.all()) {
     const name = scopeName(o.scope);

@@ -70,7 +70,7 @@ export interface SharedRulesView {
 export async function readRulesShared<T>(
   pool: PgPool,
   view: SharedRulesView,
-  read: (book: RuleBook, store: Store) => T,
+  read: (book: RuleBook, store: Pick<Store, 'registry' | 'rules'>) => T,
 ): Promise<T> {
   const sets = [...view.places, RULES_SET];
   for (const set of sets) await set.migrate(pool);

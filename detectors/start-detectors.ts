@@ -7,17 +7,19 @@ import type { Logger } from '../core/logger.ts';
 import { type RuleAdmin } from '../core/rules.ts';
 import { applyRuleOverrides, type Rule } from './rules/index.ts';
 import { DEFAULT_RULES } from './rules/default-rules.ts';
-import type { Store } from '../core/store/store.ts';
 import type { Detection, DetectorInput } from '../core/streams.ts';
 import { StateBatch } from '../core/store/checkpoint-reader.ts';
-import { AwayBook } from './away-book.ts';
-import { ConsentGate } from './consent-gate.ts';
+import { AwayBook, type AwayTables } from './away-book.ts';
+import { ConsentGate, type ConsentTables } from './consent-gate.ts';
 import { DetectorEngine } from './detector-engine.ts';
-import { HouseholdDirectory } from './household-directory.ts';
+import { HouseholdDirectory, type DirectoryTables } from './household-directory.ts';
 import { learnedInfo } from './learned-info.ts';
 import { OutageWatch, type GridShares } from './outage-watch.ts';
-import { RuleBook } from './rule-book.ts';
+import { RuleBook, type RuleBookTables } from './rule-book.ts';
 import { ruleNeeds, validateRulesForBuckets } from './validate-rules.ts';
+
+/** The parts of the embedded store the detectors use: rules, away mode, consent and the registry. */
+export type DetectorTables = RuleBookTables & AwayTables & ConsentTables & DirectoryTables;
 
 export interface DetectorsDeps {
   inputs: Observable<DetectorInput>;
@@ -25,7 +27,7 @@ export interface DetectorsDeps {
   localTime: LocalTime;
   logger: Logger;
   /** With a store: the rule hierarchy and away mode (without: the config file's rules for everyone). */
-  store?: Store;
+  store?: DetectorTables;
   /** This engine holds a share of each grid (a cluster partition): the rest of each grid, for the outage watch. */
   gridShares?: GridShares;
 }
