@@ -36,7 +36,8 @@ import { WebhookChannel } from '../notifier/webhook-channel.ts';
 import { buildClusterApp } from './cluster-api.ts';
 import { PgArchiveRepository } from '../archive/postgres-repository.ts';
 import { startArchive, type Archive, type ArchiveStats } from '../archive/start-archive.ts';
-import { SingletonLease } from '../cluster/singleton-lease.ts';
+import { SingletonLease, type LeasedJob } from '../cluster/singleton-lease.ts';
+import { pruneShared } from '../cluster/retention.ts';
 
 /** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
 const FEED_POLL_MS = 1_000;
@@ -44,6 +45,9 @@ const FEED_POLL_MS = 1_000;
 const REGISTRY_WAIT_MS = 200;
 /** The archive's advisory lock ('archive' in ASCII, shortened to fit a bigint). */
 const ARCHIVE_LOCK_KEY = '97114099104105';
+/** The retention job's advisory lock ('retention' in ASCII, shortened to fit a bigint). */
+const RETENTION_LOCK_KEY = '114101116101110';
+const RETENTION_EVERY_MS = 6 * 3_600_000;
 /** How often a worker tries to take the archive over, and the holder checks its lock's connection. */
 const ARCHIVE_LEASE_CHECK_MS = 5_000;
 
@@ -90,6 +94,7 @@ export async function startClusterWorkerService(
   let feed: PgAlertFeed | undefined;
   let archiveLease: SingletonLease | undefined;
   let archive: Archive | undefined;
+  let retentionLease: SingletonLease | undefined;
   try {
     // The registry and rules in force before any partition is taken over (the detectors read them from the store).
     registry = await followClusterTables(config, pool, logger);
@@ -160,6 +165,14 @@ export async function startClusterWorkerService(
       );
       archiveLease.begin();
     }
+    // One worker at a time prunes the shared store to the retention periods.
+    retentionLease = new SingletonLease(pool, async () => sharedRetention(config, pool, logger), {
+      key: RETENTION_LOCK_KEY,
+      name: 'retention',
+      checkMs: ARCHIVE_LEASE_CHECK_MS,
+      logger,
+    });
+    retentionLease.begin();
     const lease = archiveLease;
     const archiveStats = () =>
       lease ? { held: lease.held(), ...(archive ? archive.stats() : {}) } : undefined;
@@ -202,6 +215,7 @@ export async function startClusterWorkerService(
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
+    await retentionLease?.stop().catch(() => {});
     await archiveLease?.stop().catch(() => {});
     await worker?.stop().catch(() => {});
     await acks?.stop().catch(() => {});
@@ -223,11 +237,13 @@ export async function startClusterWorkerService(
   const s = store;
   const f = feed!;
   const ar = archiveLease;
+  const rl = retentionLease;
   return {
     worker: w,
     httpPort,
     lost: Promise.race([w.lost, r.lost, ak.lost]),
     async stop() {
+      await rl?.stop();
       await ar?.stop();
       await w.stop();
       await ak.stop();
@@ -306,6 +322,34 @@ export async function clusterPartitions(
       },
     });
   return { openPartition, uow, notifier, escalations };
+}
+
+/**
+ * The retention job while this worker holds its lease: prunes at once and every six hours (wall clock), as the
+ * embedded service does (app/retention.ts).
+ */
+function sharedRetention(config: Config, pool: PgPool, logger: Logger): LeasedJob {
+  const log = logger.child({ module: 'retention' });
+  const policy = { ...config.privacy, bucketRetentionDays: config.store.bucketRetentionDays };
+  const run = async () => {
+    try {
+      const pruned = await pruneShared(pool, policy, Date.now());
+      if (pruned.buckets + pruned.readings + pruned.alerts > 0) log.info(pruned, 'old rows pruned');
+    } catch (err) {
+      log.error({ err }, 'retention failed; trying again at the next run');
+    }
+  };
+  let running = run();
+  const timer = setInterval(() => {
+    running = running.then(run);
+  }, RETENTION_EVERY_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /** Pulls the shared sets until this worker's registry is at `version` or later. */
