@@ -3,13 +3,16 @@ import type { Person } from '../core/store/escalation-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MessageFanout } from './message-fanout.ts';
 
+/** The parts of the embedded store the alert audience reads: who was told, and the addresses messages name. */
+export type AudienceTables = Pick<Store, 'alerts' | 'outbox' | 'escalation' | 'registry'>;
+
 /**
  * What the alert lifecycle's two halves share — applying detections (detection-applier.ts) and people's
  * actions (alert-service.ts): who has been told about an alert, and the address its messages name.
  */
 export class AlertAudience {
   constructor(
-    private readonly store: Store,
+    private readonly store: AudienceTables,
     private readonly fanout: MessageFanout,
   ) {}
 

@@ -32,7 +32,7 @@ export interface AlertDesk {
 /** The embedded store's alert desk: `AlertActions` (notifier/alert-service.ts) and the audit log, one transaction. */
 export class StoreAlertDesk implements AlertDesk {
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<Store, 'alerts' | 'console' | 'audit' | 'transaction'>,
     private readonly actions: AlertActions,
     private readonly clock: Clock,
   ) {}

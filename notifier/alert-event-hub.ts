@@ -4,6 +4,9 @@ import type { Store } from '../core/store/store.ts';
 
 const PAGE = 500;
 
+/** The parts of the embedded store the event hub reads: the alert timeline. */
+export type EventHubTables = Pick<Store, 'alerts' | 'db'>;
+
 /**
  * The alert timeline as a live feed. Whoever writes to the timeline calls `wake()` after its transaction;
  * the hub then reads the committed entries after its cursor and hands them to every listener. Because the
@@ -15,7 +18,7 @@ export class AlertEventHub implements AlertFeed {
   private readonly listeners = new Set<(events: AlertEvent[]) => void>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: EventHubTables,
     private readonly logger: Logger,
   ) {
     this.cursor = store.alerts.latestTimelineId();

@@ -5,11 +5,11 @@ import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
-import { AlertAudience } from './alert-audience.ts';
+import { AlertAudience, type AudienceTables } from './alert-audience.ts';
 import { genericText, reopenedText, resolvedText } from './alert-message.ts';
-import { DetectionApplier } from './detection-applier.ts';
-import { EscalationRunner } from './escalation-runner.ts';
-import { MessageFanout } from './message-fanout.ts';
+import { DetectionApplier, type ApplierTables } from './detection-applier.ts';
+import { EscalationRunner, type EscalationTables } from './escalation-runner.ts';
+import { MessageFanout, type FanoutTables } from './message-fanout.ts';
 
 export interface AlertServiceHooks {
   /** Called after messages were queued, to wake the dispatcher. */
@@ -21,6 +21,13 @@ export interface AlertServiceHooks {
 }
 
 export { alertId } from './detection-applier.ts';
+
+/** The parts of the embedded store the alert lifecycle uses: its own, and those of the parts it is made of. */
+export type AlertServiceTables = Pick<Store, 'alerts' | 'escalation' | 'transaction'> &
+  FanoutTables &
+  EscalationTables &
+  AudienceTables &
+  ApplierTables;
 
 /**
  * The alert lifecycle: open → acknowledged → resolved (with an outcome), and reopen. One open alert per
@@ -36,7 +43,7 @@ export class AlertService implements AlertActions {
   private readonly changed: () => void;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: AlertServiceTables,
     private readonly clock: Clock,
     private readonly localTime: LocalTime,
     private readonly logger: Logger,

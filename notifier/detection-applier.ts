@@ -9,6 +9,9 @@ import type { AlertAudience } from './alert-audience.ts';
 import { clearedText, openedText, outageText, recurredText, resolvedText } from './alert-message.ts';
 import type { EscalationRunner } from './escalation-runner.ts';
 
+/** The parts of the embedded store the detection applier uses: alerts, households and grids. */
+export type ApplierTables = Pick<Store, 'alerts' | 'registry' | 'escalation' | 'transaction'>;
+
 /**
  * The detectors' half of the alert lifecycle: a detection opens an alert (or re-opens one within the
  * re-open window), updates its evidence, or clears it (auto-resolving it when the rule says so). One open
@@ -16,7 +19,7 @@ import type { EscalationRunner } from './escalation-runner.ts';
  */
 export class DetectionApplier {
   constructor(
-    private readonly store: Store,
+    private readonly store: ApplierTables,
     private readonly clock: Clock,
     private readonly localTime: LocalTime,
     private readonly logger: Logger,

@@ -17,6 +17,9 @@ import type { MessageFanout } from './message-fanout.ts';
 /** Longest single timer (setTimeout overflows past 2^31 ms); a farther step is re-armed on the way. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** The parts of the embedded store the escalation runner uses: the chains' state and the alerts' timelines. */
+export type EscalationTables = Pick<Store, 'alerts' | 'escalation' | 'transaction' | 'db'>;
+
 /**
  * Runs escalation chains on the injected clock. The state of every chain is a row (`escalations`), changed in
  * the same transaction as the alert, so a restart resumes each chain where it stood: a step that fell due
@@ -29,7 +32,7 @@ export class EscalationRunner {
   private running = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: EscalationTables,
     private readonly clock: Clock,
     private readonly fanout: MessageFanout,
     private readonly logger: Logger,

@@ -6,6 +6,7 @@ import {
   planFanout,
   queuedDetail,
   scopeQueuedDetail,
+  type FanoutDirectory,
   type FanoutEvent,
   type PlannedMessage,
   type WebhookBody,
@@ -13,6 +14,9 @@ import {
 import { groupedEntry, joinGroup, openGroup } from './alert-grouping.ts';
 
 export type { FanoutEvent, WebhookBody, WebhookRecipient } from './fanout-plan.ts';
+
+/** The parts of the embedded store the fan-out uses: who gets what, and the outbox and timeline it writes. */
+export type FanoutTables = FanoutDirectory & Pick<Store, 'alerts' | 'outbox'>;
 
 /**
  * Turns one alert event into outbox messages of the embedded store, in the caller's transaction (who gets what:
@@ -22,7 +26,7 @@ export type { FanoutEvent, WebhookBody, WebhookRecipient } from './fanout-plan.t
  */
 export class MessageFanout {
   constructor(
-    private readonly store: Store,
+    private readonly store: FanoutTables,
     private readonly clock: Clock,
     private readonly onQueued: () => void,
     /** Grouping window (0: off): see `personal`. */

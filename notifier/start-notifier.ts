@@ -4,16 +4,22 @@ import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Store } from '../core/store/store.ts';
 import type { Detection, MqttPublisher } from '../core/streams.ts';
-import { AlertEventHub } from './alert-event-hub.ts';
-import { AlertService } from './alert-service.ts';
-import { OutboxDispatcher } from './outbox-dispatcher.ts';
-import { WebhookChannel } from './webhook-channel.ts';
-import { WorkerInbox } from './worker-inbox.ts';
+import { AlertEventHub, type EventHubTables } from './alert-event-hub.ts';
+import { AlertService, type AlertServiceTables } from './alert-service.ts';
+import { OutboxDispatcher, type DispatcherStore } from './outbox-dispatcher.ts';
+import { WebhookChannel, type WebhookTables } from './webhook-channel.ts';
+import { WorkerInbox, type WorkerInboxTables } from './worker-inbox.ts';
+
+/** The parts of the embedded store the notifier uses: those of each of its parts. */
+export type NotifierTables = AlertServiceTables &
+  EventHubTables &
+  DispatcherStore &
+  WebhookTables &
+  WorkerInboxTables;
 
 export interface NotifierDeps {
-  store: Store;
+  store: NotifierTables;
   clock: Clock;
   localTime: LocalTime;
   publisher: MqttPublisher;

@@ -16,6 +16,9 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
   return 'v1=' + createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
 }
 
+/** The parts of the embedded store the webhook channel reads: the endpoints. */
+export type WebhookTables = Pick<Store, 'webhooks'>;
+
 /** Why a webhook attempt failed (the dispatcher retries, then gives up). */
 export class DeliveryError extends Error {
   constructor(
@@ -34,7 +37,7 @@ export class DeliveryError extends Error {
  */
 export class WebhookChannel {
   constructor(
-    private readonly store: Store,
+    private readonly store: WebhookTables,
     private readonly clock: Clock,
     private readonly timeoutMs: number,
   ) {}

@@ -15,6 +15,12 @@ import type { MqttPublisher } from '../core/streams.ts';
 import type { AlertService } from './alert-service.ts';
 import { mayAcknowledge, parseAckPayload } from './worker-ack.ts';
 
+/** The parts of the embedded store the worker inbox uses: alerts, who may acknowledge them, and the outbox. */
+export type WorkerInboxTables = Pick<
+  Store,
+  'alerts' | 'outbox' | 'escalation' | 'access' | 'transaction' | 'db'
+>;
+
 const Delivered = z.looseObject({ messageId: z.string().min(1).max(200) });
 
 /** The messageId of a delivered message or of an app's receipt; undefined when there is none. */
@@ -40,7 +46,7 @@ export function receiptOf(payload: Buffer): string | undefined {
  */
 export class WorkerInbox implements WorkerPort {
   constructor(
-    private readonly store: Store,
+    private readonly store: WorkerInboxTables,
     private readonly clock: Clock,
     private readonly alerts: AlertService,
     private readonly publisher: MqttPublisher,
