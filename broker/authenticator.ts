@@ -16,8 +16,11 @@ interface Credential {
   active: boolean;
 }
 
+/** The parts of the embedded store the authenticator reads: meters' and workers' secret hashes. */
+export type AuthenticatorTables = Pick<Store, 'registry'>;
+
 export interface AuthenticatorDeps {
-  store: Store;
+  store: AuthenticatorTables;
   throttle: ConnectThrottle;
   /** Bounded queue for device-secret scrypt checks. */
   hashes: HashQueue;

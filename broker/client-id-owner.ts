@@ -4,6 +4,9 @@ import type { Principal } from './principal.ts';
 /** Client ids one principal may hold; past this its oldest binding is forgotten. */
 const MAX_CLIENT_IDS_PER_PRINCIPAL = 32;
 
+/** The parts of the embedded store client id ownership uses: the bindings, and the registry's ids. */
+export type ClientIdTables = Pick<Store, 'clientIds' | 'registry' | 'transaction'>;
+
 /**
  * Who may use an MQTT client id (and so its session):
  *
@@ -21,7 +24,7 @@ export class ClientIdOwnership {
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ClientIdTables,
     private readonly onError: (err: Error) => void = () => {},
     private readonly flushDelayMs = 20,
   ) {}

@@ -5,10 +5,9 @@ import type { Config } from '../core/config.ts';
 import { CareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
-import type { Store } from '../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../api/define-route.ts';
 import { LoginLimiter } from '../api/login-limiter.ts';
-import { createHookAuth, mayUse } from './hook-auth.ts';
+import { createHookAuth, mayUse, type HookAuthTables } from './hook-auth.ts';
 import type { SecretVerifiers } from './secret-verifiers.ts';
 
 /**
@@ -45,7 +44,7 @@ const SECRET_HEADER = 'x-careflow-hook-secret';
 
 export interface EmqxHookDeps {
   config: Config;
-  store: Store;
+  store: HookAuthTables;
   verifiers: SecretVerifiers;
   logger: Logger;
   metrics?: ServiceMetrics;

@@ -22,9 +22,12 @@ export type Who = Principal | { kind: 'careflow'; id: string };
 /** A client address may fail this many times more than one username (the broker itself may be one address). */
 const ADDRESS_FACTOR = 20;
 
+/** The parts of the embedded store the hooks' authentication reads: meters' and workers' secret hashes. */
+export type HookAuthTables = Pick<Store, 'registry'>;
+
 export interface HookAuthDeps {
   config: Config;
-  store: Store;
+  store: HookAuthTables;
   verifiers: SecretVerifiers;
   logger: Logger;
   /** Real time in ms (limits pass even while a manual service clock stands still). */

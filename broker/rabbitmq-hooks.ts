@@ -7,10 +7,9 @@ import { CareflowError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS } from '../core/readings.ts';
-import type { Store } from '../core/store/store.ts';
 import { defineRoute, type ApiContext } from '../api/define-route.ts';
 import { LoginLimiter } from '../api/login-limiter.ts';
-import { createHookAuth, type Who } from './hook-auth.ts';
+import { createHookAuth, type HookAuthTables, type Who } from './hook-auth.ts';
 import type { SecretVerifiers } from './secret-verifiers.ts';
 
 /**
@@ -66,7 +65,7 @@ export const MQTT_EXCHANGE = 'amq.topic';
 
 export interface RabbitMqHookDeps {
   config: Config;
-  store: Store;
+  store: HookAuthTables;
   verifiers: SecretVerifiers;
   logger: Logger;
   metrics?: ServiceMetrics;

@@ -4,6 +4,9 @@ import type { Principal } from './principal.ts';
 
 const VERIFIER_BYTES = 32;
 
+/** The parts of the embedded store the secret verifiers use: the stored verifiers. */
+export type VerifierTables = Pick<Store, 'secretVerifiers' | 'transaction'>;
+
 /**
  * Keyed fast verifiers of device secrets. After a secret passed its scrypt check, the broker stores
  * HMAC-SHA256(key, kind ∥ id ∥ stored secret hash ∥ secret) for that principal; a later CONNECT whose HMAC
@@ -22,7 +25,7 @@ export class SecretVerifiers {
   hits = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: VerifierTables,
     private readonly key: Buffer,
     private readonly onError: (err: Error) => void = () => {},
     private readonly flushDelayMs = 50,

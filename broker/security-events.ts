@@ -19,6 +19,9 @@ export interface Refusal {
   clientId?: string | undefined;
 }
 
+/** The parts of the embedded store the security events write: the audit log. */
+export type SecurityEventTables = Pick<Store, 'audit'>;
+
 interface Window {
   count: number;
   ids: Set<string>;
@@ -47,7 +50,7 @@ export class SecurityEvents {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly deps: { store: Store; logger: Logger; now: () => number },
+    private readonly deps: { store: SecurityEventTables; logger: Logger; now: () => number },
     readonly windowMs = 60_000,
   ) {
     this.timer = setInterval(() => this.flush(), windowMs);

@@ -12,15 +12,15 @@ import type { ServiceMetrics } from '../core/metrics.ts';
 import { TOPICS, type MeterErrorMessage } from '../core/readings.ts';
 import type { Store } from '../core/store/store.ts';
 import type { MqttPublisher } from '../core/streams.ts';
-import { Authenticator, type AuthOutcome } from './authenticator.ts';
-import { ClientIdOwnership } from './client-id-owner.ts';
+import { Authenticator, type AuthenticatorTables, type AuthOutcome } from './authenticator.ts';
+import { ClientIdOwnership, type ClientIdTables } from './client-id-owner.ts';
 import { ConnectThrottle } from './connect-throttle.ts';
 import { installLeanConnect } from './lean-connect.ts';
 import { leanPublishListener, supportsLeanPublish, type LeanPublishDeps } from './lean-publish.ts';
 import { guardPacketSize, type PacketParser } from './packet-size-guard.ts';
 import type { Principal } from './principal.ts';
-import { SecretVerifiers } from './secret-verifiers.ts';
-import { SecurityEvents, type RefusalReason } from './security-events.ts';
+import { SecretVerifiers, type VerifierTables } from './secret-verifiers.ts';
+import { SecurityEvents, type RefusalReason, type SecurityEventTables } from './security-events.ts';
 
 /** What the broker needs from ingest: the publish hook and a place to record rejected input. */
 export interface IngestPort {
@@ -43,8 +43,18 @@ export interface IngestPort {
   ): void;
 }
 
+/**
+ * The parts of the embedded store the broker uses: those of its parts, and the database itself (the checks of
+ * one CONNECT read in one snapshot).
+ */
+export type BrokerTables = Pick<Store, 'db'> &
+  AuthenticatorTables &
+  ClientIdTables &
+  VerifierTables &
+  SecurityEventTables;
+
 export interface BrokerDeps {
-  store: Store;
+  store: BrokerTables;
   /** Prometheus metrics: `metrics.countFailedAuthentication('mqtt')` for a refused CONNECT. */
   metrics?: ServiceMetrics;
   ingest: IngestPort;
