@@ -1,4 +1,4 @@
-import type { PgClient, PgPool } from '../core/postgres.ts';
+import { inPgTransaction, type PgClient, type PgPool } from '../core/postgres.ts';
 import type { ErasureReport, HouseholdExport } from '../core/store/personal-data-repo.ts';
 import { removeSharedRows } from '../core/table-copy.ts';
 import { AWAY_LOCK_KEY } from '../detectors/shared-away.ts';
@@ -154,28 +154,24 @@ function bind(where: string, ids: Ids): { sql: string; values: unknown[] } {
  * their hashes left out), read in one snapshot (`GET /api/households/:id/export` through a worker).
  */
 export async function exportHouseholdShared(pool: PgPool, household: string): Promise<HouseholdExport> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const ids = await idsOf(client, household);
-    const out: HouseholdExport = {};
-    for (const rows of [...SET_ROWS, ...DATA_ROWS, ...KEPT_ROWS]) {
-      const { sql, values } = bind(rows.where, ids);
-      const { rows: found } = await client.query<Record<string, unknown>>(
-        `SELECT ${rows.columns ?? '*'} FROM ${rows.table} WHERE ${sql}` +
-          (rows.order ? ` ORDER BY ${rows.order}` : ''),
-        values,
-      );
-      out[rows.name] = found.map(({ _rv: _version, ...row }) => row);
-    }
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  return inPgTransaction(
+    pool,
+    async (client) => {
+      const ids = await idsOf(client, household);
+      const out: HouseholdExport = {};
+      for (const rows of [...SET_ROWS, ...DATA_ROWS, ...KEPT_ROWS]) {
+        const { sql, values } = bind(rows.where, ids);
+        const { rows: found } = await client.query<Record<string, unknown>>(
+          `SELECT ${rows.columns ?? '*'} FROM ${rows.table} WHERE ${sql}` +
+            (rows.order ? ` ORDER BY ${rows.order}` : ''),
+          values,
+        );
+        out[rows.name] = found.map(({ _rv: _version, ...row }) => row);
+      }
+      return out;
+    },
+    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+  );
 }
 
 export interface SharedErasure extends ErasureReport {
@@ -246,9 +242,7 @@ export async function eraseHouseholdShared(
       client.release();
     }
   }
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inPgTransaction(pool, async (client) => {
     const { rows: reset } = await client.query<{ partition: number }>(
       `UPDATE cluster_partitions SET resets = resets + 1, registry_at_least = greatest(registry_at_least, $2)
        WHERE partition IN (SELECT partition FROM cluster_partition_meters WHERE meter_id = ANY($1))
@@ -266,17 +260,11 @@ export async function eraseHouseholdShared(
               (SELECT count(*) FROM consent_records WHERE household_id = $${audit.values.length + 1}) AS consent`,
       [...audit.values, ids.household],
     );
-    await client.query('COMMIT');
     return {
       deleted,
       kept: { auditEntries: Number(kept[0]!.audit), consentRecords: Number(kept[0]!.consent) },
       registryVersion,
       partitions: reset.map((r) => r.partition).sort((a, b) => a - b),
     };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -23,11 +23,18 @@ export function openPgPool(url: string, opts: { max?: number } = {}): PgPool {
   return pool;
 }
 
-/** Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
-export async function inPgTransaction<T>(pool: PgPool, fn: (c: PgClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it throws.
+ * `begin`: the statement that opens it (a read-only snapshot: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`).
+ */
+export async function inPgTransaction<T>(
+  pool: PgPool,
+  fn: (c: PgClient) => Promise<T>,
+  begin = 'BEGIN',
+): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const out = await fn(client);
     await client.query('COMMIT');
     return out;

@@ -1,12 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importRegistryShared } from '../registry/shared-import.ts';
 import { startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
-import { spawnClusterWorker } from './service-process.ts';
+import { spawnClusterWorker, stopWorkerProcess } from './service-process.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
 import {
   alertKey,
@@ -116,13 +115,7 @@ afterAll(async () => {
     );
   await Promise.all([...meters.values()].map((m) => m.endAsync(true).catch(() => {})));
   await Promise.all([...apps.values()].map((a) => a.client.endAsync(true).catch(() => {})));
-  for (const w of workers) {
-    w.proc.kill('SIGTERM');
-    await Promise.race([w.exited, sleep(10_000)]);
-    w.proc.kill('SIGKILL');
-    await w.exited;
-    rmSync(w.dir, { recursive: true, force: true });
-  }
+  for (const w of workers) await stopWorkerProcess(w);
   await db?.end();
   await rabbit?.dispose();
   await pgServer?.dispose();

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import { importRegistryShared } from '../registry/shared-import.ts';
 import { eventually, HOUR, tempDataDir, testRegistry } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 import { SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
-import { spawnClusterWorker, type ClusterWorkerProcess } from './service-process.ts';
+import { spawnClusterWorker, type ClusterWorkerProcess, stopWorkerProcess } from './service-process.ts';
 import { SKIP_VICTORIA_METRICS, startVictoriaMetrics, type VictoriaMetrics } from './victoria-metrics.ts';
 
 /**
@@ -60,13 +59,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const w of workers) {
-    w.proc.kill('SIGTERM');
-    await Promise.race([w.exited, new Promise((r) => setTimeout(r, 10_000))]);
-    w.proc.kill('SIGKILL');
-    await w.exited;
-    rmSync(w.dir, { recursive: true, force: true });
-  }
+  for (const w of workers) await stopWorkerProcess(w);
   await db?.end();
   await vm?.dispose();
   await rabbit?.dispose();

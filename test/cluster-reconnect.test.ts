@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import { importRegistryShared } from '../registry/shared-import.ts';
 import { eventually, HOUR, tempDataDir, testRegistry } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
 import { SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
-import { spawnClusterWorker, type ClusterWorkerProcess } from './service-process.ts';
+import { spawnClusterWorker, type ClusterWorkerProcess, stopWorkerProcess } from './service-process.ts';
 
 /**
  * A cluster worker process (`careflow start --cluster`) that loses RabbitMQ — the broker's application stopped
@@ -39,13 +38,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (worker) {
-    worker.proc.kill('SIGTERM');
-    await Promise.race([worker.exited, new Promise((r) => setTimeout(r, 10_000))]);
-    worker.proc.kill('SIGKILL');
-    await worker.exited;
-    rmSync(worker.dir, { recursive: true, force: true });
-  }
+  if (worker) await stopWorkerProcess(worker);
   await db?.end();
   await rabbit?.dispose();
   await pgServer?.dispose();

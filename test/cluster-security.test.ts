@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importRegistryShared } from '../registry/shared-import.ts';
 import { startTestService, tempDataDir, testRegistry, type TestService } from './harness.ts';
 import { SKIP_POSTGRES, startPostgres, type Postgres } from './postgres.ts';
-import { spawnClusterWorker } from './service-process.ts';
+import { spawnClusterWorker, stopWorkerProcess } from './service-process.ts';
 import { careflowAuthBackend, SKIP_RABBITMQ, startRabbitMq, type RabbitMq } from './rabbitmq.ts';
 
 /**
@@ -59,13 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.end(true);
   await careflow?.close().catch(() => {});
-  if (worker) {
-    worker.proc.kill('SIGTERM');
-    await Promise.race([worker.exited, sleep(10_000)]);
-    worker.proc.kill('SIGKILL');
-    await worker.exited;
-    rmSync(worker.dir, { recursive: true, force: true });
-  }
+  if (worker) await stopWorkerProcess(worker);
   await db?.end();
   await rabbit?.dispose();
   await pgServer?.dispose();

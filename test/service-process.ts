@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -126,4 +127,16 @@ export async function spawnClusterWorker(
     startTimeoutMs,
   );
   return { proc, httpPort: Number(match[1]), exited };
+}
+
+/**
+ * Stops a worker process a test started: SIGTERM, SIGKILL if it has not ended within 10 s; then removes its data
+ * directory.
+ */
+export async function stopWorkerProcess(w: { proc: ChildProcess; exited: Promise<unknown>; dir: string }) {
+  w.proc.kill('SIGTERM');
+  await Promise.race([w.exited, new Promise((r) => setTimeout(r, 10_000))]);
+  w.proc.kill('SIGKILL');
+  await w.exited;
+  rmSync(w.dir, { recursive: true, force: true });
 }
