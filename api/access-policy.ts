@@ -18,7 +18,7 @@ export class AccessPolicy {
   private places = new Map<string, GridPlace>();
   private loadedAt = -Infinity;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Pick<Store, 'access'>) {}
 
   gridVisible(principal: Principal, grid: string): boolean {
     if (principal.scope.all) return true;

@@ -16,7 +16,7 @@ declare module 'fastify' {
 export const API_KEY_PREFIX = 'cfk_';
 
 export interface AuthenticateDeps {
-  store: Store;
+  store: Pick<Store, 'access'>;
   clock: Clock;
   adminToken: string | undefined;
   sessionKey: Buffer;

@@ -132,7 +132,7 @@ export function escalationRoutes(app: FastifyInstance, ctx: ApiContext, writer =
  * exist. Returns the grid code for grid scopes (for the audit log).
  */
 function assertCovers(
-  store: Store,
+  store: Pick<Store, 'escalation'>,
   principal: Principal,
   level: EscalationScopeLevel,
   code: string,

@@ -16,7 +16,7 @@ export interface HealthReport {
 export type HealthCheck = () => HealthReport;
 
 /** Default check: the store is open and answers a query. */
-export function storeHealth(store: Store): HealthCheck {
+export function storeHealth(store: Pick<Store, 'db'>): HealthCheck {
   return () => {
     try {
       store.db.prepare('SELECT 1').get();

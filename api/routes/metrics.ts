@@ -77,7 +77,10 @@ export function metricsRoutes(sources: MetricsSources) {
   };
 }
 
-export function renderMetrics(store: Store, sources: MetricsSources): string {
+/** The parts of the embedded store the metrics read: counters, dead letters, the checkpoint and the outbox. */
+export type MetricsTables = Pick<Store, 'metrics' | 'deadLetters' | 'checkpoints' | 'outbox'>;
+
+export function renderMetrics(store: MetricsTables, sources: MetricsSources): string {
   const m = new Exposition();
   const ingest = sources.ingest();
   const lastSeq = store.metrics.inboxMaxSeq();

@@ -106,7 +106,7 @@ export interface AlertFigures {
   assessmentFacts(from: number, to: number, grids: readonly string[] | null): Promise<AssessmentFacts[]>;
 }
 
-function storeFigures(store: Store): AlertFigures {
+function storeFigures(store: Pick<Store, 'console'>): AlertFigures {
   return {
     revision: () => Promise.resolve(store.console.alertsRevision()),
     activeAlerts: () => Promise.resolve(store.console.activeAlerts()),

@@ -174,7 +174,7 @@ function childOf(level: ReportLevel): ReportLevel | null {
 
 /** The caller must answer for the whole part: a district needs every street of it (or an admin). */
 function assertCovers(
-  store: Store,
+  store: Pick<Store, 'reports'>,
   access: AccessPolicy,
   principal: Principal,
   level: ReportLevel,

@@ -46,12 +46,15 @@ function scopeOf(params: { scope: RuleScope['level']; code: string }): RuleScope
   return { level: params.scope, code: params.code };
 }
 
+/** The parts of the embedded store a check of the caller's scope reads: the places of scopes. */
+export type ScopeTables = Pick<Store, 'rules'>;
+
 /**
  * Throws 403 unless the principal answers for the scope: admins for everything; a street for its street
  * and everything below; a community for itself and below; a grid for its grid and households.
  */
 export function assertScope(
-  store: Store,
+  store: ScopeTables,
   access: AccessPolicy,
   principal: Principal,
   scope: RuleScope,
