@@ -10,7 +10,7 @@ import type { LocalTime } from '../core/local-time.ts';
 import { BacktestRepo, type LiveAlert } from '../core/store/backtest-repo.ts';
 import type { Store } from '../core/store/store.ts';
 import type { Detection } from '../core/streams.ts';
-import { AwayBook } from '../detectors/away-book.ts';
+import { AwayBook, type AwayTables } from '../detectors/away-book.ts';
 import type { ConsentGate } from '../detectors/consent-gate.ts';
 import { createHouseholdState } from '../detectors/household-state.ts';
 import { replayHousehold } from '../detectors/replay.ts';
@@ -26,8 +26,11 @@ const HOUR_MS = 3_600_000;
 /** A long backtest hands the event loop back this often (the API keeps answering). */
 const YIELD_EVERY_MS = 25;
 
+/** The parts of the embedded store a backtest reads: the rule scopes, away spans and the stored history. */
+export type BacktestTables = Pick<Store, 'rules' | 'db'> & AwayTables;
+
 export interface BacktestDeps {
-  store: Store;
+  store: BacktestTables;
   book: RuleBook;
   localTime: LocalTime;
   /** Consent as the live detectors apply it (the rules a household has not consented to stay disabled). */
@@ -169,7 +172,11 @@ export function warmupDaysFor(needs: {
 }
 
 /** The detectors' HTTP routes (rules, backtest, away mode), for the composition root to hand to the API. */
-export function detectorRoutes(detectors: Detectors, store: Store, localTime: LocalTime): RouteRegistrar[] {
+export function detectorRoutes(
+  detectors: Detectors,
+  store: BacktestTables,
+  localTime: LocalTime,
+): RouteRegistrar[] {
   const { admin, ruleBook: book, away } = detectors;
   if (!admin || !book || !away) return [];
   return [

@@ -4,7 +4,6 @@ import type { Config } from '../core/config.ts';
 import type { LocalTime } from '../core/local-time.ts';
 import type { Logger } from '../core/logger.ts';
 import type { PgPool } from '../core/postgres.ts';
-import type { Store } from '../core/store/store.ts';
 import type {
   AcceptedReading,
   Detection,
@@ -13,7 +12,7 @@ import type {
   UsageBucket,
 } from '../core/streams.ts';
 import type { PgDetectorStateRepository } from '../detectors/postgres-repository.ts';
-import { startDetectors, type Detectors } from '../detectors/start-detectors.ts';
+import { startDetectors, type DetectorTables, type Detectors } from '../detectors/start-detectors.ts';
 import type { PgIngestRepository } from '../ingest/postgres-repository.ts';
 import type { InboxSubmission, ProcessedOutput } from '../ingest/repository.ts';
 import { UsageStage } from '../ingest/usage-stage.ts';
@@ -44,7 +43,7 @@ export interface PartitionDeps {
   logger: Logger;
   localTime: LocalTime;
   /** The worker's registry and rules (the same on every worker). */
-  store: Store;
+  store: DetectorTables;
   repos: PartitionRepos;
   /** The partition's view of every grid's shares (the outage watch across partitions); undefined: off. */
   gridShares?: PartitionGridShares;

@@ -2,9 +2,8 @@ import type { Config } from '../core/config.ts';
 import type { PgPool } from '../core/postgres.ts';
 import type { RuleAdmin, RuleChanges, RuleScope } from '../core/rules.ts';
 import type { SharedFollower } from '../core/shared-follower.ts';
-import { RuleBook } from '../detectors/rule-book.ts';
+import { RuleBook, type RuleBookTables } from '../detectors/rule-book.ts';
 import { DEFAULT_RULES } from '../detectors/rules/default-rules.ts';
-import type { Store } from '../core/store/store.ts';
 import { setRulesShared } from '../detectors/shared-rules.ts';
 import { REGISTRY_SET } from '../registry/tables.ts';
 
@@ -51,7 +50,7 @@ export function sharedRuleAdmin(
 
 /** The rule book a cluster worker's API reads and backtests with: over its embedded store's followed rules. */
 export function followedRuleBook(
-  store: Store,
+  store: RuleBookTables,
   config: Pick<Config, 'detectors' | 'bucketMinutes'>,
 ): RuleBook {
   return new RuleBook(store, DEFAULT_RULES, config.detectors.rules, config.bucketMinutes);

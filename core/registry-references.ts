@@ -34,7 +34,10 @@ export const SECTIONS: Section[] = [
 ];
 
 /** Every reference must resolve in the file or in the store, and no id may appear twice; lists all problems. */
-export function checkReferences(store: Store, file: RegistryFile): void {
+export function checkReferences(
+  store: Pick<Store, 'registry' | 'privacy' | 'access'>,
+  file: RegistryFile,
+): void {
   const issues: FieldIssue[] = [];
   const reg = store.registry;
 
