@@ -26,7 +26,12 @@ export interface Retention {
  */
 export function startRetention(
   retentionDays: number,
-  deps: { store: Store; clock: Clock; logger: Logger; policy?: RetentionPolicy },
+  deps: {
+    store: Pick<Store, 'usage' | 'personalData' | 'transaction'>;
+    clock: Clock;
+    logger: Logger;
+    policy?: RetentionPolicy;
+  },
 ): Retention {
   const logger = deps.logger.child({ module: 'retention' });
   const runNow = () => {
