@@ -56,15 +56,16 @@ const AssetParams = z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]{1,1
  * Serves the built console from memory: its pages at `/` (and the app's own paths), its hashed files under
  * `/assets/` (cached for a year: the name changes with the content), gzip or brotli as the browser accepts.
  * Without a build it answers a page that says how to build it. No file is read from a request's path.
- * Compression happens off the event loop, after start-up: every file is compressed in the thread pool once the
- * service is listening (a request that comes first waits for its file's, and gets it raw if that fails), so
- * start-up does not pay for it (brotli at its best quality takes over a second for the console's files).
+ * The build writes each text file's brotli and gzip forms beside it (dashboards/console/vite.config.ts), which are
+ * served as they are. A file without them (an older build) is compressed off the event loop once the service is
+ * listening (a request that comes first waits for its file's, and gets it raw if that fails), so start-up does
+ * not pay for it (brotli at its best quality takes over a second for the console's files).
  */
 export function consoleRoutes(dist = CONSOLE_DIST) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     const assets = loadAssets(join(dist, 'assets'));
     const index = existsSync(join(dist, 'index.html'))
-      ? asset('.html', readFileSync(join(dist, 'index.html')))
+      ? asset('.html', readFileSync(join(dist, 'index.html')), join(dist, 'index.html'))
       : asset('.html', Buffer.from(NOT_BUILT));
 
     for (const url of CONSOLE_PAGES) {
@@ -128,17 +129,21 @@ function loadAssets(dir: string): Map<string, Asset> {
   if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     const type = TYPES[extname(name)];
-    if (type) out.set(name, asset(extname(name), readFileSync(join(dir, name))));
+    if (type) out.set(name, asset(extname(name), readFileSync(join(dir, name)), join(dir, name)));
   }
   return out;
 }
 
-function asset(ext: string, raw: Buffer): Asset {
-  return {
-    type: TYPES[ext] ?? 'application/octet-stream',
-    raw,
-    encoded: new Map(),
-  };
+/** A file, with the compressed forms the build wrote beside it (`path.br`, `path.gz`) when there are any. */
+function asset(ext: string, raw: Buffer, path?: string): Asset {
+  const encoded = new Map<Encoding, Promise<Buffer>>();
+  if (path)
+    for (const [e, suffix] of [
+      ['br', '.br'],
+      ['gzip', '.gz'],
+    ] as const)
+      if (existsSync(path + suffix)) encoded.set(e, Promise.resolve(readFileSync(path + suffix)));
+  return { type: TYPES[ext] ?? 'application/octet-stream', raw, encoded };
 }
 
 const NOT_BUILT = `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>careflow</title>

@@ -8,8 +8,8 @@ import { startTestService, type TestService } from './harness.ts';
 
 /**
  * The console's files over real HTTP: brotli or gzip as the browser accepts, raw otherwise, each the built file
- * byte for byte once decoded — compressed off the event loop after start-up, so that the first request (also
- * several at once) gets the same answer as a later one.
+ * byte for byte once decoded — the forms the build compressed, so that the first request (also several at once)
+ * gets the same answer as a later one and start-up compresses nothing.
  */
 let svc: TestService;
 const assets = join(CONSOLE_DIST, 'assets');
@@ -75,5 +75,17 @@ describe('the console files', () => {
     expect(gunzipSync(page.body).equals(readFileSync(join(CONSOLE_DIST, 'index.html')))).toBe(true);
     const missing = await get('/assets/no-such-file.js', 'br');
     expect(missing.status).toBe(404);
+  });
+
+  it('are served as the build compressed them, with nothing compressed at start-up', async () => {
+    // `npm run build:console` writes each text file's brotli and gzip forms beside it.
+    const br = await get(`/assets/${script}`, 'br');
+    expect(br.body.equals(readFileSync(join(assets, `${script}.br`)))).toBe(true);
+    const gz = await get(`/assets/${script}`, 'gzip');
+    expect(gz.body.equals(readFileSync(join(assets, `${script}.gz`)))).toBe(true);
+    const page = await get('/', 'br');
+    expect(page.body.equals(readFileSync(join(CONSOLE_DIST, 'index.html.br')))).toBe(true);
+    // The compressed forms are no files of their own.
+    expect((await get(`/assets/${script}.br`)).status).toBe(404);
   });
 });
