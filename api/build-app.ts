@@ -47,6 +47,8 @@ import { reportRoutes, type PlacedAlertsReader } from './routes/reports.ts';
 import type { ApiKeyWriter } from './routes/api-keys.ts';
 import { webhookRoutes, type WebhookWriter } from './routes/webhooks.ts';
 import { privacyRoutes, type PrivacyHooks } from './routes/privacy.ts';
+import { ingestRoutes, type StoredReadings } from './routes/ingest.ts';
+import type { Ingest } from '../ingest/start-ingest.ts';
 import type { RuleAdmin } from '../core/rules.ts';
 import type { AuditEntry } from '../core/store/audit-repo.ts';
 
@@ -114,8 +116,10 @@ export interface ClusterApi {
   /** The statistics' and the roll-up's alerts (PostgreSQL's). */
   alertFacts: AlertFactsReader;
   placedAlerts: PlacedAlertsReader;
-  /** Consent records are registry rows written for the whole cluster (no export or erasure). */
+  /** Consent records are registry rows written for the whole cluster; export and erasure read and write PostgreSQL. */
   privacy: PrivacyHooks;
+  /** HTTP ingest: readings published to the partitions' queue; the duplicate check reads PostgreSQL. */
+  httpIngest?: { ingest: Pick<Ingest, 'handle' | 'deadLetter'>; stored: StoredReadings };
   /** Webhook endpoints are registry rows written for the whole cluster. */
   webhooks: WebhookWriter;
   /** The audit log's reading (PostgreSQL's). */
@@ -257,6 +261,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         reportRoutes(api, ctx, cluster.placedAlerts);
         webhookRoutes(api, ctx, cluster.webhooks);
         privacyRoutes(cluster.privacy)(api, ctx);
+        if (cluster.httpIngest) ingestRoutes(cluster.httpIngest.ingest, cluster.httpIngest.stored)(api, ctx);
         return;
       }
       householdRoutes(api, ctx, localTime, store.usage);

@@ -27,6 +27,7 @@ import type { Store } from '../core/store/store.ts';
 import { ConsentGate } from '../detectors/consent-gate.ts';
 import { PgDeadLetterReader } from '../ingest/postgres-dead-letters.ts';
 import { PgIngestRepository } from '../ingest/postgres-repository.ts';
+import type { Ingest } from '../ingest/start-ingest.ts';
 import type { PgAlertRepository } from '../notifier/postgres-alerts.ts';
 import type { PgEscalationRepository } from '../notifier/postgres-escalations.ts';
 import type { SharedStoreNotifier } from '../notifier/shared-store-notifier.ts';
@@ -50,6 +51,8 @@ export interface ClusterApiParts {
   metricsText: () => Promise<{ contentType: string; body: string }>;
   /** The worker's `/healthz` and `/readyz`. */
   operations: (app: FastifyInstance) => void;
+  /** HTTP ingest to the partitions' queue (cluster/http-ingest.ts); absent: `POST /api/ingest/readings` not served. */
+  httpIngest?: Pick<Ingest, 'handle' | 'deadLetter'>;
 }
 
 /**
@@ -68,6 +71,14 @@ export async function buildClusterApp(p: ClusterApiParts): Promise<FastifyInstan
     logger,
     sessionKey: await clusterSessionKey(pool),
     cluster: {
+      ...(p.httpIngest
+        ? {
+            httpIngest: {
+              ingest: p.httpIngest,
+              stored: (meterId: string, from: number, to: number) => ingest.storedReadings(meterId, from, to),
+            },
+          }
+        : {}),
       desk: new PgAlertDesk({
         directory: store,
         alerts: p.alerts,

@@ -37,6 +37,7 @@ import { buildClusterApp } from './cluster-api.ts';
 import { PgArchiveRepository } from '../archive/postgres-repository.ts';
 import { startArchive, type Archive, type ArchiveStats } from '../archive/start-archive.ts';
 import { SingletonLease, type LeasedJob } from '../cluster/singleton-lease.ts';
+import { startClusterHttpIngest, type ClusterHttpIngest } from '../cluster/http-ingest.ts';
 import { pruneShared } from '../cluster/retention.ts';
 
 /** How often a worker reads new alert timeline entries for its consoles' `/api/events`. */
@@ -92,6 +93,7 @@ export async function startClusterWorkerService(
   let acks: AckConsumer | undefined;
   let registry: SharedFollower | undefined;
   let feed: PgAlertFeed | undefined;
+  let httpIngest: ClusterHttpIngest | undefined;
   let archiveLease: SingletonLease | undefined;
   let archive: Archive | undefined;
   let retentionLease: SingletonLease | undefined;
@@ -180,6 +182,10 @@ export async function startClusterWorkerService(
     const w = worker;
     const [st, ak, rg] = [steps, acks, registry];
     feed = await PgAlertFeed.start(alertRepo, logger, FEED_POLL_MS);
+    const deadLetters = await PgIngestRepository.open(pool);
+    httpIngest = await startClusterHttpIngest(config, logger, store.registry, (letter) =>
+      deadLetters.addDeadLetter(letter),
+    );
     app = await buildClusterApp({
       config,
       logger,
@@ -192,6 +198,7 @@ export async function startClusterWorkerService(
       notifier,
       feed,
       onQueued: () => r.kick(),
+      httpIngest,
       metricsText: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
       operations: (root) => {
         root.get('/healthz', () => ({
@@ -223,6 +230,7 @@ export async function startClusterWorkerService(
     await relay?.stop().catch(() => {});
     await app?.close().catch(() => {});
     await feed?.stop().catch(() => {});
+    await httpIngest?.stop().catch(() => {});
     await registry?.stop().catch(() => {});
     store?.close();
     await pool.end().catch(() => {});
@@ -236,12 +244,13 @@ export async function startClusterWorkerService(
   const a = app;
   const s = store;
   const f = feed!;
+  const hi = httpIngest!;
   const ar = archiveLease;
   const rl = retentionLease;
   return {
     worker: w,
     httpPort,
-    lost: Promise.race([w.lost, r.lost, ak.lost]),
+    lost: Promise.race([w.lost, r.lost, ak.lost, hi.lost]),
     async stop() {
       await rl?.stop();
       await ar?.stop();
@@ -251,6 +260,7 @@ export async function startClusterWorkerService(
       await r.stop();
       await a.close();
       await f.stop();
+      await hi.stop();
       await rg.stop();
       s.close();
       await pool.end();

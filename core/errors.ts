@@ -19,6 +19,11 @@ export const ERRORS = {
     status: 429,
     message: 'The meter sent more readings than its per-minute allowance; the excess was dead-lettered',
   },
+  ERR_INGEST_QUEUE_UNAVAILABLE: {
+    status: 503,
+    message:
+      "The cluster's readings queue did not take the readings; nothing of them is stored: send them again",
+  },
   ERR_BROKER_AUTH_FAILED: { status: 401, message: 'Unknown client or wrong secret' },
   ERR_BROKER_TOPIC_FORBIDDEN: { status: 403, message: 'The client may not use this topic' },
   ERR_BROKER_THROTTLED: {

@@ -16,7 +16,8 @@ import { SKIP_VICTORIA_METRICS, startVictoriaMetrics, type VictoriaMetrics } fro
  * the cursor in PostgreSQL, and every reading is in the archive — each once (VictoriaMetrics deduplicates
  * samples of one series and time, so a batch written again after a lost cursor update is not counted twice).
  * Then a household is erased through the surviving worker while readings keep coming: the partition holding it is
- * reset and restored without it, and its meter's readings are unknown from then on.
+ * reset and restored without it, and its meter's readings are unknown from then on. Last, readings posted over
+ * HTTP to the worker reach their partitions as MQTT payloads do.
  */
 const PARTITIONS = 4;
 const SERIES = '{__name__="water_reading_total_liters"}';
@@ -196,4 +197,53 @@ describe.skipIf(skip)("a cluster's running workers: the archive and an erasure",
     const state = await db.query('SELECT 1 FROM household_state WHERE household_id = $1', [hid]);
     expect(state.rowCount).toBe(0);
   }, 120_000);
+
+  it('takes readings posted over HTTP into the partitions, answering once RabbitMQ has them', async () => {
+    const survivor = workers.find((w) => w.proc.exitCode === null && w.proc.signalCode === null)!;
+    const post = async (readings: unknown[]) => {
+      const res = await fetch(`http://127.0.0.1:${survivor.httpPort}/api/ingest/readings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ readings }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const at = (h: number) => new Date(BASE + h * HOUR).toISOString();
+    const readings = [
+      { meterId: 'm-g1-1', ts: at(40), totalLiters: 5_000 },
+      { meterId: 'm-g1-1', ts: at(41), totalLiters: 5_012 },
+      { meterId: 'm-g2-1', ts: at(40), totalLiters: -3 },
+      { meterId: 'm-unknown', ts: at(40), totalLiters: 1 },
+    ];
+    const first = await post(readings);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ accepted: 2, duplicate: 0, refused: 2 });
+    const results = first.body.results as { status: string; code?: string }[];
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'refused', 'refused']);
+    expect(results[2]!.code).toBe('ERR_INGEST_PAYLOAD_INVALID');
+    expect(results[3]!.code).toBe('ERR_INGEST_UNKNOWN_METER');
+    const count = async (sql: string, params: unknown[]) =>
+      (await db.query<{ n: number }>(sql, params)).rows[0]!.n;
+    const inbox = (meterId: string) =>
+      count('SELECT count(*)::int AS n FROM inbox WHERE meter_id = $1 AND ts >= $2', [
+        meterId,
+        BASE + 40 * HOUR,
+      ]);
+    // The partition stores them and dead-letters the refused reading as for an MQTT payload; the worker itself
+    // records the unknown meter.
+    await eventually(async () => (await inbox('m-g1-1')) === 2, 20_000, 'the posted readings stored');
+    const letters = async (meterId: string, code: string) =>
+      count('SELECT count(*)::int AS n FROM dead_letters WHERE meter_id = $1 AND code = $2', [meterId, code]);
+    await eventually(
+      async () => (await letters('m-g2-1', 'ERR_INGEST_PAYLOAD_INVALID')) === 1,
+      20_000,
+      "the partition's dead letter",
+    );
+    expect(await letters('m-unknown', 'ERR_INGEST_UNKNOWN_METER')).toBe(1);
+    // The same batch again, once stored: answered duplicate from PostgreSQL, stored once.
+    const again = await post(readings.slice(0, 2));
+    expect(again.body).toMatchObject({ accepted: 0, duplicate: 2, refused: 0 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await inbox('m-g1-1')).toBe(2);
+  }, 60_000);
 });

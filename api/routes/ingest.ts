@@ -50,7 +50,18 @@ type ReadingResult = z.infer<typeof ReadingResult>;
  * rate limit, dead letters, group commit, normalizer); the answer comes only after the commit, so a 2xx means
  * stored, and a batch sent again is harmless (its readings come back as `duplicate`).
  */
-export function ingestRoutes(ingest: Pick<Ingest, 'handle' | 'deadLetter'>) {
+/** A meter's stored readings between two times: `ts` → the registers stored at it (the duplicate check). */
+export type StoredReadings = (
+  meterId: string,
+  fromTs: number,
+  toTs: number,
+) => Promise<Map<number, number[]>>;
+
+/**
+ * `stored`: where already stored readings are looked up (default: the embedded store's inbox; a cluster worker's
+ * is PostgreSQL's).
+ */
+export function ingestRoutes(ingest: Pick<Ingest, 'handle' | 'deadLetter'>, stored?: StoredReadings) {
   return (app: FastifyInstance, ctx: ApiContext): void => {
     defineRoute(app, ctx, {
       method: 'POST',
@@ -92,7 +103,7 @@ export function ingestRoutes(ingest: Pick<Ingest, 'handle' | 'deadLetter'>) {
         // Every meter's chunks at once: they share group commits. Chunks of one meter go in order.
         await Promise.all(
           [...byMeter].map(async ([meterId, indices]) => {
-            const fresh = withoutStored(ctx, meterId, indices, body.readings, results);
+            const fresh = await withoutStored(ctx, stored, meterId, indices, body.readings, results);
             for (let at = 0; at < fresh.length; at += CHUNK) {
               const chunk = fresh.slice(at, at + CHUNK);
               const payload = Buffer.from(
@@ -136,17 +147,19 @@ function scopeCheck(ctx: ApiContext, principal: Principal): (meterId: string) =>
  * Answers `duplicate` for readings the inbox already holds (same meter, time and register: a batch sent again)
  * without storing them twice; returns the others.
  */
-function withoutStored(
+async function withoutStored(
   ctx: ApiContext,
+  lookup: StoredReadings | undefined,
   meterId: string,
   indices: number[],
   readings: unknown[],
   results: ReadingResult[],
-): number[] {
+): Promise<number[]> {
   const times = indices.map((i) => tsOf(readings[i]));
   const valid = times.filter((t): t is number => t !== undefined);
   if (valid.length === 0) return indices;
-  const stored = ctx.store.inbox.stored(meterId, Math.min(...valid), Math.max(...valid));
+  const [from, to] = [Math.min(...valid), Math.max(...valid)];
+  const stored = lookup ? await lookup(meterId, from, to) : ctx.store.inbox.stored(meterId, from, to);
   if (stored.size === 0) return indices;
   return indices.filter((index, n) => {
     const liters = (readings[index] as { totalLiters?: unknown }).totalLiters;
