@@ -918,4 +918,26 @@ describe.skipIf(SKIP_POSTGRES)("a cluster worker's API and console, from Postgre
     const audit = await call(a, 'GET', `/api/audit?action=household.erase`, ADMIN_TOKEN);
     expect(JSON.stringify(audit.json)).toContain(hid);
   });
+
+  it('two erasures of one household at once through both workers: it is erased once, both answer', async () => {
+    const [a, b] = workers as [WorkerApi, WorkerApi];
+    const hid = 'h-g1-2';
+    const version = async () =>
+      Number((await pool.query<{ v: number }>('SELECT version AS v FROM registry_version')).rows[0]!.v);
+    const before = await version();
+    const body = { reason: '住户书面申请', confirm: hid };
+    const both = await Promise.all(
+      [a, b].map((w) => call(w, 'POST', `/api/households/${hid}/erase`, ADMIN_TOKEN, body)),
+    );
+    // Each worker still had the household when asked: both answer 200; one of them deleted the rows.
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    const households = both.map((r) => (r.json.deleted as Record<string, number>).households);
+    expect(households.sort()).toEqual([0, 1]);
+    expect(await version()).toBe(before + 1); // the registry changed once
+    const left = await pool.query('SELECT 1 FROM households WHERE id = $1', [hid]);
+    expect(left.rowCount).toBe(0);
+    for (const w of [a, b]) await w.follower.poll();
+    for (const w of [a, b])
+      expect((await call(w, 'GET', `/api/households/${hid}`, ADMIN_TOKEN)).status).toBe(404);
+  });
 });
